@@ -1,0 +1,54 @@
+#include "model/model_folder.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/hyperpyyaml.h"
+#include "model/param_schema.h"
+
+namespace cosy {
+namespace {
+
+std::filesystem::path require(const std::filesystem::path& p, const char* what) {
+  if (!std::filesystem::is_regular_file(p)) fail(p.string(), ": missing (", what, ")");
+  return p;
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) fail(p.string(), ": cannot read");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+ModelConfig load_model_config(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a directory (expected a CosyVoice2 model folder)");
+  const auto yaml_path = require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
+  const auto qwen_path = require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
+  const QwenConfig qwen = parse_qwen_config(read_text(qwen_path), qwen_path.string());
+  return parse_model_config(yaml::load(yaml_path), qwen);
+}
+
+ModelFolder load_model_folder(const std::filesystem::path& dir, const LoadOptions& options) {
+  ModelFolder m;
+  m.dir = dir;
+  m.config = load_model_config(dir);
+  auto load_stage = [&](const char* file, const std::vector<ParamSpec>& specs) {
+    StateDict sd = load_state_dict(require(dir / file, "checkpoint"));
+    check_state_dict(sd, specs);
+    return sd;
+  };
+  if (options.llm) m.llm = load_stage("llm.pt", llm_param_specs(m.config.llm));
+  if (options.flow) m.flow = load_stage("flow.pt", flow_param_specs(m.config.flow));
+  if (options.hift) m.hift = load_stage("hift.pt", hift_param_specs(m.config.hift));
+  if (options.voices && std::filesystem::exists(dir / "spk2info.pt")) {
+    m.voices = load_voices(dir / "spk2info.pt", m.config);
+  }
+  return m;
+}
+
+}  // namespace cosy

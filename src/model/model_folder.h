@@ -1,0 +1,37 @@
+// A CosyVoice2 model folder as released (cosyvoice2.yaml, CosyVoice-BlankEN/, llm.pt,
+// flow.pt, hift.pt, optional spk2info.pt), loaded without Python. The weights are
+// read-only views of file mappings: load it once and share it between all streams.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "io/torch_checkpoint.h"
+#include "model/config.h"
+#include "model/voices.h"
+
+namespace cosy {
+
+struct ModelFolder {
+  std::filesystem::path dir;
+  ModelConfig config;
+  StateDict llm;
+  StateDict flow;
+  StateDict hift;
+  std::optional<VoiceBank> voices;  // when spk2info.pt is present
+};
+
+struct LoadOptions {
+  bool llm = true;
+  bool flow = true;
+  bool hift = true;
+  bool voices = true;
+};
+
+// The configs alone (cosyvoice2.yaml + CosyVoice-BlankEN/config.json), validated.
+ModelConfig load_model_config(const std::filesystem::path& dir);
+// Loads configs and the selected checkpoints, and checks every tensor's shape against the
+// configs. Errors name the file and what is wrong.
+ModelFolder load_model_folder(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+}  // namespace cosy

@@ -1,0 +1,74 @@
+#include "model/model_folder.h"
+
+#include <gtest/gtest.h>
+
+#include "model/test_model_util.h"
+
+namespace cosy {
+namespace {
+
+using cosy::testing::error_of;
+
+std::filesystem::path copy_of_small_model(const std::string& name) {
+  return cosy::testing::write_small_model(name);
+}
+
+TEST(ModelFolder, LoadsTheFixtureFolderAsAUserWould) {
+  const ModelFolder m = load_model_folder(cosy::testing::golden_dir() / "model");
+  EXPECT_GT(m.llm.size(), 0u);
+  EXPECT_GT(m.flow.size(), 0u);
+  EXPECT_GT(m.hift.size(), 0u);
+  EXPECT_EQ(m.voices.has_value(), std::filesystem::exists(cosy::testing::golden_dir() / "model" / "spk2info.pt"));
+}
+
+TEST(ModelFolder, MissingPiecesNameTheFile) {
+  EXPECT_NE(error_of([] { load_model_folder("/nonexistent/model"); }).find("not a directory"), std::string::npos);
+  const auto dir = copy_of_small_model("folder-missing");
+  std::filesystem::remove(dir / "flow.pt");
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("flow.pt: missing (checkpoint)"), std::string::npos);
+  std::filesystem::remove(dir / "CosyVoice-BlankEN" / "config.json");
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("config.json: missing"), std::string::npos);
+}
+
+TEST(ModelFolder, TruncatedOrCorruptCheckpointsAreClearErrors) {
+  const auto dir = copy_of_small_model("folder-corrupt");
+  const std::string bytes = cosy::testing::read_file(dir / "hift.pt");
+  for (size_t cut : {bytes.size() / 3, bytes.size() - 10}) {
+    cosy::testing::write_file(dir / "hift.pt", bytes.substr(0, cut));
+    const std::string msg = error_of([&] { load_model_folder(dir); });
+    EXPECT_NE(msg.find("hift.pt"), std::string::npos) << msg;
+  }
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] = static_cast<char>(~flipped[bytes.size() / 2]);
+  cosy::testing::write_file(dir / "hift.pt", std::string(100, 'x'));
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("not a zip archive"), std::string::npos);
+}
+
+TEST(ModelFolder, YamlSyntaxErrorsGiveFileAndLine) {
+  const auto dir = copy_of_small_model("folder-yaml");
+  std::string y = cosy::testing::read_file(dir / "cosyvoice2.yaml");
+  y.insert(y.find("hift:"), "broken: [1, 2\n");
+  cosy::testing::write_file(dir / "cosyvoice2.yaml", y);
+  const std::string msg = error_of([&] { load_model_folder(dir); });
+  EXPECT_NE(msg.find("cosyvoice2.yaml: yaml syntax error at line"), std::string::npos) << msg;
+}
+
+TEST(ModelFolder, BadVoicesAreRejected) {
+  const auto dir = copy_of_small_model("folder-voices");
+  const ModelConfig c = load_model_config(dir);
+  std::vector<std::pair<std::string, SaveNode>> voice = {
+      {"embedding", SaveNode{Tensor::zeros(DType::F32, {1, c.flow.spk_embed_dim + 1})}}};
+  save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode{std::vector<std::pair<std::string, SaveNode>>{{"sft", SaveNode{voice}}}});
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("voice 'sft': 'embedding' has shape"), std::string::npos);
+
+  // An SFT voice holding only `embedding` is valid.
+  voice = {{"embedding", SaveNode{Tensor::zeros(DType::F32, {1, c.flow.spk_embed_dim})}}};
+  save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode{std::vector<std::pair<std::string, SaveNode>>{{"sft", SaveNode{voice}}}});
+  const ModelFolder m = load_model_folder(dir);
+  ASSERT_TRUE(m.voices.has_value());
+  EXPECT_FALSE(m.voices->find("sft")->is_zero_shot());
+  EXPECT_TRUE(m.voices->find("sft")->has("embedding"));
+}
+
+}  // namespace
+}  // namespace cosy

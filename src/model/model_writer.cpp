@@ -1,0 +1,391 @@
+#include "model/model_writer.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/torch_checkpoint.h"
+#include "model/param_schema.h"
+
+namespace cosy {
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t hash_name(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Deterministic uniform(-scale, scale) values, different per tensor name and seed.
+Tensor random_uniform(const std::string& name, const Shape& shape, float scale, uint64_t seed) {
+  Tensor t = Tensor::zeros(DType::F32, shape);
+  float* p = t.mutable_data<float>();
+  uint64_t state = hash_name(name, seed);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const float u = static_cast<float>(splitmix64(state) >> 40) * (1.0F / 16777216.0F);  // [0, 1)
+    p[i] = (2.0F * u - 1.0F) * scale;
+  }
+  return t;
+}
+
+Tensor filled(const Shape& shape, float value) {
+  Tensor t = Tensor::zeros(DType::F32, shape);
+  float* p = t.mutable_data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+  return t;
+}
+
+// A plausible initial value for each kind of parameter, so activations stay bounded.
+Tensor init_param(const ParamSpec& spec, uint64_t seed) {
+  const std::string& n = spec.name;
+  if (spec.shape.size() == 1 && ends_with(n, ".weight")) return filled(spec.shape, 1.0F);  // norms
+  if (ends_with(n, ".alpha")) return filled(spec.shape, 1.0F);                             // Snake
+  if (ends_with(n, ".bias") || ends_with(n, "pos_bias_u") || ends_with(n, "pos_bias_v")) {
+    return random_uniform(n, spec.shape, 0.02F, seed);
+  }
+  int64_t fan_in = 1;
+  for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
+  return random_uniform(n, spec.shape, 1.0F / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1))), seed);
+}
+
+std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<ParamSpec>& specs, uint64_t seed,
+                                                              const std::string& tie_from = "",
+                                                              const std::string& tie_to = "") {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const ParamSpec& spec : specs) {
+    if (spec.optional && spec.name != tie_to) continue;
+    if (spec.name == tie_to) {
+      for (const auto& [name, t] : out) {
+        if (name == tie_from) out.emplace_back(spec.name, t);  // same storage, as torch ties it
+      }
+      continue;
+    }
+    Tensor w = init_param(spec, seed);
+    if (!spec.weight_norm) {
+      out.emplace_back(spec.name, w);
+      continue;
+    }
+    // Store as torch.nn.utils.parametrizations.weight_norm does: g = ||v|| per output row.
+    const auto names = weight_norm_forms(spec.name)[0];
+    Tensor g = Tensor::zeros(DType::F32, {spec.shape[0], 1, 1});
+    const int64_t row = w.numel() / spec.shape[0];
+    for (int64_t o = 0; o < spec.shape[0]; ++o) {
+      double sum = 0;
+      for (int64_t i = 0; i < row; ++i) sum += double(w.data<float>()[o * row + i]) * w.data<float>()[o * row + i];
+      g.mutable_data<float>()[o] = static_cast<float>(std::sqrt(sum));
+    }
+    out.emplace_back(names.g, g);
+    out.emplace_back(names.v, w);
+  }
+  return out;
+}
+
+Tensor int_tensor(const Shape& shape, int64_t modulo, uint64_t seed, const std::string& name) {
+  Tensor t = Tensor::zeros(DType::I32, shape);
+  uint64_t state = hash_name(name, seed);
+  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<int32_t>()[i] = static_cast<int32_t>(splitmix64(state) % modulo);
+  return t;
+}
+
+Tensor scalar_len(int64_t n) {
+  Tensor t = Tensor::zeros(DType::I32, {1});
+  t.mutable_data<int32_t>()[0] = static_cast<int32_t>(n);
+  return t;
+}
+
+void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed) {
+  const int64_t text_len = 8, token_len = 50, feat_len = token_len * c.token_mel_ratio;
+  std::vector<std::pair<std::string, SaveNode>> voice;
+  auto add = [&](const std::string& k, Tensor t) { voice.emplace_back(k, SaveNode{std::move(t)}); };
+  // Prompt ids avoid the top of the vocabulary, where the special tokens live.
+  add("prompt_text", int_tensor({1, text_len}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643), seed, "prompt_text"));
+  add("prompt_text_len", scalar_len(text_len));
+  Tensor tokens = int_tensor({1, token_len}, c.llm.speech_token_size, seed, "speech_token");
+  add("llm_prompt_speech_token", tokens);
+  add("llm_prompt_speech_token_len", scalar_len(token_len));
+  add("flow_prompt_speech_token", tokens);
+  add("flow_prompt_speech_token_len", scalar_len(token_len));
+  add("prompt_speech_feat", random_uniform("prompt_speech_feat", {1, feat_len, c.flow.output_size}, 4.0F, seed));
+  add("prompt_speech_feat_len", scalar_len(feat_len));
+  Tensor emb = random_uniform("embedding", {1, c.flow.spk_embed_dim}, 1.0F, seed);
+  add("llm_embedding", emb);
+  add("flow_embedding", emb);
+  std::vector<std::pair<std::string, SaveNode>> root = {{"random_voice", SaveNode{std::move(voice)}}};
+  save_torch_file(path, "spk2info", SaveNode{std::move(root)});
+}
+
+void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) fail(p.string(), ": cannot write");
+}
+
+std::string list(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+std::string matrix(const std::vector<std::vector<int64_t>>& m) {
+  std::string s = "[";
+  for (size_t i = 0; i < m.size(); ++i) s += (i ? ", " : "") + list(m[i]);
+  return s + "]";
+}
+
+std::string num(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  std::string s = o.str();
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() { return {"tiny", "cosyvoice2-0.5b"}; }
+
+ModelConfig preset_config(const std::string& preset) {
+  ModelConfig c;
+  c.sample_rate = 24000;
+  c.token_frame_rate = 25;
+  c.token_mel_ratio = 2;
+  c.chunk_size = 25;
+  const bool full = preset == "cosyvoice2-0.5b";
+  if (!full && preset != "tiny") fail("unknown preset '", preset, "' (choose tiny or cosyvoice2-0.5b)");
+
+  QwenConfig& q = c.llm.qwen;
+  q.hidden_size = full ? 896 : 64;
+  q.intermediate_size = full ? 4864 : 128;
+  q.num_hidden_layers = full ? 24 : 2;
+  q.num_attention_heads = full ? 14 : 4;
+  q.num_key_value_heads = 2;
+  q.vocab_size = 151936;  // the real tokenizer's ids fit either way
+  q.max_position_embeddings = 32768;
+  q.rms_norm_eps = 1e-6;
+  q.rope_theta = 1000000.0;
+  q.tie_word_embeddings = true;
+  c.llm.class_name = "cosyvoice.llm.llm.Qwen2LM";
+  c.llm.llm_input_size = q.hidden_size;
+  c.llm.llm_output_size = q.hidden_size;
+  c.llm.speech_token_size = 6561;
+  c.llm.mix_ratio = {5, 15};
+
+  FlowConfig& f = c.flow;
+  f.class_name = "cosyvoice.flow.flow.CausalMaskedDiffWithXvec";
+  f.input_size = full ? 512 : 64;
+  f.output_size = 80;
+  f.spk_embed_dim = 192;
+  f.vocab_size = 6561;
+  f.encoder.input_size = f.input_size;
+  f.encoder.output_size = full ? 512 : 64;
+  f.encoder.attention_heads = full ? 8 : 4;
+  f.encoder.linear_units = full ? 2048 : 128;
+  f.encoder.num_blocks = full ? 6 : 2;
+  f.encoder.static_chunk_size = c.chunk_size;
+  f.encoder.input_layer = "linear";
+  f.encoder.pos_enc_layer_type = "rel_pos_espnet";
+  f.encoder.selfattention_layer_type = "rel_selfattn";
+  f.decoder.in_channels = 240;
+  f.decoder.spk_emb_dim = 80;
+  auto& e = f.decoder.estimator;
+  e.in_channels = 320;
+  e.out_channels = 80;
+  e.channels = {full ? 256 : 64};
+  e.attention_head_dim = full ? 64 : 32;
+  e.n_blocks = full ? 4 : 1;
+  e.num_mid_blocks = full ? 12 : 2;
+  e.num_heads = full ? 8 : 4;
+  e.act_fn = "gelu";
+  e.static_chunk_size = c.chunk_size * c.token_mel_ratio;
+  e.num_decoding_left_chunks = -1;
+
+  HiftConfig& h = c.hift;
+  h.class_name = "cosyvoice.hifigan.generator.HiFTGenerator";
+  h.in_channels = 80;
+  h.base_channels = full ? 512 : 64;
+  h.nb_harmonics = 8;
+  h.sampling_rate = c.sample_rate;
+  h.upsample_rates = {8, 5, 3};
+  h.upsample_kernel_sizes = {16, 11, 7};
+  h.resblock_kernel_sizes = {3, 7, 11};
+  h.resblock_dilation_sizes = {{1, 3, 5}, {1, 3, 5}, {1, 3, 5}};
+  h.source_resblock_kernel_sizes = {7, 7, 11};
+  h.source_resblock_dilation_sizes = {{1, 3, 5}, {1, 3, 5}, {1, 3, 5}};
+  h.f0_predictor = {1, 80, full ? 512 : 32};
+  c.validate();
+  return c;
+}
+
+std::string model_yaml(const ModelConfig& c) {
+  const auto& l = c.llm;
+  const auto& f = c.flow;
+  const auto& e = f.decoder.estimator;
+  const auto& h = c.hift;
+  std::ostringstream y;
+  y << "# Written by cosyserve make-model: the structure of the released cosyvoice2.yaml.\n"
+    << "sample_rate: " << c.sample_rate << "\n"
+    << "llm_input_size: " << l.llm_input_size << "\n"
+    << "llm_output_size: " << l.llm_output_size << "\n"
+    << "spk_embed_dim: " << f.spk_embed_dim << "\n"
+    << "qwen_pretrain_path: ''\n"
+    << "token_frame_rate: " << c.token_frame_rate << "\n"
+    << "token_mel_ratio: " << c.token_mel_ratio << "\n\n"
+    << "chunk_size: " << c.chunk_size << "\n"
+    << "num_decoding_left_chunks: " << e.num_decoding_left_chunks << "\n\n"
+    << "llm: !new:cosyvoice.llm.llm.Qwen2LM\n"
+    << "    llm_input_size: !ref <llm_input_size>\n"
+    << "    llm_output_size: !ref <llm_output_size>\n"
+    << "    speech_token_size: " << l.speech_token_size << "\n"
+    << "    length_normalized_loss: True\n"
+    << "    lsm_weight: 0\n"
+    << "    mix_ratio: " << list(l.mix_ratio) << "\n"
+    << "    llm: !new:cosyvoice.llm.llm.Qwen2Encoder\n"
+    << "        pretrain_path: !ref <qwen_pretrain_path>\n"
+    << "    sampling: !name:cosyvoice.utils.common.ras_sampling\n"
+    << "        top_p: " << num(l.sampling.top_p) << "\n"
+    << "        top_k: " << l.sampling.top_k << "\n"
+    << "        win_size: " << l.sampling.win_size << "\n"
+    << "        tau_r: " << num(l.sampling.tau_r) << "\n\n"
+    << "flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec\n"
+    << "    input_size: " << f.input_size << "\n"
+    << "    output_size: " << f.output_size << "\n"
+    << "    spk_embed_dim: !ref <spk_embed_dim>\n"
+    << "    output_type: 'mel'\n"
+    << "    vocab_size: " << f.vocab_size << "\n"
+    << "    input_frame_rate: !ref <token_frame_rate>\n"
+    << "    only_mask_loss: True\n"
+    << "    token_mel_ratio: !ref <token_mel_ratio>\n"
+    << "    pre_lookahead_len: " << f.pre_lookahead_len << "\n"
+    << "    encoder: !new:cosyvoice.transformer.upsample_encoder.UpsampleConformerEncoder\n"
+    << "        output_size: " << f.encoder.output_size << "\n"
+    << "        attention_heads: " << f.encoder.attention_heads << "\n"
+    << "        linear_units: " << f.encoder.linear_units << "\n"
+    << "        num_blocks: " << f.encoder.num_blocks << "\n"
+    << "        dropout_rate: 0.1\n"
+    << "        positional_dropout_rate: 0.1\n"
+    << "        attention_dropout_rate: 0.1\n"
+    << "        normalize_before: True\n"
+    << "        input_layer: '" << f.encoder.input_layer << "'\n"
+    << "        pos_enc_layer_type: '" << f.encoder.pos_enc_layer_type << "'\n"
+    << "        selfattention_layer_type: '" << f.encoder.selfattention_layer_type << "'\n"
+    << "        input_size: " << f.encoder.input_size << "\n"
+    << "        use_cnn_module: False\n"
+    << "        macaron_style: False\n"
+    << "        static_chunk_size: !ref <chunk_size>\n"
+    << "    decoder: !new:cosyvoice.flow.flow_matching.CausalConditionalCFM\n"
+    << "        in_channels: " << f.decoder.in_channels << "\n"
+    << "        n_spks: 1\n"
+    << "        spk_emb_dim: " << f.decoder.spk_emb_dim << "\n"
+    << "        cfm_params: !new:omegaconf.DictConfig\n"
+    << "            content:\n"
+    << "                sigma_min: " << num(f.decoder.sigma_min) << "\n"
+    << "                solver: '" << f.decoder.solver << "'\n"
+    << "                t_scheduler: '" << f.decoder.t_scheduler << "'\n"
+    << "                training_cfg_rate: " << num(f.decoder.training_cfg_rate) << "\n"
+    << "                inference_cfg_rate: " << num(f.decoder.inference_cfg_rate) << "\n"
+    << "                reg_loss_type: 'l1'\n"
+    << "        estimator: !new:cosyvoice.flow.decoder.CausalConditionalDecoder\n"
+    << "            in_channels: " << e.in_channels << "\n"
+    << "            out_channels: " << e.out_channels << "\n"
+    << "            channels: " << list(e.channels) << "\n"
+    << "            dropout: 0.0\n"
+    << "            attention_head_dim: " << e.attention_head_dim << "\n"
+    << "            n_blocks: " << e.n_blocks << "\n"
+    << "            num_mid_blocks: " << e.num_mid_blocks << "\n"
+    << "            num_heads: " << e.num_heads << "\n"
+    << "            act_fn: '" << e.act_fn << "'\n"
+    << "            static_chunk_size: !ref <chunk_size> * <token_mel_ratio>\n"
+    << "            num_decoding_left_chunks: !ref <num_decoding_left_chunks>\n\n"
+    << "hift: !new:cosyvoice.hifigan.generator.HiFTGenerator\n"
+    << "    in_channels: " << h.in_channels << "\n"
+    << "    base_channels: " << h.base_channels << "\n"
+    << "    nb_harmonics: " << h.nb_harmonics << "\n"
+    << "    sampling_rate: !ref <sample_rate>\n"
+    << "    nsf_alpha: " << num(h.nsf_alpha) << "\n"
+    << "    nsf_sigma: " << num(h.nsf_sigma) << "\n"
+    << "    nsf_voiced_threshold: " << num(h.nsf_voiced_threshold) << "\n"
+    << "    upsample_rates: " << list(h.upsample_rates) << "\n"
+    << "    upsample_kernel_sizes: " << list(h.upsample_kernel_sizes) << "\n"
+    << "    istft_params:\n"
+    << "        n_fft: " << h.n_fft << "\n"
+    << "        hop_len: " << h.hop_len << "\n"
+    << "    resblock_kernel_sizes: " << list(h.resblock_kernel_sizes) << "\n"
+    << "    resblock_dilation_sizes: " << matrix(h.resblock_dilation_sizes) << "\n"
+    << "    source_resblock_kernel_sizes: " << list(h.source_resblock_kernel_sizes) << "\n"
+    << "    source_resblock_dilation_sizes: " << matrix(h.source_resblock_dilation_sizes) << "\n"
+    << "    lrelu_slope: " << num(h.lrelu_slope) << "\n"
+    << "    audio_limit: " << num(h.audio_limit) << "\n"
+    << "    f0_predictor: !new:cosyvoice.hifigan.f0_predictor.ConvRNNF0Predictor\n"
+    << "        num_class: " << h.f0_predictor.num_class << "\n"
+    << "        in_channels: " << h.f0_predictor.in_channels << "\n"
+    << "        cond_channels: " << h.f0_predictor.cond_channels << "\n";
+  return y.str();
+}
+
+std::string qwen_config_json(const QwenConfig& q) {
+  nlohmann::ordered_json j;
+  j["architectures"] = {"Qwen2ForCausalLM"};
+  j["attention_dropout"] = 0.0;
+  j["bos_token_id"] = 151643;
+  j["eos_token_id"] = 151645;
+  j["hidden_act"] = q.hidden_act;
+  j["hidden_size"] = q.hidden_size;
+  j["initializer_range"] = 0.02;
+  j["intermediate_size"] = q.intermediate_size;
+  j["max_position_embeddings"] = q.max_position_embeddings;
+  j["max_window_layers"] = q.num_hidden_layers;
+  j["model_type"] = "qwen2";
+  j["num_attention_heads"] = q.num_attention_heads;
+  j["num_hidden_layers"] = q.num_hidden_layers;
+  j["num_key_value_heads"] = q.num_key_value_heads;
+  j["rms_norm_eps"] = q.rms_norm_eps;
+  j["rope_theta"] = q.rope_theta;
+  j["sliding_window"] = q.max_position_embeddings;
+  j["tie_word_embeddings"] = q.tie_word_embeddings;
+  j["torch_dtype"] = "bfloat16";
+  j["use_cache"] = true;
+  j["use_sliding_window"] = false;
+  j["vocab_size"] = q.vocab_size;
+  return j.dump(2) + "\n";
+}
+
+void write_model_folder(const ModelConfig& c, const std::filesystem::path& out, const WriteModelOptions& options) {
+  c.validate();
+  std::filesystem::create_directories(out / "CosyVoice-BlankEN");
+  write_text(out / "cosyvoice2.yaml", model_yaml(c));
+  write_text(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
+  if (!options.tokenizer_dir.empty()) {
+    for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"}) {
+      const auto src = options.tokenizer_dir / f;
+      if (!std::filesystem::exists(src)) continue;
+      std::filesystem::copy_file(src, out / "CosyVoice-BlankEN" / f, std::filesystem::copy_options::overwrite_existing);
+      std::filesystem::permissions(out / "CosyVoice-BlankEN" / f, std::filesystem::perms::owner_write,
+                                   std::filesystem::perm_options::add);
+    }
+  }
+  {
+    const auto llm = random_state_dict(llm_param_specs(c.llm), options.seed,
+                                       "llm.model.model.embed_tokens.weight",
+                                       c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
+    save_state_dict(out / "llm.pt", "llm", llm);
+  }
+  save_state_dict(out / "flow.pt", "flow", random_state_dict(flow_param_specs(c.flow), options.seed));
+  save_state_dict(out / "hift.pt", "hift", random_state_dict(hift_param_specs(c.hift), options.seed));
+  if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
+}
+
+}  // namespace cosy

@@ -1,0 +1,35 @@
+// Writes a complete model folder in the official CosyVoice2 layout with random weights:
+// the yaml, the Qwen config, torch.save-compatible llm.pt / flow.pt / hift.pt and a voice
+// cache. Benchmarks, load tests and the demo use these folders; random weights make noise.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace cosy {
+
+// "tiny" (tests, demos) or "cosyvoice2-0.5b" (the released model's dimensions).
+ModelConfig preset_config(const std::string& preset);
+std::vector<std::string> preset_names();
+
+// cosyvoice2.yaml text in the released file's structure (tags, !ref, sections).
+std::string model_yaml(const ModelConfig& c);
+// CosyVoice-BlankEN/config.json text.
+std::string qwen_config_json(const QwenConfig& q);
+
+struct WriteModelOptions {
+  uint64_t seed = 0;
+  // Tokenizer files (vocab.json, merges.txt, tokenizer.json, tokenizer_config.json) to copy
+  // into CosyVoice-BlankEN/; empty writes none.
+  std::filesystem::path tokenizer_dir;
+  bool voices = true;
+};
+
+// Writes the folder (created if needed; existing model files are replaced).
+void write_model_folder(const ModelConfig& c, const std::filesystem::path& out, const WriteModelOptions& options);
+
+}  // namespace cosy
