@@ -27,7 +27,12 @@ int64_t shape_numel(const Shape& s) {
 
 Shape contiguous_strides(const Shape& s) {
   Shape strides(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) strides[i - 1] = strides[i] * std::max<int64_t>(s[i], 1);
+  for (size_t i = s.size(); i-- > 1;) {
+    // Zero-size dims make any stride valid; still refuse shapes whose strides overflow.
+    if (__builtin_mul_overflow(strides[i], std::max<int64_t>(s[i], 1), &strides[i - 1])) {
+      fail("shape ", shape_str(s), " overflows");
+    }
+  }
   return strides;
 }
 

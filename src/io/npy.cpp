@@ -1,5 +1,6 @@
 #include "io/npy.h"
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 
@@ -139,14 +140,17 @@ Tensor parse_npy(const Blob& blob, const std::string& label) {
     fail(label, ": data holds ", r.remaining(), " bytes, shape ", shape_str(shape), " of ", descr, " needs ",
          static_cast<uint64_t>(numel) * es, " (truncated)");
   }
-  Shape strides = contiguous_strides(shape);
-  if (fortran) {  // column-major: strides grow left to right
-    int64_t s = 1;
-    for (size_t i = 0; i < shape.size(); ++i) {
-      strides[i] = s;
-      s *= std::max<int64_t>(shape[i], 1);
+  Shape strides;
+  with_context(label, [&] {
+    if (!fortran) {
+      strides = contiguous_strides(shape);
+      return;
     }
-  }
+    // Column-major: the strides of the reversed shape, reversed.
+    Shape reversed(shape.rbegin(), shape.rend());
+    strides = contiguous_strides(reversed);
+    std::reverse(strides.begin(), strides.end());
+  });
   Blob data = blob.sub(r.pos(), static_cast<size_t>(numel) * es);
   if (reinterpret_cast<uintptr_t>(data.bytes.data()) % es != 0) data = copy_blob(data.bytes);
   return Tensor(d->dtype, shape, strides, const_cast<std::byte*>(data.bytes.data()), data.owner, false);

@@ -133,14 +133,14 @@ struct StorageTable {
 };
 
 void write_node(pickle::Writer& w, StorageTable& table, const SaveNode& node) {
-  if (const auto* t = std::get_if<Tensor>(&node.value)) {
-    Tensor c = t->contiguous();
+  if (!node.is_dict) {
+    Tensor c = node.value.contiguous();
     pickle::TensorRecord rec{c.dtype(), table.key_for(c), c.numel(), 0, c.shape(), c.strides()};
     w.tensor(rec);
     return;
   }
   w.begin_dict(node.ordered);
-  for (const auto& [key, child] : std::get<1>(node.value)) {
+  for (const auto& [key, child] : node.entries) {
     w.string(key);
     write_node(w, table, child);
   }
@@ -148,6 +148,20 @@ void write_node(pickle::Writer& w, StorageTable& table, const SaveNode& node) {
 }
 
 }  // namespace
+
+SaveNode SaveNode::tensor(Tensor t) {
+  SaveNode n;
+  n.value = std::move(t);
+  return n;
+}
+
+SaveNode SaveNode::dict(Entries entries, bool ordered) {
+  SaveNode n;
+  n.is_dict = true;
+  n.ordered = ordered;
+  n.entries = std::move(entries);
+  return n;
+}
 
 void save_torch_file(const std::filesystem::path& path, const std::string& archive_name, const SaveNode& root,
                      bool force_zip64) {
@@ -165,10 +179,10 @@ void save_torch_file(const std::filesystem::path& path, const std::string& archi
 
 void save_state_dict(const std::filesystem::path& path, const std::string& archive_name,
                      const std::vector<std::pair<std::string, Tensor>>& tensors) {
-  std::vector<std::pair<std::string, SaveNode>> entries;
+  SaveNode::Entries entries;
   entries.reserve(tensors.size());
-  for (const auto& [name, t] : tensors) entries.emplace_back(name, SaveNode{t, false});
-  save_torch_file(path, archive_name, SaveNode{std::move(entries), true});
+  for (const auto& [name, t] : tensors) entries.push_back({name, SaveNode::tensor(t)});
+  save_torch_file(path, archive_name, SaveNode::dict(std::move(entries), /*ordered=*/true));
 }
 
 }  // namespace cosy

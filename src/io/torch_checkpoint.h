@@ -9,7 +9,6 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "core/tensor.h"
@@ -65,10 +64,24 @@ class StateDict {
 StateDict load_state_dict(const std::filesystem::path& path);
 StateDict state_dict_of(const TorchFile& file);
 
+struct SaveEntry;
+
 // What save_torch_file writes: a tensor or a dict of nodes (keys in order).
 struct SaveNode {
-  std::variant<Tensor, std::vector<std::pair<std::string, SaveNode>>> value;
-  bool ordered = false;  // write as collections.OrderedDict (torch state_dicts are)
+  using Entries = std::vector<SaveEntry>;
+  static SaveNode tensor(Tensor t);
+  // `ordered` writes a collections.OrderedDict, as torch state_dicts are.
+  static SaveNode dict(Entries entries, bool ordered = false);
+
+  bool is_dict = false;
+  bool ordered = false;
+  Tensor value;
+  Entries entries;
+};
+
+struct SaveEntry {
+  std::string key;
+  SaveNode node;
 };
 
 // Writes `root` as torch.save would (protocol 2, archive folder `archive_name`). Tensors

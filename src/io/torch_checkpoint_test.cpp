@@ -43,9 +43,11 @@ TEST(TorchCheckpoint, StateDictRoundTripSharesStoragesAndMapsInPlace) {
 
 TEST(TorchCheckpoint, NestedDictsAndZip64) {
   const auto dir = cosy::testing::scratch_dir("ckpt-nested");
-  std::vector<std::pair<std::string, SaveNode>> voice = {{"embedding", SaveNode{iota(DType::F32, {1, 8})}}};
-  std::vector<std::pair<std::string, SaveNode>> root = {{"spk1", SaveNode{voice}}};
-  save_torch_file(dir / "s.pt", "s", SaveNode{root}, /*force_zip64=*/true);
+  SaveNode::Entries voice;
+  voice.push_back({"embedding", SaveNode::tensor(iota(DType::F32, {1, 8}))});
+  SaveNode::Entries root;
+  root.push_back({"spk1", SaveNode::dict(voice)});
+  save_torch_file(dir / "s.pt", "s", SaveNode::dict(root), /*force_zip64=*/true);
   TorchFile f = TorchFile::open(dir / "s.pt");
   const pickle::Value* emb = f.root()->get("spk1")->get("embedding");
   ASSERT_NE(emb, nullptr);

@@ -56,14 +56,18 @@ TEST(ModelFolder, YamlSyntaxErrorsGiveFileAndLine) {
 TEST(ModelFolder, BadVoicesAreRejected) {
   const auto dir = copy_of_small_model("folder-voices");
   const ModelConfig c = load_model_config(dir);
-  std::vector<std::pair<std::string, SaveNode>> voice = {
-      {"embedding", SaveNode{Tensor::zeros(DType::F32, {1, c.flow.spk_embed_dim + 1})}}};
-  save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode{std::vector<std::pair<std::string, SaveNode>>{{"sft", SaveNode{voice}}}});
+  auto save_voice = [&](int64_t dim) {
+    SaveNode::Entries voice;
+    voice.push_back({"embedding", SaveNode::tensor(Tensor::zeros(DType::F32, {1, dim}))});
+    SaveNode::Entries root;
+    root.push_back({"sft", SaveNode::dict(voice)});
+    save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode::dict(root));
+  };
+  save_voice(c.flow.spk_embed_dim + 1);
   EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("voice 'sft': 'embedding' has shape"), std::string::npos);
 
   // An SFT voice holding only `embedding` is valid.
-  voice = {{"embedding", SaveNode{Tensor::zeros(DType::F32, {1, c.flow.spk_embed_dim})}}};
-  save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode{std::vector<std::pair<std::string, SaveNode>>{{"sft", SaveNode{voice}}}});
+  save_voice(c.flow.spk_embed_dim);
   const ModelFolder m = load_model_folder(dir);
   ASSERT_TRUE(m.voices.has_value());
   EXPECT_FALSE(m.voices->find("sft")->is_zero_shot());

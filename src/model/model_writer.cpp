@@ -108,8 +108,8 @@ Tensor scalar_len(int64_t n) {
 
 void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed) {
   const int64_t text_len = 8, token_len = 50, feat_len = token_len * c.token_mel_ratio;
-  std::vector<std::pair<std::string, SaveNode>> voice;
-  auto add = [&](const std::string& k, Tensor t) { voice.emplace_back(k, SaveNode{std::move(t)}); };
+  SaveNode::Entries voice;
+  auto add = [&](const std::string& k, Tensor t) { voice.push_back({k, SaveNode::tensor(std::move(t))}); };
   // Prompt ids avoid the top of the vocabulary, where the special tokens live.
   add("prompt_text", int_tensor({1, text_len}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643), seed, "prompt_text"));
   add("prompt_text_len", scalar_len(text_len));
@@ -123,8 +123,9 @@ void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint6
   Tensor emb = random_uniform("embedding", {1, c.flow.spk_embed_dim}, 1.0F, seed);
   add("llm_embedding", emb);
   add("flow_embedding", emb);
-  std::vector<std::pair<std::string, SaveNode>> root = {{"random_voice", SaveNode{std::move(voice)}}};
-  save_torch_file(path, "spk2info", SaveNode{std::move(root)});
+  SaveNode::Entries root;
+  root.push_back({"random_voice", SaveNode::dict(std::move(voice))});
+  save_torch_file(path, "spk2info", SaveNode::dict(std::move(root)));
 }
 
 void write_text(const std::filesystem::path& p, const std::string& text) {

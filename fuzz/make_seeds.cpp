@@ -1,0 +1,69 @@
+// Writes the seed corpora for the fuzzers from the fixtures and small files of our own.
+// Usage: make_seeds GOLDEN_DIR OUT_DIR  (creates OUT_DIR/{zip,pickle,yaml,npy,safetensors})
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "io/mapped_file.h"
+#include "io/npy.h"
+#include "io/torch_checkpoint.h"
+#include "io/zip_reader.h"
+#include "model/model_writer.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& p, std::string_view bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s GOLDEN_DIR OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  const fs::path golden = argv[1], out = argv[2];
+  try {
+    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors"}) fs::create_directories(out / d);
+    // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
+    for (const char* f : {"llm.pt", "flow.pt", "hift.pt"}) {
+      const fs::path src = golden / "model" / f;
+      fs::copy_file(src, out / "zip" / f, fs::copy_options::overwrite_existing);
+      cosy::ZipArchive zip(cosy::map_file(src), src.string());
+      for (const auto& e : zip.entries()) {
+        if (e.name.size() > 9 && e.name.compare(e.name.size() - 9, 9, "/data.pkl") == 0) {
+          write(out / "pickle" / (std::string(f) + ".pkl"), zip.read(e).text());
+        }
+      }
+    }
+    cosy::Tensor t = cosy::Tensor::zeros(cosy::DType::F32, {2, 3});
+    cosy::save_state_dict(out / "zip" / "small.pt", "small", {{"a", t}, {"b", t}});
+    cosy::ZipArchive small(cosy::map_file(out / "zip" / "small.pt"), "small.pt");
+    write(out / "pickle" / "small.pkl", small.read(*small.find("small/data.pkl")).text());
+    // yaml: the fixture's and our writer's.
+    fs::copy_file(golden / "model" / "cosyvoice2.yaml", out / "yaml" / "fixture.yaml", fs::copy_options::overwrite_existing);
+    write(out / "yaml" / "tiny.yaml", cosy::model_yaml(cosy::preset_config("tiny")));
+    // npy: the small fixture cases.
+    for (const auto& e : fs::directory_iterator(golden / "cases")) {
+      if (e.path().extension() == ".npy" && fs::file_size(e.path()) <= 8192) {
+        fs::copy_file(e.path(), out / "npy" / e.path().filename(), fs::copy_options::overwrite_existing);
+      }
+    }
+    write(out / "npy" / "ours.npy", cosy::npy_bytes(t));
+    // safetensors: a small valid file.
+    const std::string header = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"__metadata__":{"format":"pt"}})";
+    std::string st(8, '\0');
+    const uint64_t n = header.size();
+    std::memcpy(st.data(), &n, 8);
+    st += header + std::string(16, '\0');
+    write(out / "safetensors" / "small.safetensors", st);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

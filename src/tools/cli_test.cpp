@@ -1,0 +1,63 @@
+// End-to-end: runs the cosyserve binary as a user would and checks output and exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "core/test_support.h"
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(COSY_CLI) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(Cli, InspectPrintsEveryStageOfTheFixtureModel) {
+  const Result r = run("inspect --model " + (cosy::testing::golden_dir() / "model").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* s : {"llm (llm.pt)", "flow (flow.pt)", "hift (hift.pt)", "parameters", "dtype", "bytes",
+                        "qwen.hidden_size", "static_chunk_size", "upsample_rates", "voices"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+}
+
+TEST(Cli, MakeModelThenInspectJson) {
+  const auto dir = cosy::testing::scratch_dir("cli-make-model");
+  Result made = run("make-model --preset tiny --seed 5 --out " + (dir / "m").string());
+  ASSERT_EQ(made.code, 0) << made.out;
+  const Result r = run("inspect --json --model " + (dir / "m").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["llm"]["parameters"].get<int64_t>(), 0);
+  EXPECT_EQ(j["voices"].size(), 1u);
+  EXPECT_TRUE(j["voices"][0]["zero_shot"].get<bool>());
+}
+
+TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {
+  const auto dir = cosy::testing::scratch_dir("cli-bad");
+  const Result missing = run("inspect --model " + dir.string());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("error: " + (dir / "cosyvoice2.yaml").string() + ": missing"), std::string::npos)
+      << missing.out;
+  EXPECT_NE(run("inspect").code, 0);
+  EXPECT_NE(run("make-model --preset enormous --out " + dir.string()).code, 0);
+  EXPECT_NE(run("no-such-command").code, 0);
+}
+
+}  // namespace

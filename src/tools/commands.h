@@ -1,0 +1,18 @@
+// Subcommands of the cosyserve CLI. Each registers its options on the app and returns the
+// function that runs it; the CLI is a thin user of the library underneath.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace cosy::tools {
+
+using Command = std::function<int()>;
+
+Command register_inspect(CLI::App& app);
+Command register_make_model(CLI::App& app);
+
+}  // namespace cosy::tools
