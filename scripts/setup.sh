@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   clang-14 libclang-rt-14-dev          # libFuzzer targets and the fuzz build
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev
   libcli11-dev                         # CLI subcommands
   nlohmann-json3-dev                   # config.json, safetensors headers
   libyaml-dev                          # YAML 1.1 parser under the hyperpyyaml reader

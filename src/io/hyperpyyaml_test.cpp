@@ -90,8 +90,13 @@ TEST(HyperPyYaml, HostileInputIsBounded) {
   // Exponential alias expansion must stop at the node budget, not exhaust memory.
   std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i < 12; ++i) {
-    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
-    for (int j = 0; j < 10; ++j) bomb += std::string(j ? ", " : "") + "*a" + std::to_string(i - 1);
+    const std::string n = std::to_string(i);
+    bomb.append("a").append(n).append(": &a").append(n).append(" [");
+    for (int j = 0; j < 10; ++j) {
+      if (j) bomb += ", ";
+      bomb += "*a";
+      bomb += std::to_string(i - 1);
+    }
     bomb += "]\n";
   }
   EXPECT_NE(error_of(bomb).find("nodes"), std::string::npos);

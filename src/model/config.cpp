@@ -34,7 +34,8 @@ void positive(const char* name, int64_t v) {
 // The class a tagged node instantiates must be the one CosyVoice2 uses.
 std::string expect_class(const yaml::Node& n, std::string_view class_suffix) {
   const std::string target = n.tag_target();
-  const std::string suffix = "." + std::string(class_suffix);
+  std::string suffix = ".";
+  suffix += class_suffix;
   if (n.tag_kind() != "!new" || target.size() < suffix.size() ||
       target.compare(target.size() - suffix.size(), suffix.size(), suffix) != 0) {
     fail(n.where(), " must be '!new:...", class_suffix, "' (CosyVoice2), found '", n.tag.empty() ? "untagged" : n.tag,
