@@ -22,7 +22,9 @@
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // kB value of `key` in a /proc file ("VmRSS:", "Pss:").
 long proc_kb(const char* file, const char* key) {
@@ -89,17 +91,23 @@ int main(int argc, char** argv) {
     sink += touch(second.llm) + touch(second.flow) + touch(second.hift);
     const long pss_two = proc_kb("/proc/self/smaps_rollup", "Pss:");
 
-    const size_t weights = cosy::summarize(m.llm).bytes + cosy::summarize(m.flow).bytes + cosy::summarize(m.hift).bytes;
+    const size_t weights = cosy::summarize(m.llm).bytes + cosy::summarize(m.flow).bytes +
+                           cosy::summarize(m.hift).bytes;
     const double wmb = weights / 1048576.0;
     std::printf("model            %s\n", dir.c_str());
     std::printf("checkpoint bytes %.1f MiB, weight bytes %.1f MiB\n", file_bytes / 1048576.0, wmb);
-    std::printf("read_s           %.3f  (read() of every checkpoint byte, page cache warm)\n", read_s);
-    std::printf("load_s           %.3f  (parse + validate + map; %.1f%% of read_s)\n", load_s, 100 * load_s / read_s);
+    std::printf("read_s           %.3f  (read() of every checkpoint byte, page cache warm)\n",
+                read_s);
+    std::printf("load_s           %.3f  (parse + validate + map; %.1f%% of read_s)\n", load_s,
+                100 * load_s / read_s);
     std::printf("touch_s          %.3f  (first pass over every mapped weight)\n", touch_s);
-    std::printf("rss_mb           before %.1f, after load %.1f, after touch %.1f (%.2f x weights)\n", rss0 / 1024.0,
-                rss_loaded / 1024.0, rss_touched / 1024.0, (rss_touched - rss0) / 1024.0 / wmb);
-    std::printf("pss_mb           one instance %.1f, two instances %.1f (second instance adds %.1f MiB)\n",
-                pss_touched / 1024.0, pss_two / 1024.0, (pss_two - pss_touched) / 1024.0);
+    std::printf(
+        "rss_mb           before %.1f, after load %.1f, after touch %.1f (%.2f x weights)\n",
+        rss0 / 1024.0, rss_loaded / 1024.0, rss_touched / 1024.0,
+        (rss_touched - rss0) / 1024.0 / wmb);
+    std::printf(
+        "pss_mb           one instance %.1f, two instances %.1f (second instance adds %.1f MiB)\n",
+        pss_touched / 1024.0, pss_two / 1024.0, (pss_two - pss_touched) / 1024.0);
     std::printf("(checksum %g)\n", sink);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -7,7 +7,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const cosy::Tensor t = cosy::parse_npy({{reinterpret_cast<const std::byte*>(data), size}, nullptr}, "fuzz.npy");
+    const cosy::Tensor t =
+        cosy::parse_npy({{reinterpret_cast<const std::byte*>(data), size}, nullptr}, "fuzz.npy");
     (void)t.to_float_vector();
   } catch (const cosy::Error&) {
   }

@@ -7,7 +7,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const cosy::StateDict sd = cosy::parse_safetensors({{reinterpret_cast<const std::byte*>(data), size}, nullptr}, "fuzz.st");
+    const cosy::StateDict sd = cosy::parse_safetensors(
+        {{reinterpret_cast<const std::byte*>(data), size}, nullptr}, "fuzz.st");
     for (const auto& name : sd.names()) (void)sd.at(name).to_float_vector();
   } catch (const cosy::Error&) {
   }

@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   }
   const fs::path golden = argv[1], out = argv[2];
   try {
-    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors"}) fs::create_directories(out / d);
+    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors"})
+      fs::create_directories(out / d);
     // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
     for (const char* f : {"llm.pt", "flow.pt", "hift.pt"}) {
       const fs::path src = golden / "model" / f;
@@ -45,17 +46,20 @@ int main(int argc, char** argv) {
     cosy::ZipArchive small(cosy::map_file(out / "zip" / "small.pt"), "small.pt");
     write(out / "pickle" / "small.pkl", small.read(*small.find("small/data.pkl")).text());
     // yaml: the fixture's and our writer's.
-    fs::copy_file(golden / "model" / "cosyvoice2.yaml", out / "yaml" / "fixture.yaml", fs::copy_options::overwrite_existing);
+    fs::copy_file(golden / "model" / "cosyvoice2.yaml", out / "yaml" / "fixture.yaml",
+                  fs::copy_options::overwrite_existing);
     write(out / "yaml" / "tiny.yaml", cosy::model_yaml(cosy::preset_config("tiny")));
     // npy: the small fixture cases.
     for (const auto& e : fs::directory_iterator(golden / "cases")) {
       if (e.path().extension() == ".npy" && fs::file_size(e.path()) <= 8192) {
-        fs::copy_file(e.path(), out / "npy" / e.path().filename(), fs::copy_options::overwrite_existing);
+        fs::copy_file(e.path(), out / "npy" / e.path().filename(),
+                      fs::copy_options::overwrite_existing);
       }
     }
     write(out / "npy" / "ours.npy", cosy::npy_bytes(t));
     // safetensors: a small valid file.
-    const std::string header = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"__metadata__":{"format":"pt"}})";
+    const std::string header =
+        R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"__metadata__":{"format":"pt"}})";
     std::string st(8, '\0');
     const uint64_t n = header.size();
     std::memcpy(st.data(), &n, 8);

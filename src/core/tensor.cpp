@@ -19,7 +19,8 @@ int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
     if (d < 0) fail("negative dimension in shape ", shape_str(s));
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) fail("shape ", shape_str(s), " overflows");
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      fail("shape ", shape_str(s), " overflows");
     n *= d;
   }
   return n;
@@ -53,7 +54,8 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   const size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
   const size_t padded = (bytes + 63) / 64 * 64;
   void* mem = std::aligned_alloc(64, padded == 0 ? 64 : padded);
-  if (mem == nullptr) fail("out of memory allocating ", bytes, " bytes for tensor ", shape_str(shape));
+  if (mem == nullptr)
+    fail("out of memory allocating ", bytes, " bytes for tensor ", shape_str(shape));
   std::memset(mem, 0, padded == 0 ? 64 : padded);
   std::shared_ptr<const void> owner(mem, [](const void* p) { std::free(const_cast<void*>(p)); });
   Shape strides = contiguous_strides(shape);
@@ -98,16 +100,46 @@ void for_each_offset(const Shape& shape, const Shape& strides, Fn&& fn) {
 template <typename Out>
 Out element_as(DType t, const std::byte* p) {
   switch (t) {
-    case DType::F32: { float v; std::memcpy(&v, p, 4); return static_cast<Out>(v); }
-    case DType::F64: { double v; std::memcpy(&v, p, 8); return static_cast<Out>(v); }
-    case DType::F16: { uint16_t v; std::memcpy(&v, p, 2); return static_cast<Out>(half_to_float(v)); }
-    case DType::BF16: { uint16_t v; std::memcpy(&v, p, 2); return static_cast<Out>(bf16_to_float(v)); }
-    case DType::I64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<Out>(v); }
-    case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return static_cast<Out>(v); }
-    case DType::I16: { int16_t v; std::memcpy(&v, p, 2); return static_cast<Out>(v); }
-    case DType::I8: return static_cast<Out>(static_cast<int8_t>(*p));
+    case DType::F32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return static_cast<Out>(v);
+    }
+    case DType::F64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return static_cast<Out>(v);
+    }
+    case DType::F16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return static_cast<Out>(half_to_float(v));
+    }
+    case DType::BF16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return static_cast<Out>(bf16_to_float(v));
+    }
+    case DType::I64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<Out>(v);
+    }
+    case DType::I32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return static_cast<Out>(v);
+    }
+    case DType::I16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return static_cast<Out>(v);
+    }
+    case DType::I8:
+      return static_cast<Out>(static_cast<int8_t>(*p));
     case DType::U8:
-    case DType::Bool: return static_cast<Out>(static_cast<uint8_t>(*p));
+    case DType::Bool:
+      return static_cast<Out>(static_cast<uint8_t>(*p));
   }
   return Out{};
 }
@@ -180,7 +212,8 @@ uint16_t float_to_half(float f) {
   const uint32_t sign = (x >> 16) & 0x8000u;
   const int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
   uint32_t mant = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
+  if (((x >> 23) & 0xff) == 0xff)
+    return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
   if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
   if (exp <= 0) {
     if (exp < -10) return static_cast<uint16_t>(sign);

@@ -28,8 +28,8 @@ class Tensor {
  public:
   Tensor() = default;
   // A view of external bytes kept alive by `owner`. Strides are in elements.
-  Tensor(DType dtype, Shape shape, Shape strides, std::byte* data, std::shared_ptr<const void> owner,
-         bool writable);
+  Tensor(DType dtype, Shape shape, Shape strides, std::byte* data,
+         std::shared_ptr<const void> owner, bool writable);
 
   // A new zero-filled contiguous tensor owning its memory (64-byte aligned).
   static Tensor zeros(DType dtype, Shape shape);

@@ -35,7 +35,8 @@ TEST(Tensor, ShapeChecks) {
   EXPECT_EQ(shape_numel({}), 1);
   EXPECT_EQ(shape_str({2, 64}), "[2, 64]");
   EXPECT_EQ(contiguous_strides({2, 3, 4}), (Shape{12, 4, 1}));
-  EXPECT_THROW(contiguous_strides({0, 1LL << 40, 1LL << 40}), Error);  // empty, but strides overflow
+  EXPECT_THROW(contiguous_strides({0, 1LL << 40, 1LL << 40}),
+               Error);  // empty, but strides overflow
 }
 
 TEST(Tensor, HalfConversionsRoundTrip) {

@@ -14,7 +14,8 @@ std::filesystem::path golden_dir() {
 
 std::filesystem::path scratch_dir(const std::string& name) {
   const char* env = std::getenv("COSY_TEST_TMP");
-  std::filesystem::path base = env != nullptr ? env : std::filesystem::temp_directory_path() / "cosy-test";
+  std::filesystem::path base =
+      env != nullptr ? env : std::filesystem::temp_directory_path() / "cosy-test";
   std::filesystem::path dir = base / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

@@ -14,14 +14,16 @@ namespace cosy {
 
 class ByteReader {
  public:
-  ByteReader(std::span<const std::byte> bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {}
+  ByteReader(std::span<const std::byte> bytes, std::string what)
+      : bytes_(bytes), what_(std::move(what)) {}
 
   size_t pos() const { return pos_; }
   size_t size() const { return bytes_.size(); }
   size_t remaining() const { return bytes_.size() - pos_; }
   bool at_end() const { return pos_ >= bytes_.size(); }
   void seek(size_t p) {
-    if (p > bytes_.size()) fail(what_, ": offset ", p, " is past the end (", bytes_.size(), " bytes)");
+    if (p > bytes_.size())
+      fail(what_, ": offset ", p, " is past the end (", bytes_.size(), " bytes)");
     pos_ = p;
   }
   void skip(size_t n) { seek(checked_end(n)); }

@@ -31,7 +31,8 @@ class Converter {
   Converter(yaml_document_t* doc, const std::string& label) : doc_(doc), label_(label) {}
 
   std::shared_ptr<Node> convert(yaml_node_t* n, const std::string& path, int depth) {
-    if (depth > kMaxDepth) fail(label_, ": nesting deeper than ", kMaxDepth, " levels at '", path, "'");
+    if (depth > kMaxDepth)
+      fail(label_, ": nesting deeper than ", kMaxDepth, " levels at '", path, "'");
     if (++count_ > kMaxNodes) fail(label_, ": more than ", kMaxNodes, " nodes (alias expansion?)");
     auto out = std::make_shared<Node>();
     out->path = path;
@@ -40,7 +41,8 @@ class Converter {
     if (tag.rfind(kCoreTagPrefix, 0) != 0) out->tag = tag;
     switch (n->type) {
       case YAML_SCALAR_NODE: {
-        out->scalar.assign(reinterpret_cast<const char*>(n->data.scalar.value), n->data.scalar.length);
+        out->scalar.assign(reinterpret_cast<const char*>(n->data.scalar.value),
+                           n->data.scalar.length);
         out->quoted = n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                       n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
                       n->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
@@ -60,19 +62,24 @@ class Converter {
       case YAML_SEQUENCE_NODE: {
         out->type = Node::Type::Sequence;
         size_t i = 0;
-        for (yaml_node_item_t* it = n->data.sequence.items.start; it < n->data.sequence.items.top; ++it, ++i) {
+        for (yaml_node_item_t* it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             ++it, ++i) {
           out->items.push_back(convert(node(*it), path + "[" + std::to_string(i) + "]", depth + 1));
         }
         break;
       }
       case YAML_MAPPING_NODE: {
         out->type = Node::Type::Mapping;
-        for (yaml_node_pair_t* p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; ++p) {
+        for (yaml_node_pair_t* p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             ++p) {
           yaml_node_t* k = node(p->key);
-          if (k->type != YAML_SCALAR_NODE) fail(label_, ": line ", k->start_mark.line + 1, ": mapping key is not a scalar");
-          std::string key(reinterpret_cast<const char*>(k->data.scalar.value), k->data.scalar.length);
+          if (k->type != YAML_SCALAR_NODE)
+            fail(label_, ": line ", k->start_mark.line + 1, ": mapping key is not a scalar");
+          std::string key(reinterpret_cast<const char*>(k->data.scalar.value),
+                          k->data.scalar.length);
           for (const auto& [existing, unused] : out->entries) {
-            if (existing == key) fail(label_, ": line ", k->start_mark.line + 1, ": duplicate key '", key, "'");
+            if (existing == key)
+              fail(label_, ": line ", k->start_mark.line + 1, ": duplicate key '", key, "'");
           }
           auto child = convert(node(p->value), path.empty() ? key : path + "." + key, depth + 1);
           out->entries.emplace_back(std::move(key), std::move(child));
@@ -99,13 +106,17 @@ class Converter {
 // Replaces `!ref` / `!copy` scalars by what they reference, evaluating arithmetic.
 class Resolver {
  public:
-  Resolver(std::shared_ptr<Node> root, const std::string& label) : root_(std::move(root)), label_(label) {}
+  Resolver(std::shared_ptr<Node> root, const std::string& label)
+      : root_(std::move(root)), label_(label) {}
 
   std::shared_ptr<Node> resolve(const std::shared_ptr<Node>& n, int depth) {
-    if (depth > kMaxDepth) fail(label_, ": references nest deeper than ", kMaxDepth, " levels (a cycle?) at ", n->where());
+    if (depth > kMaxDepth)
+      fail(label_, ": references nest deeper than ", kMaxDepth, " levels (a cycle?) at ",
+           n->where());
     if (done_.count(n.get()) != 0) return n;
     if (n->is_scalar() && (n->tag == "!ref" || n->tag == "!copy")) return resolve_ref(*n, depth);
-    if (!in_progress_.insert(n.get()).second) fail(label_, ": reference cycle through ", n->where());
+    if (!in_progress_.insert(n.get()).second)
+      fail(label_, ": reference cycle through ", n->where());
     for (auto& item : n->items) item = resolve(item, depth + 1);
     for (auto& [key, child] : n->entries) child = resolve(child, depth + 1);
     in_progress_.erase(n.get());
@@ -120,7 +131,8 @@ class Resolver {
     std::string part;
     auto step = [&](const std::string& name) {
       if (name.empty()) return;
-      if (!cur->is_mapping()) fail(label_, ": !ref <", key, "> at ", from.where(), " goes through a non-mapping");
+      if (!cur->is_mapping())
+        fail(label_, ": !ref <", key, "> at ", from.where(), " goes through a non-mapping");
       std::shared_ptr<Node> next;
       for (auto& [k, child] : cur->entries) {
         if (k == name) {
@@ -146,7 +158,8 @@ class Resolver {
   std::shared_ptr<Node> resolve_ref(const Node& ref, int depth) {
     const std::string text = trim(ref.scalar);
     // A lone reference stands for the node itself (a number, a list, an object).
-    if (text.size() >= 2 && text.front() == '<' && text.back() == '>' && text.find('<', 1) == std::string::npos) {
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>' &&
+        text.find('<', 1) == std::string::npos) {
       return lookup(text.substr(1, text.size() - 2), ref, depth);
     }
     std::string substituted;
@@ -174,7 +187,8 @@ class Resolver {
     out->type = Node::Type::Scalar;
     out->path = ref.path;
     out->line = ref.line;
-    const auto value = with_context(label_ + ": " + ref.where(), [&] { return evaluate_arithmetic(substituted); });
+    const auto value =
+        with_context(label_ + ": " + ref.where(), [&] { return evaluate_arithmetic(substituted); });
     if (value) {
       if (value->index() == 0) {
         out->scalar = std::to_string(std::get<0>(*value));
@@ -212,7 +226,9 @@ std::string Node::tag_target() const {
   return colon == std::string::npos ? "" : tag.substr(colon + 1);
 }
 
-std::string Node::where() const { return cat("'", path.empty() ? "<root>" : path, "' (line ", line, ")"); }
+std::string Node::where() const {
+  return cat("'", path.empty() ? "<root>" : path, "' (line ", line, ")");
+}
 
 const Node* Node::find(const std::string& key) const {
   for (const auto& [k, child] : entries) {
@@ -224,7 +240,8 @@ const Node* Node::find(const std::string& key) const {
 const Node& Node::at(const std::string& key) const {
   if (!is_mapping()) fail(where(), " is not a mapping (looking for '", key, "')");
   const Node* n = find(key);
-  if (n == nullptr) fail("missing key '", path.empty() ? key : path + "." + key, "' (in ", where(), ")");
+  if (n == nullptr)
+    fail("missing key '", path.empty() ? key : path + "." + key, "' (in ", where(), ")");
   return *n;
 }
 
@@ -234,14 +251,16 @@ int64_t Node::as_int() const {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(s, &end, 0);
-  if (end == s || *end != '\0' || errno == ERANGE) fail(where(), " must be an integer, not '", scalar, "'");
+  if (end == s || *end != '\0' || errno == ERANGE)
+    fail(where(), " must be an integer, not '", scalar, "'");
   return v;
 }
 
 double Node::as_double() const {
   if (!is_scalar() || quoted) fail(where(), " must be a number");
   static const std::pair<const char*, double> specials[] = {
-      {".inf", HUGE_VAL}, {".Inf", HUGE_VAL}, {"-.inf", -HUGE_VAL}, {"-.Inf", -HUGE_VAL}, {".nan", NAN}, {".NaN", NAN}};
+      {".inf", HUGE_VAL},   {".Inf", HUGE_VAL}, {"-.inf", -HUGE_VAL},
+      {"-.Inf", -HUGE_VAL}, {".nan", NAN},      {".NaN", NAN}};
   for (const auto& [name, v] : specials) {
     if (scalar == name) return v;
   }
@@ -282,15 +301,19 @@ std::vector<std::vector<int64_t>> Node::as_int_matrix() const {
 Document parse(std::string_view text, const std::string& label) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) fail(label, ": cannot initialise the yaml parser");
-  std::unique_ptr<yaml_parser_t, void (*)(yaml_parser_t*)> parser_guard(&parser, yaml_parser_delete);
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  std::unique_ptr<yaml_parser_t, void (*)(yaml_parser_t*)> parser_guard(&parser,
+                                                                        yaml_parser_delete);
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
+                               text.size());
   yaml_document_t doc;
   if (!yaml_parser_load(&parser, &doc)) {
-    fail(label, ": yaml syntax error at line ", parser.problem_mark.line + 1, ", column ", parser.problem_mark.column + 1,
-         ": ", parser.problem != nullptr ? parser.problem : "unknown problem",
+    fail(label, ": yaml syntax error at line ", parser.problem_mark.line + 1, ", column ",
+         parser.problem_mark.column + 1, ": ",
+         parser.problem != nullptr ? parser.problem : "unknown problem",
          parser.context != nullptr ? std::string(" (") + parser.context + ")" : std::string());
   }
-  std::unique_ptr<yaml_document_t, void (*)(yaml_document_t*)> doc_guard(&doc, yaml_document_delete);
+  std::unique_ptr<yaml_document_t, void (*)(yaml_document_t*)> doc_guard(&doc,
+                                                                         yaml_document_delete);
   yaml_node_t* root = yaml_document_get_root_node(&doc);
   if (root == nullptr) fail(label, ": empty yaml document");
   Document out;

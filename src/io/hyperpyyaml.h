@@ -17,8 +17,8 @@ struct Node {
   enum class Type { Null, Scalar, Sequence, Mapping };
 
   Type type = Type::Null;
-  std::string tag;     // "" for plain nodes, else e.g. "!new:cosyvoice.llm.llm.Qwen2LM"
-  std::string scalar;  // scalar text as written
+  std::string tag;      // "" for plain nodes, else e.g. "!new:cosyvoice.llm.llm.Qwen2LM"
+  std::string scalar;   // scalar text as written
   bool quoted = false;  // quoted scalars are always strings
   std::vector<std::shared_ptr<Node>> items;
   std::vector<std::pair<std::string, std::shared_ptr<Node>>> entries;

@@ -75,7 +75,8 @@ TEST(HyperPyYaml, TypedAccessorsRejectWrongTypes) {
 }
 
 TEST(HyperPyYaml, ErrorsNameTheFileAndLine) {
-  EXPECT_NE(error_of("a: 1\nb: [1, 2\n").find("t.yaml: yaml syntax error at line"), std::string::npos);
+  EXPECT_NE(error_of("a: 1\nb: [1, 2\n").find("t.yaml: yaml syntax error at line"),
+            std::string::npos);
   EXPECT_NE(error_of("a: !ref <nope>\n").find("no key 'nope'"), std::string::npos);
   EXPECT_NE(error_of("a: !ref <b>\nb: !ref <a>\n").find("t.yaml"), std::string::npos);
   EXPECT_NE(error_of("a: 1\na: 2\n").find("duplicate key"), std::string::npos);

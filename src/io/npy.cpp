@@ -16,11 +16,13 @@ struct NpyDescr {
   DType dtype;
 };
 constexpr NpyDescr kDescrs[] = {
-    {"<f4", DType::F32}, {"<f8", DType::F64}, {"<f2", DType::F16}, {"<i8", DType::I64}, {"<i4", DType::I32},
-    {"<i2", DType::I16}, {"|i1", DType::I8},  {"|u1", DType::U8},  {"|b1", DType::Bool},
+    {"<f4", DType::F32}, {"<f8", DType::F64}, {"<f2", DType::F16},
+    {"<i8", DType::I64}, {"<i4", DType::I32}, {"<i2", DType::I16},
+    {"|i1", DType::I8},  {"|u1", DType::U8},  {"|b1", DType::Bool},
 };
 
-// A tiny parser for the Python-literal header dict: {'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }
+// A tiny parser for the Python-literal header dict: {'descr': '<f4', 'fortran_order': False,
+// 'shape': (1, 2), }
 class HeaderParser {
  public:
   HeaderParser(std::string_view s, const std::string& label) : s_(s), label_(label) {}
@@ -49,7 +51,8 @@ class HeaderParser {
       ws();
       if (peek() == ',') ++p_;
     }
-    if (!seen_descr || !seen_order || !seen_shape) fail(label_, ": npy header lacks descr, fortran_order or shape");
+    if (!seen_descr || !seen_order || !seen_shape)
+      fail(label_, ": npy header lacks descr, fortran_order or shape");
   }
 
  private:
@@ -68,7 +71,8 @@ class HeaderParser {
   std::string quoted() {
     ws();
     const char q = peek();
-    if (q != '\'' && q != '"') fail(label_, ": malformed npy header (expected a string at ", p_, ")");
+    if (q != '\'' && q != '"')
+      fail(label_, ": malformed npy header (expected a string at ", p_, ")");
     const size_t end = s_.find(q, p_ + 1);
     if (end == std::string_view::npos) fail(label_, ": unterminated string in npy header");
     std::string out(s_.substr(p_ + 1, end - p_ - 1));
@@ -113,7 +117,8 @@ class HeaderParser {
 
 Tensor parse_npy(const Blob& blob, const std::string& label) {
   ByteReader r(blob.bytes, label);
-  if (blob.bytes.size() < 10 || r.take_string(6) != "\x93NUMPY") fail(label, ": not an .npy file (bad magic)");
+  if (blob.bytes.size() < 10 || r.take_string(6) != "\x93NUMPY")
+    fail(label, ": not an .npy file (bad magic)");
   const uint8_t major = r.u8();
   r.u8();  // minor
   size_t header_len = 0;
@@ -137,8 +142,8 @@ Tensor parse_npy(const Blob& blob, const std::string& label) {
   const int64_t numel = with_context(label, [&] { return shape_numel(shape); });
   const size_t es = dtype_size(d->dtype);
   if (static_cast<uint64_t>(numel) > r.remaining() / es) {
-    fail(label, ": data holds ", r.remaining(), " bytes, shape ", shape_str(shape), " of ", descr, " needs ",
-         static_cast<uint64_t>(numel) * es, " (truncated)");
+    fail(label, ": data holds ", r.remaining(), " bytes, shape ", shape_str(shape), " of ", descr,
+         " needs ", static_cast<uint64_t>(numel) * es, " (truncated)");
   }
   Shape strides;
   with_context(label, [&] {
@@ -153,10 +158,13 @@ Tensor parse_npy(const Blob& blob, const std::string& label) {
   });
   Blob data = blob.sub(r.pos(), static_cast<size_t>(numel) * es);
   if (reinterpret_cast<uintptr_t>(data.bytes.data()) % es != 0) data = copy_blob(data.bytes);
-  return Tensor(d->dtype, shape, strides, const_cast<std::byte*>(data.bytes.data()), data.owner, false);
+  return Tensor(d->dtype, shape, strides, const_cast<std::byte*>(data.bytes.data()), data.owner,
+                false);
 }
 
-Tensor load_npy(const std::filesystem::path& path) { return parse_npy(map_file(path), path.string()); }
+Tensor load_npy(const std::filesystem::path& path) {
+  return parse_npy(map_file(path), path.string());
+}
 
 std::string npy_bytes(const Tensor& t) {
   const NpyDescr* d = nullptr;
@@ -167,7 +175,8 @@ std::string npy_bytes(const Tensor& t) {
   std::string shape = "(";
   for (size_t i = 0; i < t.rank(); ++i) shape += (i ? ", " : "") + std::to_string(t.dim(i));
   shape += t.rank() == 1 ? ",)" : ")";
-  std::string header = "{'descr': '" + std::string(d->code) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      "{'descr': '" + std::string(d->code) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';

@@ -19,7 +19,8 @@ std::string error_of(const std::string& bytes) {
 
 TEST(Npy, RoundTripsEveryDtypeAndRank) {
   const auto dir = cosy::testing::scratch_dir("npy");
-  for (DType dt : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::Bool, DType::F16}) {
+  for (DType dt :
+       {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::Bool, DType::F16}) {
     for (const Shape& shape : {Shape{}, Shape{5}, Shape{2, 3}, Shape{1, 0, 4}}) {
       Tensor t = Tensor::zeros(dt, shape);
       auto* bytes = t.mutable_raw();
@@ -39,30 +40,39 @@ TEST(Npy, FortranOrderBecomesAStridedView) {
   header.append(128 - 10 - header.size() - 1, ' ');
   header += '\n';
   std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + char(0) + header;
-  for (int32_t v : {0, 3, 1, 4, 2, 5}) bytes.append(reinterpret_cast<const char*>(&v), 4);  // column-major
-  Tensor t = parse_npy(copy_blob({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}), "f.npy");
+  for (int32_t v : {0, 3, 1, 4, 2, 5})
+    bytes.append(reinterpret_cast<const char*>(&v), 4);  // column-major
+  Tensor t = parse_npy(copy_blob({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()}),
+                       "f.npy");
   EXPECT_EQ(t.to_int_vector(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
 }
 
 TEST(Npy, BadInputGivesClearErrors) {
   EXPECT_NE(error_of("hello").find("not an .npy"), std::string::npos);
-  EXPECT_NE(error_of(std::string("\x93NUMPY\x09\x00\x00\x00", 10)).find("version"), std::string::npos);
-  const std::string h = "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n";
-  EXPECT_NE(error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h.size()) + char(0) + h).find("'<c8'"),
+  EXPECT_NE(error_of(std::string("\x93NUMPY\x09\x00\x00\x00", 10)).find("version"),
             std::string::npos);
+  const std::string h = "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n";
+  EXPECT_NE(
+      error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h.size()) + char(0) + h).find("'<c8'"),
+      std::string::npos);
   const std::string h2 = "{'descr': '<f4', 'fortran_order': False, 'shape': (100,), }\n";
-  EXPECT_NE(error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h2.size()) + char(0) + h2 + "abcd").find("truncated"),
+  EXPECT_NE(error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h2.size()) + char(0) + h2 + "abcd")
+                .find("truncated"),
             std::string::npos);
   const std::string h3 = "{'descr': '<f4', 'shape': (1,), }\n";
-  EXPECT_NE(error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h3.size()) + char(0) + h3).find("lacks"),
-            std::string::npos);
-  const std::string h4 = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999,), }\n";
-  EXPECT_FALSE(error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h4.size()) + char(0) + h4).empty());
+  EXPECT_NE(
+      error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h3.size()) + char(0) + h3).find("lacks"),
+      std::string::npos);
+  const std::string h4 =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999,), }\n";
+  EXPECT_FALSE(
+      error_of(std::string("\x93NUMPY\x01\x00", 8) + char(h4.size()) + char(0) + h4).empty());
 }
 
 TEST(Npy, EveryFixtureCaseLoads) {
   size_t n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(cosy::testing::golden_dir() / "cases")) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(cosy::testing::golden_dir() / "cases")) {
     if (entry.path().extension() != ".npy") continue;
     Tensor t = load_npy(entry.path());
     EXPECT_EQ(t.nbytes(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype())) << entry.path();

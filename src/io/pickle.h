@@ -37,11 +37,11 @@ struct Value {
   bool boolean = false;
   int64_t integer = 0;
   double real = 0;
-  std::string text;                                  // String; Global as "module.name"
-  std::vector<Value*> items;                         // List, Tuple
-  std::vector<std::pair<Value*, Value*>> entries;    // Dict, in insertion order
-  StorageRef storage;                                // Storage
-  TensorRef tensor;                                  // Tensor
+  std::string text;                                // String; Global as "module.name"
+  std::vector<Value*> items;                       // List, Tuple
+  std::vector<std::pair<Value*, Value*>> entries;  // Dict, in insertion order
+  StorageRef storage;                              // Storage
+  TensorRef tensor;                                // Tensor
 
   bool is(Kind k) const { return kind == k; }
   // The value stored under string key `key` in a Dict, or nullptr.

@@ -9,8 +9,9 @@
 namespace cosy::pickle {
 
 std::string_view kind_name(Kind k) {
-  static constexpr std::array<std::string_view, 11> names = {
-      "None", "bool", "int", "float", "str", "list", "tuple", "dict", "global", "storage", "tensor"};
+  static constexpr std::array<std::string_view, 11> names = {"None",   "bool",    "int",   "float",
+                                                             "str",    "list",    "tuple", "dict",
+                                                             "global", "storage", "tensor"};
   return names[static_cast<size_t>(k)];
 }
 
@@ -52,14 +53,16 @@ const StorageClass* storage_class(std::string_view global) {
 }
 
 bool allowed_global(std::string_view g) {
-  return g == kRebuildTensor || g == kRebuildParameter || g == kOrderedDict || storage_class(g) != nullptr;
+  return g == kRebuildTensor || g == kRebuildParameter || g == kOrderedDict ||
+         storage_class(g) != nullptr;
 }
 
 }  // namespace
 
 class Reader {
  public:
-  Reader(std::span<const std::byte> bytes, const std::string& what) : in_(bytes, what), what_(what) {}
+  Reader(std::span<const std::byte> bytes, const std::string& what)
+      : in_(bytes, what), what_(what) {}
 
   Document run() {
     while (true) {
@@ -69,7 +72,8 @@ class Reader {
       if (op == '.') break;
       step(op);
     }
-    if (stack_.size() != 1 || !marks_.empty()) error("STOP with ", stack_.size(), " values on the stack");
+    if (stack_.size() != 1 || !marks_.empty())
+      error("STOP with ", stack_.size(), " values on the stack");
     doc_.root_ = stack_.back();
     return std::move(doc_);
   }
@@ -136,14 +140,25 @@ class Reader {
     switch (op) {
       case 0x80: {  // PROTO
         const uint8_t proto = in_.u8();
-        if (proto > 2) error("pickle protocol ", int(proto), " is not supported (torch.save writes protocol 2)");
+        if (proto > 2)
+          error("pickle protocol ", int(proto), " is not supported (torch.save writes protocol 2)");
         break;
       }
-      case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': pop(); break;                            // POP
-      case '1': pop_mark(); break;                       // POP_MARK
-      case '2': push(top()); break;                      // DUP
-      case 'N': push(make(Kind::None)); break;
+      case '(':
+        marks_.push_back(stack_.size());
+        break;  // MARK
+      case '0':
+        pop();
+        break;  // POP
+      case '1':
+        pop_mark();
+        break;  // POP_MARK
+      case '2':
+        push(top());
+        break;  // DUP
+      case 'N':
+        push(make(Kind::None));
+        break;
       case 0x88:
       case 0x89: {  // NEWTRUE / NEWFALSE
         Value* b = make(Kind::Bool);
@@ -151,16 +166,24 @@ class Reader {
         push(b);
         break;
       }
-      case 'K': push(integer(in_.u8())); break;   // BININT1
-      case 'M': push(integer(in_.u16())); break;  // BININT2
-      case 'J': push(integer(in_.i32())); break;  // BININT
-      case 0x8a: {                                // LONG1
+      case 'K':
+        push(integer(in_.u8()));
+        break;  // BININT1
+      case 'M':
+        push(integer(in_.u16()));
+        break;  // BININT2
+      case 'J':
+        push(integer(in_.i32()));
+        break;      // BININT
+      case 0x8a: {  // LONG1
         const uint8_t n = in_.u8();
         if (n > 8) error("integer of ", int(n), " bytes is too large");
         uint64_t v = 0;
         auto b = in_.take(n);
-        for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(b[i])) << (8 * i);
-        if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80)) v |= ~0ull << (8 * n);  // sign-extend
+        for (size_t i = 0; i < n; ++i)
+          v |= static_cast<uint64_t>(static_cast<uint8_t>(b[i])) << (8 * i);
+        if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80))
+          v |= ~0ull << (8 * n);  // sign-extend
         push(integer(static_cast<int64_t>(v)));
         break;
       }
@@ -170,17 +193,19 @@ class Reader {
         push(f);
         break;
       }
-      case 'X':      // BINUNICODE
-      case 'T':      // BINSTRING
-      case 'U': {    // SHORT_BINSTRING
+      case 'X':    // BINUNICODE
+      case 'T':    // BINSTRING
+      case 'U': {  // SHORT_BINSTRING
         const size_t n = op == 'U' ? in_.u8() : in_.u32();
         Value* s = make(Kind::String);
         s->text = std::string(in_.take_string(n));
         push(s);
         break;
       }
-      case ']': push(make(Kind::List)); break;  // EMPTY_LIST
-      case 'l': {                               // LIST
+      case ']':
+        push(make(Kind::List));
+        break;     // EMPTY_LIST
+      case 'l': {  // LIST
         Value* l = make(Kind::List);
         l->items = pop_mark();
         push(l);
@@ -196,8 +221,12 @@ class Reader {
         append_items(top(), items);
         break;
       }
-      case ')': push(tuple({})); break;     // EMPTY_TUPLE
-      case 't': push(tuple(pop_mark())); break;  // TUPLE
+      case ')':
+        push(tuple({}));
+        break;  // EMPTY_TUPLE
+      case 't':
+        push(tuple(pop_mark()));
+        break;  // TUPLE
       case 0x85:
       case 0x86:
       case 0x87: {  // TUPLE1..3
@@ -208,8 +237,10 @@ class Reader {
         push(tuple(std::move(items)));
         break;
       }
-      case '}': push(make(Kind::Dict)); break;  // EMPTY_DICT
-      case 'd': {                               // DICT
+      case '}':
+        push(make(Kind::Dict));
+        break;     // EMPTY_DICT
+      case 'd': {  // DICT
         Value* d = make(Kind::Dict);
         set_items(d, pop_mark());
         push(d);
@@ -226,24 +257,35 @@ class Reader {
         set_items(top(), kv);
         break;
       }
-      case 'q': memo_put(in_.u8()); break;   // BINPUT
-      case 'r': memo_put(in_.u32()); break;  // LONG_BINPUT
-      case 'h': memo_get(in_.u8()); break;   // BINGET
-      case 'j': memo_get(in_.u32()); break;  // LONG_BINGET
-      case 'c': {                            // GLOBAL
+      case 'q':
+        memo_put(in_.u8());
+        break;  // BINPUT
+      case 'r':
+        memo_put(in_.u32());
+        break;  // LONG_BINPUT
+      case 'h':
+        memo_get(in_.u8());
+        break;  // BINGET
+      case 'j':
+        memo_get(in_.u32());
+        break;     // LONG_BINGET
+      case 'c': {  // GLOBAL
         std::string module(in_.line(256));
         std::string name(in_.line(256));
         std::string full = module + "." + name;
         if (!allowed_global(full)) {
-          error("global '", full, "' is not allowed: only tensors and containers are loaded, nothing is executed");
+          error("global '", full,
+                "' is not allowed: only tensors and containers are loaded, nothing is executed");
         }
         Value* g = make(Kind::Global);
         g->text = std::move(full);
         push(g);
         break;
       }
-      case 'Q': push(persistent(pop())); break;  // BINPERSID
-      case 'R': {                                // REDUCE
+      case 'Q':
+        push(persistent(pop()));
+        break;     // BINPERSID
+      case 'R': {  // REDUCE
         Value* args = pop();
         Value* fn = pop();
         push(reduce(fn, args));
@@ -252,7 +294,8 @@ class Reader {
       case 'b': {  // BUILD: only OrderedDict's attribute state (torch's _metadata), which we drop
         Value* state = pop();
         Value* target = top();
-        if (target->kind != Kind::Dict || (state->kind != Kind::Dict && state->kind != Kind::None)) {
+        if (target->kind != Kind::Dict ||
+            (state->kind != Kind::Dict && state->kind != Kind::None)) {
           error("BUILD on a ", kind_name(target->kind), " is not allowed");
         }
         break;
@@ -318,7 +361,8 @@ class Reader {
       t->tensor.shape = int_tuple(a[2], "tensor size");
       t->tensor.stride = int_tuple(a[3], "tensor stride");
       t->tensor.requires_grad = a[4]->kind == Kind::Bool && a[4]->boolean;
-      if (t->tensor.shape.size() != t->tensor.stride.size()) error("tensor size and stride differ in rank");
+      if (t->tensor.shape.size() != t->tensor.stride.size())
+        error("tensor size and stride differ in rank");
       return t;
     }
     error("cannot call '", fn->text, "'");

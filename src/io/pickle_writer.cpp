@@ -10,16 +10,26 @@ namespace {
 
 std::string storage_class(DType t) {
   switch (t) {
-    case DType::F32: return "FloatStorage";
-    case DType::F64: return "DoubleStorage";
-    case DType::F16: return "HalfStorage";
-    case DType::BF16: return "BFloat16Storage";
-    case DType::I64: return "LongStorage";
-    case DType::I32: return "IntStorage";
-    case DType::I16: return "ShortStorage";
-    case DType::I8: return "CharStorage";
-    case DType::U8: return "ByteStorage";
-    case DType::Bool: return "BoolStorage";
+    case DType::F32:
+      return "FloatStorage";
+    case DType::F64:
+      return "DoubleStorage";
+    case DType::F16:
+      return "HalfStorage";
+    case DType::BF16:
+      return "BFloat16Storage";
+    case DType::I64:
+      return "LongStorage";
+    case DType::I32:
+      return "IntStorage";
+    case DType::I16:
+      return "ShortStorage";
+    case DType::I8:
+      return "CharStorage";
+    case DType::U8:
+      return "ByteStorage";
+    case DType::Bool:
+      return "BoolStorage";
   }
   return "FloatStorage";
 }

@@ -39,7 +39,9 @@ class Parser {
     }
     return false;
   }
-  static double as_double(Number n) { return std::visit([](auto v) { return static_cast<double>(v); }, n); }
+  static double as_double(Number n) {
+    return std::visit([](auto v) { return static_cast<double>(v); }, n);
+  }
   static bool both_int(Number a, Number b) { return a.index() == 0 && b.index() == 0; }
 
   Number sum() {
@@ -83,7 +85,8 @@ class Parser {
         Number b = unary();
         if (both_int(v, b)) {
           int64_t r;
-          if (__builtin_mul_overflow(std::get<0>(v), std::get<0>(b), &r)) fail("integer overflow in !ref expression");
+          if (__builtin_mul_overflow(std::get<0>(v), std::get<0>(b), &r))
+            fail("integer overflow in !ref expression");
           v = r;
         } else {
           v = as_double(v) * as_double(b);
@@ -128,7 +131,8 @@ class Parser {
     if (both_int(base, exp) && std::get<0>(exp) >= 0) {
       int64_t r = 1;
       for (int64_t i = 0; i < std::get<0>(exp); ++i) {
-        if (__builtin_mul_overflow(r, std::get<0>(base), &r)) fail("integer overflow in !ref expression");
+        if (__builtin_mul_overflow(r, std::get<0>(base), &r))
+          fail("integer overflow in !ref expression");
         if (r == 0 || r == 1) break;
       }
       return r;

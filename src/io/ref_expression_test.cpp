@@ -31,7 +31,8 @@ TEST(RefExpression, NonArithmeticIsNotAnError) {
   EXPECT_FALSE(evaluate_arithmetic("abc").has_value());
   EXPECT_FALSE(evaluate_arithmetic("(1 + 2").has_value());
   EXPECT_FALSE(evaluate_arithmetic("").has_value());
-  EXPECT_FALSE(evaluate_arithmetic(std::string(200, '(') + "1" + std::string(200, ')')).has_value());
+  EXPECT_FALSE(
+      evaluate_arithmetic(std::string(200, '(') + "1" + std::string(200, ')')).has_value());
 }
 
 TEST(RefExpression, ArithmeticErrorsThrow) {

@@ -18,7 +18,9 @@ std::string file_with(const nlohmann::json& header, const std::string& data) {
   return out + h + data;
 }
 
-Blob blob(const std::string& s) { return copy_blob({reinterpret_cast<const std::byte*>(s.data()), s.size()}); }
+Blob blob(const std::string& s) {
+  return copy_blob({reinterpret_cast<const std::byte*>(s.data()), s.size()});
+}
 
 std::string error_of(const std::string& bytes) {
   try {
@@ -49,11 +51,16 @@ TEST(Safetensors, RejectsInconsistentHeaders) {
   auto entry = [](const char* dt, nlohmann::json shape, nlohmann::json off) {
     return nlohmann::json{{"w", {{"dtype", dt}, {"shape", shape}, {"data_offsets", off}}}};
   };
-  EXPECT_NE(error_of(file_with(entry("F32", {2, 2}, {0, 32}), data)).find("outside the data"), std::string::npos);
-  EXPECT_NE(error_of(file_with(entry("F32", {3}, {0, 16}), data)).find("needs 12"), std::string::npos);
-  EXPECT_NE(error_of(file_with(entry("C64", {2}, {0, 16}), data)).find("unsupported dtype"), std::string::npos);
-  EXPECT_NE(error_of(file_with(entry("F32", {-1}, {0, 16}), data)).find("bad dimension"), std::string::npos);
-  EXPECT_NE(error_of(file_with(nlohmann::json::array(), data)).find("not a JSON object"), std::string::npos);
+  EXPECT_NE(error_of(file_with(entry("F32", {2, 2}, {0, 32}), data)).find("outside the data"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with(entry("F32", {3}, {0, 16}), data)).find("needs 12"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with(entry("C64", {2}, {0, 16}), data)).find("unsupported dtype"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with(entry("F32", {-1}, {0, 16}), data)).find("bad dimension"),
+            std::string::npos);
+  EXPECT_NE(error_of(file_with(nlohmann::json::array(), data)).find("not a JSON object"),
+            std::string::npos);
   EXPECT_NE(error_of("short").find("truncated"), std::string::npos);
   std::string huge(8, '\xff');
   EXPECT_NE(error_of(huge).find("header length"), std::string::npos);

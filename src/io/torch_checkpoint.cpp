@@ -13,11 +13,15 @@ TorchFile TorchFile::open(const std::filesystem::path& path) {
   return TorchFile(map_file(path), path.string());
 }
 
-TorchFile TorchFile::from_blob(Blob bytes, std::string label) { return TorchFile(std::move(bytes), std::move(label)); }
+TorchFile TorchFile::from_blob(Blob bytes, std::string label) {
+  return TorchFile(std::move(bytes), std::move(label));
+}
 
 TorchFile::TorchFile(Blob bytes, std::string label) : label_(std::move(label)) {
   if (bytes.bytes.size() >= 2 && bytes.bytes[0] == std::byte{0x80}) {
-    fail(label_, ": legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a newer torch");
+    fail(label_,
+         ": legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a newer "
+         "torch");
   }
   zip_ = std::make_shared<ZipArchive>(std::move(bytes), label_);
   const ZipEntry* pkl = nullptr;
@@ -31,10 +35,12 @@ TorchFile::TorchFile(Blob bytes, std::string label) : label_(std::move(label)) {
   }
   if (pkl == nullptr) fail(label_, ": zip archive has no <name>/data.pkl: not a torch.save file");
   if (const ZipEntry* order = zip_->find(prefix_ + "byteorder")) {
-    if (zip_->read(*order).text() != "little") fail(label_, ": big-endian checkpoints are not supported");
+    if (zip_->read(*order).text() != "little")
+      fail(label_, ": big-endian checkpoints are not supported");
   }
   Blob pickle_bytes = zip_->read_verified(*pkl);
-  doc_ = std::make_shared<pickle::Document>(pickle::parse(pickle_bytes.bytes, label_ + " (data.pkl)"));
+  doc_ =
+      std::make_shared<pickle::Document>(pickle::parse(pickle_bytes.bytes, label_ + " (data.pkl)"));
 }
 
 Blob TorchFile::storage(const pickle::StorageRef& s) const {
@@ -44,11 +50,12 @@ Blob TorchFile::storage(const pickle::StorageRef& s) const {
   if (e == nullptr) fail(label_, ": storage '", s.key, "' is missing from the archive");
   const size_t es = dtype_size(s.dtype);
   if (static_cast<uint64_t>(s.numel) > e->uncompressed_size / es) {
-    fail(label_, ": storage '", s.key, "' declares ", s.numel, " ", dtype_name(s.dtype), " elements but holds only ",
-         e->uncompressed_size, " bytes");
+    fail(label_, ": storage '", s.key, "' declares ", s.numel, " ", dtype_name(s.dtype),
+         " elements but holds only ", e->uncompressed_size, " bytes");
   }
   Blob b = zip_->read(*e);
-  if (reinterpret_cast<uintptr_t>(b.bytes.data()) % es != 0) b = copy_blob(b.bytes);  // keep typed loads aligned
+  if (reinterpret_cast<uintptr_t>(b.bytes.data()) % es != 0)
+    b = copy_blob(b.bytes);  // keep typed loads aligned
   storages_->emplace(s.key, b);
   return b;
 }
@@ -63,18 +70,20 @@ Tensor TorchFile::tensor(const pickle::TensorRef& ref) const {
     for (size_t i = 0; i < ref.shape.size(); ++i) {
       if (ref.stride[i] < 0) fail(label_, ": tensor with negative stride");
       int64_t span = 0;
-      if (__builtin_mul_overflow(ref.shape[i] - 1, ref.stride[i], &span) || __builtin_add_overflow(last, span, &last)) {
+      if (__builtin_mul_overflow(ref.shape[i] - 1, ref.stride[i], &span) ||
+          __builtin_add_overflow(last, span, &last)) {
         fail(label_, ": tensor view ", shape_str(ref.shape), " overflows");
       }
     }
     if (last >= ref.storage.numel) {
-      fail(label_, ": tensor view ", shape_str(ref.shape), " at offset ", ref.offset, " exceeds its storage '",
-           ref.storage.key, "' of ", ref.storage.numel, " elements");
+      fail(label_, ": tensor view ", shape_str(ref.shape), " at offset ", ref.offset,
+           " exceeds its storage '", ref.storage.key, "' of ", ref.storage.numel, " elements");
     }
   } else if (ref.offset > ref.storage.numel) {
     fail(label_, ": tensor offset exceeds its storage");
   }
-  auto* base = const_cast<std::byte*>(s.bytes.data()) + ref.offset * static_cast<int64_t>(dtype_size(ref.storage.dtype));
+  auto* base = const_cast<std::byte*>(s.bytes.data()) +
+               ref.offset * static_cast<int64_t>(dtype_size(ref.storage.dtype));
   return Tensor(ref.storage.dtype, ref.shape, ref.stride, base, s.owner, false);
 }
 
@@ -97,21 +106,25 @@ const Tensor& StateDict::at(const std::string& name) const {
 
 StateDict state_dict_of(const TorchFile& file) {
   const pickle::Value* root = file.root();
-  if (!root->is(pickle::Kind::Dict)) fail(file.label(), ": top level is a ", pickle::kind_name(root->kind), ", not a state_dict");
+  if (!root->is(pickle::Kind::Dict))
+    fail(file.label(), ": top level is a ", pickle::kind_name(root->kind), ", not a state_dict");
   StateDict sd;
   sd.label = file.label();
   for (const auto& [k, v] : root->entries) {
     if (!k->is(pickle::Kind::String)) fail(file.label(), ": state_dict key is not a string");
     if (v->is(pickle::Kind::Int) || v->is(pickle::Kind::Float)) continue;  // epoch, step, ...
     if (!v->is(pickle::Kind::Tensor)) {
-      fail(file.label(), ": entry '", k->text, "' is a ", pickle::kind_name(v->kind), ", not a tensor");
+      fail(file.label(), ": entry '", k->text, "' is a ", pickle::kind_name(v->kind),
+           ", not a tensor");
     }
     sd.add(k->text, file.tensor(v->tensor));
   }
   return sd;
 }
 
-StateDict load_state_dict(const std::filesystem::path& path) { return state_dict_of(TorchFile::open(path)); }
+StateDict load_state_dict(const std::filesystem::path& path) {
+  return state_dict_of(TorchFile::open(path));
+}
 
 namespace {
 
@@ -163,8 +176,8 @@ SaveNode SaveNode::dict(Entries entries, bool ordered) {
   return n;
 }
 
-void save_torch_file(const std::filesystem::path& path, const std::string& archive_name, const SaveNode& root,
-                     bool force_zip64) {
+void save_torch_file(const std::filesystem::path& path, const std::string& archive_name,
+                     const SaveNode& root, bool force_zip64) {
   pickle::Writer w;
   StorageTable table;
   write_node(w, table, root);

@@ -86,8 +86,8 @@ struct SaveEntry {
 
 // Writes `root` as torch.save would (protocol 2, archive folder `archive_name`). Tensors
 // that share their data pointer are written once, as one shared storage.
-void save_torch_file(const std::filesystem::path& path, const std::string& archive_name, const SaveNode& root,
-                     bool force_zip64 = false);
+void save_torch_file(const std::filesystem::path& path, const std::string& archive_name,
+                     const SaveNode& root, bool force_zip64 = false);
 void save_state_dict(const std::filesystem::path& path, const std::string& archive_name,
                      const std::vector<std::pair<std::string, Tensor>>& tensors);
 

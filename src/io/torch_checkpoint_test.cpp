@@ -27,7 +27,8 @@ TEST(TorchCheckpoint, StateDictRoundTripSharesStoragesAndMapsInPlace) {
   Tensor embed = iota(DType::F32, {4, 3});
   Tensor ids = iota(DType::I64, {5});
   Tensor half = iota(DType::F16, {2, 2});
-  save_state_dict(dir / "m.pt", "m", {{"embed.weight", embed}, {"head.weight", embed}, {"ids", ids}, {"h", half}});
+  save_state_dict(dir / "m.pt", "m",
+                  {{"embed.weight", embed}, {"head.weight", embed}, {"ids", ids}, {"h", half}});
 
   StateDict sd = load_state_dict(dir / "m.pt");
   ASSERT_EQ(sd.names(), (std::vector<std::string>{"embed.weight", "head.weight", "ids", "h"}));
@@ -95,12 +96,19 @@ std::string error_of_pickle(const pickle::TensorRecord& rec, size_t storage_byte
 }
 
 TEST(TorchCheckpoint, ViewsOutsideTheirStorageAreRejected) {
-  EXPECT_NE(error_of_pickle({DType::F32, "0", 10, 0, {10}, {1}}, 16).find("holds only 16 bytes"), std::string::npos);
-  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 2, {3}, {1}}, 16).find("exceeds its storage"), std::string::npos);
-  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 0, {2, 2}, {4, 1}}, 16).find("exceeds its storage"), std::string::npos);
-  EXPECT_NE(error_of_pickle({DType::F32, "1", 4, 0, {4}, {1}}, 16).find("storage '1' is missing"), std::string::npos);
-  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 0, {-1}, {1}}, 16).find("negative"), std::string::npos);
-  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 0, {2}, {-1}}, 16).find("negative stride"), std::string::npos);
+  EXPECT_NE(error_of_pickle({DType::F32, "0", 10, 0, {10}, {1}}, 16).find("holds only 16 bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 2, {3}, {1}}, 16).find("exceeds its storage"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of_pickle({DType::F32, "0", 4, 0, {2, 2}, {4, 1}}, 16).find("exceeds its storage"),
+      std::string::npos);
+  EXPECT_NE(error_of_pickle({DType::F32, "1", 4, 0, {4}, {1}}, 16).find("storage '1' is missing"),
+            std::string::npos);
+  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 0, {-1}, {1}}, 16).find("negative"),
+            std::string::npos);
+  EXPECT_NE(error_of_pickle({DType::F32, "0", 4, 0, {2}, {-1}}, 16).find("negative stride"),
+            std::string::npos);
 }
 
 TEST(TorchCheckpoint, NonTensorValuesAndNonCheckpoints) {
@@ -119,7 +127,8 @@ TEST(TorchCheckpoint, NonTensorValuesAndNonCheckpoints) {
     load_state_dict(dir / "k.pt");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("entry 'name' is a str, not a tensor"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("entry 'name' is a str, not a tensor"), std::string::npos)
+        << e.what();
   }
   ZipWriter other(dir / "o.zip");
   other.add("readme.txt", std::string_view("hi"));

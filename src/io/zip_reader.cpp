@@ -34,7 +34,8 @@ ZipArchive::ZipArchive(Blob archive, std::string label)
 std::optional<uint64_t> ZipArchive::find_end_of_central_directory() const {
   const auto& b = archive_.bytes;
   if (b.size() < kEocdSize) return std::nullopt;
-  const size_t lowest = b.size() >= kEocdSize + kMaxComment ? b.size() - kEocdSize - kMaxComment : 0;
+  const size_t lowest =
+      b.size() >= kEocdSize + kMaxComment ? b.size() - kEocdSize - kMaxComment : 0;
   for (size_t p = b.size() - kEocdSize + 1; p-- > lowest;) {
     if (b[p] == std::byte{0x50} && b[p + 1] == std::byte{0x4b} && b[p + 2] == std::byte{0x05} &&
         b[p + 3] == std::byte{0x06}) {
@@ -85,7 +86,8 @@ void ZipArchive::parse() {
          archive_.bytes.size(), "-byte file: truncated or corrupt");
   }
   // Each central record is at least 46 bytes: bound the count before reserving.
-  if (total_entries > cd_size / 46) fail("entry count ", total_entries, " does not fit the directory");
+  if (total_entries > cd_size / 46)
+    fail("entry count ", total_entries, " does not fit the directory");
   entries_.reserve(total_entries);
 
   ByteReader cd(archive_.bytes.subspan(cd_offset, cd_size), "zip central directory");
@@ -117,7 +119,8 @@ void ZipArchive::parse() {
     cd.skip(comment_len);
 
     if (e.method != 0 && e.method != 8) {
-      fail("entry '", e.name, "' uses compression method ", e.method, " (only stored and deflate are supported)");
+      fail("entry '", e.name, "' uses compression method ", e.method,
+           " (only stored and deflate are supported)");
     }
     if (e.method == 0 && e.compressed_size != e.uncompressed_size) {
       fail("stored entry '", e.name, "' has different compressed and uncompressed sizes");
@@ -150,7 +153,8 @@ Blob ZipArchive::read(const ZipEntry& e) const {
   Blob raw = archive_.sub(e.data_offset, e.compressed_size);
   if (e.method == 0) return raw;
   return with_context(label_ + ": entry '" + e.name + "'", [&] {
-    if (e.uncompressed_size > kMaxInflated) fail("declares ", e.uncompressed_size, " inflated bytes");
+    if (e.uncompressed_size > kMaxInflated)
+      fail("declares ", e.uncompressed_size, " inflated bytes");
     auto out = std::make_shared<std::vector<std::byte>>(e.uncompressed_size);
     z_stream zs{};
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail("inflateInit failed");
@@ -177,7 +181,8 @@ Blob ZipArchive::read(const ZipEntry& e) const {
 
 Blob ZipArchive::read_verified(const ZipEntry& e) const {
   Blob b = read(e);
-  if (crc32_of(b.bytes) != e.crc32) fail(label_, ": entry '", e.name, "' fails its CRC-32 check (corrupt)");
+  if (crc32_of(b.bytes) != e.crc32)
+    fail(label_, ": entry '", e.name, "' fails its CRC-32 check (corrupt)");
   return b;
 }
 

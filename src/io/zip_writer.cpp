@@ -1,7 +1,7 @@
 #include "io/zip_writer.h"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "core/error.h"
@@ -27,12 +27,14 @@ ZipWriter::~ZipWriter() {
 }
 
 void ZipWriter::write(const void* p, size_t n) {
-  if (n != 0 && std::fwrite(p, 1, n, file_) != n) fail(path_.string(), ": write failed: ", std::strerror(errno));
+  if (n != 0 && std::fwrite(p, 1, n, file_) != n)
+    fail(path_.string(), ": write failed: ", std::strerror(errno));
   offset_ += n;
 }
 
 void ZipWriter::add(const std::string& name, std::string_view text) {
-  add(name, std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
+  add(name,
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
 }
 
 void ZipWriter::add(const std::string& name, std::span<const std::byte> data) {
@@ -102,8 +104,9 @@ void ZipWriter::finish() {
   }
   const uint64_t cd_size = offset_ - cd_offset;
   const uint64_t count = entries_.size();
-  const bool zip64 = options_.force_zip64 || count >= 0xffff || cd_offset >= kMax32 || cd_size >= kMax32 ||
-                     std::any_of(entries_.begin(), entries_.end(), [](const Written& w) { return w.zip64; });
+  const bool zip64 =
+      options_.force_zip64 || count >= 0xffff || cd_offset >= kMax32 || cd_size >= kMax32 ||
+      std::any_of(entries_.begin(), entries_.end(), [](const Written& w) { return w.zip64; });
   if (zip64) {
     const uint64_t zip64_eocd = offset_;
     put<uint32_t>(0x06064b50);

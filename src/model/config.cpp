@@ -38,8 +38,8 @@ std::string expect_class(const yaml::Node& n, std::string_view class_suffix) {
   suffix += class_suffix;
   if (n.tag_kind() != "!new" || target.size() < suffix.size() ||
       target.compare(target.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    fail(n.where(), " must be '!new:...", class_suffix, "' (CosyVoice2), found '", n.tag.empty() ? "untagged" : n.tag,
-         "'");
+    fail(n.where(), " must be '!new:...", class_suffix, "' (CosyVoice2), found '",
+         n.tag.empty() ? "untagged" : n.tag, "'");
   }
   return target;
 }
@@ -54,7 +54,8 @@ T opt(const yaml::Node& parent, const char* key, T fallback, T (yaml::Node::*get
 
 std::string fields_to_string(const std::string& name, const ConfigFields& fields) {
   std::string out = name + "(";
-  for (size_t i = 0; i < fields.size(); ++i) out += (i ? ", " : "") + fields[i].first + "=" + fields[i].second;
+  for (size_t i = 0; i < fields.size(); ++i)
+    out += (i ? ", " : "") + fields[i].first + "=" + fields[i].second;
   return out + ")";
 }
 
@@ -80,13 +81,18 @@ void QwenConfig::validate() const {
   positive("num_attention_heads", num_attention_heads);
   positive("num_key_value_heads", num_key_value_heads);
   positive("vocab_size", vocab_size);
-  if (hidden_size % num_attention_heads != 0) fail("hidden_size ", hidden_size, " is not divisible by num_attention_heads ", num_attention_heads);
+  if (hidden_size % num_attention_heads != 0)
+    fail("hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
+         num_attention_heads);
   if (num_attention_heads % num_key_value_heads != 0) {
-    fail("num_attention_heads ", num_attention_heads, " is not a multiple of num_key_value_heads ", num_key_value_heads);
+    fail("num_attention_heads ", num_attention_heads, " is not a multiple of num_key_value_heads ",
+         num_key_value_heads);
   }
   if (head_dim() % 2 != 0) fail("head_dim ", head_dim(), " must be even for rotary embedding");
-  if (!(rms_norm_eps > 0) || !(rope_theta > 0)) fail("rms_norm_eps and rope_theta must be positive");
-  if (hidden_act != "silu") fail("hidden_act '", hidden_act, "' is not supported (Qwen2 uses silu)");
+  if (!(rms_norm_eps > 0) || !(rope_theta > 0))
+    fail("rms_norm_eps and rope_theta must be positive");
+  if (hidden_act != "silu")
+    fail("hidden_act '", hidden_act, "' is not supported (Qwen2 uses silu)");
 }
 
 ConfigFields LlmConfig::fields() const {
@@ -95,22 +101,24 @@ ConfigFields LlmConfig::fields() const {
           {"llm_output_size", str(llm_output_size)},
           {"speech_token_size", str(speech_token_size)},
           {"mix_ratio", str(mix_ratio)},
-          {"sampling", cat("ras(top_p=", sampling.top_p, ", top_k=", sampling.top_k, ", win_size=", sampling.win_size,
-                           ", tau_r=", sampling.tau_r, ")")}};
+          {"sampling", cat("ras(top_p=", sampling.top_p, ", top_k=", sampling.top_k,
+                           ", win_size=", sampling.win_size, ", tau_r=", sampling.tau_r, ")")}};
 }
 
 void LlmConfig::validate() const {
   positive("llm.llm_input_size", llm_input_size);
   positive("llm.llm_output_size", llm_output_size);
   positive("llm.speech_token_size", speech_token_size);
-  if (mix_ratio.size() != 2 || mix_ratio[0] <= 0 || mix_ratio[1] <= 0) fail("llm.mix_ratio must be two positive integers");
+  if (mix_ratio.size() != 2 || mix_ratio[0] <= 0 || mix_ratio[1] <= 0)
+    fail("llm.mix_ratio must be two positive integers");
   if (!(sampling.top_p > 0 && sampling.top_p <= 1)) fail("llm.sampling.top_p must be in (0, 1]");
   positive("llm.sampling.top_k", sampling.top_k);
   positive("llm.sampling.win_size", sampling.win_size);
   with_context("CosyVoice-BlankEN/config.json", [&] { qwen.validate(); });
   if (llm_input_size != qwen.hidden_size || llm_output_size != qwen.hidden_size) {
     fail("llm.llm_input_size/llm_output_size (", llm_input_size, "/", llm_output_size,
-         ") must equal the Qwen2 hidden_size (", qwen.hidden_size, ") in CosyVoice-BlankEN/config.json");
+         ") must equal the Qwen2 hidden_size (", qwen.hidden_size,
+         ") in CosyVoice-BlankEN/config.json");
   }
 }
 
@@ -134,13 +142,18 @@ void ConformerConfig::validate() const {
   positive("flow.encoder.attention_heads", attention_heads);
   positive("flow.encoder.linear_units", linear_units);
   positive("flow.encoder.num_blocks", num_blocks);
-  if (output_size % attention_heads != 0) fail("flow.encoder.output_size must be divisible by attention_heads");
+  if (output_size % attention_heads != 0)
+    fail("flow.encoder.output_size must be divisible by attention_heads");
   if (static_chunk_size < 0) fail("flow.encoder.static_chunk_size must not be negative");
   if (!normalize_before) fail("flow.encoder.normalize_before: False is not supported");
-  if (use_cnn_module) fail("flow.encoder.use_cnn_module: True is not supported (CosyVoice2 does not use it)");
-  if (macaron_style) fail("flow.encoder.macaron_style: True is not supported (CosyVoice2 does not use it)");
-  if (input_layer != "linear") fail("flow.encoder.input_layer '", input_layer, "' is not supported (expected 'linear')");
-  if (pos_enc_layer_type != "rel_pos_espnet") fail("flow.encoder.pos_enc_layer_type '", pos_enc_layer_type, "' is not supported");
+  if (use_cnn_module)
+    fail("flow.encoder.use_cnn_module: True is not supported (CosyVoice2 does not use it)");
+  if (macaron_style)
+    fail("flow.encoder.macaron_style: True is not supported (CosyVoice2 does not use it)");
+  if (input_layer != "linear")
+    fail("flow.encoder.input_layer '", input_layer, "' is not supported (expected 'linear')");
+  if (pos_enc_layer_type != "rel_pos_espnet")
+    fail("flow.encoder.pos_enc_layer_type '", pos_enc_layer_type, "' is not supported");
   if (selfattention_layer_type != "rel_selfattn") {
     fail("flow.encoder.selfattention_layer_type '", selfattention_layer_type, "' is not supported");
   }
@@ -166,26 +179,28 @@ void EstimatorConfig::validate() const {
   for (int64_t c : channels) positive("estimator.channels[i]", c);
   positive("estimator.attention_head_dim", attention_head_dim);
   positive("estimator.num_heads", num_heads);
-  if (n_blocks < 0 || num_mid_blocks < 0) fail("estimator.n_blocks and num_mid_blocks must not be negative");
-  if (act_fn != "gelu") fail("estimator.act_fn '", act_fn, "' is not supported (CosyVoice2 uses gelu)");
+  if (n_blocks < 0 || num_mid_blocks < 0)
+    fail("estimator.n_blocks and num_mid_blocks must not be negative");
+  if (act_fn != "gelu")
+    fail("estimator.act_fn '", act_fn, "' is not supported (CosyVoice2 uses gelu)");
   if (static_chunk_size < 0) fail("estimator.static_chunk_size must not be negative");
 }
 
 ConfigFields CfmConfig::fields() const {
-  return {{"in_channels", str(in_channels)},
-          {"spk_emb_dim", str(spk_emb_dim)},
-          {"sigma_min", str(sigma_min)},
-          {"solver", solver},
-          {"t_scheduler", t_scheduler},
-          {"inference_cfg_rate", str(inference_cfg_rate)}};
+  return {{"in_channels", str(in_channels)}, {"spk_emb_dim", str(spk_emb_dim)},
+          {"sigma_min", str(sigma_min)},     {"solver", solver},
+          {"t_scheduler", t_scheduler},      {"inference_cfg_rate", str(inference_cfg_rate)}};
 }
 
 void CfmConfig::validate() const {
   positive("decoder.spk_emb_dim", spk_emb_dim);
   if (n_spks != 1) fail("decoder.n_spks must be 1");
-  if (solver != "euler") fail("decoder.cfm_params.solver '", solver, "' is not supported (expected euler)");
-  if (t_scheduler != "cosine" && t_scheduler != "linear") fail("decoder.cfm_params.t_scheduler '", t_scheduler, "' is not supported");
-  if (!(inference_cfg_rate >= 0)) fail("decoder.cfm_params.inference_cfg_rate must not be negative");
+  if (solver != "euler")
+    fail("decoder.cfm_params.solver '", solver, "' is not supported (expected euler)");
+  if (t_scheduler != "cosine" && t_scheduler != "linear")
+    fail("decoder.cfm_params.t_scheduler '", t_scheduler, "' is not supported");
+  if (!(inference_cfg_rate >= 0))
+    fail("decoder.cfm_params.inference_cfg_rate must not be negative");
   estimator.validate();
 }
 
@@ -213,14 +228,22 @@ void FlowConfig::validate() const {
   if (output_type != "mel") fail("flow.output_type '", output_type, "' is not supported");
   encoder.validate();
   decoder.validate();
-  if (encoder.input_size != input_size) fail("flow.encoder.input_size (", encoder.input_size, ") must equal flow.input_size (", input_size, ")");
-  if (token_mel_ratio != encoder.upsample_stride) fail("flow.token_mel_ratio must equal the encoder's ×2 upsampling");
-  if (decoder.spk_emb_dim != output_size) fail("flow.decoder.spk_emb_dim (", decoder.spk_emb_dim, ") must equal flow.output_size (", output_size, ")");
+  if (encoder.input_size != input_size)
+    fail("flow.encoder.input_size (", encoder.input_size, ") must equal flow.input_size (",
+         input_size, ")");
+  if (token_mel_ratio != encoder.upsample_stride)
+    fail("flow.token_mel_ratio must equal the encoder's ×2 upsampling");
+  if (decoder.spk_emb_dim != output_size)
+    fail("flow.decoder.spk_emb_dim (", decoder.spk_emb_dim, ") must equal flow.output_size (",
+         output_size, ")");
   const auto& est = decoder.estimator;
-  if (est.out_channels != output_size) fail("estimator.out_channels (", est.out_channels, ") must equal flow.output_size (", output_size, ")");
+  if (est.out_channels != output_size)
+    fail("estimator.out_channels (", est.out_channels, ") must equal flow.output_size (",
+         output_size, ")");
   // The estimator sees x, mu, the speaker vector and the prompt condition stacked.
   if (est.in_channels != 3 * output_size + decoder.spk_emb_dim) {
-    fail("estimator.in_channels (", est.in_channels, ") must be 3 × output_size + spk_emb_dim = ", 3 * output_size + decoder.spk_emb_dim);
+    fail("estimator.in_channels (", est.in_channels,
+         ") must be 3 × output_size + spk_emb_dim = ", 3 * output_size + decoder.spk_emb_dim);
   }
 }
 
@@ -248,8 +271,9 @@ ConfigFields HiftConfig::fields() const {
           {"source_resblock_dilation_sizes", str(source_resblock_dilation_sizes)},
           {"lrelu_slope", str(lrelu_slope)},
           {"audio_limit", str(audio_limit)},
-          {"f0_predictor", cat("ConvRNNF0Predictor(num_class=", f0_predictor.num_class, ", in_channels=",
-                               f0_predictor.in_channels, ", cond_channels=", f0_predictor.cond_channels, ")")},
+          {"f0_predictor", cat("ConvRNNF0Predictor(num_class=", f0_predictor.num_class,
+                               ", in_channels=", f0_predictor.in_channels,
+                               ", cond_channels=", f0_predictor.cond_channels, ")")},
           {"samples_per_frame", str(samples_per_frame())}};
 }
 
@@ -266,13 +290,17 @@ void HiftConfig::validate() const {
   }
   for (size_t i = 0; i < upsample_rates.size(); ++i) {
     positive("hift.upsample_rates[i]", upsample_rates[i]);
-    if (upsample_kernel_sizes[i] < upsample_rates[i]) fail("hift.upsample_kernel_sizes[", i, "] is smaller than its rate");
+    if (upsample_kernel_sizes[i] < upsample_rates[i])
+      fail("hift.upsample_kernel_sizes[", i, "] is smaller than its rate");
   }
   if (base_channels % (int64_t{1} << upsample_rates.size()) != 0) {
     fail("hift.base_channels must be divisible by 2^", upsample_rates.size());
   }
-  if (resblock_kernel_sizes.empty() || resblock_kernel_sizes.size() != resblock_dilation_sizes.size()) {
-    fail("hift.resblock_kernel_sizes and resblock_dilation_sizes must be non-empty and of equal length");
+  if (resblock_kernel_sizes.empty() ||
+      resblock_kernel_sizes.size() != resblock_dilation_sizes.size()) {
+    fail(
+        "hift.resblock_kernel_sizes and resblock_dilation_sizes must be non-empty and of equal "
+        "length");
   }
   if (source_resblock_kernel_sizes.size() != upsample_rates.size() ||
       source_resblock_dilation_sizes.size() != upsample_rates.size()) {
@@ -288,7 +316,8 @@ void HiftConfig::validate() const {
     }
   }
   positive("hift.f0_predictor.cond_channels", f0_predictor.cond_channels);
-  if (f0_predictor.in_channels != in_channels) fail("hift.f0_predictor.in_channels must equal hift.in_channels");
+  if (f0_predictor.in_channels != in_channels)
+    fail("hift.f0_predictor.in_channels must equal hift.in_channels");
   if (f0_predictor.num_class != 1) fail("hift.f0_predictor.num_class must be 1");
   if (!(audio_limit > 0)) fail("hift.audio_limit must be positive");
 }
@@ -310,14 +339,18 @@ void ModelConfig::validate() const {
   if (flow.decoder.estimator.out_channels != hift.in_channels) {
     fail("flow emits ", flow.output_size, " mel bins but hift.in_channels is ", hift.in_channels);
   }
-  if (hift.sampling_rate != sample_rate) fail("hift.sampling_rate (", hift.sampling_rate, ") differs from sample_rate (", sample_rate, ")");
+  if (hift.sampling_rate != sample_rate)
+    fail("hift.sampling_rate (", hift.sampling_rate, ") differs from sample_rate (", sample_rate,
+         ")");
   if (flow.vocab_size != llm.speech_token_size) {
-    fail("flow.vocab_size (", flow.vocab_size, ") differs from llm.speech_token_size (", llm.speech_token_size, ")");
+    fail("flow.vocab_size (", flow.vocab_size, ") differs from llm.speech_token_size (",
+         llm.speech_token_size, ")");
   }
   // 25 Hz tokens × token_mel_ratio mel frames × samples per frame must give the sample rate.
   if (token_frame_rate * token_mel_ratio * hift.samples_per_frame() != sample_rate) {
-    fail("token_frame_rate × token_mel_ratio × hift samples per frame (", token_frame_rate, " × ", token_mel_ratio, " × ",
-         hift.samples_per_frame(), ") does not equal sample_rate ", sample_rate);
+    fail("token_frame_rate × token_mel_ratio × hift samples per frame (", token_frame_rate, " × ",
+         token_mel_ratio, " × ", hift.samples_per_frame(), ") does not equal sample_rate ",
+         sample_rate);
   }
 }
 
@@ -325,7 +358,8 @@ QwenConfig parse_qwen_config(const std::string& json_text, const std::string& la
   const auto j = nlohmann::json::parse(json_text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) fail(label, ": not a JSON object");
   auto get_int = [&](const char* key) -> int64_t {
-    if (!j.contains(key) || !j[key].is_number_integer()) fail(label, ": '", key, "' must be an integer");
+    if (!j.contains(key) || !j[key].is_number_integer())
+      fail(label, ": '", key, "' must be an integer");
     return j[key].get<int64_t>();
   };
   auto get_num = [&](const char* key, double fallback) -> double {
@@ -334,18 +368,22 @@ QwenConfig parse_qwen_config(const std::string& json_text, const std::string& la
     return j[key].get<double>();
   };
   QwenConfig q;
-  if (j.contains("model_type") && j["model_type"] != "qwen2") fail(label, ": model_type must be 'qwen2'");
+  if (j.contains("model_type") && j["model_type"] != "qwen2")
+    fail(label, ": model_type must be 'qwen2'");
   q.hidden_size = get_int("hidden_size");
   q.intermediate_size = get_int("intermediate_size");
   q.num_hidden_layers = get_int("num_hidden_layers");
   q.num_attention_heads = get_int("num_attention_heads");
-  q.num_key_value_heads = j.contains("num_key_value_heads") ? get_int("num_key_value_heads") : q.num_attention_heads;
+  q.num_key_value_heads =
+      j.contains("num_key_value_heads") ? get_int("num_key_value_heads") : q.num_attention_heads;
   q.vocab_size = get_int("vocab_size");
-  q.max_position_embeddings = j.contains("max_position_embeddings") ? get_int("max_position_embeddings") : 32768;
+  q.max_position_embeddings =
+      j.contains("max_position_embeddings") ? get_int("max_position_embeddings") : 32768;
   q.rms_norm_eps = get_num("rms_norm_eps", 1e-6);
   q.rope_theta = get_num("rope_theta", 10000.0);
   if (j.contains("tie_word_embeddings")) {
-    if (!j["tie_word_embeddings"].is_boolean()) fail(label, ": 'tie_word_embeddings' must be true or false");
+    if (!j["tie_word_embeddings"].is_boolean())
+      fail(label, ": 'tie_word_embeddings' must be true or false");
     q.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
   }
   if (j.contains("hidden_act")) {
@@ -406,8 +444,10 @@ ModelConfig parse_model_config(const yaml::Document& doc, const QwenConfig& qwen
     f.encoder.use_cnn_module = opt(enc, "use_cnn_module", false, &yaml::Node::as_bool);
     f.encoder.macaron_style = opt(enc, "macaron_style", false, &yaml::Node::as_bool);
     f.encoder.input_layer = opt(enc, "input_layer", std::string("linear"), &yaml::Node::as_string);
-    f.encoder.pos_enc_layer_type = opt(enc, "pos_enc_layer_type", std::string("rel_pos_espnet"), &yaml::Node::as_string);
-    f.encoder.selfattention_layer_type = opt(enc, "selfattention_layer_type", std::string("rel_selfattn"), &yaml::Node::as_string);
+    f.encoder.pos_enc_layer_type =
+        opt(enc, "pos_enc_layer_type", std::string("rel_pos_espnet"), &yaml::Node::as_string);
+    f.encoder.selfattention_layer_type =
+        opt(enc, "selfattention_layer_type", std::string("rel_selfattn"), &yaml::Node::as_string);
 
     const yaml::Node& dec = flow.at("decoder");
     expect_class(dec, "CausalConditionalCFM");
@@ -434,7 +474,8 @@ ModelConfig parse_model_config(const yaml::Document& doc, const QwenConfig& qwen
     e.num_heads = est.at("num_heads").as_int();
     e.act_fn = opt(est, "act_fn", std::string("gelu"), &yaml::Node::as_string);
     e.static_chunk_size = opt(est, "static_chunk_size", int64_t{0}, &yaml::Node::as_int);
-    e.num_decoding_left_chunks = opt(est, "num_decoding_left_chunks", int64_t{-1}, &yaml::Node::as_int);
+    e.num_decoding_left_chunks =
+        opt(est, "num_decoding_left_chunks", int64_t{-1}, &yaml::Node::as_int);
 
     const yaml::Node& hift = root.at("hift");
     auto& h = m.hift;

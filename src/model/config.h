@@ -49,7 +49,7 @@ struct LlmConfig {
   std::string class_name;  // cosyvoice.llm.llm.Qwen2LM
   int64_t llm_input_size = 0;
   int64_t llm_output_size = 0;
-  int64_t speech_token_size = 0;  // 6561; the head adds EOS, an unused id and the fill token
+  int64_t speech_token_size = 0;   // 6561; the head adds EOS, an unused id and the fill token
   std::vector<int64_t> mix_ratio;  // bistream text:speech, [5, 15]
   SamplingConfig sampling;
   QwenConfig qwen;

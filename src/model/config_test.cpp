@@ -21,7 +21,8 @@ TEST(ModelConfig, FixtureFolderConfigIsConsistent) {
   EXPECT_EQ(c.llm.llm_input_size, c.llm.qwen.hidden_size);
   EXPECT_EQ(c.flow.decoder.estimator.static_chunk_size, c.chunk_size * c.token_mel_ratio);
   EXPECT_EQ(c.token_frame_rate * c.token_mel_ratio * c.hift.samples_per_frame(), c.sample_rate);
-  EXPECT_NE(fields_to_string("Flow", c.flow.fields()).find("UpsampleConformerEncoder("), std::string::npos);
+  EXPECT_NE(fields_to_string("Flow", c.flow.fields()).find("UpsampleConformerEncoder("),
+            std::string::npos);
 }
 
 TEST(ModelConfig, PresetsRoundTripThroughTheYaml) {
@@ -49,17 +50,30 @@ TEST(ModelConfig, InconsistentYamlIsRejectedWithItsPath) {
   const std::string y = model_yaml(c);
   const QwenConfig q = c.llm.qwen;
   auto err = [&](const std::string& text) { return error_of([&] { parse_text(text, q); }); };
-  EXPECT_NE(err(replace(y, "in_channels: 320", "in_channels: 321")).find("estimator.in_channels (321)"), std::string::npos);
-  EXPECT_NE(err(replace(y, "llm: !new:cosyvoice.llm.llm.Qwen2LM", "llm: !new:cosyvoice.llm.llm.TransformerLM"))
+  EXPECT_NE(
+      err(replace(y, "in_channels: 320", "in_channels: 321")).find("estimator.in_channels (321)"),
+      std::string::npos);
+  EXPECT_NE(err(replace(y, "llm: !new:cosyvoice.llm.llm.Qwen2LM",
+                        "llm: !new:cosyvoice.llm.llm.TransformerLM"))
                 .find("must be '!new:...Qwen2LM'"),
             std::string::npos);
-  EXPECT_NE(err(replace(y, "upsample_rates: [8, 5, 3]", "upsample_rates: [8, 5]")).find("equal length"), std::string::npos);
-  EXPECT_NE(err(replace(y, "num_blocks: 2", "num_blocks: two")).find("'flow.encoder.num_blocks' (line"), std::string::npos);
-  EXPECT_NE(err(replace(y, "    cond_channels: 32", "")).find("missing key 'hift.f0_predictor.cond_channels'"),
+  EXPECT_NE(
+      err(replace(y, "upsample_rates: [8, 5, 3]", "upsample_rates: [8, 5]")).find("equal length"),
+      std::string::npos);
+  EXPECT_NE(
+      err(replace(y, "num_blocks: 2", "num_blocks: two")).find("'flow.encoder.num_blocks' (line"),
+      std::string::npos);
+  EXPECT_NE(err(replace(y, "    cond_channels: 32", ""))
+                .find("missing key 'hift.f0_predictor.cond_channels'"),
             std::string::npos);
-  EXPECT_NE(err(replace(y, "sample_rate: 24000", "sample_rate: 16000")).find("does not equal sample_rate 16000"), std::string::npos);
-  EXPECT_NE(err(replace(y, "use_cnn_module: False", "use_cnn_module: True")).find("not supported"), std::string::npos);
-  EXPECT_NE(err(replace(y, "chunk_size: 25", "chunk_size: [")).find("m.yaml: yaml syntax error at line"), std::string::npos);
+  EXPECT_NE(err(replace(y, "sample_rate: 24000", "sample_rate: 16000"))
+                .find("does not equal sample_rate 16000"),
+            std::string::npos);
+  EXPECT_NE(err(replace(y, "use_cnn_module: False", "use_cnn_module: True")).find("not supported"),
+            std::string::npos);
+  EXPECT_NE(
+      err(replace(y, "chunk_size: 25", "chunk_size: [")).find("m.yaml: yaml syntax error at line"),
+      std::string::npos);
   // Every message names the file.
   EXPECT_EQ(err(replace(y, "in_channels: 320", "in_channels: 321")).rfind("m.yaml", 0), 0u);
 }
@@ -67,12 +81,18 @@ TEST(ModelConfig, InconsistentYamlIsRejectedWithItsPath) {
 TEST(QwenConfig, RejectsBadJson) {
   const std::string good = qwen_config_json(preset_config("tiny").llm.qwen);
   EXPECT_NO_THROW(parse_qwen_config(good, "c.json"));
-  EXPECT_NE(error_of([] { parse_qwen_config("{", "c.json"); }).find("c.json: not a JSON object"), std::string::npos);
-  EXPECT_NE(error_of([&] { parse_qwen_config(replace(good, "\"hidden_size\": 64", "\"hidden_size\": \"64\""), "c.json"); })
-                .find("'hidden_size' must be an integer"),
+  EXPECT_NE(error_of([] { parse_qwen_config("{", "c.json"); }).find("c.json: not a JSON object"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { parse_qwen_config(replace(good, "\"num_attention_heads\": 4", "\"num_attention_heads\": 3"), "c.json"); })
-                .find("not divisible"),
+  EXPECT_NE(error_of([&] {
+              parse_qwen_config(replace(good, "\"hidden_size\": 64", "\"hidden_size\": \"64\""),
+                                "c.json");
+            }).find("'hidden_size' must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_qwen_config(
+                  replace(good, "\"num_attention_heads\": 4", "\"num_attention_heads\": 3"),
+                  "c.json");
+            }).find("not divisible"),
             std::string::npos);
 }
 

@@ -26,9 +26,12 @@ std::string read_text(const std::filesystem::path& p) {
 }  // namespace
 
 ModelConfig load_model_config(const std::filesystem::path& dir) {
-  if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a directory (expected a CosyVoice2 model folder)");
-  const auto yaml_path = require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
-  const auto qwen_path = require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
+  if (!std::filesystem::is_directory(dir))
+    fail(dir.string(), ": not a directory (expected a CosyVoice2 model folder)");
+  const auto yaml_path =
+      require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
+  const auto qwen_path =
+      require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
   const QwenConfig qwen = parse_qwen_config(read_text(qwen_path), qwen_path.string());
   return parse_model_config(yaml::load(yaml_path), qwen);
 }

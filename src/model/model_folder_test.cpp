@@ -18,16 +18,20 @@ TEST(ModelFolder, LoadsTheFixtureFolderAsAUserWould) {
   EXPECT_GT(m.llm.size(), 0u);
   EXPECT_GT(m.flow.size(), 0u);
   EXPECT_GT(m.hift.size(), 0u);
-  EXPECT_EQ(m.voices.has_value(), std::filesystem::exists(cosy::testing::golden_dir() / "model" / "spk2info.pt"));
+  EXPECT_EQ(m.voices.has_value(),
+            std::filesystem::exists(cosy::testing::golden_dir() / "model" / "spk2info.pt"));
 }
 
 TEST(ModelFolder, MissingPiecesNameTheFile) {
-  EXPECT_NE(error_of([] { load_model_folder("/nonexistent/model"); }).find("not a directory"), std::string::npos);
+  EXPECT_NE(error_of([] { load_model_folder("/nonexistent/model"); }).find("not a directory"),
+            std::string::npos);
   const auto dir = copy_of_small_model("folder-missing");
   std::filesystem::remove(dir / "flow.pt");
-  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("flow.pt: missing (checkpoint)"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("flow.pt: missing (checkpoint)"),
+            std::string::npos);
   std::filesystem::remove(dir / "CosyVoice-BlankEN" / "config.json");
-  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("config.json: missing"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("config.json: missing"),
+            std::string::npos);
 }
 
 TEST(ModelFolder, TruncatedOrCorruptCheckpointsAreClearErrors) {
@@ -64,7 +68,8 @@ TEST(ModelFolder, BadVoicesAreRejected) {
     save_torch_file(dir / "spk2info.pt", "spk2info", SaveNode::dict(root));
   };
   save_voice(c.flow.spk_embed_dim + 1);
-  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("voice 'sft': 'embedding' has shape"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("voice 'sft': 'embedding' has shape"),
+            std::string::npos);
 
   // An SFT voice holding only `embedding` is valid.
   save_voice(c.flow.spk_embed_dim);

@@ -26,7 +26,8 @@ uint64_t hash_name(const std::string& s, uint64_t seed) {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Deterministic uniform(-scale, scale) values, different per tensor name and seed.
@@ -58,10 +59,12 @@ Tensor init_param(const ParamSpec& spec, uint64_t seed) {
   }
   int64_t fan_in = 1;
   for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
-  return random_uniform(n, spec.shape, 1.0F / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1))), seed);
+  return random_uniform(n, spec.shape,
+                        1.0F / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1))), seed);
 }
 
-std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<ParamSpec>& specs, uint64_t seed,
+std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<ParamSpec>& specs,
+                                                              uint64_t seed,
                                                               const std::string& tie_from = "",
                                                               const std::string& tie_to = "") {
   std::vector<std::pair<std::string, Tensor>> out;
@@ -84,7 +87,8 @@ std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<
     const int64_t row = w.numel() / spec.shape[0];
     for (int64_t o = 0; o < spec.shape[0]; ++o) {
       double sum = 0;
-      for (int64_t i = 0; i < row; ++i) sum += double(w.data<float>()[o * row + i]) * w.data<float>()[o * row + i];
+      for (int64_t i = 0; i < row; ++i)
+        sum += double(w.data<float>()[o * row + i]) * w.data<float>()[o * row + i];
       g.mutable_data<float>()[o] = static_cast<float>(std::sqrt(sum));
     }
     out.emplace_back(names.g, g);
@@ -96,7 +100,8 @@ std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<
 Tensor int_tensor(const Shape& shape, int64_t modulo, uint64_t seed, const std::string& name) {
   Tensor t = Tensor::zeros(DType::I32, shape);
   uint64_t state = hash_name(name, seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<int32_t>()[i] = static_cast<int32_t>(splitmix64(state) % modulo);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.mutable_data<int32_t>()[i] = static_cast<int32_t>(splitmix64(state) % modulo);
   return t;
 }
 
@@ -109,16 +114,20 @@ Tensor scalar_len(int64_t n) {
 void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed) {
   const int64_t text_len = 8, token_len = 50, feat_len = token_len * c.token_mel_ratio;
   SaveNode::Entries voice;
-  auto add = [&](const std::string& k, Tensor t) { voice.push_back({k, SaveNode::tensor(std::move(t))}); };
+  auto add = [&](const std::string& k, Tensor t) {
+    voice.push_back({k, SaveNode::tensor(std::move(t))});
+  };
   // Prompt ids avoid the top of the vocabulary, where the special tokens live.
-  add("prompt_text", int_tensor({1, text_len}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643), seed, "prompt_text"));
+  add("prompt_text", int_tensor({1, text_len}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643),
+                                seed, "prompt_text"));
   add("prompt_text_len", scalar_len(text_len));
   Tensor tokens = int_tensor({1, token_len}, c.llm.speech_token_size, seed, "speech_token");
   add("llm_prompt_speech_token", tokens);
   add("llm_prompt_speech_token_len", scalar_len(token_len));
   add("flow_prompt_speech_token", tokens);
   add("flow_prompt_speech_token_len", scalar_len(token_len));
-  add("prompt_speech_feat", random_uniform("prompt_speech_feat", {1, feat_len, c.flow.output_size}, 4.0F, seed));
+  add("prompt_speech_feat",
+      random_uniform("prompt_speech_feat", {1, feat_len, c.flow.output_size}, 4.0F, seed));
   add("prompt_speech_feat_len", scalar_len(feat_len));
   Tensor emb = random_uniform("embedding", {1, c.flow.spk_embed_dim}, 1.0F, seed);
   add("llm_embedding", emb);
@@ -166,7 +175,8 @@ ModelConfig preset_config(const std::string& preset) {
   c.token_mel_ratio = 2;
   c.chunk_size = 25;
   const bool full = preset == "cosyvoice2-0.5b";
-  if (!full && preset != "tiny") fail("unknown preset '", preset, "' (choose tiny or cosyvoice2-0.5b)");
+  if (!full && preset != "tiny")
+    fail("unknown preset '", preset, "' (choose tiny or cosyvoice2-0.5b)");
 
   QwenConfig& q = c.llm.qwen;
   q.hidden_size = full ? 896 : 64;
@@ -364,7 +374,8 @@ std::string qwen_config_json(const QwenConfig& q) {
   return j.dump(2) + "\n";
 }
 
-void write_model_folder(const ModelConfig& c, const std::filesystem::path& out, const WriteModelOptions& options) {
+void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
+                        const WriteModelOptions& options) {
   c.validate();
   std::filesystem::create_directories(out / "CosyVoice-BlankEN");
   write_text(out / "cosyvoice2.yaml", model_yaml(c));
@@ -373,19 +384,23 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out, 
     for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"}) {
       const auto src = options.tokenizer_dir / f;
       if (!std::filesystem::exists(src)) continue;
-      std::filesystem::copy_file(src, out / "CosyVoice-BlankEN" / f, std::filesystem::copy_options::overwrite_existing);
-      std::filesystem::permissions(out / "CosyVoice-BlankEN" / f, std::filesystem::perms::owner_write,
+      std::filesystem::copy_file(src, out / "CosyVoice-BlankEN" / f,
+                                 std::filesystem::copy_options::overwrite_existing);
+      std::filesystem::permissions(out / "CosyVoice-BlankEN" / f,
+                                   std::filesystem::perms::owner_write,
                                    std::filesystem::perm_options::add);
     }
   }
   {
-    const auto llm = random_state_dict(llm_param_specs(c.llm), options.seed,
-                                       "llm.model.model.embed_tokens.weight",
-                                       c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
+    const auto llm = random_state_dict(
+        llm_param_specs(c.llm), options.seed, "llm.model.model.embed_tokens.weight",
+        c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
     save_state_dict(out / "llm.pt", "llm", llm);
   }
-  save_state_dict(out / "flow.pt", "flow", random_state_dict(flow_param_specs(c.flow), options.seed));
-  save_state_dict(out / "hift.pt", "hift", random_state_dict(hift_param_specs(c.hift), options.seed));
+  save_state_dict(out / "flow.pt", "flow",
+                  random_state_dict(flow_param_specs(c.flow), options.seed));
+  save_state_dict(out / "hift.pt", "hift",
+                  random_state_dict(hift_param_specs(c.hift), options.seed));
   if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
 }
 

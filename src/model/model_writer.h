@@ -30,6 +30,7 @@ struct WriteModelOptions {
 };
 
 // Writes the folder (created if needed; existing model files are replaced).
-void write_model_folder(const ModelConfig& c, const std::filesystem::path& out, const WriteModelOptions& options);
+void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
+                        const WriteModelOptions& options);
 
 }  // namespace cosy

@@ -19,7 +19,8 @@ TEST(ModelWriter, WrittenFolderLoadsWithTheSameConfig) {
   EXPECT_EQ(m.config.hift.fields(), expected.hift.fields());
   EXPECT_EQ(m.config.llm.qwen.fields(), expected.llm.qwen.fields());
   // The tied text head is written once and shares the embedding's storage.
-  EXPECT_EQ(m.llm.at("llm.model.lm_head.weight").raw(), m.llm.at("llm.model.model.embed_tokens.weight").raw());
+  EXPECT_EQ(m.llm.at("llm.model.lm_head.weight").raw(),
+            m.llm.at("llm.model.model.embed_tokens.weight").raw());
   ASSERT_TRUE(m.voices.has_value());
   ASSERT_EQ(m.voices->voices.size(), 1u);
   EXPECT_TRUE(m.voices->voices[0].is_zero_shot());
@@ -37,7 +38,8 @@ TEST(ModelWriter, SeedsAreDeterministicAndDistinct) {
 TEST(ModelWriter, FullSizePresetHasTheReleasedParameterCounts) {
   // Counted from the schema only: writing 2.5 GB is the bench's job, not a unit test's.
   const ModelConfig c = preset_config("cosyvoice2-0.5b");
-  const int64_t llm = count_parameters(llm_param_specs(c.llm)) - 151936 * 896;  // tied head counted once
+  const int64_t llm =
+      count_parameters(llm_param_specs(c.llm)) - int64_t{151936} * 896;  // tied head counted once
   EXPECT_GT(llm, 490'000'000);
   EXPECT_LT(llm, 520'000'000);
   EXPECT_GT(count_parameters(flow_param_specs(c.flow)), 100'000'000);
@@ -46,12 +48,14 @@ TEST(ModelWriter, FullSizePresetHasTheReleasedParameterCounts) {
 
 TEST(ModelWriter, CopiesTokenizerFilesWhenGiven) {
   const auto tok = cosy::testing::golden_dir() / "tokenizer" / "model";
-  if (!std::filesystem::exists(tok / "vocab.json")) GTEST_SKIP() << "no tokenizer files in the fixtures";
+  if (!std::filesystem::exists(tok / "vocab.json"))
+    GTEST_SKIP() << "no tokenizer files in the fixtures";
   const auto dir = cosy::testing::scratch_dir("writer-tokenizer");
   WriteModelOptions o;
   o.tokenizer_dir = tok;
   write_model_folder(cosy::testing::small_config(), dir, o);
-  EXPECT_EQ(std::filesystem::file_size(dir / "CosyVoice-BlankEN" / "vocab.json"), std::filesystem::file_size(tok / "vocab.json"));
+  EXPECT_EQ(std::filesystem::file_size(dir / "CosyVoice-BlankEN" / "vocab.json"),
+            std::filesystem::file_size(tok / "vocab.json"));
 }
 
 }  // namespace

@@ -9,9 +9,15 @@ namespace {
 
 class SpecList {
  public:
-  void add(std::string name, Shape shape) { specs_.push_back({std::move(name), std::move(shape), false, false}); }
-  void optional(std::string name, Shape shape) { specs_.push_back({std::move(name), std::move(shape), false, true}); }
-  void weight_norm(std::string name, Shape shape) { specs_.push_back({std::move(name), std::move(shape), true, false}); }
+  void add(std::string name, Shape shape) {
+    specs_.push_back({std::move(name), std::move(shape), false, false});
+  }
+  void optional(std::string name, Shape shape) {
+    specs_.push_back({std::move(name), std::move(shape), false, true});
+  }
+  void weight_norm(std::string name, Shape shape) {
+    specs_.push_back({std::move(name), std::move(shape), true, false});
+  }
   void linear(const std::string& p, int64_t out, int64_t in, bool bias = true) {
     add(p + ".weight", {out, in});
     if (bias) add(p + ".bias", {out});
@@ -40,7 +46,8 @@ void conformer_layer(SpecList& s, const std::string& p, const ConformerConfig& c
   const std::string a = p + ".self_attn";
   s.add(a + ".pos_bias_u", {c.attention_heads, d / c.attention_heads});
   s.add(a + ".pos_bias_v", {c.attention_heads, d / c.attention_heads});
-  for (const char* proj : {".linear_q", ".linear_k", ".linear_v", ".linear_out"}) s.linear(a + proj, d, d);
+  for (const char* proj : {".linear_q", ".linear_k", ".linear_v", ".linear_out"})
+    s.linear(a + proj, d, d);
   s.linear(a + ".linear_pos", d, d, /*bias=*/false);
   s.linear(p + ".feed_forward.w_1", c.linear_units, d);
   s.linear(p + ".feed_forward.w_2", d, c.linear_units);
@@ -49,7 +56,8 @@ void conformer_layer(SpecList& s, const std::string& p, const ConformerConfig& c
 }
 
 // Matcha's CausalResnetBlock1D.
-void resnet_block(SpecList& s, const std::string& p, int64_t dim, int64_t dim_out, int64_t time_dim) {
+void resnet_block(SpecList& s, const std::string& p, int64_t dim, int64_t dim_out,
+                  int64_t time_dim) {
   s.linear(p + ".mlp.1", dim_out, time_dim);
   s.conv(p + ".block1.block.0", dim_out, dim, 3);
   s.layer_norm(p + ".block1.block.2", dim_out);
@@ -72,11 +80,16 @@ void transformer_block(SpecList& s, const std::string& p, int64_t dim, const Est
 }
 
 // HiFT's ResBlock: dilated convs, plain convs and Snake activations.
-void hift_resblock(SpecList& s, const std::string& p, int64_t ch, int64_t k, const std::vector<int64_t>& dilations) {
-  for (size_t i = 0; i < dilations.size(); ++i) s.wn_conv(p + ".convs1." + std::to_string(i), ch, ch, k);
-  for (size_t i = 0; i < dilations.size(); ++i) s.wn_conv(p + ".convs2." + std::to_string(i), ch, ch, k);
-  for (size_t i = 0; i < dilations.size(); ++i) s.add(p + ".activations1." + std::to_string(i) + ".alpha", {ch});
-  for (size_t i = 0; i < dilations.size(); ++i) s.add(p + ".activations2." + std::to_string(i) + ".alpha", {ch});
+void hift_resblock(SpecList& s, const std::string& p, int64_t ch, int64_t k,
+                   const std::vector<int64_t>& dilations) {
+  for (size_t i = 0; i < dilations.size(); ++i)
+    s.wn_conv(p + ".convs1." + std::to_string(i), ch, ch, k);
+  for (size_t i = 0; i < dilations.size(); ++i)
+    s.wn_conv(p + ".convs2." + std::to_string(i), ch, ch, k);
+  for (size_t i = 0; i < dilations.size(); ++i)
+    s.add(p + ".activations1." + std::to_string(i) + ".alpha", {ch});
+  for (size_t i = 0; i < dilations.size(); ++i)
+    s.add(p + ".activations2." + std::to_string(i) + ".alpha", {ch});
 }
 
 }  // namespace
@@ -117,11 +130,13 @@ std::vector<ParamSpec> flow_param_specs(const FlowConfig& c) {
   s.layer_norm("encoder.embed.out.1", d);
   s.conv("encoder.pre_lookahead_layer.conv1", d, d, c.pre_lookahead_len + 1);
   s.conv("encoder.pre_lookahead_layer.conv2", d, d, 3);
-  for (int64_t i = 0; i < enc.num_blocks; ++i) conformer_layer(s, "encoder.encoders." + std::to_string(i), enc);
+  for (int64_t i = 0; i < enc.num_blocks; ++i)
+    conformer_layer(s, "encoder.encoders." + std::to_string(i), enc);
   s.conv("encoder.up_layer.conv", d, d, enc.upsample_stride * 2 + 1);
   s.linear("encoder.up_embed.out.0", d, d);
   s.layer_norm("encoder.up_embed.out.1", d);
-  for (int64_t i = 0; i < enc.num_up_blocks; ++i) conformer_layer(s, "encoder.up_encoders." + std::to_string(i), enc);
+  for (int64_t i = 0; i < enc.num_up_blocks; ++i)
+    conformer_layer(s, "encoder.up_encoders." + std::to_string(i), enc);
   s.layer_norm("encoder.after_norm", d);
   s.linear("encoder_proj", c.output_size, d);
 
@@ -131,7 +146,8 @@ std::vector<ParamSpec> flow_param_specs(const FlowConfig& c) {
   s.linear(est + ".time_mlp.linear_1", tdim, e.in_channels);
   s.linear(est + ".time_mlp.linear_2", tdim, tdim);
   auto transformers = [&](const std::string& p, int64_t dim) {
-    for (int64_t j = 0; j < e.n_blocks; ++j) transformer_block(s, p + ".1." + std::to_string(j), dim, e);
+    for (int64_t j = 0; j < e.n_blocks; ++j)
+      transformer_block(s, p + ".1." + std::to_string(j), dim, e);
   };
   int64_t in = e.in_channels;
   for (size_t i = 0; i < e.channels.size(); ++i) {
@@ -176,41 +192,46 @@ std::vector<ParamSpec> hift_param_specs(const HiftConfig& c) {
   s.wn_conv("conv_pre", base, c.in_channels, 7);
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
     // ConvTranspose1d weights are [in, out, k].
-    s.weight_norm("ups." + std::to_string(i) + ".weight", {base >> i, base >> (i + 1), c.upsample_kernel_sizes[i]});
+    s.weight_norm("ups." + std::to_string(i) + ".weight",
+                  {base >> i, base >> (i + 1), c.upsample_kernel_sizes[i]});
     s.add("ups." + std::to_string(i) + ".bias", {base >> (i + 1)});
   }
   // Source downsampling mirrors the upsampling: cumulative rates, reversed.
   std::vector<int64_t> cum{1};
-  for (size_t i = c.upsample_rates.size(); i-- > 1;) cum.push_back(cum.back() * c.upsample_rates[i]);
+  for (size_t i = c.upsample_rates.size(); i-- > 1;)
+    cum.push_back(cum.back() * c.upsample_rates[i]);
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
     const int64_t u = cum[c.upsample_rates.size() - 1 - i];
     const int64_t ch = base >> (i + 1);
     s.conv("source_downs." + std::to_string(i), ch, stft_ch, u == 1 ? 1 : u * 2);
   }
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
-    hift_resblock(s, "source_resblocks." + std::to_string(i), base >> (i + 1), c.source_resblock_kernel_sizes[i],
-                  c.source_resblock_dilation_sizes[i]);
+    hift_resblock(s, "source_resblocks." + std::to_string(i), base >> (i + 1),
+                  c.source_resblock_kernel_sizes[i], c.source_resblock_dilation_sizes[i]);
   }
   const size_t kernels = c.resblock_kernel_sizes.size();
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
     for (size_t j = 0; j < kernels; ++j) {
-      hift_resblock(s, "resblocks." + std::to_string(i * kernels + j), base >> (i + 1), c.resblock_kernel_sizes[j],
-                    c.resblock_dilation_sizes[j]);
+      hift_resblock(s, "resblocks." + std::to_string(i * kernels + j), base >> (i + 1),
+                    c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]);
     }
   }
   s.wn_conv("conv_post", stft_ch, base >> c.upsample_rates.size(), 7);
   const auto& f0 = c.f0_predictor;
   for (int i = 0; i < 5; ++i) {
-    s.wn_conv("f0_predictor.condnet." + std::to_string(2 * i), f0.cond_channels, i == 0 ? f0.in_channels : f0.cond_channels, 3);
+    s.wn_conv("f0_predictor.condnet." + std::to_string(2 * i), f0.cond_channels,
+              i == 0 ? f0.in_channels : f0.cond_channels, 3);
   }
   s.linear("f0_predictor.classifier", f0.num_class, f0.cond_channels);
   return s.take();
 }
 
 std::vector<WeightNormNames> weight_norm_forms(const std::string& weight_name) {
-  const std::string base = weight_name.substr(0, weight_name.size() - std::string(".weight").size());
-  return {{base + ".parametrizations.weight.original0", base + ".parametrizations.weight.original1"},
-          {base + ".weight_g", base + ".weight_v"}};
+  const std::string base =
+      weight_name.substr(0, weight_name.size() - std::string(".weight").size());
+  return {
+      {base + ".parametrizations.weight.original0", base + ".parametrizations.weight.original1"},
+      {base + ".weight_g", base + ".weight_v"}};
 }
 
 int64_t count_parameters(const std::vector<ParamSpec>& specs) {
@@ -223,12 +244,15 @@ void check_state_dict(const StateDict& sd, const std::vector<ParamSpec>& specs) 
   std::unordered_set<std::string> explained;
   auto check = [&](const std::string& name, const Shape& expected) {
     const Tensor* t = sd.find(name);
-    if (t == nullptr) fail(sd.label, ": missing tensor '", name, "' (expected shape ", shape_str(expected), ")");
+    if (t == nullptr)
+      fail(sd.label, ": missing tensor '", name, "' (expected shape ", shape_str(expected), ")");
     if (t->shape() != expected) {
-      fail(sd.label, ": tensor '", name, "' has shape ", shape_str(t->shape()), " but the config expects ",
-           shape_str(expected));
+      fail(sd.label, ": tensor '", name, "' has shape ", shape_str(t->shape()),
+           " but the config expects ", shape_str(expected));
     }
-    if (!is_floating(t->dtype())) fail(sd.label, ": tensor '", name, "' has dtype ", dtype_name(t->dtype()), ", expected a float type");
+    if (!is_floating(t->dtype()))
+      fail(sd.label, ": tensor '", name, "' has dtype ", dtype_name(t->dtype()),
+           ", expected a float type");
     explained.insert(name);
   };
   for (const ParamSpec& spec : specs) {

@@ -39,8 +39,10 @@ TEST(ParamSchema, FixtureCheckpointsMatchTheirConfigs) {
   // load_model_folder checks every tensor against the schema; the counts must agree too.
   const ModelFolder m = load_model_folder(cosy::testing::golden_dir() / "model");
   EXPECT_EQ(summarize(m.llm).parameters, stored_parameters(llm_param_specs(m.config.llm), m.llm));
-  EXPECT_EQ(summarize(m.flow).parameters, stored_parameters(flow_param_specs(m.config.flow), m.flow));
-  EXPECT_EQ(summarize(m.hift).parameters, stored_parameters(hift_param_specs(m.config.hift), m.hift));
+  EXPECT_EQ(summarize(m.flow).parameters,
+            stored_parameters(flow_param_specs(m.config.flow), m.flow));
+  EXPECT_EQ(summarize(m.hift).parameters,
+            stored_parameters(hift_param_specs(m.config.hift), m.hift));
   EXPECT_EQ(summarize(m.llm).tensors, m.llm.size());
 }
 
@@ -48,23 +50,30 @@ TEST(ParamSchema, MismatchesNameTheTensorAndBothShapes) {
   const auto dir = cosy::testing::write_small_model("schema-mismatch");
   rewrite(dir, "flow.pt", [](auto& t) { t[3].second = Tensor::zeros(DType::F32, {7, 7}); });
   const std::string msg = error_of([&] { load_model_folder(dir); });
-  EXPECT_NE(msg.find("flow.pt: tensor 'encoder.embed.out.0.weight' has shape [7, 7] but the config expects ["),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find(
+          "flow.pt: tensor 'encoder.embed.out.0.weight' has shape [7, 7] but the config expects ["),
+      std::string::npos)
       << msg;
 }
 
 TEST(ParamSchema, MissingExtraAndIntegerTensorsAreErrors) {
   const auto dir = cosy::testing::write_small_model("schema-missing");
   rewrite(dir, "hift.pt", [](auto& t) { t.erase(t.begin()); });
-  EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("hift.pt: missing tensor 'm_source.l_linear.weight'"),
+  EXPECT_NE(error_of([&] {
+              load_model_folder(dir);
+            }).find("hift.pt: missing tensor 'm_source.l_linear.weight'"),
             std::string::npos);
 
   const auto dir2 = cosy::testing::write_small_model("schema-extra");
-  rewrite(dir2, "llm.pt", [](auto& t) { t.emplace_back("surprise.weight", Tensor::zeros(DType::F32, {2})); });
-  EXPECT_NE(error_of([&] { load_model_folder(dir2); }).find("unexpected tensor 'surprise.weight'"), std::string::npos);
+  rewrite(dir2, "llm.pt",
+          [](auto& t) { t.emplace_back("surprise.weight", Tensor::zeros(DType::F32, {2})); });
+  EXPECT_NE(error_of([&] { load_model_folder(dir2); }).find("unexpected tensor 'surprise.weight'"),
+            std::string::npos);
 
   const auto dir3 = cosy::testing::write_small_model("schema-dtype");
-  rewrite(dir3, "llm.pt", [](auto& t) { t[0].second = Tensor::zeros(DType::I64, t[0].second.shape()); });
+  rewrite(dir3, "llm.pt",
+          [](auto& t) { t[0].second = Tensor::zeros(DType::I64, t[0].second.shape()); });
   EXPECT_NE(error_of([&] { load_model_folder(dir3); }).find("has dtype i64"), std::string::npos);
 }
 

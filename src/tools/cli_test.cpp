@@ -31,8 +31,9 @@ Result run(const std::string& args) {
 TEST(Cli, InspectPrintsEveryStageOfTheFixtureModel) {
   const Result r = run("inspect --model " + (cosy::testing::golden_dir() / "model").string());
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* s : {"llm (llm.pt)", "flow (flow.pt)", "hift (hift.pt)", "parameters", "dtype", "bytes",
-                        "qwen.hidden_size", "static_chunk_size", "upsample_rates", "voices"}) {
+  for (const char* s :
+       {"llm (llm.pt)", "flow (flow.pt)", "hift (hift.pt)", "parameters", "dtype", "bytes",
+        "qwen.hidden_size", "static_chunk_size", "upsample_rates", "voices"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
 }
@@ -53,7 +54,8 @@ TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {
   const auto dir = cosy::testing::scratch_dir("cli-bad");
   const Result missing = run("inspect --model " + dir.string());
   EXPECT_EQ(missing.code, 1);
-  EXPECT_NE(missing.out.find("error: " + (dir / "cosyvoice2.yaml").string() + ": missing"), std::string::npos)
+  EXPECT_NE(missing.out.find("error: " + (dir / "cosyvoice2.yaml").string() + ": missing"),
+            std::string::npos)
       << missing.out;
   EXPECT_NE(run("inspect").code, 0);
   EXPECT_NE(run("make-model --preset enormous --out " + dir.string()).code, 0);

@@ -33,7 +33,8 @@ void print_fields(const ConfigFields& fields, const char* indent) {
   for (const auto& [k, v] : fields) std::printf("%s%-28s %s\n", indent, k.c_str(), v.c_str());
 }
 
-void print_stage(const char* name, const char* file, const StateDict& sd, const ConfigFields& fields) {
+void print_stage(const char* name, const char* file, const StateDict& sd,
+                 const ConfigFields& fields) {
   const StageSummary s = summarize(sd);
   std::printf("\n%s (%s)\n", name, file);
   std::printf("  %-28s %lld\n", "parameters", static_cast<long long>(s.parameters));
@@ -43,7 +44,9 @@ void print_stage(const char* name, const char* file, const StateDict& sd, const 
   print_fields(fields, "  ");
 }
 
-std::string tensor_brief(const Tensor& t) { return shape_str(t.shape()) + " " + std::string(dtype_name(t.dtype())); }
+std::string tensor_brief(const Tensor& t) {
+  return shape_str(t.shape()) + " " + std::string(dtype_name(t.dtype()));
+}
 
 nlohmann::ordered_json fields_json(const ConfigFields& fields) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
@@ -53,8 +56,11 @@ nlohmann::ordered_json fields_json(const ConfigFields& fields) {
 
 nlohmann::ordered_json stage_json(const StateDict& sd, const ConfigFields& fields) {
   const StageSummary s = summarize(sd);
-  return {{"parameters", s.parameters}, {"dtype", s.dtypes()}, {"bytes", s.bytes},
-          {"tensors", s.tensors},       {"config", fields_json(fields)}};
+  return {{"parameters", s.parameters},
+          {"dtype", s.dtypes()},
+          {"bytes", s.bytes},
+          {"tensors", s.tensors},
+          {"config", fields_json(fields)}};
 }
 
 int run_inspect(const InspectOptions& o) {
@@ -94,8 +100,10 @@ int run_inspect(const InspectOptions& o) {
   }
   std::printf("\nvoices (spk2info.pt): %zu\n", m.voices->voices.size());
   for (const Voice& v : m.voices->voices) {
-    std::printf("  %s (%s)\n", v.id.c_str(), v.is_zero_shot() ? "zero-shot prompt" : "speaker embedding only");
-    for (const auto& [k, t] : v.tensors) std::printf("    %-30s %s\n", k.c_str(), tensor_brief(t).c_str());
+    std::printf("  %s (%s)\n", v.id.c_str(),
+                v.is_zero_shot() ? "zero-shot prompt" : "speaker embedding only");
+    for (const auto& [k, t] : v.tensors)
+      std::printf("    %-30s %s\n", k.c_str(), tensor_brief(t).c_str());
   }
   return 0;
 }
@@ -104,7 +112,9 @@ int run_inspect(const InspectOptions& o) {
 
 Command register_inspect(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
-  app.add_option("--model", o->model, "CosyVoice2 model folder")->required()->check(CLI::ExistingDirectory);
+  app.add_option("--model", o->model, "CosyVoice2 model folder")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   app.add_flag("--json", o->json, "Print JSON instead of a table");
   return [o] { return run_inspect(*o); };
 }

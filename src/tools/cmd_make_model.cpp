@@ -35,8 +35,8 @@ int run_make_model(const MakeModelOptions& o) {
   w.voices = !o.no_voices;
   write_model_folder(config, o.out, w);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(), static_cast<unsigned long long>(o.seed),
-              o.out.c_str(), s);
+  std::printf("wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(),
+              static_cast<unsigned long long>(o.seed), o.out.c_str(), s);
   if (w.tokenizer_dir.empty()) {
     std::printf("note: no tokenizer files copied (pass --tokenizer-dir, or set COSY_GOLDEN_DIR)\n");
   }
@@ -48,10 +48,12 @@ int run_make_model(const MakeModelOptions& o) {
 
 Command register_make_model(CLI::App& app) {
   auto o = std::make_shared<MakeModelOptions>();
-  app.add_option("--preset", o->preset, "tiny | cosyvoice2-0.5b")->check(CLI::IsMember(preset_names()));
+  app.add_option("--preset", o->preset, "tiny | cosyvoice2-0.5b")
+      ->check(CLI::IsMember(preset_names()));
   app.add_option("--out", o->out, "Output folder")->required();
   app.add_option("--seed", o->seed, "Random seed for the weights");
-  app.add_option("--tokenizer-dir", o->tokenizer_dir, "Folder with vocab.json, merges.txt, tokenizer.json")
+  app.add_option("--tokenizer-dir", o->tokenizer_dir,
+                 "Folder with vocab.json, merges.txt, tokenizer.json")
       ->check(CLI::ExistingDirectory);
   app.add_flag("--no-voices", o->no_voices, "Do not write spk2info.pt");
   return [o] { return run_make_model(*o); };

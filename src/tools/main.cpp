@@ -7,7 +7,9 @@
 #include "core/error.h"
 #include "tools/commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"cosyserve: CosyVoice2 text-to-speech engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(COSY_VERSION));
@@ -17,24 +19,31 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(name, help);
     commands.emplace_back(sub, reg(*sub));
   };
-  add("inspect", "Print a model folder's configuration, parameters and voices", cosy::tools::register_inspect);
-  add("make-model", "Write a random-weight model folder in the official layout", cosy::tools::register_make_model);
+  add("inspect", "Print a model folder's configuration, parameters and voices",
+      cosy::tools::register_inspect);
+  add("make-model", "Write a random-weight model folder in the official layout",
+      cosy::tools::register_make_model);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  for (auto& [sub, command] : commands) {
+    if (sub->parsed()) return command();
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
   try {
-    for (auto& [sub, run] : commands) {
-      if (sub->parsed()) return run();
-    }
-  } catch (const cosy::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return run(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "error: unknown failure\n");
   }
   return 1;
 }
