@@ -16,16 +16,8 @@ std::string str(double v) {
   return o.str();
 }
 std::string str(bool v) { return v ? "true" : "false"; }
-std::string str(const std::vector<int64_t>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-  return out + "]";
-}
-std::string str(const std::vector<std::vector<int64_t>>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + str(v[i]);
-  return out + "]";
-}
+std::string str(const std::vector<int64_t>& v) { return int_list_str(v); }
+std::string str(const std::vector<std::vector<int64_t>>& v) { return int_matrix_str(v); }
 
 void positive(const char* name, int64_t v) {
   if (v <= 0) fail(name, " must be positive, got ", v);
@@ -51,6 +43,18 @@ T opt(const yaml::Node& parent, const char* key, T fallback, T (yaml::Node::*get
 }
 
 }  // namespace
+
+std::string int_list_str(const std::vector<int64_t>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+std::string int_matrix_str(const std::vector<std::vector<int64_t>>& m) {
+  std::string out = "[";
+  for (size_t i = 0; i < m.size(); ++i) out += (i ? ", " : "") + int_list_str(m[i]);
+  return out + "]";
+}
 
 std::string fields_to_string(const std::string& name, const ConfigFields& fields) {
   std::string out = name + "(";

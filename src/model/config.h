@@ -17,6 +17,9 @@ class Document;
 using ConfigFields = std::vector<std::pair<std::string, std::string>>;
 // "Name(a=1, b=2)"
 std::string fields_to_string(const std::string& name, const ConfigFields& fields);
+// "[1, 2]" and "[[1, 3], [5]]", as Python and YAML flow lists print them.
+std::string int_list_str(const std::vector<int64_t>& v);
+std::string int_matrix_str(const std::vector<std::vector<int64_t>>& m);
 
 // The Qwen2 backbone (CosyVoice-BlankEN/config.json).
 struct QwenConfig {

@@ -143,18 +143,6 @@ void write_text(const std::filesystem::path& p, const std::string& text) {
   if (!out) fail(p.string(), ": cannot write");
 }
 
-std::string list(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
-std::string matrix(const std::vector<std::vector<int64_t>>& m) {
-  std::string s = "[";
-  for (size_t i = 0; i < m.size(); ++i) s += (i ? ", " : "") + list(m[i]);
-  return s + "]";
-}
-
 std::string num(double v) {
   std::ostringstream o;
   o.precision(17);
@@ -263,7 +251,7 @@ std::string model_yaml(const ModelConfig& c) {
     << "    speech_token_size: " << l.speech_token_size << "\n"
     << "    length_normalized_loss: True\n"
     << "    lsm_weight: 0\n"
-    << "    mix_ratio: " << list(l.mix_ratio) << "\n"
+    << "    mix_ratio: " << int_list_str(l.mix_ratio) << "\n"
     << "    llm: !new:cosyvoice.llm.llm.Qwen2Encoder\n"
     << "        pretrain_path: !ref <qwen_pretrain_path>\n"
     << "    sampling: !name:cosyvoice.utils.common.ras_sampling\n"
@@ -312,7 +300,7 @@ std::string model_yaml(const ModelConfig& c) {
     << "        estimator: !new:cosyvoice.flow.decoder.CausalConditionalDecoder\n"
     << "            in_channels: " << e.in_channels << "\n"
     << "            out_channels: " << e.out_channels << "\n"
-    << "            channels: " << list(e.channels) << "\n"
+    << "            channels: " << int_list_str(e.channels) << "\n"
     << "            dropout: 0.0\n"
     << "            attention_head_dim: " << e.attention_head_dim << "\n"
     << "            n_blocks: " << e.n_blocks << "\n"
@@ -329,15 +317,15 @@ std::string model_yaml(const ModelConfig& c) {
     << "    nsf_alpha: " << num(h.nsf_alpha) << "\n"
     << "    nsf_sigma: " << num(h.nsf_sigma) << "\n"
     << "    nsf_voiced_threshold: " << num(h.nsf_voiced_threshold) << "\n"
-    << "    upsample_rates: " << list(h.upsample_rates) << "\n"
-    << "    upsample_kernel_sizes: " << list(h.upsample_kernel_sizes) << "\n"
+    << "    upsample_rates: " << int_list_str(h.upsample_rates) << "\n"
+    << "    upsample_kernel_sizes: " << int_list_str(h.upsample_kernel_sizes) << "\n"
     << "    istft_params:\n"
     << "        n_fft: " << h.n_fft << "\n"
     << "        hop_len: " << h.hop_len << "\n"
-    << "    resblock_kernel_sizes: " << list(h.resblock_kernel_sizes) << "\n"
-    << "    resblock_dilation_sizes: " << matrix(h.resblock_dilation_sizes) << "\n"
-    << "    source_resblock_kernel_sizes: " << list(h.source_resblock_kernel_sizes) << "\n"
-    << "    source_resblock_dilation_sizes: " << matrix(h.source_resblock_dilation_sizes) << "\n"
+    << "    resblock_kernel_sizes: " << int_list_str(h.resblock_kernel_sizes) << "\n"
+    << "    resblock_dilation_sizes: " << int_matrix_str(h.resblock_dilation_sizes) << "\n"
+    << "    source_resblock_kernel_sizes: " << int_list_str(h.source_resblock_kernel_sizes) << "\n"
+    << "    source_resblock_dilation_sizes: " << int_matrix_str(h.source_resblock_dilation_sizes) << "\n"
     << "    lrelu_slope: " << num(h.lrelu_slope) << "\n"
     << "    audio_limit: " << num(h.audio_limit) << "\n"
     << "    f0_predictor: !new:cosyvoice.hifigan.f0_predictor.ConvRNNF0Predictor\n"
