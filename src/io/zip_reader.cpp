@@ -21,8 +21,9 @@ constexpr uint32_t kZip64Locator = 0x07064b50;
 constexpr uint16_t kZip64ExtraId = 0x0001;
 constexpr size_t kEocdSize = 22;
 constexpr size_t kMaxComment = 0xffff;
-// One entry may not claim more than this when inflated (bounds a zip bomb).
-constexpr uint64_t kMaxInflated = 1ull << 36;
+// Deflate cannot expand more than ~1032:1, so a larger claimed size is corrupt; checking
+// it before allocating bounds memory by the bytes actually present.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 }  // namespace
 
@@ -153,8 +154,10 @@ Blob ZipArchive::read(const ZipEntry& e) const {
   Blob raw = archive_.sub(e.data_offset, e.compressed_size);
   if (e.method == 0) return raw;
   return with_context(label_ + ": entry '" + e.name + "'", [&] {
-    if (e.uncompressed_size > kMaxInflated)
-      fail("declares ", e.uncompressed_size, " inflated bytes");
+    if (e.uncompressed_size > e.compressed_size * kMaxDeflateRatio + 64) {
+      fail("declares ", e.uncompressed_size, " inflated bytes from ", e.compressed_size,
+           " compressed: corrupt");
+    }
     auto out = std::make_shared<std::vector<std::byte>>(e.uncompressed_size);
     z_stream zs{};
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) fail("inflateInit failed");

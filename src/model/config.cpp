@@ -134,6 +134,7 @@ ConfigFields ConformerConfig::fields() const {
           {"num_blocks", str(num_blocks)},
           {"num_up_blocks", str(num_up_blocks)},
           {"static_chunk_size", str(static_chunk_size)},
+          {"use_dynamic_chunk", str(use_dynamic_chunk)},
           {"normalize_before", str(normalize_before)},
           {"input_layer", input_layer},
           {"pos_enc_layer_type", pos_enc_layer_type},
@@ -447,6 +448,7 @@ ModelConfig parse_model_config(const yaml::Document& doc, const QwenConfig& qwen
     f.encoder.normalize_before = opt(enc, "normalize_before", true, &yaml::Node::as_bool);
     f.encoder.use_cnn_module = opt(enc, "use_cnn_module", false, &yaml::Node::as_bool);
     f.encoder.macaron_style = opt(enc, "macaron_style", false, &yaml::Node::as_bool);
+    f.encoder.use_dynamic_chunk = opt(enc, "use_dynamic_chunk", false, &yaml::Node::as_bool);
     f.encoder.input_layer = opt(enc, "input_layer", std::string("linear"), &yaml::Node::as_string);
     f.encoder.pos_enc_layer_type =
         opt(enc, "pos_enc_layer_type", std::string("rel_pos_espnet"), &yaml::Node::as_string);

@@ -74,6 +74,7 @@ struct ConformerConfig {
   bool normalize_before = true;
   bool use_cnn_module = false;
   bool macaron_style = false;
+  bool use_dynamic_chunk = false;  // newer upstream yamls set this instead of static_chunk_size
   std::string input_layer;
   std::string pos_enc_layer_type;
   std::string selfattention_layer_type;

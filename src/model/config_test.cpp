@@ -78,6 +78,26 @@ TEST(ModelConfig, InconsistentYamlIsRejectedWithItsPath) {
   EXPECT_EQ(err(replace(y, "in_channels: 320", "in_channels: 321")).rfind("m.yaml", 0), 0u);
 }
 
+// Later upstream yamls drop the top-level chunk_size, let the encoder use dynamic chunks and
+// give the estimator its chunk as <token_frame_rate> * <token_mel_ratio>.
+TEST(ModelConfig, AcceptsTheNewerUpstreamLayout) {
+  const ModelConfig c = preset_config("cosyvoice2-0.5b");
+  std::string y = model_yaml(c);
+  y = replace(y, "chunk_size: 25\nnum_decoding_left_chunks: -1\n", "");
+  y = replace(y, "        static_chunk_size: !ref <chunk_size>\n",
+              "        use_dynamic_chunk: True\n");
+  y = replace(
+      y, "static_chunk_size: !ref <chunk_size> * <token_mel_ratio>",
+      "static_chunk_size: !ref <token_frame_rate> * <token_mel_ratio> # fixed kv cache size");
+  y = replace(y, "num_decoding_left_chunks: !ref <num_decoding_left_chunks>",
+              "num_decoding_left_chunks: 2");
+  const ModelConfig back = parse_text(y, c.llm.qwen);
+  EXPECT_TRUE(back.flow.encoder.use_dynamic_chunk);
+  EXPECT_EQ(back.flow.encoder.static_chunk_size, 0);
+  EXPECT_EQ(back.flow.decoder.estimator.static_chunk_size, c.token_frame_rate * c.token_mel_ratio);
+  EXPECT_EQ(back.flow.decoder.estimator.num_decoding_left_chunks, 2);
+}
+
 TEST(QwenConfig, RejectsBadJson) {
   const std::string good = qwen_config_json(preset_config("tiny").llm.qwen);
   EXPECT_NO_THROW(parse_qwen_config(good, "c.json"));

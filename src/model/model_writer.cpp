@@ -325,7 +325,8 @@ std::string model_yaml(const ModelConfig& c) {
     << "    resblock_kernel_sizes: " << int_list_str(h.resblock_kernel_sizes) << "\n"
     << "    resblock_dilation_sizes: " << int_matrix_str(h.resblock_dilation_sizes) << "\n"
     << "    source_resblock_kernel_sizes: " << int_list_str(h.source_resblock_kernel_sizes) << "\n"
-    << "    source_resblock_dilation_sizes: " << int_matrix_str(h.source_resblock_dilation_sizes) << "\n"
+    << "    source_resblock_dilation_sizes: " << int_matrix_str(h.source_resblock_dilation_sizes)
+    << "\n"
     << "    lrelu_slope: " << num(h.lrelu_slope) << "\n"
     << "    audio_limit: " << num(h.audio_limit) << "\n"
     << "    f0_predictor: !new:cosyvoice.hifigan.f0_predictor.ConvRNNF0Predictor\n"
