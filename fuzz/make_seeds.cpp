@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "io/mapped_file.h"
 #include "io/npy.h"
@@ -28,8 +29,9 @@ int main(int argc, char** argv) {
   }
   const fs::path golden = argv[1], out = argv[2];
   try {
-    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors"})
+    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer"}) {
       fs::create_directories(out / d);
+    }
     // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
     for (const char* f : {"llm.pt", "flow.pt", "hift.pt"}) {
       const fs::path src = golden / "model" / f;
@@ -65,6 +67,16 @@ int main(int argc, char** argv) {
     std::memcpy(st.data(), &n, 8);
     st += header + std::string(16, '\0');
     write(out / "safetensors" / "small.safetensors", st);
+    // tokenizer: the texts of the fixture cases, one file each.
+    std::ifstream cases(golden / "tokenizer" / "cases.jsonl");
+    std::string line;
+    for (int i = 0; std::getline(cases, line); ++i) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("text") && j["text"].is_string()) {
+        write(out / "tokenizer" / ("case" + std::to_string(i) + ".txt"),
+              j["text"].get<std::string>());
+      }
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -15,12 +15,17 @@ CORPUS="$BUILD/corpus"
 rm -rf "$CORPUS" && mkdir -p "$BUILD/artifacts"
 ASAN_OPTIONS=detect_leaks=1 "$BUILD/fuzz/make_seeds" "$GOLDEN" "$CORPUS"
 
-for target in zip pickle yaml npy safetensors; do
+export COSY_TOKENIZER_DIR="$GOLDEN/tokenizer/model"
+for target in zip pickle yaml npy safetensors tokenizer; do
   echo "fuzz_${target}: ${SECONDS_EACH}s"
   "$BUILD/fuzz/fuzz_${target}" "$CORPUS/$target" -max_total_time="$SECONDS_EACH" -max_len=65536 \
     -rss_limit_mb=4096 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$BUILD/artifacts/${target}-" >"$BUILD/fuzz_${target}.log" 2>&1 || true
   grep -E "^(stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)|runtime error" "$BUILD/fuzz_${target}.log" || true
+  if ! grep -q "^stat::number_of_executed_units" "$BUILD/fuzz_${target}.log"; then
+    echo "fuzz_${target}: did not run:" && tail -5 "$BUILD/fuzz_${target}.log"
+    exit 1
+  fi
   if ls "$BUILD/artifacts/${target}-"* >/dev/null 2>&1 || grep -qE "runtime error|==ERROR" "$BUILD/fuzz_${target}.log"; then
     echo "fuzz_${target}: found a failing input:" "$BUILD/artifacts/${target}-"*
     exit 1

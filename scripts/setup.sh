@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev                   # config.json, safetensors headers
   libyaml-dev                          # YAML 1.1 parser under the hyperpyyaml reader
   zlib1g-dev                           # CRC-32 and deflate for zip archives
+  libicu-dev                           # Unicode properties and NFC for the tokenizer
 )
 
 missing=()
