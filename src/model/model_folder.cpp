@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/hyperpyyaml.h"
+#include "io/text_file.h"
 #include "model/param_schema.h"
 
 namespace cosy {
@@ -13,14 +14,6 @@ namespace {
 std::filesystem::path require(const std::filesystem::path& p, const char* what) {
   if (!std::filesystem::is_regular_file(p)) fail(p.string(), ": missing (", what, ")");
   return p;
-}
-
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string(), ": cannot read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -32,7 +25,7 @@ ModelConfig load_model_config(const std::filesystem::path& dir) {
       require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
   const auto qwen_path =
       require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
-  const QwenConfig qwen = parse_qwen_config(read_text(qwen_path), qwen_path.string());
+  const QwenConfig qwen = parse_qwen_config(read_text_file(qwen_path), qwen_path.string());
   return parse_model_config(yaml::load(yaml_path), qwen);
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/text_file.h"
 #include "io/torch_checkpoint.h"
 #include "model/param_schema.h"
 
@@ -135,12 +136,6 @@ void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint6
   SaveNode::Entries root;
   root.push_back({"random_voice", SaveNode::dict(std::move(voice))});
   save_torch_file(path, "spk2info", SaveNode::dict(std::move(root)));
-}
-
-void write_text(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) fail(p.string(), ": cannot write");
 }
 
 std::string num(double v) {
@@ -367,8 +362,8 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                         const WriteModelOptions& options) {
   c.validate();
   std::filesystem::create_directories(out / "CosyVoice-BlankEN");
-  write_text(out / "cosyvoice2.yaml", model_yaml(c));
-  write_text(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
+  write_text_file(out / "cosyvoice2.yaml", model_yaml(c));
+  write_text_file(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
   if (!options.tokenizer_dir.empty()) {
     for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"}) {
       const auto src = options.tokenizer_dir / f;

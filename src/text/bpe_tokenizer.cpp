@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/text_file.h"
 #include "text/byte_level.h"
 #include "text/pretokenizer.h"
 
@@ -21,16 +22,8 @@ namespace {
 constexpr std::string_view kQwen2Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string(), ": cannot read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 nlohmann::json read_json(const std::filesystem::path& p) {
-  auto j = nlohmann::json::parse(read_text(p), nullptr, false);
+  auto j = nlohmann::json::parse(read_text_file(p), nullptr, false);
   if (j.is_discarded()) fail(p.string(), ": not valid JSON");
   return j;
 }
@@ -129,7 +122,7 @@ BpeTokenizer BpeTokenizer::load_files(const std::filesystem::path& dir) {
       for (const auto& [token, id] : vocab.items()) t.add_token(token, id.get<int32_t>(), false);
     });
     with_context(merges_path.string(), [&] {
-      std::istringstream in(read_text(merges_path));
+      std::istringstream in(read_text_file(merges_path));
       std::string line;
       while (std::getline(in, line)) {
         if (line.empty() || line.rfind("#version", 0) == 0) continue;
