@@ -17,16 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// torch evaluates randn's log/sin/cos in float32 AVX2 approximations; we in double.
-constexpr float kRandnTolerance = 1e-5F;
-
 fs::path cases() { return cosy::testing::golden_dir() / "cases"; }
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, size_t n) {
-  float m = 0;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
 
 TEST(GoldenRng, SeededRandThenRandnContinueTheSameStream) {
   const std::regex rand_name(R"(rng_seed(\d+)_rand_.*\.npy)");
@@ -44,8 +35,8 @@ TEST(GoldenRng, SeededRandThenRandnContinueTheSameStream) {
       const std::string then = f.path().filename().string();
       if (then.rfind("rng_seed" + std::string(m[1]) + "_then_randn_", 0) != 0) continue;
       const Tensor want = load_npy(f.path());
-      const auto got = g.randn(want.shape()).to_float_vector();
-      EXPECT_LT(max_abs_diff(got, want.to_float_vector(), got.size()), kRandnTolerance) << then;
+      EXPECT_EQ(g.randn(want.shape()).to_float_vector(), want.to_float_vector())
+          << then;  // bit-exact
     }
   }
   if (found == 0) GTEST_SKIP() << "no rng_seed*_rand_* cases";
@@ -122,12 +113,12 @@ TEST(GoldenRng, FlowFixedNoiseFromSeedZero) {
     const Tensor want = load_npy(cases() / name);
     const int64_t t = want.shape().back();
     const auto w = want.to_float_vector();
-    float diff = 0;
     for (int64_t c = 0; c < mels; ++c) {
-      for (int64_t i = 0; i < t; ++i)
-        diff = std::max(diff, std::fabs(noise[c * kNoiseFrames + i] - w[c * t + i]));
+      for (int64_t i = 0; i < t; ++i) {
+        ASSERT_EQ(noise[c * kNoiseFrames + i], w[c * t + i])
+            << name << " mel " << c << " frame " << i;  // bit-exact
+      }
     }
-    EXPECT_LT(diff, kRandnTolerance) << name;
     ++checked;
   }
   if (checked == 0) GTEST_SKIP() << "no flow noise in this fixture set";

@@ -1,5 +1,7 @@
 #include "core/torch_generator.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numbers>
 
@@ -72,16 +74,70 @@ void TorchGenerator::rand(std::span<float> out) {
 
 namespace {
 
+// float32 log and sin/cos as torch's AVX2 build evaluates them (the Cephes polynomials of
+// avx_mathfun, with the multiply-adds the compiler fuses there fused here too). This file
+// is compiled with -ffp-contract=off so that only these explicit std::fma calls fuse.
+float cephes_logf(float x) {
+  x = std::max(x, std::bit_cast<float>(0x00800000u));  // smallest normal
+  const int32_t exponent = static_cast<int32_t>(std::bit_cast<uint32_t>(x) >> 23) - 0x7f;
+  x = std::bit_cast<float>((std::bit_cast<uint32_t>(x) & ~0x7f800000u) |
+                           std::bit_cast<uint32_t>(0.5F));
+  float e = static_cast<float>(exponent) + 1.0F;
+  const bool below_sqrt_half = x < 0.707106781186547524F;
+  const float tmp = below_sqrt_half ? x : 0.0F;
+  x = x - 1.0F;
+  e = e - (below_sqrt_half ? 1.0F : 0.0F);
+  x = x + tmp;
+  const float z = x * x;
+  float y = 7.0376836292E-2F;
+  for (float p : {-1.1514610310E-1F, 1.1676998740E-1F, -1.2420140846E-1F, 1.4249322787E-1F,
+                  -1.6668057665E-1F, 2.0000714765E-1F, -2.4999993993E-1F, 3.3333331174E-1F}) {
+    y = std::fma(y, x, p);
+  }
+  y = y * x;
+  y = std::fma(y, z, e * -2.12194440e-4F);
+  y = std::fma(z, -0.5F, y);
+  x = x + y;
+  return std::fma(e, 0.693359375F, x);
+}
+
+void cephes_sincosf(float x, float& sin_out, float& cos_out) {
+  uint32_t sign_sin = std::bit_cast<uint32_t>(x) & 0x80000000u;
+  x = std::fabs(x);
+  int32_t octant = static_cast<int32_t>(x * 1.27323954473516F);  // x * 4/pi, truncated
+  octant = (octant + 1) & ~1;
+  const float y = static_cast<float>(octant);
+  sign_sin ^= static_cast<uint32_t>((octant & 4) << 29);
+  const bool swap = (octant & 2) != 0;  // sin and cos polynomials trade places
+  x = std::fma(y, -0.78515625F, x);     // x - y*pi/4 in three parts
+  x = std::fma(y, -2.4187564849853515625e-4F, x);
+  x = std::fma(y, -3.77489497744594108e-8F, x);
+  const uint32_t sign_cos = static_cast<uint32_t>(~(octant - 2) & 4) << 29;
+  const float z = x * x;
+  float c = 2.443315711809948E-005F;
+  c = std::fma(c, z, -1.388731625493765E-003F);
+  c = std::fma(c, z, 4.166664568298827E-002F);
+  c = c * z;
+  c = std::fma(c, z, -(z * 0.5F));
+  c = c + 1.0F;
+  float s = -1.9515295891E-4F;
+  s = std::fma(s, z, 8.3321608736E-3F);
+  s = std::fma(s, z, -1.6666654611E-1F);
+  s = s * z;
+  s = std::fma(s, x, x);
+  sin_out = std::bit_cast<float>(std::bit_cast<uint32_t>(swap ? c : s) ^ sign_sin);
+  cos_out = std::bit_cast<float>(std::bit_cast<uint32_t>(swap ? s : c) ^ sign_cos);
+}
+
 // aten's normal_fill_16: the first 8 uniforms give radii, the next 8 angles.
 void box_muller_16(float* d) {
-  constexpr double kTwoPi = 2.0 * std::numbers::pi;
+  const auto two_pi = static_cast<float>(2.0 * std::numbers::pi);
   for (int j = 0; j < 8; ++j) {
-    const double u1 = static_cast<double>(1.0F - d[j]);
-    const double u2 = static_cast<double>(d[j + 8]);
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    const double theta = kTwoPi * u2;
-    d[j] = static_cast<float>(r * std::cos(theta));
-    d[j + 8] = static_cast<float>(r * std::sin(theta));
+    const float radius = std::sqrt(-2.0F * cephes_logf(1.0F - d[j]));
+    float sin_theta, cos_theta;
+    cephes_sincosf(two_pi * d[j + 8], sin_theta, cos_theta);
+    d[j] = radius * cos_theta;
+    d[j + 8] = radius * sin_theta;
   }
 }
 

@@ -1,8 +1,7 @@
-// A port of torch's default CPU generator for the draws CosyVoice2 makes: mt19937 seeded
-// as torch.manual_seed does, torch.rand (float32) and torch.randn (float32, the vectorised
-// Box-Muller path torch takes for 16 or more elements). With it a request seeded like the
-// official code gets the official code's noise. One generator per request: it is not
-// thread-safe, and nothing in it is global.
+// A port of torch's default CPU generator (x86-64 AVX2 builds) for the draws CosyVoice2
+// makes: mt19937 seeded as torch.manual_seed does, torch.rand and torch.randn (float32). With it a
+// request seeded like the official code gets the official code's noise. One generator per request:
+// it is not thread-safe, and nothing in it is global.
 #pragma once
 
 #include <array>
@@ -25,8 +24,8 @@ class TorchGenerator {
   // torch.rand: uniforms in [0, 1) with 24 random bits each, in memory order.
   void rand(std::span<float> out);
   // torch.randn into a contiguous float32 tensor. From 16 elements torch uses a vectorised
-  // Box-Muller in blocks of 16 (matched to ~1e-6: torch evaluates log/sin/cos with float32
-  // AVX2 approximations, we in double); below 16 it uses the serial path below.
+  // Box-Muller in blocks of 16 with float32 AVX2 log/sin/cos; we evaluate the same float32
+  // polynomials, so the values are bit-exact. Below 16 it uses the serial path below.
   void randn(std::span<float> out);
   // torch's serial normal path (at::normal_distribution<double>), which torch takes for
   // fewer than 16 elements and for any non-contiguous tensor, filling it in memory order.

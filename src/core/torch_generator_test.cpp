@@ -48,8 +48,10 @@ TEST(TorchGenerator, RandnIsBoxMullerInBlocksOf16) {
   for (float& v : u) v = static_cast<float>(again() & 0xffffff) / 16777216.0F;
   for (int j = 0; j < 8; ++j) {
     const double r = std::sqrt(-2.0 * std::log(1.0 - u[j]));
-    EXPECT_FLOAT_EQ(x[j], static_cast<float>(r * std::cos(2 * M_PI * u[j + 8])));
-    EXPECT_FLOAT_EQ(x[j + 8], static_cast<float>(r * std::sin(2 * M_PI * u[j + 8])));
+    // float32 polynomials (as torch's AVX2 build) against the exact formula in double;
+    // bit-exactness against torch itself is checked by tests/golden_rng_test.cpp.
+    EXPECT_NEAR(x[j], r * std::cos(2 * M_PI * u[j + 8]), 2e-6);
+    EXPECT_NEAR(x[j + 8], r * std::sin(2 * M_PI * u[j + 8]), 2e-6);
   }
 }
 
