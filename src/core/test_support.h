@@ -10,8 +10,5 @@ namespace cosy::testing {
 std::filesystem::path golden_dir();
 // A fresh, empty directory for one test to write into.
 std::filesystem::path scratch_dir(const std::string& name);
-// Reads a whole file into a string.
-std::string read_file(const std::filesystem::path& p);
-void write_file(const std::filesystem::path& p, const std::string& bytes);
 
 }  // namespace cosy::testing

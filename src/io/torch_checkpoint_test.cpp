@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/test_support.h"
 #include "io/pickle_writer.h"
 #include "io/zip_writer.h"
@@ -134,7 +135,7 @@ TEST(TorchCheckpoint, NonTensorValuesAndNonCheckpoints) {
   other.add("readme.txt", std::string_view("hi"));
   other.finish();
   EXPECT_THROW(load_state_dict(dir / "o.zip"), Error);
-  cosy::testing::write_file(dir / "legacy.pt", std::string("\x80\x02\x8a\x0a", 4));
+  write_whole_file(dir / "legacy.pt", std::string("\x80\x02\x8a\x0a", 4));
   try {
     load_state_dict(dir / "legacy.pt");
     FAIL();

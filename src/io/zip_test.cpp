@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/test_support.h"
 #include "io/crc32.h"
 #include "io/mapped_file.h"
@@ -60,7 +61,7 @@ std::string error_of(const std::string& bytes) {
 TEST(ZipReader, TruncationAtAnyPointIsAnError) {
   const auto dir = cosy::testing::scratch_dir("zip-trunc");
   write_archive(dir / "t.zip", false);
-  const std::string full = cosy::testing::read_file(dir / "t.zip");
+  const std::string full = read_whole_file(dir / "t.zip");
   for (size_t cut : {size_t{0}, size_t{10}, full.size() / 2, full.size() - 30, full.size() - 1}) {
     const std::string msg = error_of(full.substr(0, cut));
     EXPECT_NE(msg.find("bad.zip"), std::string::npos) << cut;
@@ -70,7 +71,7 @@ TEST(ZipReader, TruncationAtAnyPointIsAnError) {
 TEST(ZipReader, CorruptDataFailsItsCrc) {
   const auto dir = cosy::testing::scratch_dir("zip-crc");
   write_archive(dir / "t.zip", false);
-  std::string bytes = cosy::testing::read_file(dir / "t.zip");
+  std::string bytes = read_whole_file(dir / "t.zip");
   const size_t pos = bytes.find(std::string(100, 'x'));
   bytes[pos + 50] = 'y';
   EXPECT_NE(error_of(bytes).find("CRC-32"), std::string::npos);
@@ -79,7 +80,7 @@ TEST(ZipReader, CorruptDataFailsItsCrc) {
 TEST(ZipReader, CorruptCentralDirectoryIsAnError) {
   const auto dir = cosy::testing::scratch_dir("zip-cd");
   write_archive(dir / "t.zip", true);
-  std::string bytes = cosy::testing::read_file(dir / "t.zip");
+  std::string bytes = read_whole_file(dir / "t.zip");
   const size_t cd = bytes.find("PK\x01\x02");
   bytes[cd + 3] = 9;
   EXPECT_NE(error_of(bytes).find("corrupt central directory"), std::string::npos);

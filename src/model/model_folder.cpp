@@ -4,8 +4,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "io/hyperpyyaml.h"
-#include "io/text_file.h"
 #include "model/param_schema.h"
 
 namespace cosy {
@@ -25,7 +25,7 @@ ModelConfig load_model_config(const std::filesystem::path& dir) {
       require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
   const auto qwen_path =
       require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
-  const QwenConfig qwen = parse_qwen_config(read_text_file(qwen_path), qwen_path.string());
+  const QwenConfig qwen = parse_qwen_config(read_whole_file(qwen_path), qwen_path.string());
   return parse_model_config(yaml::load(yaml_path), qwen);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/file_io.h"
 #include "model/test_model_util.h"
 
 namespace cosy {
@@ -36,23 +37,23 @@ TEST(ModelFolder, MissingPiecesNameTheFile) {
 
 TEST(ModelFolder, TruncatedOrCorruptCheckpointsAreClearErrors) {
   const auto dir = copy_of_small_model("folder-corrupt");
-  const std::string bytes = cosy::testing::read_file(dir / "hift.pt");
+  const std::string bytes = read_whole_file(dir / "hift.pt");
   for (size_t cut : {bytes.size() / 3, bytes.size() - 10}) {
-    cosy::testing::write_file(dir / "hift.pt", bytes.substr(0, cut));
+    write_whole_file(dir / "hift.pt", bytes.substr(0, cut));
     const std::string msg = error_of([&] { load_model_folder(dir); });
     EXPECT_NE(msg.find("hift.pt"), std::string::npos) << msg;
   }
   std::string flipped = bytes;
   flipped[bytes.size() / 2] = static_cast<char>(~flipped[bytes.size() / 2]);
-  cosy::testing::write_file(dir / "hift.pt", std::string(100, 'x'));
+  write_whole_file(dir / "hift.pt", std::string(100, 'x'));
   EXPECT_NE(error_of([&] { load_model_folder(dir); }).find("not a zip archive"), std::string::npos);
 }
 
 TEST(ModelFolder, YamlSyntaxErrorsGiveFileAndLine) {
   const auto dir = copy_of_small_model("folder-yaml");
-  std::string y = cosy::testing::read_file(dir / "cosyvoice2.yaml");
+  std::string y = read_whole_file(dir / "cosyvoice2.yaml");
   y.insert(y.find("hift:"), "broken: [1, 2\n");
-  cosy::testing::write_file(dir / "cosyvoice2.yaml", y);
+  write_whole_file(dir / "cosyvoice2.yaml", y);
   const std::string msg = error_of([&] { load_model_folder(dir); });
   EXPECT_NE(msg.find("cosyvoice2.yaml: yaml syntax error at line"), std::string::npos) << msg;
 }

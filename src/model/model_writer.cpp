@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/text_file.h"
+#include "core/file_io.h"
 #include "io/torch_checkpoint.h"
 #include "model/param_schema.h"
 
@@ -362,8 +362,8 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                         const WriteModelOptions& options) {
   c.validate();
   std::filesystem::create_directories(out / "CosyVoice-BlankEN");
-  write_text_file(out / "cosyvoice2.yaml", model_yaml(c));
-  write_text_file(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
+  write_whole_file(out / "cosyvoice2.yaml", model_yaml(c));
+  write_whole_file(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
   if (!options.tokenizer_dir.empty()) {
     for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"}) {
       const auto src = options.tokenizer_dir / f;

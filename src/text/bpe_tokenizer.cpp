@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/text_file.h"
+#include "core/file_io.h"
 #include "text/byte_level.h"
 #include "text/pretokenizer.h"
 
@@ -23,7 +23,7 @@ constexpr std::string_view kQwen2Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 nlohmann::json read_json(const std::filesystem::path& p) {
-  auto j = nlohmann::json::parse(read_text_file(p), nullptr, false);
+  auto j = nlohmann::json::parse(read_whole_file(p), nullptr, false);
   if (j.is_discarded()) fail(p.string(), ": not valid JSON");
   return j;
 }
@@ -89,7 +89,9 @@ BpeTokenizer BpeTokenizer::load_files(const std::filesystem::path& dir) {
       if (model.value("type", "") != "BPE") fail("model.type must be BPE");
       if (!j["normalizer"].is_null() && j["normalizer"].value("type", "") != "NFC")
         fail("only the NFC normalizer is supported");
-      if (j.dump().find(nlohmann::json(std::string(kQwen2Pattern)).dump()) == std::string::npos) {
+      if (!j.contains("pre_tokenizer") ||
+          j["pre_tokenizer"].dump().find(nlohmann::json(std::string(kQwen2Pattern)).dump()) ==
+              std::string::npos) {
         fail("the pre-tokenizer is not Qwen2's split pattern, which is the only one supported");
       }
       for (const auto& [token, id] : model.at("vocab").items())
@@ -122,7 +124,7 @@ BpeTokenizer BpeTokenizer::load_files(const std::filesystem::path& dir) {
       for (const auto& [token, id] : vocab.items()) t.add_token(token, id.get<int32_t>(), false);
     });
     with_context(merges_path.string(), [&] {
-      std::istringstream in(read_text_file(merges_path));
+      std::istringstream in(read_whole_file(merges_path));
       std::string line;
       while (std::getline(in, line)) {
         if (line.empty() || line.rfind("#version", 0) == 0) continue;

@@ -1,4 +1,4 @@
-#include "io/text_file.h"
+#include "core/file_io.h"
 
 #include <fstream>
 #include <sstream>
@@ -7,7 +7,7 @@
 
 namespace cosy {
 
-std::string read_text_file(const std::filesystem::path& path) {
+std::string read_whole_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path.string(), ": cannot read");
   std::ostringstream s;
@@ -15,9 +15,9 @@ std::string read_text_file(const std::filesystem::path& path) {
   return s.str();
 }
 
-void write_text_file(const std::filesystem::path& path, const std::string& text) {
+void write_whole_file(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) fail(path.string(), ": cannot write");
 }
 
