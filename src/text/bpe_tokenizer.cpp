@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "text/byte_level.h"
 #include "text/pretokenizer.h"
+#include "text/utf8.h"
 
 namespace cosy::text {
 namespace {

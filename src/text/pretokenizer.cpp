@@ -1,11 +1,8 @@
 #include "text/pretokenizer.h"
 
 #include <unicode/uchar.h>
-#include <unicode/utf8.h>
 
-#include <climits>
-
-#include "core/error.h"
+#include "text/utf8.h"
 
 namespace cosy::text {
 namespace {
@@ -30,16 +27,9 @@ Class classify(UChar32 c) {
 std::vector<CodePoint> decode(std::string_view text) {
   std::vector<CodePoint> out;
   out.reserve(text.size());
-  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  const int32_t n = static_cast<int32_t>(text.size());
-  int32_t i = 0;
-  while (i < n) {
-    const int32_t begin = i;
-    UChar32 c;
-    U8_NEXT(s, i, n, c);
-    if (c < 0) fail("invalid UTF-8 at byte ", begin);
-    out.push_back({c, static_cast<size_t>(begin), classify(c)});
-  }
+  for_each_code_point(text, [&](UChar32 c, size_t begin, size_t) {
+    out.push_back({c, begin, classify(c)});
+  });
   return out;
 }
 
@@ -101,19 +91,6 @@ size_t match_end(const std::vector<CodePoint>& cp, size_t i) {
 }
 
 }  // namespace
-
-void check_utf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  const int32_t n = static_cast<int32_t>(text.size());
-  if (text.size() > static_cast<size_t>(INT32_MAX))
-    fail("text of ", text.size(), " bytes is too long");
-  for (int32_t i = 0; i < n;) {
-    const int32_t begin = i;
-    UChar32 c;
-    U8_NEXT(s, i, n, c);
-    if (c < 0) fail("invalid UTF-8 at byte ", begin);
-  }
-}
 
 std::vector<std::string_view> pretokenize(std::string_view text) {
   const std::vector<CodePoint> cp = decode(text);

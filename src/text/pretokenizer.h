@@ -10,9 +10,6 @@
 
 namespace cosy::text {
 
-// Fails with the byte offset of the first invalid UTF-8 sequence, if any.
-void check_utf8(std::string_view text);
-
 // Splits valid UTF-8 `text` into the pieces the regex matches, in order; concatenated they
 // give back `text`. Fails on invalid UTF-8.
 std::vector<std::string_view> pretokenize(std::string_view text);

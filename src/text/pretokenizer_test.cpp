@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "text/utf8.h"
 
 namespace cosy::text {
 namespace {

@@ -1,11 +1,9 @@
 #include "text/segmenter.h"
 
-#include <unicode/utf8.h>
-
 #include <algorithm>
 
 #include "core/error.h"
-#include "text/pretokenizer.h"
+#include "text/utf8.h"
 
 namespace cosy::text {
 namespace {
@@ -16,16 +14,10 @@ struct Char {
 };
 
 std::vector<Char> chars_of(std::string_view text) {
-  check_utf8(text);
   std::vector<Char> out;
-  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
-  const int32_t n = static_cast<int32_t>(text.size());
-  for (int32_t i = 0; i < n;) {
-    const int32_t b = i;
-    UChar32 c;
-    U8_NEXT(s, i, n, c);
-    out.push_back({c, static_cast<size_t>(b), static_cast<size_t>(i)});
-  }
+  for_each_code_point(text, [&](UChar32 c, size_t begin, size_t end) {
+    out.push_back({c, begin, end});
+  });
   return out;
 }
 
