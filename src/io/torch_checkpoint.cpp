@@ -128,20 +128,20 @@ StateDict load_state_dict(const std::filesystem::path& path) {
 
 namespace {
 
+// Storages in write order; a tensor whose bytes are already there (a tied weight) reuses
+// that storage's key.
 struct StorageTable {
-  std::vector<std::pair<std::string, Tensor>> storages;  // key → contiguous tensor
-  std::unordered_map<const std::byte*, std::string> by_data;
+  std::vector<Tensor> storages;  // key = index
+  std::unordered_map<const std::byte*, size_t> by_data;
 
   std::string key_for(const Tensor& t) {
-    if (auto it = by_data.find(t.raw()); it != by_data.end()) {
-      for (const auto& [k, st] : storages) {
-        if (k == it->second && st.nbytes() == t.nbytes() && st.dtype() == t.dtype()) return k;
-      }
+    auto [it, added] = by_data.try_emplace(t.raw(), storages.size());
+    const Tensor* known = added ? nullptr : &storages[it->second];
+    if (known == nullptr || known->nbytes() != t.nbytes() || known->dtype() != t.dtype()) {
+      it->second = storages.size();
+      storages.push_back(t);
     }
-    std::string key = std::to_string(storages.size());
-    by_data.emplace(t.raw(), key);
-    storages.emplace_back(key, t);
-    return key;
+    return std::to_string(it->second);
   }
 };
 
@@ -185,7 +185,9 @@ void save_torch_file(const std::filesystem::path& path, const std::string& archi
   ZipWriter zip(path, {64, force_zip64});
   zip.add(archive_name + "/data.pkl", pkl);
   zip.add(archive_name + "/byteorder", std::string_view("little"));
-  for (const auto& [key, t] : table.storages) zip.add(archive_name + "/data/" + key, t.bytes());
+  for (size_t key = 0; key < table.storages.size(); ++key) {
+    zip.add(archive_name + "/data/" + std::to_string(key), table.storages[key].bytes());
+  }
   zip.add(archive_name + "/version", std::string_view("3\n"));
   zip.finish();
 }

@@ -250,7 +250,7 @@ void BpeTokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const 
     next[i] = i + 1 < n ? static_cast<int32_t>(i + 1) : -1;
   }
   struct Candidate {
-    int32_t rank, pos, left, right;
+    int32_t rank, pos, left, right, merged;
     bool operator>(const Candidate& o) const {
       return rank != o.rank ? rank > o.rank : pos > o.pos;
     }
@@ -260,7 +260,8 @@ void BpeTokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const 
     if (pos < 0 || next[pos] < 0) return;
     auto it =
         merges_.find((static_cast<uint64_t>(id[pos]) << 32) | static_cast<uint32_t>(id[next[pos]]));
-    if (it != merges_.end()) heap.push({it->second.rank, pos, id[pos], id[next[pos]]});
+    if (it != merges_.end())
+      heap.push({it->second.rank, pos, id[pos], id[next[pos]], it->second.merged});
   };
   for (size_t i = 0; i + 1 < n; ++i) consider(static_cast<int32_t>(i));
   while (!heap.empty()) {
