@@ -1,5 +1,6 @@
 #include "model/model_writer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -72,9 +73,11 @@ std::vector<std::pair<std::string, Tensor>> random_state_dict(const std::vector<
   for (const ParamSpec& spec : specs) {
     if (spec.optional && spec.name != tie_to) continue;
     if (spec.name == tie_to) {
-      for (const auto& [name, t] : out) {
-        if (name == tie_from) out.emplace_back(spec.name, t);  // same storage, as torch ties it
-      }
+      auto from =
+          std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == tie_from; });
+      if (from == out.end()) fail("cannot tie '", tie_to, "' to missing '", tie_from, "'");
+      Tensor shared = from->second;  // same storage, as torch ties it
+      out.emplace_back(spec.name, std::move(shared));
       continue;
     }
     Tensor w = init_param(spec, seed);
