@@ -1,0 +1,41 @@
+#include <stdexcept>
+#include <string>
+
+#include "core/backend.h"
+#include "core/error.h"
+
+namespace cosy {
+
+const char* weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::F32: return "fp32";
+    case WeightFormat::F16: return "fp16";
+    case WeightFormat::I8: return "int8";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(const std::string& s) {
+  if (s == "fp32" || s == "f32") return WeightFormat::F32;
+  if (s == "fp16" || s == "f16") return WeightFormat::F16;
+  if (s == "int8" || s == "i8") return WeightFormat::I8;
+  fail("unknown weight format '", s, "' (expected fp32, fp16 or int8)");
+}
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Linear: return "linear";
+    case Op::Conv1d: return "conv1d";
+    case Op::ConvTranspose1d: return "conv_transpose1d";
+    case Op::Activation: return "activation";
+    case Op::Norm: return "norm";
+    case Op::Softmax: return "softmax";
+    case Op::Rope: return "rope";
+    case Op::Attention: return "attention";
+    case Op::Stft: return "stft";
+    case Op::Istft: return "istft";
+  }
+  return "?";
+}
+
+}  // namespace cosy

@@ -1,0 +1,229 @@
+// The compute backend interface. Model code holds a Backend& and calls its primitives; it
+// never includes a backend's own headers. A backend implements:
+//  - memory: device and host allocations;
+//  - streams (in-order queues of work) and events, so stages can overlap;
+//  - graphs: a recorded sequence of ops for fixed shapes, replayed as one launch (the CPU
+//    replays the recorded calls; CUDA graphs and Ascend OM models are the point);
+//  - capability queries: supports(op, dtype);
+//  - the primitives (kernels) the CosyVoice2 stages need.
+// docs/backends.md maps each concept to CUDA and to Ascend ACL.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace cosy {
+
+// Bumped whenever a virtual below changes meaning or signature; a backend built against
+// another version is refused at creation.
+inline constexpr int kBackendInterfaceVersion = 1;
+
+enum class DeviceKind { Cpu, Cuda, Ascend };
+enum class MemoryKind { Device, Host, HostPinned };
+
+// Stored weight formats for linear and conv layers (activations are always float32).
+enum class WeightFormat { F32, F16, I8 };
+const char* weight_format_name(WeightFormat f);
+WeightFormat parse_weight_format(const std::string& s);  // "fp32" | "fp16" | "int8"
+
+enum class Op {
+  Linear,           // y = x W^T + b (GEMM, and GEMV when M is small)
+  Conv1d,           // dilated, strided, grouped, with a fused pre-activation
+  ConvTranspose1d,
+  Activation,
+  Norm,             // RMSNorm, LayerNorm
+  Softmax,
+  Rope,
+  Attention,        // grouped-query over a paged KV cache, masks, additive bias
+  Stft,
+  Istft,
+};
+const char* op_name(Op op);
+
+struct BackendInfo {
+  std::string name;  // "cpu"
+  DeviceKind kind = DeviceKind::Cpu;
+  int interface_version = kBackendInterfaceVersion;
+  int num_threads = 1;     // compute threads (CPU) or 0
+  std::string detail;      // e.g. "AVX2+FMA+F16C, 2 threads"
+};
+
+// An event marks a point in a stream; other streams (or the host) can wait on it.
+class Event {
+ public:
+  virtual ~Event() = default;
+  virtual void synchronize() = 0;  // host waits
+  virtual bool query() = 0;        // reached?
+};
+
+// An in-order queue of work. All primitives take the stream they run on.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual void record(Event& event) = 0;
+  virtual void wait(Event& event) = 0;  // later work waits for `event`
+  virtual void synchronize() = 0;       // host waits for all queued work
+};
+
+// A recorded op sequence for fixed shapes and buffers, replayed as one launch.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual void launch(Stream& stream) = 0;
+};
+
+// Weights converted once, at load time, to the layout and format a backend's kernels read.
+// Opaque to the model; shared read-only by every stream.
+class PreparedWeight {
+ public:
+  virtual ~PreparedWeight() = default;
+  virtual int64_t out_features() const = 0;  // N (linear) or C_out (conv)
+  virtual int64_t in_features() const = 0;   // K = C_in/groups * kernel for convs
+  virtual WeightFormat format() const = 0;
+  virtual size_t bytes() const = 0;
+};
+
+enum class ActivationKind { None, LeakyRelu, Elu, Snake, Silu, GeluTanh, GeluErf, Tanh };
+
+// An activation; Snake reads per-channel alpha (x + 1/(alpha+1e-9) * sin²(alpha x)).
+struct Activation {
+  ActivationKind kind = ActivationKind::None;
+  float slope = 0.01f;            // LeakyRelu
+  const float* alpha = nullptr;   // Snake, one per channel
+};
+
+// Activations are channels-last: a sequence of T steps is a row-major [T, C] matrix.
+// A batched call takes several independent sequences ("segments"), one per stream.
+struct Segment {
+  const float* x = nullptr;  // [t_in, ld_x] rows; channels at x[t * ld_x + c]
+  int64_t t_in = 0;
+  float* y = nullptr;        // [t_out, ld_y]
+  int64_t ld_x = 0, ld_y = 0;  // 0 means packed (the channel count)
+};
+
+struct LinearArgs {
+  const PreparedWeight* weight = nullptr;  // [N, K]
+  const float* bias = nullptr;             // [N] or null
+  bool accumulate = false;                 // y += x W^T + b (fused residual)
+};
+
+struct Conv1dArgs {
+  const PreparedWeight* weight = nullptr;  // torch [C_out, C_in/groups, kernel]
+  const float* bias = nullptr;
+  int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1, dilation = 1;
+  int64_t groups = 1;
+  int64_t pad_left = 0, pad_right = 0;     // zero padding (causal: pad_left = (k-1)*d)
+  Activation pre;                          // applied to the input before the conv
+  bool accumulate = false;                 // y += conv(x)
+  int64_t out_length(int64_t t_in) const {
+    return (t_in + pad_left + pad_right - dilation * (kernel - 1) - 1) / stride + 1;
+  }
+};
+
+struct ConvTranspose1dArgs {
+  const PreparedWeight* weight = nullptr;  // torch [C_in, C_out, kernel]
+  const float* bias = nullptr;
+  int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1, padding = 0;
+  Activation pre;
+  int64_t out_length(int64_t t_in) const { return (t_in - 1) * stride - 2 * padding + kernel; }
+};
+
+// Attention over a paged KV cache: keys/values live in fixed-size blocks from a shared
+// pool; each sequence owns a block table. One call serves many sequences of different
+// lengths (continuous batching).
+struct AttentionSeq {
+  const float* q = nullptr;          // [q_len, num_heads * head_dim] (ld_q)
+  int64_t q_len = 0;
+  int64_t q_pos0 = 0;                // absolute position of the first query
+  const int32_t* block_table = nullptr;
+  int64_t kv_len = 0;                // keys cached for this sequence (queries included)
+  const float* bias = nullptr;       // optional additive [num_heads, q_len, kv_len]
+  float* out = nullptr;              // [q_len, num_heads * head_dim] (ld_out)
+};
+enum class MaskKind { None, Causal, ChunkCausal };
+struct AttentionArgs {
+  int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  int64_t ld_q = 0, ld_out = 0;      // 0: num_heads * head_dim
+  float scale = 0;                   // 0: 1/sqrt(head_dim)
+  MaskKind mask = MaskKind::None;
+  int64_t chunk = 0;                 // ChunkCausal: key j visible to query i iff j < (i/chunk+1)*chunk
+  int64_t left_chunks = -1;          // ChunkCausal: visible chunks to the left (<0: all)
+  const float* k_pool = nullptr;     // [blocks][block_size][num_kv_heads][head_dim]
+  const float* v_pool = nullptr;
+  int64_t block_size = 0;
+};
+
+// The kernels. Every pointer is memory of this backend; every call is queued on `stream`.
+class Primitives {
+ public:
+  virtual ~Primitives() = default;
+
+  // [rows(out), K] × [N, K]^T → [rows, N] over segments (t_in rows each).
+  virtual void linear(Stream& s, std::span<const Segment> segs, const LinearArgs& a) = 0;
+  virtual void conv1d(Stream& s, std::span<const Segment> segs, const Conv1dArgs& a) = 0;
+  virtual void conv_transpose1d(Stream& s, std::span<const Segment> segs,
+                                const ConvTranspose1dArgs& a) = 0;
+  // In place over [rows, channels].
+  virtual void activation(Stream& s, float* x, int64_t rows, int64_t channels,
+                          const Activation& act) = 0;
+  virtual void rms_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,
+                        const float* weight, float eps) = 0;
+  virtual void layer_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,
+                          const float* weight, const float* bias, float eps) = 0;
+  virtual void softmax(Stream& s, float* x, int64_t rows, int64_t n, bool log) = 0;
+  // Rotary embedding (rotate-half, as Qwen2/HF) in place on [rows, heads, head_dim],
+  // row i at absolute position positions[i].
+  virtual void rope(Stream& s, float* x, int64_t rows, int64_t heads, int64_t head_dim,
+                    int64_t ld, const int32_t* positions, float theta) = 0;
+  virtual void attention(Stream& s, std::span<const AttentionSeq> seqs,
+                         const AttentionArgs& a) = 0;
+  // torch.stft(center=True, reflect, periodic Hann, onesided) of [n] samples into
+  // [frames, n_fft/2+1] real and imaginary parts (channels-last).
+  virtual void stft(Stream& s, const float* x, int64_t n, int64_t n_fft, int64_t hop,
+                    float* real, float* imag) = 0;
+  // torch.istft of [frames, n_fft/2+1] (real, imag) → hop*(frames-1) samples.
+  virtual void istft(Stream& s, const float* real, const float* imag, int64_t frames,
+                     int64_t n_fft, int64_t hop, float* out) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendInfo info() const = 0;
+  virtual bool supports(Op op, DType dtype) const = 0;
+  virtual bool supports_weight_format(WeightFormat f) const = 0;
+
+  virtual void* allocate(size_t bytes, MemoryKind kind) = 0;
+  virtual void deallocate(void* p, MemoryKind kind) = 0;
+  virtual void copy(Stream& s, void* dst, const void* src, size_t bytes) = 0;
+
+  virtual std::unique_ptr<Stream> create_stream() = 0;
+  virtual std::unique_ptr<Event> create_event() = 0;
+  // Records what `record` queues on `stream` into a graph for replay with the same shapes
+  // and buffers.
+  virtual std::unique_ptr<Graph> capture(Stream& stream,
+                                         const std::function<void(Stream&)>& record) = 0;
+
+  // Converts a float32 weight once for this backend. Linear: w is [N, K]. Conv1d: w is
+  // torch's [C_out, C_in/groups, kernel]. ConvTranspose1d: torch's [C_in, C_out, kernel].
+  virtual std::shared_ptr<const PreparedWeight> prepare_linear(const float* w, int64_t n,
+                                                               int64_t k, WeightFormat f) = 0;
+  virtual std::shared_ptr<const PreparedWeight> prepare_conv1d(const float* w,
+                                                               int64_t out_channels,
+                                                               int64_t in_per_group,
+                                                               int64_t kernel, int64_t groups,
+                                                               WeightFormat f) = 0;
+  virtual std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(
+      const float* w, int64_t in_channels, int64_t out_channels, int64_t kernel,
+      WeightFormat f) = 0;
+
+  virtual Primitives& primitives() = 0;
+};
+
+}  // namespace cosy

@@ -1,0 +1,106 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/kv_cache.h"
+#include "kernels/reference.h"
+#include "kernels/test_util.h"
+
+namespace cosy {
+namespace {
+
+using testing::max_abs_diff;
+using testing::random_vector;
+
+// Several sequences of different lengths share one paged cache; one batched call must
+// equal a dense reference per sequence, for every mask kind and with GQA.
+TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
+  ThreadPool pool(2);
+  const int64_t heads = 14, kv_heads = 2, hd = 64, block = 16;
+  cpu::PagedKvCache cache(1, kv_heads, hd, block, 64);
+  struct SeqData {
+    int64_t q_len, kv_len;
+    std::vector<float> q, k, v, bias;
+    cpu::PagedKvCache::SeqId id;
+  };
+  std::vector<SeqData> seqs;
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 50}, {7, 7}, {30, 95}, {1, 1}};
+  uint32_t seed = 40;
+  for (auto [q_len, kv_len] : shapes) {
+    SeqData s;
+    s.q_len = q_len;
+    s.kv_len = kv_len;
+    s.q = random_vector(size_t(q_len * heads * hd), seed++);
+    s.k = random_vector(size_t(kv_len * kv_heads * hd), seed++);
+    s.v = random_vector(size_t(kv_len * kv_heads * hd), seed++);
+    s.bias = random_vector(size_t(heads * q_len * kv_len), seed++);
+    s.id = cache.create_sequence();
+    // Appended in two pieces, as prefill then decode would.
+    const int64_t first = kv_len / 2;
+    cache.append(s.id, 0, s.k.data(), s.v.data(), first);
+    cache.append(s.id, 0, s.k.data() + first * kv_heads * hd, s.v.data() + first * kv_heads * hd, kv_len - first);
+    seqs.push_back(std::move(s));
+  }
+  for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
+    for (bool with_bias : {false, true}) {
+      AttentionArgs a;
+      a.num_heads = heads;
+      a.num_kv_heads = kv_heads;
+      a.head_dim = hd;
+      a.mask = mask;
+      a.chunk = 25;
+      a.k_pool = cache.k_pool(0);
+      a.v_pool = cache.v_pool(0);
+      a.block_size = block;
+      std::vector<std::vector<float>> outs;
+      std::vector<AttentionSeq> batch;
+      for (auto& s : seqs) {
+        outs.emplace_back(s.q.size());
+        batch.push_back({s.q.data(), s.q_len, s.kv_len - s.q_len, cache.block_table(s.id), s.kv_len,
+                         with_bias ? s.bias.data() : nullptr, outs.back().data()});
+      }
+      cpu::attention(pool, batch, a);
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        const auto& s = seqs[i];
+        const auto expect = ref::attention(s.q.data(), s.q_len, s.kv_len - s.q_len, s.k.data(), s.v.data(), s.kv_len,
+                                           with_bias ? s.bias.data() : nullptr, a);
+        EXPECT_LT(max_abs_diff(outs[i].data(), expect.data(), expect.size()), 1e-5)
+            << "mask " << int(mask) << " bias " << with_bias << " seq " << i;
+      }
+    }
+  }
+}
+
+TEST(Attention, ChunkMaskRule) {
+  AttentionArgs a;
+  a.mask = MaskKind::ChunkCausal;
+  a.chunk = 25;
+  EXPECT_EQ(cpu::visible_keys(a, 0, 100).end, 25);
+  EXPECT_EQ(cpu::visible_keys(a, 24, 100).end, 25);
+  EXPECT_EQ(cpu::visible_keys(a, 25, 100).end, 50);
+  EXPECT_EQ(cpu::visible_keys(a, 60, 55).end, 55);
+  a.left_chunks = 1;
+  EXPECT_EQ(cpu::visible_keys(a, 60, 100).begin, 25);
+}
+
+TEST(KvCache, ReleaseReturnsBlocksAndExhaustionIsAnError) {
+  cpu::PagedKvCache cache(2, 1, 4, 8, 4);
+  const auto rows = random_vector(40 * 4, 1);
+  auto a = cache.create_sequence();
+  cache.append(a, 0, rows.data(), rows.data(), 20);
+  cache.append(a, 1, rows.data(), rows.data(), 20);
+  EXPECT_EQ(cache.free_blocks(), 1);
+  EXPECT_EQ(cache.sequence_bytes(a), 3 * cache.bytes_per_block());
+  auto b = cache.create_sequence();
+  EXPECT_THROW(cache.append(b, 0, rows.data(), rows.data(), 9), std::exception);
+  cache.release(a);
+  EXPECT_EQ(cache.free_blocks(), 4);
+  cache.append(b, 0, rows.data(), rows.data(), 32);
+  EXPECT_EQ(cache.length(b, 0), 32);
+  EXPECT_THROW(cache.append(12345, 0, rows.data(), rows.data(), 1), std::exception);
+}
+
+}  // namespace
+}  // namespace cosy

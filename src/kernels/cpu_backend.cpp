@@ -1,0 +1,169 @@
+#include "kernels/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/conv.h"
+#include "kernels/norm.h"
+#include "kernels/stft.h"
+#include "kernels/activation.h"
+#include "kernels/gemm.h"
+
+namespace cosy::cpu {
+
+namespace {
+
+class CpuEvent final : public Event {
+ public:
+  void synchronize() override {}
+  bool query() override { return true; }
+};
+
+class CpuStream final : public Stream {
+ public:
+  void record(Event& /*event*/) override {}  // work already ran when it was queued
+  void wait(Event& /*event*/) override {}
+  void synchronize() override {}
+};
+
+class CpuGraph final : public Graph {
+ public:
+  explicit CpuGraph(std::function<void(Stream&)> record) : record_(std::move(record)) {}
+  void launch(Stream& stream) override { record_(stream); }
+
+ private:
+  std::function<void(Stream&)> record_;
+};
+
+class CpuPrimitives final : public Primitives {
+ public:
+  explicit CpuPrimitives(ThreadPool& pool) : pool_(pool) {}
+
+  void linear(Stream&, std::span<const Segment> segs, const LinearArgs& a) override {
+    const PackedWeight& w = as_packed(a.weight);
+    std::vector<GemmProblem> problems;
+    problems.reserve(segs.size());
+    for (const Segment& s : segs) {
+      if (s.t_in == 0) continue;
+      const int64_t ldx = s.ld_x > 0 ? s.ld_x : w.in_features();
+      problems.push_back({{s.x, ldx, 1, 0, w.in_features()}, s.t_in, s.y,
+                          s.ld_y > 0 ? s.ld_y : w.out_features()});
+    }
+    gemm(pool_, problems, w, {a.bias, a.accumulate});
+  }
+  void conv1d(Stream&, std::span<const Segment> segs, const Conv1dArgs& a) override {
+    cpu::conv1d(pool_, segs, a);
+  }
+  void conv_transpose1d(Stream&, std::span<const Segment> segs,
+                        const ConvTranspose1dArgs& a) override {
+    cpu::conv_transpose1d(pool_, segs, a);
+  }
+  void activation(Stream&, float* x, int64_t rows, int64_t channels, const Activation& act) override {
+    pool_.parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) activate_row(act, x + r * channels, x + r * channels, channels);
+    });
+  }
+  void rms_norm(Stream&, const float* x, float* y, int64_t rows, int64_t dim, const float* w,
+                float eps) override {
+    cpu::rms_norm(pool_, x, y, rows, dim, w, eps);
+  }
+  void layer_norm(Stream&, const float* x, float* y, int64_t rows, int64_t dim, const float* w,
+                  const float* b, float eps) override {
+    cpu::layer_norm(pool_, x, y, rows, dim, w, b, eps);
+  }
+  void softmax(Stream&, float* x, int64_t rows, int64_t n, bool log) override {
+    cpu::softmax(pool_, x, rows, n, log);
+  }
+  void rope(Stream&, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
+            const int32_t* positions, float theta) override {
+    cpu::rope(pool_, x, rows, heads, head_dim, ld, positions, theta);
+  }
+  void attention(Stream&, std::span<const AttentionSeq> seqs, const AttentionArgs& a) override {
+    cpu::attention(pool_, seqs, a);
+  }
+  void stft(Stream&, const float* x, int64_t n, int64_t n_fft, int64_t hop, float* re,
+            float* im) override {
+    cpu::stft(pool_, x, n, n_fft, hop, re, im);
+  }
+  void istft(Stream&, const float* re, const float* im, int64_t frames, int64_t n_fft,
+             int64_t hop, float* out) override {
+    cpu::istft(pool_, re, im, frames, n_fft, hop, out);
+  }
+
+ private:
+  ThreadPool& pool_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads)
+      : owned_pool_(threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr),
+        pool_(owned_pool_ ? *owned_pool_ : ThreadPool::global()),
+        primitives_(pool_) {}
+
+  BackendInfo info() const override {
+    BackendInfo i;
+    i.name = "cpu";
+    i.kind = DeviceKind::Cpu;
+    i.num_threads = pool_.num_threads();
+    i.detail = cat("AVX2+FMA+F16C, ", pool_.num_threads(), " threads");
+    return i;
+  }
+  bool supports(Op /*op*/, DType dtype) const override { return dtype == DType::F32; }
+  bool supports_weight_format(WeightFormat /*f*/) const override { return true; }
+
+  void* allocate(size_t bytes, MemoryKind /*kind*/) override {
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  void deallocate(void* p, MemoryKind /*kind*/) override { std::free(p); }
+  void copy(Stream&, void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+  }
+  std::unique_ptr<Stream> create_stream() override { return std::make_unique<CpuStream>(); }
+  std::unique_ptr<Event> create_event() override { return std::make_unique<CpuEvent>(); }
+  std::unique_ptr<Graph> capture(Stream& /*stream*/,
+                                 const std::function<void(Stream&)>& record) override {
+    return std::make_unique<CpuGraph>(record);
+  }
+
+  std::shared_ptr<const PreparedWeight> prepare_linear(const float* w, int64_t n, int64_t k,
+                                                       WeightFormat f) override {
+    return std::make_shared<PackedWeight>(n, k, f, [&](int64_t r, int64_t c) { return w[r * k + c]; });
+  }
+  std::shared_ptr<const PreparedWeight> prepare_conv1d(const float* w, int64_t out_channels,
+                                                       int64_t in_per_group, int64_t kernel,
+                                                       int64_t groups, WeightFormat f) override {
+    return pack_conv1d(w, out_channels, in_per_group, kernel, groups, f);
+  }
+  std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(const float* w, int64_t in_channels,
+                                                                 int64_t out_channels, int64_t kernel,
+                                                                 WeightFormat f) override {
+    return pack_conv_transpose1d(w, in_channels, out_channels, kernel, f);
+  }
+  Primitives& primitives() override { return primitives_; }
+
+ private:
+  std::unique_ptr<ThreadPool> owned_pool_;
+  ThreadPool& pool_;
+  CpuPrimitives primitives_;
+};
+
+}  // namespace
+
+bool cpu_supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+
+std::unique_ptr<Backend> create_cpu_backend(int threads) {
+  if (!cpu_supported()) fail("cpu backend: this CPU lacks AVX2/FMA/F16C, which the kernels need");
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace cosy::cpu

@@ -1,0 +1,225 @@
+#include "kernels/gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+
+namespace cosy::cpu {
+
+namespace {
+
+constexpr int64_t kMaxRows = 6;    // micro-kernel height: 12 accumulators + 2 B + 1 A register
+constexpr int64_t kBlockK = 256;   // a 16-wide B block of 256 k (16 KB fp32) stays in L1
+constexpr int64_t kBlockM = 96;    // rows per task: their A block stays in L2
+
+template <WeightFormat F>
+inline void load_b(const void* panel, int64_t k, __m256& lo, __m256& hi) {
+  if constexpr (F == WeightFormat::F32) {
+    const float* p = static_cast<const float*>(panel) + k * kPanel;
+    lo = _mm256_load_ps(p);
+    hi = _mm256_load_ps(p + 8);
+  } else if constexpr (F == WeightFormat::F16) {
+    const auto* p = static_cast<const uint16_t*>(panel) + k * kPanel;
+    lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+    hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p + 8)));
+  } else {
+    const auto* p = static_cast<const int8_t*>(panel) + k * kPanel;
+    lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    hi = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
+  }
+}
+
+// Adds acc (scaled for int8, plus bias on the first k block) into C's MR×16 tile,
+// writing only the `cols` valid columns.
+template <int MR>
+inline void store_tile(__m256 (&acc)[MR][2], float* c, int64_t ldc, int64_t cols,
+                       const float* scale, const float* bias, bool load_c) {
+  if (scale != nullptr) {
+    const __m256 s0 = _mm256_loadu_ps(scale), s1 = _mm256_loadu_ps(scale + 8);
+    for (int r = 0; r < MR; ++r) {
+      acc[r][0] = _mm256_mul_ps(acc[r][0], s0);
+      acc[r][1] = _mm256_mul_ps(acc[r][1], s1);
+    }
+  }
+  if (cols == kPanel) {
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    if (bias != nullptr) {
+      b0 = _mm256_loadu_ps(bias);
+      b1 = _mm256_loadu_ps(bias + 8);
+    }
+    for (int r = 0; r < MR; ++r) {
+      float* row = c + r * ldc;
+      __m256 v0 = _mm256_add_ps(acc[r][0], b0), v1 = _mm256_add_ps(acc[r][1], b1);
+      if (load_c) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+      }
+      _mm256_storeu_ps(row, v0);
+      _mm256_storeu_ps(row + 8, v1);
+    }
+    return;
+  }
+  alignas(32) float tmp[kPanel];
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(tmp, acc[r][0]);
+    _mm256_store_ps(tmp + 8, acc[r][1]);
+    float* row = c + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = tmp[j] + (bias != nullptr ? bias[j] : 0.0f);
+      row[j] = load_c ? row[j] + v : v;
+    }
+  }
+}
+
+// MR rows × 16 columns over kc values of k. rows[r] points at A's first k of the block.
+template <int MR, WeightFormat F>
+inline void micro_kernel(const float* const* rows, const void* panel, int64_t k0, int64_t kc,
+                         __m256 (&acc)[MR][2]) {
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0, b1;
+    load_b<F>(panel, k0 + k, b0, b1);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(rows[r] + k);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+}
+
+// One row (decode): four independent k chains so the loop is bound by loads, not by FMA
+// latency, and the weight stream runs at memory speed.
+template <WeightFormat F>
+inline void micro_kernel_1(const float* row, const void* panel, int64_t k0, int64_t kc,
+                           __m256 (&acc)[1][2]) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    __m256 b0, b1, b2, b3, b4, b5, b6, b7;
+    load_b<F>(panel, k0 + k, b0, b1);
+    load_b<F>(panel, k0 + k + 1, b2, b3);
+    load_b<F>(panel, k0 + k + 2, b4, b5);
+    load_b<F>(panel, k0 + k + 3, b6, b7);
+    const __m256 x0 = _mm256_broadcast_ss(row + k), x1 = _mm256_broadcast_ss(row + k + 1);
+    const __m256 x2 = _mm256_broadcast_ss(row + k + 2), x3 = _mm256_broadcast_ss(row + k + 3);
+    a0 = _mm256_fmadd_ps(x0, b0, a0);
+    a1 = _mm256_fmadd_ps(x0, b1, a1);
+    a2 = _mm256_fmadd_ps(x1, b2, a2);
+    a3 = _mm256_fmadd_ps(x1, b3, a3);
+    a4 = _mm256_fmadd_ps(x2, b4, a4);
+    a5 = _mm256_fmadd_ps(x2, b5, a5);
+    a6 = _mm256_fmadd_ps(x3, b6, a6);
+    a7 = _mm256_fmadd_ps(x3, b7, a7);
+  }
+  for (; k < kc; ++k) {
+    __m256 b0, b1;
+    load_b<F>(panel, k0 + k, b0, b1);
+    const __m256 x = _mm256_broadcast_ss(row + k);
+    a0 = _mm256_fmadd_ps(x, b0, a0);
+    a1 = _mm256_fmadd_ps(x, b1, a1);
+  }
+  acc[0][0] = _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a4, a6));
+  acc[0][1] = _mm256_add_ps(_mm256_add_ps(a1, a3), _mm256_add_ps(a5, a7));
+}
+
+template <int MR, WeightFormat F>
+void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pnl,
+              int64_t tap, int64_t c0, int64_t kc, bool first_block, const GemmEpilogue& epi) {
+  const float* rows[MR];
+  for (int r = 0; r < MR; ++r) {
+    rows[r] = p.a.base + (m + r) * p.a.row_stride + tap * p.a.tap_stride + c0;
+  }
+  __m256 acc[MR][2];
+  const int64_t k0 = tap * p.a.tap_width + c0;
+  if constexpr (MR == 1) {
+    micro_kernel_1<F>(rows[0], w.panel(pnl), k0, kc, acc);
+  } else {
+    micro_kernel<MR, F>(rows, w.panel(pnl), k0, kc, acc);
+  }
+  const int64_t col0 = pnl * kPanel;
+  const int64_t cols = std::min(kPanel, w.out_features() - col0);
+  const float* scale = F == WeightFormat::I8 ? w.scales() + col0 : nullptr;
+  const float* bias = first_block && epi.bias != nullptr ? epi.bias + col0 : nullptr;
+  const bool load_c = !first_block || epi.accumulate;
+  store_tile<MR>(acc, p.c + m * p.ldc + col0, p.ldc, cols, scale, bias, load_c);
+}
+
+template <WeightFormat F>
+void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end,
+                      const PackedWeight& w, int64_t panel_begin, int64_t panel_end,
+                      const GemmEpilogue& epi) {
+  bool first_block = true;
+  for (int64_t tap = 0; tap < p.a.taps; ++tap) {
+    for (int64_t c0 = 0; c0 < p.a.tap_width; c0 += kBlockK) {
+      const int64_t kc = std::min(kBlockK, p.a.tap_width - c0);
+      for (int64_t pnl = panel_begin; pnl < panel_end; ++pnl) {
+        int64_t m = m_begin;
+        for (; m + kMaxRows <= m_end; m += kMaxRows) {
+          run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+        }
+        switch (m_end - m) {
+          case 5: run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
+          case 4: run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
+          case 3: run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
+          case 2: run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
+          case 1: run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
+          default: break;
+        }
+      }
+      first_block = false;
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
+                int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi) {
+  switch (w.format()) {
+    case WeightFormat::F32:
+      return gemm_block_typed<WeightFormat::F32>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
+    case WeightFormat::F16:
+      return gemm_block_typed<WeightFormat::F16>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
+    case WeightFormat::I8:
+      return gemm_block_typed<WeightFormat::I8>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
+  }
+}
+
+void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
+          const GemmEpilogue& epi) {
+  struct RowChunk {
+    size_t problem;
+    int64_t begin, end;
+  };
+  std::vector<RowChunk> chunks;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const GemmProblem& p = problems[i];
+    if (p.a.taps * p.a.tap_width != w.in_features()) {
+      fail("gemm: K mismatch: activations have ", p.a.taps * p.a.tap_width,
+           " columns, the weight expects ", w.in_features());
+    }
+    for (int64_t m = 0; m < p.m; m += kBlockM) {
+      chunks.push_back({i, m, std::min(p.m, m + kBlockM)});
+    }
+  }
+  if (chunks.empty()) return;
+  const int64_t panels = w.panels();
+  const auto n_chunks = static_cast<int64_t>(chunks.size());
+  const int64_t target = static_cast<int64_t>(pool.num_threads()) * 8;
+  const int64_t groups = std::clamp<int64_t>((target + n_chunks - 1) / n_chunks, 1, panels);
+  const int64_t per_group = (panels + groups - 1) / groups;
+  const int64_t n_groups = (panels + per_group - 1) / per_group;
+  pool.parallel_for(n_chunks * n_groups, [&](int64_t task) {
+    const RowChunk& rc = chunks[static_cast<size_t>(task / n_groups)];
+    const int64_t g = task % n_groups;
+    gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * per_group,
+               std::min(panels, (g + 1) * per_group), epi);
+  });
+}
+
+}  // namespace cosy::cpu

@@ -1,0 +1,48 @@
+// The CPU GEMM: C[M, N] (+)= A[M, K] · W[N, K]^T + bias, with W packed (packed_weight.h).
+// A is never packed: rows are read in place through RowGeometry, which also describes an
+// implicit im2col, so a dilated/strided conv is the same GEMM with no copy. Many
+// independent problems (one per stream) sharing one weight run in one parallel call.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/thread_pool.h"
+#include "kernels/packed_weight.h"
+
+namespace cosy::cpu {
+
+// Column kk = tap * tap_width + c of row m lives at
+//   base + m * row_stride + tap * tap_stride + c.
+// A dense matrix with leading dimension lda: taps = 1, tap_width = K, row_stride = lda.
+struct RowGeometry {
+  const float* base = nullptr;
+  int64_t row_stride = 0;
+  int64_t taps = 1;
+  int64_t tap_stride = 0;
+  int64_t tap_width = 0;
+};
+
+struct GemmProblem {
+  RowGeometry a;
+  int64_t m = 0;
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
+struct GemmEpilogue {
+  const float* bias = nullptr;  // [N]
+  bool accumulate = false;      // C += result
+};
+
+// Runs every problem against the same weight (N = w.out_features(); K = taps * tap_width
+// must equal w.in_features()), split into tasks over rows and 16-column panels.
+void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
+          const GemmEpilogue& epi);
+
+// Single-threaded core over one problem and a range of panels; used by gemm() and by
+// callers that already run inside a pool task.
+void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
+                int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi);
+
+}  // namespace cosy::cpu

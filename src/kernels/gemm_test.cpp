@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_backend.h"
+#include "kernels/gemm.h"
+#include "kernels/reference.h"
+#include "kernels/test_util.h"
+
+namespace cosy {
+namespace {
+
+using testing::max_abs;
+using testing::max_abs_diff;
+using testing::random_vector;
+
+struct Shape3 {
+  int64_t m, n, k;
+};
+
+std::vector<float> run_linear(ThreadPool& pool, const std::vector<float>& x, int64_t m, int64_t k,
+                              int64_t lda, const cpu::PackedWeight& w, const float* bias,
+                              int64_t ldc, std::vector<float> c, bool accumulate) {
+  cpu::GemmProblem p{{x.data(), lda, 1, 0, k}, m, c.data(), ldc};
+  cpu::gemm(pool, {&p, 1}, w, {bias, accumulate});
+  return c;
+}
+
+cpu::PackedWeight pack(const std::vector<float>& w, int64_t n, int64_t k, WeightFormat f) {
+  return cpu::PackedWeight(n, k, f, [&](int64_t r, int64_t c) { return w[static_cast<size_t>(r * k + c)]; });
+}
+
+TEST(Gemm, MatchesReferenceOnOddShapes) {
+  ThreadPool pool(2);
+  const Shape3 shapes[] = {{1, 1, 1},   {1, 17, 5},   {2, 16, 300}, {5, 33, 7},   {6, 48, 257},
+                           {7, 15, 64}, {13, 100, 33}, {64, 96, 600}, {100, 31, 513}, {1, 896, 896}};
+  uint32_t seed = 1;
+  for (const auto& s : shapes) {
+    const auto x = random_vector(static_cast<size_t>(s.m * s.k), seed++);
+    const auto w = random_vector(static_cast<size_t>(s.n * s.k), seed++);
+    const auto b = random_vector(static_cast<size_t>(s.n), seed++);
+    const auto expect = ref::linear(x, s.m, s.k, w, s.n, b.data());
+    const auto got = run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, WeightFormat::F32), b.data(), s.n,
+                                std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
+    EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 2e-5 * std::sqrt(double(s.k)))
+        << s.m << "x" << s.n << "x" << s.k;
+  }
+}
+
+TEST(Gemm, StridedOperandsAndAccumulate) {
+  ThreadPool pool(2);
+  const int64_t m = 11, n = 21, k = 37, lda = 50, ldc = 29;
+  const auto x = random_vector(static_cast<size_t>(m * lda), 5);
+  const auto w = random_vector(static_cast<size_t>(n * k), 6);
+  std::vector<float> dense(static_cast<size_t>(m * k));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < k; ++j) dense[static_cast<size_t>(i * k + j)] = x[static_cast<size_t>(i * lda + j)];
+  const auto expect = ref::linear(dense, m, k, w, n, nullptr);
+  const auto c0 = random_vector(static_cast<size_t>(m * ldc), 7);
+  const auto got = run_linear(pool, x, m, k, lda, pack(w, n, k, WeightFormat::F32), nullptr, ldc, c0, true);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const size_t at = static_cast<size_t>(i * ldc + j);
+      if (j < n) {
+        EXPECT_NEAR(got[at], c0[at] + expect[static_cast<size_t>(i * n + j)], 1e-4);
+      } else {
+        EXPECT_EQ(got[at], c0[at]) << "wrote outside the output columns";
+      }
+    }
+  }
+}
+
+TEST(Gemm, OneAndTwoThreadsGiveIdenticalResults) {
+  ThreadPool one(1), two(2);
+  const int64_t m = 77, n = 130, k = 700;
+  const auto x = random_vector(static_cast<size_t>(m * k), 8);
+  const auto w = random_vector(static_cast<size_t>(n * k), 9);
+  const auto pw = pack(w, n, k, WeightFormat::F32);
+  const auto a = run_linear(one, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
+  const auto b = run_linear(two, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Gemm, BatchOfProblemsEqualsSeparateCalls) {
+  ThreadPool pool(2);
+  const int64_t n = 40, k = 90;
+  const auto w = random_vector(static_cast<size_t>(n * k), 10);
+  const auto pw = pack(w, n, k, WeightFormat::F32);
+  const int64_t ms[] = {1, 9, 64, 3};
+  std::vector<std::vector<float>> xs, separate, batched;
+  std::vector<cpu::GemmProblem> problems;
+  for (int i = 0; i < 4; ++i) {
+    xs.push_back(random_vector(static_cast<size_t>(ms[i] * k), 20 + static_cast<uint32_t>(i)));
+    separate.push_back(run_linear(pool, xs.back(), ms[i], k, k, pw, nullptr, n, std::vector<float>(size_t(ms[i] * n)), false));
+    batched.emplace_back(static_cast<size_t>(ms[i] * n));
+  }
+  for (int i = 0; i < 4; ++i) problems.push_back({{xs[size_t(i)].data(), k, 1, 0, k}, ms[i], batched[size_t(i)].data(), n});
+  cpu::gemm(pool, problems, pw, {});
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(batched[size_t(i)], separate[size_t(i)]);
+}
+
+// Reduced-precision weights against fp32 on a decoder-like shape; the errors are reported
+// so a regression in the quantiser shows up, and bounded by what the format allows.
+TEST(Gemm, ReducedPrecisionWeightAccuracy) {
+  ThreadPool pool(2);
+  const int64_t m = 16, n = 256, k = 896;
+  const auto x = random_vector(static_cast<size_t>(m * k), 30);
+  const auto w = random_vector(static_cast<size_t>(n * k), 31, 0.05f);
+  const auto expect = ref::linear(x, m, k, w, n, nullptr);
+  const double scale = max_abs(expect);
+  for (WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
+    const auto got = run_linear(pool, x, m, k, k, pack(w, n, k, f), nullptr, n, std::vector<float>(size_t(m * n)), false);
+    const double rel = max_abs_diff(got.data(), expect.data(), got.size()) / scale;
+    std::printf("[ accuracy ] %s weights: max |error| / max |y| = %.2e\n", weight_format_name(f), rel);
+    EXPECT_LT(rel, f == WeightFormat::F16 ? 2e-3 : 2e-2) << weight_format_name(f);
+    EXPECT_GT(rel, 0.0) << "a reduced format that is exact was not quantised";
+  }
+}
+
+TEST(Gemm, RejectsMismatchedK) {
+  ThreadPool pool(1);
+  const auto w = random_vector(16 * 8, 1);
+  const auto pw = pack(w, 16, 8, WeightFormat::F32);
+  std::vector<float> x(9), c(16);
+  cpu::GemmProblem p{{x.data(), 9, 1, 0, 9}, 1, c.data(), 16};
+  EXPECT_THROW(cpu::gemm(pool, {&p, 1}, pw, {}), std::exception);
+}
+
+TEST(Backend, LinearThroughTheInterface) {
+  auto backend = cpu::create_cpu_backend(2);
+  auto stream = backend->create_stream();
+  const int64_t m = 3, n = 5, k = 4;
+  const auto x = random_vector(size_t(m * k), 1), w = random_vector(size_t(n * k), 2);
+  auto pw = backend->prepare_linear(w.data(), n, k, WeightFormat::F32);
+  EXPECT_EQ(pw->out_features(), n);
+  EXPECT_EQ(pw->in_features(), k);
+  std::vector<float> y(static_cast<size_t>(m * n));
+  Segment seg{x.data(), m, y.data()};
+  backend->primitives().linear(*stream, {&seg, 1}, {pw.get(), nullptr, false});
+  const auto expect = ref::linear(x, m, k, w, n, nullptr);
+  EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-5);
+  EXPECT_EQ(backend->info().interface_version, kBackendInterfaceVersion);
+  EXPECT_TRUE(backend->supports(Op::Conv1d, DType::F32));
+  EXPECT_FALSE(backend->supports(Op::Conv1d, DType::F16));
+  // A graph replays what was recorded.
+  std::vector<float> y2(static_cast<size_t>(m * n));
+  Segment seg2{x.data(), m, y2.data()};
+  auto graph = backend->capture(*stream, [&](Stream& s) {
+    backend->primitives().linear(s, {&seg2, 1}, {pw.get(), nullptr, false});
+  });
+  graph->launch(*stream);
+  EXPECT_EQ(y2, y);
+}
+
+}  // namespace
+}  // namespace cosy
