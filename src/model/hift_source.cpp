@@ -1,0 +1,102 @@
+#include "model/hift_source.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+
+namespace cosy {
+
+std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out, double scale_factor) {
+  const auto n_in = static_cast<int64_t>(in.size());
+  std::vector<float> out(static_cast<size_t>(n_out));
+  const auto scale = static_cast<float>(1.0 / scale_factor);
+  for (int64_t i = 0; i < n_out; ++i) {
+    float src = scale * (static_cast<float>(i) + 0.5f) - 0.5f;
+    if (src < 0) src = 0;
+    const auto i0 = static_cast<int64_t>(src);
+    const int64_t i1 = i0 + (i0 < n_in - 1 ? 1 : 0);
+    const float l1 = src - static_cast<float>(i0);
+    const float l0 = 1.0f - l1;
+    out[static_cast<size_t>(i)] = l0 * in[static_cast<size_t>(i0)] + l1 * in[static_cast<size_t>(i1)];
+  }
+  return out;
+}
+
+HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, const HiftConfig& c,
+                               std::span<const float> l_linear_w, float l_linear_b,
+                               TorchGenerator& rng) {
+  const auto frames = static_cast<int64_t>(f0.size());
+  const int64_t n = frames * upsample;
+  const int64_t harmonics = c.nb_harmonics + 1;
+  if (static_cast<int64_t>(l_linear_w.size()) != harmonics) fail("hift: l_linear has the wrong size");
+  const auto sr = static_cast<float>(c.sampling_rate);
+  const auto sine_amp = static_cast<float>(c.nsf_alpha);
+  const auto noise_std = static_cast<float>(c.nsf_sigma);
+  const auto threshold = static_cast<float>(c.nsf_voiced_threshold);
+
+  // Draw 1: initial phases (harmonic 0 gets none), added to the first sample only.
+  std::vector<float> rand_ini(static_cast<size_t>(harmonics));
+  rng.rand(rand_ini);
+  rand_ini[0] = 0;
+
+  HarmonicSource out;
+  out.sine_waves.assign(static_cast<size_t>(n * harmonics), 0.0f);
+  out.uv.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) out.uv[static_cast<size_t>(j)] = f0[static_cast<size_t>(j / upsample)] > threshold ? 1.0f : 0.0f;
+
+  std::vector<float> rad(static_cast<size_t>(n));
+  for (int64_t h = 0; h < harmonics; ++h) {
+    // rad = (f0_up * (h+1) / sr) % 1 at the audio rate (f0 upsampled by nearest).
+    for (int64_t j = 0; j < n; ++j) {
+      const float fn = f0[static_cast<size_t>(j / upsample)] * static_cast<float>(h + 1);
+      float r = fn / sr;
+      r = r - std::floor(r);  // torch's % for a positive divisor
+      rad[static_cast<size_t>(j)] = r;
+    }
+    rad[0] += rand_ini[static_cast<size_t>(h)];
+    // Down to the frame rate, cumulative phase (double accumulator, as torch's CPU cumsum),
+    // then back up, all linear with align_corners=False.
+    const auto down = interpolate_linear(rad, frames, 1.0 / static_cast<double>(upsample));
+    std::vector<float> phase(static_cast<size_t>(frames));
+    double cum = 0;
+    for (int64_t i = 0; i < frames; ++i) {
+      cum += down[static_cast<size_t>(i)];
+      const float p = static_cast<float>(cum) * 2.0f * static_cast<float>(std::numbers::pi);
+      phase[static_cast<size_t>(i)] = p * static_cast<float>(upsample);
+    }
+    const auto up = interpolate_linear(phase, n, static_cast<double>(upsample));
+    for (int64_t j = 0; j < n; ++j) {
+      out.sine_waves[static_cast<size_t>(j * harmonics + h)] = std::sin(up[static_cast<size_t>(j)]) * sine_amp;
+    }
+  }
+
+  // Draw 2: the sine noise. randn_like of a transposed tensor fills memory order, which
+  // is harmonic-major, through torch's serial normal path.
+  std::vector<float> noise(static_cast<size_t>(n * harmonics));
+  rng.normal_serial(noise);
+  for (int64_t h = 0; h < harmonics; ++h) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float uv = out.uv[static_cast<size_t>(j)];
+      const float amp = uv * noise_std + (1.0f - uv) * sine_amp / 3.0f;
+      float& s = out.sine_waves[static_cast<size_t>(j * harmonics + h)];
+      s = s * uv + amp * noise[static_cast<size_t>(h * n + j)];
+    }
+  }
+  // Draw 3: the noise branch, unused at inference but drawn, so a generator shared by
+  // consecutive calls stays in step with the official code.
+  std::vector<float> unused(static_cast<size_t>(n));
+  rng.randn(unused);
+
+  out.merged.resize(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    double acc = l_linear_b;
+    for (int64_t h = 0; h < harmonics; ++h) {
+      acc += static_cast<double>(l_linear_w[static_cast<size_t>(h)]) * out.sine_waves[static_cast<size_t>(j * harmonics + h)];
+    }
+    out.merged[static_cast<size_t>(j)] = std::tanh(static_cast<float>(acc));
+  }
+  return out;
+}
+
+}  // namespace cosy

@@ -1,0 +1,52 @@
+// Fixture helpers for the golden tests: load a case array, transpose the fixtures'
+// channels-first (1, C, T) layout to our channels-last [T, C], compare with a tolerance.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/test_support.h"
+#include "io/npy.h"
+
+namespace cosy::golden {
+
+inline std::filesystem::path cases() { return cosy::testing::golden_dir() / "cases"; }
+inline std::filesystem::path model_dir() { return cosy::testing::golden_dir() / "model"; }
+inline bool has(const std::string& name) { return std::filesystem::exists(cases() / name); }
+inline Tensor load(const std::string& name) { return load_npy(cases() / name); }
+inline std::vector<float> floats(const std::string& name) { return load(name).to_float_vector(); }
+
+// (1, C, T) → [T, C]
+inline std::vector<float> channels_last(const Tensor& t) {
+  const int64_t c = t.dim(t.rank() - 2), n = t.dim(t.rank() - 1);
+  const auto v = t.to_float_vector();
+  std::vector<float> out(v.size());
+  for (int64_t i = 0; i < c; ++i)
+    for (int64_t j = 0; j < n; ++j) out[static_cast<size_t>(j * c + i)] = v[static_cast<size_t>(i * n + j)];
+  return out;
+}
+
+inline ::testing::AssertionResult near(const std::vector<float>& got, const std::vector<float>& want,
+                                       double tol) {
+  if (got.size() != want.size()) {
+    return ::testing::AssertionFailure() << "size " << got.size() << " vs " << want.size();
+  }
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  if (worst <= tol) return ::testing::AssertionSuccess() << "max |diff| " << worst;
+  return ::testing::AssertionFailure() << "max |diff| " << worst << " at " << at << " (got " << got[at]
+                                       << ", want " << want[at] << "), tolerance " << tol;
+}
+
+}  // namespace cosy::golden
