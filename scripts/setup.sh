@@ -12,6 +12,9 @@ PACKAGES=(
   libyaml-dev                          # YAML 1.1 parser under the hyperpyyaml reader
   zlib1g-dev                           # CRC-32 and deflate for zip archives
   libicu-dev                           # Unicode properties and NFC for the tokenizer
+  libsndfile1-dev                      # WAV/FLAC output
+  libbenchmark-dev                     # Google Benchmark kernel programs
+  libopenblas-dev                      # GEMM baseline in the kernel benchmark (not linked by the engine)
 )
 
 missing=()

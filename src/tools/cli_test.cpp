@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "core/test_support.h"
 
 namespace {
@@ -48,6 +50,27 @@ TEST(Cli, MakeModelThenInspectJson) {
   EXPECT_GT(j["llm"]["parameters"].get<int64_t>(), 0);
   EXPECT_EQ(j["voices"].size(), 1u);
   EXPECT_TRUE(j["voices"][0]["zero_shot"].get<bool>());
+}
+
+TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
+  const auto dir = cosy::testing::scratch_dir("cli-vocode");
+  const auto golden = cosy::testing::golden_dir();
+  const Result r = run("vocode --model " + (golden / "model").string() + " --mel " +
+                       (golden / "cases" / "e2e_mel.npy").string() + " --seed 300 --out " +
+                       (dir / "e2e.wav").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("RTF"), std::string::npos) << r.out;
+  // A 16-bit mono WAV: 44-byte header + 2 bytes per sample, 480 samples per mel frame.
+  const auto size = std::filesystem::file_size(dir / "e2e.wav");
+  EXPECT_EQ(size, 44u + 2u * 480u * 26u);
+  const Result bad = run("vocode --model " + (golden / "model").string() + " --mel " +
+                         (golden / "cases" / "prompt_feat.npy").string() + " --out " + (dir / "x.wav").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("expected a (1, 80, T) mel"), std::string::npos) << bad.out;
+  const Result unwritable = run("vocode --model " + (golden / "model").string() + " --mel " +
+                                (golden / "cases" / "e2e_mel.npy").string() + " --out /nonexistent-dir/x.wav");
+  EXPECT_EQ(unwritable.code, 1);
+  EXPECT_NE(unwritable.out.find("cannot write audio"), std::string::npos) << unwritable.out;
 }
 
 TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {

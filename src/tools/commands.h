@@ -14,5 +14,6 @@ using Command = std::function<int()>;
 
 Command register_inspect(CLI::App& app);
 Command register_make_model(CLI::App& app);
+Command register_vocode(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -23,6 +23,8 @@ int run(int argc, char** argv) {
       cosy::tools::register_inspect);
   add("make-model", "Write a random-weight model folder in the official layout",
       cosy::tools::register_make_model);
+  add("vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",
+      cosy::tools::register_vocode);
 
   try {
     app.parse(argc, argv);
