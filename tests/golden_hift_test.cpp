@@ -80,7 +80,8 @@ TEST_F(GoldenHift, SingleCallMatchesEveryIntermediate) {  // from seed 100 alone
   EXPECT_TRUE(near(trace.conv_pre_out, channels_last(golden::load("hift_conv_pre_out.npy")), 1e-4));
   // conv_post feeds exp(): its log-magnitudes reach ~20 and carry the amplified source
   // difference; the clipped iSTFT output is what is held to the chain tolerance.
-  EXPECT_TRUE(near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 0.2));
+  EXPECT_TRUE(
+      near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 0.2));
   EXPECT_TRUE(near(trace.istft_out, floats("hift_istft_out.npy"), kChainTolerance));
   EXPECT_TRUE(near(speech, floats("hift_speech.npy"), kChainTolerance));
 }
@@ -104,7 +105,8 @@ TEST_F(GoldenHift, DecoderFromTheOfficialSource) {
   EXPECT_TRUE(near(trace.stft_real, channels_last(golden::load("hift_s_stft_real.npy")), 1e-4));
   EXPECT_TRUE(near(trace.stft_imag, channels_last(golden::load("hift_s_stft_imag.npy")), 1e-4));
   // float32 noise through ~20 conv layers: 2e-5 of log-magnitudes up to ~20.
-  EXPECT_TRUE(near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 5e-4));
+  EXPECT_TRUE(
+      near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 5e-4));
   EXPECT_TRUE(near(trace.istft_out, floats("hift_istft_out.npy"), 1e-4));
   EXPECT_TRUE(near(speech, floats("hift_speech.npy"), 1e-4));
 }
@@ -151,7 +153,8 @@ TEST_F(GoldenHift, StreamingChunkByChunk) {
     const auto full = channels_last(flow_mel);
     const int64_t hift_frames = sc.schedule[size_t(k)][3];
     const int64_t fresh = hift_frames - (k == 0 ? 0 : stream.cache_frames());
-    const std::span<const float> mel(full.data() + (flow_mel.dim(2) - fresh) * 80, size_t(fresh * 80));
+    const std::span<const float> mel(full.data() + (flow_mel.dim(2) - fresh) * 80,
+                                     size_t(fresh * 80));
     stream.generator().manual_seed(uint64_t(sc.schedule[size_t(k)][6]));
     std::vector<float> out, hift_mel, cache_source, raw;
     HiftStream::Step st;
@@ -165,7 +168,8 @@ TEST_F(GoldenHift, StreamingChunkByChunk) {
     st.raw_speech = &raw;
     HiftStream::step(*hift_, {&st, 1});
     EXPECT_EQ(hift_mel, channels_last(golden::load(p + "hift_mel.npy"))) << "chunk " << k;
-    EXPECT_TRUE(near(cache_source, floats(p + "hift_cache_source.npy"), kLongSourceTolerance)) << "chunk " << k;
+    EXPECT_TRUE(near(cache_source, floats(p + "hift_cache_source.npy"), kLongSourceTolerance))
+        << "chunk " << k;
     EXPECT_EQ(int64_t(out.size()), sc.schedule[size_t(k)][5]) << "chunk " << k;
     // The waveform carries the F0 → phase sensitivity of the random-weight model (see
     // SingleCallMatchesEveryIntermediate), hence the looser bound.
@@ -174,7 +178,9 @@ TEST_F(GoldenHift, StreamingChunkByChunk) {
     all.insert(all.end(), out.begin(), out.end());
   }
   EXPECT_TRUE(stream.finished());
-  if (golden::has("stream_speech.npy")) EXPECT_TRUE(near(all, floats("stream_speech.npy"), kLongChainTolerance));
+  if (golden::has("stream_speech.npy")) {
+    EXPECT_TRUE(near(all, floats("stream_speech.npy"), kLongChainTolerance));
+  }
 }
 
 // The cross-fade, hold-back and caches, driven with the official vocoder output: exact.
@@ -193,7 +199,8 @@ TEST_F(GoldenHift, StreamingPostProcessingIsExactOnTheOfficialChunks) {
       std::copy(tail.begin(), tail.end(), source.end() - std::ptrdiff_t(tail.size()));
     }
     std::vector<float> out;
-    stream.absorb(channels_last(golden::load(p + "hift_mel.npy")), source, raw, sc.schedule[size_t(k)][1] != 0, out);
+    stream.absorb(channels_last(golden::load(p + "hift_mel.npy")), source, raw,
+                  sc.schedule[size_t(k)][1] != 0, out);
     EXPECT_TRUE(near(out, floats(p + "out.npy"), 1e-6)) << "chunk " << k;
   }
 }
@@ -221,7 +228,8 @@ TEST_F(GoldenHift, BatchedStreamsEqualSeparateRuns) {
         pos[size_t(i)] += take;
         st.finalize = pos[size_t(i)] + 8 >= frames;
         if (st.finalize && pos[size_t(i)] < frames) {  // take the rest with the final chunk
-          st.mel = std::span<const float>(mel.data() + (pos[size_t(i)] - take) * 80, size_t((frames - pos[size_t(i)] + take) * 80));
+          st.mel = std::span<const float>(mel.data() + (pos[size_t(i)] - take) * 80,
+                                          size_t((frames - pos[size_t(i)] + take) * 80));
           st.frames = frames - pos[size_t(i)] + take;
           pos[size_t(i)] = frames;
         }
@@ -247,8 +255,9 @@ TEST_F(GoldenHift, BatchedStreamsEqualSeparateRuns) {
 TEST_F(GoldenHift, BadMelIsAClearError) {
   TorchGenerator rng(1);
   std::vector<float> mel(10 * 80, 0.1f);
-  EXPECT_THROW(hift_->vocode(std::span<const float>(mel.data(), 10 * 79), 10, rng), Error);  // wrong channels
-  EXPECT_THROW(hift_->vocode(std::span<const float>(), 0, rng), Error);                       // empty
+  EXPECT_THROW(hift_->vocode(std::span<const float>(mel.data(), 10 * 79), 10, rng),
+               Error);                                                   // wrong channels
+  EXPECT_THROW(hift_->vocode(std::span<const float>(), 0, rng), Error);  // empty
   mel[123] = std::nanf("");
   EXPECT_THROW(hift_->vocode(mel, 10, rng), Error);
   mel[123] = INFINITY;

@@ -26,12 +26,13 @@ inline std::vector<float> channels_last(const Tensor& t) {
   const auto v = t.to_float_vector();
   std::vector<float> out(v.size());
   for (int64_t i = 0; i < c; ++i)
-    for (int64_t j = 0; j < n; ++j) out[static_cast<size_t>(j * c + i)] = v[static_cast<size_t>(i * n + j)];
+    for (int64_t j = 0; j < n; ++j)
+      out[static_cast<size_t>(j * c + i)] = v[static_cast<size_t>(i * n + j)];
   return out;
 }
 
-inline ::testing::AssertionResult near(const std::vector<float>& got, const std::vector<float>& want,
-                                       double tol) {
+inline ::testing::AssertionResult near(const std::vector<float>& got,
+                                       const std::vector<float>& want, double tol) {
   if (got.size() != want.size()) {
     return ::testing::AssertionFailure() << "size " << got.size() << " vs " << want.size();
   }
@@ -45,8 +46,9 @@ inline ::testing::AssertionResult near(const std::vector<float>& got, const std:
     }
   }
   if (worst <= tol) return ::testing::AssertionSuccess() << "max |diff| " << worst;
-  return ::testing::AssertionFailure() << "max |diff| " << worst << " at " << at << " (got " << got[at]
-                                       << ", want " << want[at] << "), tolerance " << tol;
+  return ::testing::AssertionFailure()
+         << "max |diff| " << worst << " at " << at << " (got " << got[at] << ", want " << want[at]
+         << "), tolerance " << tol;
 }
 
 }  // namespace cosy::golden

@@ -20,16 +20,15 @@ class Arena {
   void* allocate(size_t bytes, size_t alignment = 64);
   template <typename T>
   std::span<T> alloc(size_t count) {
-    return {static_cast<T*>(allocate(count * sizeof(T), alignof(T) < 64 ? 64 : alignof(T))),
-            count};
+    return {static_cast<T*>(allocate(count * sizeof(T), alignof(T) < 64 ? 64 : alignof(T))), count};
   }
   // Zero-filled floats.
   std::span<float> zeros(size_t count);
 
   void reset();
-  size_t used() const;                       // bytes handed out since reset
+  size_t used() const;  // bytes handed out since reset
   size_t high_water() const { return high_water_; }
-  size_t capacity() const;                   // bytes owned
+  size_t capacity() const;                                          // bytes owned
   int64_t block_allocations() const { return block_allocations_; }  // heap allocations so far
 
  private:

@@ -1,16 +1,20 @@
+#include "core/backend.h"
+
 #include <stdexcept>
 #include <string>
 
-#include "core/backend.h"
 #include "core/error.h"
 
 namespace cosy {
 
 const char* weight_format_name(WeightFormat f) {
   switch (f) {
-    case WeightFormat::F32: return "fp32";
-    case WeightFormat::F16: return "fp16";
-    case WeightFormat::I8: return "int8";
+    case WeightFormat::F32:
+      return "fp32";
+    case WeightFormat::F16:
+      return "fp16";
+    case WeightFormat::I8:
+      return "int8";
   }
   return "?";
 }
@@ -24,16 +28,26 @@ WeightFormat parse_weight_format(const std::string& s) {
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::Linear: return "linear";
-    case Op::Conv1d: return "conv1d";
-    case Op::ConvTranspose1d: return "conv_transpose1d";
-    case Op::Activation: return "activation";
-    case Op::Norm: return "norm";
-    case Op::Softmax: return "softmax";
-    case Op::Rope: return "rope";
-    case Op::Attention: return "attention";
-    case Op::Stft: return "stft";
-    case Op::Istft: return "istft";
+    case Op::Linear:
+      return "linear";
+    case Op::Conv1d:
+      return "conv1d";
+    case Op::ConvTranspose1d:
+      return "conv_transpose1d";
+    case Op::Activation:
+      return "activation";
+    case Op::Norm:
+      return "norm";
+    case Op::Softmax:
+      return "softmax";
+    case Op::Rope:
+      return "rope";
+    case Op::Attention:
+      return "attention";
+    case Op::Stft:
+      return "stft";
+    case Op::Istft:
+      return "istft";
   }
   return "?";
 }

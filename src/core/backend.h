@@ -33,14 +33,14 @@ const char* weight_format_name(WeightFormat f);
 WeightFormat parse_weight_format(const std::string& s);  // "fp32" | "fp16" | "int8"
 
 enum class Op {
-  Linear,           // y = x W^T + b (GEMM, and GEMV when M is small)
-  Conv1d,           // dilated, strided, grouped, with a fused pre-activation
+  Linear,  // y = x W^T + b (GEMM, and GEMV when M is small)
+  Conv1d,  // dilated, strided, grouped, with a fused pre-activation
   ConvTranspose1d,
   Activation,
-  Norm,             // RMSNorm, LayerNorm
+  Norm,  // RMSNorm, LayerNorm
   Softmax,
   Rope,
-  Attention,        // grouped-query over a paged KV cache, masks, additive bias
+  Attention,  // grouped-query over a paged KV cache, masks, additive bias
   Stft,
   Istft,
 };
@@ -50,8 +50,8 @@ struct BackendInfo {
   std::string name;  // "cpu"
   DeviceKind kind = DeviceKind::Cpu;
   int interface_version = kBackendInterfaceVersion;
-  int num_threads = 1;     // compute threads (CPU) or 0
-  std::string detail;      // e.g. "AVX2+FMA+F16C, 2 threads"
+  int num_threads = 1;  // compute threads (CPU) or 0
+  std::string detail;   // e.g. "AVX2+FMA+F16C, 2 threads"
 };
 
 // An event marks a point in a stream; other streams (or the host) can wait on it.
@@ -94,8 +94,8 @@ enum class ActivationKind { None, LeakyRelu, Elu, Snake, Silu, GeluTanh, GeluErf
 // An activation; Snake reads per-channel alpha (x + 1/(alpha+1e-9) * sin²(alpha x)).
 struct Activation {
   ActivationKind kind = ActivationKind::None;
-  float slope = 0.01f;            // LeakyRelu
-  const float* alpha = nullptr;   // Snake, one per channel
+  float slope = 0.01f;           // LeakyRelu
+  const float* alpha = nullptr;  // Snake, one per channel
 };
 
 // Activations are channels-last: a sequence of T steps is a row-major [T, C] matrix.
@@ -103,7 +103,7 @@ struct Activation {
 struct Segment {
   const float* x = nullptr;  // [t_in, ld_x] rows; channels at x[t * ld_x + c]
   int64_t t_in = 0;
-  float* y = nullptr;        // [t_out, ld_y]
+  float* y = nullptr;          // [t_out, ld_y]
   int64_t ld_x = 0, ld_y = 0;  // 0 means packed (the channel count)
 };
 
@@ -118,9 +118,9 @@ struct Conv1dArgs {
   const float* bias = nullptr;
   int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1, dilation = 1;
   int64_t groups = 1;
-  int64_t pad_left = 0, pad_right = 0;     // zero padding (causal: pad_left = (k-1)*d)
-  Activation pre;                          // applied to the input before the conv
-  bool accumulate = false;                 // y += conv(x)
+  int64_t pad_left = 0, pad_right = 0;  // zero padding (causal: pad_left = (k-1)*d)
+  Activation pre;                       // applied to the input before the conv
+  bool accumulate = false;              // y += conv(x)
   int64_t out_length(int64_t t_in) const {
     return (t_in + pad_left + pad_right - dilation * (kernel - 1) - 1) / stride + 1;
   }
@@ -138,23 +138,23 @@ struct ConvTranspose1dArgs {
 // pool; each sequence owns a block table. One call serves many sequences of different
 // lengths (continuous batching).
 struct AttentionSeq {
-  const float* q = nullptr;          // [q_len, num_heads * head_dim] (ld_q)
+  const float* q = nullptr;  // [q_len, num_heads * head_dim] (ld_q)
   int64_t q_len = 0;
-  int64_t q_pos0 = 0;                // absolute position of the first query
+  int64_t q_pos0 = 0;  // absolute position of the first query
   const int32_t* block_table = nullptr;
-  int64_t kv_len = 0;                // keys cached for this sequence (queries included)
-  const float* bias = nullptr;       // optional additive [num_heads, q_len, kv_len]
-  float* out = nullptr;              // [q_len, num_heads * head_dim] (ld_out)
+  int64_t kv_len = 0;           // keys cached for this sequence (queries included)
+  const float* bias = nullptr;  // optional additive [num_heads, q_len, kv_len]
+  float* out = nullptr;         // [q_len, num_heads * head_dim] (ld_out)
 };
 enum class MaskKind { None, Causal, ChunkCausal };
 struct AttentionArgs {
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
-  int64_t ld_q = 0, ld_out = 0;      // 0: num_heads * head_dim
-  float scale = 0;                   // 0: 1/sqrt(head_dim)
+  int64_t ld_q = 0, ld_out = 0;  // 0: num_heads * head_dim
+  float scale = 0;               // 0: 1/sqrt(head_dim)
   MaskKind mask = MaskKind::None;
-  int64_t chunk = 0;                 // ChunkCausal: key j visible to query i iff j < (i/chunk+1)*chunk
-  int64_t left_chunks = -1;          // ChunkCausal: visible chunks to the left (<0: all)
-  const float* k_pool = nullptr;     // [blocks][block_size][num_kv_heads][head_dim]
+  int64_t chunk = 0;              // ChunkCausal: key j visible to query i iff j < (i/chunk+1)*chunk
+  int64_t left_chunks = -1;       // ChunkCausal: visible chunks to the left (<0: all)
+  const float* k_pool = nullptr;  // [blocks][block_size][num_kv_heads][head_dim]
   const float* v_pool = nullptr;
   int64_t block_size = 0;
 };
@@ -179,17 +179,16 @@ class Primitives {
   virtual void softmax(Stream& s, float* x, int64_t rows, int64_t n, bool log) = 0;
   // Rotary embedding (rotate-half, as Qwen2/HF) in place on [rows, heads, head_dim],
   // row i at absolute position positions[i].
-  virtual void rope(Stream& s, float* x, int64_t rows, int64_t heads, int64_t head_dim,
-                    int64_t ld, const int32_t* positions, float theta) = 0;
-  virtual void attention(Stream& s, std::span<const AttentionSeq> seqs,
-                         const AttentionArgs& a) = 0;
+  virtual void rope(Stream& s, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
+                    const int32_t* positions, float theta) = 0;
+  virtual void attention(Stream& s, std::span<const AttentionSeq> seqs, const AttentionArgs& a) = 0;
   // torch.stft(center=True, reflect, periodic Hann, onesided) of [n] samples into
   // [frames, n_fft/2+1] real and imaginary parts (channels-last).
-  virtual void stft(Stream& s, const float* x, int64_t n, int64_t n_fft, int64_t hop,
-                    float* real, float* imag) = 0;
+  virtual void stft(Stream& s, const float* x, int64_t n, int64_t n_fft, int64_t hop, float* real,
+                    float* imag) = 0;
   // torch.istft of [frames, n_fft/2+1] (real, imag) → hop*(frames-1) samples.
-  virtual void istft(Stream& s, const float* real, const float* imag, int64_t frames,
-                     int64_t n_fft, int64_t hop, float* out) = 0;
+  virtual void istft(Stream& s, const float* real, const float* imag, int64_t frames, int64_t n_fft,
+                     int64_t hop, float* out) = 0;
 };
 
 class Backend {
@@ -212,16 +211,16 @@ class Backend {
 
   // Converts a float32 weight once for this backend. Linear: w is [N, K]. Conv1d: w is
   // torch's [C_out, C_in/groups, kernel]. ConvTranspose1d: torch's [C_in, C_out, kernel].
-  virtual std::shared_ptr<const PreparedWeight> prepare_linear(const float* w, int64_t n,
-                                                               int64_t k, WeightFormat f) = 0;
-  virtual std::shared_ptr<const PreparedWeight> prepare_conv1d(const float* w,
-                                                               int64_t out_channels,
-                                                               int64_t in_per_group,
-                                                               int64_t kernel, int64_t groups,
+  virtual std::shared_ptr<const PreparedWeight> prepare_linear(const float* w, int64_t n, int64_t k,
                                                                WeightFormat f) = 0;
-  virtual std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(
-      const float* w, int64_t in_channels, int64_t out_channels, int64_t kernel,
-      WeightFormat f) = 0;
+  virtual std::shared_ptr<const PreparedWeight> prepare_conv1d(const float* w, int64_t out_channels,
+                                                               int64_t in_per_group, int64_t kernel,
+                                                               int64_t groups, WeightFormat f) = 0;
+  virtual std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(const float* w,
+                                                                         int64_t in_channels,
+                                                                         int64_t out_channels,
+                                                                         int64_t kernel,
+                                                                         WeightFormat f) = 0;
 
   virtual Primitives& primitives() = 0;
 };

@@ -58,9 +58,7 @@ void ThreadPool::worker_loop() {
     }
     if (!job) continue;
     run_tasks(*job);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-    }
+    { std::lock_guard<std::mutex> lock(mutex_); }
     done_cv_.notify_all();
   }
 }

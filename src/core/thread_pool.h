@@ -56,8 +56,8 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
-  std::condition_variable work_cv_;   // workers wait for jobs
-  std::condition_variable done_cv_;   // callers wait for their job's stragglers
+  std::condition_variable work_cv_;  // workers wait for jobs
+  std::condition_variable done_cv_;  // callers wait for their job's stragglers
   std::deque<std::shared_ptr<Job>> jobs_;
   bool stopping_ = false;
 };

@@ -19,8 +19,8 @@ AudioFormat parse_audio_format(const std::string& s) {
   fail("unknown audio format '", s, "' (expected wav, wav-float, flac or pcm)");
 }
 
-void write_audio(const std::filesystem::path& path, std::span<const float> samples,
-                 int sample_rate, AudioFormat format) {
+void write_audio(const std::filesystem::path& path, std::span<const float> samples, int sample_rate,
+                 AudioFormat format) {
   if (format == AudioFormat::Pcm16) {
     std::string bytes(samples.size() * 2, '\0');
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -36,10 +36,17 @@ void write_audio(const std::filesystem::path& path, std::span<const float> sampl
   info.samplerate = sample_rate;
   info.channels = 1;
   switch (format) {
-    case AudioFormat::Wav: info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16; break;
-    case AudioFormat::WavFloat: info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT; break;
-    case AudioFormat::Flac: info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16; break;
-    case AudioFormat::Pcm16: break;
+    case AudioFormat::Wav:
+      info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+      break;
+    case AudioFormat::WavFloat:
+      info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+      break;
+    case AudioFormat::Flac:
+      info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+      break;
+    case AudioFormat::Pcm16:
+      break;
   }
   SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
   if (f == nullptr) fail(path.string(), ": cannot write audio: ", sf_strerror(nullptr));
@@ -66,7 +73,8 @@ Audio read_audio(const std::filesystem::path& path) {
   Audio a;
   a.sample_rate = info.samplerate;
   a.samples.resize(static_cast<size_t>(got));
-  for (sf_count_t i = 0; i < got; ++i) a.samples[static_cast<size_t>(i)] = all[static_cast<size_t>(i * info.channels)];
+  for (sf_count_t i = 0; i < got; ++i)
+    a.samples[static_cast<size_t>(i)] = all[static_cast<size_t>(i * info.channels)];
   return a;
 }
 

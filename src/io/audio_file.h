@@ -13,8 +13,8 @@ enum class AudioFormat { Wav, WavFloat, Flac, Pcm16 };
 AudioFormat parse_audio_format(const std::string& s);  // wav | wav-float | flac | pcm
 
 // Writes mono samples in [-1, 1]. Fails with the path and libsndfile's reason.
-void write_audio(const std::filesystem::path& path, std::span<const float> samples,
-                 int sample_rate, AudioFormat format);
+void write_audio(const std::filesystem::path& path, std::span<const float> samples, int sample_rate,
+                 AudioFormat format);
 
 struct Audio {
   std::vector<float> samples;  // mono (the first channel)

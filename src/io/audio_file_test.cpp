@@ -37,7 +37,9 @@ TEST(AudioFile, PcmIsLittleEndian16BitAndClips) {
   write_audio(dir / "a.pcm", x, 24000, AudioFormat::Pcm16);
   const std::string b = read_whole_file(dir / "a.pcm");
   ASSERT_EQ(b.size(), 8u);
-  auto s = [&](int i) { return static_cast<int16_t>(uint8_t(b[size_t(2 * i)]) | (uint8_t(b[size_t(2 * i + 1)]) << 8)); };
+  auto s = [&](int i) {
+    return static_cast<int16_t>(uint8_t(b[size_t(2 * i)]) | (uint8_t(b[size_t(2 * i + 1)]) << 8));
+  };
   EXPECT_EQ(s(0), 0);
   EXPECT_EQ(s(1), 32767);
   EXPECT_EQ(s(2), -32767);

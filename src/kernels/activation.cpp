@@ -11,21 +11,27 @@ namespace {
 
 inline float scalar(const Activation& a, float x, int64_t c) {
   switch (a.kind) {
-    case ActivationKind::None: return x;
-    case ActivationKind::LeakyRelu: return x >= 0 ? x : x * a.slope;
-    case ActivationKind::Elu: return x > 0 ? x : std::expm1(x);
+    case ActivationKind::None:
+      return x;
+    case ActivationKind::LeakyRelu:
+      return x >= 0 ? x : x * a.slope;
+    case ActivationKind::Elu:
+      return x > 0 ? x : std::expm1(x);
     case ActivationKind::Snake: {
       const float al = a.alpha[c];
       const float s = std::sin(x * al);
       return x + (1.0f / (al + 1e-9f)) * (s * s);
     }
-    case ActivationKind::Silu: return x / (1.0f + std::exp(-x));
+    case ActivationKind::Silu:
+      return x / (1.0f + std::exp(-x));
     case ActivationKind::GeluTanh: {
       const float k = 0.7978845608028654f;
       return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
     }
-    case ActivationKind::GeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-    case ActivationKind::Tanh: return std::tanh(x);
+    case ActivationKind::GeluErf:
+      return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+    case ActivationKind::Tanh:
+      return std::tanh(x);
   }
   return x;
 }
@@ -33,7 +39,8 @@ inline float scalar(const Activation& a, float x, int64_t c) {
 inline __m256 vec(const Activation& a, __m256 x, int64_t c) {
   const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
   switch (a.kind) {
-    case ActivationKind::None: return x;
+    case ActivationKind::None:
+      return x;
     case ActivationKind::LeakyRelu: {
       const __m256 neg = _mm256_mul_ps(x, _mm256_set1_ps(a.slope));
       return _mm256_blendv_ps(x, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
@@ -60,7 +67,8 @@ inline __m256 vec(const Activation& a, __m256 x, int64_t c) {
       const __m256 e = erf256(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
       return _mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_add_ps(one, e));
     }
-    case ActivationKind::Tanh: return tanh256(x);
+    case ActivationKind::Tanh:
+      return tanh256(x);
   }
   return x;
 }

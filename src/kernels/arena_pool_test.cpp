@@ -72,9 +72,7 @@ TEST(ThreadPool, NestedAndConcurrentCallersFinish) {
   std::vector<std::thread> callers;
   for (int c = 0; c < 4; ++c) {
     callers.emplace_back([&] {
-      pool.parallel_for(8, [&](int64_t) {
-        pool.parallel_for(16, [&](int64_t j) { total += j; });
-      });
+      pool.parallel_for(8, [&](int64_t) { pool.parallel_for(16, [&](int64_t j) { total += j; }); });
     });
   }
   for (auto& t : callers) t.join();

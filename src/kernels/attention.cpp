@@ -13,11 +13,14 @@ namespace cosy::cpu {
 
 KeyRange visible_keys(const AttentionArgs& a, int64_t pos, int64_t kv_len) {
   switch (a.mask) {
-    case MaskKind::None: return {0, kv_len};
-    case MaskKind::Causal: return {0, std::min(kv_len, pos + 1)};
+    case MaskKind::None:
+      return {0, kv_len};
+    case MaskKind::Causal:
+      return {0, std::min(kv_len, pos + 1)};
     case MaskKind::ChunkCausal: {
       const int64_t chunk = pos / a.chunk;
-      const int64_t begin = a.left_chunks < 0 ? 0 : std::max<int64_t>(0, (chunk - a.left_chunks) * a.chunk);
+      const int64_t begin =
+          a.left_chunks < 0 ? 0 : std::max<int64_t>(0, (chunk - a.left_chunks) * a.chunk);
       return {begin, std::min(kv_len, (chunk + 1) * a.chunk)};
     }
   }
@@ -29,7 +32,8 @@ namespace {
 float dot(const float* a, const float* b, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   alignas(32) float t[8];
   _mm256_store_ps(t, acc);
   float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
@@ -40,18 +44,22 @@ float dot(const float* a, const float* b, int64_t n) {
 void axpy(float alpha, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
 }  // namespace
 
 void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const AttentionArgs& a) {
-  if (a.num_heads <= 0 || a.num_kv_heads <= 0 || a.head_dim <= 0 || a.num_heads % a.num_kv_heads != 0) {
+  if (a.num_heads <= 0 || a.num_kv_heads <= 0 || a.head_dim <= 0 ||
+      a.num_heads % a.num_kv_heads != 0) {
     fail("attention: ", a.num_heads, " heads do not group over ", a.num_kv_heads, " kv heads");
   }
-  if (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr) fail("attention: no kv cache");
-  if (a.mask == MaskKind::ChunkCausal && a.chunk <= 0) fail("attention: chunk size must be positive");
+  if (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr)
+    fail("attention: no kv cache");
+  if (a.mask == MaskKind::ChunkCausal && a.chunk <= 0)
+    fail("attention: chunk size must be positive");
   const int64_t hd = a.head_dim, group = a.num_heads / a.num_kv_heads;
   const int64_t ld_q = a.ld_q > 0 ? a.ld_q : a.num_heads * hd;
   const int64_t ld_o = a.ld_out > 0 ? a.ld_out : a.num_heads * hd;
@@ -66,7 +74,8 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   };
   std::vector<Task> tasks;
   for (size_t s = 0; s < seqs.size(); ++s) {
-    if (seqs[s].q_len > 0 && seqs[s].kv_len <= 0) fail("attention: a sequence has queries but no keys");
+    if (seqs[s].q_len > 0 && seqs[s].kv_len <= 0)
+      fail("attention: a sequence has queries but no keys");
     for (int64_t h = 0; h < a.num_heads; ++h) {
       for (int64_t q = 0; q < seqs[s].q_len; q += kQueries) {
         tasks.push_back({s, h, q, std::min(seqs[s].q_len, q + kQueries)});
@@ -91,7 +100,8 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
         continue;
       }
       const float* q = sq.q + i * ld_q + t.head * hd;
-      const float* bias = sq.bias != nullptr ? sq.bias + (t.head * sq.q_len + i) * sq.kv_len : nullptr;
+      const float* bias =
+          sq.bias != nullptr ? sq.bias + (t.head * sq.q_len + i) * sq.kv_len : nullptr;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = r.begin; j < r.end; ++j) {
         float sc = dot(q, key_row(a.k_pool, j), hd) * scale;

@@ -1,9 +1,10 @@
+#include "kernels/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "kernels/attention.h"
 #include "kernels/kv_cache.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
@@ -40,7 +41,8 @@ TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
     // Appended in two pieces, as prefill then decode would.
     const int64_t first = kv_len / 2;
     cache.append(s.id, 0, s.k.data(), s.v.data(), first);
-    cache.append(s.id, 0, s.k.data() + first * kv_heads * hd, s.v.data() + first * kv_heads * hd, kv_len - first);
+    cache.append(s.id, 0, s.k.data() + first * kv_heads * hd, s.v.data() + first * kv_heads * hd,
+                 kv_len - first);
     seqs.push_back(std::move(s));
   }
   for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
@@ -64,8 +66,9 @@ TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
       cpu::attention(pool, batch, a);
       for (size_t i = 0; i < seqs.size(); ++i) {
         const auto& s = seqs[i];
-        const auto expect = ref::attention(s.q.data(), s.q_len, s.kv_len - s.q_len, s.k.data(), s.v.data(), s.kv_len,
-                                           with_bias ? s.bias.data() : nullptr, a);
+        const auto expect =
+            ref::attention(s.q.data(), s.q_len, s.kv_len - s.q_len, s.k.data(), s.v.data(),
+                           s.kv_len, with_bias ? s.bias.data() : nullptr, a);
         EXPECT_LT(max_abs_diff(outs[i].data(), expect.data(), expect.size()), 1e-5)
             << "mask " << int(mask) << " bias " << with_bias << " seq " << i;
       }

@@ -38,11 +38,11 @@ std::shared_ptr<PackedWeight> pack_conv_transpose1d(const float* w, int64_t in_c
                                                     int64_t out_channels, int64_t kernel,
                                                     WeightFormat f) {
   // Z[t, tap * C_out + o] = sum_c x[t, c] W[c, o, tap].
-  return std::make_shared<PackedWeight>(kernel * out_channels, in_channels, f,
-                                        [&](int64_t n, int64_t c) {
-                                          const int64_t tap = n / out_channels, o = n % out_channels;
-                                          return w[(c * out_channels + o) * kernel + tap];
-                                        });
+  return std::make_shared<PackedWeight>(
+      kernel * out_channels, in_channels, f, [&](int64_t n, int64_t c) {
+        const int64_t tap = n / out_channels, o = n % out_channels;
+        return w[(c * out_channels + o) * kernel + tap];
+      });
 }
 
 namespace {
@@ -89,7 +89,8 @@ void conv1d(ThreadPool& pool, std::span<const Segment> segs, const Conv1dArgs& a
                 static_cast<size_t>(a.pad_right * cin) * sizeof(float));
     const int64_t ldx = ld_or(s.ld_x, cin);
     pool.parallel_range(s.t_in, 64, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) activate_row(a.pre, s.x + t * ldx, p + (a.pad_left + t) * cin, cin);
+      for (int64_t t = b; t < e; ++t)
+        activate_row(a.pre, s.x + t * ldx, p + (a.pad_left + t) * cin, cin);
     });
   }
   for (int64_t g = 0; g < groups; ++g) {
@@ -98,7 +99,8 @@ void conv1d(ThreadPool& pool, std::span<const Segment> segs, const Conv1dArgs& a
       if (padded[i] == nullptr) continue;
       const Segment& s = segs[i];
       GemmProblem pr;
-      pr.a = {padded[i] + g * in_per_group, a.stride * cin, a.kernel, a.dilation * cin, in_per_group};
+      pr.a = {padded[i] + g * in_per_group, a.stride * cin, a.kernel, a.dilation * cin,
+              in_per_group};
       pr.m = a.out_length(s.t_in);
       pr.c = s.y + g * out_per_group;
       pr.ldc = ld_or(s.ld_y, a.out_channels);

@@ -1,9 +1,10 @@
+#include "kernels/conv.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "kernels/conv.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -21,13 +22,13 @@ struct ConvCase {
 TEST(Conv1d, MatchesReference) {
   ThreadPool pool(2);
   const ConvCase cases[] = {
-      {80, 64, 7, 1, 1, 3, 3, 1, 25, ActivationKind::None},       // conv_pre
-      {64, 64, 11, 1, 5, 25, 25, 1, 40, ActivationKind::Snake},   // resblock, dilation 5
-      {18, 32, 30, 15, 1, 7, 7, 1, 301, ActivationKind::None},    // source_downs, stride 15
+      {80, 64, 7, 1, 1, 3, 3, 1, 25, ActivationKind::None},      // conv_pre
+      {64, 64, 11, 1, 5, 25, 25, 1, 40, ActivationKind::Snake},  // resblock, dilation 5
+      {18, 32, 30, 15, 1, 7, 7, 1, 301, ActivationKind::None},   // source_downs, stride 15
       {18, 16, 6, 3, 1, 1, 1, 1, 61, ActivationKind::None},
-      {32, 32, 3, 1, 1, 2, 0, 1, 17, ActivationKind::Elu},         // causal
-      {24, 12, 3, 1, 2, 2, 2, 4, 19, ActivationKind::LeakyRelu},   // grouped
-      {8, 8, 5, 1, 1, 2, 2, 8, 10, ActivationKind::GeluErf},       // depthwise
+      {32, 32, 3, 1, 1, 2, 0, 1, 17, ActivationKind::Elu},        // causal
+      {24, 12, 3, 1, 2, 2, 2, 4, 19, ActivationKind::LeakyRelu},  // grouped
+      {8, 8, 5, 1, 1, 2, 2, 8, 10, ActivationKind::GeluErf},      // depthwise
       {5, 3, 1, 1, 1, 0, 0, 1, 1, ActivationKind::Silu},
   };
   uint32_t seed = 100;
@@ -48,7 +49,8 @@ TEST(Conv1d, MatchesReference) {
     const auto x = random_vector(size_t(c.t_in * c.cin), seed++);
     const auto w = random_vector(size_t(c.cout * (c.cin / c.groups) * c.kernel), seed++, 0.3f);
     const auto b = random_vector(size_t(c.cout), seed++);
-    auto pw = cpu::pack_conv1d(w.data(), c.cout, c.cin / c.groups, c.kernel, c.groups, WeightFormat::F32);
+    auto pw =
+        cpu::pack_conv1d(w.data(), c.cout, c.cin / c.groups, c.kernel, c.groups, WeightFormat::F32);
     a.weight = pw.get();
     a.bias = b.data();
     const int64_t t_out = a.out_length(c.t_in);
@@ -57,7 +59,8 @@ TEST(Conv1d, MatchesReference) {
     cpu::conv1d(pool, {&seg, 1}, a);
     const auto expect = ref::conv1d(x, c.t_in, w, b.data(), a);
     EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-4)
-        << c.cin << "->" << c.cout << " k" << c.kernel << " s" << c.stride << " d" << c.dilation << " g" << c.groups;
+        << c.cin << "->" << c.cout << " k" << c.kernel << " s" << c.stride << " d" << c.dilation
+        << " g" << c.groups;
   }
 }
 
@@ -93,10 +96,12 @@ TEST(Conv1d, BatchedSegmentsOfDifferentLengthsAndStridedViews) {
   for (int i = 0; i < 4; ++i) {
     std::vector<float> dense(static_cast<size_t>(lens[i] * cin));
     for (int64_t t = 0; t < lens[i]; ++t)
-      for (int64_t c = 0; c < cin; ++c) dense[size_t(t * cin + c)] = xs[size_t(i)][size_t(t * ld_x + c)];
+      for (int64_t c = 0; c < cin; ++c)
+        dense[size_t(t * cin + c)] = xs[size_t(i)][size_t(t * ld_x + c)];
     auto expect = ref::conv1d(dense, lens[i], w, nullptr, a);
     for (size_t j = 0; j < expect.size(); ++j) expect[j] += base[size_t(i)][j];
-    EXPECT_LT(max_abs_diff(ys[size_t(i)].data(), expect.data(), expect.size()), 1e-4) << "segment " << i;
+    EXPECT_LT(max_abs_diff(ys[size_t(i)].data(), expect.data(), expect.size()), 1e-4)
+        << "segment " << i;
     EXPECT_EQ(ys[size_t(i)], ys1[size_t(i)]) << "1 and 2 threads differ";
   }
 }
@@ -119,7 +124,8 @@ TEST(ConvTranspose1d, MatchesReference) {
   ThreadPool pool(2);
   struct Case {
     int64_t cin, cout, kernel, stride, t_in;
-  } cases[] = {{64, 32, 16, 8, 25}, {32, 16, 11, 5, 9}, {16, 8, 7, 3, 13}, {3, 5, 4, 4, 1}, {7, 9, 3, 1, 6}};
+  } cases[] = {
+      {64, 32, 16, 8, 25}, {32, 16, 11, 5, 9}, {16, 8, 7, 3, 13}, {3, 5, 4, 4, 1}, {7, 9, 3, 1, 6}};
   uint32_t seed = 7;
   for (const auto& c : cases) {
     ConvTranspose1dArgs a;
@@ -139,7 +145,8 @@ TEST(ConvTranspose1d, MatchesReference) {
     Segment seg{x.data(), c.t_in, y.data()};
     cpu::conv_transpose1d(pool, {&seg, 1}, a);
     const auto expect = ref::conv_transpose1d(x, c.t_in, w, b.data(), a);
-    EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-4) << c.cin << "->" << c.cout << " k" << c.kernel;
+    EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-4)
+        << c.cin << "->" << c.cout << " k" << c.kernel;
   }
 }
 

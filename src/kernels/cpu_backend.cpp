@@ -5,12 +5,12 @@
 #include <new>
 
 #include "core/error.h"
+#include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/gemm.h"
 #include "kernels/norm.h"
 #include "kernels/stft.h"
-#include "kernels/activation.h"
-#include "kernels/gemm.h"
 
 namespace cosy::cpu {
 
@@ -49,8 +49,8 @@ class CpuPrimitives final : public Primitives {
     for (const Segment& s : segs) {
       if (s.t_in == 0) continue;
       const int64_t ldx = s.ld_x > 0 ? s.ld_x : w.in_features();
-      problems.push_back({{s.x, ldx, 1, 0, w.in_features()}, s.t_in, s.y,
-                          s.ld_y > 0 ? s.ld_y : w.out_features()});
+      problems.push_back(
+          {{s.x, ldx, 1, 0, w.in_features()}, s.t_in, s.y, s.ld_y > 0 ? s.ld_y : w.out_features()});
     }
     gemm(pool_, problems, w, {a.bias, a.accumulate});
   }
@@ -61,9 +61,11 @@ class CpuPrimitives final : public Primitives {
                         const ConvTranspose1dArgs& a) override {
     cpu::conv_transpose1d(pool_, segs, a);
   }
-  void activation(Stream&, float* x, int64_t rows, int64_t channels, const Activation& act) override {
+  void activation(Stream&, float* x, int64_t rows, int64_t channels,
+                  const Activation& act) override {
     pool_.parallel_range(rows, 16, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) activate_row(act, x + r * channels, x + r * channels, channels);
+      for (int64_t r = b; r < e; ++r)
+        activate_row(act, x + r * channels, x + r * channels, channels);
     });
   }
   void rms_norm(Stream&, const float* x, float* y, int64_t rows, int64_t dim, const float* w,
@@ -88,8 +90,8 @@ class CpuPrimitives final : public Primitives {
             float* im) override {
     cpu::stft(pool_, x, n, n_fft, hop, re, im);
   }
-  void istft(Stream&, const float* re, const float* im, int64_t frames, int64_t n_fft,
-             int64_t hop, float* out) override {
+  void istft(Stream&, const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop,
+             float* out) override {
     cpu::istft(pool_, re, im, frames, n_fft, hop, out);
   }
 
@@ -133,15 +135,18 @@ class CpuBackend final : public Backend {
 
   std::shared_ptr<const PreparedWeight> prepare_linear(const float* w, int64_t n, int64_t k,
                                                        WeightFormat f) override {
-    return std::make_shared<PackedWeight>(n, k, f, [&](int64_t r, int64_t c) { return w[r * k + c]; });
+    return std::make_shared<PackedWeight>(n, k, f,
+                                          [&](int64_t r, int64_t c) { return w[r * k + c]; });
   }
   std::shared_ptr<const PreparedWeight> prepare_conv1d(const float* w, int64_t out_channels,
                                                        int64_t in_per_group, int64_t kernel,
                                                        int64_t groups, WeightFormat f) override {
     return pack_conv1d(w, out_channels, in_per_group, kernel, groups, f);
   }
-  std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(const float* w, int64_t in_channels,
-                                                                 int64_t out_channels, int64_t kernel,
+  std::shared_ptr<const PreparedWeight> prepare_conv_transpose1d(const float* w,
+                                                                 int64_t in_channels,
+                                                                 int64_t out_channels,
+                                                                 int64_t kernel,
                                                                  WeightFormat f) override {
     return pack_conv_transpose1d(w, in_channels, out_channels, kernel, f);
   }

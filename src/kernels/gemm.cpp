@@ -12,9 +12,9 @@ namespace cosy::cpu {
 
 namespace {
 
-constexpr int64_t kMaxRows = 6;    // micro-kernel height: 12 accumulators + 2 B + 1 A register
-constexpr int64_t kBlockK = 256;   // a 16-wide B block of 256 k (16 KB fp32) stays in L1
-constexpr int64_t kBlockM = 96;    // rows per task: their A block stays in L2
+constexpr int64_t kMaxRows = 6;   // micro-kernel height: 12 accumulators + 2 B + 1 A register
+constexpr int64_t kBlockK = 256;  // a 16-wide B block of 256 k (16 KB fp32) stays in L1
+constexpr int64_t kBlockM = 96;   // rows per task: their A block stays in L2
 
 template <WeightFormat F>
 inline void load_b(const void* panel, int64_t k, __m256& lo, __m256& hi) {
@@ -28,7 +28,8 @@ inline void load_b(const void* panel, int64_t k, __m256& lo, __m256& hi) {
     hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p + 8)));
   } else {
     const auto* p = static_cast<const int8_t*>(panel) + k * kPanel;
-    lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    lo = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
     hi = _mm256_cvtepi32_ps(
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
   }
@@ -128,8 +129,8 @@ inline void micro_kernel_1(const float* row, const void* panel, int64_t k0, int6
 }
 
 template <int MR, WeightFormat F>
-void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pnl,
-              int64_t tap, int64_t c0, int64_t kc, bool first_block, const GemmEpilogue& epi) {
+void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pnl, int64_t tap,
+              int64_t c0, int64_t kc, bool first_block, const GemmEpilogue& epi) {
   const float* rows[MR];
   for (int r = 0; r < MR; ++r) {
     rows[r] = p.a.base + (m + r) * p.a.row_stride + tap * p.a.tap_stride + c0;
@@ -150,9 +151,8 @@ void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pn
 }
 
 template <WeightFormat F>
-void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end,
-                      const PackedWeight& w, int64_t panel_begin, int64_t panel_end,
-                      const GemmEpilogue& epi) {
+void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
+                      int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi) {
   bool first_block = true;
   for (int64_t tap = 0; tap < p.a.taps; ++tap) {
     for (int64_t c0 = 0; c0 < p.a.tap_width; c0 += kBlockK) {
@@ -163,12 +163,23 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end,
           run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
         }
         switch (m_end - m) {
-          case 5: run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
-          case 4: run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
-          case 3: run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
-          case 2: run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
-          case 1: run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi); break;
-          default: break;
+          case 5:
+            run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+            break;
+          case 4:
+            run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+            break;
+          case 3:
+            run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+            break;
+          case 2:
+            run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+            break;
+          case 1:
+            run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+            break;
+          default:
+            break;
         }
       }
       first_block = false;

@@ -1,3 +1,5 @@
+#include "kernels/gemm.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -5,7 +7,6 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
-#include "kernels/gemm.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -29,21 +30,24 @@ std::vector<float> run_linear(ThreadPool& pool, const std::vector<float>& x, int
 }
 
 cpu::PackedWeight pack(const std::vector<float>& w, int64_t n, int64_t k, WeightFormat f) {
-  return cpu::PackedWeight(n, k, f, [&](int64_t r, int64_t c) { return w[static_cast<size_t>(r * k + c)]; });
+  return cpu::PackedWeight(n, k, f,
+                           [&](int64_t r, int64_t c) { return w[static_cast<size_t>(r * k + c)]; });
 }
 
 TEST(Gemm, MatchesReferenceOnOddShapes) {
   ThreadPool pool(2);
-  const Shape3 shapes[] = {{1, 1, 1},   {1, 17, 5},   {2, 16, 300}, {5, 33, 7},   {6, 48, 257},
-                           {7, 15, 64}, {13, 100, 33}, {64, 96, 600}, {100, 31, 513}, {1, 896, 896}};
+  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},   {2, 16, 300},  {5, 33, 7},
+                           {6, 48, 257},   {7, 15, 64},  {13, 100, 33}, {64, 96, 600},
+                           {100, 31, 513}, {1, 896, 896}};
   uint32_t seed = 1;
   for (const auto& s : shapes) {
     const auto x = random_vector(static_cast<size_t>(s.m * s.k), seed++);
     const auto w = random_vector(static_cast<size_t>(s.n * s.k), seed++);
     const auto b = random_vector(static_cast<size_t>(s.n), seed++);
     const auto expect = ref::linear(x, s.m, s.k, w, s.n, b.data());
-    const auto got = run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, WeightFormat::F32), b.data(), s.n,
-                                std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
+    const auto got =
+        run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, WeightFormat::F32), b.data(), s.n,
+                   std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
     EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 2e-5 * std::sqrt(double(s.k)))
         << s.m << "x" << s.n << "x" << s.k;
   }
@@ -56,10 +60,12 @@ TEST(Gemm, StridedOperandsAndAccumulate) {
   const auto w = random_vector(static_cast<size_t>(n * k), 6);
   std::vector<float> dense(static_cast<size_t>(m * k));
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < k; ++j) dense[static_cast<size_t>(i * k + j)] = x[static_cast<size_t>(i * lda + j)];
+    for (int64_t j = 0; j < k; ++j)
+      dense[static_cast<size_t>(i * k + j)] = x[static_cast<size_t>(i * lda + j)];
   const auto expect = ref::linear(dense, m, k, w, n, nullptr);
   const auto c0 = random_vector(static_cast<size_t>(m * ldc), 7);
-  const auto got = run_linear(pool, x, m, k, lda, pack(w, n, k, WeightFormat::F32), nullptr, ldc, c0, true);
+  const auto got =
+      run_linear(pool, x, m, k, lda, pack(w, n, k, WeightFormat::F32), nullptr, ldc, c0, true);
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
       const size_t at = static_cast<size_t>(i * ldc + j);
@@ -78,8 +84,10 @@ TEST(Gemm, OneAndTwoThreadsGiveIdenticalResults) {
   const auto x = random_vector(static_cast<size_t>(m * k), 8);
   const auto w = random_vector(static_cast<size_t>(n * k), 9);
   const auto pw = pack(w, n, k, WeightFormat::F32);
-  const auto a = run_linear(one, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
-  const auto b = run_linear(two, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
+  const auto a =
+      run_linear(one, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
+  const auto b =
+      run_linear(two, x, m, k, k, pw, nullptr, n, std::vector<float>(size_t(m * n)), false);
   EXPECT_EQ(a, b);
 }
 
@@ -93,10 +101,12 @@ TEST(Gemm, BatchOfProblemsEqualsSeparateCalls) {
   std::vector<cpu::GemmProblem> problems;
   for (int i = 0; i < 4; ++i) {
     xs.push_back(random_vector(static_cast<size_t>(ms[i] * k), 20 + static_cast<uint32_t>(i)));
-    separate.push_back(run_linear(pool, xs.back(), ms[i], k, k, pw, nullptr, n, std::vector<float>(size_t(ms[i] * n)), false));
+    separate.push_back(run_linear(pool, xs.back(), ms[i], k, k, pw, nullptr, n,
+                                  std::vector<float>(size_t(ms[i] * n)), false));
     batched.emplace_back(static_cast<size_t>(ms[i] * n));
   }
-  for (int i = 0; i < 4; ++i) problems.push_back({{xs[size_t(i)].data(), k, 1, 0, k}, ms[i], batched[size_t(i)].data(), n});
+  for (int i = 0; i < 4; ++i)
+    problems.push_back({{xs[size_t(i)].data(), k, 1, 0, k}, ms[i], batched[size_t(i)].data(), n});
   cpu::gemm(pool, problems, pw, {});
   for (int i = 0; i < 4; ++i) EXPECT_EQ(batched[size_t(i)], separate[size_t(i)]);
 }
@@ -111,9 +121,11 @@ TEST(Gemm, ReducedPrecisionWeightAccuracy) {
   const auto expect = ref::linear(x, m, k, w, n, nullptr);
   const double scale = max_abs(expect);
   for (WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
-    const auto got = run_linear(pool, x, m, k, k, pack(w, n, k, f), nullptr, n, std::vector<float>(size_t(m * n)), false);
+    const auto got = run_linear(pool, x, m, k, k, pack(w, n, k, f), nullptr, n,
+                                std::vector<float>(size_t(m * n)), false);
     const double rel = max_abs_diff(got.data(), expect.data(), got.size()) / scale;
-    std::printf("[ accuracy ] %s weights: max |error| / max |y| = %.2e\n", weight_format_name(f), rel);
+    std::printf("[ accuracy ] %s weights: max |error| / max |y| = %.2e\n", weight_format_name(f),
+                rel);
     EXPECT_LT(rel, f == WeightFormat::F16 ? 2e-3 : 2e-2) << weight_format_name(f);
     EXPECT_GT(rel, 0.0) << "a reduced format that is exact was not quantised";
   }

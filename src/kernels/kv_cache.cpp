@@ -46,7 +46,8 @@ void PagedKvCache::append(SeqId seq, int64_t layer, const float* k, const float*
   const int64_t need = (len + n + block_size_ - 1) / block_size_;
   const int64_t extra = need - static_cast<int64_t>(s.blocks.size());
   if (extra > static_cast<int64_t>(free_.size())) {
-    fail("kv cache: out of blocks (", free_.size(), " free, ", extra, " needed); admit fewer streams");
+    fail("kv cache: out of blocks (", free_.size(), " free, ", extra,
+         " needed); admit fewer streams");
   }
   for (int64_t i = 0; i < extra; ++i) {
     s.blocks.push_back(free_.back());

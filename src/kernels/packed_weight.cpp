@@ -17,9 +17,12 @@ void free_bytes(std::byte* p) { std::free(p); }
 
 size_t PackedWeight::element_size() const {
   switch (format_) {
-    case WeightFormat::F32: return 4;
-    case WeightFormat::F16: return 2;
-    case WeightFormat::I8: return 1;
+    case WeightFormat::F32:
+      return 4;
+    case WeightFormat::F16:
+      return 2;
+    case WeightFormat::I8:
+      return 1;
   }
   return 4;
 }
@@ -52,8 +55,12 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
         const float v = col < n ? get(col, kk) : 0.0f;
         const size_t at = static_cast<size_t>((pnl * k + kk) * kPanel + j);
         switch (format) {
-          case WeightFormat::F32: reinterpret_cast<float*>(data_.get())[at] = v; break;
-          case WeightFormat::F16: reinterpret_cast<uint16_t*>(data_.get())[at] = float_to_half(v); break;
+          case WeightFormat::F32:
+            reinterpret_cast<float*>(data_.get())[at] = v;
+            break;
+          case WeightFormat::F16:
+            reinterpret_cast<uint16_t*>(data_.get())[at] = float_to_half(v);
+            break;
           case WeightFormat::I8: {
             const float q = std::nearbyint(v / column_scale[static_cast<size_t>(col)]);
             reinterpret_cast<int8_t*>(data_.get())[at] =

@@ -13,7 +13,9 @@ std::vector<float> linear(const std::vector<float>& x, int64_t m, int64_t k,
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double s = bias != nullptr ? bias[j] : 0.0;
-      for (int64_t c = 0; c < k; ++c) s += static_cast<double>(x[static_cast<size_t>(i * k + c)]) * w[static_cast<size_t>(j * k + c)];
+      for (int64_t c = 0; c < k; ++c)
+        s += static_cast<double>(x[static_cast<size_t>(i * k + c)]) *
+             w[static_cast<size_t>(j * k + c)];
       y[static_cast<size_t>(i * n + j)] = static_cast<float>(s);
     }
   }
@@ -23,19 +25,26 @@ std::vector<float> linear(const std::vector<float>& x, int64_t m, int64_t k,
 float activation(const Activation& act, float xf, int64_t c) {
   const double x = xf;
   switch (act.kind) {
-    case ActivationKind::None: return xf;
-    case ActivationKind::LeakyRelu: return static_cast<float>(x >= 0 ? x : x * act.slope);
-    case ActivationKind::Elu: return static_cast<float>(x > 0 ? x : std::expm1(x));
+    case ActivationKind::None:
+      return xf;
+    case ActivationKind::LeakyRelu:
+      return static_cast<float>(x >= 0 ? x : x * act.slope);
+    case ActivationKind::Elu:
+      return static_cast<float>(x > 0 ? x : std::expm1(x));
     case ActivationKind::Snake: {
       const double al = act.alpha[c];
       const double s = std::sin(x * al);
       return static_cast<float>(x + 1.0 / (al + 1e-9) * s * s);
     }
-    case ActivationKind::Silu: return static_cast<float>(x / (1 + std::exp(-x)));
+    case ActivationKind::Silu:
+      return static_cast<float>(x / (1 + std::exp(-x)));
     case ActivationKind::GeluTanh:
-      return static_cast<float>(0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))));
-    case ActivationKind::GeluErf: return static_cast<float>(0.5 * x * (1 + std::erf(x / std::numbers::sqrt2)));
-    case ActivationKind::Tanh: return static_cast<float>(std::tanh(x));
+      return static_cast<float>(
+          0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))));
+    case ActivationKind::GeluErf:
+      return static_cast<float>(0.5 * x * (1 + std::erf(x / std::numbers::sqrt2)));
+    case ActivationKind::Tanh:
+      return static_cast<float>(std::tanh(x));
   }
   return xf;
 }
@@ -54,7 +63,8 @@ std::vector<float> conv1d(const std::vector<float>& x, int64_t t_in, const std::
           const int64_t ti = t * a.stride + kk * a.dilation - a.pad_left;
           if (ti < 0 || ti >= t_in) continue;
           const int64_t ci = g * ipg + c;
-          s += static_cast<double>(activation(a.pre, x[static_cast<size_t>(ti * a.in_channels + ci)], ci)) *
+          s += static_cast<double>(
+                   activation(a.pre, x[static_cast<size_t>(ti * a.in_channels + ci)], ci)) *
                w[static_cast<size_t>((o * ipg + c) * a.kernel + kk)];
         }
       }
@@ -76,7 +86,8 @@ std::vector<float> conv_transpose1d(const std::vector<float>& x, int64_t t_in,
       for (int64_t o = 0; o < a.out_channels; ++o) {
         double s = 0;
         for (int64_t c = 0; c < a.in_channels; ++c) {
-          s += static_cast<double>(activation(a.pre, x[static_cast<size_t>(t * a.in_channels + c)], c)) *
+          s += static_cast<double>(
+                   activation(a.pre, x[static_cast<size_t>(t * a.in_channels + c)], c)) *
                w[static_cast<size_t>((c * a.out_channels + o) * a.kernel + kk)];
         }
         acc[static_cast<size_t>(to * a.out_channels + o)] += s;
@@ -85,7 +96,8 @@ std::vector<float> conv_transpose1d(const std::vector<float>& x, int64_t t_in,
   }
   std::vector<float> y(acc.size());
   for (size_t i = 0; i < y.size(); ++i) {
-    y[i] = static_cast<float>(acc[i] + (bias != nullptr ? bias[i % static_cast<size_t>(a.out_channels)] : 0.0));
+    y[i] = static_cast<float>(
+        acc[i] + (bias != nullptr ? bias[i % static_cast<size_t>(a.out_channels)] : 0.0));
   }
   return y;
 }
@@ -95,12 +107,13 @@ void rms_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* 
     double ss = 0;
     for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(x[r * dim + i]) * x[r * dim + i];
     const double inv = 1.0 / std::sqrt(ss / static_cast<double>(dim) + eps);
-    for (int64_t i = 0; i < dim; ++i) y[r * dim + i] = static_cast<float>(w[i] * x[r * dim + i] * inv);
+    for (int64_t i = 0; i < dim; ++i)
+      y[r * dim + i] = static_cast<float>(w[i] * x[r * dim + i] * inv);
   }
 }
 
-void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* w,
-                const float* b, float eps) {
+void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* w, const float* b,
+                float eps) {
   for (int64_t r = 0; r < rows; ++r) {
     double mean = 0, var = 0;
     for (int64_t i = 0; i < dim; ++i) mean += x[r * dim + i];
@@ -108,7 +121,8 @@ void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float
     for (int64_t i = 0; i < dim; ++i) var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
     var /= static_cast<double>(dim);
     for (int64_t i = 0; i < dim; ++i) {
-      y[r * dim + i] = static_cast<float>((x[r * dim + i] - mean) / std::sqrt(var + eps) * w[i] + b[i]);
+      y[r * dim + i] =
+          static_cast<float>((x[r * dim + i] - mean) / std::sqrt(var + eps) * w[i] + b[i]);
     }
   }
 }
@@ -133,7 +147,9 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
     for (int64_t h = 0; h < heads; ++h) {
       float* v = x + r * ld + h * head_dim;
       for (int64_t i = 0; i < half; ++i) {
-        const double ang = positions[r] * std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+        const double ang =
+            positions[r] * std::pow(static_cast<double>(theta),
+                                    -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
         const double a = v[i], c = v[i + half];
         v[i] = static_cast<float>(a * std::cos(ang) - c * std::sin(ang));
         v[i + half] = static_cast<float>(c * std::cos(ang) + a * std::sin(ang));
@@ -159,11 +175,14 @@ std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, cons
         if (a.mask == MaskKind::Causal) visible = j <= pos;
         if (a.mask == MaskKind::ChunkCausal) {
           visible = j < (pos / a.chunk + 1) * a.chunk;
-          if (a.left_chunks >= 0) visible = visible && j >= (pos / a.chunk - a.left_chunks) * a.chunk;
+          if (a.left_chunks >= 0)
+            visible = visible && j >= (pos / a.chunk - a.left_chunks) * a.chunk;
         }
         if (!visible) continue;
         double d = 0;
-        for (int64_t c = 0; c < hd; ++c) d += static_cast<double>(q[(i * a.num_heads + h) * hd + c]) * k[(j * a.num_kv_heads + kvh) * hd + c];
+        for (int64_t c = 0; c < hd; ++c)
+          d += static_cast<double>(q[(i * a.num_heads + h) * hd + c]) *
+               k[(j * a.num_kv_heads + kvh) * hd + c];
         d = d * scale + (bias != nullptr ? bias[(h * q_len + i) * kv_len + j] : 0.0);
         s[static_cast<size_t>(j)] = d;
         mx = std::max(mx, d);
@@ -176,7 +195,8 @@ std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, cons
       }
       for (int64_t c = 0; c < hd; ++c) {
         double o = 0;
-        for (int64_t j = 0; j < kv_len; ++j) o += s[static_cast<size_t>(j)] / sum * v[(j * a.num_kv_heads + kvh) * hd + c];
+        for (int64_t j = 0; j < kv_len; ++j)
+          o += s[static_cast<size_t>(j)] / sum * v[(j * a.num_kv_heads + kvh) * hd + c];
         out[static_cast<size_t>((i * a.num_heads + h) * hd + c)] = static_cast<float>(o);
       }
     }
@@ -186,7 +206,8 @@ std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, cons
 
 namespace {
 double hann(int64_t i, int64_t n) {
-  return static_cast<float>(0.5 - 0.5 * std::cos(2 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(n)));
+  return static_cast<float>(
+      0.5 - 0.5 * std::cos(2 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(n)));
 }
 }  // namespace
 
@@ -199,7 +220,8 @@ void stft(const float* x, int64_t n, int64_t n_fft, int64_t hop, float* re, floa
         int64_t t = f * hop + i - pad;
         if (t < 0) t = -t;
         if (t >= n) t = 2 * (n - 1) - t;
-        const double ang = -2 * std::numbers::pi * static_cast<double>(kb * i) / static_cast<double>(n_fft);
+        const double ang =
+            -2 * std::numbers::pi * static_cast<double>(kb * i) / static_cast<double>(n_fft);
         sr += x[t] * hann(i, n_fft) * std::cos(ang);
         si += x[t] * hann(i, n_fft) * std::sin(ang);
       }
@@ -209,7 +231,8 @@ void stft(const float* x, int64_t n, int64_t n_fft, int64_t hop, float* re, floa
   }
 }
 
-void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop, float* out) {
+void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop,
+           float* out) {
   const int64_t bins = n_fft / 2 + 1, total = n_fft + hop * (frames - 1), pad = n_fft / 2;
   std::vector<double> y(static_cast<size_t>(total), 0.0), env(static_cast<size_t>(total), 0.0);
   for (int64_t f = 0; f < frames; ++f) {
@@ -221,7 +244,8 @@ void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int6
         double r = re[f * bins + src], m = im[f * bins + src];
         if (kb >= bins) m = -m;
         if (src == 0 || src == bins - 1) m = 0;
-        const double ang = 2 * std::numbers::pi * static_cast<double>(kb * i) / static_cast<double>(n_fft);
+        const double ang =
+            2 * std::numbers::pi * static_cast<double>(kb * i) / static_cast<double>(n_fft);
         v += r * std::cos(ang) - m * std::sin(ang);
       }
       v /= static_cast<double>(n_fft);
@@ -229,7 +253,9 @@ void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int6
       env[static_cast<size_t>(f * hop + i)] += hann(i, n_fft) * hann(i, n_fft);
     }
   }
-  for (int64_t t = 0; t < hop * (frames - 1); ++t) out[t] = static_cast<float>(y[static_cast<size_t>(t + pad)] / env[static_cast<size_t>(t + pad)]);
+  for (int64_t t = 0; t < hop * (frames - 1); ++t)
+    out[t] =
+        static_cast<float>(y[static_cast<size_t>(t + pad)] / env[static_cast<size_t>(t + pad)]);
 }
 
 }  // namespace cosy::ref

@@ -21,8 +21,8 @@ std::vector<float> conv_transpose1d(const std::vector<float>& x, int64_t t_in,
                                     const ConvTranspose1dArgs& a);
 float activation(const Activation& act, float x, int64_t channel);
 void rms_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* w, float eps);
-void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* w,
-                const float* b, float eps);
+void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float* w, const float* b,
+                float eps);
 void softmax(float* x, int64_t rows, int64_t n, bool log);
 void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
           const int32_t* positions, float theta);
@@ -31,6 +31,7 @@ std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, cons
                              const float* v, int64_t kv_len, const float* bias,
                              const AttentionArgs& a);
 void stft(const float* x, int64_t n, int64_t n_fft, int64_t hop, float* re, float* im);
-void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop, float* out);
+void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop,
+           float* out);
 
 }  // namespace cosy::ref

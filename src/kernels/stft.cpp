@@ -17,14 +17,16 @@ struct Twiddles {
     window.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       // scipy get_window("hann", n, fftbins=True) rounded to float32, as the model stores it.
-      window[static_cast<size_t>(i)] = static_cast<float>(
-          0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * static_cast<double>(i) / static_cast<double>(n)));
+      window[static_cast<size_t>(i)] =
+          static_cast<float>(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * static_cast<double>(i) /
+                                                  static_cast<double>(n)));
     }
     cos_tab.resize(static_cast<size_t>(bins * n));
     sin_tab.resize(static_cast<size_t>(bins * n));
     for (int64_t k = 0; k < bins; ++k) {
       for (int64_t i = 0; i < n; ++i) {
-        const double ang = 2.0 * std::numbers::pi * static_cast<double>((k * i) % n) / static_cast<double>(n);
+        const double ang =
+            2.0 * std::numbers::pi * static_cast<double>((k * i) % n) / static_cast<double>(n);
         cos_tab[static_cast<size_t>(k * n + i)] = std::cos(ang);
         sin_tab[static_cast<size_t>(k * n + i)] = std::sin(ang);
       }

@@ -40,8 +40,8 @@ inline __m256 sin256(__m256 x) {
   y = _mm256_cvtepi32_ps(j);
   const __m256i swap_sign = _mm256_slli_epi32(_mm256_and_si256(j, _mm256_set1_epi32(4)), 29);
   sign = _mm256_xor_ps(sign, _mm256_castsi256_ps(swap_sign));
-  const __m256 use_cos =
-      _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(j, _mm256_set1_epi32(2)), _mm256_set1_epi32(2)));
+  const __m256 use_cos = _mm256_castsi256_ps(
+      _mm256_cmpeq_epi32(_mm256_and_si256(j, _mm256_set1_epi32(2)), _mm256_set1_epi32(2)));
   x = _mm256_fnmadd_ps(y, _mm256_set1_ps(0.78515625f), x);
   x = _mm256_fnmadd_ps(y, _mm256_set1_ps(2.4187564849853515625e-4f), x);
   x = _mm256_fnmadd_ps(y, _mm256_set1_ps(3.77489497744594108e-8f), x);
@@ -67,8 +67,9 @@ inline __m256 tanh256(__m256 x) {
   const __m256 sign = _mm256_and_ps(x, sign_mask);
   const __m256 ax = _mm256_andnot_ps(sign_mask, x);
   const __m256 e = exp256(_mm256_add_ps(ax, ax));
-  const __m256 t = _mm256_sub_ps(_mm256_set1_ps(1.0f),
-                                 _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+  const __m256 t =
+      _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                    _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
   return _mm256_or_ps(t, sign);
 }
 
@@ -77,8 +78,8 @@ inline __m256 erf256(__m256 x) {
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
   const __m256 sign = _mm256_and_ps(x, sign_mask);
   const __m256 ax = _mm256_andnot_ps(sign_mask, x);
-  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
-                                 _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+  const __m256 t = _mm256_div_ps(
+      _mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
   __m256 p = _mm256_set1_ps(1.061405429f);
   p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
   p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));

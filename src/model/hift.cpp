@@ -55,7 +55,9 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
   return rb;
 }
 
-double conv_flops(const Conv& c, int64_t t_out) { return 2.0 * static_cast<double>(c.in * c.out * c.kernel * t_out); }
+double conv_flops(const Conv& c, int64_t t_out) {
+  return 2.0 * static_cast<double>(c.in * c.out * c.kernel * t_out);
+}
 
 // A [rows, channels] activation per request in the batch.
 struct Act {
@@ -95,8 +97,9 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   Weights& w = *w_;
   const auto& f0 = c.f0_predictor;
   for (int i = 0; i < 5; ++i) {
-    w.f0_convs.push_back(load_conv(wl, "f0_predictor.condnet." + std::to_string(2 * i), f0.cond_channels,
-                                   i == 0 ? f0.in_channels : f0.cond_channels, 3, 1, 1, 1));
+    w.f0_convs.push_back(load_conv(wl, "f0_predictor.condnet." + std::to_string(2 * i),
+                                   f0.cond_channels, i == 0 ? f0.in_channels : f0.cond_channels, 3,
+                                   1, 1, 1));
   }
   // The tiny heads (classifier, l_linear) stay fp32 whatever the format.
   const WeightLoader wl32(backend, sd, WeightFormat::F32);
@@ -111,16 +114,21 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   for (size_t i = stages; i-- > 1;) cum.push_back(cum.back() * c.upsample_rates[i]);
   for (size_t i = 0; i < stages; ++i) {
     const int64_t cin = base >> i, cout = base >> (i + 1);
-    w.ups.push_back(wl.conv_transpose1d("ups." + std::to_string(i), cin, cout, c.upsample_kernel_sizes[i]));
+    w.ups.push_back(
+        wl.conv_transpose1d("ups." + std::to_string(i), cin, cout, c.upsample_kernel_sizes[i]));
     w.ups_b.push_back(wl.floats("ups." + std::to_string(i) + ".bias"));
     const int64_t u = cum[stages - 1 - i];
-    w.source_downs.push_back(u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 1, 1, 0)
-                                    : load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, u * 2, u, 1, u / 2));
+    w.source_downs.push_back(
+        u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 1, 1, 0)
+               : load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, u * 2, u, 1,
+                           u / 2));
     w.source_resblocks.push_back(load_resblock(wl, "source_resblocks." + std::to_string(i), cout,
-                                               c.source_resblock_kernel_sizes[i], c.source_resblock_dilation_sizes[i]));
+                                               c.source_resblock_kernel_sizes[i],
+                                               c.source_resblock_dilation_sizes[i]));
     for (size_t j = 0; j < c.resblock_kernel_sizes.size(); ++j) {
-      w.resblocks.push_back(load_resblock(wl, "resblocks." + std::to_string(i * c.resblock_kernel_sizes.size() + j),
-                                          cout, c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]));
+      w.resblocks.push_back(
+          load_resblock(wl, "resblocks." + std::to_string(i * c.resblock_kernel_sizes.size() + j),
+                        cout, c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]));
     }
   }
   w.conv_post = load_conv(wl, "conv_post", stft_ch, base >> stages, 7, 1, 1, 3);
@@ -160,7 +168,8 @@ void HiftVocoder::check(const HiftRequest& r) const {
   }
   if (r.rng == nullptr) fail("hift: no random generator given");
   if (r.speech == nullptr) fail("hift: no output buffer given");
-  if (!r.injected_source.empty() && static_cast<int64_t>(r.injected_source.size()) != r.frames * samples_per_frame()) {
+  if (!r.injected_source.empty() &&
+      static_cast<int64_t>(r.injected_source.size()) != r.frames * samples_per_frame()) {
     fail("hift: the injected source has ", r.injected_source.size(), " samples, expected ",
          r.frames * samples_per_frame());
   }
@@ -229,7 +238,8 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
       segs[i] = {x[i].data.data(), x[i].rows, f0[i].data()};
     }
     k.linear(*stream, segs, {w.f0_classifier.get(), w.f0_classifier_b.data(), false});
-    for (auto& v : f0) for (float& f : v) f = std::fabs(f);
+    for (auto& v : f0)
+      for (float& f : v) f = std::fabs(f);
   }
 
   // Source signal and its STFT, as [frames, 18] = (real | imaginary) per frame.
@@ -310,7 +320,8 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
       }
     }
     for (size_t i = 0; i < n; ++i) {
-      for (size_t e = 0; e < xs[i].data.size(); ++e) x[i].data[e] = xs[i].data[e] / static_cast<float>(kernels);
+      for (size_t e = 0; e < xs[i].data.size(); ++e)
+        x[i].data[e] = xs[i].data[e] / static_cast<float>(kernels);
     }
   }
   conv_all(w.conv_post, x, tmp, {ActivationKind::LeakyRelu, 0.01f}, false);
@@ -366,9 +377,11 @@ double HiftVocoder::flops(int64_t frames) const {
     total += 2.0 * static_cast<double>(cin * cout * c.upsample_kernel_sizes[st] * len);
     len = len * c.upsample_rates[st] + (st + 1 == c.upsample_rates.size() ? 1 : 0);
     total += conv_flops(w.source_downs[st], len);
-    for (const auto& l : w.source_resblocks[st].layers) total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
+    for (const auto& l : w.source_resblocks[st].layers)
+      total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
     for (size_t j = 0; j < kernels; ++j) {
-      for (const auto& l : w.resblocks[st * kernels + j].layers) total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
+      for (const auto& l : w.resblocks[st * kernels + j].layers)
+        total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
     }
   }
   total += conv_flops(w.conv_post, len);

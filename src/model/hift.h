@@ -21,28 +21,28 @@ namespace cosy {
 
 // Intermediates a test can ask for (all channels-last).
 struct HiftTrace {
-  std::vector<float> f0;            // [T]
-  std::vector<float> sine_waves;    // [480T, harmonics+1]
-  std::vector<float> uv;            // [480T]
-  std::vector<float> source;        // [480T] after the cache_source overwrite
-  std::vector<float> stft_real;     // [frames, n_fft/2+1]
+  std::vector<float> f0;          // [T]
+  std::vector<float> sine_waves;  // [480T, harmonics+1]
+  std::vector<float> uv;          // [480T]
+  std::vector<float> source;      // [480T] after the cache_source overwrite
+  std::vector<float> stft_real;   // [frames, n_fft/2+1]
   std::vector<float> stft_imag;
-  std::vector<float> conv_pre_out;  // [T, base_channels]
-  std::vector<float> conv_post_out; // [frames, n_fft+2]
-  std::vector<float> istft_out;     // [480T] before the clamp
+  std::vector<float> conv_pre_out;   // [T, base_channels]
+  std::vector<float> conv_post_out;  // [frames, n_fft+2]
+  std::vector<float> istft_out;      // [480T] before the clamp
 };
 
 struct HiftRequest {
-  std::span<const float> mel;           // [frames, in_channels]
+  std::span<const float> mel;  // [frames, in_channels]
   int64_t frames = 0;
   TorchGenerator* rng = nullptr;        // the request's own generator (draws as torch does)
   std::span<const float> cache_source;  // overwrites the start of the source (streaming)
   // Replaces the computed source entirely (frames * samples_per_frame values): decode a
   // given excitation, e.g. to test the decoder apart from the F0/sine path.
   std::span<const float> injected_source;
-  std::vector<float>* speech = nullptr; // out: frames * samples_per_frame samples
-  std::vector<float>* source = nullptr; // out (optional): the source signal used
-  HiftTrace* trace = nullptr;           // out (optional)
+  std::vector<float>* speech = nullptr;  // out: frames * samples_per_frame samples
+  std::vector<float>* source = nullptr;  // out (optional): the source signal used
+  HiftTrace* trace = nullptr;            // out (optional)
 };
 
 class HiftVocoder {

@@ -7,7 +7,8 @@
 
 namespace cosy {
 
-std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out, double scale_factor) {
+std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out,
+                                      double scale_factor) {
   const auto n_in = static_cast<int64_t>(in.size());
   std::vector<float> out(static_cast<size_t>(n_out));
   const auto scale = static_cast<float>(1.0 / scale_factor);
@@ -18,7 +19,8 @@ std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out, 
     const int64_t i1 = i0 + (i0 < n_in - 1 ? 1 : 0);
     const float l1 = src - static_cast<float>(i0);
     const float l0 = 1.0f - l1;
-    out[static_cast<size_t>(i)] = l0 * in[static_cast<size_t>(i0)] + l1 * in[static_cast<size_t>(i1)];
+    out[static_cast<size_t>(i)] =
+        l0 * in[static_cast<size_t>(i0)] + l1 * in[static_cast<size_t>(i1)];
   }
   return out;
 }
@@ -29,7 +31,8 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
   const auto frames = static_cast<int64_t>(f0.size());
   const int64_t n = frames * upsample;
   const int64_t harmonics = c.nb_harmonics + 1;
-  if (static_cast<int64_t>(l_linear_w.size()) != harmonics) fail("hift: l_linear has the wrong size");
+  if (static_cast<int64_t>(l_linear_w.size()) != harmonics)
+    fail("hift: l_linear has the wrong size");
   const auto sr = static_cast<float>(c.sampling_rate);
   const auto sine_amp = static_cast<float>(c.nsf_alpha);
   const auto noise_std = static_cast<float>(c.nsf_sigma);
@@ -43,7 +46,9 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
   HarmonicSource out;
   out.sine_waves.assign(static_cast<size_t>(n * harmonics), 0.0f);
   out.uv.resize(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) out.uv[static_cast<size_t>(j)] = f0[static_cast<size_t>(j / upsample)] > threshold ? 1.0f : 0.0f;
+  for (int64_t j = 0; j < n; ++j)
+    out.uv[static_cast<size_t>(j)] =
+        f0[static_cast<size_t>(j / upsample)] > threshold ? 1.0f : 0.0f;
 
   std::vector<float> rad(static_cast<size_t>(n));
   for (int64_t h = 0; h < harmonics; ++h) {
@@ -67,7 +72,8 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
     }
     const auto up = interpolate_linear(phase, n, static_cast<double>(upsample));
     for (int64_t j = 0; j < n; ++j) {
-      out.sine_waves[static_cast<size_t>(j * harmonics + h)] = std::sin(up[static_cast<size_t>(j)]) * sine_amp;
+      out.sine_waves[static_cast<size_t>(j * harmonics + h)] =
+          std::sin(up[static_cast<size_t>(j)]) * sine_amp;
     }
   }
 
@@ -92,7 +98,8 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
   for (int64_t j = 0; j < n; ++j) {
     double acc = l_linear_b;
     for (int64_t h = 0; h < harmonics; ++h) {
-      acc += static_cast<double>(l_linear_w[static_cast<size_t>(h)]) * out.sine_waves[static_cast<size_t>(j * harmonics + h)];
+      acc += static_cast<double>(l_linear_w[static_cast<size_t>(h)]) *
+             out.sine_waves[static_cast<size_t>(j * harmonics + h)];
     }
     out.merged[static_cast<size_t>(j)] = std::tanh(static_cast<float>(acc));
   }

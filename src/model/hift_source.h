@@ -26,6 +26,7 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
 
 // torch.nn.functional.interpolate(mode="linear", align_corners=False, scale_factor=s) of
 // one channel, with torch's float32 index arithmetic.
-std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out, double scale_factor);
+std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out,
+                                      double scale_factor);
 
 }  // namespace cosy

@@ -18,18 +18,22 @@ HiftStream::HiftStream(const HiftVocoder& vocoder, uint64_t seed)
       rng_(seed) {}
 
 size_t HiftStream::state_bytes() const {
-  return (mel_cache_.capacity() + source_cache_.capacity() + speech_tail_.capacity()) * sizeof(float) +
+  return (mel_cache_.capacity() + source_cache_.capacity() + speech_tail_.capacity()) *
+             sizeof(float) +
          sizeof(*this);
 }
 
 void hamming_crossfade(std::span<float> head, std::span<const float> prev_tail) {
   const size_t n = prev_tail.size();
-  if (head.size() < n) fail("crossfade: chunk shorter (", head.size(), ") than the overlap (", n, ")");
+  if (head.size() < n)
+    fail("crossfade: chunk shorter (", head.size(), ") than the overlap (", n, ")");
   const double m = static_cast<double>(2 * n - 1);
   for (size_t i = 0; i < n; ++i) {
     const double w_in = 0.54 - 0.46 * std::cos(2.0 * std::numbers::pi * static_cast<double>(i) / m);
-    const double w_out = 0.54 - 0.46 * std::cos(2.0 * std::numbers::pi * static_cast<double>(n + i) / m);
-    head[i] = static_cast<float>(static_cast<double>(head[i]) * w_in + static_cast<double>(prev_tail[i]) * w_out);
+    const double w_out =
+        0.54 - 0.46 * std::cos(2.0 * std::numbers::pi * static_cast<double>(n + i) / m);
+    head[i] = static_cast<float>(static_cast<double>(head[i]) * w_in +
+                                 static_cast<double>(prev_tail[i]) * w_out);
   }
 }
 
@@ -41,14 +45,16 @@ void HiftStream::step(const HiftVocoder& vocoder, std::span<Step> steps) {
     HiftStream& st = *s.stream;
     if (st.finished_) fail("hift stream: a chunk arrived after the final one");
     if (static_cast<int64_t>(s.mel.size()) != s.frames * st.channels_) {
-      fail("hift stream: the mel has ", s.mel.size(), " values, expected ", s.frames, " x ", st.channels_);
+      fail("hift stream: the mel has ", s.mel.size(), " values, expected ", s.frames, " x ",
+           st.channels_);
     }
     std::vector<float>& mel = mels[i];
     mel = st.mel_cache_;
     mel.insert(mel.end(), s.mel.begin(), s.mel.end());
     const auto frames = static_cast<int64_t>(mel.size()) / st.channels_;
     if (!s.finalize && frames < st.cache_frames_) {
-      fail("hift stream: a non-final chunk needs at least ", st.cache_frames_, " mel frames, got ", frames);
+      fail("hift stream: a non-final chunk needs at least ", st.cache_frames_, " mel frames, got ",
+           frames);
     }
     HiftRequest& r = requests[i];
     r.mel = mel;
@@ -81,7 +87,8 @@ void HiftStream::absorb(const std::vector<float>& hift_mel, const std::vector<fl
   }
   const auto keep = static_cast<std::ptrdiff_t>(cache_samples_);
   if (static_cast<int64_t>(hift_mel.size()) < cache_frames_ * channels_ ||
-      static_cast<std::ptrdiff_t>(source.size()) < keep || static_cast<std::ptrdiff_t>(speech.size()) < keep) {
+      static_cast<std::ptrdiff_t>(source.size()) < keep ||
+      static_cast<std::ptrdiff_t>(speech.size()) < keep) {
     fail("hift stream: a non-final chunk is shorter than the caches");
   }
   mel_cache_.assign(hift_mel.end() - cache_frames_ * channels_, hift_mel.end());

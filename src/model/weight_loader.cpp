@@ -9,14 +9,16 @@ namespace cosy {
 
 std::vector<float> fold_weight_norm(const std::vector<float>& g, const std::vector<float>& v,
                                     int64_t dim0) {
-  if (dim0 <= 0 || static_cast<int64_t>(g.size()) != dim0 || v.size() % static_cast<size_t>(dim0) != 0) {
+  if (dim0 <= 0 || static_cast<int64_t>(g.size()) != dim0 ||
+      v.size() % static_cast<size_t>(dim0) != 0) {
     fail("weight norm: g has ", g.size(), " values for ", dim0, " slices of ", v.size());
   }
   const size_t slice = v.size() / static_cast<size_t>(dim0);
   std::vector<float> w(v.size());
   for (size_t i = 0; i < static_cast<size_t>(dim0); ++i) {
     double ss = 0;
-    for (size_t j = 0; j < slice; ++j) ss += static_cast<double>(v[i * slice + j]) * v[i * slice + j];
+    for (size_t j = 0; j < slice; ++j)
+      ss += static_cast<double>(v[i * slice + j]) * v[i * slice + j];
     const auto norm = static_cast<float>(std::sqrt(ss));
     for (size_t j = 0; j < slice; ++j) w[i * slice + j] = v[i * slice + j] * (g[i] / norm);
   }
@@ -42,7 +44,8 @@ std::vector<float> WeightLoader::weight(const std::string& base) const {
 std::shared_ptr<const PreparedWeight> WeightLoader::linear(const std::string& base, int64_t out,
                                                            int64_t in) const {
   const auto w = weight(base);
-  if (static_cast<int64_t>(w.size()) != out * in) fail(sd_.label, ": '", base, ".weight' is not ", out, "x", in);
+  if (static_cast<int64_t>(w.size()) != out * in)
+    fail(sd_.label, ": '", base, ".weight' is not ", out, "x", in);
   return backend_.prepare_linear(w.data(), out, in, format_);
 }
 
@@ -55,8 +58,9 @@ std::shared_ptr<const PreparedWeight> WeightLoader::conv1d(const std::string& ba
   return backend_.prepare_conv1d(w.data(), out, in, kernel, 1, format_);
 }
 
-std::shared_ptr<const PreparedWeight> WeightLoader::conv_transpose1d(const std::string& base, int64_t in,
-                                                                     int64_t out, int64_t kernel) const {
+std::shared_ptr<const PreparedWeight> WeightLoader::conv_transpose1d(const std::string& base,
+                                                                     int64_t in, int64_t out,
+                                                                     int64_t kernel) const {
   const auto w = weight(base);
   if (static_cast<int64_t>(w.size()) != out * in * kernel) {
     fail(sd_.label, ": '", base, ".weight' is not [", in, ", ", out, ", ", kernel, "]");

@@ -21,7 +21,8 @@ class WeightLoader {
   // `<base>.weight`, folding weight norm when the checkpoint stores it parametrised.
   std::vector<float> weight(const std::string& base) const;
 
-  std::shared_ptr<const PreparedWeight> linear(const std::string& base, int64_t out, int64_t in) const;
+  std::shared_ptr<const PreparedWeight> linear(const std::string& base, int64_t out,
+                                               int64_t in) const;
   std::shared_ptr<const PreparedWeight> conv1d(const std::string& base, int64_t out, int64_t in,
                                                int64_t kernel) const;
   std::shared_ptr<const PreparedWeight> conv_transpose1d(const std::string& base, int64_t in,

@@ -4,9 +4,8 @@
 
 #include <array>
 #include <cstdio>
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/test_support.h"
 
@@ -63,12 +62,14 @@ TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
   // A 16-bit mono WAV: 44-byte header + 2 bytes per sample, 480 samples per mel frame.
   const auto size = std::filesystem::file_size(dir / "e2e.wav");
   EXPECT_EQ(size, 44u + 2u * 480u * 26u);
-  const Result bad = run("vocode --model " + (golden / "model").string() + " --mel " +
-                         (golden / "cases" / "prompt_feat.npy").string() + " --out " + (dir / "x.wav").string());
+  const Result bad =
+      run("vocode --model " + (golden / "model").string() + " --mel " +
+          (golden / "cases" / "prompt_feat.npy").string() + " --out " + (dir / "x.wav").string());
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.out.find("expected a (1, 80, T) mel"), std::string::npos) << bad.out;
-  const Result unwritable = run("vocode --model " + (golden / "model").string() + " --mel " +
-                                (golden / "cases" / "e2e_mel.npy").string() + " --out /nonexistent-dir/x.wav");
+  const Result unwritable =
+      run("vocode --model " + (golden / "model").string() + " --mel " +
+          (golden / "cases" / "e2e_mel.npy").string() + " --out /nonexistent-dir/x.wav");
   EXPECT_EQ(unwritable.code, 1);
   EXPECT_NE(unwritable.out.find("cannot write audio"), std::string::npos) << unwritable.out;
 }

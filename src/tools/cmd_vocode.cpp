@@ -47,7 +47,8 @@ int run_vocode(const VocodeOptions& o) {
     frames = mel_t.dim(mel_t.rank() - 1);
     mel.resize(v.size());
     for (int64_t c = 0; c < channels; ++c)
-      for (int64_t t = 0; t < frames; ++t) mel[static_cast<size_t>(t * channels + c)] = v[static_cast<size_t>(c * frames + t)];
+      for (int64_t t = 0; t < frames; ++t)
+        mel[static_cast<size_t>(t * channels + c)] = v[static_cast<size_t>(c * frames + t)];
   }
   auto backend = cpu::create_cpu_backend(o.threads);
   const HiftVocoder hift(*backend, folder.config.hift, folder.hift, parse_weight_format(o.weights));
@@ -55,8 +56,10 @@ int run_vocode(const VocodeOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto speech = hift.vocode(mel, frames, rng);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_audio(o.out, speech, static_cast<int>(folder.config.sample_rate), parse_audio_format(o.format));
-  const double audio_s = static_cast<double>(speech.size()) / static_cast<double>(folder.config.sample_rate);
+  write_audio(o.out, speech, static_cast<int>(folder.config.sample_rate),
+              parse_audio_format(o.format));
+  const double audio_s =
+      static_cast<double>(speech.size()) / static_cast<double>(folder.config.sample_rate);
   std::printf("wrote %s: %zu samples (%.2f s) in %.3f s, RTF %.3f\n", o.out.c_str(), speech.size(),
               audio_s, secs, secs / audio_s);
   return 0;
@@ -69,8 +72,10 @@ Command register_vocode(CLI::App& app) {
   app.add_option("--mel", o->mel, "Mel .npy: (1, 80, T) float32, as flow outputs it")->required();
   app.add_option("--out", o->out, "Output audio file")->required();
   app.add_option("--format", o->format, "wav | wav-float | flac | pcm")->capture_default_str();
-  app.add_option("--seed", o->seed, "Seed of the source module's noise (torch.manual_seed)")->capture_default_str();
-  app.add_option("--weights", o->weights, "Conv weight format: fp32 | fp16 | int8")->capture_default_str();
+  app.add_option("--seed", o->seed, "Seed of the source module's noise (torch.manual_seed)")
+      ->capture_default_str();
+  app.add_option("--weights", o->weights, "Conv weight format: fp32 | fp16 | int8")
+      ->capture_default_str();
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
   app.add_flag("--channels-last", o->channels_last, "The mel is (T, 80)");
   return [o] { return run_vocode(*o); };

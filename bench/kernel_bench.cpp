@@ -1,0 +1,226 @@
+// bench-kernels: the CPU kernels at the real CosyVoice2 shapes, as fractions of this
+// machine's peak FMA and DRAM read bandwidth (measured first, in the same run), with
+// OpenBLAS sgemm on the same shapes as the library baseline.
+//   build/bench/kernel_bench [--json FILE] [--quick]
+#include <cblas.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+#include "kernels/kv_cache.h"
+#include "machine_limits.h"
+
+using namespace cosy;
+
+namespace {
+
+std::vector<float> rnd(size_t n, float scale = 0.05f) {
+  std::vector<float> v(n);
+  uint32_t s = 12345;
+  for (auto& x : v) {
+    s = s * 1664525u + 1013904223u;
+    x = scale * (static_cast<float>(s >> 8) / 16777216.0f - 0.5f);
+  }
+  return v;
+}
+
+struct Row {
+  std::string name, dtype, shape;
+  int64_t m = 0, k = 0, n = 0;
+  double gflops = 0, gbps = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+  }
+  ThreadPool& pool = ThreadPool::global();
+  const auto lim = bench::measure_machine(pool);
+  std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n\n",
+              pool.num_threads(), lim.peak_gflops, lim.dram_read_gbps);
+  openblas_set_num_threads(pool.num_threads());
+  const double budget = quick ? 0.05 : 0.3;
+  std::vector<Row> rows;
+  auto report = [&](Row r) {
+    std::printf("%-10s %-5s %-28s %8.1f GFLOP/s (%5.1f%% peak) %7.1f GB/s (%5.1f%% DRAM)\n",
+                r.name.c_str(), r.dtype.c_str(), r.shape.c_str(), r.gflops,
+                100 * r.gflops / lim.peak_gflops, r.gbps, 100 * r.gbps / lim.dram_read_gbps);
+    rows.push_back(std::move(r));
+  };
+
+  // LLM linears: [N, K] weights, M rows of activations.
+  const std::pair<int64_t, int64_t> linears[] = {
+      {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
+  const int64_t ms[] = {1, 4, 16, 64, 256};
+  for (auto [n, k] : linears) {
+    const auto w = rnd(static_cast<size_t>(n * k));
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}) {
+      // Several copies so M=1 streams weights from DRAM, not from the caches.
+      const int copies = static_cast<int>(std::max<int64_t>(1, (256ll << 20) / (n * k * 4)));
+      std::vector<std::unique_ptr<cpu::PackedWeight>> pw;
+      for (int c = 0; c < copies; ++c) {
+        pw.push_back(std::make_unique<cpu::PackedWeight>(
+            n, k, f, [&](int64_t r, int64_t cc) { return w[static_cast<size_t>(r * k + cc)]; }));
+      }
+      for (int64_t m : ms) {
+        const auto x = rnd(static_cast<size_t>(m * k), 1.0f);
+        std::vector<float> y(static_cast<size_t>(m * n));
+        int next = 0;
+        const double t = bench::time_best(
+            [&] {
+              cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
+              cpu::gemm(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {});
+              next = (next + 1) % copies;
+            },
+            budget);
+        Row r{m == 1 ? "gemv" : "gemm",
+              weight_format_name(f),
+              std::to_string(m) + "x" + std::to_string(k) + " * " + std::to_string(n) + "x" +
+                  std::to_string(k) + "^T",
+              m,
+              k,
+              n};
+        r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
+        r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
+        report(r);
+        if (f == WeightFormat::F32) {
+          const double tb = bench::time_best(
+              [&] {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+                            static_cast<int>(n), static_cast<int>(k), 1.0f, x.data(),
+                            static_cast<int>(k), w.data(), static_cast<int>(k), 0.0f, y.data(),
+                            static_cast<int>(n));
+              },
+              budget);
+          Row b{"openblas", "fp32", r.shape, m, k, n};
+          b.gflops = 2.0 * static_cast<double>(m * n * k) / tb / 1e9;
+          b.gbps = static_cast<double>(n * k * 4) / tb / 1e9;
+          report(b);
+        }
+      }
+    }
+  }
+
+  // Convolutions at the HiFT (10 s of audio) and flow estimator shapes.
+  struct ConvShape {
+    const char* where;
+    int64_t cin, cout, kernel, dilation, length;
+  };
+  const ConvShape convs[] = {
+      {"hift.rb0", 256, 256, 11, 5, 2000}, {"hift.rb0", 256, 256, 3, 1, 2000},
+      {"hift.rb1", 128, 128, 7, 3, 10000}, {"hift.rb2", 64, 64, 11, 1, 30001},
+      {"hift.pre", 80, 512, 7, 1, 250},    {"flow.res", 256, 256, 3, 1, 1000},
+      {"flow.res", 512, 256, 3, 1, 1000},
+  };
+  for (const auto& c : convs) {
+    const auto w = rnd(static_cast<size_t>(c.cout * c.cin * c.kernel));
+    auto pw = cpu::pack_conv1d(w.data(), c.cout, c.cin, c.kernel, 1, WeightFormat::F32);
+    const auto x = rnd(static_cast<size_t>(c.length * c.cin), 1.0f);
+    std::vector<float> y(static_cast<size_t>(c.length * c.cout));
+    Conv1dArgs a;
+    a.weight = pw.get();
+    a.in_channels = c.cin;
+    a.out_channels = c.cout;
+    a.kernel = c.kernel;
+    a.dilation = c.dilation;
+    a.pad_left = a.pad_right = c.dilation * (c.kernel - 1) / 2;
+    Segment seg{x.data(), c.length, y.data()};
+    const double t = bench::time_best([&] { cpu::conv1d(pool, {&seg, 1}, a); }, budget);
+    Row r{"conv1d",
+          "fp32",
+          std::string(c.where) + " " + std::to_string(c.cin) + "->" + std::to_string(c.cout) +
+              " k" + std::to_string(c.kernel) + " d" + std::to_string(c.dilation) + " T" +
+              std::to_string(c.length),
+          c.length,
+          c.cin * c.kernel,
+          c.cout};
+    r.gflops = 2.0 * static_cast<double>(c.length * c.cout * c.cin * c.kernel) / t / 1e9;
+    r.gbps = static_cast<double>((c.length * (c.cin + c.cout)) * 4) / t / 1e9;
+    report(r);
+  }
+  {
+    const int64_t cin = 512, cout = 256, kernel = 16, stride = 8, t_in = 250;
+    const auto w = rnd(static_cast<size_t>(cin * cout * kernel));
+    auto pw = cpu::pack_conv_transpose1d(w.data(), cin, cout, kernel, WeightFormat::F32);
+    const auto x = rnd(static_cast<size_t>(t_in * cin), 1.0f);
+    ConvTranspose1dArgs a;
+    a.weight = pw.get();
+    a.in_channels = cin;
+    a.out_channels = cout;
+    a.kernel = kernel;
+    a.stride = stride;
+    a.padding = (kernel - stride) / 2;
+    std::vector<float> y(static_cast<size_t>(a.out_length(t_in) * cout));
+    Segment seg{x.data(), t_in, y.data()};
+    const double t = bench::time_best([&] { cpu::conv_transpose1d(pool, {&seg, 1}, a); }, budget);
+    Row r{"convT1d", "fp32", "hift.ups0 512->256 k16 s8 T250", t_in, cin, cout * kernel};
+    r.gflops = 2.0 * static_cast<double>(t_in * cin * cout * kernel) / t / 1e9;
+    r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
+    report(r);
+  }
+  {
+    // Flow estimator self-attention: 8 heads x 64, 500 frames (10 s), chunk mask of 50.
+    const int64_t heads = 8, hd = 64, len = 500;
+    cpu::PagedKvCache cache(1, heads, hd, 64, 16);
+    const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+    const auto seq = cache.create_sequence();
+    cache.append(seq, 0, kv.data(), kv.data(), len);
+    const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+    std::vector<float> out(q.size());
+    AttentionArgs a;
+    a.num_heads = a.num_kv_heads = heads;
+    a.head_dim = hd;
+    a.mask = MaskKind::ChunkCausal;
+    a.chunk = 50;
+    a.k_pool = cache.k_pool(0);
+    a.v_pool = cache.v_pool(0);
+    a.block_size = 64;
+    AttentionSeq s{q.data(), len, 0, cache.block_table(seq), len, nullptr, out.data()};
+    const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
+    // Visible pairs under the chunk mask, 4 flops per pair and dimension (QK and PV).
+    double pairs = 0;
+    for (int64_t i = 0; i < len; ++i)
+      pairs += static_cast<double>(std::min(len, (i / 50 + 1) * 50));
+    Row r{"attention", "fp32", "flow 8x64 T500 chunk50", len, hd, heads};
+    r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
+    r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
+    report(r);
+  }
+
+  if (!json_path.empty()) {
+    nlohmann::json j;
+    j["peak_gflops"] = lim.peak_gflops;
+    j["dram_read_gbps"] = lim.dram_read_gbps;
+    j["threads"] = pool.num_threads();
+    j["kernels"] = nlohmann::json::array();
+    for (const Row& r : rows) {
+      j["kernels"].push_back({{"name", r.name},
+                              {"dtype", r.dtype},
+                              {"shape", r.shape},
+                              {"m", r.m},
+                              {"k", r.k},
+                              {"n", r.n},
+                              {"gflops", r.gflops},
+                              {"gbps", r.gbps},
+                              {"peak_frac", r.gflops / lim.peak_gflops},
+                              {"bw_frac", r.gbps / lim.dram_read_gbps}});
+    }
+    std::ofstream(json_path) << j.dump(2) << "\n";
+    std::printf("\nwrote %s\n", json_path.c_str());
+  }
+  return 0;
+}

@@ -1,0 +1,100 @@
+#include "machine_limits.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace cosy::bench {
+
+namespace {
+
+// 12 independent FMA chains: enough to cover the FMA latency on two pipes.
+__attribute__((noinline)) float fma_loop(int64_t iters) {
+  __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+    a0 = _mm256_fmadd_ps(a0, m, c);
+    a1 = _mm256_fmadd_ps(a1, m, c);
+    a2 = _mm256_fmadd_ps(a2, m, c);
+    a3 = _mm256_fmadd_ps(a3, m, c);
+    a4 = _mm256_fmadd_ps(a4, m, c);
+    a5 = _mm256_fmadd_ps(a5, m, c);
+    a6 = _mm256_fmadd_ps(a6, m, c);
+    a7 = _mm256_fmadd_ps(a7, m, c);
+    a8 = _mm256_fmadd_ps(a8, m, c);
+    a9 = _mm256_fmadd_ps(a9, m, c);
+    a10 = _mm256_fmadd_ps(a10, m, c);
+    a11 = _mm256_fmadd_ps(a11, m, c);
+  }
+  const __m256 s =
+      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
+                                  _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11))));
+  alignas(32) float out[8];
+  _mm256_store_ps(out, s);
+  return out[0];
+}
+
+__attribute__((noinline)) float read_sum(const float* p, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));
+    s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
+  }
+  alignas(32) float out[8];
+  _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  return out[0];
+}
+
+}  // namespace
+
+double time_best(const std::function<void()>& fn, double budget_s) {
+  using clock = std::chrono::steady_clock;
+  fn();  // warm-up
+  double best = 1e30, total = 0;
+  int runs = 0;
+  while (total < budget_s || runs < 3) {
+    const auto t0 = clock::now();
+    fn();
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    best = std::min(best, s);
+    total += s;
+    ++runs;
+  }
+  return best;
+}
+
+MachineLimits measure_machine(ThreadPool& pool) {
+  MachineLimits m;
+  const int threads = pool.num_threads();
+  const int64_t iters = 20'000'000;
+  volatile float sink = 0;
+  const double t = time_best(
+      [&] { pool.parallel_for(threads, [&](int64_t) { sink = sink + fma_loop(iters); }); }, 0.5);
+  m.peak_gflops = static_cast<double>(threads) * static_cast<double>(iters) * 12 * 8 * 2 / t / 1e9;
+
+  const size_t n = size_t{256} << 20;  // 1 GiB of floats, far beyond the caches
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  pool.parallel_range(static_cast<int64_t>(n), 1 << 20, [&](int64_t b, int64_t e) {
+    std::memset(buf + b, 0, static_cast<size_t>(e - b) * sizeof(float));
+  });
+  const double tr = time_best(
+      [&] {
+        pool.parallel_for(threads, [&](int64_t i) {
+          const size_t per = n / static_cast<size_t>(threads);
+          sink = sink + read_sum(buf + static_cast<size_t>(i) * per, per);
+        });
+      },
+      1.0);
+  m.dram_read_gbps = static_cast<double>(n * sizeof(float)) / tr / 1e9;
+  std::free(buf);
+  return m;
+}
+
+}  // namespace cosy::bench
