@@ -1,5 +1,8 @@
 #include "kernels/cpu_backend.h"
 
+#include <cpuid.h>
+#include <immintrin.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -161,9 +164,14 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 bool cpu_supported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // cpuid directly: clang 14's __builtin_cpu_supports does not know "f16c".
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+  const bool fma = (c & bit_FMA) != 0, f16c = (c & bit_F16C) != 0;
+  const bool os_avx = (c & bit_OSXSAVE) != 0 && (c & bit_AVX) != 0 && (_xgetbv(0) & 0x6) == 0x6;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  const bool avx2 = (b & bit_AVX2) != 0;
+  return fma && f16c && os_avx && avx2;
 }
 
 std::unique_ptr<Backend> create_cpu_backend(int threads) {
