@@ -12,10 +12,12 @@ namespace cosy {
 
 namespace {
 
+// A conv's weights and its geometry; a call adds the weight/bias pointers, the
+// pre-activation and the accumulate flag.
 struct Conv {
   std::shared_ptr<const PreparedWeight> w;
   std::vector<float> b;
-  int64_t in = 0, out = 0, kernel = 1, stride = 1, dilation = 1, pad = 0;
+  Conv1dArgs shape;
 };
 
 struct ResBlock {
@@ -31,12 +33,12 @@ Conv load_conv(const WeightLoader& wl, const std::string& base, int64_t out, int
   Conv c;
   c.w = wl.conv1d(base, out, in, kernel);
   c.b = wl.floats(base + ".bias");
-  c.in = in;
-  c.out = out;
-  c.kernel = kernel;
-  c.stride = stride;
-  c.dilation = dilation;
-  c.pad = pad;
+  c.shape.in_channels = in;
+  c.shape.out_channels = out;
+  c.shape.kernel = kernel;
+  c.shape.stride = stride;
+  c.shape.dilation = dilation;
+  c.shape.pad_left = c.shape.pad_right = pad;
   return c;
 }
 
@@ -56,7 +58,8 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
 }
 
 double conv_flops(const Conv& c, int64_t t_out) {
-  return 2.0 * static_cast<double>(c.in * c.out * c.kernel * t_out);
+  return 2.0 *
+         static_cast<double>(c.shape.in_channels * c.shape.out_channels * c.shape.kernel * t_out);
 }
 
 // A [rows, channels] activation per request in the batch.
@@ -191,20 +194,14 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   // Runs `conv` over every request: out[i] = conv(in[i]) (+ out[i] when accumulating).
   auto conv_all = [&](const Conv& cv, std::vector<Act>& in, std::vector<Act>& out, Activation pre,
                       bool accumulate) {
-    Conv1dArgs a;
+    Conv1dArgs a = cv.shape;
     a.weight = cv.w.get();
     a.bias = cv.b.data();
-    a.in_channels = cv.in;
-    a.out_channels = cv.out;
-    a.kernel = cv.kernel;
-    a.stride = cv.stride;
-    a.dilation = cv.dilation;
-    a.pad_left = a.pad_right = cv.pad;
     a.pre = pre;
     a.accumulate = accumulate;
     std::vector<Segment> segs(n);
     for (size_t i = 0; i < n; ++i) {
-      if (!accumulate) out[i].resize(a.out_length(in[i].rows), cv.out);
+      if (!accumulate) out[i].resize(a.out_length(in[i].rows), a.out_channels);
       segs[i] = {in[i].data.data(), in[i].rows, out[i].data.data()};
     }
     k.conv1d(*stream, segs, a);
