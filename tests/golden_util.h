@@ -22,13 +22,7 @@ inline std::vector<float> floats(const std::string& name) { return load(name).to
 
 // (1, C, T) → [T, C]
 inline std::vector<float> channels_last(const Tensor& t) {
-  const int64_t c = t.dim(t.rank() - 2), n = t.dim(t.rank() - 1);
-  const auto v = t.to_float_vector();
-  std::vector<float> out(v.size());
-  for (int64_t i = 0; i < c; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      out[static_cast<size_t>(j * c + i)] = v[static_cast<size_t>(i * n + j)];
-  return out;
+  return transpose_2d(t.to_float_vector(), t.dim(t.rank() - 2), t.dim(t.rank() - 1));
 }
 
 inline ::testing::AssertionResult near(const std::vector<float>& got,

@@ -231,4 +231,17 @@ uint16_t float_to_half(float f) {
   return static_cast<uint16_t>(half);
 }
 
+std::vector<float> transpose_2d(std::span<const float> v, int64_t rows, int64_t cols) {
+  if (rows < 0 || cols < 0 || static_cast<int64_t>(v.size()) != rows * cols) {
+    fail("transpose: ", v.size(), " values are not a ", rows, " x ", cols, " matrix");
+  }
+  std::vector<float> out(v.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      out[static_cast<size_t>(c * rows + r)] = v[static_cast<size_t>(r * cols + c)];
+    }
+  }
+  return out;
+}
+
 }  // namespace cosy

@@ -78,6 +78,10 @@ class Tensor {
   bool writable_ = false;
 };
 
+// A row-major [rows, cols] matrix transposed to [cols, rows]: the official code's
+// channels-first (C, T) layouts become our channels-last [T, C].
+std::vector<float> transpose_2d(std::span<const float> v, int64_t rows, int64_t cols);
+
 // Converts one IEEE half / bfloat16 value to float.
 float half_to_float(uint16_t h);
 float bf16_to_float(uint16_t b);

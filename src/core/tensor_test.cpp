@@ -56,3 +56,13 @@ TEST(DType, NamesRoundTrip) {
 
 }  // namespace
 }  // namespace cosy
+
+namespace cosy {
+namespace {
+TEST(Transpose2d, SwapsRowsAndColumnsAndChecksTheSize) {
+  const std::vector<float> m = {1, 2, 3, 4, 5, 6};  // 2 x 3
+  EXPECT_EQ(transpose_2d(m, 2, 3), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  EXPECT_THROW(transpose_2d(m, 4, 2), Error);
+}
+}  // namespace
+}  // namespace cosy

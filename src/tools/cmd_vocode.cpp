@@ -45,10 +45,7 @@ int run_vocode(const VocodeOptions& o) {
            " (use --channels-last for (T, ", channels, "))");
     }
     frames = mel_t.dim(mel_t.rank() - 1);
-    mel.resize(v.size());
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t t = 0; t < frames; ++t)
-        mel[static_cast<size_t>(t * channels + c)] = v[static_cast<size_t>(c * frames + t)];
+    mel = transpose_2d(v, channels, frames);
   }
   auto backend = cpu::create_cpu_backend(o.threads);
   const HiftVocoder hift(*backend, folder.config.hift, folder.hift, parse_weight_format(o.weights));
