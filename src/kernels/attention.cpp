@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/scratch.h"
 
 namespace cosy::cpu {
 
@@ -90,8 +91,10 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       const int64_t block = sq.block_table[j / a.block_size];
       return pool_base + (block * a.block_size + j % a.block_size) * kv_row + kvh * hd;
     };
-    std::vector<float> scores(static_cast<size_t>(sq.kv_len));
-    std::vector<float> acc(static_cast<size_t>(hd));
+    // Per-thread scratch, so a decode step makes no heap allocation per head.
+    ScratchScope scratch;
+    const std::span<float> scores = scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len));
+    const std::span<float> acc = scratch.arena().alloc<float>(static_cast<size_t>(hd));
     for (int64_t i = t.q0; i < t.q1; ++i) {
       const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
       float* out = sq.out + i * ld_o + t.head * hd;
