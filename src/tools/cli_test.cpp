@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/test_support.h"
+#include "io/audio_file.h"
+#include "io/npy.h"
+#include "model/model_folder.h"
 
 namespace {
 
@@ -59,14 +62,21 @@ TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
                        (dir / "e2e.wav").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("RTF"), std::string::npos) << r.out;
-  // A 16-bit mono WAV: 44-byte header + 2 bytes per sample, 480 samples per mel frame.
-  const auto size = std::filesystem::file_size(dir / "e2e.wav");
-  EXPECT_EQ(size, 44u + 2u * 480u * 26u);
-  const Result bad =
-      run("vocode --model " + (golden / "model").string() + " --mel " +
-          (golden / "cases" / "prompt_feat.npy").string() + " --out " + (dir / "x.wav").string());
+  // One audio frame per mel frame's worth of samples, at the model's rate.
+  const cosy::ModelConfig config = cosy::load_model_config(golden / "model");
+  const int64_t frames = cosy::load_npy(golden / "cases" / "e2e_mel.npy").dim(2);
+  const cosy::Audio audio = cosy::read_audio(dir / "e2e.wav");
+  EXPECT_EQ(audio.sample_rate, config.sample_rate);
+  EXPECT_EQ(int64_t(audio.samples.size()), frames * config.hift.samples_per_frame());
+  // A mel with one channel too few is refused.
+  const int64_t channels = config.hift.in_channels;
+  cosy::save_npy(dir / "bad_mel.npy", cosy::Tensor::zeros(cosy::DType::F32, {1, channels - 1, 10}));
+  const Result bad = run("vocode --model " + (golden / "model").string() + " --mel " +
+                         (dir / "bad_mel.npy").string() + " --out " + (dir / "x.wav").string());
   EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.out.find("expected a (1, 80, T) mel"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("expected a (1, " + std::to_string(channels) + ", T) mel"),
+            std::string::npos)
+      << bad.out;
   const Result unwritable =
       run("vocode --model " + (golden / "model").string() + " --mel " +
           (golden / "cases" / "e2e_mel.npy").string() + " --out /nonexistent-dir/x.wav");
