@@ -58,6 +58,8 @@ void ThreadPool::worker_loop() {
     }
     if (!job) continue;
     run_tasks(*job);
+    // Passing through the mutex orders our `done` increments before a waiting caller's
+    // predicate check, so the notify below cannot be lost.
     { std::lock_guard<std::mutex> lock(mutex_); }
     done_cv_.notify_all();
   }
