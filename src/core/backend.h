@@ -89,7 +89,7 @@ class PreparedWeight {
   virtual size_t bytes() const = 0;
 };
 
-enum class ActivationKind { None, LeakyRelu, Elu, Snake, Silu, GeluTanh, GeluErf, Tanh };
+enum class ActivationKind { None, LeakyRelu, Elu, Snake, Silu, GeluTanh, GeluErf, Tanh, Mish };
 
 // An activation; Snake reads per-channel alpha (x + 1/(alpha+1e-9) * sin²(alpha x)).
 struct Activation {
@@ -134,17 +134,22 @@ struct ConvTranspose1dArgs {
   int64_t out_length(int64_t t_in) const { return (t_in - 1) * stride - 2 * padding + kernel; }
 };
 
-// Attention over a paged KV cache: keys/values live in fixed-size blocks from a shared
-// pool; each sequence owns a block table. One call serves many sequences of different
-// lengths (continuous batching).
+// Attention over a KV cache: either paged (keys/values in fixed-size blocks from a shared
+// pool, a block table per sequence) or dense rows the caller owns (k/v). One call serves
+// many sequences of different lengths (continuous batching).
 struct AttentionSeq {
   const float* q = nullptr;  // [q_len, num_heads * head_dim] (ld_q)
   int64_t q_len = 0;
   int64_t q_pos0 = 0;  // absolute position of the first query
-  const int32_t* block_table = nullptr;
+  const int32_t* block_table = nullptr;  // paged; null: dense rows at k/v
   int64_t kv_len = 0;           // keys cached for this sequence (queries included)
   const float* bias = nullptr;  // optional additive [num_heads, q_len, kv_len]
   float* out = nullptr;         // [q_len, num_heads * head_dim] (ld_out)
+  const float* k = nullptr;     // dense keys [kv_len, ld_kv] when block_table is null
+  const float* v = nullptr;
+  // Relative-position queries (the conformer's q + pos_bias_v), [q_len, ld_q]; with
+  // AttentionArgs::rel_table the score gains q_rel · rel_table[query_pos - key_pos].
+  const float* q_rel = nullptr;
 };
 enum class MaskKind { None, Causal, ChunkCausal };
 struct AttentionArgs {
@@ -157,6 +162,12 @@ struct AttentionArgs {
   const float* k_pool = nullptr;  // [blocks][block_size][num_kv_heads][head_dim]
   const float* v_pool = nullptr;
   int64_t block_size = 0;
+  int64_t ld_kv = 0;  // dense keys/values: row stride (0: num_kv_heads * head_dim)
+  // Transformer-XL relative positions: row rel_zero + d holds the projected encoding of
+  // distance d = query_pos - key_pos, [rows, num_heads * head_dim]. The score is
+  // scale * (q·k + q_rel·rel), as espnet's RelPositionMultiHeadedAttention computes it.
+  const float* rel_table = nullptr;
+  int64_t rel_zero = 0;
 };
 
 // The kernels. Every pointer is memory of this backend; every call is queued on `stream`.

@@ -32,6 +32,14 @@ inline float scalar(const Activation& a, float x, int64_t c) {
       return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
     case ActivationKind::Tanh:
       return std::tanh(x);
+    case ActivationKind::Mish: {
+      // tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2); exact past 20 as torch's
+      // softplus threshold makes it.
+      if (x > 20.0f) return x;
+      const float e = std::exp(x);
+      const float n = e * (e + 2.0f);
+      return x * (n / (n + 2.0f));
+    }
   }
   return x;
 }
@@ -69,6 +77,12 @@ inline __m256 vec(const Activation& a, __m256 x, int64_t c) {
     }
     case ActivationKind::Tanh:
       return tanh256(x);
+    case ActivationKind::Mish: {
+      const __m256 e = exp256(_mm256_min_ps(x, _mm256_set1_ps(20.0f)));
+      const __m256 n = _mm256_mul_ps(e, _mm256_add_ps(e, _mm256_set1_ps(2.0f)));
+      const __m256 m = _mm256_mul_ps(x, _mm256_div_ps(n, _mm256_add_ps(n, _mm256_set1_ps(2.0f))));
+      return _mm256_blendv_ps(m, x, _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ));
+    }
   }
   return x;
 }

@@ -57,8 +57,15 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       a.num_heads % a.num_kv_heads != 0) {
     fail("attention: ", a.num_heads, " heads do not group over ", a.num_kv_heads, " kv heads");
   }
-  if (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr)
-    fail("attention: no kv cache");
+  for (const AttentionSeq& sq : seqs) {
+    const bool paged = sq.block_table != nullptr;
+    if (paged && (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr))
+      fail("attention: a paged sequence but no kv pool");
+    if (!paged && sq.q_len > 0 && (sq.k == nullptr || sq.v == nullptr))
+      fail("attention: a sequence has neither a block table nor dense keys");
+    if ((sq.q_rel != nullptr) != (a.rel_table != nullptr) && sq.q_len > 0)
+      fail("attention: relative positions need both q_rel and rel_table");
+  }
   if (a.mask == MaskKind::ChunkCausal && a.chunk <= 0)
     fail("attention: chunk size must be positive");
   const int64_t hd = a.head_dim, group = a.num_heads / a.num_kv_heads;
@@ -66,6 +73,8 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   const int64_t ld_o = a.ld_out > 0 ? a.ld_out : a.num_heads * hd;
   const float scale = a.scale > 0 ? a.scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t kv_row = a.num_kv_heads * hd;
+  const int64_t ld_kv = a.ld_kv > 0 ? a.ld_kv : kv_row;
+  const int64_t ld_rel = a.num_heads * hd;
 
   // Tasks: (sequence, head, block of queries).
   constexpr int64_t kQueries = 16;
@@ -87,7 +96,10 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     const Task& t = tasks[static_cast<size_t>(ti)];
     const AttentionSeq& sq = seqs[t.seq];
     const int64_t kvh = t.head / group;
-    auto key_row = [&](const float* pool_base, int64_t j) {
+    const float* dense_k = sq.k != nullptr ? sq.k + kvh * hd : nullptr;
+    const float* dense_v = sq.v != nullptr ? sq.v + kvh * hd : nullptr;
+    auto row = [&](const float* pool_base, const float* dense, int64_t j) {
+      if (sq.block_table == nullptr) return dense + j * ld_kv;
       const int64_t block = sq.block_table[j / a.block_size];
       return pool_base + (block * a.block_size + j % a.block_size) * kv_row + kvh * hd;
     };
@@ -105,9 +117,14 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       const float* q = sq.q + i * ld_q + t.head * hd;
       const float* bias =
           sq.bias != nullptr ? sq.bias + (t.head * sq.q_len + i) * sq.kv_len : nullptr;
+      const float* q_rel = sq.q_rel != nullptr ? sq.q_rel + i * ld_q + t.head * hd : nullptr;
+      const int64_t pos = sq.q_pos0 + i;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = r.begin; j < r.end; ++j) {
-        float sc = dot(q, key_row(a.k_pool, j), hd) * scale;
+        float sc = dot(q, row(a.k_pool, dense_k, j), hd);
+        if (q_rel != nullptr)
+          sc += dot(q_rel, a.rel_table + (a.rel_zero + pos - j) * ld_rel + t.head * hd, hd);
+        sc *= scale;
         if (bias != nullptr) sc += bias[j];
         scores[static_cast<size_t>(j)] = sc;
         mx = std::max(mx, sc);
@@ -121,7 +138,7 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       std::fill(acc.begin(), acc.end(), 0.0f);
       const auto inv = static_cast<float>(1.0 / sum);
       for (int64_t j = r.begin; j < r.end; ++j) {
-        axpy(scores[static_cast<size_t>(j)] * inv, key_row(a.v_pool, j), acc.data(), hd);
+        axpy(scores[static_cast<size_t>(j)] * inv, row(a.v_pool, dense_v, j), acc.data(), hd);
       }
       std::copy(acc.begin(), acc.end(), out);
     }

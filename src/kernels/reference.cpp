@@ -45,6 +45,8 @@ float activation(const Activation& act, float xf, int64_t c) {
       return static_cast<float>(0.5 * x * (1 + std::erf(x / std::numbers::sqrt2)));
     case ActivationKind::Tanh:
       return static_cast<float>(std::tanh(x));
+    case ActivationKind::Mish:
+      return static_cast<float>(x * std::tanh(x > 20 ? x : std::log1p(std::exp(x))));
   }
   return xf;
 }
@@ -160,7 +162,7 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
 
 std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, const float* k,
                              const float* v, int64_t kv_len, const float* bias,
-                             const AttentionArgs& a) {
+                             const AttentionArgs& a, const float* q_rel) {
   const int64_t hd = a.head_dim, group = a.num_heads / a.num_kv_heads;
   const double scale = a.scale > 0 ? a.scale : 1.0 / std::sqrt(static_cast<double>(hd));
   std::vector<float> out(static_cast<size_t>(q_len * a.num_heads * hd), 0.0f);
@@ -183,6 +185,11 @@ std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, cons
         for (int64_t c = 0; c < hd; ++c)
           d += static_cast<double>(q[(i * a.num_heads + h) * hd + c]) *
                k[(j * a.num_kv_heads + kvh) * hd + c];
+        if (q_rel != nullptr) {
+          const float* rel = a.rel_table + (a.rel_zero + pos - j) * a.num_heads * hd + h * hd;
+          for (int64_t c = 0; c < hd; ++c)
+            d += static_cast<double>(q_rel[(i * a.num_heads + h) * hd + c]) * rel[c];
+        }
         d = d * scale + (bias != nullptr ? bias[(h * q_len + i) * kv_len + j] : 0.0);
         s[static_cast<size_t>(j)] = d;
         mx = std::max(mx, d);

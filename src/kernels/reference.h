@@ -26,10 +26,11 @@ void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float
 void softmax(float* x, int64_t rows, int64_t n, bool log);
 void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
           const int32_t* positions, float theta);
-// Dense attention for one sequence: q [q_len, H*D], k/v [kv_len, KVH*D].
+// Dense attention for one sequence: q [q_len, H*D], k/v [kv_len, KVH*D]; q_rel with
+// a.rel_table adds the relative-position term.
 std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, const float* k,
                              const float* v, int64_t kv_len, const float* bias,
-                             const AttentionArgs& a);
+                             const AttentionArgs& a, const float* q_rel = nullptr);
 void stft(const float* x, int64_t n, int64_t n_fft, int64_t hop, float* re, float* im);
 void istft(const float* re, const float* im, int64_t frames, int64_t n_fft, int64_t hop,
            float* out);

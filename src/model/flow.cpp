@@ -1,0 +1,214 @@
+#include "model/flow.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+#include "core/torch_generator.h"
+
+namespace cosy {
+
+namespace {
+
+// CausalConditionalCFM draws its noise once at construction: torch.manual_seed(0);
+// randn([1, 80, 50 * 300]), i.e. 300 s of 50 Hz frames.
+constexpr int64_t kNoiseChannels = 80;
+constexpr int64_t kNoiseFrames = 15000;
+
+bool all_finite(std::span<const float> v) {
+  for (const float f : v)
+    if (!std::isfinite(f)) return false;
+  return true;
+}
+
+}  // namespace
+
+FlowModel::FlowModel(Backend& backend, const FlowConfig& config, const StateDict& sd,
+                     WeightFormat format)
+    : backend_(backend),
+      config_(config),
+      encoder_(backend, config, sd, format),
+      estimator_(backend, config.decoder, config.output_size, sd, format) {
+  if (config_.output_size != kNoiseChannels) {
+    fail("flow: ", config_.output_size, " mel bins; the official noise table has ",
+         kNoiseChannels);
+  }
+  spk_affine_ = load_linear(WeightLoader(backend, sd, WeightFormat::F32), "spk_embed_affine_layer",
+                            config_.output_size, config_.spk_embed_dim);
+  noise_.resize(static_cast<size_t>(kNoiseChannels * kNoiseFrames));
+  TorchGenerator gen(0);
+  gen.randn(noise_);
+}
+
+FlowModel::~FlowModel() = default;
+
+int64_t FlowModel::max_frames() const { return kNoiseFrames; }
+
+std::vector<float> FlowModel::cosine_t_span(int64_t steps) {
+  // torch.linspace(0, 1, steps + 1) fills the first half forwards from 0 and the second
+  // half backwards from 1; then 1 - cos(t · 0.5 · π), all in float32.
+  const int64_t n = steps + 1;
+  const float step = 1.0f / static_cast<float>(steps);
+  std::vector<float> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float lin = i < n / 2 ? step * static_cast<float>(i)
+                                : 1.0f - step * static_cast<float>(n - 1 - i);
+    const float arg = (lin * 0.5f) * std::numbers::pi_v<float>;
+    t[static_cast<size_t>(i)] = 1.0f - static_cast<float>(std::cos(static_cast<double>(arg)));
+  }
+  return t;
+}
+
+void FlowModel::check(const FlowRequest& r) const {
+  const int64_t bins = mel_bins(), la = config_.pre_lookahead_len;
+  const auto tp = static_cast<int64_t>(r.prompt_tokens.size());
+  const auto feat_values = static_cast<int64_t>(r.prompt_feat.size());
+  if (feat_values % bins != 0)
+    fail("flow: prompt mel has ", feat_values, " values, not a whole number of ", bins, "-bin frames");
+  if (feat_values / bins != tp * config_.token_mel_ratio) {
+    fail("flow: prompt mel has ", feat_values / bins, " frames but ", tp, " prompt tokens need ",
+         tp * config_.token_mel_ratio);
+  }
+  if (!all_finite(r.prompt_feat)) fail("flow: the prompt mel has a non-finite value");
+  if (static_cast<int64_t>(r.embedding.size()) != config_.spk_embed_dim) {
+    fail("flow: speaker embedding has ", r.embedding.size(), " values, expected ",
+         config_.spk_embed_dim);
+  }
+  if (!all_finite(r.embedding)) fail("flow: the speaker embedding has a non-finite value");
+  const auto tokens = static_cast<int64_t>(r.tokens.size());
+  const int64_t produced = r.finalize ? tokens : tokens - la;
+  if (produced <= 0) {
+    fail("flow: ", tokens, " tokens produce no frames",
+         r.finalize ? "" : " (the last look-ahead tokens are context only)");
+  }
+  const int64_t frames = (tp + produced) * config_.token_mel_ratio;
+  if (frames > kNoiseFrames) {
+    fail("flow: ", frames, " mel frames (prompt included) exceed the ", kNoiseFrames,
+         "-frame noise table the model was trained with (", kNoiseFrames / 50, " s)");
+  }
+  if (r.mel == nullptr) fail("flow: no output buffer given");
+}
+
+void FlowModel::infer(std::span<FlowRequest> batch) const {
+  for (const auto& r : batch) check(r);
+  const size_t n = batch.size();
+  const int64_t bins = mel_bins(), la = config_.pre_lookahead_len;
+
+  // Token streams (prompt ++ tokens) and the encoder inputs over them.
+  std::vector<std::vector<int32_t>> all(n);
+  std::vector<FlowEncoderInput> enc_in(n);
+  std::vector<FlowEncoderTrace*> enc_traces(n, nullptr);
+  bool any_trace = false;
+  for (size_t i = 0; i < n; ++i) {
+    const FlowRequest& r = batch[i];
+    all[i].assign(r.prompt_tokens.begin(), r.prompt_tokens.end());
+    all[i].insert(all[i].end(), r.tokens.begin(), r.tokens.end());
+    const std::span<const int32_t> whole(all[i]);
+    if (r.finalize) {
+      enc_in[i].tokens = whole;
+    } else {
+      enc_in[i].tokens = whole.first(whole.size() - static_cast<size_t>(la));
+      enc_in[i].context = whole.last(static_cast<size_t>(la));
+    }
+    enc_in[i].chunked = r.streaming;
+    if (r.trace != nullptr) {
+      enc_traces[i] = &r.trace->encoder;
+      any_trace = true;
+    }
+  }
+  Batch mu;
+  encoder_.encode(enc_in, mu, any_trace ? std::span<FlowEncoderTrace*>(enc_traces)
+                                        : std::span<FlowEncoderTrace*>());
+
+  // Speaker conditioning: L2-normalised x-vector → affine.
+  auto stream = backend_.create_stream();
+  Exec e{backend_.primitives(), *stream};
+  Batch xvec(n), spks;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& emb = batch[i].embedding;
+    double ss = 0;
+    for (const float v : emb) ss += static_cast<double>(v) * v;
+    const float norm = std::max(static_cast<float>(std::sqrt(ss)), 1e-12f);
+    xvec[i].resize(1, config_.spk_embed_dim);
+    for (size_t c = 0; c < emb.size(); ++c) xvec[i].data[c] = emb[c] / norm;
+  }
+  spk_affine_.run(e, xvec, spks);
+  stream->synchronize();
+
+  // cond (the prompt mel, then zeros) and the initial noise, per request.
+  Batch cond(n), x(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t T = mu[i].rows;
+    cond[i].resize(T, bins);
+    std::fill(cond[i].data.begin(), cond[i].data.end(), 0.0f);
+    std::copy(batch[i].prompt_feat.begin(), batch[i].prompt_feat.end(), cond[i].data.begin());
+    x[i].resize(T, bins);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < bins; ++c) x[i].row(t)[c] = noise_[static_cast<size_t>(c * kNoiseFrames + t)];
+    if (FlowTrace* tr = batch[i].trace) {
+      tr->mu = mu[i].data;
+      tr->spks = spks[i].data;
+      tr->cond = cond[i].data;
+      tr->noise = x[i].data;
+      tr->est_t.clear();
+    }
+  }
+
+  // Euler steps; the conditional and CFG halves of every request go in one estimator call.
+  const std::vector<float> t_span = cosine_t_span(kSteps);
+  const auto cfg = static_cast<float>(config_.decoder.inference_cfg_rate);
+  const auto cfg1 = static_cast<float>(1.0 + config_.decoder.inference_cfg_rate);
+  float t = t_span[0], dt = t_span[1] - t_span[0];
+  std::vector<EstimatorInput> in(2 * n);
+  Batch v;
+  for (int64_t step = 1; step <= kSteps; ++step) {
+    for (size_t i = 0; i < n; ++i) {
+      EstimatorInput& c = in[2 * i];
+      c.x = &x[i];
+      c.mu = &mu[i];
+      c.cond = &cond[i];
+      c.spks = spks[i].data;
+      c.t = t;
+      c.chunked = batch[i].streaming;
+      EstimatorInput& u = in[2 * i + 1];
+      u = EstimatorInput{};
+      u.x = &x[i];
+      u.t = t;
+      u.chunked = batch[i].streaming;
+    }
+    estimator_.estimate(in, v);
+    for (size_t i = 0; i < n; ++i) {
+      if (FlowTrace* tr = batch[i].trace) {
+        tr->est_t.push_back(t);
+        if (step == 1) {
+          tr->est0_out = v[2 * i].data;
+          tr->est0_out.insert(tr->est0_out.end(), v[2 * i + 1].data.begin(),
+                              v[2 * i + 1].data.end());
+        }
+      }
+      float* xi = x[i].data.data();
+      const float* vc = v[2 * i].data.data();
+      const float* vu = v[2 * i + 1].data.data();
+      for (size_t k = 0; k < x[i].data.size(); ++k) {
+        const float dphi = cfg1 * vc[k] - cfg * vu[k];
+        xi[k] = xi[k] + dt * dphi;
+      }
+    }
+    t = t + dt;
+    if (step < kSteps) dt = t_span[static_cast<size_t>(step + 1)] - t;
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    const FlowRequest& r = batch[i];
+    const auto prompt_frames = static_cast<int64_t>(r.prompt_feat.size()) / bins;
+    if (r.trace != nullptr) r.trace->mel_full = x[i].data;
+    r.mel->assign(x[i].data.begin() + prompt_frames * bins, x[i].data.end());
+  }
+}
+
+double FlowModel::flops(int64_t tokens) const {
+  const int64_t frames = tokens * config_.token_mel_ratio;
+  return encoder_.flops(tokens) + 2.0 * kSteps * estimator_.flops(frames);
+}
+
+}  // namespace cosy

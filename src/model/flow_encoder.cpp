@@ -1,0 +1,308 @@
+#include "model/flow_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+
+namespace cosy {
+
+namespace {
+
+// espnet/wenet ConformerEncoderLayer as CosyVoice2 configures it: pre-norm, relative-position
+// self-attention, a SiLU feed-forward, no convolution module, no macaron feed-forward.
+struct ConformerLayer {
+  LayerNormLayer norm_mha, norm_ff;
+  LinearLayer q, k, v, out, pos;
+  std::vector<float> bias_u, bias_v;  // [heads, d_k]
+  LinearLayer w1, w2;
+};
+
+ConformerLayer load_conformer(const WeightLoader& wl, const std::string& p,
+                              const ConformerConfig& c) {
+  const int64_t d = c.output_size;
+  const std::string a = p + ".self_attn";
+  ConformerLayer l;
+  l.norm_mha = load_layer_norm(wl, p + ".norm_mha");
+  l.norm_ff = load_layer_norm(wl, p + ".norm_ff");
+  l.q = load_linear(wl, a + ".linear_q", d, d);
+  l.k = load_linear(wl, a + ".linear_k", d, d);
+  l.v = load_linear(wl, a + ".linear_v", d, d);
+  l.out = load_linear(wl, a + ".linear_out", d, d);
+  l.pos = load_linear(wl, a + ".linear_pos", d, d, /*bias=*/false);
+  l.bias_u = wl.floats(a + ".pos_bias_u");
+  l.bias_v = wl.floats(a + ".pos_bias_v");
+  l.w1 = load_linear(wl, p + ".feed_forward.w_1", c.linear_units, d);
+  l.w2 = load_linear(wl, p + ".feed_forward.w_2", d, c.linear_units);
+  return l;
+}
+
+// LinearNoSubsampling + EspnetRelPositionalEncoding's scaling: LayerNorm(x W^T + b) · √d.
+struct InputLayer {
+  LinearLayer linear;
+  LayerNormLayer norm;
+  float xscale = 1;
+  void run(Exec& e, const Batch& x, Batch& y) const {
+    linear.run(e, x, y);
+    norm.run(e, y, y);
+    for (auto& a : y)
+      for (float& v : a.data) v *= xscale;
+  }
+};
+
+InputLayer load_input_layer(const WeightLoader& wl, const std::string& p, int64_t out,
+                            int64_t in) {
+  return {load_linear(wl, p + ".out.0", out, in), load_layer_norm(wl, p + ".out.1"),
+          static_cast<float>(std::sqrt(static_cast<double>(out)))};
+}
+
+void add_head_bias(const Act& q, const std::vector<float>& bias, Act& out) {
+  out.resize(q.rows, q.ch);
+  for (int64_t r = 0; r < q.rows; ++r) {
+    const float* src = q.row(r);
+    float* dst = out.row(r);
+    for (int64_t c = 0; c < q.ch; ++c) dst[c] = src[c] + bias[static_cast<size_t>(c)];
+  }
+}
+
+}  // namespace
+
+std::vector<float> relative_position_table(int64_t n, int64_t dim) {
+  std::vector<float> pe(static_cast<size_t>((2 * n - 1) * dim));
+  const auto step = static_cast<float>(-(std::log(10000.0) / static_cast<double>(dim)));
+  for (int64_t k = 0; k < dim; k += 2) {
+    const float freq = std::exp(static_cast<float>(k) * step);
+    for (int64_t d = -(n - 1); d <= n - 1; ++d) {
+      const float arg = static_cast<float>(d) * freq;
+      float* row = pe.data() + (d + n - 1) * dim;
+      row[k] = static_cast<float>(std::sin(static_cast<double>(arg)));
+      if (k + 1 < dim) row[k + 1] = static_cast<float>(std::cos(static_cast<double>(arg)));
+    }
+  }
+  return pe;
+}
+
+struct FlowEncoder::Weights {
+  std::vector<float> embedding;  // [vocab, input_size]
+  InputLayer embed, up_embed;
+  ConvLayer lookahead1, lookahead2, up_conv;
+  std::vector<ConformerLayer> blocks, up_blocks;
+  LayerNormLayer after_norm;
+  LinearLayer proj;
+};
+
+FlowEncoder::FlowEncoder(Backend& backend, const FlowConfig& config, const StateDict& sd,
+                         WeightFormat format)
+    : backend_(backend), config_(config), w_(std::make_unique<Weights>()) {
+  config_.validate();
+  const ConformerConfig& c = config_.encoder;
+  const int64_t d = c.output_size, la = config_.pre_lookahead_len;
+  const WeightLoader wl(backend, sd, format);
+  Weights& w = *w_;
+  w.embedding = wl.floats("input_embedding.weight");
+  w.embed = load_input_layer(wl, "encoder.embed", d, c.input_size);
+  // PreLookaheadLayer: conv1 sees each token and the `la` after it (the caller appends
+  // them, or zeros); conv2 is causal.
+  w.lookahead1 = load_conv(wl, "encoder.pre_lookahead_layer.conv1", d, d, la + 1, 0, 0);
+  w.lookahead2 = load_conv(wl, "encoder.pre_lookahead_layer.conv2", d, d, 3, 2, 0);
+  for (int64_t i = 0; i < c.num_blocks; ++i)
+    w.blocks.push_back(load_conformer(wl, "encoder.encoders." + std::to_string(i), c));
+  const int64_t s = c.upsample_stride;
+  w.up_conv = load_conv(wl, "encoder.up_layer.conv", d, d, 2 * s + 1, 2 * s, 0);
+  w.up_embed = load_input_layer(wl, "encoder.up_embed", d, d);
+  for (int64_t i = 0; i < c.num_up_blocks; ++i)
+    w.up_blocks.push_back(load_conformer(wl, "encoder.up_encoders." + std::to_string(i), c));
+  w.after_norm = load_layer_norm(wl, "encoder.after_norm");
+  w.proj = load_linear(wl, "encoder_proj", config_.output_size, d);
+}
+
+FlowEncoder::~FlowEncoder() = default;
+
+void FlowEncoder::check(const FlowEncoderInput& in) const {
+  if (in.tokens.empty()) fail("flow encoder: no tokens");
+  if (!in.context.empty() && static_cast<int64_t>(in.context.size()) != config_.pre_lookahead_len) {
+    fail("flow encoder: ", in.context.size(), " look-ahead tokens given, expected 0 or ",
+         config_.pre_lookahead_len);
+  }
+  for (auto span : {in.tokens, in.context}) {
+    for (const int32_t t : span) {
+      if (t < 0 || t >= config_.vocab_size) {
+        fail("flow encoder: speech token ", t, " is out of range [0, ", config_.vocab_size, ")");
+      }
+    }
+  }
+}
+
+namespace {
+
+// One conformer block over the batch; `rel` is the projected relative table shared by every
+// sequence (distances up to the longest), `rel_zero` its distance-0 row.
+void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, Batch& x,
+                   const Batch& pe, int64_t rel_zero, int64_t chunk,
+                   const std::vector<bool>& chunked_per_seq) {
+  const size_t n = x.size();
+  const int64_t heads = c.attention_heads, dk = c.output_size / heads;
+  Batch h, q, k, v, qu, qv, att, rel;
+  l.norm_mha.run(e, x, h);
+  l.q.run(e, h, q);
+  l.k.run(e, h, k);
+  l.v.run(e, h, v);
+  l.pos.run(e, pe, rel);
+  qu.resize(n);
+  qv.resize(n);
+  att.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    add_head_bias(q[i], l.bias_u, qu[i]);
+    add_head_bias(q[i], l.bias_v, qv[i]);
+    att[i].resize(x[i].rows, c.output_size);
+  }
+  // Full-attention and chunked sequences go in separate calls: the mask is per call.
+  for (const bool want_chunked : {false, true}) {
+    std::vector<AttentionSeq> seqs;
+    for (size_t i = 0; i < n; ++i) {
+      if (chunked_per_seq[i] != want_chunked) continue;
+      AttentionSeq s;
+      s.q = qu[i].data.data();
+      s.q_len = x[i].rows;
+      s.kv_len = x[i].rows;
+      s.out = att[i].data.data();
+      s.k = k[i].data.data();
+      s.v = v[i].data.data();
+      s.q_rel = qv[i].data.data();
+      seqs.push_back(s);
+    }
+    if (seqs.empty()) continue;
+    AttentionArgs a;
+    a.num_heads = a.num_kv_heads = heads;
+    a.head_dim = dk;
+    a.mask = want_chunked ? MaskKind::ChunkCausal : MaskKind::None;
+    a.chunk = chunk;
+    a.rel_table = rel[0].data.data();
+    a.rel_zero = rel_zero;
+    e.k.attention(e.s, seqs, a);
+  }
+  l.out.run(e, att, x, /*accumulate=*/true);
+  l.norm_ff.run(e, x, h);
+  l.w1.run(e, h, q);
+  activate(e, q, {ActivationKind::Silu});
+  l.w2.run(e, q, x, /*accumulate=*/true);
+}
+
+}  // namespace
+
+void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
+                         std::span<FlowEncoderTrace*> traces) const {
+  for (const auto& in : batch) check(in);
+  if (!traces.empty() && traces.size() != batch.size()) fail("flow encoder: traces/batch mismatch");
+  const ConformerConfig& c = config_.encoder;
+  const Weights& w = *w_;
+  const size_t n = batch.size();
+  const int64_t din = config_.input_size, d = c.output_size, la = config_.pre_lookahead_len;
+  auto stream = backend_.create_stream();
+  Exec e{backend_.primitives(), *stream};
+
+  // Token embeddings of the sequence and of its look-ahead context.
+  Batch emb(n), ctx_emb(n), x, ctx;
+  std::vector<bool> chunked(n);
+  int64_t t_max = 0;
+  for (size_t i = 0; i < n; ++i) {
+    auto gather = [&](std::span<const int32_t> ids, Act& out) {
+      out.resize(static_cast<int64_t>(ids.size()), din);
+      for (size_t r = 0; r < ids.size(); ++r) {
+        std::copy_n(w.embedding.data() + static_cast<int64_t>(ids[r]) * din, din,
+                    out.row(static_cast<int64_t>(r)));
+      }
+    };
+    gather(batch[i].tokens, emb[i]);
+    gather(batch[i].context, ctx_emb[i]);
+    chunked[i] = batch[i].chunked && c.static_chunk_size > 0;
+    t_max = std::max(t_max, emb[i].rows);
+    if (!traces.empty() && traces[i] != nullptr) traces[i]->embedded = emb[i].data;
+  }
+  w.embed.run(e, emb, x);
+
+  // Look-ahead: conv1 over [x; context], zero-padded where the context is missing.
+  {
+    Batch padded(n), y1;
+    for (size_t i = 0; i < n; ++i) {
+      padded[i].resize(x[i].rows + la, d);
+      std::copy(x[i].data.begin(), x[i].data.end(), padded[i].data.begin());
+      std::fill(padded[i].data.begin() + x[i].rows * d, padded[i].data.end(), 0.0f);
+    }
+    std::vector<size_t> with_ctx;
+    for (size_t i = 0; i < n; ++i)
+      if (ctx_emb[i].rows > 0) with_ctx.push_back(i);
+    if (!with_ctx.empty()) {
+      Batch ce(with_ctx.size()), cx;
+      for (size_t j = 0; j < with_ctx.size(); ++j) ce[j] = std::move(ctx_emb[with_ctx[j]]);
+      w.embed.run(e, ce, cx);
+      for (size_t j = 0; j < with_ctx.size(); ++j) {
+        Act& p = padded[with_ctx[j]];
+        std::copy(cx[j].data.begin(), cx[j].data.end(), p.row(p.rows - la));
+      }
+    }
+    w.lookahead1.run(e, padded, y1);
+    w.lookahead2.run(e, y1, x, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
+  }
+
+  {
+    const auto pe = relative_position_table(t_max, d);
+    Batch pe_batch(1);
+    pe_batch[0].data = pe;
+    pe_batch[0].rows = 2 * t_max - 1;
+    pe_batch[0].ch = d;
+    for (const auto& l : w.blocks)
+      run_conformer(e, l, c, x, pe_batch, t_max - 1, c.static_chunk_size, chunked);
+  }
+
+  // ×stride nearest upsampling, then the causal conv.
+  const int64_t s = c.upsample_stride;
+  {
+    Batch up(n);
+    for (size_t i = 0; i < n; ++i) {
+      up[i].resize(x[i].rows * s, d);
+      for (int64_t r = 0; r < up[i].rows; ++r) std::copy_n(x[i].row(r / s), d, up[i].row(r));
+    }
+    w.up_conv.run(e, up, x);
+  }
+  Batch y;
+  w.up_embed.run(e, x, y);
+  {
+    const int64_t u_max = t_max * s;
+    const auto pe = relative_position_table(u_max, d);
+    Batch pe_batch(1);
+    pe_batch[0].data = pe;
+    pe_batch[0].rows = 2 * u_max - 1;
+    pe_batch[0].ch = d;
+    for (const auto& l : w.up_blocks)
+      run_conformer(e, l, c, y, pe_batch, u_max - 1, c.static_chunk_size * s, chunked);
+  }
+  w.after_norm.run(e, y, y);
+  for (size_t i = 0; i < n; ++i) {
+    if (!traces.empty() && traces[i] != nullptr) traces[i]->out = y[i].data;
+  }
+  w.proj.run(e, y, mu);
+  stream->synchronize();
+}
+
+double FlowEncoder::flops(int64_t tokens) const {
+  const ConformerConfig& c = config_.encoder;
+  const double d = static_cast<double>(c.output_size);
+  auto layer = [&](double t) {
+    const double linears = 2.0 * t * d * d * 4 + 2.0 * (2 * t - 1) * d * d +
+                           2.0 * 2 * t * d * static_cast<double>(c.linear_units);
+    const double attn = 2.0 * 3 * t * t * d;  // q·k, q·rel, p·v
+    return linears + attn;
+  };
+  const double t = static_cast<double>(tokens), u = t * static_cast<double>(c.upsample_stride);
+  double total = 2.0 * t * d * static_cast<double>(config_.input_size);
+  total += 2.0 * t * d * d * static_cast<double>(config_.pre_lookahead_len + 1 + 3);
+  total += static_cast<double>(c.num_blocks) * layer(t);
+  total += 2.0 * u * d * d * static_cast<double>(2 * c.upsample_stride + 1) + 2.0 * u * d * d;
+  total += static_cast<double>(c.num_up_blocks) * layer(u);
+  total += 2.0 * u * d * static_cast<double>(config_.output_size);
+  return total;
+}
+
+}  // namespace cosy

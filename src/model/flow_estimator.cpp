@@ -1,0 +1,331 @@
+#include "model/flow_estimator.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+
+namespace cosy {
+
+namespace {
+
+// CausalBlock1D: causal conv (k=3) → LayerNorm over channels → Mish.
+struct CausalBlock {
+  ConvLayer conv;
+  LayerNormLayer norm;
+  void run(Exec& e, const Batch& x, Batch& y) const {
+    conv.run(e, x, y);
+    norm.run(e, y, y);
+    activate(e, y, {ActivationKind::Mish});
+  }
+};
+
+// CausalResnetBlock1D: block1 → + mlp(time) → block2 → + 1x1 residual conv.
+struct ResnetBlock {
+  CausalBlock block1, block2;
+  LinearLayer mlp;  // after a Mish on the time embedding
+  ConvLayer res;
+};
+
+// diffusers' BasicTransformerBlock: pre-norm self-attention, pre-norm GELU feed-forward.
+struct TransformerBlock {
+  LayerNormLayer norm1, norm3;
+  LinearLayer q, k, v, out;
+  LinearLayer ff1, ff2;
+};
+
+struct Stage {
+  ResnetBlock resnet;
+  std::vector<TransformerBlock> transformers;
+  ConvLayer post;  // causal conv after the stage (down and up stages only)
+};
+
+CausalBlock load_causal_block(const WeightLoader& wl, const std::string& p, int64_t in,
+                              int64_t out) {
+  return {load_conv(wl, p + ".block.0", out, in, 3, 2, 0), load_layer_norm(wl, p + ".block.2")};
+}
+
+ResnetBlock load_resnet(const WeightLoader& wl, const std::string& p, int64_t in, int64_t out,
+                        int64_t tdim) {
+  return {load_causal_block(wl, p + ".block1", in, out),
+          load_causal_block(wl, p + ".block2", out, out), load_linear(wl, p + ".mlp.1", out, tdim),
+          load_conv(wl, p + ".res_conv", out, in, 1, 0, 0)};
+}
+
+TransformerBlock load_transformer(const WeightLoader& wl, const std::string& p, int64_t dim,
+                                  const EstimatorConfig& c) {
+  const int64_t inner = c.num_heads * c.attention_head_dim;
+  TransformerBlock b;
+  b.norm1 = load_layer_norm(wl, p + ".norm1");
+  b.norm3 = load_layer_norm(wl, p + ".norm3");
+  b.q = load_linear(wl, p + ".attn1.to_q", inner, dim, false);
+  b.k = load_linear(wl, p + ".attn1.to_k", inner, dim, false);
+  b.v = load_linear(wl, p + ".attn1.to_v", inner, dim, false);
+  b.out = load_linear(wl, p + ".attn1.to_out.0", dim, inner);
+  b.ff1 = load_linear(wl, p + ".ff.net.0.proj", dim * 4, dim);
+  b.ff2 = load_linear(wl, p + ".ff.net.2", dim, dim * 4);
+  return b;
+}
+
+Stage load_stage(const WeightLoader& wl, const std::string& p, int64_t in, int64_t out,
+                 const EstimatorConfig& c, bool with_post) {
+  Stage s;
+  s.resnet = load_resnet(wl, p + ".0", in, out, c.time_embed_dim());
+  for (int64_t j = 0; j < c.n_blocks; ++j)
+    s.transformers.push_back(load_transformer(wl, p + ".1." + std::to_string(j), out, c));
+  if (with_post) s.post = load_conv(wl, p + ".2", out, out, 3, 2, 0);
+  return s;
+}
+
+}  // namespace
+
+std::vector<float> timestep_embedding(float t, int64_t dim) {
+  const int64_t half = dim / 2;
+  const auto step = static_cast<float>(-(std::log(10000.0) / static_cast<double>(half - 1)));
+  const float scaled = 1000.0f * t;
+  std::vector<float> emb(static_cast<size_t>(dim));
+  for (int64_t k = 0; k < half; ++k) {
+    const float freq = std::exp(static_cast<float>(k) * step);
+    const double arg = static_cast<double>(scaled * freq);
+    emb[static_cast<size_t>(k)] = static_cast<float>(std::sin(arg));
+    emb[static_cast<size_t>(half + k)] = static_cast<float>(std::cos(arg));
+  }
+  return emb;
+}
+
+struct FlowEstimator::Weights {
+  LinearLayer time1, time2;
+  Stage down;
+  std::vector<Stage> mid;
+  Stage up;
+  CausalBlock final_block;
+  ConvLayer final_proj;
+  size_t bytes = 0;
+};
+
+FlowEstimator::FlowEstimator(Backend& backend, const CfmConfig& config, int64_t mel_bins,
+                             const StateDict& sd, WeightFormat format)
+    : backend_(backend), config_(config), mel_bins_(mel_bins), w_(std::make_unique<Weights>()) {
+  const EstimatorConfig& c = config_.estimator;
+  if (c.channels.size() != 1) {
+    fail("flow estimator: ", c.channels.size(),
+         " channel stages given; CosyVoice2's decoder has one (down/up-sampling U-Nets are not "
+         "supported)");
+  }
+  if (c.in_channels != 3 * mel_bins_ + config_.spk_emb_dim) {
+    fail("flow estimator: in_channels ", c.in_channels, " is not x + mu + spks + cond (",
+         3 * mel_bins_ + config_.spk_emb_dim, ")");
+  }
+  const WeightLoader wl(backend, sd, format);
+  const std::string p = "decoder.estimator";
+  const int64_t ch = c.channels[0], tdim = c.time_embed_dim();
+  Weights& w = *w_;
+  w.time1 = load_linear(wl, p + ".time_mlp.linear_1", tdim, c.in_channels);
+  w.time2 = load_linear(wl, p + ".time_mlp.linear_2", tdim, tdim);
+  w.down = load_stage(wl, p + ".down_blocks.0", c.in_channels, ch, c, true);
+  for (int64_t i = 0; i < c.num_mid_blocks; ++i)
+    w.mid.push_back(load_stage(wl, p + ".mid_blocks." + std::to_string(i), ch, ch, c, false));
+  w.up = load_stage(wl, p + ".up_blocks.0", 2 * ch, ch, c, true);
+  w.final_block = load_causal_block(wl, p + ".final_block", ch, ch);
+  w.final_proj = load_conv(wl, p + ".final_proj", c.out_channels, ch, 1, 0, 0);
+  if (c.out_channels != mel_bins_)
+    fail("flow estimator: out_channels ", c.out_channels, " != mel bins ", mel_bins_);
+
+  auto add = [&](const auto& layer) { w.bytes += layer.w->bytes(); };
+  auto add_stage = [&](const Stage& s) {
+    add(s.resnet.block1.conv);
+    add(s.resnet.block2.conv);
+    add(s.resnet.mlp);
+    add(s.resnet.res);
+    for (const auto& t : s.transformers) {
+      for (const auto* l : {&t.q, &t.k, &t.v, &t.out, &t.ff1, &t.ff2}) add(*l);
+    }
+    if (s.post.w) add(s.post);
+  };
+  add(w.time1);
+  add(w.time2);
+  add_stage(w.down);
+  for (const auto& s : w.mid) add_stage(s);
+  add_stage(w.up);
+  add(w.final_block.conv);
+  add(w.final_proj);
+}
+
+FlowEstimator::~FlowEstimator() = default;
+
+size_t FlowEstimator::weight_bytes() const { return w_->bytes; }
+
+namespace {
+
+struct StageContext {
+  Exec& e;
+  const EstimatorConfig& c;
+  const Batch& time_mish;  // Mish(time embedding), one row per sequence
+  const std::vector<bool>& chunked;
+};
+
+void run_resnet(StageContext& ctx, const ResnetBlock& r, const Batch& x, Batch& y) {
+  Batch h, t;
+  r.block1.run(ctx.e, x, h);
+  r.mlp.run(ctx.e, ctx.time_mish, t);
+  for (size_t i = 0; i < h.size(); ++i) {
+    for (int64_t row = 0; row < h[i].rows; ++row) {
+      float* dst = h[i].row(row);
+      for (int64_t c = 0; c < h[i].ch; ++c) dst[c] += t[i].data[static_cast<size_t>(c)];
+    }
+  }
+  r.block2.run(ctx.e, h, y);
+  r.res.run(ctx.e, x, y, {}, /*accumulate=*/true);
+}
+
+void run_transformer(StageContext& ctx, const TransformerBlock& b, Batch& x) {
+  const EstimatorConfig& c = ctx.c;
+  const size_t n = x.size();
+  Batch h, q, k, v, att(n);
+  b.norm1.run(ctx.e, x, h);
+  b.q.run(ctx.e, h, q);
+  b.k.run(ctx.e, h, k);
+  b.v.run(ctx.e, h, v);
+  for (size_t i = 0; i < n; ++i) att[i].resize(x[i].rows, c.num_heads * c.attention_head_dim);
+  for (const bool want_chunked : {false, true}) {
+    std::vector<AttentionSeq> seqs;
+    for (size_t i = 0; i < n; ++i) {
+      if (ctx.chunked[i] != want_chunked) continue;
+      AttentionSeq s;
+      s.q = q[i].data.data();
+      s.q_len = x[i].rows;
+      s.kv_len = x[i].rows;
+      s.out = att[i].data.data();
+      s.k = k[i].data.data();
+      s.v = v[i].data.data();
+      seqs.push_back(s);
+    }
+    if (seqs.empty()) continue;
+    AttentionArgs a;
+    a.num_heads = a.num_kv_heads = c.num_heads;
+    a.head_dim = c.attention_head_dim;
+    a.mask = want_chunked ? MaskKind::ChunkCausal : MaskKind::None;
+    a.chunk = c.static_chunk_size;
+    a.left_chunks = c.num_decoding_left_chunks;
+    ctx.e.k.attention(ctx.e.s, seqs, a);
+  }
+  b.out.run(ctx.e, att, x, /*accumulate=*/true);
+  b.norm3.run(ctx.e, x, h);
+  b.ff1.run(ctx.e, h, q);
+  activate(ctx.e, q, {ActivationKind::GeluErf});
+  b.ff2.run(ctx.e, q, x, /*accumulate=*/true);
+}
+
+void run_stage(StageContext& ctx, const Stage& s, const Batch& x, Batch& y) {
+  run_resnet(ctx, s.resnet, x, y);
+  for (const auto& t : s.transformers) run_transformer(ctx, t, y);
+}
+
+}  // namespace
+
+void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) const {
+  const EstimatorConfig& c = config_.estimator;
+  const Weights& w = *w_;
+  const size_t n = batch.size();
+  const int64_t bins = mel_bins_, spk = c.in_channels - 3 * bins;
+  for (const auto& in : batch) {
+    if (in.x == nullptr || in.x->rows <= 0 || in.x->ch != bins)
+      fail("flow estimator: x must be [T > 0, ", bins, "]");
+    for (const Act* a : {in.mu, in.cond}) {
+      if (a != nullptr && (a->rows != in.x->rows || a->ch != bins))
+        fail("flow estimator: mu/cond must match x's shape [", in.x->rows, ", ", bins, "]");
+    }
+    if (!in.spks.empty() && static_cast<int64_t>(in.spks.size()) != spk)
+      fail("flow estimator: spks has ", in.spks.size(), " values, expected ", spk);
+  }
+  auto stream = backend_.create_stream();
+  Exec e{backend_.primitives(), *stream};
+
+  // Time embedding per sequence, and its Mish (every ResNet's mlp starts with one).
+  Batch temb(n), t1, t2;
+  for (size_t i = 0; i < n; ++i) {
+    temb[i].data = timestep_embedding(batch[i].t, c.in_channels);
+    temb[i].rows = 1;
+    temb[i].ch = c.in_channels;
+  }
+  w.time1.run(e, temb, t1);
+  activate(e, t1, {ActivationKind::Silu});
+  w.time2.run(e, t1, t2);
+  activate(e, t2, {ActivationKind::Mish});
+
+  Batch h(n), y, skip;
+  std::vector<bool> chunked(n);
+  for (size_t i = 0; i < n; ++i) {
+    const EstimatorInput& in = batch[i];
+    const int64_t T = in.x->rows;
+    chunked[i] = in.chunked && c.static_chunk_size > 0;
+    h[i].resize(T, c.in_channels);
+    for (int64_t r = 0; r < T; ++r) {
+      float* dst = h[i].row(r);
+      std::copy_n(in.x->row(r), bins, dst);
+      if (in.mu != nullptr) {
+        std::copy_n(in.mu->row(r), bins, dst + bins);
+      } else {
+        std::fill_n(dst + bins, bins, 0.0f);
+      }
+      if (!in.spks.empty()) {
+        std::copy_n(in.spks.data(), spk, dst + 2 * bins);
+      } else {
+        std::fill_n(dst + 2 * bins, spk, 0.0f);
+      }
+      if (in.cond != nullptr) {
+        std::copy_n(in.cond->row(r), bins, dst + 2 * bins + spk);
+      } else {
+        std::fill_n(dst + 2 * bins + spk, bins, 0.0f);
+      }
+    }
+  }
+  StageContext ctx{e, c, t2, chunked};
+  run_stage(ctx, w.down, h, skip);
+  w.down.post.run(e, skip, h);
+  for (const auto& s : w.mid) {
+    run_stage(ctx, s, h, y);
+    std::swap(h, y);
+  }
+  // Up: [x | skip] on channels.
+  {
+    Batch cat(n);
+    const int64_t ch = c.channels[0];
+    for (size_t i = 0; i < n; ++i) {
+      cat[i].resize(h[i].rows, 2 * ch);
+      for (int64_t r = 0; r < h[i].rows; ++r) {
+        std::copy_n(h[i].row(r), ch, cat[i].row(r));
+        std::copy_n(skip[i].row(r), ch, cat[i].row(r) + ch);
+      }
+    }
+    run_stage(ctx, w.up, cat, y);
+  }
+  w.up.post.run(e, y, h);
+  w.final_block.run(e, h, y);
+  w.final_proj.run(e, y, out);
+  stream->synchronize();
+}
+
+double FlowEstimator::flops(int64_t frames) const {
+  const EstimatorConfig& c = config_.estimator;
+  const Weights& w = *w_;
+  const auto T = static_cast<double>(frames);
+  auto resnet = [&](const ResnetBlock& r) {
+    return r.block1.conv.flops(frames) + r.block2.conv.flops(frames) + r.res.flops(frames);
+  };
+  auto stage = [&](const Stage& s) {
+    double f = resnet(s.resnet);
+    for (const auto& t : s.transformers) {
+      for (const auto* l : {&t.q, &t.k, &t.v, &t.out, &t.ff1, &t.ff2}) f += l->flops(frames);
+      f += 2.0 * 2.0 * T * T * static_cast<double>(c.num_heads * c.attention_head_dim);
+    }
+    if (s.post.w) f += s.post.flops(frames);
+    return f;
+  };
+  double total = stage(w.down) + stage(w.up);
+  for (const auto& s : w.mid) total += stage(s);
+  total += w.final_block.conv.flops(frames) + w.final_proj.flops(frames);
+  return total;
+}
+
+}  // namespace cosy

@@ -1,0 +1,72 @@
+// Building blocks shared by the flow and HiFT: a layer's prepared weights plus a call that
+// runs it over every sequence of a batch at once (one kernel launch per layer, whatever the
+// number of streams). Activations are channels-last [rows, channels] per sequence.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "model/weight_loader.h"
+
+namespace cosy {
+
+// One sequence's activation.
+struct Act {
+  std::vector<float> data;
+  int64_t rows = 0, ch = 0;
+  void resize(int64_t r, int64_t c) {
+    rows = r;
+    ch = c;
+    data.resize(static_cast<size_t>(r * c));
+  }
+  float* row(int64_t i) { return data.data() + i * ch; }
+  const float* row(int64_t i) const { return data.data() + i * ch; }
+};
+using Batch = std::vector<Act>;
+
+// Where a layer runs: the backend's kernels and the stream they are queued on.
+struct Exec {
+  Primitives& k;
+  Stream& s;
+};
+
+struct LinearLayer {
+  std::shared_ptr<const PreparedWeight> w;
+  std::vector<float> b;  // empty: no bias
+  int64_t in = 0, out = 0;
+  // y = x W^T + b per sequence; `accumulate` adds into y (a fused residual).
+  void run(Exec& e, const Batch& x, Batch& y, bool accumulate = false) const;
+  double flops(int64_t rows) const { return 2.0 * static_cast<double>(rows * in * out); }
+};
+
+struct LayerNormLayer {
+  std::vector<float> w, b;
+  float eps = 1e-5f;
+  void run(Exec& e, const Batch& x, Batch& y) const;
+};
+
+struct ConvLayer {
+  std::shared_ptr<const PreparedWeight> w;
+  std::vector<float> b;
+  Conv1dArgs shape;  // geometry; run() fills weight, bias, pre and accumulate
+  void run(Exec& e, const Batch& x, Batch& y, Activation pre = {}, bool accumulate = false) const;
+  double flops(int64_t rows_out) const {
+    return 2.0 * static_cast<double>(shape.in_channels / shape.groups * shape.out_channels *
+                                      shape.kernel * rows_out);
+  }
+};
+
+LinearLayer load_linear(const WeightLoader& wl, const std::string& base, int64_t out, int64_t in,
+                        bool bias = true);
+LayerNormLayer load_layer_norm(const WeightLoader& wl, const std::string& base, float eps = 1e-5f);
+// A stride-1 conv with the given zero padding (causal: pad_left = kernel - 1).
+ConvLayer load_conv(const WeightLoader& wl, const std::string& base, int64_t out, int64_t in,
+                    int64_t kernel, int64_t pad_left, int64_t pad_right, int64_t stride = 1,
+                    int64_t dilation = 1);
+
+// In place over every sequence.
+void activate(Exec& e, Batch& x, Activation act);
+
+}  // namespace cosy
