@@ -6,6 +6,7 @@
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
 #include "model/flow.h"
+#include "model/flow_stream.h"
 #include "model/model_folder.h"
 
 namespace cosy {
@@ -158,6 +159,166 @@ TEST_F(GoldenFlow, FirstStreamingChunkMatchesEveryIntermediate) {
   EXPECT_TRUE(
       near(trace.est0_out, batch_channels_last(golden::load("flowc0_est0_out.npy")), kEncoderTolerance));
   EXPECT_TRUE(near(mel, channels_last(golden::load("flowc0_mel.npy")), kMelTolerance));
+}
+
+// Runs a stream to the end, returning each chunk's new frames.
+std::vector<std::vector<float>> run_stream(const FlowModel& flow, const Inputs& in,
+                                           FlowStreamOptions options, size_t push_every) {
+  FlowStream stream(flow, in.prompt_tokens, in.prompt_feat, in.embedding, options);
+  std::vector<std::vector<float>> chunks;
+  size_t pushed = 0;
+  while (!stream.done()) {
+    if (pushed < in.tokens.size()) {  // tokens arrive a few at a time, as from the LLM
+      const size_t n = std::min(push_every, in.tokens.size() - pushed);
+      stream.push_tokens(std::span<const int32_t>(in.tokens).subspan(pushed, n));
+      pushed += n;
+      if (pushed == in.tokens.size()) stream.finish();
+    }
+    if (!stream.ready()) continue;
+    chunks.emplace_back();
+    FlowStream::Step st{&stream, &chunks.back()};
+    FlowStream::step(flow, {&st, 1});
+  }
+  return chunks;
+}
+
+// The token2wav schedule of the official code, chunk by chunk (stream{k}_flow_mel holds
+// each call's whole mel; a chunk emits the frames after the previous chunks'), computed
+// both by recomputing the prefix and incrementally.
+TEST_F(GoldenFlow, StreamingScheduleMatchesOfficialChunks) {
+  if (!golden::has("stream_schedule.npy")) GTEST_SKIP();
+  const Inputs in = inputs("stream_tokens.npy");
+  const Tensor schedule = golden::load("stream_schedule.npy");
+  const auto sched = schedule.to_float_vector();
+  const int64_t chunks = schedule.dim(0), cols = schedule.dim(1);
+  for (const bool incremental : {false, true}) {
+    FlowStreamOptions opt;
+    opt.incremental = incremental;
+    const auto got = run_stream(*flow_, in, opt, 7);
+    ASSERT_EQ(static_cast<int64_t>(got.size()), chunks);
+    int64_t emitted_frames = 0;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const auto full = channels_last(golden::load("stream" + std::to_string(k) + "_flow_mel.npy"));
+      const std::vector<float> want(full.begin() + emitted_frames * 80, full.end());
+      EXPECT_TRUE(near(got[size_t(k)], want, kMelTolerance)) << "chunk " << k << " incremental "
+                                                             << incremental;
+      emitted_frames = static_cast<int64_t>(full.size()) / 80;
+      // The schedule's token counts: non-final chunks see offset + hop + 3 tokens.
+      EXPECT_EQ(static_cast<int64_t>(full.size()) / 80,
+                2 * (static_cast<int64_t>(sched[size_t(k * cols)]) - (sched[size_t(k * cols + 1)] ? 0 : 3)));
+    }
+  }
+  if (golden::has("nonstream_mel.npy")) {
+    std::vector<float> mel;
+    FlowRequest r = request(in, mel, nullptr, false, true);
+    flow_->infer({&r, 1});
+    EXPECT_TRUE(near(mel, channels_last(golden::load("nonstream_mel.npy")), kMelTolerance));
+  }
+}
+
+std::vector<int32_t> random_tokens(size_t n, uint32_t seed, int32_t vocab) {
+  std::vector<int32_t> t(n);
+  uint32_t s = seed;
+  for (auto& v : t) {
+    s = s * 1664525u + 1013904223u;
+    v = static_cast<int32_t>((s >> 8) % static_cast<uint32_t>(vocab));
+  }
+  return t;
+}
+
+// A long random token stream: incremental equals the full recompute chunk by chunk, with
+// hop schedules that do and do not end on encoder chunk boundaries (a partial chunk is
+// recomputed), and with a chunk-causal final chunk (then the final chunk is incremental too).
+TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  Inputs in = inputs("flow_tokens.npy");
+  in.tokens = random_tokens(300, 7, vocab);  // 12 s of audio, 9 chunks
+  struct Case {
+    int64_t first_hop;
+    bool final_full;
+  };
+  for (const Case c : {Case{25, false}, Case{15, true}}) {
+    FlowStreamOptions opt;
+    opt.first_hop = c.first_hop;
+    opt.final_full_attention = c.final_full;
+    opt.incremental = false;
+    const auto want = run_stream(*flow_, in, opt, 40);
+    opt.incremental = true;
+    const auto got = run_stream(*flow_, in, opt, 40);
+    ASSERT_EQ(got.size(), want.size());
+    size_t frames = 0;
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_TRUE(near(got[k], want[k], 1e-4)) << "chunk " << k << " first hop " << c.first_hop;
+      frames += got[k].size() / 80;
+    }
+    EXPECT_EQ(frames, 2 * in.tokens.size());
+  }
+}
+
+// Streams at different positions, run in one batched step, equal each stream run alone.
+TEST_F(GoldenFlow, BatchedStreamsEqualSeparateStreams) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  Inputs base = inputs("flow_tokens.npy");
+  std::vector<Inputs> ins(3, base);
+  for (size_t i = 0; i < ins.size(); ++i) ins[i].tokens = random_tokens(60 + 30 * i, 11 + i, vocab);
+  std::vector<std::vector<float>> alone(ins.size());
+  for (size_t i = 0; i < ins.size(); ++i) {
+    for (const auto& c : run_stream(*flow_, ins[i], {}, 1000)) alone[i].insert(alone[i].end(), c.begin(), c.end());
+  }
+  std::vector<std::unique_ptr<FlowStream>> streams;
+  std::vector<std::vector<float>> together(ins.size());
+  for (size_t i = 0; i < ins.size(); ++i) {
+    streams.push_back(std::make_unique<FlowStream>(*flow_, ins[i].prompt_tokens, ins[i].prompt_feat,
+                                                   ins[i].embedding));
+  }
+  for (int round = 0; round < 100; ++round) {
+    std::vector<FlowStream::Step> steps;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      // Stream i starts i rounds late, so the streams are at different positions.
+      if (round == static_cast<int>(i)) {
+        streams[i]->push_tokens(ins[i].tokens);
+        streams[i]->finish();
+      }
+      if (streams[i]->ready()) steps.push_back({streams[i].get(), &together[i]});
+    }
+    if (!steps.empty()) FlowStream::step(*flow_, steps);
+  }
+  for (size_t i = 0; i < ins.size(); ++i) {
+    EXPECT_TRUE(streams[i]->done());
+    EXPECT_TRUE(near(together[i], alone[i], 1e-5)) << "stream " << i;
+  }
+}
+
+TEST_F(GoldenFlow, BadInputIsAClearError) {
+  Inputs in = inputs("flow_tokens.npy");
+  std::vector<float> mel;
+  auto expect_error = [&](const Inputs& bad, const std::string& what) {
+    FlowRequest r = request(bad, mel, nullptr, false, true);
+    try {
+      flow_->infer({&r, 1});
+      ADD_FAILURE() << "no error for " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  Inputs bad = in;
+  bad.tokens[3] = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  expect_error(bad, "out of range");
+  bad = in;
+  bad.tokens[0] = -1;
+  expect_error(bad, "out of range");
+  bad = in;
+  bad.prompt_feat.resize(bad.prompt_feat.size() - 80);
+  expect_error(bad, "prompt tokens need");
+  bad = in;
+  bad.embedding.pop_back();
+  expect_error(bad, "speaker embedding has");
+  bad = in;
+  bad.prompt_feat[5] = std::nanf("");
+  expect_error(bad, "non-finite");
+  bad = in;
+  bad.tokens.clear();
+  expect_error(bad, "produce no frames");
 }
 
 }  // namespace

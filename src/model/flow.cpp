@@ -87,6 +87,8 @@ void FlowModel::check(const FlowRequest& r) const {
          "-frame noise table the model was trained with (", kNoiseFrames / 50, " s)");
   }
   if (r.mel == nullptr) fail("flow: no output buffer given");
+  if (r.state != nullptr && !r.streaming)
+    fail("flow: incremental state is for streaming (chunk-causal) requests only");
 }
 
 void FlowModel::infer(std::span<FlowRequest> batch) const {
@@ -111,9 +113,19 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
       enc_in[i].context = whole.last(static_cast<size_t>(la));
     }
     enc_in[i].chunked = r.streaming;
+    if (r.state != nullptr) enc_in[i].state = &r.state->encoder;
     if (r.trace != nullptr) {
       enc_traces[i] = &r.trace->encoder;
       any_trace = true;
+    }
+  }
+  // Frames before first[i] are committed in the request's state and not recomputed.
+  std::vector<int64_t> first(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (batch[i].state != nullptr) {
+      first[i] = batch[i].state->encoder.committed * config_.token_mel_ratio;
+      if (batch[i].state->estimator.empty())
+        batch[i].state->estimator.resize(static_cast<size_t>(2 * kSteps));
     }
   }
   Batch mu;
@@ -136,15 +148,23 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
   stream->synchronize();
 
   // cond (the prompt mel, then zeros) and the initial noise, per request.
+  // Rows are frames first[i] .. first[i] + T; commit[i] is where the state stops keeping.
   Batch cond(n), x(n);
+  std::vector<int64_t> commit(n, 0);
   for (size_t i = 0; i < n; ++i) {
-    const int64_t T = mu[i].rows;
+    const int64_t T = mu[i].rows, f0 = first[i];
+    const auto prompt_frames = static_cast<int64_t>(batch[i].prompt_feat.size()) / bins;
+    if (batch[i].state != nullptr)
+      commit[i] = batch[i].state->encoder.committed * config_.token_mel_ratio;
     cond[i].resize(T, bins);
     std::fill(cond[i].data.begin(), cond[i].data.end(), 0.0f);
-    std::copy(batch[i].prompt_feat.begin(), batch[i].prompt_feat.end(), cond[i].data.begin());
+    for (int64_t t = f0; t < std::min(prompt_frames, f0 + T); ++t)
+      std::copy_n(batch[i].prompt_feat.data() + t * bins, bins, cond[i].row(t - f0));
     x[i].resize(T, bins);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t c = 0; c < bins; ++c) x[i].row(t)[c] = noise_[static_cast<size_t>(c * kNoiseFrames + t)];
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t c = 0; c < bins; ++c)
+        x[i].row(t)[c] = noise_[static_cast<size_t>(c * kNoiseFrames + f0 + t)];
+    }
     if (FlowTrace* tr = batch[i].trace) {
       tr->mu = mu[i].data;
       tr->spks = spks[i].data;
@@ -175,6 +195,11 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
       u.x = &x[i];
       u.t = t;
       u.chunked = batch[i].streaming;
+      if (FlowStreamState* st = batch[i].state) {
+        c.state = &st->estimator[static_cast<size_t>(2 * (step - 1))];
+        u.state = &st->estimator[static_cast<size_t>(2 * (step - 1) + 1)];
+        c.commit = u.commit = commit[i];
+      }
     }
     estimator_.estimate(in, v);
     for (size_t i = 0; i < n; ++i) {
@@ -202,7 +227,9 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
     const FlowRequest& r = batch[i];
     const auto prompt_frames = static_cast<int64_t>(r.prompt_feat.size()) / bins;
     if (r.trace != nullptr) r.trace->mel_full = x[i].data;
-    r.mel->assign(x[i].data.begin() + prompt_frames * bins, x[i].data.end());
+    const int64_t skip = std::max<int64_t>(0, prompt_frames - first[i]);
+    r.mel->assign(x[i].data.begin() + skip * bins, x[i].data.end());
+    if (r.first_frame != nullptr) *r.first_frame = first[i] + skip - prompt_frames;
   }
 }
 

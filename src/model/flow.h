@@ -18,6 +18,7 @@
 #include "model/config.h"
 #include "model/flow_encoder.h"
 #include "model/flow_estimator.h"
+#include "model/flow_state.h"
 
 namespace cosy {
 
@@ -42,8 +43,14 @@ struct FlowRequest {
   std::span<const float> embedding;    // speaker x-vector [spk_embed_dim]
   bool streaming = false;              // chunk-causal attention
   bool finalize = true;                // no look-ahead context left
-  std::vector<float>* mel = nullptr;   // out: [2 * new tokens, bins]
+  std::vector<float>* mel = nullptr;   // out: [frames, bins], see first_frame
   FlowTrace* trace = nullptr;
+  // Incremental streaming (streaming only): the stream's state; frames already committed
+  // are not recomputed, so mel starts later. Null: the official full computation.
+  FlowStreamState* state = nullptr;
+  // Out (optional): the frame, counted from the first non-prompt frame, where mel starts
+  // (0 without a state).
+  int64_t* first_frame = nullptr;
 };
 
 class FlowModel {

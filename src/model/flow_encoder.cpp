@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/stream_ops.h"
 
 namespace cosy {
 
@@ -105,11 +106,11 @@ FlowEncoder::FlowEncoder(Backend& backend, const FlowConfig& config, const State
   // PreLookaheadLayer: conv1 sees each token and the `la` after it (the caller appends
   // them, or zeros); conv2 is causal.
   w.lookahead1 = load_conv(wl, "encoder.pre_lookahead_layer.conv1", d, d, la + 1, 0, 0);
-  w.lookahead2 = load_conv(wl, "encoder.pre_lookahead_layer.conv2", d, d, 3, 2, 0);
+  w.lookahead2 = load_conv(wl, "encoder.pre_lookahead_layer.conv2", d, d, 3, 0, 0);
   for (int64_t i = 0; i < c.num_blocks; ++i)
     w.blocks.push_back(load_conformer(wl, "encoder.encoders." + std::to_string(i), c));
   const int64_t s = c.upsample_stride;
-  w.up_conv = load_conv(wl, "encoder.up_layer.conv", d, d, 2 * s + 1, 2 * s, 0);
+  w.up_conv = load_conv(wl, "encoder.up_layer.conv", d, d, 2 * s + 1, 0, 0);  // causal_conv pads
   w.up_embed = load_input_layer(wl, "encoder.up_embed", d, d);
   for (int64_t i = 0; i < c.num_up_blocks; ++i)
     w.up_blocks.push_back(load_conformer(wl, "encoder.up_encoders." + std::to_string(i), c));
@@ -136,14 +137,24 @@ void FlowEncoder::check(const FlowEncoderInput& in) const {
 
 namespace {
 
-// One conformer block over the batch; `rel` is the projected relative table shared by every
-// sequence (distances up to the longest), `rel_zero` its distance-0 row.
+// Where each sequence of a call starts and what it keeps.
+struct Rows {
+  int64_t start = 0;   // first new token row
+  int64_t end = 0;     // token rows after this call
+  int64_t commit = 0;  // token rows the state keeps afterwards
+  FlowEncoderState* state = nullptr;
+  bool chunked = false;
+};
+
+// One conformer block over the new rows of every sequence; `pe` is the projected relative
+// table input (distances up to the longest sequence), `rel_zero` its distance-0 row;
+// `scale` maps token rows to this block's rows (1 or the upsampling stride).
 void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, Batch& x,
-                   const Batch& pe, int64_t rel_zero, int64_t chunk,
-                   const std::vector<bool>& chunked_per_seq) {
+                   const Batch& pe, int64_t rel_zero, int64_t chunk, const std::vector<Rows>& rows,
+                   size_t kv_index, int64_t scale) {
   const size_t n = x.size();
   const int64_t heads = c.attention_heads, dk = c.output_size / heads;
-  Batch h, q, k, v, qu, qv, att, rel;
+  Batch h, q, k, v, qu, qv, att(n), rel;
   l.norm_mha.run(e, x, h);
   l.q.run(e, h, q);
   l.k.run(e, h, k);
@@ -151,42 +162,34 @@ void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, B
   l.pos.run(e, pe, rel);
   qu.resize(n);
   qv.resize(n);
-  att.resize(n);
+  std::vector<SelfAttentionIo> io(n);
   for (size_t i = 0; i < n; ++i) {
     add_head_bias(q[i], l.bias_u, qu[i]);
     add_head_bias(q[i], l.bias_v, qv[i]);
-    att[i].resize(x[i].rows, c.output_size);
+    FlowEncoderState* st = rows[i].state;
+    io[i] = {&qu[i], &qv[i], &k[i], &v[i], &att[i], st != nullptr ? &st->kv[kv_index] : nullptr,
+             rows[i].start * scale, rows[i].commit * scale, rows[i].chunked};
   }
-  // Full-attention and chunked sequences go in separate calls: the mask is per call.
-  for (const bool want_chunked : {false, true}) {
-    std::vector<AttentionSeq> seqs;
-    for (size_t i = 0; i < n; ++i) {
-      if (chunked_per_seq[i] != want_chunked) continue;
-      AttentionSeq s;
-      s.q = qu[i].data.data();
-      s.q_len = x[i].rows;
-      s.kv_len = x[i].rows;
-      s.out = att[i].data.data();
-      s.k = k[i].data.data();
-      s.v = v[i].data.data();
-      s.q_rel = qv[i].data.data();
-      seqs.push_back(s);
-    }
-    if (seqs.empty()) continue;
-    AttentionArgs a;
-    a.num_heads = a.num_kv_heads = heads;
-    a.head_dim = dk;
-    a.mask = want_chunked ? MaskKind::ChunkCausal : MaskKind::None;
-    a.chunk = chunk;
-    a.rel_table = rel[0].data.data();
-    a.rel_zero = rel_zero;
-    e.k.attention(e.s, seqs, a);
-  }
+  AttentionArgs a;
+  a.num_heads = a.num_kv_heads = heads;
+  a.head_dim = dk;
+  a.chunk = chunk;
+  a.rel_table = rel[0].data.data();
+  a.rel_zero = rel_zero;
+  self_attention(e, io, a);
   l.out.run(e, att, x, /*accumulate=*/true);
   l.norm_ff.run(e, x, h);
   l.w1.run(e, h, q);
   activate(e, q, {ActivationKind::Silu});
   l.w2.run(e, q, x, /*accumulate=*/true);
+}
+
+Batch position_table(int64_t n, int64_t d) {
+  Batch pe(1);
+  pe[0].data = relative_position_table(n, d);
+  pe[0].rows = 2 * n - 1;
+  pe[0].ch = d;
+  return pe;
 }
 
 }  // namespace
@@ -199,90 +202,103 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
   const Weights& w = *w_;
   const size_t n = batch.size();
   const int64_t din = config_.input_size, d = c.output_size, la = config_.pre_lookahead_len;
+  const int64_t s = c.upsample_stride, chunk = c.static_chunk_size;
+  const auto kv_layers = static_cast<size_t>(c.num_blocks + c.num_up_blocks);
   auto stream = backend_.create_stream();
   Exec e{backend_.primitives(), *stream};
 
-  // Token embeddings of the sequence and of its look-ahead context.
-  Batch emb(n), ctx_emb(n), x, ctx;
-  std::vector<bool> chunked(n);
+  std::vector<Rows> rows(n);
   int64_t t_max = 0;
   for (size_t i = 0; i < n; ++i) {
-    auto gather = [&](std::span<const int32_t> ids, Act& out) {
-      out.resize(static_cast<int64_t>(ids.size()), din);
-      for (size_t r = 0; r < ids.size(); ++r) {
-        std::copy_n(w.embedding.data() + static_cast<int64_t>(ids[r]) * din, din,
-                    out.row(static_cast<int64_t>(r)));
-      }
-    };
-    gather(batch[i].tokens, emb[i]);
-    gather(batch[i].context, ctx_emb[i]);
-    chunked[i] = batch[i].chunked && c.static_chunk_size > 0;
-    t_max = std::max(t_max, emb[i].rows);
-    if (!traces.empty() && traces[i] != nullptr) traces[i]->embedded = emb[i].data;
-  }
-  w.embed.run(e, emb, x);
-
-  // Look-ahead: conv1 over [x; context], zero-padded where the context is missing.
-  {
-    Batch padded(n), y1;
-    for (size_t i = 0; i < n; ++i) {
-      padded[i].resize(x[i].rows + la, d);
-      std::copy(x[i].data.begin(), x[i].data.end(), padded[i].data.begin());
-      std::fill(padded[i].data.begin() + x[i].rows * d, padded[i].data.end(), 0.0f);
+    Rows& r = rows[i];
+    r.state = batch[i].state;
+    r.chunked = batch[i].chunked && chunk > 0;
+    r.end = static_cast<int64_t>(batch[i].tokens.size());
+    if (r.state != nullptr) {
+      if (!r.chunked) fail("flow encoder: incremental state needs chunk masks (streaming)");
+      if (r.state->kv.empty()) r.state->kv.resize(kv_layers);
+      r.start = r.state->committed;
+      if (r.start >= r.end)
+        fail("flow encoder: no new tokens after the ", r.start, " already committed");
+      r.commit = r.end / chunk * chunk;
     }
-    std::vector<size_t> with_ctx;
-    for (size_t i = 0; i < n; ++i)
-      if (ctx_emb[i].rows > 0) with_ctx.push_back(i);
-    if (!with_ctx.empty()) {
-      Batch ce(with_ctx.size()), cx;
-      for (size_t j = 0; j < with_ctx.size(); ++j) ce[j] = std::move(ctx_emb[with_ctx[j]]);
-      w.embed.run(e, ce, cx);
-      for (size_t j = 0; j < with_ctx.size(); ++j) {
-        Act& p = padded[with_ctx[j]];
-        std::copy(cx[j].data.begin(), cx[j].data.end(), p.row(p.rows - la));
-      }
-    }
-    w.lookahead1.run(e, padded, y1);
-    w.lookahead2.run(e, y1, x, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
+    t_max = std::max(t_max, r.end);
   }
 
-  {
-    const auto pe = relative_position_table(t_max, d);
-    Batch pe_batch(1);
-    pe_batch[0].data = pe;
-    pe_batch[0].rows = 2 * t_max - 1;
-    pe_batch[0].ch = d;
-    for (const auto& l : w.blocks)
-      run_conformer(e, l, c, x, pe_batch, t_max - 1, c.static_chunk_size, chunked);
-  }
-
-  // ×stride nearest upsampling, then the causal conv.
-  const int64_t s = c.upsample_stride;
-  {
-    Batch up(n);
-    for (size_t i = 0; i < n; ++i) {
-      up[i].resize(x[i].rows * s, d);
-      for (int64_t r = 0; r < up[i].rows; ++r) std::copy_n(x[i].row(r / s), d, up[i].row(r));
-    }
-    w.up_conv.run(e, up, x);
-  }
-  Batch y;
-  w.up_embed.run(e, x, y);
-  {
-    const int64_t u_max = t_max * s;
-    const auto pe = relative_position_table(u_max, d);
-    Batch pe_batch(1);
-    pe_batch[0].data = pe;
-    pe_batch[0].rows = 2 * u_max - 1;
-    pe_batch[0].ch = d;
-    for (const auto& l : w.up_blocks)
-      run_conformer(e, l, c, y, pe_batch, u_max - 1, c.static_chunk_size * s, chunked);
-  }
-  w.after_norm.run(e, y, y);
+  // Embeddings from two rows before the first new one (the causal conv2 reads them), the
+  // look-ahead context (or zeros) appended for conv1.
+  Batch emb(n), x_lo, padded(n), y1, x(n);
+  std::vector<int64_t> lo(n);
   for (size_t i = 0; i < n; ++i) {
-    if (!traces.empty() && traces[i] != nullptr) traces[i]->out = y[i].data;
+    lo[i] = std::max<int64_t>(0, rows[i].start - 2);
+    const auto ids = batch[i].tokens.subspan(static_cast<size_t>(lo[i]));
+    emb[i].resize(static_cast<int64_t>(ids.size() + batch[i].context.size()), din);
+    int64_t r = 0;
+    for (auto span : {ids, batch[i].context}) {
+      for (const int32_t id : span)
+        std::copy_n(w.embedding.data() + static_cast<int64_t>(id) * din, din, emb[i].row(r++));
+    }
+    if (!traces.empty() && traces[i] != nullptr) {
+      const int64_t skip = rows[i].start - lo[i];
+      traces[i]->embedded.assign(emb[i].data.begin() + skip * din,
+                                 emb[i].data.begin() + static_cast<int64_t>(ids.size()) * din);
+    }
   }
-  w.proj.run(e, y, mu);
+  w.embed.run(e, emb, x_lo);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t body = rows[i].end - lo[i];
+    padded[i].resize(body + la, d);
+    std::copy(x_lo[i].data.begin(), x_lo[i].data.end(), padded[i].data.begin());
+    std::fill(padded[i].data.begin() + x_lo[i].rows * d, padded[i].data.end(), 0.0f);
+    // The residual: the embedded new rows.
+    x[i].resize(rows[i].end - rows[i].start, d);
+    std::copy_n(x_lo[i].row(rows[i].start - lo[i]), x[i].rows * d, x[i].data.begin());
+  }
+  w.lookahead1.run(e, padded, y1);
+  {
+    // conv2 is causal over conv1's output: two zero rows at the very start, else the two
+    // recomputed rows before the first new one.
+    Batch y1p(n);
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t zeros = 2 - (rows[i].start - lo[i]);
+      y1p[i].resize(zeros + y1[i].rows, d);
+      std::fill_n(y1p[i].data.begin(), zeros * d, 0.0f);
+      std::copy(y1[i].data.begin(), y1[i].data.end(), y1p[i].data.begin() + zeros * d);
+    }
+    w.lookahead2.run(e, y1p, x, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
+  }
+
+  {
+    const Batch pe = position_table(t_max, d);
+    for (size_t l = 0; l < w.blocks.size(); ++l)
+      run_conformer(e, w.blocks[l], c, x, pe, t_max - 1, chunk, rows, l, 1);
+  }
+
+  // ×stride nearest upsampling into the causal conv, whose left context is the stream's tail.
+  Batch up(n), y(n);
+  std::vector<CausalConvIo> conv_io(n);
+  for (size_t i = 0; i < n; ++i) {
+    up[i].resize(x[i].rows * s, d);
+    for (int64_t r = 0; r < up[i].rows; ++r) std::copy_n(x[i].row(r / s), d, up[i].row(r));
+    FlowEncoderState* st = rows[i].state;
+    conv_io[i] = {&up[i], &y[i], st != nullptr ? &st->up_tail : nullptr, rows[i].start * s,
+                  st != nullptr ? rows[i].commit * s : -1};
+  }
+  causal_conv(e, w.up_conv, conv_io);
+  w.up_embed.run(e, y, x);
+  {
+    const Batch pe = position_table(t_max * s, d);
+    for (size_t l = 0; l < w.up_blocks.size(); ++l) {
+      run_conformer(e, w.up_blocks[l], c, x, pe, t_max * s - 1, chunk * s, rows,
+                    w.blocks.size() + l, s);
+    }
+  }
+  w.after_norm.run(e, x, x);
+  for (size_t i = 0; i < n; ++i) {
+    if (!traces.empty() && traces[i] != nullptr) traces[i]->out = x[i].data;
+    if (rows[i].state != nullptr) rows[i].state->committed = rows[i].commit;
+  }
+  w.proj.run(e, x, mu);
   stream->synchronize();
 }
 

@@ -16,6 +16,7 @@
 #include "core/backend.h"
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
+#include "model/flow_state.h"
 #include "model/layers.h"
 
 namespace cosy {
@@ -25,6 +26,9 @@ struct FlowEncoderInput {
   std::span<const int32_t> context;  // look-ahead tokens after `tokens` (empty: zeros, as at
                                      // the end of an utterance)
   bool chunked = false;              // chunk masks (streaming) or full attention
+  // Incremental streaming (chunked only): rows before state->committed are not recomputed;
+  // afterwards the state keeps every complete chunk of this call.
+  FlowEncoderState* state = nullptr;
 };
 
 // Intermediates a test can ask for.
@@ -41,8 +45,9 @@ class FlowEncoder {
   FlowEncoder(const FlowEncoder&) = delete;
   FlowEncoder& operator=(const FlowEncoder&) = delete;
 
-  // mu[i] = [2 T_i, mel bins] for every input. Token ids must lie in [0, vocab_size) and
-  // the context must be empty or exactly pre_lookahead_len tokens.
+  // mu[i] = [2 (T_i - start_i), mel bins]: the frames from twice the state's committed row
+  // (0 without a state) to the end. Token ids must lie in [0, vocab_size) and the context
+  // must be empty or exactly pre_lookahead_len tokens.
   void encode(std::span<const FlowEncoderInput> batch, Batch& mu,
               std::span<FlowEncoderTrace*> traces = {}) const;
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/stream_ops.h"
 
 namespace cosy {
 
@@ -11,13 +12,8 @@ namespace {
 
 // CausalBlock1D: causal conv (k=3) → LayerNorm over channels → Mish.
 struct CausalBlock {
-  ConvLayer conv;
+  ConvLayer conv;  // unpadded: causal_conv supplies the left context
   LayerNormLayer norm;
-  void run(Exec& e, const Batch& x, Batch& y) const {
-    conv.run(e, x, y);
-    norm.run(e, y, y);
-    activate(e, y, {ActivationKind::Mish});
-  }
 };
 
 // CausalResnetBlock1D: block1 → + mlp(time) → block2 → + 1x1 residual conv.
@@ -42,7 +38,7 @@ struct Stage {
 
 CausalBlock load_causal_block(const WeightLoader& wl, const std::string& p, int64_t in,
                               int64_t out) {
-  return {load_conv(wl, p + ".block.0", out, in, 3, 2, 0), load_layer_norm(wl, p + ".block.2")};
+  return {load_conv(wl, p + ".block.0", out, in, 3, 0, 0), load_layer_norm(wl, p + ".block.2")};
 }
 
 ResnetBlock load_resnet(const WeightLoader& wl, const std::string& p, int64_t in, int64_t out,
@@ -73,7 +69,7 @@ Stage load_stage(const WeightLoader& wl, const std::string& p, int64_t in, int64
   s.resnet = load_resnet(wl, p + ".0", in, out, c.time_embed_dim());
   for (int64_t j = 0; j < c.n_blocks; ++j)
     s.transformers.push_back(load_transformer(wl, p + ".1." + std::to_string(j), out, c));
-  if (with_post) s.post = load_conv(wl, p + ".2", out, out, 3, 2, 0);
+  if (with_post) s.post = load_conv(wl, p + ".2", out, out, 3, 0, 0);
   return s;
 }
 
@@ -161,12 +157,32 @@ struct StageContext {
   Exec& e;
   const EstimatorConfig& c;
   const Batch& time_mish;  // Mish(time embedding), one row per sequence
-  const std::vector<bool>& chunked;
+  std::span<const EstimatorInput> in;
+  size_t next_conv = 0;  // run-order index of the next causal conv (its tail slot)
+  size_t next_attn = 0;  // run-order index of the next transformer (its history slot)
 };
+
+void run_causal(StageContext& ctx, const ConvLayer& conv, const Batch& x, Batch& y) {
+  const size_t slot = ctx.next_conv++;
+  y.resize(x.size());
+  std::vector<CausalConvIo> io(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    FlowEstimatorState* st = ctx.in[i].state;
+    io[i] = {&x[i], &y[i], st != nullptr ? &st->conv_tails[slot] : nullptr,
+             st != nullptr ? st->committed : 0, st != nullptr ? ctx.in[i].commit : -1};
+  }
+  causal_conv(ctx.e, conv, io);
+}
+
+void run_block(StageContext& ctx, const CausalBlock& b, const Batch& x, Batch& y) {
+  run_causal(ctx, b.conv, x, y);
+  b.norm.run(ctx.e, y, y);
+  activate(ctx.e, y, {ActivationKind::Mish});
+}
 
 void run_resnet(StageContext& ctx, const ResnetBlock& r, const Batch& x, Batch& y) {
   Batch h, t;
-  r.block1.run(ctx.e, x, h);
+  run_block(ctx, r.block1, x, h);
   r.mlp.run(ctx.e, ctx.time_mish, t);
   for (size_t i = 0; i < h.size(); ++i) {
     for (int64_t row = 0; row < h[i].rows; ++row) {
@@ -174,41 +190,37 @@ void run_resnet(StageContext& ctx, const ResnetBlock& r, const Batch& x, Batch& 
       for (int64_t c = 0; c < h[i].ch; ++c) dst[c] += t[i].data[static_cast<size_t>(c)];
     }
   }
-  r.block2.run(ctx.e, h, y);
+  run_block(ctx, r.block2, h, y);
   r.res.run(ctx.e, x, y, {}, /*accumulate=*/true);
 }
 
 void run_transformer(StageContext& ctx, const TransformerBlock& b, Batch& x) {
   const EstimatorConfig& c = ctx.c;
-  const size_t n = x.size();
+  const size_t n = x.size(), slot = ctx.next_attn++;
   Batch h, q, k, v, att(n);
   b.norm1.run(ctx.e, x, h);
   b.q.run(ctx.e, h, q);
   b.k.run(ctx.e, h, k);
   b.v.run(ctx.e, h, v);
-  for (size_t i = 0; i < n; ++i) att[i].resize(x[i].rows, c.num_heads * c.attention_head_dim);
-  for (const bool want_chunked : {false, true}) {
-    std::vector<AttentionSeq> seqs;
-    for (size_t i = 0; i < n; ++i) {
-      if (ctx.chunked[i] != want_chunked) continue;
-      AttentionSeq s;
-      s.q = q[i].data.data();
-      s.q_len = x[i].rows;
-      s.kv_len = x[i].rows;
-      s.out = att[i].data.data();
-      s.k = k[i].data.data();
-      s.v = v[i].data.data();
-      seqs.push_back(s);
-    }
-    if (seqs.empty()) continue;
-    AttentionArgs a;
-    a.num_heads = a.num_kv_heads = c.num_heads;
-    a.head_dim = c.attention_head_dim;
-    a.mask = want_chunked ? MaskKind::ChunkCausal : MaskKind::None;
-    a.chunk = c.static_chunk_size;
-    a.left_chunks = c.num_decoding_left_chunks;
-    ctx.e.k.attention(ctx.e.s, seqs, a);
+  std::vector<SelfAttentionIo> io(n);
+  for (size_t i = 0; i < n; ++i) {
+    FlowEstimatorState* st = ctx.in[i].state;
+    io[i] = {&q[i],
+             nullptr,
+             &k[i],
+             &v[i],
+             &att[i],
+             st != nullptr ? &st->kv[slot] : nullptr,
+             st != nullptr ? st->committed : 0,
+             st != nullptr ? ctx.in[i].commit : -1,
+             ctx.in[i].chunked && c.static_chunk_size > 0};
   }
+  AttentionArgs a;
+  a.num_heads = a.num_kv_heads = c.num_heads;
+  a.head_dim = c.attention_head_dim;
+  a.chunk = c.static_chunk_size;
+  a.left_chunks = c.num_decoding_left_chunks;
+  self_attention(ctx.e, io, a);
   b.out.run(ctx.e, att, x, /*accumulate=*/true);
   b.norm3.run(ctx.e, x, h);
   b.ff1.run(ctx.e, h, q);
@@ -237,6 +249,17 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     }
     if (!in.spks.empty() && static_cast<int64_t>(in.spks.size()) != spk)
       fail("flow estimator: spks has ", in.spks.size(), " values, expected ", spk);
+    if (in.state != nullptr) {
+      if (!in.chunked) fail("flow estimator: incremental state needs chunk masks (streaming)");
+      const int64_t end = in.state->committed + in.x->rows;
+      if (in.commit < in.state->committed || in.commit > end)
+        fail("flow estimator: commit frame ", in.commit, " outside this call's frames");
+      if (in.state->kv.empty()) {
+        const size_t resnets = 2 + w.mid.size();  // down, mid..., up
+        in.state->kv.resize(static_cast<size_t>(c.n_blocks) * resnets);
+        in.state->conv_tails.resize(2 * resnets + 3);  // 2 per resnet, 2 posts, final block
+      }
+    }
   }
   auto stream = backend_.create_stream();
   Exec e{backend_.primitives(), *stream};
@@ -254,11 +277,9 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
   activate(e, t2, {ActivationKind::Mish});
 
   Batch h(n), y, skip;
-  std::vector<bool> chunked(n);
   for (size_t i = 0; i < n; ++i) {
     const EstimatorInput& in = batch[i];
     const int64_t T = in.x->rows;
-    chunked[i] = in.chunked && c.static_chunk_size > 0;
     h[i].resize(T, c.in_channels);
     for (int64_t r = 0; r < T; ++r) {
       float* dst = h[i].row(r);
@@ -280,9 +301,9 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
       }
     }
   }
-  StageContext ctx{e, c, t2, chunked};
+  StageContext ctx{e, c, t2, batch};
   run_stage(ctx, w.down, h, skip);
-  w.down.post.run(e, skip, h);
+  run_causal(ctx, w.down.post, skip, h);
   for (const auto& s : w.mid) {
     run_stage(ctx, s, h, y);
     std::swap(h, y);
@@ -300,10 +321,13 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     }
     run_stage(ctx, w.up, cat, y);
   }
-  w.up.post.run(e, y, h);
-  w.final_block.run(e, h, y);
+  run_causal(ctx, w.up.post, y, h);
+  run_block(ctx, w.final_block, h, y);
   w.final_proj.run(e, y, out);
   stream->synchronize();
+  for (const auto& in : batch) {
+    if (in.state != nullptr) in.state->committed = in.commit;
+  }
 }
 
 double FlowEstimator::flops(int64_t frames) const {

@@ -13,6 +13,7 @@
 #include "core/backend.h"
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
+#include "model/flow_state.h"
 #include "model/layers.h"
 
 namespace cosy {
@@ -24,6 +25,10 @@ struct EstimatorInput {
   std::span<const float> spks;  // [spk_emb_dim]; empty: zeros
   float t = 0;
   bool chunked = false;
+  // Incremental streaming (chunked only): x's first row is frame state->committed; the
+  // state supplies what earlier frames left and afterwards keeps frames before `commit`.
+  FlowEstimatorState* state = nullptr;
+  int64_t commit = 0;
 };
 
 class FlowEstimator {

@@ -1,0 +1,80 @@
+// Streaming token → mel as CosyVoice2Model.tts schedules it, one object per stream:
+//   - a chunk runs once hop + pre_lookahead_len tokens past the emitted ones are there; the
+//     first hop is padded so prompt + chunk end on a whole encoder chunk;
+//   - the hop grows ×scale up to max_hop after each chunk;
+//   - when the tokens end, one final chunk takes the rest (finalize: zeros for look-ahead).
+// The schedule is per stream (the official code grows token_hop_len on the shared model
+// and never resets it; here nothing is shared between streams).
+//
+// Two ways to compute a chunk, with the same output:
+//   - Recompute: the official way, the whole prefix again at every chunk (quadratic);
+//   - Incremental: a FlowStreamState keeps what complete chunks leave for later ones, so a
+//     chunk costs its own frames plus attention over the cached left context.
+// The official final chunk runs the flow with full attention (streaming=False), which no
+// cache can serve: `final_full_attention` (the default) reproduces it by recomputing the
+// whole utterance once; turning it off keeps the final chunk chunk-causal and incremental,
+// which changes the last chunk's output from the official one.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/flow.h"
+#include "model/flow_state.h"
+
+namespace cosy {
+
+struct FlowStreamOptions {
+  int64_t first_hop = 25;  // tokens; 15 is a common lower-latency choice
+  int64_t max_hop = 100;
+  int64_t hop_scale = 2;
+  bool incremental = true;
+  bool final_full_attention = true;  // official; false changes the last chunk's output
+  void validate() const;
+};
+
+class FlowStream {
+ public:
+  // The prompt spans must outlive the stream (a voice's prompt is shared, read-only).
+  FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
+             std::span<const float> prompt_feat, std::span<const float> embedding,
+             FlowStreamOptions options = {});
+
+  void push_tokens(std::span<const int32_t> tokens);
+  void finish();  // no more tokens will come
+
+  // Whether a chunk can run now (enough tokens past the emitted ones, or the end reached
+  // with tokens left), and whether the stream has emitted everything.
+  bool ready() const;
+  bool done() const { return done_; }
+  int64_t emitted_tokens() const { return token_offset_; }
+  int64_t hop() const { return hop_; }
+  const FlowStreamState& state() const { return state_; }
+
+  // Runs the next chunk of every ready stream in one batched flow call; appends each
+  // stream's new mel frames ([frames, bins]) to its `out`. Streams not ready are skipped.
+  struct Step {
+    FlowStream* stream = nullptr;
+    std::vector<float>* out = nullptr;
+    FlowTrace* trace = nullptr;  // optional
+  };
+  static void step(const FlowModel& flow, std::span<Step> steps);
+
+ private:
+  int64_t this_hop() const;  // tokens the next non-final chunk emits
+
+  const FlowModel& flow_;
+  std::span<const int32_t> prompt_tokens_;
+  std::span<const float> prompt_feat_, embedding_;
+  FlowStreamOptions options_;
+  std::vector<int32_t> tokens_;
+  FlowStreamState state_;
+  int64_t token_offset_ = 0;  // tokens whose frames were emitted
+  int64_t hop_;
+  int64_t prompt_pad_;
+  bool finished_ = false;
+  bool done_ = false;
+};
+
+}  // namespace cosy

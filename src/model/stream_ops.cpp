@@ -1,0 +1,100 @@
+#include "model/stream_ops.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cosy {
+
+void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArgs& base) {
+  // Append every new row to its history first, so the pointers below stay valid.
+  for (auto& s : seqs) {
+    s.out->resize(s.q->rows, s.q->ch);
+    if (s.history == nullptr) {
+      if (s.start != 0) fail("self-attention: rows after ", s.start, " given without history");
+      continue;
+    }
+    KvHistory& h = *s.history;
+    if (h.rows != s.start) {
+      fail("self-attention: history holds ", h.rows, " rows but new rows start at ", s.start);
+    }
+    h.k.insert(h.k.end(), s.k->data.begin(), s.k->data.end());
+    h.v.insert(h.v.end(), s.v->data.begin(), s.v->data.end());
+    h.rows += s.k->rows;
+  }
+  for (const bool want_chunked : {false, true}) {
+    std::vector<AttentionSeq> batch;
+    for (auto& s : seqs) {
+      if (s.chunked != want_chunked || s.q->rows == 0) continue;
+      AttentionSeq a;
+      a.q = s.q->data.data();
+      a.q_len = s.q->rows;
+      a.q_pos0 = s.start;
+      a.out = s.out->data.data();
+      a.q_rel = s.q_rel != nullptr ? s.q_rel->data.data() : nullptr;
+      if (s.history != nullptr) {
+        a.k = s.history->k.data();
+        a.v = s.history->v.data();
+        a.kv_len = s.history->rows;
+      } else {
+        a.k = s.k->data.data();
+        a.v = s.v->data.data();
+        a.kv_len = s.k->rows;
+      }
+      batch.push_back(a);
+    }
+    if (batch.empty()) continue;
+    AttentionArgs args = base;
+    args.mask = want_chunked ? MaskKind::ChunkCausal : MaskKind::None;
+    e.k.attention(e.s, batch, args);
+  }
+  for (auto& s : seqs) {
+    if (s.history == nullptr || s.commit < 0) continue;
+    KvHistory& h = *s.history;
+    const int64_t keep = std::min(s.commit, h.rows);
+    const auto width = static_cast<int64_t>(s.k->ch);
+    h.k.resize(static_cast<size_t>(keep * width));
+    h.v.resize(static_cast<size_t>(keep * width));
+    h.rows = keep;
+  }
+}
+
+void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, Activation pre,
+                 bool accumulate) {
+  const int64_t ctx = conv.shape.kernel - 1, ch = conv.shape.in_channels;
+  if (conv.shape.pad_left != 0 || conv.shape.pad_right != 0 || conv.shape.stride != 1 ||
+      conv.shape.dilation != 1) {
+    fail("causal conv: the layer must be unpadded, stride 1, dilation 1");
+  }
+  Batch in(seqs.size()), out;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const CausalConvIo& s = seqs[i];
+    in[i].resize(ctx + s.x->rows, ch);
+    float* dst = in[i].data.data();
+    if (s.tail != nullptr && s.start > 0) {
+      if (static_cast<int64_t>(s.tail->size()) != ctx * ch)
+        fail("causal conv: the saved tail has ", s.tail->size(), " values, expected ", ctx * ch);
+      std::copy(s.tail->begin(), s.tail->end(), dst);
+    } else {
+      if (s.start > 0 && s.tail == nullptr) fail("causal conv: rows after 0 given without a tail");
+      std::fill_n(dst, ctx * ch, 0.0f);
+    }
+    std::copy(s.x->data.begin(), s.x->data.end(), dst + ctx * ch);
+  }
+  if (accumulate) {
+    out.resize(seqs.size());
+    for (size_t i = 0; i < seqs.size(); ++i) out[i] = std::move(*seqs[i].y);
+  }
+  conv.run(e, in, out, pre, accumulate);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    CausalConvIo& s = seqs[i];
+    *s.y = std::move(out[i]);
+    if (s.tail != nullptr && s.commit >= 0) {
+      const int64_t r0 = s.commit - s.start;  // buffer row of absolute row commit - ctx
+      if (r0 < 0 || r0 + ctx > in[i].rows) fail("causal conv: commit row outside this call");
+      s.tail->assign(in[i].data.begin() + r0 * ch, in[i].data.begin() + (r0 + ctx) * ch);
+    }
+  }
+}
+
+}  // namespace cosy
