@@ -138,9 +138,10 @@ TEST_F(GoldenFlow, NonStreamingMatchesEveryIntermediate) {
   EXPECT_TRUE(near(trace.cond, channels_last(golden::load("flow_cond.npy")), 0));
   EXPECT_TRUE(near(trace.noise, channels_last(golden::load("flow_noise.npy")), 0));
   EXPECT_TRUE(near(trace.est_t, floats("flow_est_t.npy"), 1e-7));
+  EXPECT_TRUE(near(trace.est0_out, batch_channels_last(golden::load("flow_est0_out.npy")),
+                   kEncoderTolerance));
   EXPECT_TRUE(
-      near(trace.est0_out, batch_channels_last(golden::load("flow_est0_out.npy")), kEncoderTolerance));
-  EXPECT_TRUE(near(trace.mel_full, channels_last(golden::load("flow_mel_full.npy")), kMelTolerance));
+      near(trace.mel_full, channels_last(golden::load("flow_mel_full.npy")), kMelTolerance));
   EXPECT_TRUE(near(mel, channels_last(golden::load("flow_mel.npy")), kMelTolerance));
 }
 
@@ -156,8 +157,8 @@ TEST_F(GoldenFlow, FirstStreamingChunkMatchesEveryIntermediate) {
   EXPECT_TRUE(near(trace.mu, channels_last(golden::load("flowc0_mu.npy")), kEncoderTolerance));
   const auto x0 = batch_channels_last(golden::load("flowc0_est0_in_x.npy"));
   EXPECT_TRUE(near(trace.noise, std::vector<float>(x0.begin(), x0.begin() + x0.size() / 2), 0));
-  EXPECT_TRUE(
-      near(trace.est0_out, batch_channels_last(golden::load("flowc0_est0_out.npy")), kEncoderTolerance));
+  EXPECT_TRUE(near(trace.est0_out, batch_channels_last(golden::load("flowc0_est0_out.npy")),
+                   kEncoderTolerance));
   EXPECT_TRUE(near(mel, channels_last(golden::load("flowc0_mel.npy")), kMelTolerance));
 }
 
@@ -200,12 +201,13 @@ TEST_F(GoldenFlow, StreamingScheduleMatchesOfficialChunks) {
     for (int64_t k = 0; k < chunks; ++k) {
       const auto full = channels_last(golden::load("stream" + std::to_string(k) + "_flow_mel.npy"));
       const std::vector<float> want(full.begin() + emitted_frames * 80, full.end());
-      EXPECT_TRUE(near(got[size_t(k)], want, kMelTolerance)) << "chunk " << k << " incremental "
-                                                             << incremental;
+      EXPECT_TRUE(near(got[size_t(k)], want, kMelTolerance))
+          << "chunk " << k << " incremental " << incremental;
       emitted_frames = static_cast<int64_t>(full.size()) / 80;
       // The schedule's token counts: non-final chunks see offset + hop + 3 tokens.
       EXPECT_EQ(static_cast<int64_t>(full.size()) / 80,
-                2 * (static_cast<int64_t>(sched[size_t(k * cols)]) - (sched[size_t(k * cols + 1)] ? 0 : 3)));
+                2 * (static_cast<int64_t>(sched[size_t(k * cols)]) -
+                     (sched[size_t(k * cols + 1)] ? 0 : 3)));
     }
   }
   if (golden::has("nonstream_mel.npy")) {
@@ -263,7 +265,8 @@ TEST_F(GoldenFlow, BatchedStreamsEqualSeparateStreams) {
   for (size_t i = 0; i < ins.size(); ++i) ins[i].tokens = random_tokens(60 + 30 * i, 11 + i, vocab);
   std::vector<std::vector<float>> alone(ins.size());
   for (size_t i = 0; i < ins.size(); ++i) {
-    for (const auto& c : run_stream(*flow_, ins[i], {}, 1000)) alone[i].insert(alone[i].end(), c.begin(), c.end());
+    for (const auto& c : run_stream(*flow_, ins[i], {}, 1000))
+      alone[i].insert(alone[i].end(), c.begin(), c.end());
   }
   std::vector<std::unique_ptr<FlowStream>> streams;
   std::vector<std::vector<float>> together(ins.size());

@@ -140,12 +140,12 @@ struct ConvTranspose1dArgs {
 struct AttentionSeq {
   const float* q = nullptr;  // [q_len, num_heads * head_dim] (ld_q)
   int64_t q_len = 0;
-  int64_t q_pos0 = 0;  // absolute position of the first query
+  int64_t q_pos0 = 0;                    // absolute position of the first query
   const int32_t* block_table = nullptr;  // paged; null: dense rows at k/v
-  int64_t kv_len = 0;           // keys cached for this sequence (queries included)
-  const float* bias = nullptr;  // optional additive [num_heads, q_len, kv_len]
-  float* out = nullptr;         // [q_len, num_heads * head_dim] (ld_out)
-  const float* k = nullptr;     // dense keys [kv_len, ld_kv] when block_table is null
+  int64_t kv_len = 0;                    // keys cached for this sequence (queries included)
+  const float* bias = nullptr;           // optional additive [num_heads, q_len, kv_len]
+  float* out = nullptr;                  // [q_len, num_heads * head_dim] (ld_out)
+  const float* k = nullptr;              // dense keys [kv_len, ld_kv] when block_table is null
   const float* v = nullptr;
   // Relative-position queries (the conformer's q + pos_bias_v), [q_len, ld_q]; with
   // AttentionArgs::rel_table the score gains q_rel · rel_table[query_pos - key_pos].

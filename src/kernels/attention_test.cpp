@@ -111,7 +111,8 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
         ref::attention(q.data(), q_len, pos0, k.data(), v.data(), kv_len, nullptr, a, q_rel.data());
     EXPECT_LT(max_abs_diff(out.data(), expect.data(), expect.size()), 1e-5) << int(mask);
     // Without the relative term the output must differ: the term is really applied.
-    const auto plain = ref::attention(q.data(), q_len, pos0, k.data(), v.data(), kv_len, nullptr, a);
+    const auto plain =
+        ref::attention(q.data(), q_len, pos0, k.data(), v.data(), kv_len, nullptr, a);
     EXPECT_GT(max_abs_diff(out.data(), plain.data(), plain.size()), 1e-3);
   }
 }

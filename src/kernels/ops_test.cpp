@@ -22,10 +22,9 @@ TEST(Activation, EveryKindMatchesReference) {
   x[0] = 0.0f;
   std::vector<float> alpha(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) alpha[size_t(i)] = 0.1f + 0.02f * static_cast<float>(i);
-  for (auto kind :
-       {ActivationKind::LeakyRelu, ActivationKind::Elu, ActivationKind::Snake, ActivationKind::Silu,
-        ActivationKind::GeluTanh, ActivationKind::GeluErf, ActivationKind::Tanh,
-        ActivationKind::Mish}) {
+  for (auto kind : {ActivationKind::LeakyRelu, ActivationKind::Elu, ActivationKind::Snake,
+                    ActivationKind::Silu, ActivationKind::GeluTanh, ActivationKind::GeluErf,
+                    ActivationKind::Tanh, ActivationKind::Mish}) {
     const Activation act{kind, 0.1f, alpha.data()};
     std::vector<float> got(static_cast<size_t>(n));
     cpu::activate_row(act, x.data(), got.data(), n);

@@ -30,8 +30,7 @@ FlowModel::FlowModel(Backend& backend, const FlowConfig& config, const StateDict
       encoder_(backend, config, sd, format),
       estimator_(backend, config.decoder, config.output_size, sd, format) {
   if (config_.output_size != kNoiseChannels) {
-    fail("flow: ", config_.output_size, " mel bins; the official noise table has ",
-         kNoiseChannels);
+    fail("flow: ", config_.output_size, " mel bins; the official noise table has ", kNoiseChannels);
   }
   spk_affine_ = load_linear(WeightLoader(backend, sd, WeightFormat::F32), "spk_embed_affine_layer",
                             config_.output_size, config_.spk_embed_dim);
@@ -51,8 +50,8 @@ std::vector<float> FlowModel::cosine_t_span(int64_t steps) {
   const float step = 1.0f / static_cast<float>(steps);
   std::vector<float> t(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const float lin = i < n / 2 ? step * static_cast<float>(i)
-                                : 1.0f - step * static_cast<float>(n - 1 - i);
+    const float lin =
+        i < n / 2 ? step * static_cast<float>(i) : 1.0f - step * static_cast<float>(n - 1 - i);
     const float arg = (lin * 0.5f) * std::numbers::pi_v<float>;
     t[static_cast<size_t>(i)] = 1.0f - static_cast<float>(std::cos(static_cast<double>(arg)));
   }
@@ -64,7 +63,8 @@ void FlowModel::check(const FlowRequest& r) const {
   const auto tp = static_cast<int64_t>(r.prompt_tokens.size());
   const auto feat_values = static_cast<int64_t>(r.prompt_feat.size());
   if (feat_values % bins != 0)
-    fail("flow: prompt mel has ", feat_values, " values, not a whole number of ", bins, "-bin frames");
+    fail("flow: prompt mel has ", feat_values, " values, not a whole number of ", bins,
+         "-bin frames");
   if (feat_values / bins != tp * config_.token_mel_ratio) {
     fail("flow: prompt mel has ", feat_values / bins, " frames but ", tp, " prompt tokens need ",
          tp * config_.token_mel_ratio);
@@ -129,8 +129,9 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
     }
   }
   Batch mu;
-  encoder_.encode(enc_in, mu, any_trace ? std::span<FlowEncoderTrace*>(enc_traces)
-                                        : std::span<FlowEncoderTrace*>());
+  encoder_.encode(
+      enc_in, mu,
+      any_trace ? std::span<FlowEncoderTrace*>(enc_traces) : std::span<FlowEncoderTrace*>());
 
   // Speaker conditioning: L2-normalised x-vector → affine.
   auto stream = backend_.create_stream();

@@ -52,8 +52,7 @@ struct InputLayer {
   }
 };
 
-InputLayer load_input_layer(const WeightLoader& wl, const std::string& p, int64_t out,
-                            int64_t in) {
+InputLayer load_input_layer(const WeightLoader& wl, const std::string& p, int64_t out, int64_t in) {
   return {load_linear(wl, p + ".out.0", out, in), load_layer_norm(wl, p + ".out.1"),
           static_cast<float>(std::sqrt(static_cast<double>(out)))};
 }
@@ -167,8 +166,15 @@ void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, B
     add_head_bias(q[i], l.bias_u, qu[i]);
     add_head_bias(q[i], l.bias_v, qv[i]);
     FlowEncoderState* st = rows[i].state;
-    io[i] = {&qu[i], &qv[i], &k[i], &v[i], &att[i], st != nullptr ? &st->kv[kv_index] : nullptr,
-             rows[i].start * scale, rows[i].commit * scale, rows[i].chunked};
+    io[i] = {&qu[i],
+             &qv[i],
+             &k[i],
+             &v[i],
+             &att[i],
+             st != nullptr ? &st->kv[kv_index] : nullptr,
+             rows[i].start * scale,
+             rows[i].commit * scale,
+             rows[i].chunked};
   }
   AttentionArgs a;
   a.num_heads = a.num_kv_heads = heads;

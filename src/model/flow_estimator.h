@@ -19,9 +19,9 @@
 namespace cosy {
 
 struct EstimatorInput {
-  const Act* x = nullptr;     // [T, mel bins]
-  const Act* mu = nullptr;    // [T, mel bins]; null: zeros (the CFG half)
-  const Act* cond = nullptr;  // [T, mel bins]; null: zeros
+  const Act* x = nullptr;       // [T, mel bins]
+  const Act* mu = nullptr;      // [T, mel bins]; null: zeros (the CFG half)
+  const Act* cond = nullptr;    // [T, mel bins]; null: zeros
   std::span<const float> spks;  // [spk_emb_dim]; empty: zeros
   float t = 0;
   bool chunked = false;

@@ -41,7 +41,8 @@ void ConvLayer::run(Exec& e, const Batch& x, Batch& y, Activation pre, bool accu
       fail("conv1d: input has ", x[i].ch, " channels, expected ", a.in_channels);
     const int64_t t_out = a.out_length(x[i].rows);
     if (accumulate) {
-      if (y[i].rows != t_out || y[i].ch != a.out_channels) fail("conv1d: accumulate shape mismatch");
+      if (y[i].rows != t_out || y[i].ch != a.out_channels)
+        fail("conv1d: accumulate shape mismatch");
     } else {
       y[i].resize(t_out, a.out_channels);
     }

@@ -54,7 +54,7 @@ struct ConvLayer {
   void run(Exec& e, const Batch& x, Batch& y, Activation pre = {}, bool accumulate = false) const;
   double flops(int64_t rows_out) const {
     return 2.0 * static_cast<double>(shape.in_channels / shape.groups * shape.out_channels *
-                                      shape.kernel * rows_out);
+                                     shape.kernel * rows_out);
   }
 };
 

@@ -18,7 +18,7 @@ struct SelfAttentionIo {
   const Act* q_rel = nullptr;  // relative-position queries (conformer), or null
   const Act* k = nullptr;      // new rows' keys and values
   const Act* v = nullptr;
-  Act* out = nullptr;          // [n, heads*dk]
+  Act* out = nullptr;            // [n, heads*dk]
   KvHistory* history = nullptr;  // keys/values of rows [0, start); null: start must be 0
   int64_t start = 0;             // absolute row of the first new row
   int64_t commit = -1;           // rows the history keeps afterwards (-1: all)
@@ -29,8 +29,8 @@ struct SelfAttentionIo {
 void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArgs& base);
 
 struct CausalConvIo {
-  const Act* x = nullptr;  // new input rows
-  Act* y = nullptr;        // new output rows (same count)
+  const Act* x = nullptr;              // new input rows
+  Act* y = nullptr;                    // new output rows (same count)
   std::vector<float>* tail = nullptr;  // the kernel-1 input rows before `start`; null: zeros
   int64_t start = 0;
   int64_t commit = -1;  // the tail is left holding the rows before this one (-1: unchanged)
