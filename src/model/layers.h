@@ -53,8 +53,9 @@ struct ConvLayer {
   Conv1dArgs shape;  // geometry; run() fills weight, bias, pre and accumulate
   void run(Exec& e, const Batch& x, Batch& y, Activation pre = {}, bool accumulate = false) const;
   double flops(int64_t rows_out) const {
-    return 2.0 * static_cast<double>(shape.in_channels / shape.groups * shape.out_channels *
-                                     shape.kernel * rows_out);
+    const int64_t inputs_per_group = shape.in_channels / shape.groups;
+    return 2.0 *
+           static_cast<double>(inputs_per_group * shape.out_channels * shape.kernel * rows_out);
   }
 };
 
