@@ -6,41 +6,19 @@
 
 #include "core/error.h"
 #include "model/hift_source.h"
-#include "model/weight_loader.h"
+#include "model/layers.h"
 
 namespace cosy {
 
 namespace {
 
-// A conv's weights and its geometry; a call adds the weight/bias pointers, the
-// pre-activation and the accumulate flag.
-struct Conv {
-  std::shared_ptr<const PreparedWeight> w;
-  std::vector<float> b;
-  Conv1dArgs shape;
-};
-
 struct ResBlock {
   struct Layer {
-    Conv conv1, conv2;
+    ConvLayer conv1, conv2;
     std::vector<float> alpha1, alpha2;
   };
   std::vector<Layer> layers;
 };
-
-Conv load_conv(const WeightLoader& wl, const std::string& base, int64_t out, int64_t in,
-               int64_t kernel, int64_t stride, int64_t dilation, int64_t pad) {
-  Conv c;
-  c.w = wl.conv1d(base, out, in, kernel);
-  c.b = wl.floats(base + ".bias");
-  c.shape.in_channels = in;
-  c.shape.out_channels = out;
-  c.shape.kernel = kernel;
-  c.shape.stride = stride;
-  c.shape.dilation = dilation;
-  c.shape.pad_left = c.shape.pad_right = pad;
-  return c;
-}
 
 ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch, int64_t k,
                        const std::vector<int64_t>& dilations) {
@@ -48,8 +26,9 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
   for (size_t i = 0; i < dilations.size(); ++i) {
     const int64_t d = dilations[i];
     ResBlock::Layer l;
-    l.conv1 = load_conv(wl, p + ".convs1." + std::to_string(i), ch, ch, k, 1, d, (k * d - d) / 2);
-    l.conv2 = load_conv(wl, p + ".convs2." + std::to_string(i), ch, ch, k, 1, 1, (k - 1) / 2);
+    const int64_t pad1 = (k * d - d) / 2, pad2 = (k - 1) / 2;
+    l.conv1 = load_conv(wl, p + ".convs1." + std::to_string(i), ch, ch, k, pad1, pad1, 1, d);
+    l.conv2 = load_conv(wl, p + ".convs2." + std::to_string(i), ch, ch, k, pad2, pad2);
     l.alpha1 = wl.floats(p + ".activations1." + std::to_string(i) + ".alpha");
     l.alpha2 = wl.floats(p + ".activations2." + std::to_string(i) + ".alpha");
     rb.layers.push_back(std::move(l));
@@ -57,37 +36,21 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
   return rb;
 }
 
-double conv_flops(const Conv& c, int64_t t_out) {
-  return 2.0 *
-         static_cast<double>(c.shape.in_channels * c.shape.out_channels * c.shape.kernel * t_out);
-}
-
-// A [rows, channels] activation per request in the batch.
-struct Act {
-  std::vector<float> data;
-  int64_t rows = 0, ch = 0;
-  void resize(int64_t r, int64_t c) {
-    rows = r;
-    ch = c;
-    data.resize(static_cast<size_t>(r * c));
-  }
-};
-
 }  // namespace
 
 struct HiftVocoder::Weights {
-  std::vector<Conv> f0_convs;
+  std::vector<ConvLayer> f0_convs;
   std::shared_ptr<const PreparedWeight> f0_classifier;
   std::vector<float> f0_classifier_b;
   std::vector<float> l_linear_w;
   float l_linear_b = 0;
-  Conv conv_pre;
+  ConvLayer conv_pre;
   std::vector<std::shared_ptr<const PreparedWeight>> ups;
   std::vector<std::vector<float>> ups_b;
-  std::vector<Conv> source_downs;
+  std::vector<ConvLayer> source_downs;
   std::vector<ResBlock> source_resblocks;
   std::vector<ResBlock> resblocks;
-  Conv conv_post;
+  ConvLayer conv_post;
   size_t bytes = 0;
 };
 
@@ -102,7 +65,7 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   for (int i = 0; i < 5; ++i) {
     w.f0_convs.push_back(load_conv(wl, "f0_predictor.condnet." + std::to_string(2 * i),
                                    f0.cond_channels, i == 0 ? f0.in_channels : f0.cond_channels, 3,
-                                   1, 1, 1));
+                                   1, 1));
   }
   // The tiny heads (classifier, l_linear) stay fp32 whatever the format.
   const WeightLoader wl32(backend, sd, WeightFormat::F32);
@@ -111,7 +74,7 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   w.l_linear_w = wl.floats("m_source.l_linear.weight");
   w.l_linear_b = wl.floats("m_source.l_linear.bias").at(0);
   const int64_t base = c.base_channels, stft_ch = c.n_fft + 2;
-  w.conv_pre = load_conv(wl, "conv_pre", base, c.in_channels, 7, 1, 1, 3);
+  w.conv_pre = load_conv(wl, "conv_pre", base, c.in_channels, 7, 3, 3);
   const size_t stages = c.upsample_rates.size();
   std::vector<int64_t> cum{1};
   for (size_t i = stages; i-- > 1;) cum.push_back(cum.back() * c.upsample_rates[i]);
@@ -122,9 +85,9 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
     w.ups_b.push_back(wl.floats("ups." + std::to_string(i) + ".bias"));
     const int64_t u = cum[stages - 1 - i];
     w.source_downs.push_back(
-        u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 1, 1, 0)
-               : load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, u * 2, u, 1,
-                           u / 2));
+        u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 0, 0)
+               : load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, u * 2, u / 2,
+                           u / 2, u));
     w.source_resblocks.push_back(load_resblock(wl, "source_resblocks." + std::to_string(i), cout,
                                                c.source_resblock_kernel_sizes[i],
                                                c.source_resblock_dilation_sizes[i]));
@@ -134,7 +97,7 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
                         cout, c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]));
     }
   }
-  w.conv_post = load_conv(wl, "conv_post", stft_ch, base >> stages, 7, 1, 1, 3);
+  w.conv_post = load_conv(wl, "conv_post", stft_ch, base >> stages, 7, 3, 3);
 
   auto add = [&](const PreparedWeight& p) { w.bytes += p.bytes(); };
   for (const auto& cv : w.f0_convs) add(*cv.w);
@@ -191,27 +154,13 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   const int64_t up = samples_per_frame();
   const int64_t bins = c.n_fft / 2 + 1, stft_ch = c.n_fft + 2;
 
-  // Runs `conv` over every request: out[i] = conv(in[i]) (+ out[i] when accumulating).
-  auto conv_all = [&](const Conv& cv, std::vector<Act>& in, std::vector<Act>& out, Activation pre,
-                      bool accumulate) {
-    Conv1dArgs a = cv.shape;
-    a.weight = cv.w.get();
-    a.bias = cv.b.data();
-    a.pre = pre;
-    a.accumulate = accumulate;
-    std::vector<Segment> segs(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (!accumulate) out[i].resize(a.out_length(in[i].rows), a.out_channels);
-      segs[i] = {in[i].data.data(), in[i].rows, out[i].data.data()};
-    }
-    k.conv1d(*stream, segs, a);
-  };
+  Exec e{k, *stream};
   auto resblock_all = [&](const ResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
     y = x;
     std::vector<Act> t(n);
     for (const auto& l : rb.layers) {
-      conv_all(l.conv1, y, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
-      conv_all(l.conv2, t, y, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
+      l.conv1.run(e, y, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
+      l.conv2.run(e, t, y, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
     }
   };
 
@@ -221,9 +170,9 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     mel[i].resize(batch[i].frames, c.in_channels);
     std::copy(batch[i].mel.begin(), batch[i].mel.end(), mel[i].data.begin());
   }
-  conv_all(w.f0_convs[0], mel, x, {}, false);
+  w.f0_convs[0].run(e, mel, x, {}, false);
   for (size_t l = 1; l < w.f0_convs.size(); ++l) {
-    conv_all(w.f0_convs[l], x, tmp, {ActivationKind::Elu}, false);
+    w.f0_convs[l].run(e, x, tmp, {ActivationKind::Elu}, false);
     std::swap(x, tmp);
   }
   std::vector<std::vector<float>> f0(n);
@@ -269,7 +218,7 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   }
 
   // Decode.
-  conv_all(w.conv_pre, mel, x, {}, false);
+  w.conv_pre.run(e, mel, x, {}, false);
   for (size_t i = 0; i < n; ++i) {
     if (batch[i].trace != nullptr) batch[i].trace->conv_pre_out = x[i].data;
   }
@@ -300,7 +249,7 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     }
     std::swap(x, tmp);
 
-    conv_all(w.source_downs[st], s_stft, si, {}, false);
+    w.source_downs[st].run(e, s_stft, si, {}, false);
     resblock_all(w.source_resblocks[st], si, si2);
     for (size_t i = 0; i < n; ++i) {
       if (si2[i].rows != x[i].rows) fail("hift: source and upsampled lengths differ at stage ", st);
@@ -321,7 +270,7 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
         x[i].data[e] = xs[i].data[e] / static_cast<float>(kernels);
     }
   }
-  conv_all(w.conv_post, x, tmp, {ActivationKind::LeakyRelu, 0.01f}, false);
+  w.conv_post.run(e, x, tmp, {ActivationKind::LeakyRelu, 0.01f}, false);
 
   for (size_t i = 0; i < n; ++i) {
     const int64_t frames = tmp[i].rows;
@@ -365,23 +314,23 @@ double HiftVocoder::flops(int64_t frames) const {
   const HiftConfig& c = config_;
   const Weights& w = *w_;
   double total = 0;
-  for (const auto& cv : w.f0_convs) total += conv_flops(cv, frames);
-  total += conv_flops(w.conv_pre, frames);
+  for (const auto& cv : w.f0_convs) total += cv.flops(frames);
+  total += w.conv_pre.flops(frames);
   int64_t len = frames;
   const size_t kernels = c.resblock_kernel_sizes.size();
   for (size_t st = 0; st < c.upsample_rates.size(); ++st) {
     const int64_t cin = c.base_channels >> st, cout = c.base_channels >> (st + 1);
     total += 2.0 * static_cast<double>(cin * cout * c.upsample_kernel_sizes[st] * len);
     len = len * c.upsample_rates[st] + (st + 1 == c.upsample_rates.size() ? 1 : 0);
-    total += conv_flops(w.source_downs[st], len);
+    total += w.source_downs[st].flops(len);
     for (const auto& l : w.source_resblocks[st].layers)
-      total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
+      total += l.conv1.flops(len) + l.conv2.flops(len);
     for (size_t j = 0; j < kernels; ++j) {
       for (const auto& l : w.resblocks[st * kernels + j].layers)
-        total += conv_flops(l.conv1, len) + conv_flops(l.conv2, len);
+        total += l.conv1.flops(len) + l.conv2.flops(len);
     }
   }
-  total += conv_flops(w.conv_post, len);
+  total += w.conv_post.flops(len);
   return total;
 }
 
