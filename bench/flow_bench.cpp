@@ -22,26 +22,11 @@
 #include "model/flow_stream.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
+#include "random_weights.h"
 
 using namespace cosy;
 
 namespace {
-
-StateDict random_flow(const FlowConfig& c) {
-  StateDict sd;
-  sd.label = "random flow";
-  std::mt19937 rng(7);
-  std::normal_distribution<float> d(0.0f, 0.02f);
-  for (const ParamSpec& s : flow_param_specs(c)) {
-    Tensor t = Tensor::zeros(DType::F32, s.shape);
-    float* p = t.mutable_data<float>();
-    // LayerNorm gains at 1 keep activations at unit scale (no denormal slow paths).
-    const bool gain = s.shape.size() == 1 && s.name.ends_with(".weight");
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = gain ? 1.0f : d(rng);
-    sd.add(s.name, t);
-  }
-  return sd;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -93,7 +78,10 @@ int main(int argc, char** argv) {
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
   const FlowConfig cfg = preset_config("cosyvoice2-0.5b").flow;
-  const StateDict sd = random_flow(cfg);
+  // LayerNorm gains (the only 1-D weights) at 1.
+  const StateDict sd = bench::random_weights(
+      flow_param_specs(cfg), "random flow",
+      [](const ParamSpec& s) { return s.shape.size() == 1 && s.name.ends_with(".weight"); });
   auto backend = cpu::create_cpu_backend();
   const FlowModel flow(*backend, cfg, sd, parse_weight_format(weights));
   std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n",

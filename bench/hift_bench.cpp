@@ -14,25 +14,9 @@
 #include "model/hift.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
+#include "random_weights.h"
 
 using namespace cosy;
-
-namespace {
-StateDict random_hift(const HiftConfig& c) {
-  StateDict sd;
-  sd.label = "random hift";
-  std::mt19937 rng(7);
-  std::normal_distribution<float> d(0.0f, 0.02f);
-  for (const ParamSpec& s : hift_param_specs(c)) {
-    Tensor t = Tensor::zeros(DType::F32, s.shape);
-    float* p = t.mutable_data<float>();
-    const bool alpha = s.name.find("alpha") != std::string::npos;
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = alpha ? 1.0f : d(rng);
-    sd.add(s.name, t);
-  }
-  return sd;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 10;
@@ -46,7 +30,9 @@ int main(int argc, char** argv) {
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
   const HiftConfig cfg = preset_config("cosyvoice2-0.5b").hift;
-  const StateDict sd = random_hift(cfg);
+  const StateDict sd = bench::random_weights(
+      hift_param_specs(cfg), "random hift",
+      [](const ParamSpec& s) { return s.name.find("alpha") != std::string::npos; });
   auto backend = cpu::create_cpu_backend();
   const HiftVocoder hift(*backend, cfg, sd, parse_weight_format(weights));
   const auto frames = static_cast<int64_t>(seconds * 50);
