@@ -22,11 +22,8 @@ constexpr double kEncoderTolerance = 1e-4;
 constexpr double kMelTolerance = 1e-3;
 
 std::vector<int32_t> ints(const std::string& name) {
-  const Tensor t = golden::load(name);
-  std::vector<int32_t> out(static_cast<size_t>(t.numel()));
-  const auto f = t.to_float_vector();
-  for (size_t i = 0; i < f.size(); ++i) out[i] = static_cast<int32_t>(f[i]);
-  return out;
+  const auto v = golden::load(name).to_int_vector();
+  return {v.begin(), v.end()};
 }
 
 // (B, C, T) → B blocks of [T, C], concatenated.
@@ -66,7 +63,8 @@ FlowModel* GoldenFlow::flow_ = nullptr;
 
 TEST_F(GoldenFlow, CosineScheduleMatches) {
   if (!golden::has("flow_t_span.npy")) GTEST_SKIP();
-  EXPECT_TRUE(near(FlowModel::cosine_t_span(10), floats("flow_t_span.npy"), 1e-7));
+  const auto want = floats("flow_t_span.npy");
+  EXPECT_TRUE(near(FlowModel::cosine_t_span(static_cast<int64_t>(want.size()) - 1), want, 1e-7));
 }
 
 TEST_F(GoldenFlow, EstimatorStepZeroFromDumpedInputs) {
@@ -76,7 +74,8 @@ TEST_F(GoldenFlow, EstimatorStepZeroFromDumpedInputs) {
   const auto cond = batch_channels_last(golden::load("flow_est0_in_cond.npy"));
   const auto spks = floats("flow_est0_in_spks.npy");
   const auto t = floats("flow_est0_in_t.npy");
-  const int64_t T = golden::load("flow_est0_in_x.npy").dim(2), bins = 80;
+  const Tensor x_t = golden::load("flow_est0_in_x.npy");
+  const int64_t T = x_t.dim(2), bins = x_t.dim(1);
   Batch xs(2), mus(2), conds(2);
   std::vector<EstimatorInput> in(2);
   for (size_t b = 0; b < 2; ++b) {
@@ -190,8 +189,10 @@ TEST_F(GoldenFlow, StreamingScheduleMatchesOfficialChunks) {
   if (!golden::has("stream_schedule.npy")) GTEST_SKIP();
   const Inputs in = inputs("stream_tokens.npy");
   const Tensor schedule = golden::load("stream_schedule.npy");
-  const auto sched = schedule.to_float_vector();
+  const auto sched = schedule.to_int_vector();
   const int64_t chunks = schedule.dim(0), cols = schedule.dim(1);
+  const int64_t bins = flow_->mel_bins(), ratio = folder_->config.flow.token_mel_ratio;
+  const int64_t lookahead = folder_->config.flow.pre_lookahead_len;
   for (const bool incremental : {false, true}) {
     FlowStreamOptions opt;
     opt.incremental = incremental;
@@ -200,14 +201,13 @@ TEST_F(GoldenFlow, StreamingScheduleMatchesOfficialChunks) {
     int64_t emitted_frames = 0;
     for (int64_t k = 0; k < chunks; ++k) {
       const auto full = channels_last(golden::load("stream" + std::to_string(k) + "_flow_mel.npy"));
-      const std::vector<float> want(full.begin() + emitted_frames * 80, full.end());
+      const std::vector<float> want(full.begin() + emitted_frames * bins, full.end());
       EXPECT_TRUE(near(got[size_t(k)], want, kMelTolerance))
           << "chunk " << k << " incremental " << incremental;
-      emitted_frames = static_cast<int64_t>(full.size()) / 80;
-      // The schedule's token counts: non-final chunks see offset + hop + 3 tokens.
-      EXPECT_EQ(static_cast<int64_t>(full.size()) / 80,
-                2 * (static_cast<int64_t>(sched[size_t(k * cols)]) -
-                     (sched[size_t(k * cols + 1)] ? 0 : 3)));
+      emitted_frames = static_cast<int64_t>(full.size()) / bins;
+      // The schedule's token counts: non-final chunks see offset + hop + look-ahead tokens.
+      EXPECT_EQ(emitted_frames,
+                ratio * (sched[size_t(k * cols)] - (sched[size_t(k * cols + 1)] ? 0 : lookahead)));
     }
   }
   if (golden::has("nonstream_mel.npy")) {
@@ -251,9 +251,9 @@ TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
     size_t frames = 0;
     for (size_t k = 0; k < got.size(); ++k) {
       EXPECT_TRUE(near(got[k], want[k], 1e-4)) << "chunk " << k << " first hop " << c.first_hop;
-      frames += got[k].size() / 80;
+      frames += got[k].size() / static_cast<size_t>(flow_->mel_bins());
     }
-    EXPECT_EQ(frames, 2 * in.tokens.size());
+    EXPECT_EQ(frames, static_cast<size_t>(folder_->config.flow.token_mel_ratio) * in.tokens.size());
   }
 }
 
@@ -311,7 +311,7 @@ TEST_F(GoldenFlow, BadInputIsAClearError) {
   bad.tokens[0] = -1;
   expect_error(bad, "out of range");
   bad = in;
-  bad.prompt_feat.resize(bad.prompt_feat.size() - 80);
+  bad.prompt_feat.resize(bad.prompt_feat.size() - static_cast<size_t>(flow_->mel_bins()));
   expect_error(bad, "prompt tokens need");
   bad = in;
   bad.embedding.pop_back();
