@@ -16,7 +16,6 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
-#include "kernels/kv_cache.h"
 #include "machine_limits.h"
 
 using namespace cosy;
@@ -175,10 +174,7 @@ int main(int argc, char** argv) {
   {
     // Flow estimator self-attention: 8 heads x 64, 500 frames (10 s), chunk mask of 50.
     const int64_t heads = 8, hd = 64, len = 500;
-    cpu::PagedKvCache cache(1, heads, hd, 64, 16);
     const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
-    const auto seq = cache.create_sequence();
-    cache.append(seq, 0, kv.data(), kv.data(), len);
     const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
     std::vector<float> out(q.size());
     AttentionArgs a;
@@ -186,10 +182,8 @@ int main(int argc, char** argv) {
     a.head_dim = hd;
     a.mask = MaskKind::ChunkCausal;
     a.chunk = 50;
-    a.k_pool = cache.k_pool(0);
-    a.v_pool = cache.v_pool(0);
-    a.block_size = 64;
-    AttentionSeq s{q.data(), len, 0, cache.block_table(seq), len, nullptr, out.data()};
+    // Dense keys, as the flow keeps them per stream.
+    AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
     const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
     // Visible pairs under the chunk mask, 4 flops per pair and dimension (QK and PV).
     double pairs = 0;

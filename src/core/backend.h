@@ -22,7 +22,7 @@ namespace cosy {
 
 // Bumped whenever a virtual below changes meaning or signature; a backend built against
 // another version is refused at creation.
-inline constexpr int kBackendInterfaceVersion = 1;
+inline constexpr int kBackendInterfaceVersion = 2;  // 2: gated_activation
 
 enum class DeviceKind { Cpu, Cuda, Ascend };
 enum class MemoryKind { Device, Host, HostPinned };
@@ -183,6 +183,10 @@ class Primitives {
   // In place over [rows, channels].
   virtual void activation(Stream& s, float* x, int64_t rows, int64_t channels,
                           const Activation& act) = 0;
+  // Gated activations (SwiGLU): y[r, c] = act(x[r, c]) * x[r, channels + c], where each
+  // x row holds the gate half then the up half (2 * channels floats); y is [rows, channels].
+  virtual void gated_activation(Stream& s, const float* x, float* y, int64_t rows,
+                                int64_t channels, const Activation& act) = 0;
   virtual void rms_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,
                         const float* weight, float eps) = 0;
   virtual void layer_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,

@@ -99,4 +99,13 @@ void activate_row(const Activation& act, const float* src, float* dst, int64_t n
   for (; i < n; ++i) dst[i] = scalar(act, src[i], c0 + i);
 }
 
+void gated_row(const Activation& act, const float* gate, const float* up, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = vec(act, _mm256_loadu_ps(gate + i), i);
+    _mm256_storeu_ps(dst + i, _mm256_mul_ps(g, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) dst[i] = scalar(act, gate[i], i) * up[i];
+}
+
 }  // namespace cosy::cpu

@@ -12,4 +12,7 @@ namespace cosy::cpu {
 // alpha is indexed by channel). dst may equal src.
 void activate_row(const Activation& act, const float* src, float* dst, int64_t n, int64_t c0 = 0);
 
+// dst[i] = act(gate[i]) * up[i] over one row of `n` channels (SwiGLU).
+void gated_row(const Activation& act, const float* gate, const float* up, float* dst, int64_t n);
+
 }  // namespace cosy::cpu

@@ -4,8 +4,9 @@
 
 #include <vector>
 
+#include "core/kv_pool.h"
 #include "core/thread_pool.h"
-#include "kernels/kv_cache.h"
+#include "kernels/cpu_backend.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -19,12 +20,14 @@ using testing::random_vector;
 // equal a dense reference per sequence, for every mask kind and with GQA.
 TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
   ThreadPool pool(2);
+  auto backend = cpu::create_cpu_backend(2);
+  auto stream = backend->create_stream();
   const int64_t heads = 14, kv_heads = 2, hd = 64, block = 16;
-  cpu::PagedKvCache cache(1, kv_heads, hd, block, 64);
+  PagedKvPool cache(*backend, {1, kv_heads, hd, block, 64});
   struct SeqData {
     int64_t q_len, kv_len;
     std::vector<float> q, k, v, bias;
-    cpu::PagedKvCache::SeqId id;
+    PagedKvPool::SeqId id;
   };
   std::vector<SeqData> seqs;
   const std::pair<int64_t, int64_t> shapes[] = {{1, 50}, {7, 7}, {30, 95}, {1, 1}};
@@ -37,12 +40,16 @@ TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
     s.k = random_vector(size_t(kv_len * kv_heads * hd), seed++);
     s.v = random_vector(size_t(kv_len * kv_heads * hd), seed++);
     s.bias = random_vector(size_t(heads * q_len * kv_len), seed++);
-    s.id = cache.create_sequence();
+    s.id = cache.create();
     // Appended in two pieces, as prefill then decode would.
-    const int64_t first = kv_len / 2;
-    cache.append(s.id, 0, s.k.data(), s.v.data(), first);
-    cache.append(s.id, 0, s.k.data() + first * kv_heads * hd, s.v.data() + first * kv_heads * hd,
-                 kv_len - first);
+    const int64_t first = kv_len / 2, row = kv_heads * hd;
+    cache.reserve(s.id, first);
+    cache.write(*stream, s.id, 0, 0, s.k.data(), s.v.data(), first, row);
+    cache.commit(s.id, first);
+    cache.reserve(s.id, kv_len - first);
+    cache.write(*stream, s.id, 0, first, s.k.data() + first * row, s.v.data() + first * row,
+                kv_len - first, row);
+    cache.commit(s.id, kv_len - first);
     seqs.push_back(std::move(s));
   }
   for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
@@ -53,8 +60,8 @@ TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
       a.head_dim = hd;
       a.mask = mask;
       a.chunk = 25;
-      a.k_pool = cache.k_pool(0);
-      a.v_pool = cache.v_pool(0);
+      a.k_pool = cache.k_slab(0);
+      a.v_pool = cache.v_slab(0);
       a.block_size = block;
       std::vector<std::vector<float>> outs;
       std::vector<AttentionSeq> batch;
@@ -129,21 +136,55 @@ TEST(Attention, ChunkMaskRule) {
   EXPECT_EQ(cpu::visible_keys(a, 60, 100).begin, 25);
 }
 
-TEST(KvCache, ReleaseReturnsBlocksAndExhaustionIsAnError) {
-  cpu::PagedKvCache cache(2, 1, 4, 8, 4);
+TEST(KvPool, ReleaseReturnsBlocksAndExhaustionChangesNothing) {
+  auto backend = cpu::create_cpu_backend(1);
+  auto stream = backend->create_stream();
+  PagedKvPool cache(*backend, {2, 1, 4, 8, 4});
   const auto rows = random_vector(40 * 4, 1);
-  auto a = cache.create_sequence();
-  cache.append(a, 0, rows.data(), rows.data(), 20);
-  cache.append(a, 1, rows.data(), rows.data(), 20);
+  auto a = cache.create();
+  cache.reserve(a, 20);
+  for (int64_t layer = 0; layer < 2; ++layer)
+    cache.write(*stream, a, layer, 0, rows.data(), rows.data(), 20, 4);
+  cache.commit(a, 20);
   EXPECT_EQ(cache.free_blocks(), 1);
-  EXPECT_EQ(cache.sequence_bytes(a), 3 * cache.bytes_per_block());
-  auto b = cache.create_sequence();
-  EXPECT_THROW(cache.append(b, 0, rows.data(), rows.data(), 9), std::exception);
+  EXPECT_EQ(cache.sequence_bytes(a), 3 * cache.geometry().bytes_per_block());
+  auto b = cache.create();
+  EXPECT_THROW(cache.reserve(b, 9), std::exception);
+  EXPECT_EQ(cache.free_blocks(), 1);  // a failed reserve takes nothing
+  EXPECT_THROW(cache.write(*stream, b, 0, 0, rows.data(), rows.data(), 1, 4), std::exception);
+  EXPECT_THROW(cache.commit(b, 1), std::exception);
   cache.release(a);
+  cache.release(a);  // idempotent
   EXPECT_EQ(cache.free_blocks(), 4);
-  cache.append(b, 0, rows.data(), rows.data(), 32);
-  EXPECT_EQ(cache.length(b, 0), 32);
-  EXPECT_THROW(cache.append(12345, 0, rows.data(), rows.data(), 1), std::exception);
+  cache.reserve(b, 32);
+  cache.commit(b, 32);
+  EXPECT_EQ(cache.length(b), 32);
+  EXPECT_THROW(cache.reserve(12345, 1), std::exception);
+}
+
+// Rows written with a row stride (straight out of a fused qkv projection) land where a
+// block table says, across block boundaries.
+TEST(KvPool, StridedWritesLandInTheirBlocks) {
+  auto backend = cpu::create_cpu_backend(1);
+  auto stream = backend->create_stream();
+  PagedKvPool cache(*backend, {1, 2, 3, 4, 8});
+  const int64_t row = 6, ld = 10, n = 11;
+  const auto src = random_vector(size_t(n * ld), 7);
+  auto filler = cache.create();  // takes block 0, so the sequence's blocks are not 0..k
+  cache.reserve(filler, 1);
+  auto s = cache.create();
+  cache.reserve(s, n);
+  cache.write(*stream, s, 0, 0, src.data(), src.data() + 1, 5, ld);
+  cache.write(*stream, s, 0, 5, src.data() + 5 * ld, src.data() + 5 * ld + 1, n - 5, ld);
+  const int32_t* table = cache.block_table(s);
+  for (int64_t p = 0; p < n; ++p) {
+    const float* k = cache.k_slab(0) + (table[p / 4] * 4 + p % 4) * row;
+    const float* v = cache.v_slab(0) + (table[p / 4] * 4 + p % 4) * row;
+    for (int64_t c = 0; c < row; ++c) {
+      EXPECT_EQ(k[c], src[size_t(p * ld + c)]);
+      EXPECT_EQ(v[c], src[size_t(p * ld + 1 + c)]);
+    }
+  }
 }
 
 }  // namespace

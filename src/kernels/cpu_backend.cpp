@@ -71,6 +71,15 @@ class CpuPrimitives final : public Primitives {
         activate_row(act, x + r * channels, x + r * channels, channels);
     });
   }
+  void gated_activation(Stream&, const float* x, float* y, int64_t rows, int64_t channels,
+                        const Activation& act) override {
+    pool_.parallel_range(rows, 4, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const float* row = x + r * 2 * channels;
+        gated_row(act, row, row + channels, y + r * channels, channels);
+      }
+    });
+  }
   void rms_norm(Stream&, const float* x, float* y, int64_t rows, int64_t dim, const float* w,
                 float eps) override {
     cpu::rms_norm(pool_, x, y, rows, dim, w, eps);

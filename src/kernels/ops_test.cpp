@@ -5,6 +5,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/activation.h"
+#include "kernels/cpu_backend.h"
 #include "kernels/norm.h"
 #include "kernels/reference.h"
 #include "kernels/stft.h"
@@ -32,6 +33,23 @@ TEST(Activation, EveryKindMatchesReference) {
       const float expect = ref::activation(act, x[size_t(i)], i);
       EXPECT_NEAR(got[size_t(i)], expect, 1e-6 + 1e-6 * std::fabs(expect))
           << int(kind) << " at " << x[size_t(i)];
+    }
+  }
+}
+
+TEST(Activation, GatedSiluIsSiluOfGateTimesUp) {
+  const int64_t rows = 3, ch = 37;  // vector body plus tail per row
+  const auto x = random_vector(size_t(rows * 2 * ch), 4, 5.0f);
+  auto backend = cpu::create_cpu_backend(2);
+  auto stream = backend->create_stream();
+  std::vector<float> y(size_t(rows * ch));
+  const Activation silu{ActivationKind::Silu};
+  backend->primitives().gated_activation(*stream, x.data(), y.data(), rows, ch, silu);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < ch; ++c) {
+      const float g = x[size_t(r * 2 * ch + c)], u = x[size_t(r * 2 * ch + ch + c)];
+      const float expect = ref::activation(silu, g, c) * u;
+      EXPECT_NEAR(y[size_t(r * ch + c)], expect, 1e-5 + 1e-6 * std::fabs(expect));
     }
   }
 }

@@ -49,6 +49,21 @@ std::shared_ptr<const PreparedWeight> WeightLoader::linear(const std::string& ba
   return backend_.prepare_linear(w.data(), out, in, format_);
 }
 
+std::shared_ptr<const PreparedWeight> WeightLoader::stacked_linear(
+    const std::vector<std::string>& bases, const std::vector<int64_t>& outs, int64_t in) const {
+  if (bases.size() != outs.size() || bases.empty()) fail("stacked linear: bad arguments");
+  std::vector<float> all;
+  int64_t total = 0;
+  for (size_t i = 0; i < bases.size(); ++i) {
+    const auto w = weight(bases[i]);
+    if (static_cast<int64_t>(w.size()) != outs[i] * in)
+      fail(sd_.label, ": '", bases[i], ".weight' is not ", outs[i], "x", in);
+    all.insert(all.end(), w.begin(), w.end());
+    total += outs[i];
+  }
+  return backend_.prepare_linear(all.data(), total, in, format_);
+}
+
 std::shared_ptr<const PreparedWeight> WeightLoader::conv1d(const std::string& base, int64_t out,
                                                            int64_t in, int64_t kernel) const {
   const auto w = weight(base);

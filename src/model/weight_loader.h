@@ -23,6 +23,11 @@ class WeightLoader {
 
   std::shared_ptr<const PreparedWeight> linear(const std::string& base, int64_t out,
                                                int64_t in) const;
+  // Linears that read the same input stacked into one weight, outputs side by side in the
+  // given order, so one GEMM computes them all (q|k|v, gate|up).
+  std::shared_ptr<const PreparedWeight> stacked_linear(const std::vector<std::string>& bases,
+                                                       const std::vector<int64_t>& outs,
+                                                       int64_t in) const;
   std::shared_ptr<const PreparedWeight> conv1d(const std::string& base, int64_t out, int64_t in,
                                                int64_t kernel) const;
   std::shared_ptr<const PreparedWeight> conv_transpose1d(const std::string& base, int64_t in,

@@ -1,0 +1,127 @@
+#include "core/kv_pool.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.h"
+
+namespace cosy {
+
+int64_t KvPoolGeometry::bytes_per_block() const {
+  return 2 * layers * block_size * row() * static_cast<int64_t>(sizeof(float));
+}
+
+PagedKvPool::PagedKvPool(Backend& backend, const KvPoolGeometry& g) : backend_(backend), g_(g) {
+  if (g.layers <= 0 || g.row() <= 0 || g.block_size <= 0 || g.blocks <= 0 ||
+      g.blocks > std::numeric_limits<int32_t>::max()) {
+    fail("kv pool: bad geometry (layers ", g.layers, ", row ", g.row(), ", block ", g.block_size,
+         ", blocks ", g.blocks, ")");
+  }
+  layer_stride_ = g.blocks * g.block_size * g.row();
+  const auto bytes = static_cast<size_t>(g.layers * layer_stride_) * sizeof(float);
+  k_ = static_cast<float*>(backend_.allocate(bytes, MemoryKind::Device));
+  try {
+    v_ = static_cast<float*>(backend_.allocate(bytes, MemoryKind::Device));
+  } catch (...) {
+    backend_.deallocate(k_, MemoryKind::Device);
+    throw;
+  }
+  free_.reserve(static_cast<size_t>(g.blocks));
+  for (int64_t b = g.blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+}
+
+PagedKvPool::~PagedKvPool() {
+  backend_.deallocate(k_, MemoryKind::Device);
+  backend_.deallocate(v_, MemoryKind::Device);
+}
+
+PagedKvPool::SeqId PagedKvPool::create() {
+  const SeqId id = next_id_++;
+  seqs_[id];
+  return id;
+}
+
+void PagedKvPool::release(SeqId seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return;
+  for (int32_t b : it->second.blocks) free_.push_back(b);
+  seqs_.erase(it);
+}
+
+PagedKvPool::Seq& PagedKvPool::get(SeqId seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) fail("kv pool: unknown sequence ", seq);
+  return it->second;
+}
+
+const PagedKvPool::Seq& PagedKvPool::get(SeqId seq) const {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) fail("kv pool: unknown sequence ", seq);
+  return it->second;
+}
+
+int64_t PagedKvPool::blocks_needed(SeqId seq, int64_t rows) const {
+  const Seq& s = get(seq);
+  const int64_t need = (s.length + rows + g_.block_size - 1) / g_.block_size;
+  return std::max<int64_t>(0, need - static_cast<int64_t>(s.blocks.size()));
+}
+
+void PagedKvPool::reserve(SeqId seq, int64_t rows) {
+  if (rows < 0) fail("kv pool: negative row count");
+  const int64_t extra = blocks_needed(seq, rows);
+  if (extra > free_blocks()) {
+    fail("kv pool: out of blocks (", free_blocks(), " free, ", extra,
+         " needed); admit fewer streams or give the pool more memory");
+  }
+  Seq& s = get(seq);
+  for (int64_t i = 0; i < extra; ++i) {
+    s.blocks.push_back(free_.back());
+    free_.pop_back();
+  }
+}
+
+void PagedKvPool::write(Stream& stream, SeqId seq, int64_t layer, int64_t pos, const float* k,
+                        const float* v, int64_t n, int64_t ld) {
+  const Seq& s = get(seq);
+  if (layer < 0 || layer >= g_.layers) fail("kv pool: layer ", layer, " out of range");
+  if (pos < 0 || pos + n > static_cast<int64_t>(s.blocks.size()) * g_.block_size)
+    fail("kv pool: rows [", pos, ", ", pos + n, ") not reserved");
+  const int64_t row = g_.row();
+  const size_t row_bytes = static_cast<size_t>(row) * sizeof(float);
+  // A run of rows inside one block is contiguous in the slab when the source is packed.
+  for (int64_t r = 0; r < n;) {
+    const int64_t p = pos + r;
+    const int64_t in_block = std::min(n - r, g_.block_size - p % g_.block_size);
+    const int64_t at =
+        layer * layer_stride_ +
+        (s.blocks[static_cast<size_t>(p / g_.block_size)] * g_.block_size + p % g_.block_size) *
+            row;
+    if (ld == row) {
+      backend_.copy(stream, k_ + at, k + r * ld, row_bytes * static_cast<size_t>(in_block));
+      backend_.copy(stream, v_ + at, v + r * ld, row_bytes * static_cast<size_t>(in_block));
+    } else {
+      for (int64_t i = 0; i < in_block; ++i) {
+        backend_.copy(stream, k_ + at + i * row, k + (r + i) * ld, row_bytes);
+        backend_.copy(stream, v_ + at + i * row, v + (r + i) * ld, row_bytes);
+      }
+    }
+    r += in_block;
+  }
+}
+
+int64_t PagedKvPool::length(SeqId seq) const { return get(seq).length; }
+
+void PagedKvPool::commit(SeqId seq, int64_t rows) {
+  Seq& s = get(seq);
+  if (s.length + rows > static_cast<int64_t>(s.blocks.size()) * g_.block_size)
+    fail("kv pool: commit beyond the reserved rows");
+  s.length += rows;
+}
+
+const int32_t* PagedKvPool::block_table(SeqId seq) const { return get(seq).blocks.data(); }
+
+int64_t PagedKvPool::sequence_bytes(SeqId seq) const {
+  return static_cast<int64_t>(get(seq).blocks.size()) * g_.bytes_per_block();
+}
+
+}  // namespace cosy

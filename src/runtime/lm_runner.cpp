@@ -1,0 +1,100 @@
+#include "runtime/lm_runner.h"
+
+#include "core/error.h"
+
+namespace cosy {
+
+LmRunner::LmRunner(Backend& backend, const SpeechLm& lm, const LmRunnerOptions& options)
+    : backend_(backend), lm_(lm), stream_(backend.create_stream()) {
+  pool_ = std::make_unique<PagedKvPool>(
+      backend, lm.backbone().kv_geometry(options.kv_blocks, options.kv_block_size));
+}
+
+LmRunner::~LmRunner() = default;
+
+void LmRunner::release(LmSession& session) {
+  if (session.kv_seq != 0) pool_->release(session.kv_seq);
+  session.kv_seq = 0;
+}
+
+LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
+  LmStepStats stats;
+  const int64_t h = lm_.hidden();
+  const int64_t max_pos = lm_.config().qwen.max_position_embeddings;
+  fed_.clear();
+  int64_t rows = 0, blocks = 0;
+  for (LmSession* s : sessions) {
+    if (s->finished()) {
+      release(*s);
+      continue;
+    }
+    if (!s->ready()) continue;
+    const auto n = static_cast<int64_t>(s->pending().size());
+    const int64_t past = s->kv_seq != 0 ? pool_->length(s->kv_seq) : 0;
+    if (past + n > max_pos) {
+      s->fail(cat("the stream reached the LM's context of ", max_pos, " positions"));
+      release(*s);
+      continue;
+    }
+    if (s->kv_seq == 0) s->kv_seq = pool_->create();
+    const int64_t need = pool_->blocks_needed(s->kv_seq, n);
+    if (blocks + need > pool_->free_blocks()) {
+      // Alone in an empty pool it could never fit: fail it rather than wait forever.
+      if (pool_->sequence_bytes(s->kv_seq) == 0 && need > pool_->geometry().blocks) {
+        s->fail(
+            cat("the stream needs ", need, " KV blocks; the pool has ", pool_->geometry().blocks));
+        release(*s);
+      } else {
+        ++stats.deferred;
+      }
+      continue;
+    }
+    blocks += need;
+    rows += n;
+    fed_.push_back(s);
+  }
+  if (fed_.empty()) return stats;
+
+  inputs_.resize(static_cast<size_t>(rows * h));
+  hidden_.resize(fed_.size() * static_cast<size_t>(h));
+  chunks_.clear();
+  int64_t r = 0;
+  for (size_t i = 0; i < fed_.size(); ++i) {
+    LmSession* s = fed_[i];
+    const auto n = static_cast<int64_t>(s->pending().size());
+    lm_.embed(s->pending(), inputs_.data() + r * h);
+    chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
+                       hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
+    r += n;
+  }
+  Exec e{backend_.primitives(), *stream_};
+  const int64_t v = lm_.vocab().size();
+  try {
+    lm_.backbone().forward(e, *pool_, chunks_, ws_);
+    logp_.resize(fed_.size() * static_cast<size_t>(v));
+    lm_.logits(e, hidden_.data(), static_cast<int64_t>(fed_.size()), logp_.data());
+    e.k.softmax(e.s, logp_.data(), static_cast<int64_t>(fed_.size()), v, true);
+    stream_->synchronize();
+  } catch (const std::exception& ex) {
+    // Nothing was committed; the streams of this step cannot go on.
+    for (LmSession* s : fed_) {
+      s->fail(ex.what());
+      release(*s);
+    }
+    return stats;
+  }
+  for (size_t i = 0; i < fed_.size(); ++i) {
+    LmSession* s = fed_[i];
+    try {
+      s->advance({logp_.data() + static_cast<int64_t>(i) * v, static_cast<size_t>(v)});
+    } catch (const std::exception& ex) {
+      s->fail(ex.what());
+    }
+    if (s->finished()) release(*s);
+  }
+  stats.sessions = static_cast<int64_t>(fed_.size());
+  stats.rows = rows;
+  return stats;
+}
+
+}  // namespace cosy

@@ -1,0 +1,63 @@
+// Runs the speech LM for many streams at once. One step() feeds every ready session's
+// pending inputs in a single batched forward: new streams' prompts (prefill) and other
+// streams' one-token decodes share each GEMM, every stream at its own length (continuous
+// batching); then the decoder head and log-softmax run on one row per stream, and each
+// session samples its own next token with its own generator.
+//
+// The runner owns the paged KV pool: a session gets a sequence on its first step, and a
+// finished, failed or cancelled session's blocks go back to the pool at once. Streams
+// waiting for text are simply not in the step. Not thread-safe: one scheduler thread
+// drives it (sessions are handed over by that thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/kv_pool.h"
+#include "model/speech_lm.h"
+#include "runtime/lm_session.h"
+
+namespace cosy {
+
+struct LmRunnerOptions {
+  int64_t kv_blocks = 4096;  // pool capacity, in blocks of block_size positions
+  int64_t kv_block_size = 16;
+};
+
+struct LmStepStats {
+  int64_t sessions = 0;  // sessions fed this step
+  int64_t rows = 0;      // positions fed (prefill + decode)
+  int64_t deferred = 0;  // ready but left for a later step (KV pool full)
+};
+
+class LmRunner {
+ public:
+  LmRunner(Backend& backend, const SpeechLm& lm, const LmRunnerOptions& options = {});
+  ~LmRunner();
+  LmRunner(const LmRunner&) = delete;
+  LmRunner& operator=(const LmRunner&) = delete;
+
+  // One batched step over the ready sessions among `sessions` (others are skipped). A
+  // session whose request cannot be served (context full, pool too small for it alone)
+  // fails with a message; the others go on.
+  LmStepStats step(std::span<LmSession* const> sessions);
+  // Returns a session's KV blocks (cancel, or a caller done with it early). Idempotent.
+  void release(LmSession& session);
+
+  const PagedKvPool& pool() const { return *pool_; }
+  const SpeechLm& lm() const { return lm_; }
+
+ private:
+  Backend& backend_;
+  const SpeechLm& lm_;
+  std::unique_ptr<Stream> stream_;
+  std::unique_ptr<PagedKvPool> pool_;
+  Qwen2Workspace ws_;
+  std::vector<float> inputs_, hidden_, logp_;
+  std::vector<Qwen2Chunk> chunks_;
+  std::vector<LmSession*> fed_;
+};
+
+}  // namespace cosy

@@ -1,0 +1,237 @@
+#include "runtime/lm_session.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cosy {
+
+const char* lm_finish_name(LmFinish f) {
+  switch (f) {
+    case LmFinish::None:
+      return "none";
+    case LmFinish::Eos:
+      return "eos";
+    case LmFinish::MaxLength:
+      return "max_length";
+    case LmFinish::Cancelled:
+      return "cancelled";
+    case LmFinish::Error:
+      return "error";
+  }
+  return "?";
+}
+
+LmSessionLimits LmSessionLimits::of(const SpeechLm& lm) {
+  LmSessionLimits l;
+  l.vocab = lm.vocab();
+  l.text_vocab = lm.text_vocab();
+  const auto& mix = lm.config().mix_ratio;
+  if (mix.size() == 2) {
+    l.mix_text = mix[0];
+    l.mix_speech = mix[1];
+  }
+  l.max_positions = lm.config().qwen.max_position_embeddings;
+  return l;
+}
+
+namespace {
+
+void append(std::vector<LmInput>& to, std::span<const int32_t> ids, LmInputKind kind) {
+  for (int32_t id : ids) to.push_back({kind, id});
+}
+
+// Moves the first n items of `from` to the end of `to`.
+void take(std::vector<LmInput>& from, size_t n, std::vector<LmInput>& to) {
+  n = std::min(n, from.size());
+  to.insert(to.end(), from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
+  from.erase(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+}  // namespace
+
+LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
+    : limits_(limits), opt_(std::move(options)), sampler_(opt_.sampling) {
+  if (limits_.mix_text <= 0 || limits_.mix_speech <= 0) cosy::fail("lm session: bad mix ratio");
+  if (!(opt_.min_token_text_ratio >= 0) || !(opt_.max_token_text_ratio > 0))
+    cosy::fail("lm session: token/text ratios must be positive");
+  check_text(opt_.prompt_text, "prompt text");
+  check_text(opt_.text, "text");
+  for (size_t i = 0; i < opt_.prompt_speech.size(); ++i) {
+    const int32_t t = opt_.prompt_speech[i];
+    if (t < 0 || t >= limits_.vocab.speech_tokens) {
+      cosy::fail("prompt speech token ", t, " at ", i, " is outside [0, ",
+                 limits_.vocab.speech_tokens, ")");
+    }
+  }
+  const auto prompt = static_cast<int64_t>(2 + opt_.prompt_text.size() + opt_.prompt_speech.size());
+  if (limits_.max_positions > 0 && prompt > limits_.max_positions) {
+    cosy::fail("the prompt takes ", prompt, " positions; the LM's context is ",
+               limits_.max_positions);
+  }
+  text_len_ = static_cast<int64_t>(opt_.text.size());
+  if (!opt_.bistream) {
+    if (opt_.text.empty()) cosy::fail("empty text: nothing to synthesize");
+    const int64_t total = prompt + text_len_;
+    if (limits_.max_positions > 0 && total > limits_.max_positions) {
+      cosy::fail("prompt and text take ", total, " positions; the LM's context is ",
+                 limits_.max_positions);
+    }
+    lm_input_.push_back({LmInputKind::Sos, 0});
+    append(lm_input_, opt_.prompt_text, LmInputKind::Text);
+    append(lm_input_, opt_.text, LmInputKind::Text);
+    lm_input_.push_back({LmInputKind::TaskId, 0});
+    append(lm_input_, opt_.prompt_speech, LmInputKind::Speech);
+    phase_ = Phase::Free;
+    ready_ = true;
+    return;
+  }
+  phase_ = Phase::Interleave;
+  lm_input_.push_back({LmInputKind::Sos, 0});
+  append(text_cache_, opt_.prompt_text, LmInputKind::Text);
+  append(prompt_speech_, opt_.prompt_speech, LmInputKind::Speech);
+  // The first forced fill comes where the prompt's last partial block of speech completes.
+  const auto p = static_cast<int64_t>(opt_.prompt_speech.size());
+  next_fill_ = (p / limits_.mix_speech + 1) * limits_.mix_speech - p;
+  append(text_cache_, opt_.text, LmInputKind::Text);
+  schedule();
+}
+
+void LmSession::check_text(std::span<const int32_t> ids, const char* what) const {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= limits_.text_vocab) {
+      cosy::fail(what, " id ", ids[i], " at ", i, " is outside the text vocabulary [0, ",
+                 limits_.text_vocab, ")");
+    }
+  }
+}
+
+void LmSession::push_text(std::span<const int32_t> ids) {
+  if (!opt_.bistream) cosy::fail("push_text: this stream was given all its text at the start");
+  if (text_ended_) cosy::fail("push_text: the text already ended");
+  check_text(ids, "text");
+  if (finished()) return;
+  text_len_ += static_cast<int64_t>(ids.size());
+  append(text_cache_, ids, LmInputKind::Text);
+  schedule();
+}
+
+void LmSession::end_text() {
+  if (!opt_.bistream) cosy::fail("end_text: this stream was given all its text at the start");
+  if (text_ended_) return;
+  text_ended_ = true;
+  if (!finished()) schedule();
+}
+
+void LmSession::schedule() {
+  if (phase_ != Phase::Interleave || ready_ || finished()) return;
+  const auto m0 = static_cast<size_t>(limits_.mix_text);
+  const auto m1 = static_cast<size_t>(limits_.mix_speech);
+  while (!prompt_speech_.empty() && text_cache_.size() >= m0) {
+    take(text_cache_, m0, lm_input_);
+    take(prompt_speech_, m1, lm_input_);
+  }
+  if (!prompt_speech_.empty()) {
+    if (text_ended_) go_final();
+    return;
+  }
+  const int32_t fill = limits_.vocab.fill();
+  const bool after_fill = !history_.empty() && history_.back() == fill;
+  const bool at_start = history_.empty() && lm_input_.size() == 1;
+  if (after_fill || at_start) {
+    if (text_cache_.size() < m0) {
+      if (text_ended_) go_final();
+      return;  // wait for text
+    }
+    if (after_fill) lm_input_.clear();  // the fill token itself is never fed
+    take(text_cache_, m0, lm_input_);
+  }
+  ready_ = true;
+}
+
+void LmSession::go_final() {
+  // As the official code: whatever lm_input holds (after a fill, the input already fed
+  // at that step) + the remaining text + task_id.
+  lm_input_.insert(lm_input_.end(), text_cache_.begin(), text_cache_.end());
+  text_cache_.clear();
+  lm_input_.push_back({LmInputKind::TaskId, 0});
+  lm_input_.insert(lm_input_.end(), prompt_speech_.begin(), prompt_speech_.end());
+  prompt_speech_.clear();
+  phase_ = Phase::Free;
+  ready_ = true;
+}
+
+std::optional<int32_t> LmSession::emit(int32_t token) {
+  tokens_.push_back(token);
+  lm_input_.assign(1, {LmInputKind::Speech, token});
+  ready_ = true;
+  return token;
+}
+
+std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
+  if (!ready_ || finished()) cosy::fail("lm session: advance without a pending step");
+  if (static_cast<int64_t>(logp.size()) != limits_.vocab.size())
+    cosy::fail("lm session: ", logp.size(), " log-probs, expected ", limits_.vocab.size());
+  if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
+  ++steps_;
+  ready_ = false;
+  const SpeechVocab v = limits_.vocab;
+
+  if (phase_ == Phase::Interleave) {
+    int32_t top = 0;
+    if (next_fill_ >= 0 && static_cast<int64_t>(history_.size()) == next_fill_) {
+      top = v.fill();
+    } else {
+      const int32_t banned[] = {v.eos(), v.unused_stop()};
+      top = sampler_.sample(logp, banned, history_);
+    }
+    if (top == v.fill())
+      next_fill_ = static_cast<int64_t>(history_.size()) + limits_.mix_speech + 1;
+    history_.push_back(top);
+    if (top == v.fill()) {
+      schedule();
+      return std::nullopt;
+    }
+    return emit(top);
+  }
+
+  // Free decoding: unistream, or bistream after the text ended.
+  // Python's int() of the products, as the official min_len / max_len.
+  const auto min_len =
+      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
+  std::vector<int32_t> banned;
+  if (opt_.bistream) {
+    banned = {v.unused_stop(), v.fill()};
+  } else if (steps_ - 1 < min_len) {
+    banned = {v.eos()};
+  }
+  const int32_t top = sampler_.sample(logp, banned, history_);
+  history_.push_back(top);
+  if (top >= v.speech_tokens) {
+    finish_ = LmFinish::Eos;
+    return std::nullopt;
+  }
+  auto out = emit(top);
+  const auto max_len =
+      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
+  if (static_cast<int64_t>(tokens_.size()) >= max_len) {
+    finish_ = LmFinish::MaxLength;
+    ready_ = false;
+  }
+  return out;
+}
+
+void LmSession::cancel() {
+  if (finished()) return;
+  finish_ = LmFinish::Cancelled;
+  ready_ = false;
+}
+
+void LmSession::fail(std::string message) {
+  if (finished()) return;
+  finish_ = LmFinish::Error;
+  error_ = std::move(message);
+  ready_ = false;
+}
+
+}  // namespace cosy

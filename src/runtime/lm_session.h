@@ -1,0 +1,117 @@
+// One stream's speech-LM decoding, as a state machine the batched runner drives: it says
+// what to feed next (pending()), and it takes the log-probabilities of the last fed
+// position to pick the next token (advance()). It holds no weights and no KV memory
+// (the runner owns the pool and gives the session a sequence id).
+//
+// Unistream (Qwen2LM.inference): feed [sos, prompt text ++ text, task_id, prompt speech],
+// then one speech token per step; EOS is banned for the first 2×len(text) steps; stop on
+// any stop id (EOS, the unused id, the fill token) or after 20×len(text) tokens.
+//
+// Bistream (Qwen2LM.inference_bistream), for text that arrives as a chat LLM writes it:
+// text and speech interleave 5:15. The prompt text and speech are consumed first, in 5:15
+// pairs; then 15 speech tokens follow each 5 text tokens and a fill token asks for more
+// text (forced at the official positions). A stream that needs text and has none waits
+// (it is simply not ready) and never holds up other streams. At end of text the rest of
+// the text and task_id are appended and decoding runs free until EOS.
+// Differences from the official code, none of which the official fixtures exercise:
+//  - text that arrives in bulk is consumed 5 tokens per fill at once, as if it had
+//    arrived token by token (the official loop takes one arrival per fill and lags);
+//  - if the text ends before the prompt speech is consumed, the leftover prompt speech
+//    follows task_id (the training layout) instead of being dropped;
+//  - ids that are invalid in a phase (the unused stop id anywhere; EOS while text still
+//    flows; the fill token after the text ended) are banned instead of raising;
+//  - free decoding after the text is capped at 20×len(text) tokens.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/speech_lm.h"
+#include "runtime/sampler.h"
+
+namespace cosy {
+
+// What a session needs to know about the model.
+struct LmSessionLimits {
+  SpeechVocab vocab;
+  int64_t text_vocab = 0;
+  int64_t mix_text = 5, mix_speech = 15;  // bistream text:speech ratio
+  int64_t max_positions = 0;              // the LM's context
+  static LmSessionLimits of(const SpeechLm& lm);
+};
+
+struct LmSessionOptions {
+  std::vector<int32_t> prompt_text;    // text ids of the prompt transcript
+  std::vector<int32_t> prompt_speech;  // the prompt's speech tokens
+  std::vector<int32_t> text;           // unistream: all of it; bistream: what is known so far
+  bool bistream = false;
+  SamplingParams sampling;
+  double min_token_text_ratio = 2;
+  double max_token_text_ratio = 20;
+  bool keep_logp = false;  // keep the last step's log-probabilities (tests, tracing)
+};
+
+enum class LmFinish { None, Eos, MaxLength, Cancelled, Error };
+const char* lm_finish_name(LmFinish f);
+
+class LmSession {
+ public:
+  // Checks the request (ids in range, non-empty text for unistream, prompt within the
+  // context); an Error says what is wrong.
+  LmSession(const LmSessionLimits& limits, LmSessionOptions options);
+
+  // Bistream: more text / no more text. Errors on a unistream session or after end_text.
+  void push_text(std::span<const int32_t> ids);
+  void end_text();
+
+  bool ready() const { return ready_; }  // pending() is to be fed now
+  bool finished() const { return finish_ != LmFinish::None; }
+  bool waiting_for_text() const { return !ready_ && !finished(); }
+  std::span<const LmInput> pending() const { return lm_input_; }
+
+  // The runner fed pending(); `logp` is the LM's log-softmax at the last fed position.
+  // Returns the speech token this step emitted, if any (a fill token or a stop is none).
+  std::optional<int32_t> advance(std::span<const float> logp);
+
+  void cancel();
+  void fail(std::string message);  // the runner could not serve this stream
+  LmFinish finish_reason() const { return finish_; }
+  const std::string& error() const { return error_; }
+
+  const std::vector<int32_t>& tokens() const { return tokens_; }  // emitted speech tokens
+  int64_t steps() const { return steps_; }
+  const std::vector<float>& last_logp() const { return last_logp_; }
+
+  // Set by the runner: the stream's KV pool sequence (0: none yet).
+  int64_t kv_seq = 0;
+
+ private:
+  void check_text(std::span<const int32_t> ids, const char* what) const;
+  void schedule();  // bistream: decide what to feed next, or wait
+  void go_final();
+  std::optional<int32_t> emit(int32_t token);
+
+  LmSessionLimits limits_;
+  LmSessionOptions opt_;
+  TokenSampler sampler_;
+  enum class Phase { Interleave, Free };
+  Phase phase_ = Phase::Free;
+  std::vector<LmInput> lm_input_;  // the official code's lm_input
+  bool ready_ = false;
+  bool text_ended_ = false;
+  std::vector<LmInput> text_cache_;     // bistream: text not yet fed
+  std::vector<LmInput> prompt_speech_;  // bistream: prompt speech not yet fed
+  std::vector<int32_t> history_;        // the official out_tokens (fill tokens included)
+  std::vector<int32_t> tokens_;
+  int64_t text_len_ = 0;  // text tokens of the request (prompt excluded)
+  int64_t next_fill_ = -1;
+  int64_t steps_ = 0;
+  LmFinish finish_ = LmFinish::None;
+  std::string error_;
+  std::vector<float> last_logp_;
+};
+
+}  // namespace cosy

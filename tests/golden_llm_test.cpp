@@ -1,0 +1,302 @@
+// The speech LM against the official code's fixtures: input assembly, teacher-forced
+// logits and hidden states through the KV-cache loop, greedy decoding with and without a
+// prompt, and bistream (text fed token by token) down to the inputs of every step.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "golden_util.h"
+#include "kernels/cpu_backend.h"
+#include "model/model_folder.h"
+#include "model/speech_lm.h"
+#include "runtime/lm_runner.h"
+
+namespace cosy {
+namespace {
+
+using golden::floats;
+using golden::near;
+
+constexpr double kLogitTolerance = 1e-4;  // fixture README
+
+std::vector<int32_t> ints(const std::string& name) {
+  const auto v = golden::load(name).to_int_vector();
+  return {v.begin(), v.end()};
+}
+
+class GoldenLlm : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = cpu::create_cpu_backend().release();
+    LoadOptions opt;
+    opt.flow = opt.hift = false;
+    folder_ = new ModelFolder(load_model_folder(golden::model_dir(), opt));
+    lm_ = new SpeechLm(*backend_, folder_->config.llm, folder_->llm);
+  }
+  static void TearDownTestSuite() {
+    delete lm_;
+    delete folder_;
+    delete backend_;
+  }
+
+  static LmSessionOptions greedy(std::vector<int32_t> prompt_text,
+                                 std::vector<int32_t> prompt_speech, std::vector<int32_t> text) {
+    LmSessionOptions o;
+    o.prompt_text = std::move(prompt_text);
+    o.prompt_speech = std::move(prompt_speech);
+    o.text = std::move(text);
+    o.sampling.method = SamplingMethod::Greedy;
+    o.keep_logp = true;
+    return o;
+  }
+  static std::vector<float> embed(std::span<const LmInput> in) {
+    std::vector<float> out(in.size() * static_cast<size_t>(lm_->hidden()));
+    lm_->embed(in, out.data());
+    return out;
+  }
+  // Runs one session alone to the end; checks each step's best log-prob against `top2`
+  // ([steps, 4]: best, second, best id, second id, over the unmasked distribution).
+  static std::vector<int32_t> run_greedy(LmSession& s, const std::string& top2_name) {
+    LmRunner runner(*backend_, *lm_);
+    const auto top2 = floats(top2_name);
+    LmSession* one[] = {&s};
+    size_t step = 0;
+    while (!s.finished()) {
+      runner.step(one);
+      const auto& lp = s.last_logp();
+      const auto best = std::max_element(lp.begin(), lp.end());
+      if (4 * step + 3 < top2.size()) {
+        EXPECT_NEAR(*best, top2[4 * step], kLogitTolerance) << "step " << step;
+        EXPECT_EQ(best - lp.begin(), static_cast<int64_t>(top2[4 * step + 2])) << "step " << step;
+      }
+      ++step;
+    }
+    EXPECT_EQ(4 * step, top2.size());
+    EXPECT_EQ(runner.pool().sequences(), 0) << "a finished stream keeps KV blocks";
+    return s.tokens();
+  }
+
+  static Backend* backend_;
+  static ModelFolder* folder_;
+  static SpeechLm* lm_;
+};
+Backend* GoldenLlm::backend_ = nullptr;
+ModelFolder* GoldenLlm::folder_ = nullptr;
+SpeechLm* GoldenLlm::lm_ = nullptr;
+
+TEST_F(GoldenLlm, InputAssemblyMatchesOfficialLmInput) {
+  const LmSession with(
+      LmSessionLimits::of(*lm_),
+      greedy(ints("prompt_text_ids.npy"), ints("prompt_speech_tokens.npy"), ints("text_ids.npy")));
+  EXPECT_TRUE(near(embed(with.pending()), floats("llm_lm_input.npy"), 0.0));
+  const LmSession without(LmSessionLimits::of(*lm_),
+                          greedy({}, {}, ints("llm_noprompt_text_ids.npy")));
+  EXPECT_TRUE(near(embed(without.pending()), floats("llm_noprompt_lm_input.npy"), 0.0));
+}
+
+// The official KV-cache loop with forced tokens: row 0 after the prompt, row i after
+// forced token i-1.
+TEST_F(GoldenLlm, TeacherForcedLogitsAndHiddenStates) {
+  const int64_t h = lm_->hidden(), v = lm_->vocab().size();
+  PagedKvPool pool(*backend_, lm_->backbone().kv_geometry(64, 16));
+  auto stream = backend_->create_stream();
+  Exec e{backend_->primitives(), *stream};
+  Qwen2Workspace ws;
+  const auto seq = pool.create();
+  auto x = floats("llm_lm_input.npy");
+  const auto forced = ints("llm_tf_tokens.npy");
+  std::vector<float> hidden, logits;
+  for (size_t step = 0; step <= forced.size(); ++step) {
+    if (step > 0) x = embed(std::vector<LmInput>{{LmInputKind::Speech, forced[step - 1]}});
+    std::vector<float> last(static_cast<size_t>(h)), row(static_cast<size_t>(v));
+    const Qwen2Chunk chunk{seq, x.data(), static_cast<int64_t>(x.size()) / h, last.data()};
+    lm_->backbone().forward(e, pool, {&chunk, 1}, ws);
+    lm_->logits(e, last.data(), 1, row.data());
+    hidden.insert(hidden.end(), last.begin(), last.end());
+    logits.insert(logits.end(), row.begin(), row.end());
+  }
+  EXPECT_TRUE(near(hidden, floats("llm_tf_hidden.npy"), kLogitTolerance));
+  EXPECT_TRUE(near(logits, floats("llm_tf_logits.npy"), kLogitTolerance));
+}
+
+TEST_F(GoldenLlm, GreedyWithPromptMatchesExactly) {
+  LmSession s(
+      LmSessionLimits::of(*lm_),
+      greedy(ints("prompt_text_ids.npy"), ints("prompt_speech_tokens.npy"), ints("text_ids.npy")));
+  EXPECT_EQ(run_greedy(s, "llm_greedy_top2.npy"), ints("llm_greedy_tokens.npy"));
+  EXPECT_EQ(s.finish_reason(), LmFinish::Eos);
+}
+
+TEST_F(GoldenLlm, GreedyWithoutPromptMatchesExactly) {
+  LmSession s(LmSessionLimits::of(*lm_), greedy({}, {}, ints("llm_noprompt_text_ids.npy")));
+  EXPECT_EQ(run_greedy(s, "llm_noprompt_greedy_top2.npy"), ints("llm_noprompt_greedy_tokens.npy"));
+}
+
+// Text arrives one token at a time, only when the stream asks for it (as the official
+// generator is pulled). Every step's inputs, and the tokens, must match.
+TEST_F(GoldenLlm, BistreamMatchesStepInputsAndTokens) {
+  auto opt = greedy(ints("prompt_text_ids.npy"), ints("prompt_speech_tokens.npy"), {});
+  opt.bistream = true;
+  LmSession s(LmSessionLimits::of(*lm_), opt);
+  const auto text = ints("llm_bistream_text_ids.npy");
+  size_t next_text = 0;
+  LmRunner runner(*backend_, *lm_);
+  std::vector<int32_t> input_lens;
+  std::vector<float> inputs;
+  LmSession* one[] = {&s};
+  while (!s.finished()) {
+    if (s.waiting_for_text()) {
+      if (next_text < text.size()) {
+        s.push_text({&text[next_text++], 1});
+      } else {
+        s.end_text();
+      }
+      continue;
+    }
+    input_lens.push_back(static_cast<int32_t>(s.pending().size()));
+    const auto rows = embed(s.pending());
+    inputs.insert(inputs.end(), rows.begin(), rows.end());
+    runner.step(one);
+  }
+  EXPECT_EQ(input_lens, ints("llm_bistream_step_input_len.npy"));
+  EXPECT_TRUE(near(inputs, floats("llm_bistream_all_inputs.npy"), 0.0));
+  EXPECT_EQ(s.tokens(), ints("llm_bistream_tokens.npy"));
+  EXPECT_EQ(s.finish_reason(), LmFinish::Eos);
+}
+
+// N streams with different prompts, sampling and start times decode in one batch; each
+// stream's tokens and every step's log-probs equal running it alone.
+TEST_F(GoldenLlm, BatchedStreamsEqualEachAlone) {
+  const auto prompt_text = ints("prompt_text_ids.npy");
+  const auto prompt_speech = ints("prompt_speech_tokens.npy");
+  const auto text = ints("text_ids.npy");
+  struct Spec {
+    size_t prompt_text, prompt_speech, text;
+    SamplingMethod method;
+    int start;  // the batch step at which the stream joins
+    bool bistream;
+  };
+  const std::vector<Spec> specs = {
+      {7, 20, 9, SamplingMethod::Greedy, 0, false}, {0, 0, 6, SamplingMethod::Ras, 0, false},
+      {3, 11, 9, SamplingMethod::Ras, 2, false},    {7, 20, 4, SamplingMethod::TopKTopP, 5, false},
+      {7, 5, 9, SamplingMethod::Ras, 3, true},
+  };
+  auto options = [&](const Spec& sp, uint64_t seed) {
+    LmSessionOptions o;
+    o.prompt_text.assign(prompt_text.begin(), prompt_text.begin() + sp.prompt_text);
+    o.prompt_speech.assign(prompt_speech.begin(), prompt_speech.begin() + sp.prompt_speech);
+    o.text.assign(text.begin(), text.begin() + sp.text);
+    o.bistream = sp.bistream;
+    o.sampling.method = sp.method;
+    o.sampling.seed = seed;
+    o.keep_logp = true;
+    return o;
+  };
+  struct Trace {
+    std::vector<int32_t> tokens;
+    std::vector<std::vector<float>> logp;
+  };
+  // Bistream text arrives all at once, then ends.
+  auto start = [&](LmSession& s, const Spec& sp) {
+    if (!sp.bistream) return;
+    s.push_text({text.data(), sp.text});
+    s.end_text();
+  };
+  std::vector<Trace> alone(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    LmRunner runner(*backend_, *lm_);
+    LmSession s(LmSessionLimits::of(*lm_), options(specs[i], 100 + i));
+    start(s, specs[i]);
+    LmSession* one[] = {&s};
+    while (!s.finished()) {
+      runner.step(one);
+      alone[i].logp.push_back(s.last_logp());
+    }
+    alone[i].tokens = s.tokens();
+  }
+
+  LmRunner runner(*backend_, *lm_, {64, 4});  // small blocks: tables span many blocks
+  std::vector<std::unique_ptr<LmSession>> sessions(specs.size());
+  std::vector<Trace> batched(specs.size());
+  int64_t max_batch = 0;
+  for (int step = 0;; ++step) {
+    std::vector<LmSession*> live;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (!sessions[i] && specs[i].start == step) {
+        sessions[i] =
+            std::make_unique<LmSession>(LmSessionLimits::of(*lm_), options(specs[i], 100 + i));
+        start(*sessions[i], specs[i]);
+      }
+      if (sessions[i] && !sessions[i]->finished()) live.push_back(sessions[i].get());
+    }
+    if (live.empty() && step > 5) break;
+    const LmStepStats st = runner.step(live);
+    max_batch = std::max(max_batch, st.sessions);
+    for (LmSession* s : live) {
+      const size_t i = static_cast<size_t>(
+          std::find_if(sessions.begin(), sessions.end(), [&](auto& p) { return p.get() == s; }) -
+          sessions.begin());
+      batched[i].logp.push_back(s->last_logp());
+    }
+  }
+  EXPECT_GE(max_batch, 4);
+  EXPECT_EQ(runner.pool().sequences(), 0);
+  EXPECT_EQ(runner.pool().free_blocks(), 64);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    batched[i].tokens = sessions[i]->tokens();
+    EXPECT_EQ(batched[i].tokens, alone[i].tokens) << "stream " << i;
+    ASSERT_EQ(batched[i].logp.size(), alone[i].logp.size()) << "stream " << i;
+    for (size_t t = 0; t < alone[i].logp.size(); ++t)
+      ASSERT_TRUE(near(batched[i].logp[t], alone[i].logp[t], 1e-5))
+          << "stream " << i << " step " << t;
+  }
+}
+
+// A pool too small for a stream fails that stream with a message and no other; a full
+// pool defers streams instead of failing them; a cancelled stream frees its blocks.
+TEST_F(GoldenLlm, RunnerFailsDefersAndReleasesPerStream) {
+  const auto text = ints("text_ids.npy");
+  auto opts = [&](size_t prompt) {
+    LmSessionOptions o;
+    o.text = text;
+    o.prompt_speech.assign(prompt, 5);
+    o.sampling.method = SamplingMethod::Greedy;
+    return o;
+  };
+  LmRunner runner(*backend_, *lm_, {4, 4});              // 16 positions in all
+  LmSession big(LmSessionLimits::of(*lm_), opts(20));    // 31 positions: never fits
+  LmSession small(LmSessionLimits::of(*lm_), opts(0));   // 11 positions: 3 blocks
+  LmSession second(LmSessionLimits::of(*lm_), opts(0));  // must wait for `small`
+  LmSession* all[] = {&big, &small, &second};
+  const LmStepStats st = runner.step(all);
+  EXPECT_EQ(big.finish_reason(), LmFinish::Error);
+  EXPECT_NE(big.error().find("KV blocks"), std::string::npos) << big.error();
+  EXPECT_EQ(st.sessions, 1);
+  EXPECT_EQ(st.deferred, 1);
+  EXPECT_TRUE(second.ready());
+  small.cancel();
+  runner.step(all);  // releases the cancelled stream, then `second` fits
+  EXPECT_EQ(second.steps(), 1);
+  EXPECT_EQ(runner.pool().sequences(), 1);
+  runner.release(second);
+  EXPECT_EQ(runner.pool().free_blocks(), 4);
+}
+
+TEST_F(GoldenLlm, BadRequestsAreClearErrors) {
+  const auto limits = LmSessionLimits::of(*lm_);
+  LmSessionOptions o;
+  EXPECT_THROW(LmSession(limits, o), Error);  // empty text
+  o.text = {1, static_cast<int32_t>(lm_->text_vocab())};
+  EXPECT_THROW(LmSession(limits, o), Error);  // beyond the text vocabulary
+  o.text = {1};
+  o.prompt_speech.assign(static_cast<size_t>(limits.max_positions), 1);
+  EXPECT_THROW(LmSession(limits, o), Error);  // longer than the context
+  std::vector<LmInput> bad = {{LmInputKind::Speech, lm_->vocab().size()}};
+  std::vector<float> row(static_cast<size_t>(lm_->hidden()));
+  EXPECT_THROW(lm_->embed(bad, row.data()), Error);
+}
+
+}  // namespace
+}  // namespace cosy
