@@ -11,10 +11,14 @@ namespace cosy::bench {
 
 namespace {
 
-// 12 independent FMA chains: enough to cover the FMA latency on two pipes.
+// 12 independent FMA chains: enough to cover the FMA latency on two pipes. Each chain
+// starts from its own value: identical chains are folded into one by the compiler, and
+// the probe then over-reports the peak twelvefold.
 __attribute__((noinline)) float fma_loop(int64_t iters) {
-  __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-  __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  __m256 a0 = _mm256_set1_ps(0.10f), a1 = _mm256_set1_ps(0.11f), a2 = _mm256_set1_ps(0.12f);
+  __m256 a3 = _mm256_set1_ps(0.13f), a4 = _mm256_set1_ps(0.14f), a5 = _mm256_set1_ps(0.15f);
+  __m256 a6 = _mm256_set1_ps(0.16f), a7 = _mm256_set1_ps(0.17f), a8 = _mm256_set1_ps(0.18f);
+  __m256 a9 = _mm256_set1_ps(0.19f), a10 = _mm256_set1_ps(0.20f), a11 = _mm256_set1_ps(0.21f);
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
   for (int64_t it = 0; it < iters; ++it) {
     a0 = _mm256_fmadd_ps(a0, m, c);

@@ -78,18 +78,58 @@ inline void store_tile(__m256 (&acc)[MR][2], float* c, int64_t ldc, int64_t cols
 }
 
 // MR rows × 16 columns over kc values of k. rows[r] points at A's first k of the block.
+// The accumulators are named locals, written out once: __m256 may alias float, so an
+// accumulator array (even a local one GCC leaves in memory) is stored back at every k,
+// which halved the kernel's speed.
 template <int MR, WeightFormat F>
 inline void micro_kernel(const float* const* rows, const void* panel, int64_t k0, int64_t kc,
                          __m256 (&acc)[MR][2]) {
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  static_assert(MR >= 1 && MR <= 6);
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
+  __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+  const float* r0 = rows[0];
+  const float* r1 = MR > 1 ? rows[1] : r0;
+  const float* r2 = MR > 2 ? rows[2] : r0;
+  const float* r3 = MR > 3 ? rows[3] : r0;
+  const float* r4 = MR > 4 ? rows[4] : r0;
+  const float* r5 = MR > 5 ? rows[5] : r0;
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b0, b1;
     load_b<F>(panel, k0 + k, b0, b1);
-    for (int r = 0; r < MR; ++r) {
-      const __m256 a = _mm256_broadcast_ss(rows[r] + k);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    __m256 a = _mm256_broadcast_ss(r0 + k);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    if constexpr (MR > 1) {
+      a = _mm256_broadcast_ss(r1 + k);
+      c10 = _mm256_fmadd_ps(a, b0, c10);
+      c11 = _mm256_fmadd_ps(a, b1, c11);
     }
+    if constexpr (MR > 2) {
+      a = _mm256_broadcast_ss(r2 + k);
+      c20 = _mm256_fmadd_ps(a, b0, c20);
+      c21 = _mm256_fmadd_ps(a, b1, c21);
+    }
+    if constexpr (MR > 3) {
+      a = _mm256_broadcast_ss(r3 + k);
+      c30 = _mm256_fmadd_ps(a, b0, c30);
+      c31 = _mm256_fmadd_ps(a, b1, c31);
+    }
+    if constexpr (MR > 4) {
+      a = _mm256_broadcast_ss(r4 + k);
+      c40 = _mm256_fmadd_ps(a, b0, c40);
+      c41 = _mm256_fmadd_ps(a, b1, c41);
+    }
+    if constexpr (MR > 5) {
+      a = _mm256_broadcast_ss(r5 + k);
+      c50 = _mm256_fmadd_ps(a, b0, c50);
+      c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+  }
+  const __m256 out[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int r = 0; r < MR; ++r) {
+    acc[r][0] = out[r][0];
+    acc[r][1] = out[r][1];
   }
 }
 
