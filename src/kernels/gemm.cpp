@@ -15,6 +15,7 @@ namespace {
 constexpr int64_t kMaxRows = 6;   // micro-kernel height: 12 accumulators + 2 B + 1 A register
 constexpr int64_t kBlockK = 256;  // a 16-wide B block of 256 k (16 KB fp32) stays in L1
 constexpr int64_t kBlockM = 96;   // rows per task: their A block stays in L2
+constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
 
 template <WeightFormat F>
 inline void load_b(const void* panel, int64_t k, __m256& lo, __m256& hi) {
@@ -191,38 +192,52 @@ void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pn
 }
 
 template <WeightFormat F>
+void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
+              int64_t pnl, int64_t tap, int64_t c0, int64_t kc, bool first_block,
+              const GemmEpilogue& epi) {
+  int64_t m = m_begin;
+  for (; m + kMaxRows <= m_end; m += kMaxRows) {
+    run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+  }
+  switch (m_end - m) {
+    case 5:
+      return run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+    case 4:
+      return run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+    case 3:
+      return run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+    case 2:
+      return run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+    case 1:
+      return run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+    default:
+      return;
+  }
+}
+
+template <WeightFormat F>
 void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
                       int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi) {
-  bool first_block = true;
+  if (m_end - m_begin <= kStreamRows) {
+    // Few rows: the weights are the traffic. Finish each panel before the next, so they
+    // stream from memory in one sequential pass; the rows stay in L1/L2.
+    for (int64_t pnl = panel_begin; pnl < panel_end; ++pnl) {
+      for (int64_t tap = 0; tap < p.a.taps; ++tap) {
+        for (int64_t c0 = 0; c0 < p.a.tap_width; c0 += kBlockK) {
+          const int64_t kc = std::min(kBlockK, p.a.tap_width - c0);
+          run_rows<F>(p, m_begin, m_end, w, pnl, tap, c0, kc, tap == 0 && c0 == 0, epi);
+        }
+      }
+    }
+    return;
+  }
+  // Many rows: each k block of A stays in L1 while every panel passes over it.
   for (int64_t tap = 0; tap < p.a.taps; ++tap) {
     for (int64_t c0 = 0; c0 < p.a.tap_width; c0 += kBlockK) {
       const int64_t kc = std::min(kBlockK, p.a.tap_width - c0);
       for (int64_t pnl = panel_begin; pnl < panel_end; ++pnl) {
-        int64_t m = m_begin;
-        for (; m + kMaxRows <= m_end; m += kMaxRows) {
-          run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-        }
-        switch (m_end - m) {
-          case 5:
-            run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-            break;
-          case 4:
-            run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-            break;
-          case 3:
-            run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-            break;
-          case 2:
-            run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-            break;
-          case 1:
-            run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-            break;
-          default:
-            break;
-        }
+        run_rows<F>(p, m_begin, m_end, w, pnl, tap, c0, kc, tap == 0 && c0 == 0, epi);
       }
-      first_block = false;
     }
   }
 }

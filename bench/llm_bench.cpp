@@ -1,0 +1,219 @@
+// The speech LM at full CosyVoice2 size (Qwen2.5-0.5B dims: hidden 896, 24 layers, 14
+// heads, 2 KV heads, MLP 4864; 6564-way speech head) with random weights. For each weight
+// format and batch size: B streams prefill a 50-position prompt together, then decode
+// --tokens tokens each in batched steps (forward, head, log-softmax, per-stream RAS
+// sampling), as the runner does. Reports decode tokens/s, the fraction of DRAM read
+// bandwidth the batch-1 weight stream reaches, and the fraction of peak FMA at the
+// largest batch; then the top-1 agreement of fp16 and int8 with fp32 under teacher forcing.
+//   build/bench/llm_bench [--tokens N] [--batches 1,4,16,64] [--formats fp32,fp16,int8]
+//                         [--agreement N]
+// The text vocabulary is cut to 1000 rows: the text table is only read at prefill, one row
+// per text token, and 151 936 random rows would only slow the setup.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_backend.h"
+#include "machine_limits.h"
+#include "model/model_writer.h"
+#include "model/param_schema.h"
+#include "model/speech_lm.h"
+#include "random_weights.h"
+#include "runtime/sampler.h"
+
+using namespace cosy;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+struct DecodeResult {
+  double prefill_s = 0, decode_s = 0;
+  int64_t steps = 0;
+};
+
+// B streams: prefill the same-shaped 50-position prompt, then `tokens` decode steps.
+DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int64_t tokens) {
+  const int64_t h = lm.hidden(), v = lm.vocab().size();
+  const int64_t positions = 50 + tokens + 1;
+  const int64_t block = 16, per_stream = (positions + block - 1) / block;
+  PagedKvPool pool(backend, lm.backbone().kv_geometry(batch * per_stream, block));
+  auto stream = backend.create_stream();
+  Exec e{backend.primitives(), *stream};
+  Qwen2Workspace ws;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int32_t> text(0, static_cast<int32_t>(lm.text_vocab() - 1));
+  std::uniform_int_distribution<int32_t> speech(0, lm.vocab().speech_tokens - 1);
+
+  std::vector<PagedKvPool::SeqId> seqs;
+  std::vector<TokenSampler> samplers;
+  std::vector<std::vector<int32_t>> history(static_cast<size_t>(batch));
+  std::vector<float> inputs, hidden(static_cast<size_t>(batch * h)),
+      logp(static_cast<size_t>(batch * v));
+  std::vector<Qwen2Chunk> chunks;
+  for (int64_t b = 0; b < batch; ++b) {
+    seqs.push_back(pool.create());
+    SamplingParams sp;
+    sp.seed = static_cast<uint64_t>(b);
+    samplers.emplace_back(sp);
+  }
+  // Prompt: sos, 10 text tokens, task_id, 38 prompt speech tokens.
+  std::vector<LmInput> prompt = {{LmInputKind::Sos, 0}};
+  for (int i = 0; i < 10; ++i) prompt.push_back({LmInputKind::Text, text(rng)});
+  prompt.push_back({LmInputKind::TaskId, 0});
+  for (int i = 0; i < 38; ++i) prompt.push_back({LmInputKind::Speech, speech(rng)});
+  const auto p = static_cast<int64_t>(prompt.size());
+  inputs.resize(static_cast<size_t>(batch * p * h));
+  for (int64_t b = 0; b < batch; ++b) {
+    lm.embed(prompt, inputs.data() + b * p * h);
+    chunks.push_back({seqs[static_cast<size_t>(b)], inputs.data() + b * p * h, p,
+                      hidden.data() + b * h});
+  }
+  const SpeechVocab sv = lm.vocab();
+  const int32_t stops[] = {sv.eos(), sv.unused_stop(), sv.fill()};
+  auto head_and_sample = [&](std::vector<LmInput>& next) {
+    lm.logits(e, hidden.data(), batch, logp.data());
+    e.k.softmax(e.s, logp.data(), batch, v, true);
+    next.clear();
+    for (int64_t b = 0; b < batch; ++b) {
+      auto& hist = history[static_cast<size_t>(b)];
+      const int32_t t = samplers[static_cast<size_t>(b)].sample(
+          {logp.data() + b * v, static_cast<size_t>(v)}, stops, hist);
+      hist.push_back(t);
+      next.push_back({LmInputKind::Speech, t});
+    }
+  };
+  DecodeResult r;
+  std::vector<LmInput> next;
+  auto t0 = std::chrono::steady_clock::now();
+  lm.backbone().forward(e, pool, chunks, ws);
+  head_and_sample(next);
+  r.prefill_s = seconds_since(t0);
+
+  inputs.resize(static_cast<size_t>(batch * h));
+  t0 = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < tokens; ++step) {
+    lm.embed(next, inputs.data());
+    for (int64_t b = 0; b < batch; ++b) {
+      chunks[static_cast<size_t>(b)].inputs = inputs.data() + b * h;
+      chunks[static_cast<size_t>(b)].rows = 1;
+    }
+    lm.backbone().forward(e, pool, chunks, ws);
+    head_and_sample(next);
+  }
+  r.decode_s = seconds_since(t0);
+  r.steps = tokens;
+  return r;
+}
+
+// Teacher-forced argmax agreement with the reference model over one long sequence.
+std::vector<int32_t> teacher_forced_argmax(Backend& backend, const SpeechLm& lm,
+                                           const std::vector<LmInput>& seq) {
+  const int64_t h = lm.hidden(), v = lm.vocab().size();
+  const auto n = static_cast<int64_t>(seq.size());
+  PagedKvPool pool(backend, lm.backbone().kv_geometry((n + 15) / 16, 16));
+  auto stream = backend.create_stream();
+  Exec e{backend.primitives(), *stream};
+  Qwen2Workspace ws;
+  std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()), logits(static_cast<size_t>(n * v));
+  lm.embed(seq, x.data());
+  const Qwen2Chunk chunk{pool.create(), x.data(), n, nullptr, hidden.data()};
+  lm.backbone().forward(e, pool, {&chunk, 1}, ws);
+  lm.logits(e, hidden.data(), n, logits.data());
+  std::vector<int32_t> top(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = logits.data() + i * v;
+    top[static_cast<size_t>(i)] = static_cast<int32_t>(std::max_element(row, row + v) - row);
+  }
+  return top;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t tokens = 200, agreement = 500;
+  std::vector<int64_t> batches = {1, 4, 16, 64};
+  std::vector<std::string> formats = {"fp32", "fp16", "int8"};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
+      tokens = std::stoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
+      batches.clear();
+      for (const auto& b : split(argv[++i])) batches.push_back(std::stoll(b));
+    } else if (std::strcmp(argv[i], "--formats") == 0 && i + 1 < argc) {
+      formats = split(argv[++i]);
+    } else if (std::strcmp(argv[i], "--agreement") == 0 && i + 1 < argc) {
+      agreement = std::stoll(argv[++i]);
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  ThreadPool& pool = ThreadPool::global();
+  const auto lim = bench::measure_machine(pool);
+  std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n",
+              pool.num_threads(), lim.peak_gflops, lim.dram_read_gbps);
+  LlmConfig cfg = preset_config("cosyvoice2-0.5b").llm;
+  cfg.qwen.vocab_size = 1000;
+  const StateDict sd = bench::random_weights(
+      llm_param_specs(cfg), "random llm",
+      [](const ParamSpec& s) { return s.shape.size() == 1 && s.name.ends_with("norm.weight"); });
+  auto backend = cpu::create_cpu_backend();
+
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> speech(0, static_cast<int32_t>(cfg.speech_token_size - 1));
+  std::vector<LmInput> long_seq = {{LmInputKind::Sos, 0}, {LmInputKind::TaskId, 0}};
+  for (int64_t i = 0; i < agreement; ++i) long_seq.push_back({LmInputKind::Speech, speech(rng)});
+  std::vector<int32_t> reference_top;
+
+  for (const std::string& f : formats) {
+    const SpeechLm lm(*backend, cfg, sd, parse_weight_format(f));
+    const double bytes = static_cast<double>(lm.weight_bytes());
+    double tps1 = 0;
+    for (int64_t b : batches) {
+      const DecodeResult r = run_batch(*backend, lm, b, tokens);
+      const double step_s = r.decode_s / static_cast<double>(r.steps);
+      const double tps = static_cast<double>(b * r.steps) / r.decode_s;
+      if (b == 1) tps1 = tps;
+      const double flops =
+          lm.backbone().linear_flops(b) + lm.decoder_flops(b);  // per step, attention excluded
+      std::printf(
+          "llm %s batch %3lld: decode %7.1f tokens/s (%.1f ms/step), prefill %lldx50 in %.2f s"
+          " | weights %.2f GB/step -> %.1f GB/s (%.0f%% DRAM) | %.1f GFLOP/s (%.1f%% peak)%s\n",
+          f.c_str(), static_cast<long long>(b), tps, step_s * 1e3, static_cast<long long>(b),
+          r.prefill_s, bytes / 1e9, bytes / step_s / 1e9,
+          100 * bytes / step_s / 1e9 / lim.dram_read_gbps, flops / step_s / 1e9,
+          100 * flops / step_s / 1e9 / lim.peak_gflops,
+          tps1 > 0 && b > 1 ? (" | " + std::to_string(tps / tps1).substr(0, 5) + "x batch 1").c_str()
+                            : "");
+    }
+    if (agreement > 0) {
+      const auto top = teacher_forced_argmax(*backend, lm, long_seq);
+      if (f == "fp32") {
+        reference_top = top;
+      } else if (!reference_top.empty()) {
+        size_t same = 0;
+        for (size_t i = 0; i < top.size(); ++i) same += top[i] == reference_top[i];
+        std::printf("llm %s teacher-forced top-1 agreement with fp32 over %zu positions: %.1f%%\n",
+                    f.c_str(), top.size(), 100.0 * static_cast<double>(same) /
+                                               static_cast<double>(top.size()));
+      }
+    }
+  }
+  return 0;
+}
