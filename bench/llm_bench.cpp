@@ -81,8 +81,8 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   inputs.resize(static_cast<size_t>(batch * p * h));
   for (int64_t b = 0; b < batch; ++b) {
     lm.embed(prompt, inputs.data() + b * p * h);
-    chunks.push_back({seqs[static_cast<size_t>(b)], inputs.data() + b * p * h, p,
-                      hidden.data() + b * h});
+    chunks.push_back(
+        {seqs[static_cast<size_t>(b)], inputs.data() + b * p * h, p, hidden.data() + b * h});
   }
   const SpeechVocab sv = lm.vocab();
   const int32_t stops[] = {sv.eos(), sv.unused_stop(), sv.fill()};
@@ -130,7 +130,8 @@ std::vector<int32_t> teacher_forced_argmax(Backend& backend, const SpeechLm& lm,
   auto stream = backend.create_stream();
   Exec e{backend.primitives(), *stream};
   Qwen2Workspace ws;
-  std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()), logits(static_cast<size_t>(n * v));
+  std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()),
+      logits(static_cast<size_t>(n * v));
   lm.embed(seq, x.data());
   const Qwen2Chunk chunk{pool.create(), x.data(), n, nullptr, hidden.data()};
   lm.backbone().forward(e, pool, {&chunk, 1}, ws);
@@ -199,8 +200,9 @@ int main(int argc, char** argv) {
           r.prefill_s, bytes / 1e9, bytes / step_s / 1e9,
           100 * bytes / step_s / 1e9 / lim.dram_read_gbps, flops / step_s / 1e9,
           100 * flops / step_s / 1e9 / lim.peak_gflops,
-          tps1 > 0 && b > 1 ? (" | " + std::to_string(tps / tps1).substr(0, 5) + "x batch 1").c_str()
-                            : "");
+          tps1 > 0 && b > 1
+              ? (" | " + std::to_string(tps / tps1).substr(0, 5) + "x batch 1").c_str()
+              : "");
     }
     if (agreement > 0) {
       const auto top = teacher_forced_argmax(*backend, lm, long_seq);
@@ -210,8 +212,8 @@ int main(int argc, char** argv) {
         size_t same = 0;
         for (size_t i = 0; i < top.size(); ++i) same += top[i] == reference_top[i];
         std::printf("llm %s teacher-forced top-1 agreement with fp32 over %zu positions: %.1f%%\n",
-                    f.c_str(), top.size(), 100.0 * static_cast<double>(same) /
-                                               static_cast<double>(top.size()));
+                    f.c_str(), top.size(),
+                    100.0 * static_cast<double>(same) / static_cast<double>(top.size()));
       }
     }
   }

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
+#include <random>
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
@@ -282,6 +284,50 @@ TEST_F(GoldenLlm, RunnerFailsDefersAndReleasesPerStream) {
   EXPECT_EQ(runner.pool().sequences(), 1);
   runner.release(second);
   EXPECT_EQ(runner.pool().free_blocks(), 4);
+}
+
+// fp16 and int8 weights against fp32, teacher-forced over a long sequence: top-1
+// agreement of the speech head, and the largest log-prob difference.
+TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {
+  std::vector<LmInput> seq = {{LmInputKind::Sos, 0}};
+  for (int32_t t : ints("text_ids.npy")) seq.push_back({LmInputKind::Text, t});
+  seq.push_back({LmInputKind::TaskId, 0});
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int32_t> speech(0, lm_->vocab().speech_tokens - 1);
+  while (seq.size() < 400) seq.push_back({LmInputKind::Speech, speech(rng)});
+  auto log_probs = [&](const SpeechLm& lm) {
+    const int64_t n = static_cast<int64_t>(seq.size()), h = lm.hidden(), v = lm.vocab().size();
+    PagedKvPool pool(*backend_, lm.backbone().kv_geometry((n + 15) / 16, 16));
+    auto stream = backend_->create_stream();
+    Exec e{backend_->primitives(), *stream};
+    Qwen2Workspace ws;
+    std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()),
+        out(static_cast<size_t>(n * v));
+    lm.embed(seq, x.data());
+    const Qwen2Chunk c{pool.create(), x.data(), n, nullptr, hidden.data()};
+    lm.backbone().forward(e, pool, {&c, 1}, ws);
+    lm.logits(e, hidden.data(), n, out.data());
+    e.k.softmax(e.s, out.data(), n, v, true);
+    return out;
+  };
+  const auto ref = log_probs(*lm_);
+  const int64_t v = lm_->vocab().size();
+  const auto n = static_cast<int64_t>(seq.size());
+  for (WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
+    const SpeechLm q(*backend_, folder_->config.llm, folder_->llm, f);
+    const auto got = log_probs(q);
+    int64_t same = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* a = ref.data() + i * v;
+      const float* b = got.data() + i * v;
+      same += (std::max_element(a, a + v) - a) == (std::max_element(b, b + v) - b);
+    }
+    const double agree = static_cast<double>(same) / static_cast<double>(n);
+    std::printf("[ %s ] top-1 agreement with fp32 over %lld positions: %.1f%%, %s\n",
+                weight_format_name(f), static_cast<long long>(n), 100 * agree,
+                ::testing::PrintToString(near(got, ref, 0.0).message()).c_str());
+    EXPECT_GE(agree, f == WeightFormat::F16 ? 0.99 : 0.95) << weight_format_name(f);
+  }
 }
 
 TEST_F(GoldenLlm, BadRequestsAreClearErrors) {

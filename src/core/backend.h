@@ -185,8 +185,8 @@ class Primitives {
                           const Activation& act) = 0;
   // Gated activations (SwiGLU): y[r, c] = act(x[r, c]) * x[r, channels + c], where each
   // x row holds the gate half then the up half (2 * channels floats); y is [rows, channels].
-  virtual void gated_activation(Stream& s, const float* x, float* y, int64_t rows,
-                                int64_t channels, const Activation& act) = 0;
+  virtual void gated_activation(Stream& s, const float* x, float* y, int64_t rows, int64_t channels,
+                                const Activation& act) = 0;
   virtual void rms_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,
                         const float* weight, float eps) = 0;
   virtual void layer_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,

@@ -140,7 +140,7 @@ TEST(KvPool, ReleaseReturnsBlocksAndExhaustionChangesNothing) {
   auto backend = cpu::create_cpu_backend(1);
   auto stream = backend->create_stream();
   PagedKvPool cache(*backend, {2, 1, 4, 8, 4});
-  const auto rows = random_vector(40 * 4, 1);
+  const auto rows = random_vector(size_t{40} * 4, 1);
   auto a = cache.create();
   cache.reserve(a, 20);
   for (int64_t layer = 0; layer < 2; ++layer)
@@ -178,8 +178,8 @@ TEST(KvPool, StridedWritesLandInTheirBlocks) {
   cache.write(*stream, s, 0, 5, src.data() + 5 * ld, src.data() + 5 * ld + 1, n - 5, ld);
   const int32_t* table = cache.block_table(s);
   for (int64_t p = 0; p < n; ++p) {
-    const float* k = cache.k_slab(0) + (table[p / 4] * 4 + p % 4) * row;
-    const float* v = cache.v_slab(0) + (table[p / 4] * 4 + p % 4) * row;
+    const float* k = cache.k_slab(0) + (int64_t{table[p / 4]} * 4 + p % 4) * row;
+    const float* v = cache.v_slab(0) + (int64_t{table[p / 4]} * 4 + p % 4) * row;
     for (int64_t c = 0; c < row; ++c) {
       EXPECT_EQ(k[c], src[size_t(p * ld + c)]);
       EXPECT_EQ(v[c], src[size_t(p * ld + 1 + c)]);

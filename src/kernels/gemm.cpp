@@ -12,9 +12,9 @@ namespace cosy::cpu {
 
 namespace {
 
-constexpr int64_t kMaxRows = 6;   // micro-kernel height: 12 accumulators + 2 B + 1 A register
-constexpr int64_t kBlockK = 256;  // a 16-wide B block of 256 k (16 KB fp32) stays in L1
-constexpr int64_t kBlockM = 96;   // rows per task: their A block stays in L2
+constexpr int64_t kMaxRows = 6;      // micro-kernel height: 12 accumulators + 2 B + 1 A register
+constexpr int64_t kBlockK = 256;     // a 16-wide B block of 256 k (16 KB fp32) stays in L1
+constexpr int64_t kBlockM = 96;      // rows per task: their A block stays in L2
 constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
 
 template <WeightFormat F>
