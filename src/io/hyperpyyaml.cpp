@@ -152,6 +152,10 @@ class Resolver {
       }
     }
     step(part);
+    // `<>` names the document itself, and a node still being resolved is an ancestor of
+    // the reference: either would make the tree contain itself.
+    if (cur == root_ || in_progress_.count(cur.get()) != 0)
+      fail(label_, ": !ref <", key, "> at ", from.where(), " refers to its own ancestor");
     return cur;
   }
 

@@ -101,6 +101,10 @@ TEST(HyperPyYaml, HostileInputIsBounded) {
     bomb += "]\n";
   }
   EXPECT_NE(error_of(bomb).find("nodes"), std::string::npos);
+  // A reference to the document or to its own ancestor would make the tree contain
+  // itself (a leak the fuzzer found); both are errors.
+  EXPECT_NE(error_of("a: 1\nb: !ref <>\n").find("ancestor"), std::string::npos);
+  EXPECT_NE(error_of("a:\n  b: [1, !ref <a>]\n").find("t.yaml"), std::string::npos);
 }
 
 TEST(HyperPyYaml, LoadsTheFixtureYaml) {
