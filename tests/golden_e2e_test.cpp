@@ -13,12 +13,8 @@ namespace {
 
 using golden::channels_last;
 using golden::floats;
+using golden::ints;
 using golden::near;
-
-std::vector<int32_t> ints(const std::string& name) {
-  const auto v = golden::load(name).to_int_vector();
-  return {v.begin(), v.end()};
-}
 
 TEST(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
   if (!golden::has("e2e_text_ids.npy")) GTEST_SKIP() << "no end-to-end case in this fixture set";
@@ -58,7 +54,8 @@ TEST(GoldenE2e, BadRequestsAreClearErrors) {
   VoicePrompt voice;
   voice.speech = ints("prompt_speech_tokens.npy");
   voice.feat = floats("prompt_feat.npy");
-  voice.feat.resize(voice.feat.size() - 80);  // one mel frame short
+  voice.feat.resize(voice.feat.size() -
+                    static_cast<size_t>(synth.flow().mel_bins()));  // a frame short
   voice.embedding = floats("spk_embedding.npy");
   r.voice = &voice;
   EXPECT_THROW(synth.synthesize(r), Error);

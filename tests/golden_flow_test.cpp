@@ -14,17 +14,13 @@ namespace {
 
 using golden::channels_last;
 using golden::floats;
+using golden::ints;
 using golden::near;
 
 // Tolerances from the fixture README: 1e-4 on the encoder output and the step-0 estimator,
 // 1e-3 on mel after 10 Euler steps.
 constexpr double kEncoderTolerance = 1e-4;
 constexpr double kMelTolerance = 1e-3;
-
-std::vector<int32_t> ints(const std::string& name) {
-  const auto v = golden::load(name).to_int_vector();
-  return {v.begin(), v.end()};
-}
 
 // (B, C, T) → B blocks of [T, C], concatenated.
 std::vector<float> batch_channels_last(const Tensor& t) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ inline std::filesystem::path model_dir() { return cosy::testing::golden_dir() / 
 inline bool has(const std::string& name) { return std::filesystem::exists(cases() / name); }
 inline Tensor load(const std::string& name) { return load_npy(cases() / name); }
 inline std::vector<float> floats(const std::string& name) { return load(name).to_float_vector(); }
+inline std::vector<int32_t> ints(const std::string& name) {
+  const auto v = load(name).to_int_vector();
+  return {v.begin(), v.end()};
+}
 
 // (1, C, T) → [T, C]
 inline std::vector<float> channels_last(const Tensor& t) {
