@@ -67,16 +67,26 @@ int64_t PagedKvPool::blocks_needed(SeqId seq, int64_t rows) const {
 }
 
 void PagedKvPool::reserve(SeqId seq, int64_t rows) {
-  if (rows < 0) fail("kv pool: negative row count");
-  const int64_t extra = blocks_needed(seq, rows);
+  const Request one{seq, rows};
+  reserve({&one, 1});
+}
+
+void PagedKvPool::reserve(std::span<const Request> requests) {
+  int64_t extra = 0;
+  for (const Request& r : requests) {
+    if (r.rows < 0) fail("kv pool: negative row count");
+    extra += blocks_needed(r.seq, r.rows);
+  }
   if (extra > free_blocks()) {
     fail("kv pool: out of blocks (", free_blocks(), " free, ", extra,
          " needed); admit fewer streams or give the pool more memory");
   }
-  Seq& s = get(seq);
-  for (int64_t i = 0; i < extra; ++i) {
-    s.blocks.push_back(free_.back());
-    free_.pop_back();
+  for (const Request& r : requests) {
+    Seq& s = get(r.seq);
+    for (int64_t i = blocks_needed(r.seq, r.rows); i > 0; --i) {
+      s.blocks.push_back(free_.back());
+      free_.pop_back();
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +43,12 @@ class PagedKvPool {
   // Makes room for `rows` more rows (all layers); fails with a clear error, changing
   // nothing, when the pool is short.
   void reserve(SeqId seq, int64_t rows);
+  // The same for several sequences at once (one batched step): all or nothing.
+  struct Request {
+    SeqId seq = 0;
+    int64_t rows = 0;
+  };
+  void reserve(std::span<const Request> requests);
   // Writes `n` key and value rows (row stride `ld` floats) of `layer` at positions
   // [pos, pos + n), which reserve() must cover.
   void write(Stream& s, SeqId seq, int64_t layer, int64_t pos, const float* k, const float* v,

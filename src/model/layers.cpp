@@ -19,6 +19,11 @@ void LinearLayer::run(Exec& e, const Batch& x, Batch& y, bool accumulate) const 
   e.k.linear(e.s, segs, {w.get(), b.empty() ? nullptr : b.data(), accumulate});
 }
 
+void LinearLayer::run(Exec& e, const float* x, float* y, int64_t rows, bool accumulate) const {
+  const Segment seg{x, rows, y};
+  e.k.linear(e.s, {&seg, 1}, {w.get(), b.empty() ? nullptr : b.data(), accumulate});
+}
+
 void LayerNormLayer::run(Exec& e, const Batch& x, Batch& y) const {
   y.resize(x.size());
   for (size_t i = 0; i < x.size(); ++i) {

@@ -38,6 +38,9 @@ struct LinearLayer {
   int64_t in = 0, out = 0;
   // y = x W^T + b per sequence; `accumulate` adds into y (a fused residual).
   void run(Exec& e, const Batch& x, Batch& y, bool accumulate = false) const;
+  // The same over one [rows, in] matrix into [rows, out] (all streams' rows stacked, so
+  // the weight streams from memory once).
+  void run(Exec& e, const float* x, float* y, int64_t rows, bool accumulate = false) const;
   double flops(int64_t rows) const { return 2.0 * static_cast<double>(rows * in * out); }
 };
 

@@ -50,13 +50,6 @@ KvPoolGeometry Qwen2Backbone::kv_geometry(int64_t blocks, int64_t block_size) co
           blocks};
 }
 
-void Qwen2Backbone::linear(Exec& e, const LinearLayer& l, const float* x, float* y, int64_t rows,
-                           bool accumulate) const {
-  // All sequences' rows are one matrix, so each weight streams from memory once per step.
-  const Segment seg{x, rows, y};
-  e.k.linear(e.s, {&seg, 1}, {l.w.get(), l.b.empty() ? nullptr : l.b.data(), accumulate});
-}
-
 void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chunk> chunks,
                             Qwen2Workspace& ws) const {
   const int64_t h = config_.hidden_size, hd = config_.head_dim();
@@ -65,8 +58,8 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
 
   // Check everything, then reserve, before any compute.
   int64_t rows = 0;
-  int64_t blocks = 0;
   ws.row0.clear();
+  ws.reservations.clear();
   for (const Qwen2Chunk& c : chunks) {
     if (c.rows <= 0 || c.inputs == nullptr) fail("qwen2: a sequence has no new rows");
     if (!pool.contains(c.seq)) fail("qwen2: unknown kv sequence ", c.seq);
@@ -75,15 +68,11 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
            config_.max_position_embeddings);
     }
     ws.row0.push_back(rows);
+    ws.reservations.push_back({c.seq, c.rows});
     rows += c.rows;
-    blocks += pool.blocks_needed(c.seq, c.rows);
   }
   if (rows == 0) return;
-  if (blocks > pool.free_blocks()) {
-    fail("kv pool: out of blocks (", pool.free_blocks(), " free, ", blocks,
-         " needed); admit fewer streams or give the pool more memory");
-  }
-  for (const Qwen2Chunk& c : chunks) pool.reserve(c.seq, c.rows);
+  pool.reserve(ws.reservations);
 
   ws.x.resize(static_cast<size_t>(rows * h));
   ws.h.resize(ws.x.size());
@@ -124,7 +113,7 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
     const Layer& l = layers_[li];
     const auto layer = static_cast<int64_t>(li);
     e.k.rms_norm(e.s, ws.x.data(), ws.h.data(), rows, h, l.input_norm.data(), eps);
-    linear(e, l.qkv, ws.h.data(), ws.qkv.data(), rows, false);
+    l.qkv.run(e, ws.h.data(), ws.qkv.data(), rows);
     e.k.rope(e.s, ws.qkv.data(), rows, heads, hd, qkv_w, ws.positions.data(), theta);
     e.k.rope(e.s, ws.qkv.data() + heads * hd, rows, kv_heads, hd, qkv_w, ws.positions.data(),
              theta);
@@ -136,12 +125,12 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
     att.k_pool = pool.k_slab(layer);
     att.v_pool = pool.v_slab(layer);
     e.k.attention(e.s, ws.seqs, att);
-    linear(e, l.o, ws.attn.data(), ws.x.data(), rows, true);
+    l.o.run(e, ws.attn.data(), ws.x.data(), rows, true);
 
     e.k.rms_norm(e.s, ws.x.data(), ws.h.data(), rows, h, l.post_norm.data(), eps);
-    linear(e, l.gate_up, ws.h.data(), ws.gate_up.data(), rows, false);
+    l.gate_up.run(e, ws.h.data(), ws.gate_up.data(), rows);
     e.k.gated_activation(e.s, ws.gate_up.data(), ws.act.data(), rows, inter, silu);
-    linear(e, l.down, ws.act.data(), ws.x.data(), rows, true);
+    l.down.run(e, ws.act.data(), ws.x.data(), rows, true);
   }
 
   for (size_t i = 0; i < chunks.size(); ++i) {

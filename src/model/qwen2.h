@@ -34,6 +34,7 @@ struct Qwen2Workspace {
   std::vector<int32_t> positions;
   std::vector<AttentionSeq> seqs;
   std::vector<int64_t> row0;
+  std::vector<PagedKvPool::Request> reservations;
 };
 
 class Qwen2Backbone {
@@ -63,8 +64,6 @@ class Qwen2Backbone {
     std::vector<float> input_norm, post_norm;
     LinearLayer qkv, o, gate_up, down;
   };
-  void linear(Exec& e, const LinearLayer& l, const float* x, float* y, int64_t rows,
-              bool accumulate) const;
 
   Backend& backend_;
   QwenConfig config_;

@@ -82,8 +82,7 @@ void SpeechLm::embed(std::span<const LmInput> inputs, float* out) const {
 }
 
 void SpeechLm::logits(Exec& e, const float* hidden, int64_t rows, float* out) const {
-  const Segment seg{hidden, rows, out};
-  e.k.linear(e.s, {&seg, 1}, {decoder_.w.get(), decoder_.b.data(), false});
+  decoder_.run(e, hidden, out, rows);
 }
 
 }  // namespace cosy

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 
 #include "core/error.h"
 
@@ -28,26 +27,18 @@ SamplingMethod parse_sampling_method(const std::string& s) {
   fail("unknown sampling method '", s, "' (expected ras, top-k or greedy)");
 }
 
-std::vector<std::pair<std::string, std::string>> SamplingParams::fields() const {
-  auto str = [](auto v) {
-    std::ostringstream o;
-    o << v;
-    return o.str();
-  };
+ConfigFields SamplingParams::fields() const {
   return {{"method", sampling_method_name(method)},
-          {"temperature", str(temperature)},
-          {"top_k", str(top_k)},
-          {"top_p", str(top_p)},
-          {"win_size", str(win_size)},
-          {"tau_r", str(tau_r)},
-          {"seed", str(seed)}};
+          {"temperature", cat(temperature)},
+          {"top_k", cat(top_k)},
+          {"top_p", cat(top_p)},
+          {"win_size", cat(win_size)},
+          {"tau_r", cat(tau_r)},
+          {"seed", cat(seed)}};
 }
 
 std::string SamplingParams::to_string() const {
-  std::string out = "SamplingParams(";
-  const auto f = fields();
-  for (size_t i = 0; i < f.size(); ++i) out += (i ? ", " : "") + f[i].first + "=" + f[i].second;
-  return out + ")";
+  return fields_to_string("SamplingParams", fields());
 }
 
 void SamplingParams::validate() const {

@@ -15,10 +15,10 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/torch_generator.h"
+#include "model/config.h"
 
 namespace cosy {
 
@@ -35,7 +35,7 @@ struct SamplingParams {
   double tau_r = 0.1;     // Ras
   uint64_t seed = 0;
 
-  std::vector<std::pair<std::string, std::string>> fields() const;
+  ConfigFields fields() const;
   std::string to_string() const;
   void validate() const;  // an Error names the bad field
 };
