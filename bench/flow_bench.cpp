@@ -17,7 +17,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
-#include "machine_limits.h"
+#include "kernels/machine_limits.h"
 #include "model/flow.h"
 #include "model/flow_stream.h"
 #include "model/model_writer.h"

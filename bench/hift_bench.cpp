@@ -10,7 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
-#include "machine_limits.h"
+#include "kernels/machine_limits.h"
 #include "model/hift.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"

@@ -16,7 +16,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
-#include "machine_limits.h"
+#include "kernels/machine_limits.h"
 
 using namespace cosy;
 

@@ -20,7 +20,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
-#include "machine_limits.h"
+#include "kernels/machine_limits.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
 #include "model/speech_lm.h"

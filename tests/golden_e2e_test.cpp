@@ -1,12 +1,17 @@
-// The whole offline pipeline against the official CosyVoice2Model.tts fixture (zero-shot,
-// greedy LM, torch.manual_seed(300) before HiFT): text ids and the prompt in, speech
-// tokens, mel and waveform out, through the public Synthesizer API.
+// The whole pipeline against the official CosyVoice2Model.tts fixtures, through the public
+// Engine / SynthesisStream API:
+//  - e2e_*: zero-shot, greedy LM, torch.manual_seed(300) before HiFT, stream=False: text
+//    ids and the prompt in; speech tokens, mel and waveform out;
+//  - stream*: speech tokens given as source_speech_token (the vc path), stream=True, the
+//    generator reseeded with 200 + k before the k-th vocoder call: chunk by chunk.
 #include <gtest/gtest.h>
+
+#include <mutex>
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
 #include "model/model_folder.h"
-#include "runtime/synthesizer.h"
+#include "runtime/engine.h"
 
 namespace cosy {
 namespace {
@@ -16,56 +21,146 @@ using golden::floats;
 using golden::ints;
 using golden::near;
 
-TEST(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
-  if (!golden::has("e2e_text_ids.npy")) GTEST_SKIP() << "no end-to-end case in this fixture set";
-  auto backend = cpu::create_cpu_backend();
-  LoadOptions opt;
-  opt.voices = false;
-  const ModelFolder folder = load_model_folder(golden::model_dir(), opt);
-  const Synthesizer synth(*backend, folder);
-  VoicePrompt voice;
-  voice.text = ints("prompt_text_ids.npy");
-  voice.speech = ints("prompt_speech_tokens.npy");
-  voice.feat = floats("prompt_feat.npy");
-  voice.embedding = floats("spk_embedding.npy");
-  const auto text = ints("e2e_text_ids.npy");
-  SynthesisRequest r;
-  r.text = text;
-  r.voice = &voice;
-  r.sampling.method = SamplingMethod::Greedy;
-  r.vocoder_seed = 300;
-  const Synthesis out = synth.synthesize(r);
-  EXPECT_EQ(out.tokens, ints("e2e_tokens.npy"));
-  EXPECT_TRUE(near(out.mel, channels_last(golden::load("e2e_mel.npy")), 1e-3));
-  // From the seed alone the waveform is held to 1e-2 (see golden_hift_test.cpp).
-  EXPECT_TRUE(near(out.speech, floats("e2e_speech.npy"), 1e-2));
+// Waveforms computed from the seeds alone: see golden_hift_test.cpp.
+constexpr double kChainTolerance = 1e-2;
+constexpr double kLongChainTolerance = 3e-2;
+constexpr double kMelTolerance = 1e-3;
+
+std::shared_ptr<const VoicePrompt> fixture_voice() {
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->text = ints("prompt_text_ids.npy");
+  voice->speech = ints("prompt_speech_tokens.npy");
+  voice->feat = floats("prompt_feat.npy");
+  voice->embedding = floats("spk_embedding.npy");
+  return voice;
 }
 
-TEST(GoldenE2e, BadRequestsAreClearErrors) {
-  auto backend = cpu::create_cpu_backend();
-  LoadOptions opt;
-  opt.voices = false;
-  const ModelFolder folder = load_model_folder(golden::model_dir(), opt);
-  const Synthesizer synth(*backend, folder);
-  const std::vector<int32_t> text = {1, 2, 3};
-  SynthesisRequest r;
-  r.text = text;
-  EXPECT_THROW(synth.synthesize(r), Error);  // no voice
-  VoicePrompt voice;
-  voice.speech = ints("prompt_speech_tokens.npy");
-  voice.feat = floats("prompt_feat.npy");
-  voice.feat.resize(voice.feat.size() -
-                    static_cast<size_t>(synth.flow().mel_bins()));  // a frame short
-  voice.embedding = floats("spk_embedding.npy");
-  r.voice = &voice;
-  EXPECT_THROW(synth.synthesize(r), Error);
-  voice.feat = floats("prompt_feat.npy");
-  const std::vector<int32_t> empty;
-  r.text = empty;
-  EXPECT_THROW(synth.synthesize(r), Error);
+struct Collected {
+  std::mutex mutex;
+  std::vector<std::vector<float>> chunks, mels;
+  std::vector<float> speech;
+  int lasts = 0;
+  AudioCallback callback() {
+    return [this](const AudioChunk& c) {
+      std::lock_guard lock(mutex);
+      chunks.emplace_back(c.samples.begin(), c.samples.end());
+      mels.emplace_back(c.mel.begin(), c.mel.end());
+      speech.insert(speech.end(), c.samples.begin(), c.samples.end());
+      lasts += c.last ? 1 : 0;
+      return true;
+    };
+  }
+};
+
+class GoldenE2e : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = cpu::create_cpu_backend().release();
+    LoadOptions opt;
+    opt.voices = false;
+    folder_ = new ModelFolder(load_model_folder(golden::model_dir(), opt));
+    engine_ = new Engine(*backend_, *folder_);
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    delete folder_;
+    delete backend_;
+  }
+  static Backend* backend_;
+  static ModelFolder* folder_;
+  static Engine* engine_;
+};
+Backend* GoldenE2e::backend_ = nullptr;
+ModelFolder* GoldenE2e::folder_ = nullptr;
+Engine* GoldenE2e::engine_ = nullptr;
+
+TEST_F(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
+  if (!golden::has("e2e_text_ids.npy")) GTEST_SKIP() << "no end-to-end case in this fixture set";
+  StreamOptions o;
+  o.voice = fixture_voice();
+  o.streaming = false;
+  o.sampling.method = SamplingMethod::Greedy;
+  o.vocoder_seed = 300;
+  Collected got;
+  auto stream = engine_->open(o, got.callback());
+  stream->push_text_ids(ints("e2e_text_ids.npy"));
+  stream->finish_input();
+  const StreamResult r = stream->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  EXPECT_EQ(r.speech_tokens, ints("e2e_tokens.npy"));
+  EXPECT_EQ(r.segments, 1);
+  EXPECT_EQ(got.lasts, 1);
+  ASSERT_EQ(got.chunks.size(), 1u);  // stream=False: one chunk
+  EXPECT_TRUE(near(got.mels[0], channels_last(golden::load("e2e_mel.npy")), kMelTolerance));
+  EXPECT_TRUE(near(got.speech, floats("e2e_speech.npy"), kChainTolerance));
+  EXPECT_EQ(r.samples, int64_t(got.speech.size()));
+  EXPECT_GT(r.first_chunk_s, 0);
+}
+
+TEST_F(GoldenE2e, StreamingTokensChunkByChunk) {
+  if (!golden::has("stream_schedule.npy")) GTEST_SKIP() << "no streaming case in this fixture set";
+  const Tensor schedule = golden::load("stream_schedule.npy");
+  const auto sched = schedule.to_int_vector();
+  const int64_t chunks = schedule.dim(0), cols = schedule.dim(1);
+  for (const bool incremental : {true, false}) {
+    StreamOptions o;
+    o.voice = fixture_voice();
+    o.input = StreamInput::SpeechTokens;
+    o.flow.incremental = incremental;
+    o.vocoder_seed = static_cast<uint64_t>(sched[6]);  // 200: the seed before chunk 0
+    o.reseed_vocoder_per_chunk = true;
+    Collected got;
+    auto stream = engine_->open(o, got.callback());
+    // Tokens arrive a few at a time, as from an LM.
+    const auto tokens = ints("stream_tokens.npy");
+    for (size_t i = 0; i < tokens.size(); i += 7) {
+      stream->push_speech_tokens(
+          std::span(tokens).subspan(i, std::min<size_t>(7, tokens.size() - i)));
+    }
+    stream->finish_input();
+    const StreamResult r = stream->wait();
+    ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+    EXPECT_EQ(r.speech_tokens, tokens);
+    ASSERT_EQ(int64_t(got.chunks.size()), chunks) << "incremental " << incremental;
+    int64_t emitted_frames = 0;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const std::string p = "stream" + std::to_string(k) + "_";
+      EXPECT_EQ(int64_t(got.chunks[size_t(k)].size()), sched[size_t(k * cols + 5)]) << k;
+      EXPECT_TRUE(near(got.chunks[size_t(k)], floats(p + "out.npy"), kLongChainTolerance))
+          << "chunk " << k << " incremental " << incremental;
+      // The mel each chunk was made from: the flow's new frames.
+      const auto full = channels_last(golden::load(p + "flow_mel.npy"));
+      const std::vector<float> fresh(full.begin() + emitted_frames, full.end());
+      EXPECT_TRUE(near(got.mels[size_t(k)], fresh, kMelTolerance)) << "chunk " << k;
+      emitted_frames = int64_t(full.size());
+    }
+    if (golden::has("stream_speech.npy")) {
+      EXPECT_TRUE(near(got.speech, floats("stream_speech.npy"), kLongChainTolerance));
+    }
+    EXPECT_EQ(got.lasts, 1);
+  }
+}
+
+TEST_F(GoldenE2e, BadRequestsAreClearErrors) {
+  StreamOptions o;
+  EXPECT_THROW(engine_->open(o), Error);  // no voice
+  auto voice = std::make_shared<VoicePrompt>(*fixture_voice());
+  voice->feat.resize(voice->feat.size() - size_t(engine_->flow().mel_bins()));  // a frame short
+  o.voice = voice;
+  EXPECT_THROW(engine_->open(o), Error);
+  o.voice = fixture_voice();
+  auto stream = engine_->open(o);
+  EXPECT_THROW(stream->finish_input(), Error);  // no text at all
+  EXPECT_THROW(stream->push_text("hello"), Error);  // this folder has no tokenizer
+  EXPECT_THROW(stream->push_speech_tokens(std::vector<int32_t>{1}), Error);  // wrong kind
+  const std::vector<int32_t> too_big = {int32_t(folder_->config.llm.qwen.vocab_size)};
+  EXPECT_THROW(stream->push_text_ids(too_big), Error);
+  stream->cancel();
+  EXPECT_EQ(stream->wait().status, StreamStatus::Cancelled);
   Voice sft;
   sft.id = "sft";
   EXPECT_THROW(VoicePrompt::from_voice(sft), Error);
+  EXPECT_THROW(engine_->voice("nobody"), Error);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
   if (limits_.mix_text <= 0 || limits_.mix_speech <= 0) cosy::fail("lm session: bad mix ratio");
   if (!(opt_.min_token_text_ratio >= 0) || !(opt_.max_token_text_ratio > 0))
     cosy::fail("lm session: token/text ratios must be positive");
+  if (opt_.fixed_tokens < 0) cosy::fail("lm session: fixed_tokens must be >= 0");
   check_text(opt_.prompt_text, "prompt text");
   check_text(opt_.text, "text");
   for (size_t i = 0; i < opt_.prompt_speech.size(); ++i) {
@@ -200,7 +201,9 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   const auto min_len =
       static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
   std::vector<int32_t> banned;
-  if (opt_.bistream) {
+  if (opt_.fixed_tokens > 0) {
+    banned = {v.eos(), v.unused_stop(), v.fill()};
+  } else if (opt_.bistream) {
     banned = {v.unused_stop(), v.fill()};
   } else if (steps_ - 1 < min_len) {
     banned = {v.eos()};
@@ -213,7 +216,9 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   }
   auto out = emit(top);
   const auto max_len =
-      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
+      opt_.fixed_tokens > 0
+          ? opt_.fixed_tokens
+          : static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
   if (static_cast<int64_t>(tokens_.size()) >= max_len) {
     finish_ = LmFinish::MaxLength;
     ready_ = false;

@@ -51,6 +51,9 @@ struct LmSessionOptions {
   SamplingParams sampling;
   double min_token_text_ratio = 2;
   double max_token_text_ratio = 20;
+  // > 0: exactly this many speech tokens, stop ids banned until then (benchmarks give
+  // random weights a fixed length this way). Replaces the ratio limits.
+  int64_t fixed_tokens = 0;
   bool keep_logp = false;  // keep the last step's log-probabilities (tests, tracing)
 };
 

@@ -1,4 +1,4 @@
-#include "machine_limits.h"
+#include "kernels/machine_limits.h"
 
 #include <immintrin.h>
 

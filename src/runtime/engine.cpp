@@ -1,0 +1,462 @@
+#include "runtime/engine.h"
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+
+#include "core/error.h"
+#include "runtime/utterance.h"
+
+namespace cosy {
+
+ConfigFields EngineOptions::fields() const {
+  return {{"llm_weights", weight_format_name(llm_weights)},
+          {"flow_weights", weight_format_name(flow_weights)},
+          {"hift_weights", weight_format_name(hift_weights)},
+          {"max_streams", cat(max_streams)},
+          {"kv_blocks", cat(kv_blocks)},
+          {"kv_block_size", cat(kv_block_size)},
+          {"max_text_bytes", cat(max_text_bytes)}};
+}
+
+std::string EngineOptions::to_string() const { return fields_to_string("EngineOptions", fields()); }
+
+void EngineOptions::validate() const {
+  if (max_streams < 1) fail("engine: max_streams must be >= 1");
+  if (kv_blocks < 1 || kv_block_size < 1) fail("engine: kv_blocks and kv_block_size must be >= 1");
+  if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+const EngineOptions& validated(const EngineOptions& o) {
+  o.validate();
+  return o;
+}
+
+bool has_tokenizer(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "tokenizer.json") ||
+         (std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt"));
+}
+
+}  // namespace
+
+// What the scheduler keeps for one stream.
+struct ActiveStream {
+  std::shared_ptr<SynthesisStream> handle;
+  std::deque<std::unique_ptr<Utterance>> utterances;  // in order; the front one is voiced
+  int64_t next_segment = 0;
+  bool input_finished = false;
+  bool ended = false;
+  StreamResult result;
+  std::vector<float> chunk;      // the audio of the current step
+  std::vector<float> chunk_mel;  // the mel it was made from
+};
+
+class Engine::Scheduler {
+ public:
+  explicit Scheduler(Engine& engine)
+      : e_(engine),
+        limits_(LmSessionLimits::of(engine.lm_)),
+        runner_(engine.backend_, engine.lm_,
+                {engine.options_.kv_blocks, engine.options_.kv_block_size}) {}
+
+  const LmSessionLimits& limits() const { return limits_; }
+
+  // Called by open() with the signal's mutex held.
+  void add_locked(std::shared_ptr<SynthesisStream> s) { incoming_.push_back(std::move(s)); }
+  int64_t open_streams() const { return open_.load(); }
+  void count_open() {
+    ++open_;
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.streams_opened;
+  }
+
+  EngineStats stats() const {
+    std::lock_guard lock(stats_mutex_);
+    EngineStats s = stats_;
+    s.streams_open = open_.load();
+    return s;
+  }
+
+  void run() {
+    SchedulerSignal& sig = *e_.signal_;
+    uint64_t seen = 0;
+    bool worked = false;
+    for (;;) {
+      std::vector<std::shared_ptr<SynthesisStream>> arrived;
+      {
+        std::unique_lock lock(sig.mutex);
+        if (!worked) sig.cv.wait(lock, [&] { return sig.stopping || sig.generation != seen; });
+        seen = sig.generation;
+        if (sig.stopping) break;
+        arrived.swap(incoming_);
+      }
+      for (auto& h : arrived) admit(std::move(h));
+      take_inputs();
+      worked = false;
+      worked = lm_stage() || worked;
+      worked = flow_stage() || worked;
+      worked = hift_stage() || worked;
+      retire();
+    }
+    // Shutting down: every stream still open ends as cancelled.
+    {
+      std::lock_guard lock(sig.mutex);
+      for (auto& h : incoming_) admit(std::move(h));
+      incoming_.clear();
+    }
+    for (auto& a : active_) end(*a, StreamStatus::Cancelled, "the engine shut down");
+    retire();
+  }
+
+ private:
+  void admit(std::shared_ptr<SynthesisStream> handle) {
+    auto a = std::make_unique<ActiveStream>();
+    a->handle = std::move(handle);
+    const StreamOptions& o = a->handle->options();
+    try {
+      // Incremental text and speech tokens make one utterance that grows as input arrives.
+      if (o.input != StreamInput::Text) {
+        a->utterances.push_back(std::make_unique<Utterance>(
+            e_.flow_, e_.hift_, limits_, o, a->next_segment++, std::vector<int32_t>{},
+            o.input == StreamInput::IncrementalText));
+      }
+    } catch (const std::exception& ex) {
+      end(*a, StreamStatus::Failed, ex.what());
+    }
+    active_.push_back(std::move(a));
+  }
+
+  void take_inputs() {
+    for (auto& ap : active_) {
+      ActiveStream& a = *ap;
+      if (a.ended) continue;
+      SynthesisStream::Input in = a.handle->take_input();
+      if (in.cancelled) {
+        end(a, StreamStatus::Cancelled, "");
+        continue;
+      }
+      const StreamOptions& o = a.handle->options();
+      try {
+        switch (o.input) {
+          case StreamInput::Text:
+            for (auto& seg : in.segments) {
+              a.utterances.push_back(std::make_unique<Utterance>(
+                  e_.flow_, e_.hift_, limits_, o, a.next_segment++, std::move(seg), true));
+            }
+            break;
+          case StreamInput::IncrementalText:
+            if (!in.ids.empty()) a.utterances.front()->lm()->push_text(in.ids);
+            if (in.finished) a.utterances.front()->lm()->end_text();
+            break;
+          case StreamInput::SpeechTokens:
+            if (!in.ids.empty()) a.utterances.front()->push_tokens(in.ids);
+            if (in.finished) a.utterances.front()->end_tokens();
+            break;
+        }
+      } catch (const std::exception& ex) {
+        end(a, StreamStatus::Failed, ex.what());
+        continue;
+      }
+      if (in.finished) a.input_finished = true;
+    }
+  }
+
+  // One batched LM step over every stream whose current segment has input ready.
+  bool lm_stage() {
+    std::vector<LmSession*> sessions;
+    std::vector<std::pair<ActiveStream*, Utterance*>> owners;
+    for (auto& ap : active_) {
+      if (ap->ended) continue;
+      for (auto& u : ap->utterances) {
+        LmSession* lm = u->lm();
+        if (lm == nullptr || lm->finished()) continue;
+        if (lm->ready()) {
+          sessions.push_back(lm);
+          owners.emplace_back(ap.get(), u.get());
+        }
+        break;  // one LM segment at a time per stream
+      }
+    }
+    if (sessions.empty()) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    const LmStepStats st = runner_.step(sessions);
+    record(stats_.llm, t0,
+           e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions),
+           st.sessions);
+    for (auto& [a, u] : owners) {
+      try {
+        if (!u->take_lm_output()) end(*a, StreamStatus::Failed, "speech LM: " + u->lm()->error());
+      } catch (const std::exception& ex) {
+        end(*a, StreamStatus::Failed, ex.what());
+      }
+    }
+    return st.sessions > 0;
+  }
+
+  // One batched flow call over the streaming chunks that are ready, and one over the
+  // whole-segment (non-streaming) calls.
+  bool flow_stage() {
+    std::vector<FlowStream::Step> steps;
+    std::vector<FlowRequest> requests;
+    std::vector<ActiveStream*> step_owner, request_owner;
+    for (auto& ap : active_) {
+      if (ap->ended || ap->utterances.empty()) continue;
+      Utterance& u = *ap->utterances.front();
+      if (!u.flow_ready()) continue;
+      if (u.flow_stream() != nullptr) {
+        steps.push_back({u.flow_stream(), &u.mel_out(), nullptr});
+        step_owner.push_back(ap.get());
+      } else {
+        requests.push_back(u.offline_request());
+        request_owner.push_back(ap.get());
+      }
+    }
+    if (steps.empty() && requests.empty()) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    double before = 0;
+    for (auto* a : step_owner) before += a->utterances.front()->flow_flops_done();
+    run_isolated(steps, step_owner,
+                 [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
+    run_isolated(requests, request_owner, [&](std::span<FlowRequest> r) { e_.flow_.infer(r); });
+    double after = 0;
+    for (auto* a : step_owner) {
+      if (a->ended) continue;
+      a->utterances.front()->flow_ran();
+      after += a->utterances.front()->flow_flops_done();
+    }
+    for (auto* a : request_owner) {
+      if (a->ended) continue;
+      a->utterances.front()->flow_ran();
+      after += a->utterances.front()->flow_flops_done();
+    }
+    record(stats_.flow, t0, after - before,
+           static_cast<int64_t>(steps.size() + requests.size()));
+    return true;
+  }
+
+  // One batched vocoder call over every stream with new mel (or a tail to flush); then
+  // each stream's chunk goes to its callback.
+  bool hift_stage() {
+    std::vector<HiftStream::Step> steps;
+    std::vector<ActiveStream*> owners;
+    double flops = 0;
+    for (auto& ap : active_) {
+      if (ap->ended || ap->utterances.empty()) continue;
+      Utterance& u = *ap->utterances.front();
+      if (!u.hift_ready()) continue;
+      ap->chunk.clear();
+      ap->chunk_mel = u.mel_out();
+      flops += e_.hift_.flops(u.hift_frames_in_step());
+      steps.push_back(u.hift_step(ap->chunk));
+      owners.push_back(ap.get());
+    }
+    if (steps.empty()) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    run_isolated(steps, owners, [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
+    record(stats_.hift, t0, flops, static_cast<int64_t>(steps.size()));
+    for (size_t i = 0; i < steps.size(); ++i) {
+      ActiveStream& a = *owners[i];
+      if (a.ended) continue;
+      Utterance& u = *a.utterances.front();
+      const int64_t segment = u.segment();
+      u.hift_ran(steps[i].finalize);
+      pop_done(a);
+      const bool last = a.input_finished && a.utterances.empty();
+      if (!a.chunk.empty() || last) deliver(a, a.chunk, a.chunk_mel, segment, last);
+    }
+    return true;
+  }
+
+  // Ends streams that are complete, cancelled or failed, and frees their memory.
+  void retire() {
+    for (auto& ap : active_) {
+      ActiveStream& a = *ap;
+      if (a.ended) continue;
+      pop_done(a);  // segments that had nothing to say
+      if (a.input_finished && a.utterances.empty()) {
+        const int64_t segment = a.next_segment - 1;
+        deliver(a, {}, {}, segment, true);
+      }
+    }
+    std::erase_if(active_, [&](std::unique_ptr<ActiveStream>& ap) {
+      if (!ap->ended) return false;
+      for (auto& u : ap->utterances) {
+        if (u->lm() != nullptr) runner_.release(*u->lm());
+      }
+      ap->result.total_s = ap->handle->seconds_since_open();
+      --open_;  // before waking the waiter, so it sees the engine's room
+      ap->handle->complete(std::move(ap->result));
+      return true;
+    });
+  }
+
+  void pop_done(ActiveStream& a) {
+    while (!a.utterances.empty() && a.utterances.front()->done()) {
+      const auto& t = a.utterances.front()->tokens();
+      a.result.speech_tokens.insert(a.result.speech_tokens.end(), t.begin(), t.end());
+      ++a.result.segments;
+      if (a.utterances.front()->lm() != nullptr) runner_.release(*a.utterances.front()->lm());
+      a.utterances.pop_front();
+    }
+  }
+
+  void deliver(ActiveStream& a, std::span<const float> samples, std::span<const float> mel,
+               int64_t segment, bool last) {
+    if (!samples.empty() && a.result.first_chunk_s < 0) {
+      a.result.first_chunk_s = a.handle->seconds_since_open();
+    }
+    AudioChunk chunk{samples, mel, a.result.chunks, segment, last};
+    ++a.result.chunks;
+    a.result.samples += static_cast<int64_t>(samples.size());
+    bool keep = true;
+    if (a.handle->callback()) {
+      try {
+        keep = a.handle->callback()(chunk);
+      } catch (const std::exception& ex) {
+        end(a, StreamStatus::Failed, cat("the audio callback threw: ", ex.what()));
+        return;
+      }
+    }
+    if (last) {
+      end(a, StreamStatus::Done, "");
+    } else if (!keep) {
+      end(a, StreamStatus::Cancelled, "");
+    }
+  }
+
+  void end(ActiveStream& a, StreamStatus status, const std::string& error) {
+    if (a.ended) return;
+    a.ended = true;
+    a.result.status = status;
+    a.result.error = error;
+    for (auto& u : a.utterances) {
+      if (u->lm() != nullptr) u->lm()->cancel();
+    }
+  }
+
+  // Runs a stage over the batch; if that throws (a request the stage refuses), runs each
+  // stream alone so that only the streams at fault fail.
+  template <typename T, typename Fn>
+  void run_isolated(std::vector<T>& items, const std::vector<ActiveStream*>& owners, Fn&& fn) {
+    if (items.empty()) return;
+    try {
+      fn(std::span<T>(items));
+      return;
+    } catch (const std::exception& ex) {
+      if (items.size() == 1) {
+        end(*owners[0], StreamStatus::Failed, ex.what());
+        return;
+      }
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      try {
+        fn(std::span<T>(&items[i], 1));
+      } catch (const std::exception& ex) {
+        end(*owners[i], StreamStatus::Failed, ex.what());
+      }
+    }
+  }
+
+  void record(StageStats& s, std::chrono::steady_clock::time_point t0, double flops,
+              int64_t items) {
+    const double dt = seconds_since(t0);
+    std::lock_guard lock(stats_mutex_);
+    s.seconds += dt;
+    s.flops += flops;
+    s.calls += 1;
+    s.items += items;
+  }
+
+  Engine& e_;
+  LmSessionLimits limits_;
+  LmRunner runner_;
+  std::vector<std::shared_ptr<SynthesisStream>> incoming_;  // guarded by the signal's mutex
+  std::vector<std::unique_ptr<ActiveStream>> active_;       // scheduler thread only
+  std::atomic<int64_t> open_{0};
+  mutable std::mutex stats_mutex_;
+  EngineStats stats_;
+};
+
+Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions options)
+    : backend_(backend),
+      options_(validated(options)),
+      lm_(backend, folder.config.llm, folder.llm, options.llm_weights),
+      flow_(backend, folder.config.flow, folder.flow, options.flow_weights),
+      hift_(backend, folder.config.hift, folder.hift, options.hift_weights),
+      sample_rate_(static_cast<int>(folder.config.sample_rate)),
+      signal_(std::make_shared<SchedulerSignal>()) {
+  const auto tokenizer_dir = folder.dir / "CosyVoice-BlankEN";
+  if (has_tokenizer(tokenizer_dir)) frontend_.emplace(text::TextFrontend::load(tokenizer_dir));
+  if (folder.voices) {
+    for (const Voice& v : folder.voices->voices) {
+      try {
+        auto p = std::make_shared<VoicePrompt>(VoicePrompt::from_voice(v));
+        p->check(flow_);
+        voices_[v.id] = std::move(p);
+      } catch (const std::exception& ex) {
+        unusable_voices_[v.id] = ex.what();
+      }
+    }
+  }
+  scheduler_ = std::make_unique<Scheduler>(*this);
+  thread_ = std::thread([this] { scheduler_->run(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(signal_->mutex);
+    signal_->stopping = true;
+  }
+  signal_->cv.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallback on_audio) {
+  options.validate();
+  options.voice->check(flow_);
+  auto stream = std::make_shared<SynthesisStream>(std::move(options), std::move(on_audio),
+                                                   scheduler_->limits(), frontend(),
+                                                   options_.max_text_bytes, signal_);
+  {
+    std::lock_guard lock(signal_->mutex);
+    if (signal_->stopping) fail("engine: shutting down");
+    if (scheduler_->open_streams() >= options_.max_streams) {
+      fail("engine: at capacity (", options_.max_streams, " streams open)");
+    }
+    scheduler_->count_open();
+    scheduler_->add_locked(stream);
+    ++signal_->generation;
+  }
+  signal_->cv.notify_all();
+  return stream;
+}
+
+std::shared_ptr<const VoicePrompt> Engine::voice(const std::string& id) const {
+  if (auto it = voices_.find(id); it != voices_.end()) return it->second;
+  if (auto it = unusable_voices_.find(id); it != unusable_voices_.end()) {
+    fail("voice '", id, "' cannot be used: ", it->second);
+  }
+  if (voices_.empty() && unusable_voices_.empty()) {
+    fail("no voice '", id, "': the model folder has no spk2info.pt voices");
+  }
+  std::string ids;
+  for (const auto& [k, v] : voices_) ids += (ids.empty() ? "" : ", ") + k;
+  fail("no voice '", id, "' in spk2info.pt (zero-shot voices: ", ids.empty() ? "none" : ids, ")");
+}
+
+std::vector<std::string> Engine::voice_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [k, v] : voices_) ids.push_back(k);
+  return ids;
+}
+
+EngineStats Engine::stats() const { return scheduler_->stats(); }
+
+}  // namespace cosy

@@ -1,0 +1,98 @@
+// The synthesis engine: one model loaded once and shared read-only, any number of
+// independent streams on it, and one scheduler thread that advances every stream's
+// stages (speech LM → flow → HiFT) in batched steps across streams:
+//   - LM: one batched forward per step over every stream that has input ready (prefill
+//     and decode rows together, continuous batching over a paged KV pool);
+//   - flow: one batched call over every stream with a chunk ready;
+//   - HiFT: one batched call over every stream with new mel.
+// Each stream holds its own sessions, caches and generators (nothing leaks between
+// streams); a stream waiting for text holds up nobody. Text segments of one stream run in
+// order, the next segment's LM overlapping the current one's flow and vocoder.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/flow.h"
+#include "model/hift.h"
+#include "model/model_folder.h"
+#include "model/speech_lm.h"
+#include "runtime/lm_runner.h"
+#include "runtime/synthesis_stream.h"
+#include "text/text_frontend.h"
+
+namespace cosy {
+
+struct EngineOptions {
+  WeightFormat llm_weights = WeightFormat::F32;
+  WeightFormat flow_weights = WeightFormat::F32;
+  WeightFormat hift_weights = WeightFormat::F32;
+  int64_t max_streams = 64;          // open streams at once; open() beyond is refused
+  int64_t kv_blocks = 2048;          // the LM's KV pool, in blocks of kv_block_size positions
+  int64_t kv_block_size = 16;
+  int64_t max_text_bytes = 1 << 20;  // per stream
+  ConfigFields fields() const;
+  std::string to_string() const;
+  void validate() const;
+};
+
+struct StageStats {
+  double seconds = 0;  // wall time of the stage's batched calls
+  double flops = 0;    // useful work done (see engine.cpp)
+  int64_t calls = 0;   // batched calls
+  int64_t items = 0;   // stream-steps served by those calls
+};
+
+struct EngineStats {
+  StageStats llm, flow, hift;
+  int64_t streams_opened = 0;
+  int64_t streams_open = 0;
+};
+
+class Engine {
+ public:
+  // Needs the folder's llm, flow and hift checkpoints; the tokenizer and voices are used
+  // when the folder has them.
+  Engine(Backend& backend, const ModelFolder& folder, EngineOptions options = {});
+  ~Engine();  // cancels the streams still open, then stops the scheduler
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // A new stream. Bad options are an Error; so is a full engine (max_streams open).
+  std::shared_ptr<SynthesisStream> open(StreamOptions options, AudioCallback on_audio = {});
+
+  // The folder's spk2info.pt voices usable for zero-shot synthesis, by id.
+  std::shared_ptr<const VoicePrompt> voice(const std::string& id) const;
+  std::vector<std::string> voice_ids() const;
+  // Null when the folder has no tokenizer files.
+  const text::TextFrontend* frontend() const { return frontend_ ? &*frontend_ : nullptr; }
+
+  EngineStats stats() const;
+  const EngineOptions& options() const { return options_; }
+  const SpeechLm& lm() const { return lm_; }
+  const FlowModel& flow() const { return flow_; }
+  const HiftVocoder& vocoder() const { return hift_; }
+  int sample_rate() const { return sample_rate_; }
+
+ private:
+  class Scheduler;
+
+  Backend& backend_;
+  EngineOptions options_;
+  SpeechLm lm_;
+  FlowModel flow_;
+  HiftVocoder hift_;
+  int sample_rate_;
+  std::optional<text::TextFrontend> frontend_;
+  std::map<std::string, std::shared_ptr<const VoicePrompt>> voices_;
+  std::map<std::string, std::string> unusable_voices_;  // id → why
+  std::shared_ptr<SchedulerSignal> signal_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::thread thread_;
+};
+
+}  // namespace cosy

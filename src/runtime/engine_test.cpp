@@ -1,0 +1,233 @@
+#include "runtime/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "core/error.h"
+#include "kernels/cpu_backend.h"
+#include "model/model_folder.h"
+#include "model/test_model_util.h"
+
+namespace cosy {
+namespace {
+
+struct Audio {
+  std::mutex mutex;
+  std::vector<float> samples;
+  std::vector<int64_t> segments;
+  int chunks = 0, lasts = 0;
+  AudioCallback callback() {
+    return [this](const AudioChunk& c) {
+      std::lock_guard lock(mutex);
+      samples.insert(samples.end(), c.samples.begin(), c.samples.end());
+      segments.push_back(c.segment);
+      ++chunks;
+      lasts += c.last ? 1 : 0;
+      return true;
+    };
+  }
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = cpu::create_cpu_backend(2).release();
+    folder_ = new ModelFolder(load_model_folder(testing::write_small_model("engine-test")));
+  }
+  static void TearDownTestSuite() {
+    delete folder_;
+    delete backend_;
+  }
+  static StreamOptions options(Engine& engine, uint64_t seed) {
+    StreamOptions o;
+    o.voice = engine.voice(engine.voice_ids().at(0));
+    o.sampling.seed = seed;
+    o.vocoder_seed = seed;
+    o.flow.first_hop = 15;
+    return o;
+  }
+  static std::vector<int32_t> text(size_t n, int32_t base) {
+    std::vector<int32_t> t(n);
+    for (size_t i = 0; i < n; ++i) t[i] = (base + int32_t(i) * 7) % 250;
+    return t;
+  }
+  static Backend* backend_;
+  static ModelFolder* folder_;
+};
+Backend* EngineTest::backend_ = nullptr;
+ModelFolder* EngineTest::folder_ = nullptr;
+
+// Streams batched together give exactly what each gives alone: nothing leaks between them.
+TEST_F(EngineTest, ConcurrentStreamsEqualEachAlone) {
+  Engine engine(*backend_, *folder_);
+  struct Case {
+    uint64_t seed;
+    size_t text_len;
+    bool streaming;
+  };
+  const std::vector<Case> cases = {{1, 5, true}, {2, 9, true}, {3, 3, false}, {4, 7, true}};
+  std::vector<StreamResult> alone;
+  std::vector<std::vector<float>> alone_audio;
+  for (const Case& c : cases) {
+    StreamOptions o = options(engine, c.seed);
+    o.streaming = c.streaming;
+    Audio audio;
+    auto s = engine.open(o, audio.callback());
+    s->push_text_ids(text(c.text_len, int32_t(c.seed)));
+    s->finish_input();
+    alone.push_back(s->wait());
+    ASSERT_EQ(alone.back().status, StreamStatus::Done) << alone.back().error;
+    EXPECT_EQ(audio.lasts, 1);
+    EXPECT_FALSE(audio.samples.empty());
+    alone_audio.push_back(audio.samples);
+  }
+  // All at once, opened from different threads.
+  std::vector<Audio> audio(cases.size());
+  std::vector<std::shared_ptr<SynthesisStream>> streams(cases.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    threads.emplace_back([&, i] {
+      StreamOptions o = options(engine, cases[i].seed);
+      o.streaming = cases[i].streaming;
+      streams[i] = engine.open(o, audio[i].callback());
+      streams[i]->push_text_ids(text(cases[i].text_len, int32_t(cases[i].seed)));
+      streams[i]->finish_input();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const StreamResult r = streams[i]->wait();
+    ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+    EXPECT_EQ(r.speech_tokens, alone[i].speech_tokens) << i;
+    EXPECT_EQ(audio[i].samples, alone_audio[i]) << i;
+  }
+  const EngineStats st = engine.stats();
+  EXPECT_EQ(st.streams_open, 0);
+  EXPECT_EQ(st.streams_opened, int64_t(2 * cases.size()));
+  EXPECT_GT(st.llm.calls, 0);
+  EXPECT_GT(st.flow.flops, 0);
+  // Batching happened: fewer LM calls than stream-steps.
+  EXPECT_LT(st.llm.calls, st.llm.items);
+}
+
+TEST_F(EngineTest, SegmentsRunInOrderAsOneStream) {
+  Engine engine(*backend_, *folder_);
+  Audio audio;
+  auto s = engine.open(options(engine, 5), audio.callback());
+  s->push_text_ids(text(4, 1));
+  s->push_text_ids(text(6, 2));
+  s->finish_input();
+  const StreamResult r = s->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  EXPECT_EQ(r.segments, 2);
+  EXPECT_TRUE(std::is_sorted(audio.segments.begin(), audio.segments.end()));
+  EXPECT_EQ(audio.segments.back(), 1);
+  EXPECT_EQ(r.samples, int64_t(audio.samples.size()));
+}
+
+TEST_F(EngineTest, FixedTokensGivesThatManyTokens) {
+  Engine engine(*backend_, *folder_);
+  StreamOptions o = options(engine, 9);
+  o.fixed_tokens = 37;
+  auto s = engine.open(o);
+  s->push_text_ids(text(2, 3));  // 20 x 2 would cap it at 40; EOS is banned below 37
+  s->finish_input();
+  const StreamResult r = s->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  EXPECT_EQ(r.speech_tokens.size(), 37u);
+  // One speech token is 2 mel frames of 480 samples.
+  EXPECT_EQ(r.samples, 37 * 2 * 480);
+}
+
+TEST_F(EngineTest, CallbackOrCancelStopsAStream) {
+  Engine engine(*backend_, *folder_);
+  std::atomic<int> calls{0};
+  StreamOptions o = options(engine, 3);
+  o.fixed_tokens = 80;
+  auto s = engine.open(o, [&](const AudioChunk&) {
+    ++calls;
+    return false;
+  });
+  s->push_text_ids(text(5, 1));
+  s->finish_input();
+  EXPECT_EQ(s->wait().status, StreamStatus::Cancelled);
+  EXPECT_EQ(calls.load(), 1);
+  // cancel() from the caller, while the stream waits for more text.
+  StreamOptions b = options(engine, 4);
+  b.input = StreamInput::IncrementalText;
+  auto waiting = engine.open(b);
+  waiting->push_text_ids(text(3, 2));
+  waiting->cancel();
+  waiting->cancel();  // idempotent
+  EXPECT_EQ(waiting->wait().status, StreamStatus::Cancelled);
+  EXPECT_THROW(waiting->push_text_ids(text(1, 1)), Error);  // ended
+  EXPECT_EQ(engine.stats().streams_open, 0);
+}
+
+// A bistream stream waiting for text holds up nobody; when its text comes it finishes.
+TEST_F(EngineTest, IncrementalTextWaitsWithoutBlockingOthers) {
+  Engine engine(*backend_, *folder_);
+  StreamOptions b = options(engine, 6);
+  b.input = StreamInput::IncrementalText;
+  Audio bistream_audio;
+  auto slow = engine.open(b, bistream_audio.callback());
+  slow->push_text_ids(text(2, 4));
+  auto quick = engine.open(options(engine, 7));
+  quick->push_text_ids(text(5, 5));
+  quick->finish_input();
+  EXPECT_EQ(quick->wait().status, StreamStatus::Done);
+  EXPECT_FALSE(slow->done());
+  for (int i = 0; i < 4; ++i) slow->push_text_ids(text(3, i));
+  slow->finish_input();
+  const StreamResult r = slow->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  EXPECT_FALSE(r.speech_tokens.empty());
+  EXPECT_EQ(bistream_audio.lasts, 1);
+}
+
+TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
+  EngineOptions eo;
+  eo.max_streams = 1;
+  Engine engine(*backend_, *folder_, eo);
+  auto first = engine.open(options(engine, 1));
+  EXPECT_THROW(engine.open(options(engine, 2)), Error);  // at capacity
+  EXPECT_THROW(first->push_speech_tokens(std::vector<int32_t>{1, 2}), Error);  // wrong kind
+  EXPECT_THROW(first->push_text_ids(std::vector<int32_t>{-1}), Error);
+  EXPECT_THROW(first->push_text("hi"), Error);  // no tokenizer in this folder
+  first->push_text_ids(text(3, 1));
+  first->finish_input();
+  EXPECT_THROW(first->push_text_ids(text(3, 1)), Error);  // after finish_input
+  EXPECT_EQ(first->wait().status, StreamStatus::Done);
+  auto second = engine.open(options(engine, 2));  // room again
+  second->cancel();
+  StreamOptions bad = options(engine, 1);
+  bad.flow.first_hop = 0;
+  EXPECT_THROW(engine.open(bad), Error);
+  bad = options(engine, 1);
+  bad.sampling.top_p = 2;
+  EXPECT_THROW(engine.open(bad), Error);
+  EXPECT_THROW(engine.voice("nobody"), Error);
+  EngineOptions zero;
+  zero.max_streams = 0;
+  EXPECT_THROW(Engine(*backend_, *folder_, zero), Error);
+}
+
+TEST_F(EngineTest, DestroyingTheEngineEndsOpenStreams) {
+  std::shared_ptr<SynthesisStream> s;
+  {
+    Engine engine(*backend_, *folder_);
+    StreamOptions b = options(engine, 1);
+    b.input = StreamInput::IncrementalText;
+    s = engine.open(b);
+    s->push_text_ids(text(2, 1));
+  }
+  const StreamResult r = s->wait();
+  EXPECT_EQ(r.status, StreamStatus::Cancelled);
+  EXPECT_THROW(s->push_text_ids(text(1, 1)), Error);
+}
+
+}  // namespace
+}  // namespace cosy

@@ -1,0 +1,70 @@
+// One segment's way through the stages, as the scheduler drives it: an LM session (none
+// for speech-token input), then the flow (a FlowStream when streaming, else one full call
+// at the end), then a HiftStream. Holds only this segment's state; the scheduler batches
+// the stages across utterances of all streams.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/flow_stream.h"
+#include "model/hift_stream.h"
+#include "runtime/lm_session.h"
+#include "runtime/synthesis_stream.h"
+
+namespace cosy {
+
+class Utterance {
+ public:
+  // With text ids: the LM runs first (bistream when options.input is IncrementalText).
+  // Without (SpeechTokens input): tokens come from push_tokens.
+  Utterance(const FlowModel& flow, const HiftVocoder& vocoder, const LmSessionLimits& limits,
+            const StreamOptions& options, int64_t segment, std::vector<int32_t> text,
+            bool with_lm);
+
+  int64_t segment() const { return segment_; }
+  LmSession* lm() { return lm_ ? lm_.get() : nullptr; }
+  // LM tokens emitted since the last call go on to the flow; the LM's end ends the tokens.
+  // Returns false when the LM failed (lm()->error() says why).
+  bool take_lm_output();
+  // Speech-token input.
+  void push_tokens(std::span<const int32_t> tokens);
+  void end_tokens();
+
+  // Flow stage. Streaming: flow_stream() is ready for a chunk. Otherwise: all tokens are
+  // known and the single full call has not run.
+  bool flow_ready() const;
+  FlowStream* flow_stream() { return flow_stream_ ? flow_stream_.get() : nullptr; }
+  std::vector<float>& mel_out() { return mel_; }
+  FlowRequest offline_request();  // the full call (stream=False) writing mel_out()
+  void flow_ran();  // after a flow call over this utterance
+  // Useful flops of the flow so far (the non-streaming cost of prompt + emitted tokens).
+  double flow_flops_done() const;
+
+  // HiFT stage: new mel is waiting, or the end must be flushed.
+  bool hift_ready() const;
+  HiftStream::Step hift_step(std::vector<float>& out);  // consumes the waiting mel
+  int64_t hift_frames_in_step() const;                 // frames the next step vocodes
+  bool done() const { return done_; }                  // every sample delivered
+  void hift_ran(bool finalized);
+
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+
+ private:
+  const FlowModel& flow_;
+  const StreamOptions& options_;
+  int64_t segment_;
+  std::unique_ptr<LmSession> lm_;
+  size_t lm_taken_ = 0;
+  std::vector<int32_t> tokens_;  // every speech token of this segment
+  bool tokens_ended_ = false;
+  std::unique_ptr<FlowStream> flow_stream_;
+  bool offline_flow_done_ = false;
+  std::vector<float> mel_;  // flow output not yet vocoded, [frames, bins]
+  std::unique_ptr<HiftStream> hift_;
+  int64_t hift_calls_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace cosy

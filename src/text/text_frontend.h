@@ -1,0 +1,66 @@
+// What the official CosyVoice2 frontend does to user text before the LLM sees it
+// (CosyVoiceFrontEnd.text_normalize with split=True, then _extract_text_token):
+//   strip → normalise → split into segments → drop segments that are only punctuation →
+//   tokenize each segment with the Qwen2 BPE plus CosyVoice2's special tokens.
+// Immutable after loading: one instance serves every stream.
+//
+// Normalisation applies the official punctuation and spacing rules (below). The official
+// code first runs a text-normalisation model (wetext) that reads numbers, dates, units and
+// the like as words; that part is not built yet (issue #7), so such text reaches the
+// tokenizer as written.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "text/bpe_tokenizer.h"
+#include "text/segmenter.h"
+
+namespace cosy::text {
+
+// The special tokens CosyVoice2 adds on top of the Qwen2 vocabulary, in the official order
+// (cosyvoice/tokenizer/tokenizer.py, QwenTokenizer).
+const std::vector<std::string>& cosyvoice2_special_tokens();
+
+struct TextSegment {
+  std::string text;  // normalised
+  std::vector<int32_t> ids;
+};
+
+class TextFrontend {
+ public:
+  // The tokenizer of `dir` (a model folder's CosyVoice-BlankEN/) with the CosyVoice2
+  // specials added. Errors name the file.
+  static TextFrontend load(const std::filesystem::path& dir);
+  explicit TextFrontend(BpeTokenizer tokenizer);
+
+  // The official rules for the text's language (Chinese when it holds any CJK ideograph):
+  //  - both: strip surrounding whitespace;
+  //  - Chinese: drop newlines; keep a space only between two ASCII non-space characters
+  //    ("你好 world" → "你好world", "hello world" stays); "²" → "平方", "³" → "立方";
+  //    "." → "。"; " - " → "，"; drop （）【】 and backticks; "——" → " "; trailing
+  //    "，", "," or "、" → "。".
+  std::string normalize(std::string_view text) const;
+  // Normalised text → segments of 60–80 tokens on sentence punctuation (split_segments),
+  // without the segments that hold only punctuation or symbols.
+  std::vector<std::string> split(std::string_view normalized) const;
+  // normalize + split + encode: what the LLM runs, one segment after another.
+  std::vector<TextSegment> prepare(std::string_view text) const;
+  // Text ids of a piece of text as it is (the bistream path tokenizes each arriving piece).
+  std::vector<int32_t> encode(std::string_view text) const { return tokenizer_.encode(text); }
+
+  const BpeTokenizer& tokenizer() const { return tokenizer_; }
+  SegmenterOptions& segmenter_options() { return segment_; }
+
+ private:
+  BpeTokenizer tokenizer_;
+  SegmenterOptions segment_;
+};
+
+// True when every code point is Unicode punctuation (P*) or a symbol (S*); "" counts.
+bool is_only_punctuation(std::string_view text);
+
+}  // namespace cosy::text

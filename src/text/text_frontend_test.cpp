@@ -1,0 +1,96 @@
+#include "text/text_frontend.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/test_support.h"
+
+namespace cosy::text {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path tokenizer_dir() { return cosy::testing::golden_dir() / "tokenizer"; }
+
+class TextFrontendTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (fs::exists(tokenizer_dir() / "model" / "tokenizer.json"))
+      frontend_ = new TextFrontend(TextFrontend::load(tokenizer_dir() / "model"));
+  }
+  static void TearDownTestSuite() {
+    delete frontend_;
+    frontend_ = nullptr;
+  }
+  void SetUp() override {
+    if (frontend_ == nullptr) GTEST_SKIP() << "no fixture tokenizer";
+  }
+  static TextFrontend* frontend_;
+};
+TextFrontend* TextFrontendTest::frontend_ = nullptr;
+
+// The built-in list of CosyVoice2 specials gets exactly the ids the fixture lists.
+TEST_F(TextFrontendTest, SpecialTokensGetTheOfficialIds) {
+  std::ifstream in(tokenizer_dir() / "cosyvoice2_specials.json");
+  if (!in) GTEST_SKIP();
+  const auto j = nlohmann::ordered_json::parse(in);
+  std::vector<std::string> names;
+  for (const auto& [k, v] : j.items()) {
+    names.push_back(k);
+    EXPECT_EQ(frontend_->tokenizer().token_id(k), v.get<int32_t>()) << k;
+  }
+  EXPECT_EQ(names, cosyvoice2_special_tokens());
+  // Matched whole inside text.
+  const auto ids = frontend_->encode("a[breath]b");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), j["[breath]"].get<int32_t>()), ids.end());
+}
+
+TEST_F(TextFrontendTest, ChineseRules) {
+  const TextFrontend& f = *frontend_;
+  EXPECT_EQ(f.normalize("  你好\n世界  "), "你好世界");
+  EXPECT_EQ(f.normalize("你好 world 和 AI"), "你好world和AI");  // a space needs ASCII both sides
+  EXPECT_EQ(f.normalize("你好 big world"), "你好big world");
+  EXPECT_EQ(f.normalize("面积5m²，体积3m³"), "面积5m平方，体积3m立方");
+  EXPECT_EQ(f.normalize("你好.再见"), "你好。再见");
+  // " - " → "，" runs after the spaces are dropped, so it fires only between ASCII words.
+  EXPECT_EQ(f.normalize("北京 - 上海"), "北京-上海");
+  EXPECT_EQ(f.normalize("中文A - B"), "中文A，B");
+  EXPECT_EQ(f.normalize("（注）【重要】`代码`"), "注重要代码");
+  EXPECT_EQ(f.normalize("等等——然后"), "等等 然后");
+  EXPECT_EQ(f.normalize("苹果，香蕉、,，"), "苹果，香蕉。");
+}
+
+TEST_F(TextFrontendTest, EnglishIsOnlyStripped) {
+  EXPECT_EQ(frontend_->normalize("\t Hello, world - again.  "), "Hello, world - again.");
+  EXPECT_EQ(frontend_->normalize("   "), "");
+}
+
+TEST_F(TextFrontendTest, SplitsLongTextAndDropsPunctuationOnlySegments) {
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "This is sentence number " + std::string(1, char('a' + i % 26)) + ". ";
+  const auto segments = frontend_->prepare(text);
+  ASSERT_GT(segments.size(), 1u);
+  for (const auto& s : segments) {
+    EXPECT_FALSE(s.ids.empty());
+    EXPECT_EQ(s.ids, frontend_->encode(s.text));
+    EXPECT_LE(s.ids.size(), 80u + 20u) << s.text;  // max_len, plus a merged short tail
+  }
+  EXPECT_TRUE(frontend_->prepare("...!?").empty());
+  EXPECT_TRUE(frontend_->prepare("").empty());
+  EXPECT_TRUE(is_only_punctuation("。！？…$+"));
+  EXPECT_FALSE(is_only_punctuation("a."));
+}
+
+TEST_F(TextFrontendTest, BadTextIsAClearError) {
+  EXPECT_THROW(frontend_->prepare(std::string("a\xff" "b")), Error);
+  // NUL bytes and a megabyte of text are handled, not a crash.
+  EXPECT_NO_THROW(frontend_->prepare(std::string("a\0b.", 4)));
+  const std::string big(1 << 20, 'a');
+  EXPECT_NO_THROW(frontend_->prepare(big));
+}
+
+}  // namespace
+}  // namespace cosy::text
