@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the main job: inspect a CosyVoice2 model folder
-# (default: the fixture model in ../shared/golden/model, or pass a folder).
+# Sets up, builds and runs the main job: text → speech with `cosyserve synth`.
+#   scripts/run.sh                      # a tiny random-weight model (made here): noise
+#   scripts/run.sh /path/to/CosyVoice2-0.5B [VOICE]   # a real folder: speech
+# Random weights make noise, not speech. A real CosyVoice2-0.5B folder needs a zero-shot
+# voice in its spk2info.pt (the official add_zero_shot_spk + save_spkinfo write one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL="${1:-${COSY_GOLDEN_DIR:-../shared/golden}/model}"
+export COSY_GOLDEN_DIR="${COSY_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}"
 scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
-build/cosyserve inspect --model "$MODEL"
+MODEL="${1:-}"
+VOICE_ARGS=()
+if [ -n "${2:-}" ]; then VOICE_ARGS=(--voice "$2"); fi
+if [ -z "$MODEL" ]; then
+  MODEL=build/demo-model
+  # The tiny preset, with the tokenizer files of the fixture set.
+  build/cosyserve make-model --preset tiny --seed 1 --out "$MODEL"
+fi
+TEXT="Hello! This is cosyserve, a text to speech engine for CosyVoice2 models."
+build/cosyserve synth --model "$MODEL" "${VOICE_ARGS[@]}" --text "$TEXT" --out build/demo.wav
+build/cosyserve synth --model "$MODEL" "${VOICE_ARGS[@]}" --text "$TEXT" --stream --first-hop 15 \
+  --out build/demo-stream.wav
+echo "audio: build/demo.wav, build/demo-stream.wav"

@@ -7,7 +7,6 @@
 #include <cstdint>
 
 #include "core/error.h"
-#include "core/file_io.h"
 
 namespace cosy {
 
@@ -19,19 +18,8 @@ AudioFormat parse_audio_format(const std::string& s) {
   fail("unknown audio format '", s, "' (expected wav, wav-float, flac or pcm)");
 }
 
-void write_audio(const std::filesystem::path& path, std::span<const float> samples, int sample_rate,
-                 AudioFormat format) {
-  if (format == AudioFormat::Pcm16) {
-    std::string bytes(samples.size() * 2, '\0');
-    for (size_t i = 0; i < samples.size(); ++i) {
-      const float v = std::clamp(samples[i], -1.0f, 1.0f);
-      const auto s = static_cast<int16_t>(std::lrint(v * 32767.0f));
-      bytes[2 * i] = static_cast<char>(s & 0xff);
-      bytes[2 * i + 1] = static_cast<char>((s >> 8) & 0xff);
-    }
-    write_whole_file(path, bytes);
-    return;
-  }
+AudioWriter::AudioWriter(const std::filesystem::path& path, int sample_rate, AudioFormat format)
+    : path_(path) {
   SF_INFO info{};
   info.samplerate = sample_rate;
   info.channels = 1;
@@ -46,17 +34,44 @@ void write_audio(const std::filesystem::path& path, std::span<const float> sampl
       info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
       break;
     case AudioFormat::Pcm16:
+      info.format = SF_FORMAT_RAW | SF_FORMAT_PCM_16 | SF_ENDIAN_LITTLE;
       break;
   }
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  if (f == nullptr) fail(path.string(), ": cannot write audio: ", sf_strerror(nullptr));
+  file_ = sf_open(path.c_str(), SFM_WRITE, &info);
+  if (file_ == nullptr) fail(path.string(), ": cannot write audio: ", sf_strerror(nullptr));
   // Clip rather than wrap when converting to integer samples.
-  sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
-  const auto written = sf_writef_float(f, samples.data(), static_cast<sf_count_t>(samples.size()));
-  const int closed = sf_close(f);
-  if (written != static_cast<sf_count_t>(samples.size()) || closed != 0) {
-    fail(path.string(), ": writing audio failed (", written, " of ", samples.size(), " samples)");
+  sf_command(static_cast<SNDFILE*>(file_), SFC_SET_CLIPPING, nullptr, SF_TRUE);
+}
+
+AudioWriter::~AudioWriter() {
+  if (file_ != nullptr) sf_close(static_cast<SNDFILE*>(file_));
+}
+
+void AudioWriter::write(std::span<const float> samples) {
+  if (file_ == nullptr) fail(path_.string(), ": audio file already closed");
+  const auto n = static_cast<sf_count_t>(samples.size());
+  const auto written = sf_writef_float(static_cast<SNDFILE*>(file_), samples.data(), n);
+  if (written != n) {
+    fail(path_.string(), ": writing audio failed (", written, " of ", samples.size(),
+         " samples)");
   }
+  samples_ += static_cast<int64_t>(samples.size());
+  // Streamed output is readable as it grows.
+  sf_write_sync(static_cast<SNDFILE*>(file_));
+}
+
+void AudioWriter::close() {
+  if (file_ == nullptr) return;
+  const int closed = sf_close(static_cast<SNDFILE*>(file_));
+  file_ = nullptr;
+  if (closed != 0) fail(path_.string(), ": closing the audio file failed");
+}
+
+void write_audio(const std::filesystem::path& path, std::span<const float> samples, int sample_rate,
+                 AudioFormat format) {
+  AudioWriter w(path, sample_rate, format);
+  w.write(samples);
+  w.close();
 }
 
 Audio read_audio(const std::filesystem::path& path) {

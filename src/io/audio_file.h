@@ -2,6 +2,7 @@
 // raw 16-bit little-endian PCM.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -20,6 +21,23 @@ struct Audio {
   std::vector<float> samples;  // mono (the first channel)
   int sample_rate = 0;
 };
+// Writes a file chunk by chunk (streamed synthesis); close() finishes the header.
+class AudioWriter {
+ public:
+  AudioWriter(const std::filesystem::path& path, int sample_rate, AudioFormat format);
+  ~AudioWriter();
+  AudioWriter(const AudioWriter&) = delete;
+  AudioWriter& operator=(const AudioWriter&) = delete;
+  void write(std::span<const float> samples);
+  void close();
+  int64_t samples() const { return samples_; }
+
+ private:
+  std::filesystem::path path_;
+  void* file_ = nullptr;  // SNDFILE*
+  int64_t samples_ = 0;
+};
+
 Audio read_audio(const std::filesystem::path& path);
 
 }  // namespace cosy

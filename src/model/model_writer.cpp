@@ -116,7 +116,8 @@ Tensor scalar_len(int64_t n) {
 }
 
 void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed) {
-  const int64_t text_len = 8, token_len = 50, feat_len = token_len * c.token_mel_ratio;
+  // A 3 s prompt (75 tokens at 25 Hz), the length the first-chunk latency target assumes.
+  const int64_t text_len = 12, token_len = 75, feat_len = token_len * c.token_mel_ratio;
   SaveNode::Entries voice;
   auto add = [&](const std::string& k, Tensor t) {
     voice.push_back({k, SaveNode::tensor(std::move(t))});

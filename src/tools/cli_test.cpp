@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/test_support.h"
@@ -82,6 +83,84 @@ TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
           (golden / "cases" / "e2e_mel.npy").string() + " --out /nonexistent-dir/x.wav");
   EXPECT_EQ(unwritable.code, 1);
   EXPECT_NE(unwritable.out.find("cannot write audio"), std::string::npos) << unwritable.out;
+}
+
+// A tiny random-weight folder with the fixture tokenizer, made once for the synth tests.
+std::filesystem::path tiny_model() {
+  static const std::filesystem::path dir = [] {
+    const auto d = cosy::testing::scratch_dir("cli-tiny-model");
+    const Result r = run("make-model --preset tiny --seed 3 --out " + d.string() + " --tokenizer-dir " +
+                         (cosy::testing::golden_dir() / "tokenizer" / "model").string());
+    EXPECT_EQ(r.code, 0) << r.out;
+    return d;
+  }();
+  return dir;
+}
+
+TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
+  const auto dir = cosy::testing::scratch_dir("cli-synth");
+  const std::string model = "synth --model " + tiny_model().string() +
+                            " --fixed-tokens 40 --text 'Hello world. How are you today?' ";
+  // 40 tokens per segment, 2 mel frames each, 480 samples per frame.
+  const Result offline = run(model + "--out " + (dir / "a.wav").string());
+  ASSERT_EQ(offline.code, 0) << offline.out;
+  const cosy::Audio a = cosy::read_audio(dir / "a.wav");
+  EXPECT_EQ(a.sample_rate, 24000);
+  ASSERT_FALSE(a.samples.empty());
+  EXPECT_EQ(a.samples.size() % (40 * 960), 0u);
+  const Result streamed =
+      run(model + "--stream --first-hop 15 --format pcm --out " + (dir / "b.pcm").string());
+  ASSERT_EQ(streamed.code, 0) << streamed.out;
+  EXPECT_NE(streamed.out.find("first chunk after"), std::string::npos) << streamed.out;
+  EXPECT_EQ(std::filesystem::file_size(dir / "b.pcm"), 2 * a.samples.size());
+  const Result incremental = run(model + "--stream --incremental --seed 4 --format flac --out " +
+                                 (dir / "c.flac").string());
+  ASSERT_EQ(incremental.code, 0) << incremental.out;
+  EXPECT_FALSE(cosy::read_audio(dir / "c.flac").samples.empty());
+}
+
+TEST(Cli, SynthBadInputIsAClearError) {
+  const auto dir = cosy::testing::scratch_dir("cli-synth-bad");
+  const std::string model = "synth --model " + tiny_model().string() + " ";
+  const std::string out = " --out " + (dir / "x.wav").string();
+  auto expect_error = [](const Result& r, const std::string& what) {
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find(what), std::string::npos) << r.out;
+  };
+  expect_error(run(model + "--voice nobody --text hi" + out), "no voice 'nobody'");
+  expect_error(run(model + "--text '   '" + out), "no text to speak");
+  expect_error(run(model + "--text hi --out /nonexistent-dir/x.wav"), "cannot write audio");
+  expect_error(run(model + "--text hi --prompt-wav p.wav" + out), "--voice");
+  expect_error(run(model + "--text hi --weights int4" + out), "int4");
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.wav"));  // nothing half-written left
+  // A folder missing a checkpoint names it.
+  const auto broken = dir / "broken";
+  std::filesystem::copy(tiny_model(), broken, std::filesystem::copy_options::recursive);
+  std::filesystem::remove(broken / "flow.pt");
+  expect_error(run("synth --model " + broken.string() + " --text hi" + out), "flow.pt");
+}
+
+TEST(Cli, BenchPrintsStagesAndWritesJson) {
+  const auto dir = cosy::testing::scratch_dir("cli-bench");
+  const Result r = run("bench --model " + tiny_model().string() +
+                       " --tokens 20 --first-hop 15 --json " + (dir / "b.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("first chunk"), std::string::npos) << r.out;
+  std::ifstream in(dir / "b.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["stages"].size(), 3u);
+  for (const auto& s : j["stages"]) {
+    for (const char* k : {"stage", "seconds", "rtf", "gflops", "peak_frac"}) EXPECT_TRUE(s.contains(k)) << k;
+    EXPECT_GT(s["seconds"].get<double>(), 0);
+  }
+  EXPECT_EQ(j["stages"][0]["stage"], "llm");
+  EXPECT_DOUBLE_EQ(j["audio_s"].get<double>(), 20 * 0.04);
+  EXPECT_GT(j["rtf_total"].get<double>(), 0);
+  EXPECT_GT(j["first_chunk_s"].get<double>(), 0);
+  EXPECT_EQ(j["first_hop"], 15);
+  EXPECT_EQ(j["weights"], "fp32");
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
+  EXPECT_NE(run("bench --model " + tiny_model().string() + " --tokens 0").code, 0);
 }
 
 TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {

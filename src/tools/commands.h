@@ -15,5 +15,7 @@ using Command = std::function<int()>;
 Command register_inspect(CLI::App& app);
 Command register_make_model(CLI::App& app);
 Command register_vocode(CLI::App& app);
+Command register_synth(CLI::App& app);
+Command register_bench(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -23,6 +23,10 @@ int run(int argc, char** argv) {
       cosy::tools::register_inspect);
   add("make-model", "Write a random-weight model folder in the official layout",
       cosy::tools::register_make_model);
+  add("synth", "Text to speech: a model folder and a voice in, an audio file out",
+      cosy::tools::register_synth);
+  add("bench", "Time a fixed synthesis workload per stage (offline and streaming)",
+      cosy::tools::register_bench);
   add("vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",
       cosy::tools::register_vocode);
 

@@ -1,0 +1,202 @@
+// cosyserve bench: a fixed synthesis workload on a model folder (make-model's full-size
+// folder for the figures in docs/performance.md), through the same Engine API as synth.
+// The LM is forced to a set number of tokens so random weights give a fixed length.
+// Runs: offline (stream=False), then streaming with each first hop. Per stage: time, RTF,
+// GFLOP/s and the fraction of this machine's peak FMA rate, measured in the same run.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu_backend.h"
+#include "kernels/machine_limits.h"
+#include "model/model_folder.h"
+#include "runtime/engine.h"
+#include "tools/commands.h"
+
+namespace cosy::tools {
+namespace {
+
+struct BenchOptions {
+  std::string model, voice, json, weights = "fp32";
+  std::vector<int64_t> first_hops = {15, 25};
+  int64_t tokens = 250;  // 10 s of audio
+  int threads = 0;
+};
+
+// About 40 text tokens: a typical sentence for one segment.
+constexpr const char* kText =
+    "The quick brown fox jumps over the lazy dog, and then it runs far away into the green "
+    "forest where nobody can find it again until the next morning.";
+
+struct Run {
+  std::string name;
+  int64_t first_hop = 0;
+  StreamResult result;
+  EngineStats stats;  // this run's share
+  double audio_s = 0;
+};
+
+StageStats minus(const StageStats& a, const StageStats& b) {
+  return {a.seconds - b.seconds, a.flops - b.flops, a.calls - b.calls, a.items - b.items};
+}
+
+// The process's peak resident memory (VmHWM), in MB.
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  }
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Forgets the peak so far (the machine probe's large buffers are not the engine's).
+void reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+}
+
+nlohmann::json run_json(const Run& r, double peak_gflops) {
+  nlohmann::json stages = nlohmann::json::array();
+  const std::pair<const char*, const StageStats*> all[] = {
+      {"llm", &r.stats.llm}, {"flow", &r.stats.flow}, {"hift", &r.stats.hift}};
+  for (const auto& [name, s] : all) {
+    const double gflops = s->seconds > 0 ? s->flops / s->seconds / 1e9 : 0;
+    stages.push_back({{"stage", name},
+                      {"seconds", s->seconds},
+                      {"rtf", s->seconds / r.audio_s},
+                      {"gflops", gflops},
+                      {"peak_frac", gflops / peak_gflops}});
+  }
+  nlohmann::json j = {{"run", r.name},
+                      {"stages", stages},
+                      {"rtf_total", r.result.total_s / r.audio_s},
+                      {"audio_s", r.audio_s},
+                      {"seconds", r.result.total_s}};
+  if (r.first_hop > 0) {
+    j["first_hop"] = r.first_hop;
+    j["first_chunk_s"] = r.result.first_chunk_s;
+  }
+  return j;
+}
+
+void print_run(const Run& r, double peak_gflops) {
+  std::printf("\n%s: %.2f s of audio in %.2f s, RTF %.3f", r.name.c_str(), r.audio_s,
+              r.result.total_s, r.result.total_s / r.audio_s);
+  if (r.first_hop > 0) std::printf(", first chunk %.3f s", r.result.first_chunk_s);
+  std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak", "calls");
+  const std::pair<const char*, const StageStats*> all[] = {
+      {"llm", &r.stats.llm}, {"flow", &r.stats.flow}, {"hift", &r.stats.hift}};
+  for (const auto& [name, s] : all) {
+    const double gflops = s->seconds > 0 ? s->flops / s->seconds / 1e9 : 0;
+    std::printf("  %-5s %9.3f %8.3f %9.1f %6.1f%% %7lld\n", name, s->seconds, s->seconds / r.audio_s,
+                gflops, 100 * gflops / peak_gflops, static_cast<long long>(s->calls));
+  }
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.tokens < 1) fail("--tokens must be >= 1");
+  for (const int64_t hop : o.first_hops) {
+    if (hop < 1) fail("--first-hop must be >= 1");
+  }
+  const ModelFolder folder = load_model_folder(o.model);
+  auto backend = cpu::create_cpu_backend(o.threads);
+  ThreadPool probe_pool(o.threads > 0 ? o.threads : ThreadPool::global().num_threads());
+  const auto limits = bench::measure_machine(probe_pool);
+  reset_peak_rss();
+  EngineOptions eo;
+  eo.llm_weights = parse_weight_format(o.weights);
+  eo.max_streams = 1;
+  Engine engine(*backend, folder, eo);
+  const auto ids = engine.voice_ids();
+  if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
+  const auto voice = engine.voice(o.voice.empty() ? ids[0] : o.voice);
+  std::printf("cosyserve bench: %s, LLM weights %s, %lld tokens per run, %d threads\n",
+              o.model.c_str(), o.weights.c_str(), static_cast<long long>(o.tokens),
+              probe_pool.num_threads());
+  std::printf("machine: peak %.1f GFLOP/s FMA, DRAM read %.1f GB/s; voice prompt %.2f s\n",
+              limits.peak_gflops, limits.dram_read_gbps,
+              static_cast<double>(voice->speech.size()) / 25.0);
+
+  std::vector<Run> runs;
+  auto run_one = [&](const std::string& name, bool streaming, int64_t hop) {
+    StreamOptions so;
+    so.voice = voice;
+    so.streaming = streaming;
+    so.flow.first_hop = hop > 0 ? hop : 25;
+    so.fixed_tokens = o.tokens;
+    so.sampling.seed = 1;
+    const EngineStats before = engine.stats();
+    auto stream = engine.open(so);
+    if (engine.frontend() != nullptr) {
+      stream->push_text(kText);
+    } else {  // no tokenizer files: the same length of plain ids
+      std::vector<int32_t> text(40);
+      for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<int32_t>(100 + 37 * i);
+      stream->push_text_ids(text);
+    }
+    stream->finish_input();
+    Run r;
+    r.name = name;
+    r.first_hop = hop;
+    r.result = stream->wait();
+    if (r.result.status != StreamStatus::Done) fail(name, ": ", r.result.error);
+    const EngineStats after = engine.stats();
+    r.stats.llm = minus(after.llm, before.llm);
+    r.stats.flow = minus(after.flow, before.flow);
+    r.stats.hift = minus(after.hift, before.hift);
+    r.audio_s = static_cast<double>(r.result.samples) / folder.config.sample_rate;
+    print_run(r, limits.peak_gflops);
+    runs.push_back(std::move(r));
+  };
+  run_one("offline", false, 0);
+  for (const int64_t hop : o.first_hops) run_one("streaming, first hop " + std::to_string(hop), true, hop);
+  const double rss = peak_rss_mb();
+  std::printf("\npeak RSS %.0f MB\n", rss);
+
+  if (!o.json.empty()) {
+    // Top level: the offline run's stages and RTF, the first streaming run's latency.
+    nlohmann::json j = run_json(runs[0], limits.peak_gflops);
+    j.erase("run");
+    j["first_hop"] = runs.size() > 1 ? runs[1].first_hop : 0;
+    j["first_chunk_s"] = runs.size() > 1 ? runs[1].result.first_chunk_s : runs[0].result.first_chunk_s;
+    j["peak_rss_mb"] = rss;
+    j["weights"] = o.weights;
+    j["machine"] = {{"peak_gflops", limits.peak_gflops}, {"dram_read_gbps", limits.dram_read_gbps}};
+    j["runs"] = nlohmann::json::array();
+    for (const Run& r : runs) j["runs"].push_back(run_json(r, limits.peak_gflops));
+    std::ofstream out(o.json);
+    out << j.dump(2) << "\n";
+    if (!out) fail(o.json, ": cannot write");
+    std::printf("wrote %s\n", o.json.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  app.add_option("--model", o->model, "Model folder (make-model --preset cosyvoice2-0.5b)")
+      ->required();
+  app.add_option("--voice", o->voice, "Voice id (default: the first)");
+  app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
+      ->capture_default_str();
+  app.add_option("--first-hop", o->first_hops, "Streaming first hop(s) in tokens")
+      ->capture_default_str();
+  app.add_option("--tokens", o->tokens, "Speech tokens per run (25 per second of audio)")
+      ->capture_default_str();
+  app.add_option("--json", o->json, "Write the figures as JSON");
+  app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
+  return [o] { return run_bench(*o); };
+}
+
+}  // namespace cosy::tools
