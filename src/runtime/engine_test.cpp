@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/error.h"
 #include "kernels/cpu_backend.h"
 #include "model/model_folder.h"
@@ -35,7 +37,9 @@ class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     backend_ = cpu::create_cpu_backend(2).release();
-    folder_ = new ModelFolder(load_model_folder(testing::write_small_model("engine-test")));
+    // One folder per process: ctest runs the tests of this suite in parallel processes.
+    folder_ = new ModelFolder(load_model_folder(
+        testing::write_small_model("engine-test-" + std::to_string(::getpid()))));
   }
   static void TearDownTestSuite() {
     delete folder_;

@@ -85,10 +85,12 @@ TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
   EXPECT_NE(unwritable.out.find("cannot write audio"), std::string::npos) << unwritable.out;
 }
 
-// A tiny random-weight folder with the fixture tokenizer, made once for the synth tests.
+// A tiny random-weight folder with the fixture tokenizer. One per test: ctest runs the
+// tests as parallel processes.
 std::filesystem::path tiny_model() {
   static const std::filesystem::path dir = [] {
-    const auto d = cosy::testing::scratch_dir("cli-tiny-model");
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const auto d = cosy::testing::scratch_dir(std::string("cli-tiny-") + info->name());
     const Result r = run("make-model --preset tiny --seed 3 --out " + d.string() + " --tokenizer-dir " +
                          (cosy::testing::golden_dir() / "tokenizer" / "model").string());
     EXPECT_EQ(r.code, 0) << r.out;
