@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/scratch.h"
+#include "kernels/vec_math.h"
 
 namespace cosy::cpu {
 
@@ -50,6 +51,183 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// r[u][v] → r[v][u] for an 8×8 block held in eight registers.
+inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// The tiled path for dense keys/values without a relative term or bias (the flow's
+// attention, where sequences reach hundreds of frames): per block of queries, the visible
+// keys of the head are packed once as K^T, S = Q·K^T runs as a 6×16 register tile, the
+// softmax uses the vector exp, and O = P·V runs as a 3×32 tile.
+constexpr int64_t kTileQueries = 48;  // a multiple of 6 and of 3
+
+struct DenseBlock {
+  const float* q;  // first query row of the block, this head
+  int64_t ld_q;
+  const float* k;  // key row 0, this kv head
+  const float* v;
+  int64_t ld_kv;
+  float* out;  // first output row, this head
+  int64_t ld_o;
+  int64_t rows;        // queries in the block
+  const KeyRange* ranges;  // per query
+  int64_t head_dim;
+  float scale;
+};
+
+void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
+  const int64_t hd = b.head_dim;
+  int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
+  for (int64_t i = 0; i < b.rows; ++i) {
+    if (b.ranges[i].end <= b.ranges[i].begin) continue;
+    kb = std::min(kb, b.ranges[i].begin);
+    ke = std::max(ke, b.ranges[i].end);
+  }
+  if (ke <= kb) {
+    for (int64_t i = 0; i < b.rows; ++i) std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
+    return;
+  }
+  const int64_t nk = ke - kb, nk16 = (nk + 15) / 16 * 16;
+  // K^T of the keys [kb, ke), zero-padded to whole 16-key tiles.
+  const std::span<float> kt = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
+  for (int64_t j0 = 0; j0 < nk16; j0 += 8) {
+    for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+      __m256 r[8];
+      for (int64_t u = 0; u < 8; ++u) {
+        r[u] = j0 + u < nk ? _mm256_loadu_ps(b.k + (kb + j0 + u) * b.ld_kv + d0) : _mm256_setzero_ps();
+      }
+      transpose8x8(r);
+      for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(kt.data() + (d0 + u) * nk16 + j0, r[u]);
+    }
+  }
+  const std::span<float> sc = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * nk16));
+  // S = Q K^T, 6 query rows × 16 keys per tile; missing rows repeat the last one.
+  for (int64_t i0 = 0; i0 < b.rows; i0 += 6) {
+    const float* q[6];
+    for (int64_t r = 0; r < 6; ++r) q[r] = b.q + std::min(i0 + r, b.rows - 1) * b.ld_q;
+    for (int64_t j = 0; j < nk16; j += 16) {
+      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
+             a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+      const float* kp = kt.data() + j;
+      for (int64_t d = 0; d < hd; ++d, kp += nk16) {
+        const __m256 k0 = _mm256_loadu_ps(kp), k1 = _mm256_loadu_ps(kp + 8);
+        __m256 x = _mm256_broadcast_ss(q[0] + d);
+        a00 = _mm256_fmadd_ps(x, k0, a00);
+        a01 = _mm256_fmadd_ps(x, k1, a01);
+        x = _mm256_broadcast_ss(q[1] + d);
+        a10 = _mm256_fmadd_ps(x, k0, a10);
+        a11 = _mm256_fmadd_ps(x, k1, a11);
+        x = _mm256_broadcast_ss(q[2] + d);
+        a20 = _mm256_fmadd_ps(x, k0, a20);
+        a21 = _mm256_fmadd_ps(x, k1, a21);
+        x = _mm256_broadcast_ss(q[3] + d);
+        a30 = _mm256_fmadd_ps(x, k0, a30);
+        a31 = _mm256_fmadd_ps(x, k1, a31);
+        x = _mm256_broadcast_ss(q[4] + d);
+        a40 = _mm256_fmadd_ps(x, k0, a40);
+        a41 = _mm256_fmadd_ps(x, k1, a41);
+        x = _mm256_broadcast_ss(q[5] + d);
+        a50 = _mm256_fmadd_ps(x, k0, a50);
+        a51 = _mm256_fmadd_ps(x, k1, a51);
+      }
+      const __m256 lo[6] = {a00, a10, a20, a30, a40, a50}, hi[6] = {a01, a11, a21, a31, a41, a51};
+      for (int64_t r = 0; r < 6 && i0 + r < b.rows; ++r) {
+        float* srow = sc.data() + (i0 + r) * nk16 + j;
+        _mm256_storeu_ps(srow, lo[r]);
+        _mm256_storeu_ps(srow + 8, hi[r]);
+      }
+    }
+  }
+  // Softmax per row over its own visible keys; everything else gets probability 0.
+  for (int64_t i = 0; i < b.rows; ++i) {
+    float* srow = sc.data() + i * nk16;
+    const int64_t lo = b.ranges[i].begin - kb, hi = b.ranges[i].end - kb;
+    if (hi <= lo) {
+      std::fill(srow, srow + nk16, 0.0f);
+      continue;
+    }
+    // The row maximum (of the unscaled scores: the scale is positive).
+    __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    int64_t m = lo;
+    for (; m + 8 <= hi; m += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + m));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, vmax);
+    float raw_max = *std::max_element(lanes, lanes + 8);
+    for (; m < hi; ++m) raw_max = std::max(raw_max, srow[m]);
+    const float mx = raw_max * b.scale;
+    const __m256 vscale = _mm256_set1_ps(b.scale), vmx = _mm256_set1_ps(mx);
+    std::fill(srow, srow + lo, 0.0f);
+    std::fill(srow + hi, srow + nk16, 0.0f);
+    double sum = 0;
+    int64_t j = lo;
+    for (; j + 8 <= hi; j += 8) {
+      const __m256 p = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vmx));
+      _mm256_storeu_ps(srow + j, p);
+      alignas(32) float t[8];
+      _mm256_store_ps(t, p);
+      sum += ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    }
+    for (; j < hi; ++j) {
+      srow[j] = std::exp(srow[j] * b.scale - mx);
+      sum += srow[j];
+    }
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    for (j = lo; j + 8 <= hi; j += 8) _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
+    for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
+  }
+  // O = P V, 3 query rows × 32 output columns per tile.
+  for (int64_t i0 = 0; i0 < b.rows; i0 += 3) {
+    const float* p[3];
+    for (int64_t r = 0; r < 3; ++r) p[r] = sc.data() + std::min(i0 + r, b.rows - 1) * nk16;
+    for (int64_t c = 0; c < hd; c += 32) {
+      __m256 o00 = _mm256_setzero_ps(), o01 = o00, o02 = o00, o03 = o00, o10 = o00, o11 = o00,
+             o12 = o00, o13 = o00, o20 = o00, o21 = o00, o22 = o00, o23 = o00;
+      const float* vrow = b.v + kb * b.ld_kv + c;
+      for (int64_t j = 0; j < nk; ++j, vrow += b.ld_kv) {
+        const __m256 x0 = _mm256_broadcast_ss(p[0] + j), x1 = _mm256_broadcast_ss(p[1] + j),
+                     x2 = _mm256_broadcast_ss(p[2] + j);
+        __m256 v = _mm256_loadu_ps(vrow);
+        o00 = _mm256_fmadd_ps(x0, v, o00);
+        o10 = _mm256_fmadd_ps(x1, v, o10);
+        o20 = _mm256_fmadd_ps(x2, v, o20);
+        v = _mm256_loadu_ps(vrow + 8);
+        o01 = _mm256_fmadd_ps(x0, v, o01);
+        o11 = _mm256_fmadd_ps(x1, v, o11);
+        o21 = _mm256_fmadd_ps(x2, v, o21);
+        v = _mm256_loadu_ps(vrow + 16);
+        o02 = _mm256_fmadd_ps(x0, v, o02);
+        o12 = _mm256_fmadd_ps(x1, v, o12);
+        o22 = _mm256_fmadd_ps(x2, v, o22);
+        v = _mm256_loadu_ps(vrow + 24);
+        o03 = _mm256_fmadd_ps(x0, v, o03);
+        o13 = _mm256_fmadd_ps(x1, v, o13);
+        o23 = _mm256_fmadd_ps(x2, v, o23);
+      }
+      const __m256 rows[3][4] = {{o00, o01, o02, o03}, {o10, o11, o12, o13}, {o20, o21, o22, o23}};
+      for (int64_t r = 0; r < 3 && i0 + r < b.rows; ++r) {
+        float* orow = b.out + (i0 + r) * b.ld_o + c;
+        for (int64_t u = 0; u < 4; ++u) _mm256_storeu_ps(orow + 8 * u, rows[r][u]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const AttentionArgs& a) {
@@ -77,6 +255,10 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   const int64_t ld_rel = a.num_heads * hd;
 
   // Tasks: (sequence, head, block of queries).
+  auto tiled = [&](const AttentionSeq& sq) {
+    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr &&
+           hd % 32 == 0;
+  };
   constexpr int64_t kQueries = 16;
   struct Task {
     size_t seq;
@@ -87,8 +269,9 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     if (seqs[s].q_len > 0 && seqs[s].kv_len <= 0)
       fail("attention: a sequence has queries but no keys");
     for (int64_t h = 0; h < a.num_heads; ++h) {
-      for (int64_t q = 0; q < seqs[s].q_len; q += kQueries) {
-        tasks.push_back({s, h, q, std::min(seqs[s].q_len, q + kQueries)});
+      const int64_t block = tiled(seqs[s]) ? kTileQueries : kQueries;
+      for (int64_t q = 0; q < seqs[s].q_len; q += block) {
+        tasks.push_back({s, h, q, std::min(seqs[s].q_len, q + block)});
       }
     }
   }
@@ -105,6 +288,14 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     };
     // Per-thread scratch, so a decode step makes no heap allocation per head.
     ScratchScope scratch;
+    if (tiled(sq)) {
+      KeyRange ranges[kTileQueries];
+      for (int64_t i = t.q0; i < t.q1; ++i) ranges[i - t.q0] = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
+      DenseBlock b{sq.q + t.q0 * ld_q + t.head * hd, ld_q, dense_k, dense_v, ld_kv,
+                   sq.out + t.q0 * ld_o + t.head * hd, ld_o, t.q1 - t.q0, ranges, hd, scale};
+      attend_dense_block(b, scratch);
+      return;
+    }
     const std::span<float> scores = scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len));
     const std::span<float> acc = scratch.arena().alloc<float>(static_cast<size_t>(hd));
     for (int64_t i = t.q0; i < t.q1; ++i) {

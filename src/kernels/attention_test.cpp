@@ -124,6 +124,53 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
   }
 }
 
+// The tiled path (dense keys, no relative term, head size a multiple of 32): every mask,
+// GQA, query blocks with tails, keys with a row stride, against the reference.
+TEST(Attention, TiledDensePathMatchesReference) {
+  ThreadPool pool(2);
+  for (const int64_t hd : {64, 32}) {
+    const int64_t heads = 4, kv_heads = 2, kv_len = 131, q_len = 53, pos0 = 78;
+    const int64_t ld_kv = kv_heads * hd + 8;  // keys and values inside wider rows
+    const auto q = random_vector(size_t(q_len * heads * hd), 11);
+    const auto k = random_vector(size_t(kv_len * ld_kv), 12);
+    const auto v = random_vector(size_t(kv_len * ld_kv), 13);
+    for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
+      for (const int64_t left : {int64_t(-1), int64_t(1)}) {
+        AttentionArgs a;
+        a.num_heads = heads;
+        a.num_kv_heads = kv_heads;
+        a.head_dim = hd;
+        a.mask = mask;
+        a.chunk = 50;
+        a.left_chunks = left;
+        a.ld_kv = ld_kv;
+        std::vector<float> out(q.size(), 7.0f);
+        AttentionSeq s;
+        s.q = q.data();
+        s.q_len = q_len;
+        s.q_pos0 = pos0;
+        s.kv_len = kv_len;
+        s.out = out.data();
+        s.k = k.data();
+        s.v = v.data();
+        cpu::attention(pool, {&s, 1}, a);
+        // The reference takes packed rows: drop the padding.
+        std::vector<float> kp, vp;
+        for (int64_t j = 0; j < kv_len; ++j) {
+          kp.insert(kp.end(), k.begin() + j * ld_kv, k.begin() + j * ld_kv + kv_heads * hd);
+          vp.insert(vp.end(), v.begin() + j * ld_kv, v.begin() + j * ld_kv + kv_heads * hd);
+        }
+        AttentionArgs packed = a;
+        packed.ld_kv = 0;
+        const auto expect =
+            ref::attention(q.data(), q_len, pos0, kp.data(), vp.data(), kv_len, nullptr, packed);
+        EXPECT_LT(max_abs_diff(out.data(), expect.data(), expect.size()), 1e-5)
+            << "hd " << hd << " mask " << int(mask) << " left " << left;
+      }
+    }
+  }
+}
+
 TEST(Attention, ChunkMaskRule) {
   AttentionArgs a;
   a.mask = MaskKind::ChunkCausal;
