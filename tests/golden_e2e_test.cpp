@@ -150,7 +150,7 @@ TEST_F(GoldenE2e, BadRequestsAreClearErrors) {
   EXPECT_THROW(engine_->open(o), Error);
   o.voice = fixture_voice();
   auto stream = engine_->open(o);
-  EXPECT_THROW(stream->finish_input(), Error);  // no text at all
+  EXPECT_THROW(stream->finish_input(), Error);      // no text at all
   EXPECT_THROW(stream->push_text("hello"), Error);  // this folder has no tokenizer
   EXPECT_THROW(stream->push_speech_tokens(std::vector<int32_t>{1}), Error);  // wrong kind
   const std::vector<int32_t> too_big = {int32_t(folder_->config.llm.qwen.vocab_size)};

@@ -52,8 +52,7 @@ void AudioWriter::write(std::span<const float> samples) {
   const auto n = static_cast<sf_count_t>(samples.size());
   const auto written = sf_writef_float(static_cast<SNDFILE*>(file_), samples.data(), n);
   if (written != n) {
-    fail(path_.string(), ": writing audio failed (", written, " of ", samples.size(),
-         " samples)");
+    fail(path_.string(), ": writing audio failed (", written, " of ", samples.size(), " samples)");
   }
   samples_ += static_cast<int64_t>(samples.size());
   // Streamed output is readable as it grows.

@@ -85,7 +85,7 @@ struct DenseBlock {
   int64_t ld_kv;
   float* out;  // first output row, this head
   int64_t ld_o;
-  int64_t rows;        // queries in the block
+  int64_t rows;            // queries in the block
   const KeyRange* ranges;  // per query
   int64_t head_dim;
   float scale;
@@ -100,7 +100,8 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
     ke = std::max(ke, b.ranges[i].end);
   }
   if (ke <= kb) {
-    for (int64_t i = 0; i < b.rows; ++i) std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
+    for (int64_t i = 0; i < b.rows; ++i)
+      std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
     return;
   }
   const int64_t nk = ke - kb, nk16 = (nk + 15) / 16 * 16;
@@ -110,7 +111,8 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
     for (int64_t d0 = 0; d0 < hd; d0 += 8) {
       __m256 r[8];
       for (int64_t u = 0; u < 8; ++u) {
-        r[u] = j0 + u < nk ? _mm256_loadu_ps(b.k + (kb + j0 + u) * b.ld_kv + d0) : _mm256_setzero_ps();
+        r[u] =
+            j0 + u < nk ? _mm256_loadu_ps(b.k + (kb + j0 + u) * b.ld_kv + d0) : _mm256_setzero_ps();
       }
       transpose8x8(r);
       for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(kt.data() + (d0 + u) * nk16 + j0, r[u]);
@@ -188,7 +190,8 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       sum += srow[j];
     }
     const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
-    for (j = lo; j + 8 <= hi; j += 8) _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
+    for (j = lo; j + 8 <= hi; j += 8)
+      _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
     for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
   }
   // O = P V, 3 query rows × 32 output columns per tile.
@@ -256,8 +259,7 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
 
   // Tasks: (sequence, head, block of queries).
   auto tiled = [&](const AttentionSeq& sq) {
-    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr &&
-           hd % 32 == 0;
+    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr && hd % 32 == 0;
   };
   constexpr int64_t kQueries = 16;
   struct Task {
@@ -290,9 +292,19 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     ScratchScope scratch;
     if (tiled(sq)) {
       KeyRange ranges[kTileQueries];
-      for (int64_t i = t.q0; i < t.q1; ++i) ranges[i - t.q0] = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
-      DenseBlock b{sq.q + t.q0 * ld_q + t.head * hd, ld_q, dense_k, dense_v, ld_kv,
-                   sq.out + t.q0 * ld_o + t.head * hd, ld_o, t.q1 - t.q0, ranges, hd, scale};
+      for (int64_t i = t.q0; i < t.q1; ++i)
+        ranges[i - t.q0] = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
+      DenseBlock b{sq.q + t.q0 * ld_q + t.head * hd,
+                   ld_q,
+                   dense_k,
+                   dense_v,
+                   ld_kv,
+                   sq.out + t.q0 * ld_o + t.head * hd,
+                   ld_o,
+                   t.q1 - t.q0,
+                   ranges,
+                   hd,
+                   scale};
       attend_dense_block(b, scratch);
       return;
     }

@@ -41,7 +41,8 @@ const EngineOptions& validated(const EngineOptions& o) {
 
 bool has_tokenizer(const std::filesystem::path& dir) {
   return std::filesystem::exists(dir / "tokenizer.json") ||
-         (std::filesystem::exists(dir / "vocab.json") && std::filesystem::exists(dir / "merges.txt"));
+         (std::filesystem::exists(dir / "vocab.json") &&
+          std::filesystem::exists(dir / "merges.txt"));
 }
 
 }  // namespace
@@ -236,8 +237,7 @@ class Engine::Scheduler {
       a->utterances.front()->flow_ran();
       after += a->utterances.front()->flow_flops_done();
     }
-    record(stats_.flow, t0, after - before,
-           static_cast<int64_t>(steps.size() + requests.size()));
+    record(stats_.flow, t0, after - before, static_cast<int64_t>(steps.size() + requests.size()));
     return true;
   }
 
@@ -259,7 +259,8 @@ class Engine::Scheduler {
     }
     if (steps.empty()) return false;
     const auto t0 = std::chrono::steady_clock::now();
-    run_isolated(steps, owners, [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
+    run_isolated(steps, owners,
+                 [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
     record(stats_.hift, t0, flops, static_cast<int64_t>(steps.size()));
     for (size_t i = 0; i < steps.size(); ++i) {
       ActiveStream& a = *owners[i];
@@ -422,8 +423,8 @@ std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallba
   options.validate();
   options.voice->check(flow_);
   auto stream = std::make_shared<SynthesisStream>(std::move(options), std::move(on_audio),
-                                                   scheduler_->limits(), frontend(),
-                                                   options_.max_text_bytes, signal_);
+                                                  scheduler_->limits(), frontend(),
+                                                  options_.max_text_bytes, signal_);
   {
     std::lock_guard lock(signal_->mutex);
     if (signal_->stopping) fail("engine: shutting down");

@@ -31,8 +31,8 @@ struct EngineOptions {
   WeightFormat llm_weights = WeightFormat::F32;
   WeightFormat flow_weights = WeightFormat::F32;
   WeightFormat hift_weights = WeightFormat::F32;
-  int64_t max_streams = 64;          // open streams at once; open() beyond is refused
-  int64_t kv_blocks = 2048;          // the LM's KV pool, in blocks of kv_block_size positions
+  int64_t max_streams = 64;  // open streams at once; open() beyond is refused
+  int64_t kv_blocks = 2048;  // the LM's KV pool, in blocks of kv_block_size positions
   int64_t kv_block_size = 16;
   int64_t max_text_bytes = 1 << 20;  // per stream
   ConfigFields fields() const;

@@ -1,12 +1,11 @@
 #include "runtime/engine.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 #include <thread>
-
-#include <unistd.h>
 
 #include "core/error.h"
 #include "kernels/cpu_backend.h"
@@ -38,8 +37,8 @@ class EngineTest : public ::testing::Test {
   static void SetUpTestSuite() {
     backend_ = cpu::create_cpu_backend(2).release();
     // One folder per process: ctest runs the tests of this suite in parallel processes.
-    folder_ = new ModelFolder(load_model_folder(
-        testing::write_small_model("engine-test-" + std::to_string(::getpid()))));
+    folder_ = new ModelFolder(
+        load_model_folder(testing::write_small_model("engine-test-" + std::to_string(::getpid()))));
   }
   static void TearDownTestSuite() {
     delete folder_;
@@ -197,7 +196,7 @@ TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   eo.max_streams = 1;
   Engine engine(*backend_, *folder_, eo);
   auto first = engine.open(options(engine, 1));
-  EXPECT_THROW(engine.open(options(engine, 2)), Error);  // at capacity
+  EXPECT_THROW(engine.open(options(engine, 2)), Error);                        // at capacity
   EXPECT_THROW(first->push_speech_tokens(std::vector<int32_t>{1, 2}), Error);  // wrong kind
   EXPECT_THROW(first->push_text_ids(std::vector<int32_t>{-1}), Error);
   EXPECT_THROW(first->push_text("hi"), Error);  // no tokenizer in this folder

@@ -95,12 +95,14 @@ void SynthesisStream::enqueue(const std::function<void()>& change) {
 
 void SynthesisStream::push_text(std::string_view utf8) {
   if (frontend_ == nullptr) {
-    fail("this model folder has no tokenizer (CosyVoice-BlankEN/tokenizer.json or vocab.json + "
-         "merges.txt); give text ids instead");
+    fail(
+        "this model folder has no tokenizer (CosyVoice-BlankEN/tokenizer.json or vocab.json + "
+        "merges.txt); give text ids instead");
   }
   std::lock_guard lock(mutex_);
-  const StreamInput kind =
-      options_.input == StreamInput::IncrementalText ? StreamInput::IncrementalText : StreamInput::Text;
+  const StreamInput kind = options_.input == StreamInput::IncrementalText
+                               ? StreamInput::IncrementalText
+                               : StreamInput::Text;
   check_open("push_text", kind);
   if (text_bytes_ + static_cast<int64_t>(utf8.size()) > max_text_bytes_) {
     fail("push_text: the stream's text would exceed ", max_text_bytes_, " bytes");
@@ -117,8 +119,9 @@ void SynthesisStream::push_text(std::string_view utf8) {
 }
 
 void SynthesisStream::push_text_ids(std::span<const int32_t> ids) {
-  const StreamInput kind =
-      options_.input == StreamInput::IncrementalText ? StreamInput::IncrementalText : StreamInput::Text;
+  const StreamInput kind = options_.input == StreamInput::IncrementalText
+                               ? StreamInput::IncrementalText
+                               : StreamInput::Text;
   {
     std::lock_guard lock(mutex_);
     check_open("push_text_ids", kind);

@@ -69,7 +69,7 @@ const char* stream_status_name(StreamStatus s);
 
 struct StreamResult {
   StreamStatus status = StreamStatus::Running;
-  std::string error;                  // Failed: why
+  std::string error;                   // Failed: why
   std::vector<int32_t> speech_tokens;  // every segment's LM output, in order
   int64_t segments = 0;
   int64_t chunks = 0;

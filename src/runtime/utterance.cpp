@@ -25,11 +25,11 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     lm_ = std::make_unique<LmSession>(limits, std::move(o));
   }
   if (options.streaming) {
-    flow_stream_ = std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding,
-                                                options.flow);
+    flow_stream_ =
+        std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding, options.flow);
   }
-  hift_ = std::make_unique<HiftStream>(vocoder,
-                                       options.vocoder_seed + static_cast<uint64_t>(segment));
+  hift_ =
+      std::make_unique<HiftStream>(vocoder, options.vocoder_seed + static_cast<uint64_t>(segment));
 }
 
 bool Utterance::take_lm_output() {

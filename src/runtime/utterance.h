@@ -20,8 +20,7 @@ class Utterance {
   // With text ids: the LM runs first (bistream when options.input is IncrementalText).
   // Without (SpeechTokens input): tokens come from push_tokens.
   Utterance(const FlowModel& flow, const HiftVocoder& vocoder, const LmSessionLimits& limits,
-            const StreamOptions& options, int64_t segment, std::vector<int32_t> text,
-            bool with_lm);
+            const StreamOptions& options, int64_t segment, std::vector<int32_t> text, bool with_lm);
 
   int64_t segment() const { return segment_; }
   LmSession* lm() { return lm_ ? lm_.get() : nullptr; }
@@ -38,15 +37,15 @@ class Utterance {
   FlowStream* flow_stream() { return flow_stream_ ? flow_stream_.get() : nullptr; }
   std::vector<float>& mel_out() { return mel_; }
   FlowRequest offline_request();  // the full call (stream=False) writing mel_out()
-  void flow_ran();  // after a flow call over this utterance
+  void flow_ran();                // after a flow call over this utterance
   // Useful flops of the flow so far (the non-streaming cost of prompt + emitted tokens).
   double flow_flops_done() const;
 
   // HiFT stage: new mel is waiting, or the end must be flushed.
   bool hift_ready() const;
   HiftStream::Step hift_step(std::vector<float>& out);  // consumes the waiting mel
-  int64_t hift_frames_in_step() const;                 // frames the next step vocodes
-  bool done() const { return done_; }                  // every sample delivered
+  int64_t hift_frames_in_step() const;                  // frames the next step vocodes
+  bool done() const { return done_; }                   // every sample delivered
   void hift_ran(bool finalized);
 
   const std::vector<int32_t>& tokens() const { return tokens_; }

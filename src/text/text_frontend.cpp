@@ -28,9 +28,8 @@ std::string strip(std::string_view text) {
 // replace_blank: a space survives only between two ASCII non-space characters.
 std::string replace_blank(std::string_view text) {
   std::vector<std::pair<UChar32, std::string_view>> chars;
-  for_each_code_point(text, [&](UChar32 c, size_t b, size_t e) {
-    chars.emplace_back(c, text.substr(b, e - b));
-  });
+  for_each_code_point(
+      text, [&](UChar32 c, size_t b, size_t e) { chars.emplace_back(c, text.substr(b, e - b)); });
   auto ascii_word = [](UChar32 c) { return c < 0x80 && c != ' '; };
   std::string out;
   for (size_t i = 0; i < chars.size(); ++i) {
@@ -51,8 +50,8 @@ std::string trailing_commas_to_full_stop(std::string text) {
   for (;;) {
     if (end >= 1 && text[end - 1] == ',') {
       end -= 1;
-    } else if (end >= 3 && (text.compare(end - 3, 3, "，") == 0 ||
-                            text.compare(end - 3, 3, "、") == 0)) {
+    } else if (end >= 3 &&
+               (text.compare(end - 3, 3, "，") == 0 || text.compare(end - 3, 3, "、") == 0)) {
       end -= 3;
     } else {
       break;
@@ -67,8 +66,8 @@ std::string trailing_commas_to_full_stop(std::string text) {
 
 const std::vector<std::string>& cosyvoice2_special_tokens() {
   static const std::vector<std::string> kTokens = {
-      "<|im_start|>", "<|im_end|>",        "<|endofprompt|>", "[breath]",  "<strong>",
-      "</strong>",    "[noise]",           "[laughter]",      "[cough]",   "[clucking]",
+      "<|im_start|>", "<|im_end|>",        "<|endofprompt|>", "[breath]",    "<strong>",
+      "</strong>",    "[noise]",           "[laughter]",      "[cough]",     "[clucking]",
       "[accent]",     "[quick_breath]",    "<laughter>",      "</laughter>", "[hissing]",
       "[sigh]",       "[vocalized-noise]", "[lipsmack]",      "[mn]"};
   return kTokens;
@@ -114,7 +113,8 @@ std::string TextFrontend::normalize(std::string_view input) const {
   text = replace_all(std::move(text), "³", "立方");
   text = replace_all(std::move(text), ".", "。");
   text = replace_all(std::move(text), " - ", "，");
-  for (const char* drop : {"（", "）", "【", "】", "`"}) text = replace_all(std::move(text), drop, "");
+  for (const char* drop : {"（", "）", "【", "】", "`"})
+    text = replace_all(std::move(text), drop, "");
   text = replace_all(std::move(text), "——", " ");
   return trailing_commas_to_full_stop(std::move(text));
 }

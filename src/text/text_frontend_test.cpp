@@ -70,7 +70,8 @@ TEST_F(TextFrontendTest, EnglishIsOnlyStripped) {
 
 TEST_F(TextFrontendTest, SplitsLongTextAndDropsPunctuationOnlySegments) {
   std::string text;
-  for (int i = 0; i < 30; ++i) text += "This is sentence number " + std::string(1, char('a' + i % 26)) + ". ";
+  for (int i = 0; i < 30; ++i)
+    text += "This is sentence number " + std::string(1, char('a' + i % 26)) + ". ";
   const auto segments = frontend_->prepare(text);
   ASSERT_GT(segments.size(), 1u);
   for (const auto& s : segments) {
@@ -85,7 +86,9 @@ TEST_F(TextFrontendTest, SplitsLongTextAndDropsPunctuationOnlySegments) {
 }
 
 TEST_F(TextFrontendTest, BadTextIsAClearError) {
-  EXPECT_THROW(frontend_->prepare(std::string("a\xff" "b")), Error);
+  EXPECT_THROW(frontend_->prepare(std::string("a\xff"
+                                              "b")),
+               Error);
   // NUL bytes and a megabyte of text are handled, not a crash.
   EXPECT_NO_THROW(frontend_->prepare(std::string("a\0b.", 4)));
   const std::string big(1 << 20, 'a');

@@ -91,8 +91,9 @@ std::filesystem::path tiny_model() {
   static const std::filesystem::path dir = [] {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     const auto d = cosy::testing::scratch_dir(std::string("cli-tiny-") + info->name());
-    const Result r = run("make-model --preset tiny --seed 3 --out " + d.string() + " --tokenizer-dir " +
-                         (cosy::testing::golden_dir() / "tokenizer" / "model").string());
+    const Result r =
+        run("make-model --preset tiny --seed 3 --out " + d.string() + " --tokenizer-dir " +
+            (cosy::testing::golden_dir() / "tokenizer" / "model").string());
     EXPECT_EQ(r.code, 0) << r.out;
     return d;
   }();
@@ -152,7 +153,8 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   const auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["stages"].size(), 3u);
   for (const auto& s : j["stages"]) {
-    for (const char* k : {"stage", "seconds", "rtf", "gflops", "peak_frac"}) EXPECT_TRUE(s.contains(k)) << k;
+    for (const char* k : {"stage", "seconds", "rtf", "gflops", "peak_frac"})
+      EXPECT_TRUE(s.contains(k)) << k;
     EXPECT_GT(s["seconds"].get<double>(), 0);
   }
   EXPECT_EQ(j["stages"][0]["stage"], "llm");

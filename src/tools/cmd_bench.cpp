@@ -8,8 +8,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
-#include <string>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -92,13 +92,15 @@ void print_run(const Run& r, double peak_gflops) {
   std::printf("\n%s: %.2f s of audio in %.2f s, RTF %.3f", r.name.c_str(), r.audio_s,
               r.result.total_s, r.result.total_s / r.audio_s);
   if (r.first_hop > 0) std::printf(", first chunk %.3f s", r.result.first_chunk_s);
-  std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak", "calls");
+  std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak",
+              "calls");
   const std::pair<const char*, const StageStats*> all[] = {
       {"llm", &r.stats.llm}, {"flow", &r.stats.flow}, {"hift", &r.stats.hift}};
   for (const auto& [name, s] : all) {
     const double gflops = s->seconds > 0 ? s->flops / s->seconds / 1e9 : 0;
-    std::printf("  %-5s %9.3f %8.3f %9.1f %6.1f%% %7lld\n", name, s->seconds, s->seconds / r.audio_s,
-                gflops, 100 * gflops / peak_gflops, static_cast<long long>(s->calls));
+    std::printf("  %-5s %9.3f %8.3f %9.1f %6.1f%% %7lld\n", name, s->seconds,
+                s->seconds / r.audio_s, gflops, 100 * gflops / peak_gflops,
+                static_cast<long long>(s->calls));
   }
 }
 
@@ -158,7 +160,8 @@ int run_bench(const BenchOptions& o) {
     runs.push_back(std::move(r));
   };
   run_one("offline", false, 0);
-  for (const int64_t hop : o.first_hops) run_one("streaming, first hop " + std::to_string(hop), true, hop);
+  for (const int64_t hop : o.first_hops)
+    run_one("streaming, first hop " + std::to_string(hop), true, hop);
   const double rss = peak_rss_mb();
   std::printf("\npeak RSS %.0f MB\n", rss);
 
@@ -167,7 +170,8 @@ int run_bench(const BenchOptions& o) {
     nlohmann::json j = run_json(runs[0], limits.peak_gflops);
     j.erase("run");
     j["first_hop"] = runs.size() > 1 ? runs[1].first_hop : 0;
-    j["first_chunk_s"] = runs.size() > 1 ? runs[1].result.first_chunk_s : runs[0].result.first_chunk_s;
+    j["first_chunk_s"] =
+        runs.size() > 1 ? runs[1].result.first_chunk_s : runs[0].result.first_chunk_s;
     j["peak_rss_mb"] = rss;
     j["weights"] = o.weights;
     j["machine"] = {{"peak_gflops", limits.peak_gflops}, {"dram_read_gbps", limits.dram_read_gbps}};

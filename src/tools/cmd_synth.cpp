@@ -70,9 +70,10 @@ std::string pick_voice(const Engine& engine, const std::string& requested) {
 
 int run_synth(const SynthOptions& o) {
   if (!o.prompt_wav.empty()) {
-    fail("--prompt-wav: a prompt given as audio needs the speech tokenizer and speaker model, "
-         "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
-         "(`cosyserve inspect --model DIR` lists them)");
+    fail(
+        "--prompt-wav: a prompt given as audio needs the speech tokenizer and speaker model, "
+        "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
+        "(`cosyserve inspect --model DIR` lists them)");
   }
   const std::string text = read_text(o);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("no text to speak (--text)");
@@ -90,8 +91,9 @@ int run_synth(const SynthOptions& o) {
     eo.max_streams = 1;
     Engine engine(*backend, folder, eo);
     if (engine.frontend() == nullptr) {
-      fail(o.model, "/CosyVoice-BlankEN has no tokenizer files (tokenizer.json, or vocab.json + "
-                    "merges.txt)");
+      fail(o.model,
+           "/CosyVoice-BlankEN has no tokenizer files (tokenizer.json, or vocab.json + "
+           "merges.txt)");
     }
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
@@ -127,7 +129,8 @@ int run_synth(const SynthOptions& o) {
     stream->finish_input();
     const StreamResult r = stream->wait();
     if (!write_error.empty()) fail(write_error);
-    if (r.status != StreamStatus::Done) fail("synthesis ", stream_status_name(r.status), ": ", r.error);
+    if (r.status != StreamStatus::Done)
+      fail("synthesis ", stream_status_name(r.status), ": ", r.error);
     writer.close();
 
     const double audio_s = static_cast<double>(r.samples) / config.sample_rate;
@@ -135,8 +138,9 @@ int run_synth(const SynthOptions& o) {
                 audio_s, static_cast<long long>(r.segments), r.speech_tokens.size());
     std::printf("model load %.2f s; synthesis %.2f s, RTF %.3f", load_s, r.total_s,
                 audio_s > 0 ? r.total_s / audio_s : 0.0);
-    if (o.stream) std::printf("; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
-                              static_cast<long long>(r.chunks));
+    if (o.stream)
+      std::printf("; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
+                  static_cast<long long>(r.chunks));
     std::printf("\n");
     return 0;
   } catch (...) {
@@ -151,13 +155,15 @@ int run_synth(const SynthOptions& o) {
 Command register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
-  app.add_option("--voice", o->voice, "Voice id from the folder's spk2info.pt (default: the only one)");
+  app.add_option("--voice", o->voice,
+                 "Voice id from the folder's spk2info.pt (default: the only one)");
   app.add_option("--text", o->text, "Text to speak");
   app.add_option("--text-file", o->text_file, "Read the text from a UTF-8 file");
   app.add_option("--out", o->out, "Output audio file")->required();
   app.add_option("--format", o->format, "wav | wav-float | flac | pcm")->capture_default_str();
-  app.add_flag("--stream", o->stream,
-               "Stream: write chunks as they are made (chunk-causal flow), report first-chunk latency");
+  app.add_flag(
+      "--stream", o->stream,
+      "Stream: write chunks as they are made (chunk-causal flow), report first-chunk latency");
   app.add_flag("--incremental", o->incremental,
                "Feed the text word by word, as a chat LLM writes it (bistream)");
   app.add_option("--first-hop", o->first_hop, "Streaming: tokens in the first chunk (15 or 25)")
@@ -167,7 +173,8 @@ Command register_synth(CLI::App& app) {
   app.add_option("--sampling", o->sampling, "ras | top-k | greedy")->capture_default_str();
   app.add_option("--temperature", o->temperature, "Sampling temperature (top-k)")
       ->capture_default_str();
-  app.add_option("--top-k", o->top_k, "Candidates kept (ras, top-k; 0: all)")->capture_default_str();
+  app.add_option("--top-k", o->top_k, "Candidates kept (ras, top-k; 0: all)")
+      ->capture_default_str();
   app.add_option("--top-p", o->top_p, "Nucleus mass (ras, top-k)")->capture_default_str();
   app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
       ->capture_default_str();
