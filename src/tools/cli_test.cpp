@@ -167,6 +167,28 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --tokens 0").code, 0);
 }
 
+TEST(Cli, TokenizeShowsSegmentsAndIds) {
+  const Result r = run("tokenize --json --model " + tiny_model().string() +
+                       " 'Hello world. [breath] How are you?'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["normalized"], "Hello world. [breath] How are you?");
+  ASSERT_GE(j["segments"].size(), 1u);
+  bool breath = false;
+  for (const auto& s : j["segments"]) {
+    for (const auto& id : s["ids"]) breath = breath || id.get<int>() == 151666;  // [breath]
+  }
+  EXPECT_TRUE(breath);
+  const Result plain = run("tokenize --model " + tiny_model().string() + " '你好 world.'");
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  EXPECT_NE(plain.out.find("normalized: 你好world。"), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("ids:"), std::string::npos);
+  // Invalid UTF-8 (a lone 0xff byte) is a clear error.
+  const Result bad = run("tokenize --model " + tiny_model().string() + " \"$(printf '\\377')\"");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("invalid UTF-8"), std::string::npos) << bad.out;
+}
+
 TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {
   const auto dir = cosy::testing::scratch_dir("cli-bad");
   const Result missing = run("inspect --model " + dir.string());

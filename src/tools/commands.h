@@ -17,5 +17,6 @@ Command register_make_model(CLI::App& app);
 Command register_vocode(CLI::App& app);
 Command register_synth(CLI::App& app);
 Command register_bench(CLI::App& app);
+Command register_tokenize(CLI::App& app);
 
 }  // namespace cosy::tools

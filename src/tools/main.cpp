@@ -27,6 +27,8 @@ int run(int argc, char** argv) {
       cosy::tools::register_synth);
   add("bench", "Time a fixed synthesis workload per stage (offline and streaming)",
       cosy::tools::register_bench);
+  add("tokenize", "Show the normalised text, segments and token ids the LM would get",
+      cosy::tools::register_tokenize);
   add("vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",
       cosy::tools::register_vocode);
 
