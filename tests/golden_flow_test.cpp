@@ -159,8 +159,9 @@ TEST_F(GoldenFlow, FirstStreamingChunkMatchesEveryIntermediate) {
 
 // Runs a stream to the end, returning each chunk's new frames.
 std::vector<std::vector<float>> run_stream(const FlowModel& flow, const Inputs& in,
-                                           FlowStreamOptions options, size_t push_every) {
-  FlowStream stream(flow, in.prompt_tokens, in.prompt_feat, in.embedding, options);
+                                           FlowStreamOptions options, size_t push_every,
+                                           const FlowStreamState* prompt_state = nullptr) {
+  FlowStream stream(flow, in.prompt_tokens, in.prompt_feat, in.embedding, options, prompt_state);
   std::vector<std::vector<float>> chunks;
   size_t pushed = 0;
   while (!stream.done()) {
@@ -251,6 +252,39 @@ TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
     }
     EXPECT_EQ(frames, static_cast<size_t>(folder_->config.flow.token_mel_ratio) * in.tokens.size());
   }
+}
+
+// A stream that starts from its voice's prompt state (the prompt's complete chunks,
+// computed once from the prompt alone) gives the same chunks as one that computes them.
+TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  const int64_t bins = flow_->mel_bins(), ratio = folder_->config.flow.token_mel_ratio;
+  Inputs in = inputs("flow_tokens.npy");
+  // A 2.4 s prompt (60 tokens): the chunks before token 57 - 57 % 25 = 50 are the prompt's.
+  in.prompt_tokens = random_tokens(60, 3, vocab);
+  in.prompt_feat.resize(size_t(60 * ratio * bins));
+  for (size_t i = 0; i < in.prompt_feat.size(); ++i)
+    in.prompt_feat[i] = float((i * 37) % 101) / 25.0f - 2.0f;
+  in.tokens = random_tokens(80, 9, vocab);
+  const FlowStreamState state = flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
+  EXPECT_EQ(state.committed_tokens(), 50);
+  EXPECT_GT(state.bytes(), 0u);
+  for (const int64_t hop : {15, 25}) {
+    FlowStreamOptions opt;
+    opt.first_hop = hop;
+    const auto want = run_stream(*flow_, in, opt, 9);
+    const auto got = run_stream(*flow_, in, opt, 9, &state);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t k = 0; k < got.size(); ++k)
+      EXPECT_TRUE(near(got[k], want[k], 1e-4)) << "chunk " << k << " first hop " << hop;
+  }
+  // A prompt shorter than a chunk plus the look-ahead commits nothing.
+  Inputs short_in = inputs("flow_tokens.npy");
+  short_in.prompt_tokens.resize(4);
+  short_in.prompt_feat.resize(size_t(4 * ratio * bins));
+  EXPECT_EQ(flow_->prompt_state(short_in.prompt_tokens, short_in.prompt_feat, short_in.embedding)
+                .committed_tokens(),
+            0);
 }
 
 // Streams at different positions, run in one batched step, equal each stream run alone.

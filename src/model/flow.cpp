@@ -234,6 +234,33 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
   }
 }
 
+FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
+                                        std::span<const float> prompt_feat,
+                                        std::span<const float> embedding) const {
+  const int64_t la = config_.pre_lookahead_len, bins = mel_bins();
+  const auto tp = static_cast<int64_t>(prompt_tokens.size());
+  FlowStreamState state;
+  if (tp <= la + 1) return state;
+  // A chunk request whose last la + 1 tokens are the prompt's own: one of them produces
+  // frames (a request must), the rest are its look-ahead. The frames past the prompt mel
+  // get zero cond here, but they lie beyond the committed chunks and are not kept.
+  const int64_t head = tp - la - 1;
+  if (static_cast<int64_t>(prompt_feat.size()) != tp * config_.token_mel_ratio * bins)
+    fail("flow: prompt mel does not match the prompt tokens");
+  FlowRequest r;
+  r.prompt_tokens = prompt_tokens.first(static_cast<size_t>(head));
+  r.tokens = prompt_tokens.subspan(static_cast<size_t>(head));
+  r.prompt_feat = prompt_feat.first(static_cast<size_t>(head * config_.token_mel_ratio * bins));
+  r.embedding = embedding;
+  r.streaming = true;
+  r.finalize = false;
+  std::vector<float> mel;
+  r.mel = &mel;
+  r.state = &state;
+  infer({&r, 1});
+  return state;
+}
+
 double FlowModel::flops(int64_t tokens) const {
   const int64_t frames = tokens * config_.token_mel_ratio;
   return encoder_.flops(tokens) + 2.0 * kSteps * estimator_.flops(frames);

@@ -66,6 +66,15 @@ class FlowModel {
   // Every request is checked before anything runs; a bad one is an Error naming it.
   void infer(std::span<FlowRequest> batch) const;
 
+  // The streaming state a stream has once the complete chunks of its prompt are committed,
+  // computed from the prompt alone: every chunk whose look-ahead stays inside the prompt
+  // depends on nothing the request adds, so a voice's streams can all start from it
+  // instead of recomputing the prompt's frames. Committed rows 0 when the prompt is
+  // shorter than one chunk plus the look-ahead.
+  FlowStreamState prompt_state(std::span<const int32_t> prompt_tokens,
+                               std::span<const float> prompt_feat,
+                               std::span<const float> embedding) const;
+
   // The Euler time points t_0..t_n of the cosine schedule, in float32 as torch computes them.
   static std::vector<float> cosine_t_span(int64_t steps);
   // Longest sequence (prompt included) the noise table covers, in mel frames.

@@ -13,7 +13,7 @@ void FlowStreamOptions::validate() const {
 
 FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
                        std::span<const float> prompt_feat, std::span<const float> embedding,
-                       FlowStreamOptions options)
+                       FlowStreamOptions options, const FlowStreamState* prompt_state)
     : flow_(flow),
       prompt_tokens_(prompt_tokens),
       prompt_feat_(prompt_feat),
@@ -25,6 +25,11 @@ FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_to
   // The official pad aligns prompt + first chunk to the hop, i.e. to the encoder chunk
   // when the first hop is the chunk size.
   prompt_pad_ = (tp + hop_ - 1) / hop_ * hop_ - tp;
+  if (prompt_state != nullptr && options_.incremental) {
+    if (prompt_state->committed_tokens() > tp - flow.config().pre_lookahead_len)
+      fail("flow stream: the prompt state commits more than the prompt decides");
+    state_ = *prompt_state;
+  }
 }
 
 void FlowStream::push_tokens(std::span<const int32_t> tokens) {

@@ -37,9 +37,11 @@ struct FlowStreamOptions {
 class FlowStream {
  public:
   // The prompt spans must outlive the stream (a voice's prompt is shared, read-only).
+  // `prompt_state` (incremental only): FlowModel::prompt_state of this prompt, so the
+  // prompt's complete chunks are not computed again; the output is the same.
   FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
              std::span<const float> prompt_feat, std::span<const float> embedding,
-             FlowStreamOptions options = {});
+             FlowStreamOptions options = {}, const FlowStreamState* prompt_state = nullptr);
 
   void push_tokens(std::span<const int32_t> tokens);
   void finish();  // no more tokens will come

@@ -1,9 +1,11 @@
 #include "runtime/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <list>
 
 #include "core/error.h"
 #include "runtime/utterance.h"
@@ -17,7 +19,8 @@ ConfigFields EngineOptions::fields() const {
           {"max_streams", cat(max_streams)},
           {"kv_blocks", cat(kv_blocks)},
           {"kv_block_size", cat(kv_block_size)},
-          {"max_text_bytes", cat(max_text_bytes)}};
+          {"max_text_bytes", cat(max_text_bytes)},
+          {"prompt_state_voices", cat(prompt_state_voices)}};
 }
 
 std::string EngineOptions::to_string() const { return fields_to_string("EngineOptions", fields()); }
@@ -26,6 +29,7 @@ void EngineOptions::validate() const {
   if (max_streams < 1) fail("engine: max_streams must be >= 1");
   if (kv_blocks < 1 || kv_block_size < 1) fail("engine: kv_blocks and kv_block_size must be >= 1");
   if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
+  if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
 }
 
 namespace {
@@ -124,9 +128,7 @@ class Engine::Scheduler {
     try {
       // Incremental text and speech tokens make one utterance that grows as input arrives.
       if (o.input != StreamInput::Text) {
-        a->utterances.push_back(std::make_unique<Utterance>(
-            e_.flow_, e_.hift_, limits_, o, a->next_segment++, std::vector<int32_t>{},
-            o.input == StreamInput::IncrementalText));
+        add_utterance(*a, {}, o.input == StreamInput::IncrementalText);
       }
     } catch (const std::exception& ex) {
       end(*a, StreamStatus::Failed, ex.what());
@@ -148,8 +150,7 @@ class Engine::Scheduler {
         switch (o.input) {
           case StreamInput::Text:
             for (auto& seg : in.segments) {
-              a.utterances.push_back(std::make_unique<Utterance>(
-                  e_.flow_, e_.hift_, limits_, o, a.next_segment++, std::move(seg), true));
+              add_utterance(a, std::move(seg), true);
             }
             break;
           case StreamInput::IncrementalText:
@@ -167,6 +168,42 @@ class Engine::Scheduler {
       }
       if (in.finished) a.input_finished = true;
     }
+  }
+
+  // The voice's prompt flow state for incremental streaming, computed on first use and
+  // kept for the most recent prompt_state_voices voices; null when not used. The stream
+  // copies it, so evicting it later is safe.
+  const FlowStreamState* prompt_state(const StreamOptions& o) {
+    const int64_t cap = e_.options_.prompt_state_voices;
+    if (cap == 0 || !o.streaming || !o.flow.incremental) return nullptr;
+    auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(),
+                           [&](const auto& entry) { return entry.first == o.voice; });
+    if (it == prompt_states_.end()) {
+      const VoicePrompt& v = *o.voice;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto state = std::make_shared<const FlowStreamState>(
+          e_.flow_.prompt_state(v.speech, v.feat, v.embedding));
+      record(stats_.flow, t0, 0, 0);
+      prompt_states_.emplace_front(o.voice, std::move(state));
+      while (static_cast<int64_t>(prompt_states_.size()) > cap) prompt_states_.pop_back();
+      it = prompt_states_.begin();
+    } else if (it != prompt_states_.begin()) {
+      prompt_states_.splice(prompt_states_.begin(), prompt_states_, it);
+      it = prompt_states_.begin();
+    }
+    return it->second->committed_tokens() > 0 ? it->second.get() : nullptr;
+  }
+
+  // Adds a segment's utterance to a stream.
+  void add_utterance(ActiveStream& a, std::vector<int32_t> text, bool with_lm) {
+    const StreamOptions& o = a.handle->options();
+    auto u = std::make_unique<Utterance>(e_.flow_, e_.hift_, limits_, o, a.next_segment++,
+                                         std::move(text), with_lm, prompt_state(o));
+    if (u->flow_stream() != nullptr && u->flow_stream()->state().committed_tokens() > 0) {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.prompt_state_starts;
+    }
+    a.utterances.push_back(std::move(u));
   }
 
   // One batched LM step over every stream whose current segment has input ready.
@@ -380,6 +417,9 @@ class Engine::Scheduler {
   LmRunner runner_;
   std::vector<std::shared_ptr<SynthesisStream>> incoming_;  // guarded by the signal's mutex
   std::vector<std::unique_ptr<ActiveStream>> active_;       // scheduler thread only
+  // Most recently used first; scheduler thread only.
+  std::list<std::pair<std::shared_ptr<const VoicePrompt>, std::shared_ptr<const FlowStreamState>>>
+      prompt_states_;
   std::atomic<int64_t> open_{0};
   mutable std::mutex stats_mutex_;
   EngineStats stats_;

@@ -35,6 +35,10 @@ struct EngineOptions {
   int64_t kv_blocks = 2048;  // the LM's KV pool, in blocks of kv_block_size positions
   int64_t kv_block_size = 16;
   int64_t max_text_bytes = 1 << 20;  // per stream
+  // Voices whose prompt flow state is kept (FlowModel::prompt_state), so incremental
+  // streaming streams skip the prompt's complete chunks; 0: off. At full size a 3 s
+  // prompt's state is about 460 MB.
+  int64_t prompt_state_voices = 4;
   ConfigFields fields() const;
   std::string to_string() const;
   void validate() const;
@@ -51,6 +55,7 @@ struct EngineStats {
   StageStats llm, flow, hift;
   int64_t streams_opened = 0;
   int64_t streams_open = 0;
+  int64_t prompt_state_starts = 0;  // segments whose flow started from a cached prompt state
 };
 
 class Engine {

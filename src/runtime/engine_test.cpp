@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <mutex>
 #include <thread>
 
@@ -216,6 +217,50 @@ TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   EngineOptions zero;
   zero.max_streams = 0;
   EXPECT_THROW(Engine(*backend_, *folder_, zero), Error);
+}
+
+// Streams that start from their voice's cached prompt state give the mel of streams that
+// compute the prompt's chunks themselves.
+TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
+  std::vector<int32_t> tokens(90);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
+  std::vector<std::vector<float>> mel(2), audio(2);
+  std::vector<int64_t> flow_calls(2), starts(2);
+  for (const int64_t voices : {0, 4}) {
+    EngineOptions eo;
+    eo.prompt_state_voices = voices;
+    Engine engine(*backend_, *folder_, eo);
+    const size_t k = voices == 0 ? 0 : 1;
+    for (int run = 0; run < 2; ++run) {  // the second stream of the voice hits the cache
+      StreamOptions o = options(engine, 2);
+      o.input = StreamInput::SpeechTokens;
+      o.reseed_vocoder_per_chunk = true;
+      std::mutex m;
+      mel[k].clear();
+      audio[k].clear();
+      auto s = engine.open(o, [&](const AudioChunk& c) {
+        std::lock_guard lock(m);
+        mel[k].insert(mel[k].end(), c.mel.begin(), c.mel.end());
+        audio[k].insert(audio[k].end(), c.samples.begin(), c.samples.end());
+        return true;
+      });
+      s->push_speech_tokens(tokens);
+      s->finish_input();
+      ASSERT_EQ(s->wait().status, StreamStatus::Done);
+    }
+    flow_calls[k] = engine.stats().flow.calls;
+    starts[k] = engine.stats().prompt_state_starts;
+  }
+  // One extra flow call computed the voice's prompt state, once for both streams.
+  EXPECT_EQ(flow_calls[1], flow_calls[0] + 1);
+  EXPECT_EQ(starts[0], 0);
+  EXPECT_EQ(starts[1], 2);  // both streams started from it
+  ASSERT_EQ(mel[0].size(), mel[1].size());
+  double diff = 0;
+  for (size_t i = 0; i < mel[0].size(); ++i)
+    diff = std::max(diff, double(std::fabs(mel[0][i] - mel[1][i])));
+  EXPECT_LT(diff, 1e-4);
+  EXPECT_EQ(audio[0].size(), audio[1].size());
 }
 
 TEST_F(EngineTest, DestroyingTheEngineEndsOpenStreams) {

@@ -6,7 +6,7 @@ namespace cosy {
 
 Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
                      const LmSessionLimits& limits, const StreamOptions& options, int64_t segment,
-                     std::vector<int32_t> text, bool with_lm)
+                     std::vector<int32_t> text, bool with_lm, const FlowStreamState* prompt_state)
     : flow_(flow), options_(options), segment_(segment) {
   const VoicePrompt& voice = *options.voice;
   if (with_lm) {
@@ -25,8 +25,8 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     lm_ = std::make_unique<LmSession>(limits, std::move(o));
   }
   if (options.streaming) {
-    flow_stream_ =
-        std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding, options.flow);
+    flow_stream_ = std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding,
+                                                options.flow, prompt_state);
   }
   hift_ =
       std::make_unique<HiftStream>(vocoder, options.vocoder_seed + static_cast<uint64_t>(segment));
