@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/scratch.h"
 #include "kernels/vec_math.h"
 
@@ -73,9 +74,10 @@ inline void transpose8x8(__m256 r[8]) {
 
 // The tiled path for dense keys/values without a relative term or bias (the flow's
 // attention, where sequences reach hundreds of frames): per block of queries, the visible
-// keys of the head are packed once as K^T, S = Q·K^T runs as a 6×16 register tile, the
-// softmax uses the vector exp, and O = P·V runs as a 3×32 tile.
-constexpr int64_t kTileQueries = 48;  // a multiple of 6 and of 3
+// keys of the head are packed once as Kᵀ in 16-key panels, S = Q·Kᵀ and O = P·V run on
+// the GEMM micro-kernel (gemm_f32_panels; V is read in place), and the softmax uses the
+// vector max and exp.
+constexpr int64_t kTileQueries = 48;
 
 struct DenseBlock {
   const float* q;  // first query row of the block, this head
@@ -104,10 +106,11 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
     return;
   }
-  const int64_t nk = ke - kb, nk16 = (nk + 15) / 16 * 16;
-  // K^T of the keys [kb, ke), zero-padded to whole 16-key tiles.
+  const int64_t nk = ke - kb, nk16 = (nk + kPanel - 1) / kPanel * kPanel;
+  // Kᵀ of the keys [kb, ke) in 16-key panels ([nk16 / 16][hd][16]), zero-padded.
   const std::span<float> kt = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
   for (int64_t j0 = 0; j0 < nk16; j0 += 8) {
+    float* panel = kt.data() + (j0 / kPanel) * hd * kPanel + j0 % kPanel;
     for (int64_t d0 = 0; d0 < hd; d0 += 8) {
       __m256 r[8];
       for (int64_t u = 0; u < 8; ++u) {
@@ -115,47 +118,12 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
             j0 + u < nk ? _mm256_loadu_ps(b.k + (kb + j0 + u) * b.ld_kv + d0) : _mm256_setzero_ps();
       }
       transpose8x8(r);
-      for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(kt.data() + (d0 + u) * nk16 + j0, r[u]);
+      for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
     }
   }
   const std::span<float> sc = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * nk16));
-  // S = Q K^T, 6 query rows × 16 keys per tile; missing rows repeat the last one.
-  for (int64_t i0 = 0; i0 < b.rows; i0 += 6) {
-    const float* q[6];
-    for (int64_t r = 0; r < 6; ++r) q[r] = b.q + std::min(i0 + r, b.rows - 1) * b.ld_q;
-    for (int64_t j = 0; j < nk16; j += 16) {
-      __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
-             a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-      const float* kp = kt.data() + j;
-      for (int64_t d = 0; d < hd; ++d, kp += nk16) {
-        const __m256 k0 = _mm256_loadu_ps(kp), k1 = _mm256_loadu_ps(kp + 8);
-        __m256 x = _mm256_broadcast_ss(q[0] + d);
-        a00 = _mm256_fmadd_ps(x, k0, a00);
-        a01 = _mm256_fmadd_ps(x, k1, a01);
-        x = _mm256_broadcast_ss(q[1] + d);
-        a10 = _mm256_fmadd_ps(x, k0, a10);
-        a11 = _mm256_fmadd_ps(x, k1, a11);
-        x = _mm256_broadcast_ss(q[2] + d);
-        a20 = _mm256_fmadd_ps(x, k0, a20);
-        a21 = _mm256_fmadd_ps(x, k1, a21);
-        x = _mm256_broadcast_ss(q[3] + d);
-        a30 = _mm256_fmadd_ps(x, k0, a30);
-        a31 = _mm256_fmadd_ps(x, k1, a31);
-        x = _mm256_broadcast_ss(q[4] + d);
-        a40 = _mm256_fmadd_ps(x, k0, a40);
-        a41 = _mm256_fmadd_ps(x, k1, a41);
-        x = _mm256_broadcast_ss(q[5] + d);
-        a50 = _mm256_fmadd_ps(x, k0, a50);
-        a51 = _mm256_fmadd_ps(x, k1, a51);
-      }
-      const __m256 lo[6] = {a00, a10, a20, a30, a40, a50}, hi[6] = {a01, a11, a21, a31, a41, a51};
-      for (int64_t r = 0; r < 6 && i0 + r < b.rows; ++r) {
-        float* srow = sc.data() + (i0 + r) * nk16 + j;
-        _mm256_storeu_ps(srow, lo[r]);
-        _mm256_storeu_ps(srow + 8, hi[r]);
-      }
-    }
-  }
+  gemm_f32_panels(b.q, b.ld_q, b.rows, hd, kt.data(), kPanel, hd * kPanel, nk16 / kPanel, sc.data(),
+                  nk16);
   // Softmax per row over its own visible keys; everything else gets probability 0.
   for (int64_t i = 0; i < b.rows; ++i) {
     float* srow = sc.data() + i * nk16;
@@ -194,41 +162,9 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
     for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
   }
-  // O = P V, 3 query rows × 32 output columns per tile.
-  for (int64_t i0 = 0; i0 < b.rows; i0 += 3) {
-    const float* p[3];
-    for (int64_t r = 0; r < 3; ++r) p[r] = sc.data() + std::min(i0 + r, b.rows - 1) * nk16;
-    for (int64_t c = 0; c < hd; c += 32) {
-      __m256 o00 = _mm256_setzero_ps(), o01 = o00, o02 = o00, o03 = o00, o10 = o00, o11 = o00,
-             o12 = o00, o13 = o00, o20 = o00, o21 = o00, o22 = o00, o23 = o00;
-      const float* vrow = b.v + kb * b.ld_kv + c;
-      for (int64_t j = 0; j < nk; ++j, vrow += b.ld_kv) {
-        const __m256 x0 = _mm256_broadcast_ss(p[0] + j), x1 = _mm256_broadcast_ss(p[1] + j),
-                     x2 = _mm256_broadcast_ss(p[2] + j);
-        __m256 v = _mm256_loadu_ps(vrow);
-        o00 = _mm256_fmadd_ps(x0, v, o00);
-        o10 = _mm256_fmadd_ps(x1, v, o10);
-        o20 = _mm256_fmadd_ps(x2, v, o20);
-        v = _mm256_loadu_ps(vrow + 8);
-        o01 = _mm256_fmadd_ps(x0, v, o01);
-        o11 = _mm256_fmadd_ps(x1, v, o11);
-        o21 = _mm256_fmadd_ps(x2, v, o21);
-        v = _mm256_loadu_ps(vrow + 16);
-        o02 = _mm256_fmadd_ps(x0, v, o02);
-        o12 = _mm256_fmadd_ps(x1, v, o12);
-        o22 = _mm256_fmadd_ps(x2, v, o22);
-        v = _mm256_loadu_ps(vrow + 24);
-        o03 = _mm256_fmadd_ps(x0, v, o03);
-        o13 = _mm256_fmadd_ps(x1, v, o13);
-        o23 = _mm256_fmadd_ps(x2, v, o23);
-      }
-      const __m256 rows[3][4] = {{o00, o01, o02, o03}, {o10, o11, o12, o13}, {o20, o21, o22, o23}};
-      for (int64_t r = 0; r < 3 && i0 + r < b.rows; ++r) {
-        float* orow = b.out + (i0 + r) * b.ld_o + c;
-        for (int64_t u = 0; u < 4; ++u) _mm256_storeu_ps(orow + 8 * u, rows[r][u]);
-      }
-    }
-  }
+  // O = P·V over the keys [kb, ke); V's rows are read in place as 16-column panels.
+  gemm_f32_panels(sc.data(), nk16, b.rows, nk, b.v + kb * b.ld_kv, b.ld_kv, kPanel, hd / kPanel,
+                  b.out, b.ld_o);
 }
 
 }  // namespace
@@ -259,7 +195,8 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
 
   // Tasks: (sequence, head, block of queries).
   auto tiled = [&](const AttentionSeq& sq) {
-    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr && hd % 32 == 0;
+    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr &&
+           hd % kPanel == 0;
   };
   constexpr int64_t kQueries = 16;
   struct Task {

@@ -124,11 +124,11 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
   }
 }
 
-// The tiled path (dense keys, no relative term, head size a multiple of 32): every mask,
+// The tiled path (dense keys, no relative term, head size a multiple of 16): every mask,
 // GQA, query blocks with tails, keys with a row stride, against the reference.
 TEST(Attention, TiledDensePathMatchesReference) {
   ThreadPool pool(2);
-  for (const int64_t hd : {64, 32}) {
+  for (const int64_t hd : {64, 32, 16}) {
     const int64_t heads = 4, kv_heads = 2, kv_len = 131, q_len = 53, pos0 = 78;
     const int64_t ld_kv = kv_heads * hd + 8;  // keys and values inside wider rows
     const auto q = random_vector(size_t(q_len * heads * hd), 11);

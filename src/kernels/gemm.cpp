@@ -17,18 +17,19 @@ constexpr int64_t kBlockK = 256;     // a 16-wide B block of 256 k (16 KB fp32) 
 constexpr int64_t kBlockM = 96;      // rows per task: their A block stays in L2
 constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
 
+// Row k of a panel: 16 values at panel + k * ldb elements (ldb = kPanel when packed).
 template <WeightFormat F>
-inline void load_b(const void* panel, int64_t k, __m256& lo, __m256& hi) {
+inline void load_b(const void* panel, int64_t k, int64_t ldb, __m256& lo, __m256& hi) {
   if constexpr (F == WeightFormat::F32) {
-    const float* p = static_cast<const float*>(panel) + k * kPanel;
-    lo = _mm256_load_ps(p);
-    hi = _mm256_load_ps(p + 8);
+    const float* p = static_cast<const float*>(panel) + k * ldb;
+    lo = _mm256_loadu_ps(p);
+    hi = _mm256_loadu_ps(p + 8);
   } else if constexpr (F == WeightFormat::F16) {
-    const auto* p = static_cast<const uint16_t*>(panel) + k * kPanel;
+    const auto* p = static_cast<const uint16_t*>(panel) + k * ldb;
     lo = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
     hi = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p + 8)));
   } else {
-    const auto* p = static_cast<const int8_t*>(panel) + k * kPanel;
+    const auto* p = static_cast<const int8_t*>(panel) + k * ldb;
     lo = _mm256_cvtepi32_ps(
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
     hi = _mm256_cvtepi32_ps(
@@ -78,13 +79,14 @@ inline void store_tile(__m256 (&acc)[MR][2], float* c, int64_t ldc, int64_t cols
   }
 }
 
-// MR rows × 16 columns over kc values of k. rows[r] points at A's first k of the block.
+// MR rows × 16 columns over kc values of k. rows[r] points at A's first k of the block;
+// B's rows are ldb elements apart.
 // The accumulators are named locals, written out once: __m256 may alias float, so an
 // accumulator array (even a local one GCC leaves in memory) is stored back at every k,
 // which halved the kernel's speed.
 template <int MR, WeightFormat F>
-inline void micro_kernel(const float* const* rows, const void* panel, int64_t k0, int64_t kc,
-                         __m256 (&acc)[MR][2]) {
+inline void micro_kernel(const float* const* rows, const void* panel, int64_t ldb, int64_t k0,
+                         int64_t kc, __m256 (&acc)[MR][2]) {
   static_assert(MR >= 1 && MR <= 6);
   const __m256 z = _mm256_setzero_ps();
   __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
@@ -97,7 +99,7 @@ inline void micro_kernel(const float* const* rows, const void* panel, int64_t k0
   const float* r5 = MR > 5 ? rows[5] : r0;
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b0, b1;
-    load_b<F>(panel, k0 + k, b0, b1);
+    load_b<F>(panel, k0 + k, ldb, b0, b1);
     __m256 a = _mm256_broadcast_ss(r0 + k);
     c00 = _mm256_fmadd_ps(a, b0, c00);
     c01 = _mm256_fmadd_ps(a, b1, c01);
@@ -143,10 +145,10 @@ inline void micro_kernel_1(const float* row, const void* panel, int64_t k0, int6
   int64_t k = 0;
   for (; k + 4 <= kc; k += 4) {
     __m256 b0, b1, b2, b3, b4, b5, b6, b7;
-    load_b<F>(panel, k0 + k, b0, b1);
-    load_b<F>(panel, k0 + k + 1, b2, b3);
-    load_b<F>(panel, k0 + k + 2, b4, b5);
-    load_b<F>(panel, k0 + k + 3, b6, b7);
+    load_b<F>(panel, k0 + k, kPanel, b0, b1);
+    load_b<F>(panel, k0 + k + 1, kPanel, b2, b3);
+    load_b<F>(panel, k0 + k + 2, kPanel, b4, b5);
+    load_b<F>(panel, k0 + k + 3, kPanel, b6, b7);
     const __m256 x0 = _mm256_broadcast_ss(row + k), x1 = _mm256_broadcast_ss(row + k + 1);
     const __m256 x2 = _mm256_broadcast_ss(row + k + 2), x3 = _mm256_broadcast_ss(row + k + 3);
     a0 = _mm256_fmadd_ps(x0, b0, a0);
@@ -160,7 +162,7 @@ inline void micro_kernel_1(const float* row, const void* panel, int64_t k0, int6
   }
   for (; k < kc; ++k) {
     __m256 b0, b1;
-    load_b<F>(panel, k0 + k, b0, b1);
+    load_b<F>(panel, k0 + k, kPanel, b0, b1);
     const __m256 x = _mm256_broadcast_ss(row + k);
     a0 = _mm256_fmadd_ps(x, b0, a0);
     a1 = _mm256_fmadd_ps(x, b1, a1);
@@ -181,7 +183,7 @@ void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pn
   if constexpr (MR == 1) {
     micro_kernel_1<F>(rows[0], w.panel(pnl), k0, kc, acc);
   } else {
-    micro_kernel<MR, F>(rows, w.panel(pnl), k0, kc, acc);
+    micro_kernel<MR, F>(rows, w.panel(pnl), kPanel, k0, kc, acc);
   }
   const int64_t col0 = pnl * kPanel;
   const int64_t cols = std::min(kPanel, w.out_features() - col0);
@@ -242,7 +244,47 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, cons
   }
 }
 
+template <int MR>
+void panel_tile(const float* a, int64_t lda, int64_t k, const float* panel, int64_t ldb, float* c,
+                int64_t ldc) {
+  const float* rows[MR];
+  for (int r = 0; r < MR; ++r) rows[r] = a + r * lda;
+  __m256 acc[MR][2];
+  micro_kernel<MR, WeightFormat::F32>(rows, panel, ldb, 0, k, acc);
+  store_tile<MR>(acc, c, ldc, kPanel, nullptr, nullptr, false);
+}
+
 }  // namespace
+
+void gemm_f32_panels(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb,
+                     int64_t panel_stride, int64_t panels, float* c, int64_t ldc) {
+  for (int64_t p = 0; p < panels; ++p) {
+    const float* panel = b + p * panel_stride;
+    for (int64_t m0 = 0; m0 < m; m0 += kMaxRows) {
+      const float* ar = a + m0 * lda;
+      float* cr = c + m0 * ldc + p * kPanel;
+      switch (std::min(kMaxRows, m - m0)) {
+        case 6:
+          panel_tile<6>(ar, lda, k, panel, ldb, cr, ldc);
+          break;
+        case 5:
+          panel_tile<5>(ar, lda, k, panel, ldb, cr, ldc);
+          break;
+        case 4:
+          panel_tile<4>(ar, lda, k, panel, ldb, cr, ldc);
+          break;
+        case 3:
+          panel_tile<3>(ar, lda, k, panel, ldb, cr, ldc);
+          break;
+        case 2:
+          panel_tile<2>(ar, lda, k, panel, ldb, cr, ldc);
+          break;
+        default:
+          panel_tile<1>(ar, lda, k, panel, ldb, cr, ldc);
+      }
+    }
+  }
+}
 
 void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
                 int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi) {
