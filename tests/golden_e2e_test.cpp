@@ -19,12 +19,10 @@ namespace {
 using golden::channels_last;
 using golden::floats;
 using golden::ints;
+using golden::kChainTolerance;
+using golden::kLongChainTolerance;
+using golden::kMelTolerance;
 using golden::near;
-
-// Waveforms computed from the seeds alone: see golden_hift_test.cpp.
-constexpr double kChainTolerance = 1e-2;
-constexpr double kLongChainTolerance = 3e-2;
-constexpr double kMelTolerance = 1e-3;
 
 std::shared_ptr<const VoicePrompt> fixture_voice() {
   auto voice = std::make_shared<VoicePrompt>();

@@ -17,10 +17,10 @@ using golden::floats;
 using golden::ints;
 using golden::near;
 
-// Tolerances from the fixture README: 1e-4 on the encoder output and the step-0 estimator,
-// 1e-3 on mel after 10 Euler steps.
+using golden::kMelTolerance;
+
+// The fixture README's tolerance on the encoder output and the step-0 estimator.
 constexpr double kEncoderTolerance = 1e-4;
-constexpr double kMelTolerance = 1e-3;
 
 // (B, C, T) → B blocks of [T, C], concatenated.
 std::vector<float> batch_channels_last(const Tensor& t) {
@@ -257,19 +257,25 @@ TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
 // A stream that starts from its voice's prompt state (the prompt's complete chunks,
 // computed once from the prompt alone) gives the same chunks as one that computes them.
 TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
+  if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
   const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
   const int64_t bins = flow_->mel_bins(), ratio = folder_->config.flow.token_mel_ratio;
+  const int64_t la = folder_->config.flow.pre_lookahead_len;
+  const int64_t chunk = folder_->config.flow.encoder.static_chunk_size;
+  ASSERT_GT(chunk, 0);
   Inputs in = inputs("flow_tokens.npy");
-  // A 2.4 s prompt (60 tokens): the chunks before token 57 - 57 % 25 = 50 are the prompt's.
-  in.prompt_tokens = random_tokens(60, 3, vocab);
-  in.prompt_feat.resize(size_t(60 * ratio * bins));
+  // A prompt of two and a half encoder chunks: the chunks that end before its look-ahead
+  // tokens are the prompt's own.
+  const int64_t tp = 2 * chunk + chunk / 2 + la;
+  in.prompt_tokens = random_tokens(size_t(tp), 3, vocab);
+  in.prompt_feat.resize(size_t(tp * ratio * bins));
   for (size_t i = 0; i < in.prompt_feat.size(); ++i)
     in.prompt_feat[i] = float((i * 37) % 101) / 25.0f - 2.0f;
-  in.tokens = random_tokens(80, 9, vocab);
+  in.tokens = random_tokens(size_t(3 * chunk + 5), 9, vocab);
   const FlowStreamState state = flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
-  EXPECT_EQ(state.committed_tokens(), 50);
+  EXPECT_EQ(state.committed_tokens(), (tp - la) / chunk * chunk);
   EXPECT_GT(state.bytes(), 0u);
-  for (const int64_t hop : {15, 25}) {
+  for (const int64_t hop : {int64_t(15), chunk}) {
     FlowStreamOptions opt;
     opt.first_hop = hop;
     const auto want = run_stream(*flow_, in, opt, 9);
@@ -278,10 +284,10 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
     for (size_t k = 0; k < got.size(); ++k)
       EXPECT_TRUE(near(got[k], want[k], 1e-4)) << "chunk " << k << " first hop " << hop;
   }
-  // A prompt shorter than a chunk plus the look-ahead commits nothing.
+  // A prompt with no token beyond its look-ahead commits nothing.
   Inputs short_in = inputs("flow_tokens.npy");
-  short_in.prompt_tokens.resize(4);
-  short_in.prompt_feat.resize(size_t(4 * ratio * bins));
+  short_in.prompt_tokens.resize(size_t(la + 1));
+  short_in.prompt_feat.resize(size_t((la + 1) * ratio * bins));
   EXPECT_EQ(flow_->prompt_state(short_in.prompt_tokens, short_in.prompt_feat, short_in.embedding)
                 .committed_tokens(),
             0);

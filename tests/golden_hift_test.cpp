@@ -15,17 +15,13 @@ using golden::channels_last;
 using golden::floats;
 using golden::near;
 
-// F0 of the random-weight fixture model reaches ~180 Hz as a difference of much larger
-// terms, so torch's own float32 result is only good to ~1e-4 there (a float64 evaluation
-// differs from it by 1.3e-4); we allow 2e-6 of the largest value. SineGen2 turns F0 into a
-// phase that grows 2π·480·h·f0/24000 per frame, and the random decoder amplifies source
-// differences several hundred times, so waveforms computed from the seeds alone are held
-// to kChainTolerance; given the official source, the decoder meets 1e-4.
-constexpr double kChainTolerance = 1e-2;
-// Streaming chunks are up to 4x longer than the single case; the phase drift, and with it
-// the source and waveform differences, grow with the frame count.
+using golden::kChainTolerance;
+using golden::kLongChainTolerance;
+
+// F0 (see golden::kChainTolerance): torch's own float32 F0 differs from a float64
+// evaluation by 1.3e-4; we allow 2e-6 of the largest value.
+// The streaming chunks' source drifts with their length, as their waveforms do.
 constexpr double kLongSourceTolerance = 1e-3;
-constexpr double kLongChainTolerance = 3e-2;
 double f0_tolerance(const std::vector<float>& f0) {
   double m = 0;
   for (float v : f0) m = std::max(m, double(std::fabs(v)));

@@ -58,10 +58,12 @@ std::vector<float> FlowModel::cosine_t_span(int64_t steps) {
   return t;
 }
 
-void FlowModel::check(const FlowRequest& r) const {
-  const int64_t bins = mel_bins(), la = config_.pre_lookahead_len;
-  const auto tp = static_cast<int64_t>(r.prompt_tokens.size());
-  const auto feat_values = static_cast<int64_t>(r.prompt_feat.size());
+void FlowModel::check_prompt(std::span<const int32_t> prompt_tokens,
+                             std::span<const float> prompt_feat,
+                             std::span<const float> embedding) const {
+  const int64_t bins = mel_bins();
+  const auto tp = static_cast<int64_t>(prompt_tokens.size());
+  const auto feat_values = static_cast<int64_t>(prompt_feat.size());
   if (feat_values % bins != 0)
     fail("flow: prompt mel has ", feat_values, " values, not a whole number of ", bins,
          "-bin frames");
@@ -69,12 +71,18 @@ void FlowModel::check(const FlowRequest& r) const {
     fail("flow: prompt mel has ", feat_values / bins, " frames but ", tp, " prompt tokens need ",
          tp * config_.token_mel_ratio);
   }
-  if (!all_finite(r.prompt_feat)) fail("flow: the prompt mel has a non-finite value");
-  if (static_cast<int64_t>(r.embedding.size()) != config_.spk_embed_dim) {
-    fail("flow: speaker embedding has ", r.embedding.size(), " values, expected ",
+  if (!all_finite(prompt_feat)) fail("flow: the prompt mel has a non-finite value");
+  if (static_cast<int64_t>(embedding.size()) != config_.spk_embed_dim) {
+    fail("flow: speaker embedding has ", embedding.size(), " values, expected ",
          config_.spk_embed_dim);
   }
-  if (!all_finite(r.embedding)) fail("flow: the speaker embedding has a non-finite value");
+  if (!all_finite(embedding)) fail("flow: the speaker embedding has a non-finite value");
+}
+
+void FlowModel::check(const FlowRequest& r) const {
+  const int64_t la = config_.pre_lookahead_len;
+  const auto tp = static_cast<int64_t>(r.prompt_tokens.size());
+  check_prompt(r.prompt_tokens, r.prompt_feat, r.embedding);
   const auto tokens = static_cast<int64_t>(r.tokens.size());
   const int64_t produced = r.finalize ? tokens : tokens - la;
   if (produced <= 0) {
@@ -239,14 +247,13 @@ FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
                                         std::span<const float> embedding) const {
   const int64_t la = config_.pre_lookahead_len, bins = mel_bins();
   const auto tp = static_cast<int64_t>(prompt_tokens.size());
+  check_prompt(prompt_tokens, prompt_feat, embedding);
   FlowStreamState state;
   if (tp <= la + 1) return state;
   // A chunk request whose last la + 1 tokens are the prompt's own: one of them produces
   // frames (a request must), the rest are its look-ahead. The frames past the prompt mel
   // get zero cond here, but they lie beyond the committed chunks and are not kept.
   const int64_t head = tp - la - 1;
-  if (static_cast<int64_t>(prompt_feat.size()) != tp * config_.token_mel_ratio * bins)
-    fail("flow: prompt mel does not match the prompt tokens");
   FlowRequest r;
   r.prompt_tokens = prompt_tokens.first(static_cast<size_t>(head));
   r.tokens = prompt_tokens.subspan(static_cast<size_t>(head));

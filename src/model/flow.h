@@ -65,6 +65,10 @@ class FlowModel {
   int64_t mel_bins() const { return config_.output_size; }
   // Every request is checked before anything runs; a bad one is an Error naming it.
   void infer(std::span<FlowRequest> batch) const;
+  // An Error when a prompt does not fit: mel frames per token, mel bins, embedding size,
+  // non-finite values. infer() and prompt_state() run it; callers may check a voice early.
+  void check_prompt(std::span<const int32_t> prompt_tokens, std::span<const float> prompt_feat,
+                    std::span<const float> embedding) const;
 
   // The streaming state a stream has once the complete chunks of its prompt are committed,
   // computed from the prompt alone: every chunk whose look-ahead stays inside the prompt

@@ -43,12 +43,6 @@ const EngineOptions& validated(const EngineOptions& o) {
   return o;
 }
 
-bool has_tokenizer(const std::filesystem::path& dir) {
-  return std::filesystem::exists(dir / "tokenizer.json") ||
-         (std::filesystem::exists(dir / "vocab.json") &&
-          std::filesystem::exists(dir / "merges.txt"));
-}
-
 }  // namespace
 
 // What the scheduler keeps for one stream.
@@ -104,10 +98,11 @@ class Engine::Scheduler {
       }
       for (auto& h : arrived) admit(std::move(h));
       take_inputs();
-      worked = false;
-      worked = lm_stage() || worked;
-      worked = flow_stage() || worked;
-      worked = hift_stage() || worked;
+      // Every stage runs each pass (no short-circuit): a stream can be ready in several.
+      const bool lm = lm_stage();
+      const bool flow = flow_stage();
+      const bool hift = hift_stage();
+      worked = lm || flow || hift;
       retire();
     }
     // Shutting down: every stream still open ends as cancelled.
@@ -257,24 +252,23 @@ class Engine::Scheduler {
       }
     }
     if (steps.empty() && requests.empty()) return false;
+    // Useful work: each stream's flow cost so far, before and after (see flow_flops_done).
+    std::vector<ActiveStream*> owners(step_owner);
+    owners.insert(owners.end(), request_owner.begin(), request_owner.end());
+    std::vector<double> before;
+    for (auto* a : owners) before.push_back(a->utterances.front()->flow_flops_done());
     const auto t0 = std::chrono::steady_clock::now();
-    double before = 0;
-    for (auto* a : step_owner) before += a->utterances.front()->flow_flops_done();
     run_isolated(steps, step_owner,
                  [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
     run_isolated(requests, request_owner, [&](std::span<FlowRequest> r) { e_.flow_.infer(r); });
-    double after = 0;
-    for (auto* a : step_owner) {
-      if (a->ended) continue;
-      a->utterances.front()->flow_ran();
-      after += a->utterances.front()->flow_flops_done();
+    double flops = 0;
+    for (size_t i = 0; i < owners.size(); ++i) {
+      if (owners[i]->ended) continue;
+      Utterance& u = *owners[i]->utterances.front();
+      u.flow_ran();
+      flops += u.flow_flops_done() - before[i];
     }
-    for (auto* a : request_owner) {
-      if (a->ended) continue;
-      a->utterances.front()->flow_ran();
-      after += a->utterances.front()->flow_flops_done();
-    }
-    record(stats_.flow, t0, after - before, static_cast<int64_t>(steps.size() + requests.size()));
+    record(stats_.flow, t0, flops, static_cast<int64_t>(owners.size()));
     return true;
   }
 
@@ -434,7 +428,8 @@ Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions option
       sample_rate_(static_cast<int>(folder.config.sample_rate)),
       signal_(std::make_shared<SchedulerSignal>()) {
   const auto tokenizer_dir = folder.dir / "CosyVoice-BlankEN";
-  if (has_tokenizer(tokenizer_dir)) frontend_.emplace(text::TextFrontend::load(tokenizer_dir));
+  if (text::BpeTokenizer::present(tokenizer_dir))
+    frontend_.emplace(text::TextFrontend::load(tokenizer_dir));
   if (folder.voices) {
     for (const Voice& v : folder.voices->voices) {
       try {

@@ -142,8 +142,9 @@ TEST_F(EngineTest, FixedTokensGivesThatManyTokens) {
   const StreamResult r = s->wait();
   ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
   EXPECT_EQ(r.speech_tokens.size(), 37u);
-  // One speech token is 2 mel frames of 480 samples.
-  EXPECT_EQ(r.samples, 37 * 2 * 480);
+  // Each speech token is token_mel_ratio mel frames of samples_per_frame samples.
+  EXPECT_EQ(r.samples,
+            37 * folder_->config.flow.token_mel_ratio * folder_->config.hift.samples_per_frame());
 }
 
 TEST_F(EngineTest, CallbackOrCancelStopsAStream) {

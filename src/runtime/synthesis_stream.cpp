@@ -93,44 +93,46 @@ void SynthesisStream::enqueue(const std::function<void()>& change) {
   signal_->notify();
 }
 
+StreamInput SynthesisStream::text_input() const {
+  return options_.input == StreamInput::IncrementalText ? StreamInput::IncrementalText
+                                                        : StreamInput::Text;
+}
+
+void SynthesisStream::count_text(int64_t n, const char* what, const char* unit) {
+  if (text_bytes_ + n > max_text_bytes_) {
+    fail(what, ": the stream's text would exceed ", max_text_bytes_, " ", unit);
+  }
+  text_bytes_ += n;
+}
+
 void SynthesisStream::push_text(std::string_view utf8) {
   if (frontend_ == nullptr) {
     fail(
         "this model folder has no tokenizer (CosyVoice-BlankEN/tokenizer.json or vocab.json + "
         "merges.txt); give text ids instead");
   }
-  std::lock_guard lock(mutex_);
-  const StreamInput kind = options_.input == StreamInput::IncrementalText
-                               ? StreamInput::IncrementalText
-                               : StreamInput::Text;
-  check_open("push_text", kind);
-  if (text_bytes_ + static_cast<int64_t>(utf8.size()) > max_text_bytes_) {
-    fail("push_text: the stream's text would exceed ", max_text_bytes_, " bytes");
+  {
+    std::lock_guard lock(mutex_);
+    check_open("push_text", text_input());
+    if (text_input() == StreamInput::Text) {
+      count_text(static_cast<int64_t>(utf8.size()), "push_text", "bytes");
+      text_.append(utf8);  // validated and split at finish_input
+      return;
+    }
+    const auto ids = frontend_->encode(utf8);  // an Error on invalid UTF-8, nothing queued
+    count_text(static_cast<int64_t>(utf8.size()), "push_text", "bytes");
+    pending_.ids.insert(pending_.ids.end(), ids.begin(), ids.end());
   }
-  if (kind == StreamInput::Text) {
-    text_.append(utf8);  // validated and split at finish_input
-    text_bytes_ += static_cast<int64_t>(utf8.size());
-    return;
-  }
-  const auto ids = frontend_->encode(utf8);  // an Error on invalid UTF-8, nothing queued
-  text_bytes_ += static_cast<int64_t>(utf8.size());
-  pending_.ids.insert(pending_.ids.end(), ids.begin(), ids.end());
   signal_->notify();
 }
 
 void SynthesisStream::push_text_ids(std::span<const int32_t> ids) {
-  const StreamInput kind = options_.input == StreamInput::IncrementalText
-                               ? StreamInput::IncrementalText
-                               : StreamInput::Text;
   {
     std::lock_guard lock(mutex_);
-    check_open("push_text_ids", kind);
+    check_open("push_text_ids", text_input());
     check_text_ids(ids);
-    if (text_bytes_ + static_cast<int64_t>(ids.size()) > max_text_bytes_) {
-      fail("push_text_ids: the stream's text would exceed ", max_text_bytes_, " tokens");
-    }
-    text_bytes_ += static_cast<int64_t>(ids.size());
-    if (kind == StreamInput::Text) {
+    count_text(static_cast<int64_t>(ids.size()), "push_text_ids", "tokens");
+    if (text_input() == StreamInput::Text) {
       if (!ids.empty()) pending_.segments.emplace_back(ids.begin(), ids.end());
       return;  // segments start at finish_input
     }

@@ -124,6 +124,11 @@ class SynthesisStream {
  private:
   void check_open(const char* what, StreamInput kind) const;  // under mutex_
   void check_text_ids(std::span<const int32_t> ids) const;
+  // The kind text pushes must match: IncrementalText, else Text (so a speech-token stream
+  // refuses text by name).
+  StreamInput text_input() const;
+  // Under mutex_: adds n to the stream's text size, or fails past max_text_bytes.
+  void count_text(int64_t n, const char* what, const char* unit);
   void enqueue(const std::function<void()>& change);
 
   const StreamOptions options_;

@@ -88,32 +88,34 @@ void Utterance::flow_ran() {
   if (!flow_stream_) offline_flow_done_ = true;
 }
 
+bool Utterance::flow_done() const {
+  return flow_stream_ ? flow_stream_->done() : offline_flow_done_;
+}
+
+int64_t Utterance::mel_frames() const {
+  return static_cast<int64_t>(mel_.size()) / flow_.mel_bins();
+}
+
 bool Utterance::hift_ready() const {
   if (done_ || hift_->finished()) return false;
-  const bool flow_done = flow_stream_ ? flow_stream_->done() : offline_flow_done_;
-  if (!mel_.empty()) {
-    // A non-final chunk must carry at least the vocoder's cached frames.
-    const auto frames = static_cast<int64_t>(mel_.size()) / flow_.mel_bins();
-    return flow_done || frames >= hift_->cache_frames();
-  }
-  return flow_done;  // flush the held-back tail
+  // A non-final chunk must carry at least the vocoder's cached frames; at the end, the
+  // held-back tail is flushed even with no new mel.
+  return flow_done() || (!mel_.empty() && mel_frames() >= hift_->cache_frames());
 }
 
 int64_t Utterance::hift_frames_in_step() const {
-  return static_cast<int64_t>(mel_.size()) / flow_.mel_bins() +
-         (hift_calls_ > 0 ? hift_->cache_frames() : 0);
+  return mel_frames() + (hift_calls_ > 0 ? hift_->cache_frames() : 0);
 }
 
 HiftStream::Step Utterance::hift_step(std::vector<float>& out) {
-  const bool flow_done = flow_stream_ ? flow_stream_->done() : offline_flow_done_;
   if (options_.reseed_vocoder_per_chunk) {
     hift_->generator().manual_seed(options_.vocoder_seed + static_cast<uint64_t>(hift_calls_));
   }
   HiftStream::Step st;
   st.stream = hift_.get();
   st.mel = mel_;
-  st.frames = static_cast<int64_t>(mel_.size()) / flow_.mel_bins();
-  st.finalize = flow_done;
+  st.frames = mel_frames();
+  st.finalize = flow_done();
   st.out = &out;
   return st;
 }

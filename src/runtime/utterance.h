@@ -53,6 +53,9 @@ class Utterance {
   const std::vector<int32_t>& tokens() const { return tokens_; }
 
  private:
+  bool flow_done() const;      // the flow has emitted every frame
+  int64_t mel_frames() const;  // frames waiting in mel_
+
   const FlowModel& flow_;
   const StreamOptions& options_;
   int64_t segment_;

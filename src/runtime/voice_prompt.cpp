@@ -29,15 +29,10 @@ VoicePrompt VoicePrompt::from_voice(const Voice& voice) {
 }
 
 void VoicePrompt::check(const FlowModel& flow) const {
-  const int64_t bins = flow.mel_bins();
-  const int64_t ratio = flow.config().token_mel_ratio;
-  if (static_cast<int64_t>(feat.size()) != static_cast<int64_t>(speech.size()) * ratio * bins) {
-    fail("voice: the prompt mel has ", static_cast<double>(feat.size()) / static_cast<double>(bins),
-         " frames for ", speech.size(), " prompt speech tokens (expected ", ratio, " per token)");
-  }
-  if (static_cast<int64_t>(embedding.size()) != flow.config().spk_embed_dim) {
-    fail("voice: the speaker embedding has ", embedding.size(), " values, the flow expects ",
-         flow.config().spk_embed_dim);
+  try {
+    flow.check_prompt(speech, feat, embedding);
+  } catch (const Error& e) {
+    fail("voice: ", e.what());
   }
 }
 

@@ -21,8 +21,7 @@ struct VoicePrompt {
   // From a voice of the official spk2info.pt; an Error says which key is missing (the SFT
   // voices of earlier releases hold only an embedding).
   static VoicePrompt from_voice(const Voice& voice);
-  // An Error when the prompt does not fit the flow (mel frames per token, mel bins,
-  // embedding size).
+  // An Error when the prompt does not fit the flow (FlowModel::check_prompt).
   void check(const FlowModel& flow) const;
 };
 

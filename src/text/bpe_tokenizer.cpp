@@ -79,6 +79,12 @@ BpeTokenizer BpeTokenizer::load(const std::filesystem::path& dir) {
   }
 }
 
+bool BpeTokenizer::present(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "tokenizer.json") ||
+         (std::filesystem::exists(dir / "vocab.json") &&
+          std::filesystem::exists(dir / "merges.txt"));
+}
+
 BpeTokenizer BpeTokenizer::load_files(const std::filesystem::path& dir) {
   BpeTokenizer t;
   std::vector<std::pair<std::string, std::string>> merges;

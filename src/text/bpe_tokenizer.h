@@ -18,6 +18,8 @@ class BpeTokenizer {
   // Loads tokenizer.json when present, else vocab.json + merges.txt (+ the added tokens of
   // tokenizer_config.json). Errors name the file.
   static BpeTokenizer load(const std::filesystem::path& dir);
+  // Whether `dir` holds the files load() reads (tokenizer.json, or vocab.json + merges.txt).
+  static bool present(const std::filesystem::path& dir);
 
   // Adds whole-string special tokens in order; a token already known keeps its id, a new one
   // gets the next free id (as HuggingFace's add_special_tokens does).

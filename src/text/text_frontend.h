@@ -53,7 +53,6 @@ class TextFrontend {
   std::vector<int32_t> encode(std::string_view text) const { return tokenizer_.encode(text); }
 
   const BpeTokenizer& tokenizer() const { return tokenizer_; }
-  SegmenterOptions& segmenter_options() { return segment_; }
 
  private:
   BpeTokenizer tokenizer_;

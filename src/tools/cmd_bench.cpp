@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -64,17 +65,30 @@ void reset_peak_rss() {
   clear << "5";
 }
 
+// A run's stages in report order, with their achieved GFLOP/s.
+struct StageFigure {
+  const char* name;
+  const StageStats* stats;
+  double gflops;
+};
+std::array<StageFigure, 3> stage_figures(const Run& r) {
+  std::array<StageFigure, 3> out = {StageFigure{"llm", &r.stats.llm, 0},
+                                    StageFigure{"flow", &r.stats.flow, 0},
+                                    StageFigure{"hift", &r.stats.hift, 0}};
+  for (auto& f : out) {
+    f.gflops = f.stats->seconds > 0 ? f.stats->flops / f.stats->seconds / 1e9 : 0;
+  }
+  return out;
+}
+
 nlohmann::json run_json(const Run& r, double peak_gflops) {
   nlohmann::json stages = nlohmann::json::array();
-  const std::pair<const char*, const StageStats*> all[] = {
-      {"llm", &r.stats.llm}, {"flow", &r.stats.flow}, {"hift", &r.stats.hift}};
-  for (const auto& [name, s] : all) {
-    const double gflops = s->seconds > 0 ? s->flops / s->seconds / 1e9 : 0;
-    stages.push_back({{"stage", name},
-                      {"seconds", s->seconds},
-                      {"rtf", s->seconds / r.audio_s},
-                      {"gflops", gflops},
-                      {"peak_frac", gflops / peak_gflops}});
+  for (const StageFigure& f : stage_figures(r)) {
+    stages.push_back({{"stage", f.name},
+                      {"seconds", f.stats->seconds},
+                      {"rtf", f.stats->seconds / r.audio_s},
+                      {"gflops", f.gflops},
+                      {"peak_frac", f.gflops / peak_gflops}});
   }
   nlohmann::json j = {{"run", r.name},
                       {"stages", stages},
@@ -94,13 +108,10 @@ void print_run(const Run& r, double peak_gflops) {
   if (r.first_hop > 0) std::printf(", first chunk %.3f s", r.result.first_chunk_s);
   std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak",
               "calls");
-  const std::pair<const char*, const StageStats*> all[] = {
-      {"llm", &r.stats.llm}, {"flow", &r.stats.flow}, {"hift", &r.stats.hift}};
-  for (const auto& [name, s] : all) {
-    const double gflops = s->seconds > 0 ? s->flops / s->seconds / 1e9 : 0;
-    std::printf("  %-5s %9.3f %8.3f %9.1f %6.1f%% %7lld\n", name, s->seconds,
-                s->seconds / r.audio_s, gflops, 100 * gflops / peak_gflops,
-                static_cast<long long>(s->calls));
+  for (const StageFigure& f : stage_figures(r)) {
+    std::printf("  %-5s %9.3f %8.3f %9.1f %6.1f%% %7lld\n", f.name, f.stats->seconds,
+                f.stats->seconds / r.audio_s, f.gflops, 100 * f.gflops / peak_gflops,
+                static_cast<long long>(f.stats->calls));
   }
 }
 
