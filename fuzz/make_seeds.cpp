@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "io/mapped_file.h"
@@ -77,6 +78,12 @@ int main(int argc, char** argv) {
               j["text"].get<std::string>());
       }
     }
+    // ...and written forms for the normalisers to read.
+    const char* written[] = {"共1,234.5元，增长50%-60%，2024-03-05 10:30:15打13812345678。",
+                             "On 03/05/2024 at 9:05 pm, $1.50 bought 2.5kg; call (555) 123-4567.",
+                             "-5℃ 3/4 1st 1990s ¥100 £3 €2.5万 +86 010-12345678 ５０％"};
+    for (size_t i = 0; i < std::size(written); ++i)
+      write(out / "tokenizer" / ("written" + std::to_string(i) + ".txt"), written[i]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -2,16 +2,27 @@
 
 #include <unicode/uchar.h>
 
+#include "text/char_filter.h"
 #include "text/utf8.h"
+#include "text/written_forms.h"
 
 namespace cosy::text {
 namespace {
 
+// One pass, so megabytes of text with many matches stay linear.
 std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
+  size_t at = s.find(from);
+  if (at == std::string::npos) return s;
+  std::string out;
+  out.reserve(s.size());
+  size_t done = 0;
+  for (; at != std::string::npos; at = s.find(from, done)) {
+    out.append(s, done, at - done);
+    out.append(to);
+    done = at + from.size();
   }
-  return s;
+  out.append(s, done, std::string::npos);
+  return out;
 }
 
 // Python's str.strip(): Unicode whitespace at both ends.
@@ -106,7 +117,10 @@ TextFrontend::TextFrontend(BpeTokenizer tokenizer) : tokenizer_(std::move(tokeni
 
 std::string TextFrontend::normalize(std::string_view input) const {
   std::string text = strip(input);
-  if (!contains_chinese(text)) return text;
+  const bool chinese = contains_chinese(text);
+  text = strip(clean_characters(text, chinese));  // a removed emoji may leave a space at an end
+  if (!chinese) return verbalize_english(text);
+  text = verbalize_chinese(text);
   text = replace_all(std::move(text), "\n", "");
   text = replace_blank(text);
   text = replace_all(std::move(text), "²", "平方");

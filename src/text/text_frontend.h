@@ -4,10 +4,9 @@
 //   tokenize each segment with the Qwen2 BPE plus CosyVoice2's special tokens.
 // Immutable after loading: one instance serves every stream.
 //
-// Normalisation applies the official punctuation and spacing rules (below). The official
-// code first runs a text-normalisation model (wetext) that reads numbers, dates, units and
-// the like as words; that part is not built yet (issue #7), so such text reaches the
-// tokenizer as written.
+// Normalisation removes what the model cannot speak, reads written forms (numbers, dates,
+// money, units...) as words where the official code runs wetext's grammars, then applies
+// the official punctuation and spacing rules. docs/text-normalization.md lists every rule.
 #pragma once
 
 #include <cstdint>
@@ -37,8 +36,9 @@ class TextFrontend {
   static TextFrontend load(const std::filesystem::path& dir);
   explicit TextFrontend(BpeTokenizer tokenizer);
 
-  // The official rules for the text's language (Chinese when it holds any CJK ideograph):
-  //  - both: strip surrounding whitespace;
+  // The rules for the text's language (Chinese when it holds any CJK ideograph):
+  //  - both: strip surrounding whitespace; clean_characters; then the written forms are read
+  //    as words (verbalize_chinese / verbalize_english);
   //  - Chinese: drop newlines; keep a space only between two ASCII non-space characters
   //    ("你好 world" → "你好world", "hello world" stays); "²" → "平方", "³" → "立方";
   //    "." → "。"; " - " → "，"; drop （）【】 and backticks; "——" → " "; trailing

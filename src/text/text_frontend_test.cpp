@@ -53,7 +53,8 @@ TEST_F(TextFrontendTest, ChineseRules) {
   EXPECT_EQ(f.normalize("  你好\n世界  "), "你好世界");
   EXPECT_EQ(f.normalize("你好 world 和 AI"), "你好world和AI");  // a space needs ASCII both sides
   EXPECT_EQ(f.normalize("你好 big world"), "你好big world");
-  EXPECT_EQ(f.normalize("面积5m²，体积3m³"), "面积5m平方，体积3m立方");
+  EXPECT_EQ(f.normalize("x²加y³"), "x平方加y立方");
+  EXPECT_EQ(f.normalize("面积5m²，体积3m³"), "面积五平方米，体积三立方米");  // units first
   EXPECT_EQ(f.normalize("你好.再见"), "你好。再见");
   // " - " → "，" runs after the spaces are dropped, so it fires only between ASCII words.
   EXPECT_EQ(f.normalize("北京 - 上海"), "北京-上海");
@@ -63,9 +64,22 @@ TEST_F(TextFrontendTest, ChineseRules) {
   EXPECT_EQ(f.normalize("苹果，香蕉、,，"), "苹果，香蕉。");
 }
 
-TEST_F(TextFrontendTest, EnglishIsOnlyStripped) {
+TEST_F(TextFrontendTest, EnglishIsStrippedCleanedAndRead) {
   EXPECT_EQ(frontend_->normalize("\t Hello, world - again.  "), "Hello, world - again.");
   EXPECT_EQ(frontend_->normalize("   "), "");
+  EXPECT_EQ(frontend_->normalize("Nice 😀"), "Nice");
+  EXPECT_EQ(frontend_->normalize("It costs $5 👍 on 2024-03-05！"),
+            "It costs five dollars on March fifth, twenty twenty-four!");
+}
+
+// Written forms are read before the punctuation rules, so "3.14." keeps its point and only
+// the full stop becomes "。"; what cannot be spoken is gone, full-width digits are read.
+TEST_F(TextFrontendTest, ChineseWrittenFormsBeforePunctuation) {
+  const TextFrontend& f = *frontend_;
+  EXPECT_EQ(f.normalize("圆周率是3.14."), "圆周率是三点一四。");
+  EXPECT_EQ(f.normalize("今天是2024-03-05，气温25℃😀"),
+            "今天是二零二四年三月五日，气温二十五摄氏度");
+  EXPECT_EQ(f.normalize("买了２个，花了５０％的钱"), "买了两个，花了百分之五十的钱");
 }
 
 TEST_F(TextFrontendTest, SplitsLongTextAndDropsPunctuationOnlySegments) {

@@ -1,0 +1,41 @@
+#include "text/number_scan.h"
+
+namespace cosy::text {
+
+NumberToken scan_number(std::string_view s, size_t at) {
+  NumberToken t;
+  t.begin = at;
+  size_t i = digits_end(s, at);
+  t.int_digits.assign(s.substr(at, i - at));
+  if (i - at <= 3) {
+    // ",ddd" groups, each exactly three digits.
+    while (byte_at(s, i) == ',' && digits_end(s, i + 1) == i + 4) {
+      t.int_digits.append(s.substr(i + 1, 3));
+      t.grouped = true;
+      i += 4;
+    }
+  }
+  if (byte_at(s, i) == '.' && is_digit(byte_at(s, i + 1))) {
+    const size_t frac_end = digits_end(s, i + 1);
+    t.frac_digits.assign(s.substr(i + 1, frac_end - i - 1));
+    i = frac_end;
+  }
+  t.end = i;
+  return t;
+}
+
+std::optional<int> small_value(std::string_view digits) {
+  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  int v = 0;
+  for (char c : digits) {
+    if (!is_digit(c)) return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+bool word_at(std::string_view s, size_t at, std::string_view word) {
+  return s.substr(at, word.size()) == word && !is_alpha(byte_at(s, at + word.size()));
+}
+
+}  // namespace cosy::text
