@@ -122,6 +122,25 @@ TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
   EXPECT_FALSE(cosy::read_audio(dir / "c.flac").samples.empty());
 }
 
+// --segment-per-line: the user's split wins; the forced length shows one LM run per line.
+TEST(Cli, SynthSegmentPerLineUsesTheUsersSplit) {
+  const auto dir = cosy::testing::scratch_dir("cli-synth-lines");
+  const std::string base = "synth --model " + tiny_model().string() + " --fixed-tokens 20 ";
+  {
+    std::ofstream f(dir / "t.txt");
+    f << "Hello there\n\nHow are you today\n...\nFine, 3 cats.\n";
+  }
+  const Result r = run(base + "--segment-per-line --text-file " + (dir / "t.txt").string() +
+                       " --out " + (dir / "a.wav").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("3 segment(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(cosy::read_audio(dir / "a.wav").samples.size(), 3u * 20 * 960);
+  const Result bad =
+      run(base + "--segment-per-line --incremental --text hi --out " + (dir / "b.wav").string());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("exclude each other"), std::string::npos) << bad.out;
+}
+
 TEST(Cli, SynthBadInputIsAClearError) {
   const auto dir = cosy::testing::scratch_dir("cli-synth-bad");
   const std::string model = "synth --model " + tiny_model().string() + " ";

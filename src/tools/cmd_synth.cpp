@@ -14,6 +14,7 @@
 #include "kernels/cpu_backend.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
+#include "text/text_frontend.h"
 #include "tools/commands.h"
 
 namespace cosy::tools {
@@ -26,7 +27,7 @@ struct SynthOptions {
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
   uint64_t seed = 0;
-  bool stream = false, incremental = false;
+  bool stream = false, incremental = false, segment_per_line = false;
   int threads = 0;
 };
 
@@ -40,6 +41,20 @@ std::string read_text(const SynthOptions& o) {
     return s.str();
   }
   return o.text;
+}
+
+// Each non-empty line, normalised but not split further: the user's own segmentation.
+std::vector<std::vector<int32_t>> line_segments(const text::TextFrontend& frontend,
+                                                const std::string& text) {
+  std::vector<std::vector<int32_t>> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const std::string normalized = frontend.normalize(line);
+    if (text::is_only_punctuation(normalized)) continue;
+    out.push_back(frontend.encode(normalized));
+  }
+  if (out.empty()) fail("--segment-per-line: no line has text to speak");
+  return out;
 }
 
 // Words with their following spaces, as a chat LLM streams them.
@@ -75,6 +90,8 @@ int run_synth(const SynthOptions& o) {
         "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
         "(`cosyserve inspect --model DIR` lists them)");
   }
+  if (o.segment_per_line && o.incremental)
+    fail("--segment-per-line and --incremental exclude each other (incremental text is not split)");
   const std::string text = read_text(o);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("no text to speak (--text)");
   // Fail on an unwritable output before the model loads.
@@ -123,6 +140,8 @@ int run_synth(const SynthOptions& o) {
     });
     if (o.incremental) {
       for (const auto& piece : pieces_of(text)) stream->push_text(piece);
+    } else if (o.segment_per_line) {
+      for (const auto& ids : line_segments(*engine.frontend(), text)) stream->push_text_ids(ids);
     } else {
       stream->push_text(text);
     }
@@ -166,6 +185,9 @@ Command register_synth(CLI::App& app) {
       "Stream: write chunks as they are made (chunk-causal flow), report first-chunk latency");
   app.add_flag("--incremental", o->incremental,
                "Feed the text word by word, as a chat LLM writes it (bistream)");
+  app.add_flag("--segment-per-line", o->segment_per_line,
+               "Each line of the text is one segment (normalised, not split further); "
+               "`cosyserve tokenize` shows the automatic split");
   app.add_option("--first-hop", o->first_hop, "Streaming: tokens in the first chunk (15 or 25)")
       ->capture_default_str();
   app.add_option("--seed", o->seed, "Seed of the LM sampling and the vocoder noise")
