@@ -274,7 +274,12 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
   in.tokens = random_tokens(size_t(3 * chunk + 5), 9, vocab);
   const FlowStreamState state = flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
   EXPECT_EQ(state.committed_tokens(), (tp - la) / chunk * chunk);
-  EXPECT_GT(state.bytes(), 0u);
+  // Its attention rows are shared: a copy (what each stream starts from) holds only the
+  // small conv tails of its own.
+  EXPECT_GT(state.shared_bytes(), 0u);
+  const FlowStreamState copy = state;
+  EXPECT_EQ(copy.shared_bytes(), state.shared_bytes());
+  EXPECT_LT(copy.bytes() * 10, state.shared_bytes());
   for (const int64_t hop : {int64_t(15), chunk}) {
     FlowStreamOptions opt;
     opt.first_hop = hop;

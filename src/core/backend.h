@@ -147,6 +147,12 @@ struct AttentionSeq {
   float* out = nullptr;                  // [q_len, num_heads * head_dim] (ld_out)
   const float* k = nullptr;              // dense keys [kv_len, ld_kv] when block_table is null
   const float* v = nullptr;
+  // Dense keys may come in two pieces: rows [0, shared_len) at k_shared/v_shared (a prefix
+  // that many sequences read, e.g. a voice's cached prompt), rows [shared_len, kv_len) at
+  // k/v, whose first row is key shared_len. Same row stride.
+  const float* k_shared = nullptr;
+  const float* v_shared = nullptr;
+  int64_t shared_len = 0;
   // Relative-position queries (the conformer's q + pos_bias_v), [q_len, ld_q]; with
   // AttentionArgs::rel_table the score gains q_rel · rel_table[query_pos - key_pos].
   const float* q_rel = nullptr;

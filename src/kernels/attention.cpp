@@ -82,8 +82,11 @@ constexpr int64_t kTileQueries = 48;
 struct DenseBlock {
   const float* q;  // first query row of the block, this head
   int64_t ld_q;
-  const float* k;  // key row 0, this kv head
+  const float* k;  // key row shared_len, this kv head
   const float* v;
+  const float* k_shared;  // key row 0, this kv head (rows below shared_len)
+  const float* v_shared;
+  int64_t shared_len;
   int64_t ld_kv;
   float* out;  // first output row, this head
   int64_t ld_o;
@@ -114,8 +117,10 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
     for (int64_t d0 = 0; d0 < hd; d0 += 8) {
       __m256 r[8];
       for (int64_t u = 0; u < 8; ++u) {
-        r[u] =
-            j0 + u < nk ? _mm256_loadu_ps(b.k + (kb + j0 + u) * b.ld_kv + d0) : _mm256_setzero_ps();
+        const int64_t j = kb + j0 + u;
+        const float* key =
+            j < b.shared_len ? b.k_shared + j * b.ld_kv : b.k + (j - b.shared_len) * b.ld_kv;
+        r[u] = j0 + u < nk ? _mm256_loadu_ps(key + d0) : _mm256_setzero_ps();
       }
       transpose8x8(r);
       for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
@@ -162,9 +167,25 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
     for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
   }
-  // O = P·V over the keys [kb, ke); V's rows are read in place as 16-column panels.
-  gemm_f32_panels(sc.data(), nk16, b.rows, nk, b.v + kb * b.ld_kv, b.ld_kv, kPanel, hd / kPanel,
-                  b.out, b.ld_o);
+  // O = P·V over the keys [kb, ke); V's rows are read in place as 16-column panels, the
+  // shared rows and the own rows as two products that are summed.
+  const int64_t split = std::clamp(b.shared_len, kb, ke);
+  if (split == kb) {
+    gemm_f32_panels(sc.data(), nk16, b.rows, nk, b.v + (kb - b.shared_len) * b.ld_kv, b.ld_kv,
+                    kPanel, hd / kPanel, b.out, b.ld_o);
+    return;
+  }
+  gemm_f32_panels(sc.data(), nk16, b.rows, split - kb, b.v_shared + kb * b.ld_kv, b.ld_kv, kPanel,
+                  hd / kPanel, b.out, b.ld_o);
+  if (split == ke) return;
+  const std::span<float> own = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * hd));
+  gemm_f32_panels(sc.data() + (split - kb), nk16, b.rows, ke - split, b.v, b.ld_kv, kPanel,
+                  hd / kPanel, own.data(), hd);
+  for (int64_t i = 0; i < b.rows; ++i) {
+    float* o = b.out + i * b.ld_o;
+    const float* add = own.data() + i * hd;
+    for (int64_t d = 0; d < hd; ++d) o[d] += add[d];
+  }
 }
 
 }  // namespace
@@ -178,8 +199,12 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     const bool paged = sq.block_table != nullptr;
     if (paged && (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr))
       fail("attention: a paged sequence but no kv pool");
-    if (!paged && sq.q_len > 0 && (sq.k == nullptr || sq.v == nullptr))
+    if (!paged && sq.q_len > 0 && sq.kv_len > sq.shared_len && (sq.k == nullptr || sq.v == nullptr))
       fail("attention: a sequence has neither a block table nor dense keys");
+    if (sq.shared_len < 0 || sq.shared_len > sq.kv_len ||
+        (sq.shared_len > 0 && (paged || sq.k_shared == nullptr || sq.v_shared == nullptr)))
+      fail("attention: shared keys [0, ", sq.shared_len, ") do not fit a dense sequence of ",
+           sq.kv_len);
     if ((sq.q_rel != nullptr) != (a.rel_table != nullptr) && sq.q_len > 0)
       fail("attention: relative positions need both q_rel and rel_table");
   }
@@ -220,8 +245,14 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     const int64_t kvh = t.head / group;
     const float* dense_k = sq.k != nullptr ? sq.k + kvh * hd : nullptr;
     const float* dense_v = sq.v != nullptr ? sq.v + kvh * hd : nullptr;
-    auto row = [&](const float* pool_base, const float* dense, int64_t j) {
-      if (sq.block_table == nullptr) return dense + j * ld_kv;
+    const float* shared_k = sq.k_shared != nullptr ? sq.k_shared + kvh * hd : nullptr;
+    const float* shared_v = sq.v_shared != nullptr ? sq.v_shared + kvh * hd : nullptr;
+    auto row = [&](bool key, int64_t j) {
+      if (sq.block_table == nullptr) {
+        if (j < sq.shared_len) return (key ? shared_k : shared_v) + j * ld_kv;
+        return (key ? dense_k : dense_v) + (j - sq.shared_len) * ld_kv;
+      }
+      const float* pool_base = key ? a.k_pool : a.v_pool;
       const int64_t block = sq.block_table[j / a.block_size];
       return pool_base + (block * a.block_size + j % a.block_size) * kv_row + kvh * hd;
     };
@@ -235,6 +266,9 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
                    ld_q,
                    dense_k,
                    dense_v,
+                   shared_k,
+                   shared_v,
+                   sq.shared_len,
                    ld_kv,
                    sq.out + t.q0 * ld_o + t.head * hd,
                    ld_o,
@@ -261,7 +295,7 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       const int64_t pos = sq.q_pos0 + i;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = r.begin; j < r.end; ++j) {
-        float sc = dot(q, row(a.k_pool, dense_k, j), hd);
+        float sc = dot(q, row(true, j), hd);
         if (q_rel != nullptr)
           sc += dot(q_rel, a.rel_table + (a.rel_zero + pos - j) * ld_rel + t.head * hd, hd);
         sc *= scale;
@@ -278,7 +312,7 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       std::fill(acc.begin(), acc.end(), 0.0f);
       const auto inv = static_cast<float>(1.0 / sum);
       for (int64_t j = r.begin; j < r.end; ++j) {
-        axpy(scores[static_cast<size_t>(j)] * inv, row(a.v_pool, dense_v, j), acc.data(), hd);
+        axpy(scores[static_cast<size_t>(j)] * inv, row(false, j), acc.data(), hd);
       }
       std::copy(acc.begin(), acc.end(), out);
     }

@@ -265,6 +265,7 @@ FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
   r.mel = &mel;
   r.state = &state;
   infer({&r, 1});
+  state.share();  // the streams of this voice read these rows, never copy them
   return state;
 }
 

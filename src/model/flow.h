@@ -74,7 +74,8 @@ class FlowModel {
   // computed from the prompt alone: every chunk whose look-ahead stays inside the prompt
   // depends on nothing the request adds, so a voice's streams can all start from it
   // instead of recomputing the prompt's frames. Committed rows 0 when the prompt is
-  // shorter than one chunk plus the look-ahead.
+  // shorter than one chunk plus the look-ahead. Its attention rows are shared: copies of
+  // it (one per stream) point at them rather than copy them.
   FlowStreamState prompt_state(std::span<const int32_t> prompt_tokens,
                                std::span<const float> prompt_feat,
                                std::span<const float> embedding) const;

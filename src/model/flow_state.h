@@ -7,15 +7,33 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace cosy {
 
-// Keys and values of the rows before a stream's committed boundary, [rows, width].
-struct KvHistory {
+// Key and value rows, [rows, width] each.
+struct KvRows {
   std::vector<float> k, v;
   int64_t rows = 0;
-  size_t bytes() const { return (k.capacity() + v.capacity()) * sizeof(float); }
+};
+
+// Keys and values of the rows before a stream's committed boundary: first the rows it
+// shares read-only with other streams (a voice's cached prompt state: copying a state
+// copies the pointer, not the rows), then its own.
+struct KvHistory {
+  std::shared_ptr<const KvRows> shared;
+  std::vector<float> k, v;  // own rows
+  int64_t rows = 0;         // shared + own
+  int64_t shared_rows() const { return shared != nullptr ? shared->rows : 0; }
+  size_t bytes() const { return (k.capacity() + v.capacity()) * sizeof(float); }  // own rows
+  size_t shared_bytes() const {
+    return shared != nullptr ? (shared->k.capacity() + shared->v.capacity()) * sizeof(float) : 0;
+  }
+  // Moves every row into the shared block.
+  void share();
+  // Keeps the first `keep` rows (a stream's commit point) of `width` values each.
+  void truncate(int64_t keep, int64_t width);
 };
 
 struct FlowEncoderState {
@@ -38,7 +56,11 @@ struct FlowStreamState {
   FlowEncoderState encoder;
   std::vector<FlowEstimatorState> estimator;  // [step * 2 + half]
   int64_t committed_tokens() const { return encoder.committed; }
-  size_t bytes() const;
+  size_t bytes() const;         // this stream's own memory
+  size_t shared_bytes() const;  // rows it shares (a voice's prompt state)
+  // Turns every history into shared rows, so that copies of this state (every stream of
+  // the voice) share them instead of copying.
+  void share();
 };
 
 inline size_t FlowEncoderState::bytes() const {
@@ -57,6 +79,14 @@ inline size_t FlowEstimatorState::bytes() const {
 inline size_t FlowStreamState::bytes() const {
   size_t b = encoder.bytes();
   for (const auto& e : estimator) b += e.bytes();
+  return b;
+}
+
+inline size_t FlowStreamState::shared_bytes() const {
+  size_t b = 0;
+  for (const auto& h : encoder.kv) b += h.shared_bytes();
+  for (const auto& e : estimator)
+    for (const auto& h : e.kv) b += h.shared_bytes();
   return b;
 }
 

@@ -33,9 +33,15 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
       a.out = s.out->data.data();
       a.q_rel = s.q_rel != nullptr ? s.q_rel->data.data() : nullptr;
       if (s.history != nullptr) {
-        a.k = s.history->k.data();
-        a.v = s.history->v.data();
-        a.kv_len = s.history->rows;
+        const KvHistory& h = *s.history;
+        a.k = h.k.data();
+        a.v = h.v.data();
+        a.kv_len = h.rows;
+        if (h.shared != nullptr) {
+          a.k_shared = h.shared->k.data();
+          a.v_shared = h.shared->v.data();
+          a.shared_len = h.shared->rows;
+        }
       } else {
         a.k = s.k->data.data();
         a.v = s.v->data.data();
@@ -50,12 +56,7 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
   }
   for (auto& s : seqs) {
     if (s.history == nullptr || s.commit < 0) continue;
-    KvHistory& h = *s.history;
-    const int64_t keep = std::min(s.commit, h.rows);
-    const auto width = static_cast<int64_t>(s.k->ch);
-    h.k.resize(static_cast<size_t>(keep * width));
-    h.v.resize(static_cast<size_t>(keep * width));
-    h.rows = keep;
+    s.history->truncate(s.commit, static_cast<int64_t>(s.k->ch));
   }
 }
 

@@ -181,6 +181,11 @@ class Engine::Scheduler {
       record(stats_.flow, t0, 0, 0);
       prompt_states_.emplace_front(o.voice, std::move(state));
       while (static_cast<int64_t>(prompt_states_.size()) > cap) prompt_states_.pop_back();
+      int64_t bytes = 0;
+      for (const auto& entry : prompt_states_)
+        bytes += static_cast<int64_t>(entry.second->shared_bytes() + entry.second->bytes());
+      std::lock_guard lock(stats_mutex_);
+      stats_.prompt_state_bytes = bytes;
       it = prompt_states_.begin();
     } else if (it != prompt_states_.begin()) {
       prompt_states_.splice(prompt_states_.begin(), prompt_states_, it);

@@ -227,6 +227,7 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
   std::vector<std::vector<float>> mel(2), audio(2);
   std::vector<int64_t> flow_calls(2), starts(2);
+  int64_t state_bytes = 0;
   for (const int64_t voices : {0, 4}) {
     EngineOptions eo;
     eo.prompt_state_voices = voices;
@@ -251,11 +252,13 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
     }
     flow_calls[k] = engine.stats().flow.calls;
     starts[k] = engine.stats().prompt_state_starts;
+    if (k == 1) state_bytes = engine.stats().prompt_state_bytes;
   }
   // One extra flow call computed the voice's prompt state, once for both streams.
   EXPECT_EQ(flow_calls[1], flow_calls[0] + 1);
   EXPECT_EQ(starts[0], 0);
   EXPECT_EQ(starts[1], 2);  // both streams started from it
+  EXPECT_GT(state_bytes, 0);
   ASSERT_EQ(mel[0].size(), mel[1].size());
   double diff = 0;
   for (size_t i = 0; i < mel[0].size(); ++i)
