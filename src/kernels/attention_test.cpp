@@ -17,6 +17,31 @@ namespace {
 using testing::max_abs_diff;
 using testing::random_vector;
 
+AttentionArgs heads_args(int64_t heads, int64_t kv_heads, int64_t hd,
+                         MaskKind mask = MaskKind::None, int64_t chunk = 0) {
+  AttentionArgs a;
+  a.num_heads = heads;
+  a.num_kv_heads = kv_heads;
+  a.head_dim = hd;
+  a.mask = mask;
+  a.chunk = chunk;
+  return a;
+}
+
+// A sequence over dense keys/values.
+AttentionSeq dense_seq(const std::vector<float>& q, int64_t q_len, int64_t pos0, int64_t kv_len,
+                       const std::vector<float>& k, const std::vector<float>& v, float* out) {
+  AttentionSeq s;
+  s.q = q.data();
+  s.q_len = q_len;
+  s.q_pos0 = pos0;
+  s.kv_len = kv_len;
+  s.out = out;
+  s.k = k.data();
+  s.v = v.data();
+  return s;
+}
+
 // Several sequences of different lengths share one paged cache; one batched call must
 // equal a dense reference per sequence, for every mask kind and with GQA.
 TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
@@ -55,12 +80,7 @@ TEST(Attention, PagedBatchMatchesDenseReferencePerSequence) {
   }
   for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
     for (bool with_bias : {false, true}) {
-      AttentionArgs a;
-      a.num_heads = heads;
-      a.num_kv_heads = kv_heads;
-      a.head_dim = hd;
-      a.mask = mask;
-      a.chunk = 25;
+      AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 25);
       a.k_pool = cache.k_slab(0);
       a.v_pool = cache.v_slab(0);
       a.block_size = block;
@@ -105,14 +125,7 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
     a.rel_table = rel.data();
     a.rel_zero = rel_zero;
     std::vector<float> out(q.size());
-    AttentionSeq s;
-    s.q = q.data();
-    s.q_len = q_len;
-    s.q_pos0 = pos0;
-    s.kv_len = kv_len;
-    s.out = out.data();
-    s.k = k.data();
-    s.v = v.data();
+    AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
     s.q_rel = q_rel.data();
     cpu::attention(pool, {&s, 1}, a);
     const auto expect =
@@ -137,23 +150,11 @@ TEST(Attention, TiledDensePathMatchesReference) {
     const auto v = random_vector(size_t(kv_len * ld_kv), 13);
     for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
       for (const int64_t left : {int64_t(-1), int64_t(1)}) {
-        AttentionArgs a;
-        a.num_heads = heads;
-        a.num_kv_heads = kv_heads;
-        a.head_dim = hd;
-        a.mask = mask;
-        a.chunk = 50;
+        AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);
         a.left_chunks = left;
         a.ld_kv = ld_kv;
         std::vector<float> out(q.size(), 7.0f);
-        AttentionSeq s;
-        s.q = q.data();
-        s.q_len = q_len;
-        s.q_pos0 = pos0;
-        s.kv_len = kv_len;
-        s.out = out.data();
-        s.k = k.data();
-        s.v = v.data();
+        AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
         cpu::attention(pool, {&s, 1}, a);
         // The reference takes packed rows: drop the padding.
         std::vector<float> kp, vp;
@@ -185,22 +186,10 @@ TEST(Attention, SharedKeyPrefixEqualsOnePiece) {
   const auto bias = random_vector(size_t(heads * q_len * kv_len), 24);
   for (const bool with_bias : {false, true}) {
     for (MaskKind mask : {MaskKind::None, MaskKind::ChunkCausal}) {
-      AttentionArgs a;
-      a.num_heads = heads;
-      a.num_kv_heads = kv_heads;
-      a.head_dim = hd;
-      a.mask = mask;
-      a.chunk = 50;
-      AttentionSeq whole;
-      whole.q = q.data();
-      whole.q_len = q_len;
-      whole.q_pos0 = pos0;
-      whole.kv_len = kv_len;
-      whole.k = k.data();
-      whole.v = v.data();
-      whole.bias = with_bias ? bias.data() : nullptr;
+      const AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);
       std::vector<float> expect(q.size());
-      whole.out = expect.data();
+      AttentionSeq whole = dense_seq(q, q_len, pos0, kv_len, k, v, expect.data());
+      whole.bias = with_bias ? bias.data() : nullptr;
       cpu::attention(pool, {&whole, 1}, a);
       for (const int64_t split : {int64_t(1), int64_t(50), int64_t(100), int64_t(149), kv_len}) {
         AttentionSeq parts = whole;
@@ -224,11 +213,7 @@ TEST(Attention, SharedKeyPrefixEqualsOnePiece) {
   bad.shared_len = 11;
   std::vector<float> out(size_t(heads * hd));
   bad.out = out.data();
-  AttentionArgs a;
-  a.num_heads = heads;
-  a.num_kv_heads = kv_heads;
-  a.head_dim = hd;
-  EXPECT_THROW(cpu::attention(pool, {&bad, 1}, a), Error);
+  EXPECT_THROW(cpu::attention(pool, {&bad, 1}, heads_args(heads, kv_heads, hd)), Error);
 }
 
 TEST(Attention, ChunkMaskRule) {

@@ -24,6 +24,13 @@ NumberToken scan_number(std::string_view s, size_t at) {
   return t;
 }
 
+std::optional<std::string_view> digits_of_length(std::string_view s, size_t at, size_t n,
+                                                 size_t m) {
+  const size_t len = digits_end(s, at) - at;
+  if (len < n || len > m) return std::nullopt;
+  return s.substr(at, len);
+}
+
 std::optional<int> small_value(std::string_view digits) {
   if (digits.empty() || digits.size() > 9) return std::nullopt;
   int v = 0;

@@ -37,6 +37,9 @@ struct NumberToken {
 // after a first run of 1–3 digits; a point counts only when a digit follows it.
 NumberToken scan_number(std::string_view s, size_t at);
 
+// The run of digits at `at` when its length is between n and m, else nullopt.
+std::optional<std::string_view> digits_of_length(std::string_view s, size_t at, size_t n, size_t m);
+
 // The integer value of up to 9 digits, or nullopt for an empty or longer string.
 std::optional<int> small_value(std::string_view digits);
 

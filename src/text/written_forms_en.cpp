@@ -70,14 +70,6 @@ bool is_year(const NumberToken& t) {
   return v >= 1000 && v <= 2099;
 }
 
-std::optional<std::string_view> digits_of_length(std::string_view s, size_t at, size_t n,
-                                                 size_t m) {
-  const size_t end = digits_end(s, at);
-  const size_t len = end - at;
-  if (len < n || len > m) return std::nullopt;
-  return s.substr(at, len);
-}
-
 std::string spoken_date(int month, std::string_view day, std::string_view year) {
   return std::string(kMonths[static_cast<size_t>(month - 1)]) + " " +
          en_ordinal(std::to_string(*small_value(day))) + ", " + en_year(year);

@@ -92,15 +92,6 @@ bool classifier_at(std::string_view s, size_t at) {
                      [&](std::string_view c) { return starts(s, at, c); });
 }
 
-// A run of exactly `n` (or between n and m) digits at `at`, not followed by a digit.
-std::optional<std::string_view> digits_of_length(std::string_view s, size_t at, size_t n,
-                                                 size_t m) {
-  const size_t end = digits_end(s, at);
-  const size_t len = end - at;
-  if (len < n || len > m) return std::nullopt;
-  return s.substr(at, len);
-}
-
 // 2024-03-05, 2024/3/5, 2024.3.5 → 二零二四年三月五日
 std::optional<Reading> date(std::string_view s, size_t at) {
   const auto year = digits_of_length(s, at, 4, 4);
