@@ -289,6 +289,60 @@ TEST_F(GoldenLlm, RunnerFailsDefersAndReleasesPerStream) {
   EXPECT_EQ(runner.pool().free_blocks(), 4);
 }
 
+// Two streams that each fit the pool but not together: once both wait for a block the
+// other holds, the later one is evicted and recomputes its cache afterwards; both finish
+// (no stall) with the tokens each gives alone.
+TEST_F(GoldenLlm, FullPoolEvictsInsteadOfStalling) {
+  std::vector<int32_t> text;
+  for (int32_t i = 0; i < 9; ++i)
+    text.push_back((i * 7 + 1) % static_cast<int32_t>(lm_->text_vocab()));
+  auto opts = [&](int32_t speech) {
+    LmSessionOptions o;
+    o.text = text;
+    o.prompt_speech.assign(1, speech);
+    o.sampling.method = SamplingMethod::Greedy;
+    o.fixed_tokens = 8;  // 12 prompt positions + 8 steps: 5 blocks of 4
+    return o;
+  };
+  auto run = [&](std::vector<LmSession*> sessions, LmRunner& runner, int64_t* evicted) {
+    for (int i = 0; i < 200; ++i) {
+      bool live = false;
+      for (auto* s : sessions) live = live || !s->finished();
+      if (!live) return;
+      *evicted += runner.step(sessions).evicted;
+    }
+    FAIL() << "the streams did not finish";
+  };
+  std::vector<std::vector<int32_t>> alone;
+  for (const int32_t speech : {5, 9}) {
+    LmRunner runner(*backend_, *lm_, {8, 4});
+    LmSession s(LmSessionLimits::of(*lm_), opts(speech));
+    int64_t evicted = 0;
+    run({&s}, runner, &evicted);
+    EXPECT_EQ(evicted, 0);
+    alone.push_back(s.tokens());
+  }
+  LmRunner runner(*backend_, *lm_, {8, 4});  // 32 positions: one stream's 20, not two
+  LmSession a(LmSessionLimits::of(*lm_), opts(5));
+  LmSession b(LmSessionLimits::of(*lm_), opts(9));
+  int64_t evicted = 0;
+  run({&a, &b}, runner, &evicted);
+  EXPECT_GE(evicted, 1);
+  EXPECT_GE(b.evictions(), 1);
+  EXPECT_EQ(a.finish_reason(), LmFinish::MaxLength);
+  EXPECT_EQ(b.finish_reason(), LmFinish::MaxLength);
+  EXPECT_EQ(a.tokens(), alone[0]);
+  EXPECT_EQ(b.tokens(), alone[1]);
+  EXPECT_EQ(runner.pool().free_blocks(), 8);
+  // A stream that outgrows the whole pool while decoding fails with a message, not a wait.
+  LmRunner small(*backend_, *lm_, {4, 4});
+  LmSession c(LmSessionLimits::of(*lm_), opts(5));
+  int64_t none = 0;
+  run({&c}, small, &none);
+  EXPECT_EQ(c.finish_reason(), LmFinish::Error);
+  EXPECT_NE(c.error().find("KV blocks"), std::string::npos) << c.error();
+}
+
 // fp16 and int8 weights against fp32, teacher-forced over a long sequence: top-1
 // agreement of the speech head, and the largest log-prob difference.
 TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {

@@ -206,7 +206,8 @@ class Engine::Scheduler {
     a.utterances.push_back(std::move(u));
   }
 
-  // One batched LM step over every stream whose current segment has input ready.
+  // One batched LM step over every stream whose current segment has input ready. The
+  // runner also sees the streams waiting for text: under KV pressure it may evict them.
   bool lm_stage() {
     std::vector<LmSession*> sessions;
     std::vector<std::pair<ActiveStream*, Utterance*>> owners;
@@ -215,19 +216,21 @@ class Engine::Scheduler {
       for (auto& u : ap->utterances) {
         LmSession* lm = u->lm();
         if (lm == nullptr || lm->finished()) continue;
-        if (lm->ready()) {
-          sessions.push_back(lm);
-          owners.emplace_back(ap.get(), u.get());
-        }
+        sessions.push_back(lm);
+        if (lm->ready()) owners.emplace_back(ap.get(), u.get());
         break;  // one LM segment at a time per stream
       }
     }
-    if (sessions.empty()) return false;
+    if (owners.empty()) return false;
     const auto t0 = std::chrono::steady_clock::now();
     const LmStepStats st = runner_.step(sessions);
     record(stats_.llm, t0,
            e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions),
            st.sessions);
+    if (st.evicted > 0) {
+      std::lock_guard lock(stats_mutex_);
+      stats_.lm_evictions += st.evicted;
+    }
     for (auto& [a, u] : owners) {
       try {
         if (!u->take_lm_output()) end(*a, StreamStatus::Failed, "speech LM: " + u->lm()->error());

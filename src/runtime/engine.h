@@ -56,6 +56,7 @@ struct EngineStats {
   int64_t streams_opened = 0;
   int64_t streams_open = 0;
   int64_t prompt_state_starts = 0;  // segments whose flow started from a cached prompt state
+  int64_t lm_evictions = 0;         // LM caches dropped (and recomputed later) under KV pressure
   // Memory of the cached prompt states (one per recent voice), read by their streams
   // without copying.
   int64_t prompt_state_bytes = 0;

@@ -193,6 +193,66 @@ TEST_F(EngineTest, IncrementalTextWaitsWithoutBlockingOthers) {
   EXPECT_EQ(bistream_audio.lasts, 1);
 }
 
+// A bistream stream waiting for text holds KV blocks that another stream needs: the
+// engine evicts the waiting stream's cache (it is recomputed when its text comes) instead
+// of stalling, and both streams give what each gives alone.
+TEST_F(EngineTest, KvPressureEvictsAWaitingStreamInsteadOfStalling) {
+  // The bistream stream takes the prompt's text and speech in 5:15 pairs, so its first
+  // 18 text ids let it feed the whole prompt, then decode until it asks for more text.
+  const int64_t first_text = 18, fixed = 40;
+  auto run = [&](Engine& engine, bool together) {
+    StreamOptions a = options(engine, 6);
+    a.input = StreamInput::IncrementalText;
+    a.fixed_tokens = fixed;  // more than it makes before it waits
+    StreamOptions b = options(engine, 7);
+    b.fixed_tokens = 6;
+    std::vector<StreamResult> out(2);
+    auto waiting = engine.open(a);
+    waiting->push_text_ids(text(size_t(first_text), 4));
+    // Until it waits for more text: the LM steps stop.
+    for (int64_t seen = -1, i = 0; i < 500; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const int64_t items = engine.stats().llm.items;
+      if (items > 0 && items == seen) break;
+      seen = items;
+    }
+    auto finish_waiting = [&] {
+      waiting->push_text_ids(text(1, 9));
+      waiting->finish_input();
+      out[0] = waiting->wait();
+    };
+    if (!together) finish_waiting();
+    auto other = engine.open(b);
+    other->push_text_ids(text(5, 5));
+    other->finish_input();
+    out[1] = other->wait();
+    if (together) {
+      EXPECT_FALSE(waiting->done());
+      finish_waiting();
+    }
+    return out;
+  };
+  Engine roomy(*backend_, *folder_);
+  const auto alone = run(roomy, false);
+  ASSERT_EQ(alone[0].status, StreamStatus::Done) << alone[0].error;
+  ASSERT_EQ(alone[1].status, StreamStatus::Done) << alone[1].error;
+  // A pool that holds the bistream stream alone, with a block to spare, but not it and the
+  // other stream together.
+  const VoicePrompt& v = *roomy.voice(roomy.voice_ids().at(0));
+  const auto prompt = static_cast<int64_t>(v.text.size() + v.speech.size());
+  const int64_t largest = 1 + prompt + first_text + 1 + 1 + fixed;  // sos, text, task_id
+  EngineOptions eo;
+  eo.kv_block_size = 4;
+  eo.kv_blocks = (largest + 3) / 4 + 1;
+  Engine tight(*backend_, *folder_, eo);
+  const auto together = run(tight, true);
+  ASSERT_EQ(together[0].status, StreamStatus::Done) << together[0].error;
+  ASSERT_EQ(together[1].status, StreamStatus::Done) << together[1].error;
+  EXPECT_GE(tight.stats().lm_evictions, 1);
+  EXPECT_EQ(together[0].speech_tokens, alone[0].speech_tokens);
+  EXPECT_EQ(together[1].speech_tokens, alone[1].speech_tokens);
+}
+
 TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   EngineOptions eo;
   eo.max_streams = 1;

@@ -22,6 +22,14 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   const int64_t h = lm_.hidden();
   const int64_t max_pos = lm_.config().qwen.max_position_embeddings;
   fed_.clear();
+  deferred_.clear();
+  const auto to_feed = [](const LmSession& s) {
+    return static_cast<int64_t>(s.replay().size() + s.pending().size());
+  };
+  const auto held = [&](const LmSession& s) {
+    return s.kv_seq != 0 ? pool_->sequence_bytes(s.kv_seq) / pool_->geometry().bytes_per_block()
+                         : 0;
+  };
   int64_t rows = 0, blocks = 0;
   for (LmSession* s : sessions) {
     if (s->finished()) {
@@ -29,7 +37,7 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
       continue;
     }
     if (!s->ready()) continue;
-    const auto n = static_cast<int64_t>(s->pending().size());
+    const int64_t n = to_feed(*s);
     const int64_t past = s->kv_seq != 0 ? pool_->length(s->kv_seq) : 0;
     if (past + n > max_pos) {
       s->fail(cat("the stream reached the LM's context of ", max_pos, " positions"));
@@ -39,19 +47,40 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
     if (s->kv_seq == 0) s->kv_seq = pool_->create();
     const int64_t need = pool_->blocks_needed(s->kv_seq, n);
     if (blocks + need > pool_->free_blocks()) {
-      // Alone in an empty pool it could never fit: fail it rather than wait forever.
-      if (pool_->sequence_bytes(s->kv_seq) == 0 && need > pool_->geometry().blocks) {
-        s->fail(
-            cat("the stream needs ", need, " KV blocks; the pool has ", pool_->geometry().blocks));
+      // More than the whole pool even alone: fail it rather than wait forever.
+      if (held(*s) + need > pool_->geometry().blocks) {
+        s->fail(cat("the stream needs ", held(*s) + need, " KV blocks; the pool has ",
+                    pool_->geometry().blocks));
         release(*s);
       } else {
         ++stats.deferred;
+        deferred_.push_back(s);
       }
       continue;
     }
     blocks += need;
     rows += n;
     fed_.push_back(s);
+  }
+  if (fed_.empty() && !deferred_.empty()) {
+    // Every ready stream waits for blocks other streams hold: evict from the back until
+    // the first waiting stream fits, then feed it.
+    LmSession* first = deferred_.front();
+    const auto fits = [&] {
+      return pool_->blocks_needed(first->kv_seq, to_feed(*first)) <= pool_->free_blocks();
+    };
+    for (auto it = sessions.rbegin(); it != sessions.rend() && !fits(); ++it) {
+      LmSession* victim = *it;
+      if (victim == first || victim->finished() || held(*victim) == 0) continue;
+      release(*victim);
+      victim->evict();
+      ++stats.evicted;
+    }
+    if (fits()) {
+      rows = to_feed(*first);
+      fed_.push_back(first);
+      --stats.deferred;
+    }
   }
   if (fed_.empty()) return stats;
 
@@ -61,8 +90,10 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   int64_t r = 0;
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
-    const auto n = static_cast<int64_t>(s->pending().size());
-    lm_.embed(s->pending(), inputs_.data() + r * h);
+    const auto replayed = static_cast<int64_t>(s->replay().size());
+    const int64_t n = replayed + static_cast<int64_t>(s->pending().size());
+    if (replayed > 0) lm_.embed(s->replay(), inputs_.data() + r * h);
+    lm_.embed(s->pending(), inputs_.data() + (r + replayed) * h);
     chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
                        hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
     r += n;

@@ -30,6 +30,7 @@ struct LmStepStats {
   int64_t sessions = 0;  // sessions fed this step
   int64_t rows = 0;      // positions fed (prefill + decode)
   int64_t deferred = 0;  // ready but left for a later step (KV pool full)
+  int64_t evicted = 0;   // sessions whose KV was dropped so that others could go on
 };
 
 class LmRunner {
@@ -39,9 +40,12 @@ class LmRunner {
   LmRunner(const LmRunner&) = delete;
   LmRunner& operator=(const LmRunner&) = delete;
 
-  // One batched step over the ready sessions among `sessions` (others are skipped). A
-  // session whose request cannot be served (context full, pool too small for it alone)
-  // fails with a message; the others go on.
+  // One batched step over the ready sessions among `sessions` (others are skipped; pass
+  // every live session, ready or not, so that they can be evicted). A session whose
+  // request cannot be served (context full, more than the whole pool) fails with a
+  // message; the others go on. When the pool is full and no ready session fits, the
+  // sessions latest in `sessions` are evicted (they recompute their cache later, with the
+  // same result) until the first waiting one fits: a full pool never stalls every stream.
   LmStepStats step(std::span<LmSession* const> sessions);
   // Returns a session's KV blocks (cancel, or a caller done with it early). Idempotent.
   void release(LmSession& session);
@@ -57,7 +61,7 @@ class LmRunner {
   Qwen2Workspace ws_;
   std::vector<float> inputs_, hidden_, logp_;
   std::vector<Qwen2Chunk> chunks_;
-  std::vector<LmSession*> fed_;
+  std::vector<LmSession*> fed_, deferred_;
 };
 
 }  // namespace cosy

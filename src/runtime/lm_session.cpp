@@ -169,11 +169,21 @@ std::optional<int32_t> LmSession::emit(int32_t token) {
   return token;
 }
 
+void LmSession::evict() {
+  replay_.insert(replay_.end(), fed_.begin(), fed_.end());
+  fed_.clear();
+  kv_seq = 0;
+  ++evictions_;
+}
+
 std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   if (!ready_ || finished()) cosy::fail("lm session: advance without a pending step");
   if (static_cast<int64_t>(logp.size()) != limits_.vocab.size())
     cosy::fail("lm session: ", logp.size(), " log-probs, expected ", limits_.vocab.size());
   if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
+  fed_.insert(fed_.end(), replay_.begin(), replay_.end());
+  fed_.insert(fed_.end(), lm_input_.begin(), lm_input_.end());
+  replay_.clear();
   ++steps_;
   ready_ = false;
   const SpeechVocab v = limits_.vocab;

@@ -74,6 +74,14 @@ class LmSession {
   bool finished() const { return finish_ != LmFinish::None; }
   bool waiting_for_text() const { return !ready_ && !finished(); }
   std::span<const LmInput> pending() const { return lm_input_; }
+  // After an eviction: every input fed before it, to be fed again ahead of pending().
+  std::span<const LmInput> replay() const { return replay_; }
+
+  // The runner dropped this session's KV to let other streams go on (preemption by
+  // recompute): its next step feeds replay() then pending(), which rebuilds the same
+  // cache. Sampling state is untouched, so the stream continues where it was.
+  void evict();
+  int64_t evictions() const { return evictions_; }
 
   // The runner fed pending(); `logp` is the LM's log-softmax at the last fed position.
   // Returns the speech token this step emitted, if any (a fill token or a stop is none).
@@ -103,6 +111,9 @@ class LmSession {
   enum class Phase { Interleave, Free };
   Phase phase_ = Phase::Free;
   std::vector<LmInput> lm_input_;  // the official code's lm_input
+  std::vector<LmInput> fed_;       // every input fed so far (kept for an eviction)
+  std::vector<LmInput> replay_;    // fed_ after an eviction, to be fed again
+  int64_t evictions_ = 0;
   bool ready_ = false;
   bool text_ended_ = false;
   std::vector<LmInput> text_cache_;     // bistream: text not yet fed
