@@ -363,6 +363,15 @@ TEST_F(GoldenFlow, BadInputIsAClearError) {
   bad = in;
   bad.tokens.clear();
   expect_error(bad, "produce no frames");
+  // An empty batch is nothing to do, and a stream given no tokens ends with no frames.
+  EXPECT_NO_THROW(flow_->infer({}));
+  FlowStream empty(*flow_, {}, {}, in.embedding, {});
+  empty.finish();
+  FlowStream::Step st{&empty, &mel};
+  mel.clear();
+  EXPECT_NO_THROW(FlowStream::step(*flow_, {&st, 1}));
+  EXPECT_TRUE(empty.done());
+  EXPECT_TRUE(mel.empty());
 }
 
 }  // namespace

@@ -101,6 +101,7 @@ void FlowModel::check(const FlowRequest& r) const {
 
 void FlowModel::infer(std::span<FlowRequest> batch) const {
   for (const auto& r : batch) check(r);
+  if (batch.empty()) return;
   const size_t n = batch.size();
   const int64_t bins = mel_bins(), la = config_.pre_lookahead_len;
 

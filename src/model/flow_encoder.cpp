@@ -204,6 +204,8 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
                          std::span<FlowEncoderTrace*> traces) const {
   for (const auto& in : batch) check(in);
   if (!traces.empty() && traces.size() != batch.size()) fail("flow encoder: traces/batch mismatch");
+  mu.clear();
+  if (batch.empty()) return;
   const ConformerConfig& c = config_.encoder;
   const Weights& w = *w_;
   const size_t n = batch.size();

@@ -253,6 +253,23 @@ TEST_F(EngineTest, KvPressureEvictsAWaitingStreamInsteadOfStalling) {
   EXPECT_EQ(together[1].speech_tokens, alone[1].speech_tokens);
 }
 
+// A speech-token stream given no tokens ends cleanly, with one (empty) last chunk.
+TEST_F(EngineTest, SpeechTokenStreamWithNoTokensEndsCleanly) {
+  Engine engine(*backend_, *folder_);
+  for (const bool streaming : {true, false}) {
+    StreamOptions o = options(engine, 3);
+    o.input = StreamInput::SpeechTokens;
+    o.streaming = streaming;
+    Audio audio;
+    auto s = engine.open(o, audio.callback());
+    s->finish_input();
+    const StreamResult r = s->wait();
+    EXPECT_EQ(r.status, StreamStatus::Done) << r.error;
+    EXPECT_EQ(r.samples, 0);
+    EXPECT_EQ(audio.lasts, 1);
+  }
+}
+
 TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   EngineOptions eo;
   eo.max_streams = 1;
