@@ -6,10 +6,13 @@
 //   - streaming --stream-seconds incremental vs the official prefix recompute (total time
 //     and its ratio to one non-streaming call), unless --no-recompute.
 //   build/bench/flow_bench [--seconds S] [--stream-seconds S] [--no-recompute]
-//                          [--causal-final] [--weights fp32|fp16|int8]
+//                          [--causal-final] [--half-state] [--weights fp32|fp16|int8]
+// --half-state streams --stream-seconds again with fp32 and half-precision state and
+// reports both memories, times and the largest mel difference.
 // --causal-final keeps the final chunk chunk-causal and incremental (changes its output
 // from the official full-attention final chunk, which recomputes the utterance once).
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -32,17 +35,20 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Streams `tokens` to the end; returns the wall time.
+// Streams `tokens` to the end; returns the wall time (and the mel, if asked).
 double stream_all(const FlowModel& flow, const std::vector<int32_t>& tokens,
                   const std::vector<float>& embedding, bool incremental, bool causal_final,
-                  size_t& state_peak) {
+                  size_t& state_peak, bool half_state = false,
+                  std::vector<float>* mel_out = nullptr) {
   FlowStreamOptions opt;
   opt.incremental = incremental;
   opt.final_full_attention = !causal_final;
+  opt.half_state = half_state;
   FlowStream s(flow, {}, {}, embedding, opt);
   s.push_tokens(tokens);
   s.finish();
-  std::vector<float> mel;
+  std::vector<float> local;
+  std::vector<float>& mel = mel_out != nullptr ? *mel_out : local;
   const auto t0 = std::chrono::steady_clock::now();
   state_peak = 0;
   while (!s.done()) {
@@ -57,7 +63,7 @@ double stream_all(const FlowModel& flow, const std::vector<int32_t>& tokens,
 
 int main(int argc, char** argv) {
   double seconds = 10, stream_seconds = 60;
-  bool recompute = true, causal_final = false;
+  bool recompute = true, causal_final = false, half_state = false;
   std::string weights = "fp32";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
@@ -66,6 +72,8 @@ int main(int argc, char** argv) {
       stream_seconds = std::stod(argv[++i]);
     } else if (std::strcmp(argv[i], "--causal-final") == 0) {
       causal_final = true;
+    } else if (std::strcmp(argv[i], "--half-state") == 0) {
+      half_state = true;
     } else if (std::strcmp(argv[i], "--no-recompute") == 0) {
       recompute = false;
     } else if (std::strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
@@ -128,6 +136,23 @@ int main(int argc, char** argv) {
       "(%.2f MB per second of audio)\n",
       stream_seconds, t_long_inc, t_long_inc / stream_seconds, static_cast<double>(state) / 1e6,
       static_cast<double>(state) / 1e6 / stream_seconds);
+  if (half_state) {
+    // The long stream again, fp32 and half-precision state: memory, time and mel difference.
+    std::vector<float> exact, half;
+    size_t exact_peak = 0, half_peak = 0;
+    const double t_exact =
+        stream_all(flow, long_tokens, embedding, true, causal_final, exact_peak, false, &exact);
+    const double t_half =
+        stream_all(flow, long_tokens, embedding, true, causal_final, half_peak, true, &half);
+    double worst = 0;
+    for (size_t i = 0; i < std::min(exact.size(), half.size()); ++i)
+      worst = std::max(worst, static_cast<double>(std::fabs(exact[i] - half[i])));
+    std::printf(
+        "flow streaming %.0f s, half-precision state: %.2f s (fp32 state %.2f s), state peak "
+        "%.1f MB (fp32 %.1f MB), max mel difference %.2e\n",
+        stream_seconds, t_half, t_exact, static_cast<double>(half_peak) / 1e6,
+        static_cast<double>(exact_peak) / 1e6, worst);
+  }
   if (recompute) {
     const double t_long_re = stream_all(flow, long_tokens, embedding, false, causal_final, state);
     std::printf(

@@ -254,6 +254,60 @@ TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
   }
 }
 
+// The estimator's cache in half precision: about half the state, a mel close to the
+// exact one (not equal: the cached keys and values are rounded), with or without a prompt
+// state of the same precision.
+TEST_F(GoldenFlow, HalfPrecisionStateIsCloseAndSmaller) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  Inputs in = inputs("flow_tokens.npy");
+  in.tokens = random_tokens(200, 5, vocab);
+  FlowStreamOptions exact, half;
+  exact.final_full_attention = half.final_full_attention = false;  // every chunk cached
+  half.half_state = true;
+  const auto want = run_stream(*flow_, in, exact, 40);
+  const auto got = run_stream(*flow_, in, half, 40);
+  ASSERT_EQ(got.size(), want.size());
+  double worst = 0;
+  for (size_t k = 0; k < got.size(); ++k) {
+    ASSERT_EQ(got[k].size(), want[k].size());
+    for (size_t i = 0; i < got[k].size(); ++i)
+      worst = std::max(worst, double(std::fabs(got[k][i] - want[k][i])));
+  }
+  EXPECT_GT(worst, 0.0);   // rounded
+  EXPECT_LT(worst, 1e-3);  // but within the fixtures' mel tolerance
+  // State after the first 100 tokens.
+  auto state_bytes = [&](const FlowStreamOptions& o) {
+    FlowStream s(*flow_, in.prompt_tokens, in.prompt_feat, in.embedding, o);
+    s.push_tokens(std::span<const int32_t>(in.tokens).first(100));
+    std::vector<float> mel;
+    while (s.ready()) {
+      FlowStream::Step st{&s, &mel};
+      FlowStream::step(*flow_, {&st, 1});
+    }
+    return std::pair(s.state().bytes(), s.state().encoder.bytes());
+  };
+  const auto [exact_bytes, exact_encoder] = state_bytes(exact);
+  const auto [half_bytes, half_encoder] = state_bytes(half);
+  EXPECT_EQ(half_encoder, exact_encoder);  // the encoder's rows stay fp32
+  EXPECT_LT(double(half_bytes - half_encoder), 0.55 * double(exact_bytes - exact_encoder));
+  RecordProperty("half_state_max_mel_diff", std::to_string(worst));
+  // A half-precision prompt state (its rows shared, in half) gives the same chunks.
+  const FlowStreamState half_prompt =
+      flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding, /*half_kv=*/true);
+  const auto from_prompt = run_stream(*flow_, in, half, 40, &half_prompt);
+  ASSERT_EQ(from_prompt.size(), got.size());
+  for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(near(from_prompt[k], got[k], 1e-4)) << k;
+  // A prompt state must have the stream's precision.
+  const FlowStreamState fp32_prompt =
+      flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
+  EXPECT_THROW(
+      FlowStream(*flow_, in.prompt_tokens, in.prompt_feat, in.embedding, half, &fp32_prompt),
+      Error);
+  FlowStreamOptions bad = half;
+  bad.incremental = false;
+  EXPECT_THROW(bad.validate(), Error);
+}
+
 // A stream that starts from its voice's prompt state (the prompt's complete chunks,
 // computed once from the prompt alone) gives the same chunks as one that computes them.
 TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {

@@ -153,6 +153,14 @@ struct AttentionSeq {
   const float* k_shared = nullptr;
   const float* v_shared = nullptr;
   int64_t shared_len = 0;
+  // With kv_half the dense keys/values are IEEE half floats in the same layout, read from
+  // k16/v16 (and k16_shared/v16_shared) instead: a stream's cache in half the memory. Only
+  // for sequences without a relative term or bias, head size a multiple of 16.
+  bool kv_half = false;
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
+  const uint16_t* k16_shared = nullptr;
+  const uint16_t* v16_shared = nullptr;
   // Relative-position queries (the conformer's q + pos_bias_v), [q_len, ld_q]; with
   // AttentionArgs::rel_table the score gains q_rel · rel_table[query_pos - key_pos].
   const float* q_rel = nullptr;

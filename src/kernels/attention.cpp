@@ -87,6 +87,12 @@ struct DenseBlock {
   const float* k_shared;  // key row 0, this kv head (rows below shared_len)
   const float* v_shared;
   int64_t shared_len;
+  // Half-precision keys/values instead (kv_half): the same rows, as uint16.
+  bool half;
+  const uint16_t* k16;
+  const uint16_t* v16;
+  const uint16_t* k16_shared;
+  const uint16_t* v16_shared;
   int64_t ld_kv;
   float* out;  // first output row, this head
   int64_t ld_o;
@@ -118,9 +124,17 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       __m256 r[8];
       for (int64_t u = 0; u < 8; ++u) {
         const int64_t j = kb + j0 + u;
-        const float* key =
-            j < b.shared_len ? b.k_shared + j * b.ld_kv : b.k + (j - b.shared_len) * b.ld_kv;
-        r[u] = j0 + u < nk ? _mm256_loadu_ps(key + d0) : _mm256_setzero_ps();
+        if (j0 + u >= nk) {
+          r[u] = _mm256_setzero_ps();
+        } else if (b.half) {
+          const uint16_t* key =
+              j < b.shared_len ? b.k16_shared + j * b.ld_kv : b.k16 + (j - b.shared_len) * b.ld_kv;
+          r[u] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + d0)));
+        } else {
+          const float* key =
+              j < b.shared_len ? b.k_shared + j * b.ld_kv : b.k + (j - b.shared_len) * b.ld_kv;
+          r[u] = _mm256_loadu_ps(key + d0);
+        }
       }
       transpose8x8(r);
       for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
@@ -167,8 +181,23 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
     for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
   }
-  // O = P·V over the keys [kb, ke); V's rows are read in place as 16-column panels, the
-  // shared rows and the own rows as two products that are summed.
+  // O = P·V over the keys [kb, ke). Half-precision values are widened into one block
+  // first; fp32 values are read in place as 16-column panels, the shared rows and the own
+  // rows as two products that are summed.
+  if (b.half) {
+    const std::span<float> vb = scratch.arena().alloc<float>(static_cast<size_t>(nk * hd));
+    for (int64_t j = kb; j < ke; ++j) {
+      const uint16_t* src =
+          j < b.shared_len ? b.v16_shared + j * b.ld_kv : b.v16 + (j - b.shared_len) * b.ld_kv;
+      float* dst = vb.data() + (j - kb) * hd;
+      for (int64_t d = 0; d < hd; d += 8) {
+        _mm256_storeu_ps(
+            dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + d))));
+      }
+    }
+    gemm_f32_panels(sc.data(), nk16, b.rows, nk, vb.data(), hd, kPanel, hd / kPanel, b.out, b.ld_o);
+    return;
+  }
   const int64_t split = std::clamp(b.shared_len, kb, ke);
   if (split == kb) {
     gemm_f32_panels(sc.data(), nk16, b.rows, nk, b.v + (kb - b.shared_len) * b.ld_kv, b.ld_kv,
@@ -199,10 +228,19 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     const bool paged = sq.block_table != nullptr;
     if (paged && (a.block_size <= 0 || a.k_pool == nullptr || a.v_pool == nullptr))
       fail("attention: a paged sequence but no kv pool");
-    if (!paged && sq.q_len > 0 && sq.kv_len > sq.shared_len && (sq.k == nullptr || sq.v == nullptr))
+    if (sq.kv_half &&
+        (paged || sq.q_rel != nullptr || sq.bias != nullptr || a.head_dim % kPanel != 0))
+      fail(
+          "attention: half-precision keys need dense keys, no relative term or bias and a "
+          "head size that is a multiple of 16");
+    const bool own_missing = sq.kv_half ? (sq.k16 == nullptr || sq.v16 == nullptr)
+                                        : (sq.k == nullptr || sq.v == nullptr);
+    const bool shared_missing = sq.kv_half ? (sq.k16_shared == nullptr || sq.v16_shared == nullptr)
+                                           : (sq.k_shared == nullptr || sq.v_shared == nullptr);
+    if (!paged && sq.q_len > 0 && sq.kv_len > sq.shared_len && own_missing)
       fail("attention: a sequence has neither a block table nor dense keys");
     if (sq.shared_len < 0 || sq.shared_len > sq.kv_len ||
-        (sq.shared_len > 0 && (paged || sq.k_shared == nullptr || sq.v_shared == nullptr)))
+        (sq.shared_len > 0 && (paged || shared_missing)))
       fail("attention: shared keys [0, ", sq.shared_len, ") do not fit a dense sequence of ",
            sq.kv_len);
     if ((sq.q_rel != nullptr) != (a.rel_table != nullptr) && sq.q_len > 0)
@@ -269,6 +307,11 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
                    shared_k,
                    shared_v,
                    sq.shared_len,
+                   sq.kv_half,
+                   sq.k16 != nullptr ? sq.k16 + kvh * hd : nullptr,
+                   sq.v16 != nullptr ? sq.v16 + kvh * hd : nullptr,
+                   sq.k16_shared != nullptr ? sq.k16_shared + kvh * hd : nullptr,
+                   sq.v16_shared != nullptr ? sq.v16_shared + kvh * hd : nullptr,
                    ld_kv,
                    sq.out + t.q0 * ld_o + t.head * hd,
                    ld_o,

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/kv_pool.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/reference.h"
@@ -213,6 +214,53 @@ TEST(Attention, SharedKeyPrefixEqualsOnePiece) {
   bad.shared_len = 11;
   std::vector<float> out(size_t(heads * hd));
   bad.out = out.data();
+  EXPECT_THROW(cpu::attention(pool, {&bad, 1}, heads_args(heads, kv_heads, hd)), Error);
+}
+
+// Keys and values stored as IEEE half (a stream's cache in half the memory) give what
+// the same rounded values give in fp32, in one piece or with a shared prefix.
+TEST(Attention, HalfPrecisionKeysEqualTheirRoundedValues) {
+  ThreadPool pool(2);
+  const int64_t heads = 4, kv_heads = 2, hd = 32, kv_len = 150, q_len = 70, pos0 = 80;
+  const int64_t row = kv_heads * hd;
+  const auto q = random_vector(size_t(q_len * heads * hd), 31);
+  auto k = random_vector(size_t(kv_len * row), 32);
+  auto v = random_vector(size_t(kv_len * row), 33);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) {
+    k16[i] = float_to_half(k[i]);
+    v16[i] = float_to_half(v[i]);
+    k[i] = half_to_float(k16[i]);
+    v[i] = half_to_float(v16[i]);
+  }
+  for (MaskKind mask : {MaskKind::None, MaskKind::ChunkCausal}) {
+    const AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);
+    std::vector<float> expect(q.size());
+    AttentionSeq rounded = dense_seq(q, q_len, pos0, kv_len, k, v, expect.data());
+    cpu::attention(pool, {&rounded, 1}, a);
+    for (const int64_t split : {int64_t(0), int64_t(100), kv_len}) {
+      std::vector<float> out(q.size(), 3.0f);
+      AttentionSeq half = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
+      half.k = half.v = nullptr;
+      half.kv_half = true;
+      half.shared_len = split;
+      half.k16_shared = k16.data();
+      half.v16_shared = v16.data();
+      half.k16 = split < kv_len ? k16.data() + split * row : nullptr;
+      half.v16 = split < kv_len ? v16.data() + split * row : nullptr;
+      cpu::attention(pool, {&half, 1}, a);
+      EXPECT_LT(max_abs_diff(out.data(), expect.data(), expect.size()), 1e-5)
+          << "mask " << int(mask) << " split " << split;
+    }
+  }
+  // Half keys are for the tiled path only.
+  std::vector<float> out(q.size());
+  AttentionSeq bad = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
+  bad.kv_half = true;
+  bad.k16 = k16.data();
+  bad.v16 = v16.data();
+  std::vector<float> bias(size_t(heads * q_len * kv_len));
+  bad.bias = bias.data();
   EXPECT_THROW(cpu::attention(pool, {&bad, 1}, heads_args(heads, kv_heads, hd)), Error);
 }
 

@@ -133,8 +133,10 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
   for (size_t i = 0; i < n; ++i) {
     if (batch[i].state != nullptr) {
       first[i] = batch[i].state->encoder.committed * config_.token_mel_ratio;
-      if (batch[i].state->estimator.empty())
+      if (batch[i].state->estimator.empty()) {
         batch[i].state->estimator.resize(static_cast<size_t>(2 * kSteps));
+        for (auto& es : batch[i].state->estimator) es.half_kv = batch[i].state->half_kv;
+      }
     }
   }
   Batch mu;
@@ -245,11 +247,12 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
 
 FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
                                         std::span<const float> prompt_feat,
-                                        std::span<const float> embedding) const {
+                                        std::span<const float> embedding, bool half_kv) const {
   const int64_t la = config_.pre_lookahead_len, bins = mel_bins();
   const auto tp = static_cast<int64_t>(prompt_tokens.size());
   check_prompt(prompt_tokens, prompt_feat, embedding);
   FlowStreamState state;
+  state.half_kv = half_kv;
   if (tp <= la + 1) return state;
   // A chunk request whose last la + 1 tokens are the prompt's own: one of them produces
   // frames (a request must), the rest are its look-ahead. The frames past the prompt mel

@@ -76,9 +76,10 @@ class FlowModel {
   // instead of recomputing the prompt's frames. Committed rows 0 when the prompt is
   // shorter than one chunk plus the look-ahead. Its attention rows are shared: copies of
   // it (one per stream) point at them rather than copy them.
+  // `half_kv`: for streams with FlowStreamOptions::half_state.
   FlowStreamState prompt_state(std::span<const int32_t> prompt_tokens,
-                               std::span<const float> prompt_feat,
-                               std::span<const float> embedding) const;
+                               std::span<const float> prompt_feat, std::span<const float> embedding,
+                               bool half_kv = false) const;
 
   // The Euler time points t_0..t_n of the cosine schedule, in float32 as torch computes them.
   static std::vector<float> cosine_t_span(int64_t steps);

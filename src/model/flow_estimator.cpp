@@ -257,6 +257,7 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
       if (in.state->kv.empty()) {
         const size_t resnets = 2 + w.mid.size();  // down, mid..., up
         in.state->kv.resize(static_cast<size_t>(c.n_blocks) * resnets);
+        for (auto& h : in.state->kv) h.half = in.state->half_kv;
         in.state->conv_tails.resize(2 * resnets + 3);  // 2 per resnet, 2 posts, final block
       }
     }

@@ -2,36 +2,78 @@
 
 #include <algorithm>
 
+#include "core/tensor.h"
+
 namespace cosy {
 
-void KvHistory::share() {
-  if (k.empty() && v.empty()) return;
-  auto rows_now = std::make_shared<KvRows>();
-  if (shared != nullptr) {
-    rows_now->k = shared->k;
-    rows_now->v = shared->v;
+namespace {
+
+template <typename T>
+void concat_into(std::vector<T>& dst, const std::vector<T>& head, std::vector<T>& tail) {
+  dst = head;
+  dst.insert(dst.end(), tail.begin(), tail.end());
+  dst.shrink_to_fit();
+  tail = {};
+}
+
+}  // namespace
+
+void KvHistory::append(const float* keys, const float* values, int64_t n, int64_t width) {
+  const auto count = static_cast<size_t>(n * width);
+  if (half) {
+    const size_t at = k16.size();
+    k16.resize(at + count);
+    v16.resize(at + count);
+    for (size_t i = 0; i < count; ++i) {
+      k16[at + i] = float_to_half(keys[i]);
+      v16[at + i] = float_to_half(values[i]);
+    }
+  } else {
+    k.insert(k.end(), keys, keys + count);
+    v.insert(v.end(), values, values + count);
   }
-  rows_now->k.insert(rows_now->k.end(), k.begin(), k.end());
-  rows_now->v.insert(rows_now->v.end(), v.begin(), v.end());
-  rows_now->k.shrink_to_fit();
-  rows_now->v.shrink_to_fit();
+  rows += n;
+}
+
+void KvHistory::share() {
+  if (k.empty() && v.empty() && k16.empty() && v16.empty()) return;
+  static const KvRows kNone;
+  const KvRows& before = shared != nullptr ? *shared : kNone;
+  auto rows_now = std::make_shared<KvRows>();
+  if (half) {
+    concat_into(rows_now->k16, before.k16, k16);
+    concat_into(rows_now->v16, before.v16, v16);
+  } else {
+    concat_into(rows_now->k, before.k, k);
+    concat_into(rows_now->v, before.v, v);
+  }
   rows_now->rows = rows;
   shared = std::move(rows_now);
-  k = {};
-  v = {};
 }
 
 void KvHistory::truncate(int64_t keep, int64_t width) {
   keep = std::min(keep, rows);
   const int64_t in_shared = shared_rows();
+  const auto own = static_cast<size_t>((keep - in_shared) * width);
   if (keep >= in_shared) {
-    k.resize(static_cast<size_t>((keep - in_shared) * width));
-    v.resize(static_cast<size_t>((keep - in_shared) * width));
+    if (half) {
+      k16.resize(own);
+      v16.resize(own);
+    } else {
+      k.resize(own);
+      v.resize(own);
+    }
   } else {
     // Below the shared rows (not reached by streaming, which only moves forward): the kept
     // rows become this stream's own.
-    k.assign(shared->k.begin(), shared->k.begin() + keep * width);
-    v.assign(shared->v.begin(), shared->v.begin() + keep * width);
+    const auto n = static_cast<ptrdiff_t>(keep * width);
+    if (half) {
+      k16.assign(shared->k16.begin(), shared->k16.begin() + n);
+      v16.assign(shared->v16.begin(), shared->v16.begin() + n);
+    } else {
+      k.assign(shared->k.begin(), shared->k.begin() + n);
+      v.assign(shared->v.begin(), shared->v.begin() + n);
+    }
     shared.reset();
   }
   rows = keep;

@@ -12,10 +12,15 @@
 
 namespace cosy {
 
-// Key and value rows, [rows, width] each.
+// Key and value rows, [rows, width] each: fp32, or IEEE half in k16/v16.
 struct KvRows {
   std::vector<float> k, v;
+  std::vector<uint16_t> k16, v16;
   int64_t rows = 0;
+  size_t bytes() const {
+    return (k.capacity() + v.capacity()) * sizeof(float) +
+           (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
+  }
 };
 
 // Keys and values of the rows before a stream's committed boundary: first the rows it
@@ -23,13 +28,18 @@ struct KvRows {
 // copies the pointer, not the rows), then its own.
 struct KvHistory {
   std::shared_ptr<const KvRows> shared;
-  std::vector<float> k, v;  // own rows
-  int64_t rows = 0;         // shared + own
+  std::vector<float> k, v;         // own rows
+  std::vector<uint16_t> k16, v16;  // own rows, when kept in half precision
+  bool half = false;               // rows kept as IEEE half (chosen before the first row)
+  int64_t rows = 0;                // shared + own
   int64_t shared_rows() const { return shared != nullptr ? shared->rows : 0; }
-  size_t bytes() const { return (k.capacity() + v.capacity()) * sizeof(float); }  // own rows
-  size_t shared_bytes() const {
-    return shared != nullptr ? (shared->k.capacity() + shared->v.capacity()) * sizeof(float) : 0;
+  size_t bytes() const {  // own rows
+    return (k.capacity() + v.capacity()) * sizeof(float) +
+           (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
   }
+  size_t shared_bytes() const { return shared != nullptr ? shared->bytes() : 0; }
+  // Appends n rows of `width` keys and values (rounded to half when `half`).
+  void append(const float* keys, const float* values, int64_t n, int64_t width);
   // Moves every row into the shared block.
   void share();
   // Keeps the first `keep` rows (a stream's commit point) of `width` values each.
@@ -44,6 +54,7 @@ struct FlowEncoderState {
 };
 
 struct FlowEstimatorState {
+  bool half_kv = false;                        // attention rows kept in half precision
   int64_t committed = 0;                       // frames whose outputs are final
   std::vector<KvHistory> kv;                   // per transformer block, in run order
   std::vector<std::vector<float>> conv_tails;  // per causal conv: its last kernel-1 input rows
@@ -53,6 +64,9 @@ struct FlowEstimatorState {
 // Everything one stream's flow keeps between chunks: the encoder, and the estimator for
 // each Euler step and CFG half (the inputs differ in each, so the keys do too).
 struct FlowStreamState {
+  // The estimator's attention rows in half precision: half its memory, and an output
+  // that differs slightly from the official one (fp32 is exact).
+  bool half_kv = false;
   FlowEncoderState encoder;
   std::vector<FlowEstimatorState> estimator;  // [step * 2 + half]
   int64_t committed_tokens() const { return encoder.committed; }

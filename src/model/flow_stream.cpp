@@ -9,6 +9,7 @@ void FlowStreamOptions::validate() const {
   if (max_hop < first_hop)
     fail("flow stream: max_hop (", max_hop, ") is below first_hop (", first_hop, ")");
   if (hop_scale < 1) fail("flow stream: hop_scale must be at least 1, got ", hop_scale);
+  if (half_state && !incremental) fail("flow stream: half_state needs incremental streaming");
 }
 
 FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
@@ -25,9 +26,12 @@ FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_to
   // The official pad aligns prompt + first chunk to the hop, i.e. to the encoder chunk
   // when the first hop is the chunk size.
   prompt_pad_ = (tp + hop_ - 1) / hop_ * hop_ - tp;
+  state_.half_kv = options_.half_state;
   if (prompt_state != nullptr && options_.incremental) {
     if (prompt_state->committed_tokens() > tp - flow.config().pre_lookahead_len)
       fail("flow stream: the prompt state commits more than the prompt decides");
+    if (prompt_state->half_kv != options_.half_state)
+      fail("flow stream: the prompt state's precision differs from the stream's half_state");
     state_ = *prompt_state;
   }
 }

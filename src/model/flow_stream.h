@@ -31,6 +31,9 @@ struct FlowStreamOptions {
   int64_t hop_scale = 2;
   bool incremental = true;
   bool final_full_attention = true;  // official; false changes the last chunk's output
+  // Incremental only: keep the estimator's cached attention rows in IEEE half precision,
+  // half the state memory; changes the output slightly from the official one.
+  bool half_state = false;
   void validate() const;
 };
 

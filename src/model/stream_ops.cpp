@@ -18,9 +18,7 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
     if (h.rows != s.start) {
       fail("self-attention: history holds ", h.rows, " rows but new rows start at ", s.start);
     }
-    h.k.insert(h.k.end(), s.k->data.begin(), s.k->data.end());
-    h.v.insert(h.v.end(), s.v->data.begin(), s.v->data.end());
-    h.rows += s.k->rows;
+    h.append(s.k->data.data(), s.v->data.data(), s.k->rows, static_cast<int64_t>(s.k->ch));
   }
   for (const bool want_chunked : {false, true}) {
     std::vector<AttentionSeq> batch;
@@ -34,13 +32,23 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
       a.q_rel = s.q_rel != nullptr ? s.q_rel->data.data() : nullptr;
       if (s.history != nullptr) {
         const KvHistory& h = *s.history;
-        a.k = h.k.data();
-        a.v = h.v.data();
         a.kv_len = h.rows;
-        if (h.shared != nullptr) {
-          a.k_shared = h.shared->k.data();
-          a.v_shared = h.shared->v.data();
-          a.shared_len = h.shared->rows;
+        a.shared_len = h.shared_rows();
+        a.kv_half = h.half;
+        if (h.half) {
+          a.k16 = h.k16.data();
+          a.v16 = h.v16.data();
+          if (h.shared != nullptr) {
+            a.k16_shared = h.shared->k16.data();
+            a.v16_shared = h.shared->v16.data();
+          }
+        } else {
+          a.k = h.k.data();
+          a.v = h.v.data();
+          if (h.shared != nullptr) {
+            a.k_shared = h.shared->k.data();
+            a.v_shared = h.shared->v.data();
+          }
         }
       } else {
         a.k = s.k->data.data();

@@ -171,13 +171,14 @@ class Engine::Scheduler {
   const FlowStreamState* prompt_state(const StreamOptions& o) {
     const int64_t cap = e_.options_.prompt_state_voices;
     if (cap == 0 || !o.streaming || !o.flow.incremental) return nullptr;
-    auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(),
-                           [&](const auto& entry) { return entry.first == o.voice; });
+    auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(), [&](const auto& entry) {
+      return entry.first == o.voice && entry.second->half_kv == o.flow.half_state;
+    });
     if (it == prompt_states_.end()) {
       const VoicePrompt& v = *o.voice;
       const auto t0 = std::chrono::steady_clock::now();
       auto state = std::make_shared<const FlowStreamState>(
-          e_.flow_.prompt_state(v.speech, v.feat, v.embedding));
+          e_.flow_.prompt_state(v.speech, v.feat, v.embedding, o.flow.half_state));
       record(stats_.flow, t0, 0, 0);
       prompt_states_.emplace_front(o.voice, std::move(state));
       while (static_cast<int64_t>(prompt_states_.size()) > cap) prompt_states_.pop_back();
@@ -277,7 +278,22 @@ class Engine::Scheduler {
       flops += u.flow_flops_done() - before[i];
     }
     record(stats_.flow, t0, flops, static_cast<int64_t>(owners.size()));
+    record_flow_state();
     return true;
+  }
+
+  void record_flow_state() {
+    int64_t bytes = 0;
+    for (auto& ap : active_) {
+      if (ap->ended) continue;
+      for (auto& u : ap->utterances) {
+        if (u->flow_stream() != nullptr)
+          bytes += static_cast<int64_t>(u->flow_stream()->state().bytes());
+      }
+    }
+    std::lock_guard lock(stats_mutex_);
+    stats_.flow_state_bytes = bytes;
+    stats_.flow_state_peak_bytes = std::max(stats_.flow_state_peak_bytes, bytes);
   }
 
   // One batched vocoder call over every stream with new mel (or a tail to flush); then

@@ -57,6 +57,10 @@ struct EngineStats {
   int64_t streams_open = 0;
   int64_t prompt_state_starts = 0;  // segments whose flow started from a cached prompt state
   int64_t lm_evictions = 0;         // LM caches dropped (and recomputed later) under KV pressure
+  // The streams' own incremental flow state (what they add to their voice's prompt
+  // state): now, and the most it has been.
+  int64_t flow_state_bytes = 0;
+  int64_t flow_state_peak_bytes = 0;
   // Memory of the cached prompt states (one per recent voice), read by their streams
   // without copying.
   int64_t prompt_state_bytes = 0;

@@ -330,6 +330,8 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
     flow_calls[k] = engine.stats().flow.calls;
     starts[k] = engine.stats().prompt_state_starts;
     if (k == 1) state_bytes = engine.stats().prompt_state_bytes;
+    EXPECT_GT(engine.stats().flow_state_peak_bytes, 0);  // the streams' own rows
+    EXPECT_EQ(engine.stats().flow_state_bytes, 0);       // all ended
   }
   // One extra flow call computed the voice's prompt state, once for both streams.
   EXPECT_EQ(flow_calls[1], flow_calls[0] + 1);

@@ -116,6 +116,11 @@ TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
   ASSERT_EQ(streamed.code, 0) << streamed.out;
   EXPECT_NE(streamed.out.find("first chunk after"), std::string::npos) << streamed.out;
   EXPECT_EQ(std::filesystem::file_size(dir / "b.pcm"), 2 * a.samples.size());
+  const Result half =
+      run(model + "--stream --half-state --format pcm --out " + (dir / "h.pcm").string());
+  ASSERT_EQ(half.code, 0) << half.out;
+  EXPECT_EQ(std::filesystem::file_size(dir / "h.pcm"), 2 * a.samples.size());
+  EXPECT_EQ(run(model + "--half-state --out " + (dir / "x.wav").string()).code, 1);
   const Result incremental = run(model + "--stream --incremental --seed 4 --format flac --out " +
                                  (dir / "c.flac").string());
   ASSERT_EQ(incremental.code, 0) << incremental.out;

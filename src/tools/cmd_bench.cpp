@@ -28,6 +28,7 @@ struct BenchOptions {
   std::vector<int64_t> first_hops = {15, 25};
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
+  bool half_state = false;
 };
 
 // About 40 text tokens: a typical sentence for one segment.
@@ -145,6 +146,7 @@ int run_bench(const BenchOptions& o) {
     so.voice = voice;
     so.streaming = streaming;
     so.flow.first_hop = hop > 0 ? hop : 25;
+    so.flow.half_state = streaming && o.half_state;
     so.fixed_tokens = o.tokens;
     so.sampling.seed = 1;
     const EngineStats before = engine.stats();
@@ -178,6 +180,7 @@ int run_bench(const BenchOptions& o) {
     StreamOptions warm;
     warm.voice = voice;
     warm.fixed_tokens = 4;
+    warm.flow.half_state = o.half_state;
     auto s = engine.open(warm);
     std::vector<int32_t> text(8, 100);
     s->push_text_ids(text);
@@ -192,7 +195,9 @@ int run_bench(const BenchOptions& o) {
   for (const int64_t hop : o.first_hops)
     run_one("streaming, first hop " + std::to_string(hop), true, hop);
   const double rss = peak_rss_mb();
-  std::printf("\npeak RSS %.0f MB\n", rss);
+  const double state_mb = static_cast<double>(engine.stats().flow_state_peak_bytes) / 1e6;
+  std::printf("\npeak RSS %.0f MB; streaming flow state peak %.0f MB (%s)\n", rss, state_mb,
+              o.half_state ? "half precision" : "fp32");
 
   if (!o.json.empty()) {
     // Top level: the offline run's stages and RTF, the first streaming run's latency.
@@ -202,6 +207,8 @@ int run_bench(const BenchOptions& o) {
     j["first_chunk_s"] =
         runs.size() > 1 ? runs[1].result.first_chunk_s : runs[0].result.first_chunk_s;
     j["peak_rss_mb"] = rss;
+    j["flow_state_peak_mb"] = state_mb;
+    j["half_state"] = o.half_state;
     j["weights"] = o.weights;
     j["machine"] = {{"peak_gflops", limits.peak_gflops}, {"dram_read_gbps", limits.dram_read_gbps}};
     j["runs"] = nlohmann::json::array();
@@ -228,6 +235,8 @@ Command register_bench(CLI::App& app) {
   app.add_option("--tokens", o->tokens, "Speech tokens per run (25 per second of audio)")
       ->capture_default_str();
   app.add_option("--json", o->json, "Write the figures as JSON");
+  app.add_flag("--half-state", o->half_state,
+               "Streaming: keep the flow's cached attention rows in half precision");
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
   return [o] { return run_bench(*o); };
 }

@@ -27,7 +27,7 @@ struct SynthOptions {
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
   uint64_t seed = 0;
-  bool stream = false, incremental = false, segment_per_line = false;
+  bool stream = false, incremental = false, segment_per_line = false, half_state = false;
   int threads = 0;
 };
 
@@ -90,6 +90,7 @@ int run_synth(const SynthOptions& o) {
         "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
         "(`cosyserve inspect --model DIR` lists them)");
   }
+  if (o.half_state && !o.stream) fail("--half-state is for streaming (--stream)");
   if (o.segment_per_line && o.incremental)
     fail("--segment-per-line and --incremental exclude each other (incremental text is not split)");
   const std::string text = read_text(o);
@@ -120,6 +121,7 @@ int run_synth(const SynthOptions& o) {
     so.input = o.incremental ? StreamInput::IncrementalText : StreamInput::Text;
     so.streaming = o.stream;
     so.flow.first_hop = o.first_hop;
+    so.flow.half_state = o.half_state;
     so.sampling.method = parse_sampling_method(o.sampling);
     so.sampling.temperature = o.temperature;
     so.sampling.top_k = o.top_k;
@@ -190,6 +192,9 @@ Command register_synth(CLI::App& app) {
                "`cosyserve tokenize` shows the automatic split");
   app.add_option("--first-hop", o->first_hop, "Streaming: tokens in the first chunk (15 or 25)")
       ->capture_default_str();
+  app.add_flag("--half-state", o->half_state,
+               "Streaming: keep the flow's cached attention rows in half precision (half the "
+               "state memory; the mel differs slightly from the official one)");
   app.add_option("--seed", o->seed, "Seed of the LM sampling and the vocoder noise")
       ->capture_default_str();
   app.add_option("--sampling", o->sampling, "ras | top-k | greedy")->capture_default_str();
