@@ -13,7 +13,7 @@ void concat_into(std::vector<T>& dst, const std::vector<T>& head, std::vector<T>
   dst = head;
   dst.insert(dst.end(), tail.begin(), tail.end());
   dst.shrink_to_fit();
-  tail = {};
+  std::vector<T>().swap(tail);  // `tail = {}` would keep its capacity
 }
 
 }  // namespace
