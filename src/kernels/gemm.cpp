@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -193,6 +194,29 @@ void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pn
   store_tile<MR>(acc, p.c + m * p.ldc + col0, p.ldc, cols, scale, bias, load_c);
 }
 
+// Calls fn(std::integral_constant<int, MR>{}) for a row count of 1..kMaxRows known only at
+// run time: the one place that turns it into a micro-kernel height.
+template <typename Fn>
+inline void with_rows(int64_t rows, Fn&& fn) {
+  static_assert(kMaxRows == 6);
+  switch (rows) {
+    case 6:
+      return fn(std::integral_constant<int, 6>{});
+    case 5:
+      return fn(std::integral_constant<int, 5>{});
+    case 4:
+      return fn(std::integral_constant<int, 4>{});
+    case 3:
+      return fn(std::integral_constant<int, 3>{});
+    case 2:
+      return fn(std::integral_constant<int, 2>{});
+    case 1:
+      return fn(std::integral_constant<int, 1>{});
+    default:
+      return;
+  }
+}
+
 template <WeightFormat F>
 void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
               int64_t pnl, int64_t tap, int64_t c0, int64_t kc, bool first_block,
@@ -201,20 +225,9 @@ void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const Packed
   for (; m + kMaxRows <= m_end; m += kMaxRows) {
     run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
   }
-  switch (m_end - m) {
-    case 5:
-      return run_tile<5, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-    case 4:
-      return run_tile<4, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-    case 3:
-      return run_tile<3, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-    case 2:
-      return run_tile<2, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-    case 1:
-      return run_tile<1, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
-    default:
-      return;
-  }
+  with_rows(m_end - m, [&](auto mr) {
+    run_tile<decltype(mr)::value, F>(p, m, w, pnl, tap, c0, kc, first_block, epi);
+  });
 }
 
 template <WeightFormat F>
@@ -263,25 +276,8 @@ void gemm_f32_panels(const float* a, int64_t lda, int64_t m, int64_t k, const fl
     for (int64_t m0 = 0; m0 < m; m0 += kMaxRows) {
       const float* ar = a + m0 * lda;
       float* cr = c + m0 * ldc + p * kPanel;
-      switch (std::min(kMaxRows, m - m0)) {
-        case 6:
-          panel_tile<6>(ar, lda, k, panel, ldb, cr, ldc);
-          break;
-        case 5:
-          panel_tile<5>(ar, lda, k, panel, ldb, cr, ldc);
-          break;
-        case 4:
-          panel_tile<4>(ar, lda, k, panel, ldb, cr, ldc);
-          break;
-        case 3:
-          panel_tile<3>(ar, lda, k, panel, ldb, cr, ldc);
-          break;
-        case 2:
-          panel_tile<2>(ar, lda, k, panel, ldb, cr, ldc);
-          break;
-        default:
-          panel_tile<1>(ar, lda, k, panel, ldb, cr, ldc);
-      }
+      with_rows(std::min(kMaxRows, m - m0),
+                [&](auto mr) { panel_tile<decltype(mr)::value>(ar, lda, k, panel, ldb, cr, ldc); });
     }
   }
 }
