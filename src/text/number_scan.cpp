@@ -41,6 +41,12 @@ std::optional<int> small_value(std::string_view digits) {
   return v;
 }
 
+size_t mark_at(std::string_view s, size_t at, std::initializer_list<std::string_view> marks) {
+  for (std::string_view m : marks)
+    if (starts(s, at, m)) return m.size();
+  return 0;
+}
+
 bool word_at(std::string_view s, size_t at, std::string_view word) {
   return s.substr(at, word.size()) == word && !is_alpha(byte_at(s, at + word.size()));
 }

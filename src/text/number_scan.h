@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,15 @@ std::optional<std::string_view> digits_of_length(std::string_view s, size_t at, 
 
 // The integer value of up to 9 digits, or nullopt for an empty or longer string.
 std::optional<int> small_value(std::string_view digits);
+
+// `with` at byte `at`.
+inline bool starts(std::string_view s, size_t at, std::string_view with) {
+  return s.substr(at, with.size()) == with;
+}
+
+// The byte length of the first of `marks` found at `at` (an ASCII sign or its full-width
+// or typographic twin: ":" or "：", "%" or "％"), 0 for none.
+size_t mark_at(std::string_view s, size_t at, std::initializer_list<std::string_view> marks);
 
 // `word` at `at`, case-sensitive, and not followed by an ASCII letter.
 bool word_at(std::string_view s, size_t at, std::string_view word);

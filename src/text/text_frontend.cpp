@@ -116,9 +116,9 @@ TextFrontend::TextFrontend(BpeTokenizer tokenizer) : tokenizer_(std::move(tokeni
 }
 
 std::string TextFrontend::normalize(std::string_view input) const {
-  std::string text = strip(input);
-  const bool chinese = contains_chinese(text);
-  text = strip(clean_characters(text, chinese));  // a removed emoji may leave a space at an end
+  const bool chinese = contains_chinese(input);
+  // Stripped after cleaning: a removed emoji may leave a space at an end.
+  std::string text = strip(clean_characters(input, chinese));
   if (!chinese) return verbalize_english(text);
   text = verbalize_chinese(text);
   text = replace_all(std::move(text), "\n", "");

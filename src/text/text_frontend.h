@@ -37,7 +37,7 @@ class TextFrontend {
   explicit TextFrontend(BpeTokenizer tokenizer);
 
   // The rules for the text's language (Chinese when it holds any CJK ideograph):
-  //  - both: strip surrounding whitespace; clean_characters; then the written forms are read
+  //  - both: clean_characters, strip surrounding whitespace, then the written forms are read
   //    as words (verbalize_chinese / verbalize_english);
   //  - Chinese: drop newlines; keep a space only between two ASCII non-space characters
   //    ("你好 world" → "你好world", "hello world" stays); "²" → "平方", "³" → "立方";

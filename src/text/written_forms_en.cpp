@@ -102,7 +102,7 @@ std::optional<Reading> date(std::string_view s, size_t at) {
 std::optional<Reading> meridiem(std::string_view s, size_t at) {
   const size_t i = byte_at(s, at) == ' ' ? at + 1 : at;
   for (std::string_view form : {"a.m.", "p.m.", "A.M.", "P.M.", "am", "pm", "AM", "PM"}) {
-    if (s.substr(i, form.size()) != form || is_alpha(byte_at(s, i + form.size()))) continue;
+    if (!word_at(s, i, form)) continue;
     return Reading{i + form.size(), (form[0] | 0x20) == 'a' ? "a m" : "p m"};
   }
   return std::nullopt;
@@ -279,7 +279,7 @@ std::optional<Reading> unit_at(std::string_view s, size_t at, bool singular) {
   for (const Unit& u : units()) {
     for (size_t i : {at, at + 1}) {
       if (i == at + 1 && (byte_at(s, at) != ' ' || u.one == "percent")) continue;
-      if (s.substr(i, u.written.size()) != u.written) continue;
+      if (!starts(s, i, u.written)) continue;
       const size_t end = i + u.written.size();
       if (is_alnum(byte_at(s, end))) continue;
       return Reading{end, std::string(singular ? u.one : u.many)};
@@ -338,7 +338,7 @@ std::optional<Reading> money(std::string_view s, size_t at) {
        {"€", "euro", "euros", "cent", "cents"},
        {"¥", "yen", "yen", "", ""}}};
   for (const Currency& c : kCurrencies) {
-    if (s.substr(at, c.symbol.size()) != c.symbol) continue;
+    if (!starts(s, at, c.symbol)) continue;
     const size_t i = at + c.symbol.size();
     if (!is_digit(byte_at(s, i))) return std::nullopt;
     const NumberToken amount = scan_number(s, i);

@@ -67,7 +67,7 @@ const std::vector<Unit>& units() {
 std::optional<Reading> unit_at(std::string_view s, size_t at) {
   const size_t i = byte_at(s, at) == ' ' ? at + 1 : at;
   for (const Unit& u : units()) {
-    if (s.substr(i, u.written.size()) != u.written) continue;
+    if (!starts(s, i, u.written)) continue;
     const size_t end = i + u.written.size();
     if (is_alnum(byte_at(s, end))) continue;
     return Reading{end, std::string(u.spoken)};
@@ -77,10 +77,6 @@ std::optional<Reading> unit_at(std::string_view s, size_t at) {
 
 std::string read(const NumberToken& t) {
   return t.is_integer() ? zh_integer(t.int_digits) : zh_decimal(t.int_digits, t.frac_digits);
-}
-
-bool starts(std::string_view s, size_t at, std::string_view with) {
-  return s.substr(at, with.size()) == with;
 }
 
 // Counting words after which a lone 2 reads 两: "2个" → "两个".
@@ -116,10 +112,7 @@ std::optional<Reading> year(std::string_view s, size_t at) {
   return Reading{at + 4, zh_digits(*digits)};
 }
 
-size_t colon_at(std::string_view s, size_t at) {
-  if (byte_at(s, at) == ':') return 1;
-  return starts(s, at, "：") ? std::string_view("：").size() : 0;
-}
+size_t colon_at(std::string_view s, size_t at) { return mark_at(s, at, {":", "："}); }
 
 // 10:30 → 十点三十分, 9:05:20 → 九点零五分二十秒, 2:00 → 两点; other a:b → a比b (scores).
 std::optional<Reading> time_or_ratio(std::string_view s, size_t at) {
@@ -196,16 +189,10 @@ std::optional<Reading> fraction(std::string_view s, size_t at) {
   return Reading{den_at + den->size(), zh_integer(*den) + "分之" + zh_integer(*num)};
 }
 
-size_t percent_sign_at(std::string_view s, size_t at) {
-  if (byte_at(s, at) == '%') return 1;
-  return starts(s, at, "％") ? std::string_view("％").size() : 0;
-}
+size_t percent_sign_at(std::string_view s, size_t at) { return mark_at(s, at, {"%", "％"}); }
 
 size_t range_dash_at(std::string_view s, size_t at) {
-  if (byte_at(s, at) == '-' || byte_at(s, at) == '~') return 1;
-  for (std::string_view dash : {"～", "—", "–"})
-    if (starts(s, at, dash)) return dash.size();
-  return 0;
+  return mark_at(s, at, {"-", "~", "～", "—", "–"});
 }
 
 // A number, or a range a-b / a~b, then a percent sign or a unit if one follows:
@@ -269,13 +256,9 @@ std::optional<Reading> chinese_rule(std::string_view s, size_t at) {
     return quantity(s, at);
   }
   // -5 → 负五, −5 → 负五 (a sign, not a hyphen inside a word)
-  if ((c == '-' && is_digit(byte_at(s, at + 1)) && !follows_word(s, at))) {
-    Reading r = quantity(s, at + 1);
-    r.words = "负" + r.words;
-    return r;
-  }
-  if (starts(s, at, "−") && is_digit(byte_at(s, at + 3)) && !follows_word(s, at)) {
-    Reading r = quantity(s, at + 3);
+  if (const size_t sign = mark_at(s, at, {"-", "−"});
+      sign != 0 && is_digit(byte_at(s, at + sign)) && !follows_word(s, at)) {
+    Reading r = quantity(s, at + sign);
     r.words = "负" + r.words;
     return r;
   }
