@@ -91,7 +91,7 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
     const auto replayed = static_cast<int64_t>(s->replay().size());
-    const int64_t n = replayed + static_cast<int64_t>(s->pending().size());
+    const int64_t n = to_feed(*s);
     if (replayed > 0) lm_.embed(s->replay(), inputs_.data() + r * h);
     lm_.embed(s->pending(), inputs_.data() + (r + replayed) * h);
     chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
