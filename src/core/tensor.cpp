@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <immintrin.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -229,6 +231,15 @@ uint16_t float_to_half(float f) {
   const uint32_t rem = mant & 0x1fffu;
   if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) ++half;  // round to nearest even
   return static_cast<uint16_t>(half);
+}
+
+void floats_to_halves(const float* in, uint16_t* out, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = float_to_half(in[i]);
 }
 
 std::vector<float> transpose_2d(std::span<const float> v, int64_t rows, int64_t cols) {

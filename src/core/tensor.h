@@ -86,5 +86,7 @@ std::vector<float> transpose_2d(std::span<const float> v, int64_t rows, int64_t 
 float half_to_float(uint16_t h);
 float bf16_to_float(uint16_t b);
 uint16_t float_to_half(float f);
+// float_to_half over n values (F16C, 8 at a time): for bulk data such as cached keys.
+void floats_to_halves(const float* in, uint16_t* out, size_t n);
 
 }  // namespace cosy

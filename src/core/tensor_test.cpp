@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <vector>
 
 namespace cosy {
 namespace {
@@ -45,6 +47,23 @@ TEST(Tensor, HalfConversionsRoundTrip) {
   }
   EXPECT_EQ(bf16_to_float(0x3f80), 1.0F);
   EXPECT_TRUE(std::isinf(half_to_float(float_to_half(1e6F))));
+}
+
+// The bulk conversion rounds exactly as the scalar one, in the vector body and the tail.
+TEST(Tensor, BulkHalfConversionEqualsScalar) {
+  std::vector<float> in = {0.0F,           -0.0F,
+                           1.0F,           -2.5F,
+                           65504.0F,       65520.0F,
+                           1e6F,           -1e6F,
+                           1e-8F,          5.9604645e-08F,
+                           6.1035156e-05F, 0.1F,
+                           -0.3333F,       std::numeric_limits<float>::infinity(),
+                           3.14159F,       2.0009765F};
+  for (int i = 0; i < 200; ++i)
+    in.push_back(std::ldexp(static_cast<float>(i % 97) - 48.3F, i % 40 - 30));
+  std::vector<uint16_t> out(in.size());
+  floats_to_halves(in.data(), out.data(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(out[i], float_to_half(in[i])) << in[i];
 }
 
 TEST(DType, NamesRoundTrip) {

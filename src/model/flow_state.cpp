@@ -24,10 +24,8 @@ void KvHistory::append(const float* keys, const float* values, int64_t n, int64_
     const size_t at = k16.size();
     k16.resize(at + count);
     v16.resize(at + count);
-    for (size_t i = 0; i < count; ++i) {
-      k16[at + i] = float_to_half(keys[i]);
-      v16[at + i] = float_to_half(values[i]);
-    }
+    floats_to_halves(keys, k16.data() + at, count);
+    floats_to_halves(values, v16.data() + at, count);
   } else {
     k.insert(k.end(), keys, keys + count);
     v.insert(v.end(), values, values + count);
