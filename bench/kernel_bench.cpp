@@ -1,15 +1,21 @@
 // bench-kernels: the CPU kernels at the real CosyVoice2 shapes, as fractions of this
-// machine's peak FMA and DRAM read bandwidth (measured first, in the same run), with
-// OpenBLAS sgemm on the same shapes as the library baseline.
-//   build/bench/kernel_bench [--json FILE] [--quick]
-#include <cblas.h>
-
+// machine's peak FMA and DRAM read bandwidth (measured first, in the same run), with the
+// sgemm of Debian's three CPU libraries on the same shapes as baselines: OpenBLAS, BLIS
+// and oneDNN (docs/performance.md has the comparison that chose our own kernels).
+//   build/bench/kernel_bench [--json FILE] [--quick] [--m 1,4,...] [--linear-only]
+// --m picks the row counts of the linear shapes (default 1,4,16,64,256); --linear-only
+// skips the conv and attention shapes.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -17,6 +23,7 @@
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/machine_limits.h"
+#include "library_gemm.h"
 
 using namespace cosy;
 
@@ -32,6 +39,12 @@ std::vector<float> rnd(size_t n, float scale = 0.05f) {
   return v;
 }
 
+// Waits for the idle threads of the library measured last to stop spinning (OpenBLAS's and
+// libgomp's workers busy-wait for a while after a call), so they do not take cores from
+// the next measurement: without it BLIS, measured right after OpenBLAS, ran at a tenth of
+// its speed on some shapes.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
+
 struct Row {
   std::string name, dtype, shape;
   int64_t m = 0, k = 0, n = 0;
@@ -42,16 +55,34 @@ struct Row {
 
 int main(int argc, char** argv) {
   std::string json_path;
-  bool quick = false;
+  bool quick = false, linear_only = false;
+  std::vector<int64_t> ms = {1, 4, 16, 64, 256};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--linear-only") == 0) linear_only = true;
+    if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) {
+      ms.clear();
+      for (const char* p = argv[++i]; *p != 0;) {
+        char* end = nullptr;
+        ms.push_back(std::strtoll(p, &end, 10));
+        if (end == p || ms.back() <= 0) {
+          std::fprintf(stderr, "--m takes positive row counts separated by commas\n");
+          return 2;
+        }
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
   }
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
   std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n\n",
               pool.num_threads(), lim.peak_gflops, lim.dram_read_gbps);
-  openblas_set_num_threads(pool.num_threads());
+  // Every library gets the same number of threads as our pool (BLIS and oneDNN run on
+  // OpenMP, OpenBLAS on its own threads).
+  const bench::LibraryGemm libraries[] = {bench::openblas_gemm(), bench::blis_gemm(),
+                                          bench::onednn_gemm()};
+  for (const auto& lib : libraries) lib.set_threads(pool.num_threads());
   const double budget = quick ? 0.05 : 0.3;
   std::vector<Row> rows;
   auto report = [&](Row r) {
@@ -64,12 +95,17 @@ int main(int argc, char** argv) {
   // LLM linears: [N, K] weights, M rows of activations.
   const std::pair<int64_t, int64_t> linears[] = {
       {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
-  const int64_t ms[] = {1, 4, 16, 64, 256};
   for (auto [n, k] : linears) {
     const auto w = rnd(static_cast<size_t>(n * k));
+    // Enough copies of the weight, in every format, to cycle through 256 MB, so M=1
+    // streams the weights from DRAM, not from the caches (plain [N, K] copies for the
+    // libraries).
+    auto copies_of = [&](int64_t bytes_per_value) {
+      return static_cast<int>(std::max<int64_t>(1, (256ll << 20) / (n * k * bytes_per_value)));
+    };
+    std::vector<std::vector<float>> plain(static_cast<size_t>(copies_of(4)), w);
     for (WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}) {
-      // Several copies so M=1 streams weights from DRAM, not from the caches.
-      const int copies = static_cast<int>(std::max<int64_t>(1, (256ll << 20) / (n * k * 4)));
+      const int copies = copies_of(f == WeightFormat::F32 ? 4 : f == WeightFormat::F16 ? 2 : 1);
       std::vector<std::unique_ptr<cpu::PackedWeight>> pw;
       for (int c = 0; c < copies; ++c) {
         pw.push_back(std::make_unique<cpu::PackedWeight>(
@@ -79,6 +115,7 @@ int main(int argc, char** argv) {
         const auto x = rnd(static_cast<size_t>(m * k), 1.0f);
         std::vector<float> y(static_cast<size_t>(m * n));
         int next = 0;
+        settle();
         const double t = bench::time_best(
             [&] {
               cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
@@ -96,16 +133,28 @@ int main(int argc, char** argv) {
         r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
-        if (f == WeightFormat::F32) {
+        if (f != WeightFormat::F32) continue;
+        // The result of copy 0 through our kernel, to check each library computes the same.
+        std::vector<float> ours(y.size());
+        cpu::GemmProblem p0{{x.data(), k, 1, 0, k}, m, ours.data(), n};
+        cpu::gemm(pool, {&p0, 1}, *pw[0], {});
+        for (const auto& lib : libraries) {
+          lib.sgemm(m, n, k, x.data(), plain[0].data(), y.data());
+          float worst = 0;
+          for (size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::abs(y[i] - ours[i]));
+          if (worst > 1e-3f) {
+            std::fprintf(stderr, "%s sgemm differs from ours by %g at %s\n", lib.name, worst,
+                         r.shape.c_str());
+            return 1;
+          }
+          settle();
           const double tb = bench::time_best(
               [&] {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
-                            static_cast<int>(n), static_cast<int>(k), 1.0f, x.data(),
-                            static_cast<int>(k), w.data(), static_cast<int>(k), 0.0f, y.data(),
-                            static_cast<int>(n));
+                lib.sgemm(m, n, k, x.data(), plain[static_cast<size_t>(next)].data(), y.data());
+                next = (next + 1) % copies;  // f is fp32 here: as many copies as `plain`
               },
               budget);
-          Row b{"openblas", "fp32", r.shape, m, k, n};
+          Row b{lib.name, "fp32", r.shape, m, k, n};
           b.gflops = 2.0 * static_cast<double>(m * n * k) / tb / 1e9;
           b.gbps = static_cast<double>(n * k * 4) / tb / 1e9;
           report(b);
@@ -114,85 +163,87 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Convolutions at the HiFT (10 s of audio) and flow estimator shapes.
-  struct ConvShape {
-    const char* where;
-    int64_t cin, cout, kernel, dilation, length;
-  };
-  const ConvShape convs[] = {
-      {"hift.rb0", 256, 256, 11, 5, 2000}, {"hift.rb0", 256, 256, 3, 1, 2000},
-      {"hift.rb1", 128, 128, 7, 3, 10000}, {"hift.rb2", 64, 64, 11, 1, 30001},
-      {"hift.pre", 80, 512, 7, 1, 250},    {"flow.res", 256, 256, 3, 1, 1000},
-      {"flow.res", 512, 256, 3, 1, 1000},
-  };
-  for (const auto& c : convs) {
-    const auto w = rnd(static_cast<size_t>(c.cout * c.cin * c.kernel));
-    auto pw = cpu::pack_conv1d(w.data(), c.cout, c.cin, c.kernel, 1, WeightFormat::F32);
-    const auto x = rnd(static_cast<size_t>(c.length * c.cin), 1.0f);
-    std::vector<float> y(static_cast<size_t>(c.length * c.cout));
-    Conv1dArgs a;
-    a.weight = pw.get();
-    a.in_channels = c.cin;
-    a.out_channels = c.cout;
-    a.kernel = c.kernel;
-    a.dilation = c.dilation;
-    a.pad_left = a.pad_right = c.dilation * (c.kernel - 1) / 2;
-    Segment seg{x.data(), c.length, y.data()};
-    const double t = bench::time_best([&] { cpu::conv1d(pool, {&seg, 1}, a); }, budget);
-    Row r{"conv1d",
-          "fp32",
-          std::string(c.where) + " " + std::to_string(c.cin) + "->" + std::to_string(c.cout) +
-              " k" + std::to_string(c.kernel) + " d" + std::to_string(c.dilation) + " T" +
-              std::to_string(c.length),
-          c.length,
-          c.cin * c.kernel,
-          c.cout};
-    r.gflops = 2.0 * static_cast<double>(c.length * c.cout * c.cin * c.kernel) / t / 1e9;
-    r.gbps = static_cast<double>((c.length * (c.cin + c.cout)) * 4) / t / 1e9;
-    report(r);
-  }
-  {
-    const int64_t cin = 512, cout = 256, kernel = 16, stride = 8, t_in = 250;
-    const auto w = rnd(static_cast<size_t>(cin * cout * kernel));
-    auto pw = cpu::pack_conv_transpose1d(w.data(), cin, cout, kernel, WeightFormat::F32);
-    const auto x = rnd(static_cast<size_t>(t_in * cin), 1.0f);
-    ConvTranspose1dArgs a;
-    a.weight = pw.get();
-    a.in_channels = cin;
-    a.out_channels = cout;
-    a.kernel = kernel;
-    a.stride = stride;
-    a.padding = (kernel - stride) / 2;
-    std::vector<float> y(static_cast<size_t>(a.out_length(t_in) * cout));
-    Segment seg{x.data(), t_in, y.data()};
-    const double t = bench::time_best([&] { cpu::conv_transpose1d(pool, {&seg, 1}, a); }, budget);
-    Row r{"convT1d", "fp32", "hift.ups0 512->256 k16 s8 T250", t_in, cin, cout * kernel};
-    r.gflops = 2.0 * static_cast<double>(t_in * cin * cout * kernel) / t / 1e9;
-    r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
-    report(r);
-  }
-  {
-    // Flow estimator self-attention: 8 heads x 64, 500 frames (10 s), chunk mask of 50.
-    const int64_t heads = 8, hd = 64, len = 500;
-    const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
-    const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
-    std::vector<float> out(q.size());
-    AttentionArgs a;
-    a.num_heads = a.num_kv_heads = heads;
-    a.head_dim = hd;
-    a.mask = MaskKind::ChunkCausal;
-    a.chunk = 50;
-    // Dense keys, as the flow keeps them per stream.
-    AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
-    const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
-    // Visible pairs under the chunk mask, 4 flops per pair and dimension (QK and PV).
-    double pairs = 0;
-    for (int64_t i = 0; i < len; ++i)
-      pairs += static_cast<double>(std::min(len, (i / 50 + 1) * 50));
-    Row r{"attention", "fp32", "flow 8x64 T500 chunk50", len, hd, heads};
-    r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
-    r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
-    report(r);
+  if (!linear_only) {
+    // Convolutions at the HiFT (10 s of audio) and flow estimator shapes.
+    struct ConvShape {
+      const char* where;
+      int64_t cin, cout, kernel, dilation, length;
+    };
+    const ConvShape convs[] = {
+        {"hift.rb0", 256, 256, 11, 5, 2000}, {"hift.rb0", 256, 256, 3, 1, 2000},
+        {"hift.rb1", 128, 128, 7, 3, 10000}, {"hift.rb2", 64, 64, 11, 1, 30001},
+        {"hift.pre", 80, 512, 7, 1, 250},    {"flow.res", 256, 256, 3, 1, 1000},
+        {"flow.res", 512, 256, 3, 1, 1000},
+    };
+    for (const auto& c : convs) {
+      const auto w = rnd(static_cast<size_t>(c.cout * c.cin * c.kernel));
+      auto pw = cpu::pack_conv1d(w.data(), c.cout, c.cin, c.kernel, 1, WeightFormat::F32);
+      const auto x = rnd(static_cast<size_t>(c.length * c.cin), 1.0f);
+      std::vector<float> y(static_cast<size_t>(c.length * c.cout));
+      Conv1dArgs a;
+      a.weight = pw.get();
+      a.in_channels = c.cin;
+      a.out_channels = c.cout;
+      a.kernel = c.kernel;
+      a.dilation = c.dilation;
+      a.pad_left = a.pad_right = c.dilation * (c.kernel - 1) / 2;
+      Segment seg{x.data(), c.length, y.data()};
+      const double t = bench::time_best([&] { cpu::conv1d(pool, {&seg, 1}, a); }, budget);
+      Row r{"conv1d",
+            "fp32",
+            std::string(c.where) + " " + std::to_string(c.cin) + "->" + std::to_string(c.cout) +
+                " k" + std::to_string(c.kernel) + " d" + std::to_string(c.dilation) + " T" +
+                std::to_string(c.length),
+            c.length,
+            c.cin * c.kernel,
+            c.cout};
+      r.gflops = 2.0 * static_cast<double>(c.length * c.cout * c.cin * c.kernel) / t / 1e9;
+      r.gbps = static_cast<double>((c.length * (c.cin + c.cout)) * 4) / t / 1e9;
+      report(r);
+    }
+    {
+      const int64_t cin = 512, cout = 256, kernel = 16, stride = 8, t_in = 250;
+      const auto w = rnd(static_cast<size_t>(cin * cout * kernel));
+      auto pw = cpu::pack_conv_transpose1d(w.data(), cin, cout, kernel, WeightFormat::F32);
+      const auto x = rnd(static_cast<size_t>(t_in * cin), 1.0f);
+      ConvTranspose1dArgs a;
+      a.weight = pw.get();
+      a.in_channels = cin;
+      a.out_channels = cout;
+      a.kernel = kernel;
+      a.stride = stride;
+      a.padding = (kernel - stride) / 2;
+      std::vector<float> y(static_cast<size_t>(a.out_length(t_in) * cout));
+      Segment seg{x.data(), t_in, y.data()};
+      const double t = bench::time_best([&] { cpu::conv_transpose1d(pool, {&seg, 1}, a); }, budget);
+      Row r{"convT1d", "fp32", "hift.ups0 512->256 k16 s8 T250", t_in, cin, cout * kernel};
+      r.gflops = 2.0 * static_cast<double>(t_in * cin * cout * kernel) / t / 1e9;
+      r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
+      report(r);
+    }
+    {
+      // Flow estimator self-attention: 8 heads x 64, 500 frames (10 s), chunk mask of 50.
+      const int64_t heads = 8, hd = 64, len = 500;
+      const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+      const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+      std::vector<float> out(q.size());
+      AttentionArgs a;
+      a.num_heads = a.num_kv_heads = heads;
+      a.head_dim = hd;
+      a.mask = MaskKind::ChunkCausal;
+      a.chunk = 50;
+      // Dense keys, as the flow keeps them per stream.
+      AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
+      const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
+      // Visible pairs under the chunk mask, 4 flops per pair and dimension (QK and PV).
+      double pairs = 0;
+      for (int64_t i = 0; i < len; ++i)
+        pairs += static_cast<double>(std::min(len, (i / 50 + 1) * 50));
+      Row r{"attention", "fp32", "flow 8x64 T500 chunk50", len, hd, heads};
+      r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
+      r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
+      report(r);
+    }
   }
 
   if (!json_path.empty()) {

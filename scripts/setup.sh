@@ -14,7 +14,7 @@ PACKAGES=(
   libicu-dev                           # Unicode properties and NFC for the tokenizer
   libsndfile1-dev                      # WAV/FLAC output
   libbenchmark-dev                     # Google Benchmark kernel programs
-  libopenblas-dev                      # GEMM baseline in the kernel benchmark (not linked by the engine)
+  libopenblas-dev libblis-dev libdnnl-dev  # GEMM baselines in the kernel benchmark (not linked by the engine)
 )
 
 missing=()

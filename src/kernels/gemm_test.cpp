@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -109,6 +110,24 @@ TEST(Gemm, BatchOfProblemsEqualsSeparateCalls) {
     problems.push_back({{xs[size_t(i)].data(), k, 1, 0, k}, ms[i], batched[size_t(i)].data(), n});
   cpu::gemm(pool, problems, pw, {});
   for (int i = 0; i < 4; ++i) EXPECT_EQ(batched[size_t(i)], separate[size_t(i)]);
+}
+
+// The one-row (decode) micro-kernel, with its four k chains and k tail, against the
+// 6-row kernel on the same row, in every weight format: a 7-row problem runs rows 0-5 on
+// the 6-row kernel and row 6 on the one-row kernel; row 6 repeats row 0.
+TEST(Gemm, DecodeRowMatchesTheBlockKernelInEveryFormat) {
+  ThreadPool pool(2);
+  const int64_t m = 7, n = 53, k = 1031;  // k: four 256-blocks and a tail of 7
+  auto x = random_vector(static_cast<size_t>(m * k), 40);
+  std::copy_n(x.begin(), k, x.begin() + 6 * k);
+  const auto w = random_vector(static_cast<size_t>(n * k), 41, 0.05f);
+  for (WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}) {
+    const auto y = run_linear(pool, x, m, k, k, pack(w, n, k, f), nullptr, n,
+                              std::vector<float>(size_t(m * n)), false);
+    EXPECT_LT(max_abs_diff(y.data(), y.data() + 6 * n, static_cast<size_t>(n)), 1e-5)
+        << weight_format_name(f);
+    EXPECT_NE(y[0], 0.0f);
+  }
 }
 
 // Reduced-precision weights against fp32 on a decoder-like shape; the errors are reported
