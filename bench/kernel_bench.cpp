@@ -2,9 +2,10 @@
 // machine's peak FMA and DRAM read bandwidth (measured first, in the same run), with the
 // sgemm of Debian's three CPU libraries on the same shapes as baselines: OpenBLAS, BLIS
 // and oneDNN (docs/performance.md has the comparison that chose our own kernels).
-//   build/bench/kernel_bench [--json FILE] [--quick] [--m 1,4,...] [--linear-only]
-// --m picks the row counts of the linear shapes (default 1,4,16,64,256); --linear-only
-// skips the conv and attention shapes.
+//   build/bench/kernel_bench [--json FILE] [--quick] [--m 1,4,...]
+//                            [--only linear|conv|attention]
+// --m picks the row counts of the linear shapes (default 1,4,16,64,256); --only runs one
+// group of shapes.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -55,12 +56,13 @@ struct Row {
 
 int main(int argc, char** argv) {
   std::string json_path;
-  bool quick = false, linear_only = false;
+  bool quick = false;
+  std::string only;
   std::vector<int64_t> ms = {1, 4, 16, 64, 256};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--linear-only") == 0) linear_only = true;
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
     if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) {
       ms.clear();
       for (const char* p = argv[++i]; *p != 0;) {
@@ -95,7 +97,13 @@ int main(int argc, char** argv) {
   // LLM linears: [N, K] weights, M rows of activations.
   const std::pair<int64_t, int64_t> linears[] = {
       {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
+  auto runs = [&](const char* group) { return only.empty() || only == group; };
+  if (!only.empty() && !runs("linear") && !runs("conv") && !runs("attention")) {
+    std::fprintf(stderr, "--only takes linear, conv or attention\n");
+    return 2;
+  }
   for (auto [n, k] : linears) {
+    if (!runs("linear")) break;
     const auto w = rnd(static_cast<size_t>(n * k));
     // Enough copies of the weight, in every format, to cycle through 256 MB, so M=1
     // streams the weights from DRAM, not from the caches (plain [N, K] copies for the
@@ -163,7 +171,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (!linear_only) {
+  if (runs("conv")) {
     // Convolutions at the HiFT (10 s of audio) and flow estimator shapes.
     struct ConvShape {
       const char* where;
@@ -221,25 +229,37 @@ int main(int argc, char** argv) {
       r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
       report(r);
     }
-    {
-      // Flow estimator self-attention: 8 heads x 64, 500 frames (10 s), chunk mask of 50.
-      const int64_t heads = 8, hd = 64, len = 500;
+  }
+  if (runs("attention")) {
+    // Flow estimator self-attention, 8 heads x 64 over dense keys as the flow keeps them
+    // per stream: 500 frames (10 s) under the streaming chunk mask of 50, and 650 frames
+    // (a 3 s prompt and 10 s) with the full attention of an offline call.
+    struct AttentionShape {
+      const char* name;
+      int64_t len;
+      MaskKind mask;
+    };
+    for (const AttentionShape& sh :
+         {AttentionShape{"flow 8x64 T500 chunk50", 500, MaskKind::ChunkCausal},
+          AttentionShape{"flow 8x64 T650 full", 650, MaskKind::None}}) {
+      const int64_t heads = 8, hd = 64, len = sh.len, chunk = 50;
       const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
       const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
       std::vector<float> out(q.size());
       AttentionArgs a;
       a.num_heads = a.num_kv_heads = heads;
       a.head_dim = hd;
-      a.mask = MaskKind::ChunkCausal;
-      a.chunk = 50;
-      // Dense keys, as the flow keeps them per stream.
+      a.mask = sh.mask;
+      a.chunk = chunk;
       AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
       const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
-      // Visible pairs under the chunk mask, 4 flops per pair and dimension (QK and PV).
+      // Visible pairs under the mask, 4 flops per pair and dimension (QK and PV).
       double pairs = 0;
-      for (int64_t i = 0; i < len; ++i)
-        pairs += static_cast<double>(std::min(len, (i / 50 + 1) * 50));
-      Row r{"attention", "fp32", "flow 8x64 T500 chunk50", len, hd, heads};
+      for (int64_t i = 0; i < len; ++i) {
+        const cpu::KeyRange kr = cpu::visible_keys(a, i, len);
+        pairs += static_cast<double>(kr.end - kr.begin);
+      }
+      Row r{"attention", "fp32", sh.name, len, hd, heads};
       r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
       r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
       report(r);

@@ -1,12 +1,42 @@
 #include "core/thread_pool.h"
 
+#include <immintrin.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
 namespace cosy {
+
+namespace {
+
+// How long a thread spins for new work (a worker) or for its job's stragglers (a caller)
+// before it sleeps on a condition variable: longer than the gap between two ops of a
+// model step, short enough that an idle pool stops using the cores at once.
+constexpr std::chrono::microseconds kSpin{200};
+
+}  // namespace
+
+template <typename Done>
+bool ThreadPool::spin_until(const Done& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      _mm_pause();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
+}
+
+std::shared_ptr<ThreadPool::Job> ThreadPool::claimable_job() const {
+  for (const auto& j : jobs_) {
+    if (j->next.load(std::memory_order_relaxed) < j->n) return j;
+  }
+  return nullptr;
+}
 
 ThreadPool::ThreadPool(int num_threads) {
   const int extra = std::max(0, num_threads - 1);
@@ -38,25 +68,19 @@ void ThreadPool::run_tasks(Job& job) {
 }
 
 void ThreadPool::worker_loop() {
+  uint64_t seen = queued_.load(std::memory_order_acquire);
   for (;;) {
+    // Spin for a job queued since the last look; sleep only when none came meanwhile.
+    const bool queued = spin_until([&] { return queued_.load(std::memory_order_acquire) != seen; });
     std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      work_cv_.wait(lock, [this] {
-        if (stopping_) return true;
-        return std::any_of(jobs_.begin(), jobs_.end(), [](const auto& j) {
-          return j->next.load(std::memory_order_relaxed) < j->n;
-        });
-      });
+      if (!queued) work_cv_.wait(lock, [&] { return stopping_ || claimable_job() != nullptr; });
       if (stopping_) return;
-      for (auto& j : jobs_) {
-        if (j->next.load(std::memory_order_relaxed) < j->n) {
-          job = j;
-          break;
-        }
-      }
+      seen = queued_.load(std::memory_order_relaxed);
+      job = claimable_job();
     }
-    if (!job) continue;
+    if (!job) continue;  // its callers claimed every task first
     run_tasks(*job);
     // Passing through the mutex orders our `done` increments before a waiting caller's
     // predicate check, so the notify below cannot be lost.
@@ -77,9 +101,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& tas
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs_.push_back(job);
+    queued_.fetch_add(1, std::memory_order_release);
   }
   work_cv_.notify_all();
   run_tasks(*job);
+  spin_until([&] { return job->done.load(std::memory_order_acquire) == n; });
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [&] { return job->done.load(std::memory_order_acquire) == n; });

@@ -50,15 +50,24 @@ class ThreadPool {
     std::mutex error_mutex;
     std::exception_ptr error;
   };
-  // Claims and runs tasks of `job` until none is left; returns how many it ran.
+  // Claims and runs tasks of `job` until none is left.
   static void run_tasks(Job& job);
   void worker_loop();
+  // The first job with unclaimed tasks, or null; the mutex must be held.
+  std::shared_ptr<Job> claimable_job() const;
+  // Spins up to kSpin for `done()` to turn true; false when it did not.
+  template <typename Done>
+  static bool spin_until(const Done& done);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable work_cv_;  // workers wait for jobs
   std::condition_variable done_cv_;  // callers wait for their job's stragglers
   std::deque<std::shared_ptr<Job>> jobs_;
+  // Bumped (under the mutex) whenever a job is queued: an idle worker spins on it for a
+  // while before it sleeps, since inference queues its ops back to back and waking a
+  // sleeping thread takes tens of microseconds, as long as a small op itself.
+  std::atomic<uint64_t> queued_{0};
   bool stopping_ = false;
 };
 

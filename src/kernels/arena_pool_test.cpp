@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <thread>
@@ -64,6 +65,25 @@ TEST(ThreadPool, PropagatesTheFirstException) {
                                  }),
                std::runtime_error);
   EXPECT_EQ(ran.load(), 50);  // the others still ran
+}
+
+// Workers spin a while for new jobs, then sleep: jobs that come back to back (inside the
+// spin) and jobs that come after the workers fell asleep both run every task, and the
+// workers take part in both (a job whose tasks block until a second thread runs one
+// cannot finish on the caller alone).
+TEST(ThreadPool, WorkersTakeJobsWhileSpinningAndAfterSleeping) {
+  ThreadPool pool(2);
+  for (int round = 0; round < 40; ++round) {
+    if (round % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::atomic<int> arrived{0};
+    std::atomic<int64_t> sum{0};
+    pool.parallel_for(2, [&](int64_t i) {
+      arrived++;
+      while (arrived.load() < 2) std::this_thread::yield();  // needs both threads
+      sum += i + 1;
+    });
+    EXPECT_EQ(sum.load(), 3) << "round " << round;
+  }
 }
 
 TEST(ThreadPool, NestedAndConcurrentCallersFinish) {

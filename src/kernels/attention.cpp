@@ -102,6 +102,45 @@ struct DenseBlock {
   float scale;
 };
 
+// out = P·V for a block's probabilities P ([rows, nk16], keys [kb, ke)): half-precision
+// values are widened into one block first; fp32 values are read in place as 16-column
+// panels, the shared rows and the own rows as two products that are summed.
+void multiply_by_values(const DenseBlock& b, const float* p, int64_t nk16, int64_t kb, int64_t ke,
+                        ScratchScope& scratch) {
+  const int64_t hd = b.head_dim, nk = ke - kb;
+  if (b.half) {
+    const std::span<float> vb = scratch.arena().alloc<float>(static_cast<size_t>(nk * hd));
+    for (int64_t j = kb; j < ke; ++j) {
+      const uint16_t* src =
+          j < b.shared_len ? b.v16_shared + j * b.ld_kv : b.v16 + (j - b.shared_len) * b.ld_kv;
+      float* dst = vb.data() + (j - kb) * hd;
+      for (int64_t d = 0; d < hd; d += 8) {
+        _mm256_storeu_ps(
+            dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + d))));
+      }
+    }
+    gemm_f32_panels(p, nk16, b.rows, nk, vb.data(), hd, kPanel, hd / kPanel, b.out, b.ld_o);
+    return;
+  }
+  const int64_t split = std::clamp(b.shared_len, kb, ke);
+  if (split == kb) {
+    gemm_f32_panels(p, nk16, b.rows, nk, b.v + (kb - b.shared_len) * b.ld_kv, b.ld_kv, kPanel,
+                    hd / kPanel, b.out, b.ld_o);
+    return;
+  }
+  gemm_f32_panels(p, nk16, b.rows, split - kb, b.v_shared + kb * b.ld_kv, b.ld_kv, kPanel,
+                  hd / kPanel, b.out, b.ld_o);
+  if (split == ke) return;
+  const std::span<float> own = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * hd));
+  gemm_f32_panels(p + (split - kb), nk16, b.rows, ke - split, b.v, b.ld_kv, kPanel, hd / kPanel,
+                  own.data(), hd);
+  for (int64_t i = 0; i < b.rows; ++i) {
+    float* o = b.out + i * b.ld_o;
+    const float* add = own.data() + i * hd;
+    for (int64_t d = 0; d < hd; ++d) o[d] += add[d];
+  }
+}
+
 void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
   const int64_t hd = b.head_dim;
   int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
@@ -143,12 +182,15 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
   const std::span<float> sc = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * nk16));
   gemm_f32_panels(b.q, b.ld_q, b.rows, hd, kt.data(), kPanel, hd * kPanel, nk16 / kPanel, sc.data(),
                   nk16);
-  // Softmax per row over its own visible keys; everything else gets probability 0.
+  // Softmax numerators per row over its own visible keys (everything else gets 0); each
+  // row's 1/sum scales its output row after P·V, hd values instead of nk.
+  const std::span<float> inv_sum = scratch.arena().alloc<float>(static_cast<size_t>(b.rows));
   for (int64_t i = 0; i < b.rows; ++i) {
     float* srow = sc.data() + i * nk16;
     const int64_t lo = b.ranges[i].begin - kb, hi = b.ranges[i].end - kb;
     if (hi <= lo) {
       std::fill(srow, srow + nk16, 0.0f);
+      inv_sum[static_cast<size_t>(i)] = 0.0f;
       continue;
     }
     // The row maximum (of the unscaled scores: the scale is positive).
@@ -163,57 +205,31 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
     const __m256 vscale = _mm256_set1_ps(b.scale), vmx = _mm256_set1_ps(mx);
     std::fill(srow, srow + lo, 0.0f);
     std::fill(srow + hi, srow + nk16, 0.0f);
-    double sum = 0;
+    // The sum in double lanes, as the per-key path sums in double.
+    __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
     int64_t j = lo;
     for (; j + 8 <= hi; j += 8) {
       const __m256 p = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vmx));
       _mm256_storeu_ps(srow + j, p);
-      alignas(32) float t[8];
-      _mm256_store_ps(t, p);
-      sum += ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+      sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+      sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
     }
+    alignas(32) double halves[4];
+    _mm256_store_pd(halves, _mm256_add_pd(sum_lo, sum_hi));
+    double sum = (halves[0] + halves[1]) + (halves[2] + halves[3]);
     for (; j < hi; ++j) {
       srow[j] = std::exp(srow[j] * b.scale - mx);
       sum += srow[j];
     }
-    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
-    for (j = lo; j + 8 <= hi; j += 8)
-      _mm256_storeu_ps(srow + j, _mm256_mul_ps(_mm256_loadu_ps(srow + j), inv));
-    for (; j < hi; ++j) srow[j] *= static_cast<float>(1.0 / sum);
+    inv_sum[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
   }
-  // O = P·V over the keys [kb, ke). Half-precision values are widened into one block
-  // first; fp32 values are read in place as 16-column panels, the shared rows and the own
-  // rows as two products that are summed.
-  if (b.half) {
-    const std::span<float> vb = scratch.arena().alloc<float>(static_cast<size_t>(nk * hd));
-    for (int64_t j = kb; j < ke; ++j) {
-      const uint16_t* src =
-          j < b.shared_len ? b.v16_shared + j * b.ld_kv : b.v16 + (j - b.shared_len) * b.ld_kv;
-      float* dst = vb.data() + (j - kb) * hd;
-      for (int64_t d = 0; d < hd; d += 8) {
-        _mm256_storeu_ps(
-            dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + d))));
-      }
-    }
-    gemm_f32_panels(sc.data(), nk16, b.rows, nk, vb.data(), hd, kPanel, hd / kPanel, b.out, b.ld_o);
-    return;
-  }
-  const int64_t split = std::clamp(b.shared_len, kb, ke);
-  if (split == kb) {
-    gemm_f32_panels(sc.data(), nk16, b.rows, nk, b.v + (kb - b.shared_len) * b.ld_kv, b.ld_kv,
-                    kPanel, hd / kPanel, b.out, b.ld_o);
-    return;
-  }
-  gemm_f32_panels(sc.data(), nk16, b.rows, split - kb, b.v_shared + kb * b.ld_kv, b.ld_kv, kPanel,
-                  hd / kPanel, b.out, b.ld_o);
-  if (split == ke) return;
-  const std::span<float> own = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * hd));
-  gemm_f32_panels(sc.data() + (split - kb), nk16, b.rows, ke - split, b.v, b.ld_kv, kPanel,
-                  hd / kPanel, own.data(), hd);
+  // O = P·V over the keys [kb, ke), then each row times its 1/sum.
+  multiply_by_values(b, sc.data(), nk16, kb, ke, scratch);
   for (int64_t i = 0; i < b.rows; ++i) {
+    const __m256 inv = _mm256_set1_ps(inv_sum[static_cast<size_t>(i)]);
     float* o = b.out + i * b.ld_o;
-    const float* add = own.data() + i * hd;
-    for (int64_t d = 0; d < hd; ++d) o[d] += add[d];
+    for (int64_t d = 0; d < hd; d += 8)
+      _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), inv));
   }
 }
 
