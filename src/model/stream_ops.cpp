@@ -75,7 +75,12 @@ void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, A
       conv.shape.dilation != 1) {
     fail("causal conv: the layer must be unpadded, stride 1, dilation 1");
   }
-  Batch in(seqs.size()), out;
+  // The inputs with their context rows in front, kept on this thread from call to call,
+  // and the outputs written into the callers' own buffers: fresh vectors per layer cost
+  // page faults and zero-filling (see the estimator's Workspace).
+  thread_local Batch in;
+  in.resize(seqs.size());
+  Batch out(seqs.size());
   for (size_t i = 0; i < seqs.size(); ++i) {
     const CausalConvIo& s = seqs[i];
     in[i].resize(ctx + s.x->rows, ch);
@@ -90,10 +95,7 @@ void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, A
     }
     std::copy(s.x->data.begin(), s.x->data.end(), dst + ctx * ch);
   }
-  if (accumulate) {
-    out.resize(seqs.size());
-    for (size_t i = 0; i < seqs.size(); ++i) out[i] = std::move(*seqs[i].y);
-  }
+  for (size_t i = 0; i < seqs.size(); ++i) out[i] = std::move(*seqs[i].y);
   conv.run(e, in, out, pre, accumulate);
   for (size_t i = 0; i < seqs.size(); ++i) {
     CausalConvIo& s = seqs[i];
