@@ -54,7 +54,7 @@ struct Row {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string json_path;
   bool quick = false;
   std::string only;
@@ -102,8 +102,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--only takes linear, conv or attention\n");
     return 2;
   }
-  for (auto [n, k] : linears) {
+  for (const auto& shape : linears) {
     if (!runs("linear")) break;
+    const int64_t n = shape.first, k = shape.second;  // plain names: lambdas capture them
     const auto w = rnd(static_cast<size_t>(n * k));
     // Enough copies of the weight, in every format, to cycle through 256 MB, so M=1
     // streams the weights from DRAM, not from the caches (plain [N, K] copies for the
@@ -288,4 +289,13 @@ int main(int argc, char** argv) {
     std::printf("\nwrote %s\n", json_path.c_str());
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kernel_bench: %s\n", e.what());
+    return 1;
+  }
 }

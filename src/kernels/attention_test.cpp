@@ -15,6 +15,7 @@
 namespace cosy {
 namespace {
 
+using testing::dense_seq;
 using testing::max_abs_diff;
 using testing::random_vector;
 
@@ -27,20 +28,6 @@ AttentionArgs heads_args(int64_t heads, int64_t kv_heads, int64_t hd,
   a.mask = mask;
   a.chunk = chunk;
   return a;
-}
-
-// A sequence over dense keys/values.
-AttentionSeq dense_seq(const std::vector<float>& q, int64_t q_len, int64_t pos0, int64_t kv_len,
-                       const std::vector<float>& k, const std::vector<float>& v, float* out) {
-  AttentionSeq s;
-  s.q = q.data();
-  s.q_len = q_len;
-  s.q_pos0 = pos0;
-  s.kv_len = kv_len;
-  s.out = out;
-  s.k = k.data();
-  s.v = v.data();
-  return s;
 }
 
 // Several sequences of different lengths share one paged cache; one batched call must

@@ -16,6 +16,7 @@
 namespace cosy {
 namespace {
 
+using testing::dense_seq;
 using testing::random_vector;
 
 // Runs `kernel` into a fresh copy of `init` on pools of 1, 2 and 3 threads; expects the
@@ -71,19 +72,12 @@ TEST(ThreadCount, AttentionDenseTiledAndRelative) {
       a.rel_table = rel.data();
       a.rel_zero = kv_len - 1;
     }
-    expect_same_on_every_thread_count(std::vector<float>(q.size()),
-                                      [&](ThreadPool& pool, float* out) {
-                                        AttentionSeq s;
-                                        s.q = q.data();
-                                        s.q_len = q_len;
-                                        s.q_pos0 = pos0;
-                                        s.kv_len = kv_len;
-                                        s.out = out;
-                                        s.k = k.data();
-                                        s.v = v.data();
-                                        if (relative) s.q_rel = q_rel.data();
-                                        cpu::attention(pool, {&s, 1}, a);
-                                      });
+    expect_same_on_every_thread_count(
+        std::vector<float>(q.size()), [&](ThreadPool& pool, float* out) {
+          AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out);
+          if (relative) s.q_rel = q_rel.data();
+          cpu::attention(pool, {&s, 1}, a);
+        });
   }
 }
 
