@@ -76,6 +76,11 @@ int run(int argc, char** argv) {
       }
     }
   }
+  auto runs = [&](const char* group) { return only.empty() || only == group; };
+  if (!only.empty() && !runs("linear") && !runs("conv") && !runs("attention")) {
+    std::fprintf(stderr, "--only takes linear, conv or attention\n");
+    return 2;
+  }
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
   std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n\n",
@@ -97,11 +102,6 @@ int run(int argc, char** argv) {
   // LLM linears: [N, K] weights, M rows of activations.
   const std::pair<int64_t, int64_t> linears[] = {
       {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
-  auto runs = [&](const char* group) { return only.empty() || only == group; };
-  if (!only.empty() && !runs("linear") && !runs("conv") && !runs("attention")) {
-    std::fprintf(stderr, "--only takes linear, conv or attention\n");
-    return 2;
-  }
   for (const auto& shape : linears) {
     if (!runs("linear")) break;
     const int64_t n = shape.first, k = shape.second;  // plain names: lambdas capture them
