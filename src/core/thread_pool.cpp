@@ -17,10 +17,9 @@ namespace {
 // model step, short enough that an idle pool stops using the cores at once.
 constexpr std::chrono::microseconds kSpin{200};
 
-}  // namespace
-
+// Spins up to kSpin for `done()` to turn true; false when it did not.
 template <typename Done>
-bool ThreadPool::spin_until(const Done& done) {
+bool spin_until(const Done& done) {
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
@@ -30,6 +29,8 @@ bool ThreadPool::spin_until(const Done& done) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
   }
 }
+
+}  // namespace
 
 std::shared_ptr<ThreadPool::Job> ThreadPool::claimable_job() const {
   for (const auto& j : jobs_) {

@@ -55,9 +55,6 @@ class ThreadPool {
   void worker_loop();
   // The first job with unclaimed tasks, or null; the mutex must be held.
   std::shared_ptr<Job> claimable_job() const;
-  // Spins up to kSpin for `done()` to turn true; false when it did not.
-  template <typename Done>
-  static bool spin_until(const Done& done);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;

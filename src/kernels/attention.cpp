@@ -214,9 +214,7 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
       sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
     }
-    alignas(32) double halves[4];
-    _mm256_store_pd(halves, _mm256_add_pd(sum_lo, sum_hi));
-    double sum = (halves[0] + halves[1]) + (halves[2] + halves[3]);
+    double sum = hsum256d(_mm256_add_pd(sum_lo, sum_hi));
     for (; j < hi; ++j) {
       srow[j] = std::exp(srow[j] * b.scale - mx);
       sum += srow[j];

@@ -18,9 +18,7 @@ namespace {
 inline __m256d widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
 
 inline double lanes_total(__m256d a, __m256d b, __m256d c, __m256d d) {
-  alignas(32) double t[4];
-  _mm256_store_pd(t, _mm256_add_pd(_mm256_add_pd(a, b), _mm256_add_pd(c, d)));
-  return (t[0] + t[1]) + (t[2] + t[3]);
+  return hsum256d(_mm256_add_pd(_mm256_add_pd(a, b), _mm256_add_pd(c, d)));
 }
 
 double sum(const float* x, int64_t n) {

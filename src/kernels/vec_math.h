@@ -6,6 +6,13 @@
 
 namespace cosy::cpu {
 
+// The four lanes' total, in a fixed order (pairs first).
+inline double hsum256d(__m256d v) {
+  alignas(32) double t[4];
+  _mm256_store_pd(t, v);
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
 inline __m256 exp256(__m256 x) {
   // Cephes expf: exp(x) = 2^n * exp(r), r = x - n ln2 in two parts.
   x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));

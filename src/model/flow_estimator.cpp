@@ -158,7 +158,7 @@ namespace {
 // after the first pass the buffers are reused as they are. Fresh vectors per layer cost
 // page faults and zero-filling of megabytes per layer (about a tenth of the flow's time).
 struct Workspace {
-  Batch input, skip, h, y, cat;          // the U-Net's own activations
+  Batch input, skip, mid, y, cat;        // the U-Net's own activations
   Batch res_h, res_t;                    // inside a ResNet block
   Batch tf_h, tf_q, tf_k, tf_v, tf_att;  // inside a transformer block
   Batch temb, t1, t2;                    // the time embedding
@@ -328,7 +328,7 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     }
   }
   StageContext ctx{e, c, t2, batch, ws};
-  Batch& mid = ws.h;
+  Batch& mid = ws.mid;
   run_stage(ctx, w.down, h, skip);
   run_causal(ctx, w.down.post, skip, mid);
   for (const auto& s : w.mid) {
