@@ -5,8 +5,15 @@
 //   - streaming the same tokens with the official schedule, incremental;
 //   - streaming --stream-seconds incremental vs the official prefix recompute (total time
 //     and its ratio to one non-streaming call), unless --no-recompute.
+//   - the counted work of the long stream's calls, and of the official recompute of the
+//     same schedule (FlowModel::flops of each call, with and without the cached prefix);
+//   - with --batch-streams N: N streams at different positions, one chunk each, as N
+//     separate calls and as one batched call.
 //   build/bench/flow_bench [--seconds S] [--stream-seconds S] [--no-recompute]
 //                          [--causal-final] [--half-state] [--weights fp32|fp16|int8]
+//                          [--left-chunks N] [--batch-streams N]
+// --left-chunks N bounds the estimator's streaming attention to N left chunks
+// (num_decoding_left_chunks; changes the output, bounds the state).
 // --half-state streams --stream-seconds again with fp32 and half-precision state and
 // reports both memories, times and the largest mel difference.
 // --causal-final keeps the final chunk chunk-causal and incremental (changes its output
@@ -15,6 +22,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -35,11 +44,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Streams `tokens` to the end; returns the wall time (and the mel, if asked).
+// Streams `tokens` to the end; returns the wall time (and the mel and the stream's flow
+// calls, if asked).
 double stream_all(const FlowModel& flow, const std::vector<int32_t>& tokens,
                   const std::vector<float>& embedding, bool incremental, bool causal_final,
                   size_t& state_peak, bool half_state = false,
-                  std::vector<float>* mel_out = nullptr) {
+                  std::vector<float>* mel_out = nullptr,
+                  std::vector<FlowStream::Call>* calls = nullptr) {
   FlowStreamOptions opt;
   opt.incremental = incremental;
   opt.final_full_attention = !causal_final;
@@ -56,7 +67,72 @@ double stream_all(const FlowModel& flow, const std::vector<int32_t>& tokens,
     FlowStream::step(flow, {&st, 1});
     state_peak = std::max(state_peak, s.state().bytes());
   }
+  if (calls != nullptr) *calls = s.calls();
   return seconds_since(t0);
+}
+
+// Counted work of a stream's calls as they ran, and of the same schedule recomputed from
+// the start at every call (the official streaming). `full_final`: as if the last call
+// were the official full-attention final chunk (one non-streaming pass) in both.
+std::pair<double, double> counted_flops(const FlowModel& flow,
+                                        const std::vector<FlowStream::Call>& calls,
+                                        bool full_final) {
+  double ran = 0, recompute = 0;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const auto& c = calls[i];
+    if (full_final && i + 1 == calls.size()) {
+      ran += flow.flops(c.tokens);
+      recompute += flow.flops(c.tokens);
+      continue;
+    }
+    ran += flow.flops(c.tokens, c.past, c.streaming);
+    recompute += flow.flops(c.tokens, 0, c.streaming);
+  }
+  return {ran, recompute};
+}
+
+// N streams at different positions (stream i has run i chunks), then one more chunk of
+// each: N separate calls against one batched call over two identical sets of streams.
+void batched_vs_separate(const FlowModel& flow, int n, const std::vector<float>& embedding,
+                         const std::function<std::vector<int32_t>(double)>& tokens_for) {
+  std::vector<std::vector<int32_t>> tokens;
+  for (int i = 0; i < n; ++i) tokens.push_back(tokens_for(20));
+  std::vector<std::unique_ptr<FlowStream>> separate, batched;
+  std::vector<std::vector<float>> mel_separate(n), mel_batched(n);
+  for (auto* set : {&separate, &batched}) {
+    for (int i = 0; i < n; ++i) {
+      set->push_back(std::make_unique<FlowStream>(flow, std::span<const int32_t>{},
+                                                  std::span<const float>{}, embedding));
+      set->back()->push_tokens(tokens[size_t(i)]);
+      std::vector<float> discard;
+      for (int k = 0; k < i; ++k) {
+        FlowStream::Step st{set->back().get(), &discard};
+        FlowStream::step(flow, {&st, 1});
+      }
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    FlowStream::Step st{separate[size_t(i)].get(), &mel_separate[size_t(i)]};
+    FlowStream::step(flow, {&st, 1});
+  }
+  const double t_separate = seconds_since(t0);
+  std::vector<FlowStream::Step> steps;
+  for (int i = 0; i < n; ++i) steps.push_back({batched[size_t(i)].get(), &mel_batched[size_t(i)]});
+  t0 = std::chrono::steady_clock::now();
+  FlowStream::step(flow, steps);
+  const double t_batched = seconds_since(t0);
+  double worst = 0, frames = 0;
+  for (int i = 0; i < n; ++i) {
+    frames += double(mel_batched[size_t(i)].size()) / double(flow.mel_bins());
+    for (size_t j = 0; j < mel_batched[size_t(i)].size(); ++j)
+      worst = std::max(worst,
+                       double(std::fabs(mel_batched[size_t(i)][j] - mel_separate[size_t(i)][j])));
+  }
+  std::printf(
+      "flow %d streams at chunks 0..%d, one chunk each (%.0f frames): %d separate calls %.2f s, "
+      "one batched call %.2f s (%.2fx), max mel difference %.1e\n",
+      n, n - 1, frames, n, t_separate, t_batched, t_batched / t_separate, worst);
 }
 
 }  // namespace
@@ -64,6 +140,8 @@ double stream_all(const FlowModel& flow, const std::vector<int32_t>& tokens,
 int main(int argc, char** argv) {
   double seconds = 10, stream_seconds = 60;
   bool recompute = true, causal_final = false, half_state = false;
+  int64_t left_chunks = -1;
+  int batch_streams = 0;
   std::string weights = "fp32";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
@@ -74,6 +152,10 @@ int main(int argc, char** argv) {
       causal_final = true;
     } else if (std::strcmp(argv[i], "--half-state") == 0) {
       half_state = true;
+    } else if (std::strcmp(argv[i], "--left-chunks") == 0 && i + 1 < argc) {
+      left_chunks = std::stoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--batch-streams") == 0 && i + 1 < argc) {
+      batch_streams = std::stoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--no-recompute") == 0) {
       recompute = false;
     } else if (std::strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
@@ -85,7 +167,8 @@ int main(int argc, char** argv) {
   }
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
-  const FlowConfig cfg = preset_config("cosyvoice2-0.5b").flow;
+  FlowConfig cfg = preset_config("cosyvoice2-0.5b").flow;
+  cfg.decoder.estimator.num_decoding_left_chunks = left_chunks;
   // LayerNorm gains (the only 1-D weights) at 1.
   const StateDict sd = bench::random_weights(
       flow_param_specs(cfg), "random flow",
@@ -130,7 +213,22 @@ int main(int argc, char** argv) {
       seconds, t_inc, t_inc / seconds, t_inc / t_full, static_cast<double>(state) / 1e6);
 
   const auto long_tokens = tokens_for(stream_seconds);
-  const double t_long_inc = stream_all(flow, long_tokens, embedding, true, causal_final, state);
+  std::vector<FlowStream::Call> calls;
+  const double t_long_inc =
+      stream_all(flow, long_tokens, embedding, true, causal_final, state, false, nullptr, &calls);
+  const double one_call = flow.flops(static_cast<int64_t>(long_tokens.size()));
+  for (const bool full_final : {false, true}) {
+    if (full_final && !causal_final) continue;  // the run's own calls already end so
+    const auto [ran, recomputed] = counted_flops(flow, calls, full_final);
+    std::printf(
+        "flow streaming %.0f s, counted work of %zu calls (%s final chunk): incremental %.1f "
+        "TFLOP = %.2fx one non-streaming call's %.1f; the official recompute of the same "
+        "schedule %.1f TFLOP = %.2fx; recompute / incremental = %.2f\n",
+        stream_seconds, calls.size(),
+        full_final || !causal_final ? "official full-attention" : "chunk-causal", ran / 1e12,
+        ran / one_call, one_call / 1e12, recomputed / 1e12, recomputed / one_call,
+        recomputed / ran);
+  }
   std::printf(
       "flow streaming %.0f s incremental: %.2f s (RTF %.3f), state peak %.1f MB "
       "(%.2f MB per second of audio)\n",
@@ -153,6 +251,7 @@ int main(int argc, char** argv) {
         stream_seconds, t_half, t_exact, static_cast<double>(half_peak) / 1e6,
         static_cast<double>(exact_peak) / 1e6, worst);
   }
+  if (batch_streams > 0) batched_vs_separate(flow, batch_streams, embedding, tokens_for);
   if (recompute) {
     const double t_long_re = stream_all(flow, long_tokens, embedding, false, causal_final, state);
     std::printf(

@@ -254,6 +254,120 @@ TEST_F(GoldenFlow, IncrementalEqualsRecomputeOnLongRandomStreams) {
   }
 }
 
+// Every flow call a stream runs is recorded: the schedule's token counts, what the state
+// supplied (nothing when recomputing), and whether the call was chunk-causal; its work
+// counts only the frames it computed.
+TEST_F(GoldenFlow, StreamCallsRecordTheScheduleAndTheCachedPrefix) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  const int64_t chunk = folder_->config.flow.encoder.static_chunk_size;
+  Inputs in = inputs("flow_tokens.npy");
+  in.tokens = random_tokens(160, 17, vocab);
+  const auto tp = static_cast<int64_t>(in.prompt_tokens.size());
+  std::vector<std::vector<FlowStream::Call>> calls;
+  for (const bool incremental : {false, true}) {
+    FlowStreamOptions opt;
+    opt.incremental = incremental;
+    FlowStream s(*flow_, in.prompt_tokens, in.prompt_feat, in.embedding, opt);
+    s.push_tokens(in.tokens);
+    s.finish();
+    std::vector<float> mel;
+    while (!s.done()) {
+      FlowStream::Step st{&s, &mel};
+      FlowStream::step(*flow_, {&st, 1});
+    }
+    calls.push_back(s.calls());
+  }
+  const auto& re = calls[0];
+  const auto& inc = calls[1];
+  ASSERT_EQ(re.size(), inc.size());
+  ASSERT_GE(inc.size(), 3u);
+  for (size_t k = 0; k < inc.size(); ++k) {
+    const bool last = k + 1 == inc.size();
+    EXPECT_EQ(inc[k].tokens, re[k].tokens) << k;
+    EXPECT_EQ(re[k].past, 0) << k;
+    EXPECT_EQ(inc[k].streaming, !last) << k;  // the official final chunk: full attention
+    if (k == 0 || last) {
+      EXPECT_EQ(inc[k].past, 0) << k;  // no prompt state; the final chunk recomputes all
+      continue;
+    }
+    EXPECT_GT(inc[k].past, 0) << k;
+    EXPECT_EQ(inc[k].past % chunk, 0) << k;
+    EXPECT_LT(flow_->flops(inc[k].tokens, inc[k].past, true), flow_->flops(inc[k].tokens, 0, true));
+  }
+  EXPECT_EQ(inc.back().tokens, tp + static_cast<int64_t>(in.tokens.size()));
+  // Chunk masks see fewer keys than full attention.
+  EXPECT_LT(flow_->flops(inc.back().tokens, 0, true), flow_->flops(inc.back().tokens));
+  EXPECT_EQ(flow_->flops(inc.back().tokens), flow_->flops(inc.back().tokens, 0, false));
+}
+
+// A bounded left context (num_decoding_left_chunks = 1, an output-changing option): the
+// incremental stream equals the full recompute under the same mask, also from a prompt
+// state, while the estimator holds at most two chunks of rows however long the stream.
+TEST_F(GoldenFlow, BoundedLeftContextEqualsItsRecomputeAndBoundsTheState) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  const int64_t left = 1;
+  FlowConfig bounded_cfg = folder_->config.flow;
+  bounded_cfg.decoder.estimator.num_decoding_left_chunks = left;
+  const FlowModel bounded(*backend_, bounded_cfg, folder_->flow);
+  const int64_t chunk = bounded_cfg.decoder.estimator.static_chunk_size;
+  ASSERT_GT(chunk, 0);
+  Inputs in = inputs("flow_tokens.npy");
+  in.tokens = random_tokens(300, 13, vocab);  // 12 s of audio, several chunks past the bound
+  for (const bool final_full : {false, true}) {
+    FlowStreamOptions opt;
+    opt.final_full_attention = final_full;
+    opt.incremental = false;
+    const auto want = run_stream(bounded, in, opt, 40);
+    opt.incremental = true;
+    const auto got = run_stream(bounded, in, opt, 40);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t k = 0; k < got.size(); ++k)
+      EXPECT_TRUE(near(got[k], want[k], 1e-4)) << "chunk " << k << " final full " << final_full;
+    // The output is not the official one once a query has more than `left` chunks behind
+    // it (a full-attention final chunk is the same: no mask bounds it).
+    const auto official = run_stream(*flow_, in, opt, 40);
+    ASSERT_EQ(official.size(), got.size());
+    double diff = 0;
+    for (size_t k = 0; k + 1 < got.size(); ++k)
+      for (size_t i = 0; i < got[k].size(); ++i)
+        diff = std::max(diff, double(std::fabs(got[k][i] - official[k][i])));
+    EXPECT_GT(diff, 1e-5) << "final full " << final_full;
+  }
+  // From a prompt state computed under the bound: the same chunks.
+  FlowStreamOptions opt;
+  const FlowStreamState prompt =
+      bounded.prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
+  const auto plain = run_stream(bounded, in, opt, 25);
+  const auto from_prompt = run_stream(bounded, in, opt, 25, &prompt);
+  ASSERT_EQ(from_prompt.size(), plain.size());
+  for (size_t k = 0; k < plain.size(); ++k) EXPECT_TRUE(near(from_prompt[k], plain[k], 1e-4)) << k;
+  // Between chunks, every estimator history holds fewer than left + 1 chunks of rows; the
+  // unbounded stream's state keeps growing past it.
+  auto peak_state = [&](const FlowModel& flow, int64_t* most_rows) {
+    FlowStream s(flow, in.prompt_tokens, in.prompt_feat, in.embedding, opt);
+    s.push_tokens(in.tokens);
+    std::vector<float> mel;
+    size_t peak = 0;
+    *most_rows = 0;
+    while (s.ready()) {
+      FlowStream::Step st{&s, &mel};
+      FlowStream::step(flow, {&st, 1});
+      if (s.done()) break;
+      peak = std::max(peak, s.state().bytes());
+      for (const auto& e : s.state().estimator)
+        for (const auto& h : e.kv) *most_rows = std::max(*most_rows, h.rows - h.first);
+    }
+    return peak;
+  };
+  int64_t bounded_rows = 0, all_rows = 0;
+  const size_t bounded_peak = peak_state(bounded, &bounded_rows);
+  const size_t all_peak = peak_state(*flow_, &all_rows);
+  EXPECT_GT(bounded_rows, 0);
+  EXPECT_LT(bounded_rows, (left + 1) * chunk);
+  EXPECT_GT(all_rows, 4 * chunk);
+  EXPECT_LT(double(bounded_peak), 0.6 * double(all_peak));
+}
+
 // The estimator's cache in half precision: about half the state, a mel close to the
 // exact one (not equal: the cached keys and values are rounded), with or without a prompt
 // state of the same precision.

@@ -273,9 +273,13 @@ FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
   return state;
 }
 
-double FlowModel::flops(int64_t tokens) const {
-  const int64_t frames = tokens * config_.token_mel_ratio;
-  return encoder_.flops(tokens) + 2.0 * kSteps * estimator_.flops(frames);
+double FlowModel::flops(int64_t tokens) const { return flops(tokens, 0, false); }
+
+double FlowModel::flops(int64_t tokens, int64_t past, bool streaming) const {
+  const int64_t ratio = config_.token_mel_ratio;
+  const int64_t chunk = streaming ? config_.decoder.estimator.static_chunk_size : 0;
+  return encoder_.flops(tokens - past) +
+         2.0 * kSteps * estimator_.flops((tokens - past) * ratio, past * ratio, chunk);
 }
 
 }  // namespace cosy

@@ -89,6 +89,9 @@ class FlowModel {
   const FlowEncoder& encoder() const { return encoder_; }
   const FlowEstimator& estimator() const { return estimator_; }
   double flops(int64_t tokens) const;  // one non-streaming call on `tokens` tokens
+  // One call's work on the frames of `tokens` tokens (prompt included) after the first
+  // `past` (cached, not computed again), chunk-causal when `streaming`.
+  double flops(int64_t tokens, int64_t past, bool streaming) const;
 
  private:
   void check(const FlowRequest& r) const;

@@ -1,5 +1,6 @@
 #include "model/flow_estimator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -358,10 +359,21 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
   }
 }
 
-double FlowEstimator::flops(int64_t frames) const {
+double FlowEstimator::flops(int64_t frames, int64_t past, int64_t chunk) const {
   const EstimatorConfig& c = config_.estimator;
   const Weights& w = *w_;
-  const auto T = static_cast<double>(frames);
+  // Keys the new queries see, summed over them.
+  double keys = 0;
+  const int64_t end = past + frames;
+  for (int64_t i = past; i < end; ++i) {
+    if (chunk <= 0) {
+      keys += static_cast<double>(end);
+      continue;
+    }
+    const int64_t left = c.num_decoding_left_chunks;
+    const int64_t begin = left < 0 ? 0 : std::max<int64_t>(0, (i / chunk - left) * chunk);
+    keys += static_cast<double>(std::min(end, (i / chunk + 1) * chunk) - begin);
+  }
   auto resnet = [&](const ResnetBlock& r) {
     return r.block1.conv.flops(frames) + r.block2.conv.flops(frames) + r.res.flops(frames);
   };
@@ -369,7 +381,7 @@ double FlowEstimator::flops(int64_t frames) const {
     double f = resnet(s.resnet);
     for (const auto& t : s.transformers) {
       for (const auto* l : {&t.q, &t.k, &t.v, &t.out, &t.ff1, &t.ff2}) f += l->flops(frames);
-      f += 2.0 * 2.0 * T * T * static_cast<double>(c.num_heads * c.attention_head_dim);
+      f += 2.0 * 2.0 * keys * static_cast<double>(c.num_heads * c.attention_head_dim);
     }
     if (s.post.w) f += s.post.flops(frames);
     return f;

@@ -42,7 +42,9 @@ class FlowEstimator {
   // out[i] = v(x_i, t_i | mu_i, spks_i, cond_i), [T_i, mel bins].
   void estimate(std::span<const EstimatorInput> batch, Batch& out) const;
 
-  double flops(int64_t frames) const;
+  // Multiply-adds ×2 of one pass over `frames` new frames after `past` cached ones, with
+  // chunk-causal attention of `chunk` frames (the config's left chunks), or full (0).
+  double flops(int64_t frames, int64_t past = 0, int64_t chunk = 0) const;
   size_t weight_bytes() const;
 
  private:

@@ -2,18 +2,26 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace cosy {
 
 namespace {
 
+// dst = head[skip:] ++ tail, tail released.
 template <typename T>
-void concat_into(std::vector<T>& dst, const std::vector<T>& head, std::vector<T>& tail) {
-  dst = head;
+void concat_into(std::vector<T>& dst, const std::vector<T>& head, size_t skip,
+                 std::vector<T>& tail) {
+  dst.assign(head.begin() + static_cast<ptrdiff_t>(std::min(skip, head.size())), head.end());
   dst.insert(dst.end(), tail.begin(), tail.end());
   dst.shrink_to_fit();
   std::vector<T>().swap(tail);  // `tail = {}` would keep its capacity
+}
+
+template <typename T>
+void erase_front(std::vector<T>& v, size_t n) {
+  v.erase(v.begin(), v.begin() + static_cast<ptrdiff_t>(std::min(n, v.size())));
 }
 
 }  // namespace
@@ -37,23 +45,30 @@ void KvHistory::share() {
   if (k.empty() && v.empty() && k16.empty() && v16.empty()) return;
   static const KvRows kNone;
   const KvRows& before = shared != nullptr ? *shared : kNone;
+  // Values per row, from the own rows (there are some).
+  const size_t own_values = half ? k16.size() : k.size();
+  const auto width = own_values / static_cast<size_t>(rows - own_first());
+  // The shared rows before `first` are no longer held.
+  const auto skip = static_cast<size_t>(std::max<int64_t>(0, first - before.first)) * width;
   auto rows_now = std::make_shared<KvRows>();
   if (half) {
-    concat_into(rows_now->k16, before.k16, k16);
-    concat_into(rows_now->v16, before.v16, v16);
+    concat_into(rows_now->k16, before.k16, skip, k16);
+    concat_into(rows_now->v16, before.v16, skip, v16);
   } else {
-    concat_into(rows_now->k, before.k, k);
-    concat_into(rows_now->v, before.v, v);
+    concat_into(rows_now->k, before.k, skip, k);
+    concat_into(rows_now->v, before.v, skip, v);
   }
+  rows_now->first = first;
   rows_now->rows = rows;
   shared = std::move(rows_now);
 }
 
 void KvHistory::truncate(int64_t keep, int64_t width) {
   keep = std::min(keep, rows);
-  const int64_t in_shared = shared_rows();
-  const auto own = static_cast<size_t>((keep - in_shared) * width);
-  if (keep >= in_shared) {
+  if (keep < first) fail("kv history: cannot keep rows before ", keep, ", dropped up to ", first);
+  const int64_t own_begin = own_first();
+  if (keep >= own_begin) {
+    const auto own = static_cast<size_t>((keep - own_begin) * width);
     if (half) {
       k16.resize(own);
       v16.resize(own);
@@ -62,19 +77,38 @@ void KvHistory::truncate(int64_t keep, int64_t width) {
       v.resize(own);
     }
   } else {
-    // Below the shared rows (not reached by streaming, which only moves forward): the kept
+    // Inside the shared rows (not reached by streaming, which only moves forward): the kept
     // rows become this stream's own.
-    const auto n = static_cast<ptrdiff_t>(keep * width);
+    const auto from = static_cast<ptrdiff_t>((first - shared->first) * width);
+    const auto to = static_cast<ptrdiff_t>((keep - shared->first) * width);
     if (half) {
-      k16.assign(shared->k16.begin(), shared->k16.begin() + n);
-      v16.assign(shared->v16.begin(), shared->v16.begin() + n);
+      k16.assign(shared->k16.begin() + from, shared->k16.begin() + to);
+      v16.assign(shared->v16.begin() + from, shared->v16.begin() + to);
     } else {
-      k.assign(shared->k.begin(), shared->k.begin() + n);
-      v.assign(shared->v.begin(), shared->v.begin() + n);
+      k.assign(shared->k.begin() + from, shared->k.begin() + to);
+      v.assign(shared->v.begin() + from, shared->v.begin() + to);
     }
     shared.reset();
   }
   rows = keep;
+}
+
+void KvHistory::drop_before(int64_t row, int64_t width) {
+  row = std::min(row, rows);
+  if (row <= first) return;
+  const int64_t own_begin = own_first();
+  if (row > own_begin) {
+    const auto n = static_cast<size_t>((row - own_begin) * width);
+    if (half) {
+      erase_front(k16, n);
+      erase_front(v16, n);
+    } else {
+      erase_front(k, n);
+      erase_front(v, n);
+    }
+  }
+  first = row;
+  if (shared != nullptr && shared->rows <= first) shared.reset();
 }
 
 void FlowStreamState::share() {

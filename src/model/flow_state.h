@@ -6,17 +6,20 @@
 // official full recompute would.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 namespace cosy {
 
-// Key and value rows, [rows, width] each: fp32, or IEEE half in k16/v16.
+// Key and value rows [first, rows) of a sequence, [rows - first, width] each: fp32, or
+// IEEE half in k16/v16.
 struct KvRows {
   std::vector<float> k, v;
   std::vector<uint16_t> k16, v16;
-  int64_t rows = 0;
+  int64_t first = 0;  // absolute row of the first row held
+  int64_t rows = 0;   // absolute row after the last
   size_t bytes() const {
     return (k.capacity() + v.capacity()) * sizeof(float) +
            (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
@@ -25,14 +28,18 @@ struct KvRows {
 
 // Keys and values of the rows before a stream's committed boundary: first the rows it
 // shares read-only with other streams (a voice's cached prompt state: copying a state
-// copies the pointer, not the rows), then its own.
+// copies the pointer, not the rows), then its own. With a bounded left context
+// (num_decoding_left_chunks >= 0) the rows no later query can see are dropped from the
+// front: the history then holds rows [first, rows).
 struct KvHistory {
-  std::shared_ptr<const KvRows> shared;
-  std::vector<float> k, v;         // own rows
-  std::vector<uint16_t> k16, v16;  // own rows, when kept in half precision
-  bool half = false;               // rows kept as IEEE half (chosen before the first row)
-  int64_t rows = 0;                // shared + own
+  std::shared_ptr<const KvRows> shared;  // rows [shared->first, shared->rows)
+  std::vector<float> k, v;               // own rows [own_first(), rows)
+  std::vector<uint16_t> k16, v16;        // own rows, when kept in half precision
+  bool half = false;                     // rows kept as IEEE half (chosen before the first row)
+  int64_t first = 0;                     // absolute row of the first row held
+  int64_t rows = 0;                      // absolute row after the last
   int64_t shared_rows() const { return shared != nullptr ? shared->rows : 0; }
+  int64_t own_first() const { return std::max(first, shared_rows()); }
   size_t bytes() const {  // own rows
     return (k.capacity() + v.capacity()) * sizeof(float) +
            (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
@@ -42,8 +49,11 @@ struct KvHistory {
   void append(const float* keys, const float* values, int64_t n, int64_t width);
   // Moves every row into the shared block.
   void share();
-  // Keeps the first `keep` rows (a stream's commit point) of `width` values each.
+  // Keeps the rows before `keep` (a stream's commit point) of `width` values each.
   void truncate(int64_t keep, int64_t width);
+  // Drops the rows before `row` (none that a later query can see); a shared block wholly
+  // before it is let go.
+  void drop_before(int64_t row, int64_t width);
 };
 
 struct FlowEncoderState {

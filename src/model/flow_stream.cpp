@@ -99,6 +99,13 @@ void FlowStream::step(const FlowModel& flow, std::span<Step> steps) {
       if (s.options_.incremental) r.state = &s.state_;
     }
   }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const FlowRequest& r = requests[i];
+    const auto tokens =
+        static_cast<int64_t>(r.prompt_tokens.size() + r.tokens.size()) - (r.finalize ? 0 : la);
+    const int64_t past = r.state != nullptr ? r.state->committed_tokens() : 0;
+    pending[i].step->stream->calls_.push_back({tokens, past, r.streaming});
+  }
   flow.infer(requests);
   for (auto& p : pending) {
     FlowStream& s = *p.step->stream;

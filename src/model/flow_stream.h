@@ -56,6 +56,15 @@ class FlowStream {
   int64_t emitted_tokens() const { return token_offset_; }
   int64_t hop() const { return hop_; }
   const FlowStreamState& state() const { return state_; }
+  // The flow calls run so far: tokens seen (prompt included, look-ahead not), tokens
+  // taken from the state instead of computed, chunk masks or full attention. Their work is
+  // FlowModel::flops(tokens, past, streaming); a recompute of the same schedule would
+  // have past = 0.
+  struct Call {
+    int64_t tokens = 0, past = 0;
+    bool streaming = false;
+  };
+  const std::vector<Call>& calls() const { return calls_; }
 
   // Runs the next chunk of every ready stream in one batched flow call; appends each
   // stream's new mel frames ([frames, bins]) to its `out`. Streams not ready are skipped.
@@ -78,6 +87,7 @@ class FlowStream {
   int64_t token_offset_ = 0;  // tokens whose frames were emitted
   int64_t hop_;
   int64_t prompt_pad_;
+  std::vector<Call> calls_;
   bool finished_ = false;
   bool done_ = false;
 };

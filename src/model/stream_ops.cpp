@@ -32,22 +32,32 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
       a.q_rel = s.q_rel != nullptr ? s.q_rel->data.data() : nullptr;
       if (s.history != nullptr) {
         const KvHistory& h = *s.history;
-        a.kv_len = h.rows;
-        a.shared_len = h.shared_rows();
+        // Rows before h.first were dropped (a bounded left context): positions count from
+        // there. first is a whole number of chunks, so every chunk mask stays the same.
+        const int64_t shift = h.first;
+        if (shift > 0 && (!want_chunked || shift % base.chunk != 0))
+          fail("self-attention: a history without its first ", shift,
+               " rows needs chunk masks on whole chunks");
+        const int64_t shared_len = std::max<int64_t>(0, h.shared_rows() - shift);
+        const auto shared_skip =
+            shared_len > 0 ? static_cast<size_t>((shift - h.shared->first) * s.k->ch) : 0;
+        a.q_pos0 = s.start - shift;
+        a.kv_len = h.rows - shift;
+        a.shared_len = shared_len;
         a.kv_half = h.half;
         if (h.half) {
           a.k16 = h.k16.data();
           a.v16 = h.v16.data();
-          if (h.shared != nullptr) {
-            a.k16_shared = h.shared->k16.data();
-            a.v16_shared = h.shared->v16.data();
+          if (shared_len > 0) {
+            a.k16_shared = h.shared->k16.data() + shared_skip;
+            a.v16_shared = h.shared->v16.data() + shared_skip;
           }
         } else {
           a.k = h.k.data();
           a.v = h.v.data();
-          if (h.shared != nullptr) {
-            a.k_shared = h.shared->k.data();
-            a.v_shared = h.shared->v.data();
+          if (shared_len > 0) {
+            a.k_shared = h.shared->k.data() + shared_skip;
+            a.v_shared = h.shared->v.data() + shared_skip;
           }
         }
       } else {
@@ -64,7 +74,14 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
   }
   for (auto& s : seqs) {
     if (s.history == nullptr || s.commit < 0) continue;
-    s.history->truncate(s.commit, static_cast<int64_t>(s.k->ch));
+    const auto width = static_cast<int64_t>(s.k->ch);
+    s.history->truncate(s.commit, width);
+    // The next call's first query is row `commit`; with a bounded left context it sees
+    // nothing before its chunk's left_chunks-th predecessor.
+    if (s.chunked && base.left_chunks >= 0 && base.chunk > 0) {
+      const int64_t chunk = s.commit / base.chunk;
+      s.history->drop_before(std::max<int64_t>(0, (chunk - base.left_chunks) * base.chunk), width);
+    }
   }
 }
 

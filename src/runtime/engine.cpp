@@ -20,7 +20,8 @@ ConfigFields EngineOptions::fields() const {
           {"kv_blocks", cat(kv_blocks)},
           {"kv_block_size", cat(kv_block_size)},
           {"max_text_bytes", cat(max_text_bytes)},
-          {"prompt_state_voices", cat(prompt_state_voices)}};
+          {"prompt_state_voices", cat(prompt_state_voices)},
+          {"flow_left_chunks", flow_left_chunks ? cat(*flow_left_chunks) : "model"}};
 }
 
 std::string EngineOptions::to_string() const { return fields_to_string("EngineOptions", fields()); }
@@ -30,6 +31,8 @@ void EngineOptions::validate() const {
   if (kv_blocks < 1 || kv_block_size < 1) fail("engine: kv_blocks and kv_block_size must be >= 1");
   if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
   if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
+  if (flow_left_chunks && *flow_left_chunks < -1)
+    fail("engine: flow_left_chunks must be -1 (all) or >= 0, got ", *flow_left_chunks);
 }
 
 namespace {
@@ -41,6 +44,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 const EngineOptions& validated(const EngineOptions& o) {
   o.validate();
   return o;
+}
+
+FlowConfig flow_config(const FlowConfig& model, const EngineOptions& o) {
+  FlowConfig c = model;
+  if (o.flow_left_chunks) c.decoder.estimator.num_decoding_left_chunks = *o.flow_left_chunks;
+  return c;
 }
 
 }  // namespace
@@ -447,7 +456,7 @@ Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions option
     : backend_(backend),
       options_(validated(options)),
       lm_(backend, folder.config.llm, folder.llm, options.llm_weights),
-      flow_(backend, folder.config.flow, folder.flow, options.flow_weights),
+      flow_(backend, flow_config(folder.config.flow, options_), folder.flow, options.flow_weights),
       hift_(backend, folder.config.hift, folder.hift, options.hift_weights),
       sample_rate_(static_cast<int>(folder.config.sample_rate)),
       signal_(std::make_shared<SchedulerSignal>()) {

@@ -39,6 +39,12 @@ struct EngineOptions {
   // streaming streams skip the prompt's complete chunks; 0: off. At full size a 3 s
   // prompt's state is about 460 MB.
   int64_t prompt_state_voices = 4;
+  // The flow estimator's visible left chunks when streaming (num_decoding_left_chunks).
+  // Unset: the model's own (-1 in the official cosyvoice2.yaml: all of them, exact). A
+  // bound N >= 0 CHANGES THE OUTPUT from the official model's, and in exchange bounds each
+  // stream's estimator state to N + 1 chunks (plus the chunk being computed) however long
+  // the stream runs.
+  std::optional<int64_t> flow_left_chunks;
   ConfigFields fields() const;
   std::string to_string() const;
   void validate() const;

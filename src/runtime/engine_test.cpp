@@ -295,6 +295,29 @@ TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   EngineOptions zero;
   zero.max_streams = 0;
   EXPECT_THROW(Engine(*backend_, *folder_, zero), Error);
+  EngineOptions below_all;
+  below_all.flow_left_chunks = -2;
+  EXPECT_THROW(Engine(*backend_, *folder_, below_all), Error);
+}
+
+// A bounded flow left context replaces the model's num_decoding_left_chunks (the golden
+// flow tests check what it computes); unset, the model's own stays.
+TEST_F(EngineTest, FlowLeftChunksOverridesTheModels) {
+  EngineOptions eo;
+  {
+    Engine engine(*backend_, *folder_, eo);
+    EXPECT_EQ(engine.flow().config().decoder.estimator.num_decoding_left_chunks,
+              folder_->config.flow.decoder.estimator.num_decoding_left_chunks);
+    EXPECT_NE(eo.to_string().find("flow_left_chunks=model"), std::string::npos);
+  }
+  eo.flow_left_chunks = 2;
+  Engine engine(*backend_, *folder_, eo);
+  EXPECT_EQ(engine.flow().config().decoder.estimator.num_decoding_left_chunks, 2);
+  StreamOptions o = options(engine, 3);
+  auto s = engine.open(o);
+  s->push_text_ids(text(6, 4));
+  s->finish_input();
+  EXPECT_EQ(s->wait().status, StreamStatus::Done);
 }
 
 // Streams that start from their voice's cached prompt state give the mel of streams that

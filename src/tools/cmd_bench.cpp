@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -29,6 +30,7 @@ struct BenchOptions {
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
   bool half_state = false;
+  std::optional<int64_t> flow_left_chunks;
 };
 
 // About 40 text tokens: a typical sentence for one segment.
@@ -129,6 +131,7 @@ int run_bench(const BenchOptions& o) {
   EngineOptions eo;
   eo.llm_weights = parse_weight_format(o.weights);
   eo.max_streams = 1;
+  eo.flow_left_chunks = o.flow_left_chunks;
   Engine engine(*backend, folder, eo);
   const auto ids = engine.voice_ids();
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
@@ -237,6 +240,9 @@ Command register_bench(CLI::App& app) {
   app.add_option("--json", o->json, "Write the figures as JSON");
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision");
+  app.add_option("--flow-left-chunks", o->flow_left_chunks,
+                 "Streaming: bound the flow's attention to N left chunks (bounds the state; "
+                 "CHANGES THE OUTPUT from the official model's)");
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
   return [o] { return run_bench(*o); };
 }

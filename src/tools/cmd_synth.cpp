@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "core/error.h"
@@ -26,6 +27,7 @@ struct SynthOptions {
   std::string sampling = "ras";
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
+  std::optional<int64_t> flow_left_chunks;
   uint64_t seed = 0;
   bool stream = false, incremental = false, segment_per_line = false, half_state = false;
   int threads = 0;
@@ -91,6 +93,8 @@ int run_synth(const SynthOptions& o) {
         "(`cosyserve inspect --model DIR` lists them)");
   }
   if (o.half_state && !o.stream) fail("--half-state is for streaming (--stream)");
+  if (o.flow_left_chunks && !o.stream)
+    fail("--flow-left-chunks is for streaming (--stream): offline synthesis uses full attention");
   if (o.segment_per_line && o.incremental)
     fail("--segment-per-line and --incremental exclude each other (incremental text is not split)");
   const std::string text = read_text(o);
@@ -107,6 +111,7 @@ int run_synth(const SynthOptions& o) {
     eo.flow_weights = parse_weight_format(o.flow_weights);
     eo.hift_weights = parse_weight_format(o.hift_weights);
     eo.max_streams = 1;
+    eo.flow_left_chunks = o.flow_left_chunks;
     Engine engine(*backend, folder, eo);
     if (engine.frontend() == nullptr) {
       fail(o.model,
@@ -195,6 +200,10 @@ Command register_synth(CLI::App& app) {
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision (half the "
                "state memory; the mel differs slightly from the official one)");
+  app.add_option("--flow-left-chunks", o->flow_left_chunks,
+                 "Streaming: bound the flow's attention to N left chunks (the model's "
+                 "num_decoding_left_chunks; bounds the state memory but CHANGES THE OUTPUT "
+                 "from the official model's; -1: all)");
   app.add_option("--seed", o->seed, "Seed of the LM sampling and the vocoder noise")
       ->capture_default_str();
   app.add_option("--sampling", o->sampling, "ras | top-k | greedy")->capture_default_str();
