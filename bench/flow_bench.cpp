@@ -12,6 +12,9 @@
 //   build/bench/flow_bench [--seconds S] [--stream-seconds S] [--no-recompute]
 //                          [--causal-final] [--half-state] [--weights fp32|fp16|int8]
 //                          [--left-chunks N] [--batch-streams N]
+//   build/bench/flow_bench --first-chunk HOP
+// --first-chunk times only a voice's first streaming chunk (3 s prompt, its state cached),
+// the flow's share of the first-chunk latency.
 // --left-chunks N bounds the estimator's streaming attention to N left chunks
 // (num_decoding_left_chunks; changes the output, bounds the state).
 // --half-state streams --stream-seconds again with fp32 and half-precision state and
@@ -135,6 +138,41 @@ void batched_vs_separate(const FlowModel& flow, int n, const std::vector<float>&
       n, n - 1, frames, n, t_separate, t_batched, t_batched / t_separate, worst);
 }
 
+// A voice's first streaming chunk, as the engine runs it: a `prompt_s` prompt whose state
+// is cached, then `hop` tokens plus the look-ahead. Prints its time and counted work.
+void first_chunk(const FlowModel& flow, double prompt_s, int64_t hop, double peak_gflops,
+                 const std::vector<float>& embedding,
+                 const std::function<std::vector<int32_t>(double)>& tokens_for) {
+  const auto prompt = tokens_for(prompt_s);
+  const auto ratio = flow.config().token_mel_ratio;
+  std::vector<float> feat(prompt.size() * size_t(ratio) * size_t(flow.mel_bins()));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(-5.0f, 2.0f);
+  for (auto& v : feat) v = d(rng);
+  const FlowStreamState state = flow.prompt_state(prompt, feat, embedding);
+  const int64_t la = flow.config().pre_lookahead_len;
+  const auto tokens = tokens_for(double(hop + la) / 25.0);
+  for (int run = 0; run < 3; ++run) {
+    FlowStreamOptions opt;
+    opt.first_hop = hop;
+    FlowStream s(flow, prompt, feat, embedding, opt, &state);
+    s.push_tokens(tokens);
+    std::vector<float> mel;
+    FlowStream::Step st{&s, &mel};
+    const auto t0 = std::chrono::steady_clock::now();
+    FlowStream::step(flow, {&st, 1});
+    const double t = seconds_since(t0);
+    const auto& c = s.calls().front();
+    const double flops = flow.flops(c.tokens, c.past, c.streaming);
+    std::printf(
+        "flow first chunk (prompt %.1f s cached, hop %lld): %lld frames computed for %lld "
+        "emitted, %.3f s, %.0f GFLOP -> %.1f GFLOP/s (%.1f%% of peak)\n",
+        prompt_s, static_cast<long long>(hop), static_cast<long long>(c.tokens - c.past) * ratio,
+        static_cast<long long>(mel.size() / size_t(flow.mel_bins())), t, flops / 1e9,
+        flops / t / 1e9, 100 * flops / t / 1e9 / peak_gflops);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,6 +180,7 @@ int main(int argc, char** argv) {
   bool recompute = true, causal_final = false, half_state = false;
   int64_t left_chunks = -1;
   int batch_streams = 0;
+  int64_t first_chunk_hop = 0;
   std::string weights = "fp32";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
@@ -154,6 +193,8 @@ int main(int argc, char** argv) {
       half_state = true;
     } else if (std::strcmp(argv[i], "--left-chunks") == 0 && i + 1 < argc) {
       left_chunks = std::stoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--first-chunk") == 0 && i + 1 < argc) {
+      first_chunk_hop = std::stoll(argv[++i]);
     } else if (std::strcmp(argv[i], "--batch-streams") == 0 && i + 1 < argc) {
       batch_streams = std::stoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--no-recompute") == 0) {
@@ -189,6 +230,10 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> d(0.0f, 1.0f);
   for (auto& v : embedding) v = d(rng);
 
+  if (first_chunk_hop > 0) {
+    first_chunk(flow, 3.0, first_chunk_hop, lim.peak_gflops, embedding, tokens_for);
+    return 0;
+  }
   const auto tokens = tokens_for(seconds);
   std::vector<float> mel;
   FlowRequest r;

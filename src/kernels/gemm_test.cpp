@@ -37,9 +37,9 @@ cpu::PackedWeight pack(const std::vector<float>& w, int64_t n, int64_t k, Weight
 
 TEST(Gemm, MatchesReferenceOnOddShapes) {
   ThreadPool pool(2);
-  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},   {2, 16, 300},  {5, 33, 7},
-                           {6, 48, 257},   {7, 15, 64},  {13, 100, 33}, {64, 96, 600},
-                           {100, 31, 513}, {1, 896, 896}};
+  const Shape3 shapes[] = {{1, 1, 1},   {1, 17, 5},    {2, 16, 300},  {5, 33, 7},     {6, 48, 257},
+                           {7, 15, 64}, {13, 100, 33}, {64, 96, 600}, {100, 31, 513}, {1, 896, 896},
+                           {8, 40, 70}, {9, 17, 300},  {80, 33, 256}, {98, 20, 40}};
   uint32_t seed = 1;
   for (const auto& s : shapes) {
     const auto x = random_vector(static_cast<size_t>(s.m * s.k), seed++);
@@ -152,7 +152,7 @@ TEST(Gemm, ReducedPrecisionWeightAccuracy) {
 
 TEST(Gemm, RejectsMismatchedK) {
   ThreadPool pool(1);
-  const auto w = random_vector(16 * 8, 1);
+  const auto w = random_vector(size_t{16} * 8, 1);
   const auto pw = pack(w, 16, 8, WeightFormat::F32);
   std::vector<float> x(9), c(16);
   cpu::GemmProblem p{{x.data(), 9, 1, 0, 9}, 1, c.data(), 16};

@@ -42,7 +42,8 @@ struct Run {
   std::string name;
   int64_t first_hop = 0;
   StreamResult result;
-  EngineStats stats;  // this run's share
+  EngineStats stats;        // this run's share
+  EngineStats first_chunk;  // the share spent until the first audio chunk
   double audio_s = 0;
 };
 
@@ -101,6 +102,9 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
   if (r.first_hop > 0) {
     j["first_hop"] = r.first_hop;
     j["first_chunk_s"] = r.result.first_chunk_s;
+    j["first_chunk_stages"] = {{"llm", r.first_chunk.llm.seconds},
+                               {"flow", r.first_chunk.flow.seconds},
+                               {"hift", r.first_chunk.hift.seconds}};
   }
   return j;
 }
@@ -108,7 +112,13 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
 void print_run(const Run& r, double peak_gflops) {
   std::printf("\n%s: %.2f s of audio in %.2f s, RTF %.3f", r.name.c_str(), r.audio_s,
               r.result.total_s, r.result.total_s / r.audio_s);
-  if (r.first_hop > 0) std::printf(", first chunk %.3f s", r.result.first_chunk_s);
+  if (r.first_hop > 0) {
+    std::printf(", first chunk %.3f s (llm %.3f s in %lld steps, flow %.3f s%s, hift %.3f s)",
+                r.result.first_chunk_s, r.first_chunk.llm.seconds,
+                static_cast<long long>(r.first_chunk.llm.calls), r.first_chunk.flow.seconds,
+                r.stats.prompt_state_starts > 0 ? " from the voice's prompt state" : "",
+                r.first_chunk.hift.seconds);
+  }
   std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak",
               "calls");
   for (const StageFigure& f : stage_figures(r)) {
@@ -153,7 +163,17 @@ int run_bench(const BenchOptions& o) {
     so.fixed_tokens = o.tokens;
     so.sampling.seed = 1;
     const EngineStats before = engine.stats();
-    auto stream = engine.open(so);
+    // The stages' time until the first chunk (the callback runs on the scheduler thread,
+    // between stages).
+    EngineStats at_first_chunk;
+    bool first_seen = false;
+    auto stream = engine.open(so, [&](const AudioChunk& c) {
+      if (!first_seen && !c.samples.empty()) {
+        first_seen = true;
+        at_first_chunk = engine.stats();
+      }
+      return true;
+    });
     if (engine.frontend() != nullptr) {
       stream->push_text(kText);
     } else {  // no tokenizer files: the same length of plain ids
@@ -171,6 +191,12 @@ int run_bench(const BenchOptions& o) {
     r.stats.llm = minus(after.llm, before.llm);
     r.stats.flow = minus(after.flow, before.flow);
     r.stats.hift = minus(after.hift, before.hift);
+    r.stats.prompt_state_starts = after.prompt_state_starts - before.prompt_state_starts;
+    if (first_seen) {
+      r.first_chunk.llm = minus(at_first_chunk.llm, before.llm);
+      r.first_chunk.flow = minus(at_first_chunk.flow, before.flow);
+      r.first_chunk.hift = minus(at_first_chunk.hift, before.hift);
+    }
     r.audio_s = static_cast<double>(r.result.samples) / folder.config.sample_rate;
     print_run(r, limits.peak_gflops);
     runs.push_back(std::move(r));
