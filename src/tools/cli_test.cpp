@@ -121,6 +121,17 @@ TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
   ASSERT_EQ(half.code, 0) << half.out;
   EXPECT_EQ(std::filesystem::file_size(dir / "h.pcm"), 2 * a.samples.size());
   EXPECT_EQ(run(model + "--half-state --out " + (dir / "x.wav").string()).code, 1);
+  // A bounded flow left context: the same length of audio streamed; refused offline and
+  // below -1.
+  const Result bounded =
+      run(model + "--stream --flow-left-chunks 1 --format pcm --out " + (dir / "l.pcm").string());
+  ASSERT_EQ(bounded.code, 0) << bounded.out;
+  EXPECT_EQ(std::filesystem::file_size(dir / "l.pcm"), 2 * a.samples.size());
+  EXPECT_EQ(run(model + "--flow-left-chunks 1 --out " + (dir / "x.wav").string()).code, 1);
+  const Result below =
+      run(model + "--stream --flow-left-chunks -3 --out " + (dir / "x.wav").string());
+  EXPECT_EQ(below.code, 1);
+  EXPECT_NE(below.out.find("flow_left_chunks"), std::string::npos) << below.out;
   const Result incremental = run(model + "--stream --incremental --seed 4 --format flac --out " +
                                  (dir / "c.flac").string());
   ASSERT_EQ(incremental.code, 0) << incremental.out;
