@@ -110,7 +110,7 @@ TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
   const cosy::Audio a = cosy::read_audio(dir / "a.wav");
   EXPECT_EQ(a.sample_rate, 24000);
   ASSERT_FALSE(a.samples.empty());
-  EXPECT_EQ(a.samples.size() % (40 * 960), 0u);
+  EXPECT_EQ(a.samples.size() % (size_t{40} * 960), 0u);
   const Result streamed =
       run(model + "--stream --first-hop 15 --format pcm --out " + (dir / "b.pcm").string());
   ASSERT_EQ(streamed.code, 0) << streamed.out;
