@@ -257,13 +257,15 @@ void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const Packed
 // The first tile over a block otherwise waits on memory for each of its rows, and the
 // hardware prefetcher alone did not keep ahead (M = 16 ran at ~53 % of peak; 60–72 % with
 // this). All tiles issue the same prefetches, spreading the requests over the block.
+// `rows` weight rows from `row` of the panels' one contiguous stream (panel p's row k is
+// stream row p·K + k).
 template <WeightFormat F>
-Prefetch prefetch_of(const PackedWeight& w, int64_t pnl, int64_t k, int64_t rows) {
+Prefetch prefetch_of(const PackedWeight& w, int64_t row, int64_t rows) {
   constexpr int64_t row_bytes = kPanel * (F == WeightFormat::F32   ? 4
                                           : F == WeightFormat::F16 ? 2
                                                                    : 1);
   if (rows <= 0) return {};
-  return {static_cast<const char*>(w.panel(pnl)) + k * row_bytes, rows, row_bytes};
+  return {static_cast<const char*>(w.panel(0)) + row * row_bytes, rows, row_bytes};
 }
 
 template <WeightFormat F>
@@ -282,10 +284,7 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, cons
           const int64_t k_here = tap * p.a.tap_width + c0;
           const int64_t row_ahead = pnl * k_total + k_here + kBlockK;
           const int64_t row_end = panel_end * k_total;
-          const Prefetch pf = row_ahead < row_end
-                                  ? prefetch_of<F>(w, row_ahead / k_total, row_ahead % k_total,
-                                                   std::min(kc, row_end - row_ahead))
-                                  : Prefetch{};
+          const Prefetch pf = prefetch_of<F>(w, row_ahead, std::min(kc, row_end - row_ahead));
           run_rows<F>(p, m_begin, m_end, w, pnl, tap, c0, kc, tap == 0 && c0 == 0, epi, pf);
         }
       }
