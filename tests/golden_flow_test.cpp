@@ -312,7 +312,9 @@ TEST_F(GoldenFlow, BoundedLeftContextEqualsItsRecomputeAndBoundsTheState) {
   const int64_t chunk = bounded_cfg.decoder.estimator.static_chunk_size;
   ASSERT_GT(chunk, 0);
   Inputs in = inputs("flow_tokens.npy");
-  in.tokens = random_tokens(300, 13, vocab);  // 12 s of audio, several chunks past the bound
+  // Twelve estimator chunks of tokens: several past the bound, whatever the chunk size.
+  const int64_t ratio = bounded_cfg.token_mel_ratio;
+  in.tokens = random_tokens(size_t(12 * chunk / ratio), 13, vocab);
   for (const bool final_full : {false, true}) {
     FlowStreamOptions opt;
     opt.final_full_attention = final_full;
