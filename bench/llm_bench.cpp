@@ -54,7 +54,7 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   const int64_t block = 16, per_stream = (positions + block - 1) / block;
   PagedKvPool pool(backend, lm.backbone().kv_geometry(batch * per_stream, block));
   auto stream = backend.create_stream();
-  Exec e{backend.primitives(), *stream};
+  Exec e(backend, *stream);
   Qwen2Workspace ws;
   std::mt19937 rng(3);
   std::uniform_int_distribution<int32_t> text(0, static_cast<int32_t>(lm.text_vocab() - 1));
@@ -80,7 +80,7 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   const auto p = static_cast<int64_t>(prompt.size());
   inputs.resize(static_cast<size_t>(batch * p * h));
   for (int64_t b = 0; b < batch; ++b) {
-    lm.embed(prompt, inputs.data() + b * p * h);
+    lm.embed(e, prompt, inputs.data() + b * p * h);
     chunks.push_back(
         {seqs[static_cast<size_t>(b)], inputs.data() + b * p * h, p, hidden.data() + b * h});
   }
@@ -108,7 +108,7 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   inputs.resize(static_cast<size_t>(batch * h));
   t0 = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < tokens; ++step) {
-    lm.embed(next, inputs.data());
+    lm.embed(e, next, inputs.data());
     for (int64_t b = 0; b < batch; ++b) {
       chunks[static_cast<size_t>(b)].inputs = inputs.data() + b * h;
       chunks[static_cast<size_t>(b)].rows = 1;
@@ -128,11 +128,11 @@ std::vector<int32_t> teacher_forced_argmax(Backend& backend, const SpeechLm& lm,
   const auto n = static_cast<int64_t>(seq.size());
   PagedKvPool pool(backend, lm.backbone().kv_geometry((n + 15) / 16, 16));
   auto stream = backend.create_stream();
-  Exec e{backend.primitives(), *stream};
+  Exec e(backend, *stream);
   Qwen2Workspace ws;
   std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()),
       logits(static_cast<size_t>(n * v));
-  lm.embed(seq, x.data());
+  lm.embed(e, seq, x.data());
   const Qwen2Chunk chunk{pool.create(), x.data(), n, nullptr, hidden.data()};
   lm.backbone().forward(e, pool, {&chunk, 1}, ws);
   lm.logits(e, hidden.data(), n, logits.data());

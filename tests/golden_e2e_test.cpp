@@ -10,6 +10,7 @@
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/guarded_backend.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
 
@@ -50,29 +51,36 @@ struct Collected {
   }
 };
 
-class GoldenE2e : public ::testing::Test {
+// Every case runs on the CPU backend and on the guarded one, whose memory the host cannot
+// touch: the same results there show that model and runtime code reach backend memory only
+// through the interface, as a device backend requires.
+class GoldenE2e : public ::testing::TestWithParam<bool> {
  protected:
   static void SetUpTestSuite() {
-    backend_ = cpu::create_cpu_backend().release();
     LoadOptions opt;
     opt.voices = false;
     folder_ = new ModelFolder(load_model_folder(golden::model_dir(), opt));
-    engine_ = new Engine(*backend_, *folder_);
   }
   static void TearDownTestSuite() {
-    delete engine_;
     delete folder_;
-    delete backend_;
+    folder_ = nullptr;
   }
-  static Backend* backend_;
+  void SetUp() override {
+    backend_ =
+        GetParam() ? create_guarded_backend(cpu::create_cpu_backend()) : cpu::create_cpu_backend();
+    engine_ = std::make_unique<Engine>(*backend_, *folder_);
+  }
+  void TearDown() override {
+    engine_.reset();
+    backend_.reset();
+  }
   static ModelFolder* folder_;
-  static Engine* engine_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Engine> engine_;
 };
-Backend* GoldenE2e::backend_ = nullptr;
 ModelFolder* GoldenE2e::folder_ = nullptr;
-Engine* GoldenE2e::engine_ = nullptr;
 
-TEST_F(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
+TEST_P(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
   if (!golden::has("e2e_text_ids.npy")) GTEST_SKIP() << "no end-to-end case in this fixture set";
   StreamOptions o;
   o.voice = fixture_voice();
@@ -95,7 +103,7 @@ TEST_F(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
   EXPECT_GT(r.first_chunk_s, 0);
 }
 
-TEST_F(GoldenE2e, StreamingTokensChunkByChunk) {
+TEST_P(GoldenE2e, StreamingTokensChunkByChunk) {
   if (!golden::has("stream_schedule.npy")) GTEST_SKIP() << "no streaming case in this fixture set";
   const Tensor schedule = golden::load("stream_schedule.npy");
   const auto sched = schedule.to_int_vector();
@@ -139,7 +147,7 @@ TEST_F(GoldenE2e, StreamingTokensChunkByChunk) {
   }
 }
 
-TEST_F(GoldenE2e, BadRequestsAreClearErrors) {
+TEST_P(GoldenE2e, BadRequestsAreClearErrors) {
   StreamOptions o;
   EXPECT_THROW(engine_->open(o), Error);  // no voice
   auto voice = std::make_shared<VoicePrompt>(*fixture_voice());
@@ -160,6 +168,36 @@ TEST_F(GoldenE2e, BadRequestsAreClearErrors) {
   EXPECT_THROW(VoicePrompt::from_voice(sft), Error);
   EXPECT_THROW(engine_->voice("nobody"), Error);
 }
+
+// The guarded backend runs the CPU kernels on the same values: its audio is the CPU
+// backend's, bit for bit, streaming included.
+TEST(GoldenE2eGuarded, SameAudioAsTheCpuBackend) {
+  if (!golden::has("stream_schedule.npy")) GTEST_SKIP() << "no streaming case in this fixture set";
+  LoadOptions opt;
+  opt.voices = false;
+  const ModelFolder folder = load_model_folder(golden::model_dir(), opt);
+  auto run = [&](Backend& backend) {
+    Engine engine(backend, folder);
+    StreamOptions o;
+    o.voice = fixture_voice();
+    o.input = StreamInput::SpeechTokens;
+    o.vocoder_seed = 200;
+    Collected got;
+    auto stream = engine.open(o, got.callback());
+    stream->push_speech_tokens(ints("stream_tokens.npy"));
+    stream->finish_input();
+    EXPECT_EQ(stream->wait().status, StreamStatus::Done);
+    return got.speech;
+  };
+  auto cpu_backend = cpu::create_cpu_backend();
+  auto guarded = create_guarded_backend(cpu::create_cpu_backend());
+  const auto want = run(*cpu_backend);
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(run(*guarded), want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GoldenE2e, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "guarded" : "cpu"; });
 
 }  // namespace
 }  // namespace cosy

@@ -72,26 +72,29 @@ TEST_F(GoldenFlow, EstimatorStepZeroFromDumpedInputs) {
   const auto t = floats("flow_est0_in_t.npy");
   const Tensor x_t = golden::load("flow_est0_in_x.npy");
   const int64_t T = x_t.dim(2), bins = x_t.dim(1);
-  Batch xs(2), mus(2), conds(2);
+  auto stream = backend_->create_stream();
+  Exec e(*backend_, *stream);
+  Batch xs(2), mus(2), conds(2), spk(2);
   std::vector<EstimatorInput> in(2);
   for (size_t b = 0; b < 2; ++b) {
     auto slice = [&](const std::vector<float>& v, Act& a) {
-      a.resize(T, bins);
-      std::copy_n(v.begin() + static_cast<int64_t>(b) * T * bins, T * bins, a.data.begin());
+      upload(e, std::span<const float>(v).subspan(b * T * bins, T * bins), T, bins, a);
     };
     slice(x, xs[b]);
     slice(mu, mus[b]);
     slice(cond, conds[b]);
+    upload(e, std::span<const float>(spks).subspan(b * bins, bins), 1, bins, spk[b]);
     in[b].x = &xs[b];
     in[b].mu = &mus[b];
     in[b].cond = &conds[b];
-    in[b].spks = std::span<const float>(spks).subspan(b * bins, bins);
+    in[b].spks = &spk[b];
     in[b].t = t[b];
   }
   Batch out;
   flow_->estimator().estimate(in, out);
-  std::vector<float> got = out[0].data;
-  got.insert(got.end(), out[1].data.begin(), out[1].data.end());
+  std::vector<float> got = download(e, out[0]);
+  const std::vector<float> second = download(e, out[1]);
+  got.insert(got.end(), second.begin(), second.end());
   EXPECT_TRUE(near(got, batch_channels_last(golden::load("flow_est0_out.npy")), kEncoderTolerance));
 }
 
@@ -448,7 +451,7 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
   // small conv tails of its own.
   EXPECT_GT(state.shared_bytes(), 0u);
   EXPECT_LT(state.bytes() * 10, state.shared_bytes());  // the shared rows left nothing behind
-  const FlowStreamState copy = state;
+  const FlowStreamState copy = flow_->copy_state(state);
   EXPECT_EQ(copy.shared_bytes(), state.shared_bytes());
   EXPECT_LT(copy.bytes() * 10, state.shared_bytes());
   for (const int64_t hop : {int64_t(15), chunk}) {

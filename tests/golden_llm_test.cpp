@@ -50,8 +50,11 @@ class GoldenLlm : public ::testing::Test {
     return o;
   }
   static std::vector<float> embed(std::span<const LmInput> in) {
+    // The CPU backend's memory is the host's: the tests read its buffers directly.
     std::vector<float> out(in.size() * static_cast<size_t>(lm_->hidden()));
-    lm_->embed(in, out.data());
+    auto stream = backend_->create_stream();
+    Exec e(*backend_, *stream);
+    lm_->embed(e, in, out.data());
     return out;
   }
   // Runs one session alone to the end; checks each step's best log-prob against `top2`
@@ -100,7 +103,7 @@ TEST_F(GoldenLlm, TeacherForcedLogitsAndHiddenStates) {
   const int64_t h = lm_->hidden(), v = lm_->vocab().size();
   PagedKvPool pool(*backend_, lm_->backbone().kv_geometry(64, 16));
   auto stream = backend_->create_stream();
-  Exec e{backend_->primitives(), *stream};
+  Exec e(*backend_, *stream);
   Qwen2Workspace ws;
   const auto seq = pool.create();
   auto x = floats("llm_lm_input.npy");
@@ -356,11 +359,11 @@ TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {
     const int64_t n = static_cast<int64_t>(seq.size()), h = lm.hidden(), v = lm.vocab().size();
     PagedKvPool pool(*backend_, lm.backbone().kv_geometry((n + 15) / 16, 16));
     auto stream = backend_->create_stream();
-    Exec e{backend_->primitives(), *stream};
+    Exec e(*backend_, *stream);
     Qwen2Workspace ws;
     std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()),
         out(static_cast<size_t>(n * v));
-    lm.embed(seq, x.data());
+    lm.embed(e, seq, x.data());
     const Qwen2Chunk c{pool.create(), x.data(), n, nullptr, hidden.data()};
     lm.backbone().forward(e, pool, {&c, 1}, ws);
     lm.logits(e, hidden.data(), n, out.data());
@@ -398,7 +401,9 @@ TEST_F(GoldenLlm, BadRequestsAreClearErrors) {
   EXPECT_THROW(LmSession(limits, o), Error);  // longer than the context
   std::vector<LmInput> bad = {{LmInputKind::Speech, lm_->vocab().size()}};
   std::vector<float> row(static_cast<size_t>(lm_->hidden()));
-  EXPECT_THROW(lm_->embed(bad, row.data()), Error);
+  auto stream = backend_->create_stream();
+  Exec e(*backend_, *stream);
+  EXPECT_THROW(lm_->embed(e, bad, row.data()), Error);
 }
 
 }  // namespace

@@ -48,6 +48,10 @@ const char* op_name(Op op) {
       return "stft";
     case Op::Istft:
       return "istft";
+    case Op::Elementwise:
+      return "elementwise";
+    case Op::Copy:
+      return "copy";
   }
   return "?";
 }

@@ -22,7 +22,9 @@ namespace cosy {
 
 // Bumped whenever a virtual below changes meaning or signature; a backend built against
 // another version is refused at creation.
-inline constexpr int kBackendInterfaceVersion = 2;  // 2: gated_activation
+// 2: gated_activation. 3: upload_constant and the data-movement primitives (axpby, add_row,
+// copy_2d, fill_2d, gather_rows, to_half, polar_spectrum); activations Abs and Clamp.
+inline constexpr int kBackendInterfaceVersion = 3;
 
 enum class DeviceKind { Cpu, Cuda, Ascend };
 enum class MemoryKind { Device, Host, HostPinned };
@@ -43,6 +45,8 @@ enum class Op {
   Attention,  // grouped-query over a paged KV cache, masks, additive bias
   Stft,
   Istft,
+  Elementwise,  // axpby, add_row, polar_spectrum
+  Copy,         // copy_2d, fill_2d, gather_rows, to_half
 };
 const char* op_name(Op op);
 
@@ -89,13 +93,26 @@ class PreparedWeight {
   virtual size_t bytes() const = 0;
 };
 
-enum class ActivationKind { None, LeakyRelu, Elu, Snake, Silu, GeluTanh, GeluErf, Tanh, Mish };
+enum class ActivationKind {
+  None,
+  LeakyRelu,
+  Elu,
+  Snake,
+  Silu,
+  GeluTanh,
+  GeluErf,
+  Tanh,
+  Mish,
+  Abs,
+  Clamp,  // to [-bound, bound]
+};
 
 // An activation; Snake reads per-channel alpha (x + 1/(alpha+1e-9) * sin²(alpha x)).
 struct Activation {
   ActivationKind kind = ActivationKind::None;
   float slope = 0.01f;           // LeakyRelu
   const float* alpha = nullptr;  // Snake, one per channel
+  float bound = 1.0f;            // Clamp
 };
 
 // Activations are channels-last: a sequence of T steps is a row-major [T, C] matrix.
@@ -218,6 +235,32 @@ class Primitives {
   // torch.istft of [frames, n_fft/2+1] (real, imag) → hop*(frames-1) samples.
   virtual void istft(Stream& s, const float* real, const float* imag, int64_t frames, int64_t n_fft,
                      int64_t hop, float* out) = 0;
+
+  // Data movement and element-wise arithmetic, so that model code never touches backend
+  // memory itself. Row strides (ld) are in elements.
+  // y = alpha * x + beta * y over n values; with alpha == 0, x is not read (may be null).
+  virtual void axpby(Stream& s, const float* x, float* y, int64_t n, float alpha, float beta) = 0;
+  // y[r, c] = x[r, c] + row[c] over [rows, cols] (a broadcast bias); y may equal x.
+  virtual void add_row(Stream& s, const float* x, const float* row, float* y, int64_t rows,
+                       int64_t cols) = 0;
+  // dst[r, c] = src[r, c] for a [rows, cols] block; ld_src = 0 repeats src's one row in
+  // every row (a broadcast). Regions must not overlap.
+  virtual void copy_2d(Stream& s, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
+                       int64_t rows, int64_t cols) = 0;
+  // dst[r, c] = value over a [rows, cols] block.
+  virtual void fill_2d(Stream& s, float* dst, int64_t ld_dst, int64_t rows, int64_t cols,
+                       float value) = 0;
+  // dst row i = table row ids[i] ([n, cols], packed); ids are host memory (launch
+  // arguments, like every index list), each in [0, table_rows).
+  virtual void gather_rows(Stream& s, const float* table, int64_t cols, const int32_t* ids,
+                           int64_t n, float* dst) = 0;
+  // IEEE half of n floats (a stream's cached keys kept in half precision).
+  virtual void to_half(Stream& s, const float* x, uint16_t* y, int64_t n) = 0;
+  // HiFT's spectrum head: from [frames, ld_x] rows holding `bins` log-magnitudes then
+  // `bins` phase logits, magnitude m = min(exp(x), max_magnitude) and phase p = sin(x'),
+  // real = m cos p and imag = m sin p, each [frames, bins].
+  virtual void polar_spectrum(Stream& s, const float* x, int64_t ld_x, int64_t frames, int64_t bins,
+                              float max_magnitude, float* real, float* imag) = 0;
 };
 
 class Backend {
@@ -229,7 +272,13 @@ class Backend {
 
   virtual void* allocate(size_t bytes, MemoryKind kind) = 0;
   virtual void deallocate(void* p, MemoryKind kind) = 0;
+  // Between any two memories of this backend (host ↔ device included).
   virtual void copy(Stream& s, void* dst, const void* src, size_t bytes) = 0;
+  // Read-only data the kernels will read for the life of the returned handle: weight
+  // vectors and embedding tables. `owner` keeps `host` alive. A backend whose kernels read
+  // host memory may return a view of it (the CPU does: zero copy); a device copies once.
+  virtual std::shared_ptr<const void> upload_constant(const void* host, size_t bytes,
+                                                      std::shared_ptr<const void> owner) = 0;
 
   virtual std::unique_ptr<Stream> create_stream() = 0;
   virtual std::unique_ptr<Event> create_event() = 0;

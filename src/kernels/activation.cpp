@@ -1,5 +1,6 @@
 #include "kernels/activation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -40,6 +41,10 @@ inline float scalar(const Activation& a, float x, int64_t c) {
       const float n = e * (e + 2.0f);
       return x * (n / (n + 2.0f));
     }
+    case ActivationKind::Abs:
+      return std::fabs(x);
+    case ActivationKind::Clamp:
+      return std::clamp(x, -a.bound, a.bound);
   }
   return x;
 }
@@ -83,6 +88,10 @@ inline __m256 vec(const Activation& a, __m256 x, int64_t c) {
       const __m256 m = _mm256_mul_ps(x, _mm256_div_ps(n, _mm256_add_ps(n, _mm256_set1_ps(2.0f))));
       return _mm256_blendv_ps(m, x, _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ));
     }
+    case ActivationKind::Abs:
+      return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    case ActivationKind::Clamp:
+      return _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-a.bound)), _mm256_set1_ps(a.bound));
   }
   return x;
 }

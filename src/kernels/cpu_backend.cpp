@@ -8,9 +8,11 @@
 #include <new>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/data_ops.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
 #include "kernels/stft.h"
@@ -106,6 +108,32 @@ class CpuPrimitives final : public Primitives {
              float* out) override {
     cpu::istft(pool_, re, im, frames, n_fft, hop, out);
   }
+  void axpby(Stream&, const float* x, float* y, int64_t n, float alpha, float beta) override {
+    cpu::axpby(pool_, x, y, n, alpha, beta);
+  }
+  void add_row(Stream&, const float* x, const float* row, float* y, int64_t rows,
+               int64_t cols) override {
+    cpu::add_row(pool_, x, row, y, rows, cols);
+  }
+  void copy_2d(Stream&, const float* src, int64_t ld_src, float* dst, int64_t ld_dst, int64_t rows,
+               int64_t cols) override {
+    cpu::copy_2d(pool_, src, ld_src, dst, ld_dst, rows, cols);
+  }
+  void fill_2d(Stream&, float* dst, int64_t ld_dst, int64_t rows, int64_t cols,
+               float value) override {
+    cpu::fill_2d(pool_, dst, ld_dst, rows, cols, value);
+  }
+  void gather_rows(Stream&, const float* table, int64_t cols, const int32_t* ids, int64_t n,
+                   float* dst) override {
+    cpu::gather_rows(pool_, table, cols, ids, n, dst);
+  }
+  void to_half(Stream&, const float* x, uint16_t* y, int64_t n) override {
+    floats_to_halves(x, y, static_cast<size_t>(n));
+  }
+  void polar_spectrum(Stream&, const float* x, int64_t ld_x, int64_t frames, int64_t bins,
+                      float max_magnitude, float* real, float* imag) override {
+    cpu::polar_spectrum(pool_, x, ld_x, frames, bins, max_magnitude, real, imag);
+  }
 
  private:
   ThreadPool& pool_;
@@ -136,7 +164,11 @@ class CpuBackend final : public Backend {
   }
   void deallocate(void* p, MemoryKind /*kind*/) override { std::free(p); }
   void copy(Stream&, void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
+    if (bytes > 0) std::memcpy(dst, src, bytes);
+  }
+  std::shared_ptr<const void> upload_constant(const void* host, size_t /*bytes*/,
+                                              std::shared_ptr<const void> owner) override {
+    return {std::move(owner), host};  // the kernels read host memory: a view, no copy
   }
   std::unique_ptr<Stream> create_stream() override { return std::make_unique<CpuStream>(); }
   std::unique_ptr<Event> create_event() override { return std::make_unique<CpuEvent>(); }

@@ -23,10 +23,11 @@ TEST(Activation, EveryKindMatchesReference) {
   x[0] = 0.0f;
   std::vector<float> alpha(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) alpha[size_t(i)] = 0.1f + 0.02f * static_cast<float>(i);
-  for (auto kind : {ActivationKind::LeakyRelu, ActivationKind::Elu, ActivationKind::Snake,
-                    ActivationKind::Silu, ActivationKind::GeluTanh, ActivationKind::GeluErf,
-                    ActivationKind::Tanh, ActivationKind::Mish}) {
-    const Activation act{kind, 0.1f, alpha.data()};
+  for (auto kind :
+       {ActivationKind::LeakyRelu, ActivationKind::Elu, ActivationKind::Snake, ActivationKind::Silu,
+        ActivationKind::GeluTanh, ActivationKind::GeluErf, ActivationKind::Tanh,
+        ActivationKind::Mish, ActivationKind::Abs, ActivationKind::Clamp}) {
+    const Activation act{kind, 0.1f, alpha.data(), 2.5f};
     std::vector<float> got(static_cast<size_t>(n));
     cpu::activate_row(act, x.data(), got.data(), n);
     for (int64_t i = 0; i < n; ++i) {
@@ -71,7 +72,7 @@ TEST(Norm, RmsAndLayerNormMatchReference) {
 TEST(Softmax, PlainAndLogMatchReference) {
   ThreadPool pool(2);
   for (bool log : {false, true}) {
-    auto got = random_vector(5 * 6564, 4, 20.0f);
+    auto got = random_vector(size_t{5} * 6564, 4, 20.0f);
     auto expect = got;
     cpu::softmax(pool, got.data(), 5, 6564, log);
     ref::softmax(expect.data(), 5, 6564, log);
@@ -94,7 +95,7 @@ TEST(Rope, MatchesReferenceAtLargePositions) {
 
 TEST(Stft, MatchesReferenceAndInverts) {
   ThreadPool pool(2);
-  const int64_t n = 480 * 3, n_fft = 16, hop = 4, bins = 9;
+  const int64_t n = int64_t{480} * 3, n_fft = 16, hop = 4, bins = 9;
   const auto x = random_vector(size_t(n), 6);
   const int64_t frames = cpu::stft_frames(n, hop);
   ASSERT_EQ(frames, 361);

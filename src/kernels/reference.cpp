@@ -47,6 +47,10 @@ float activation(const Activation& act, float xf, int64_t c) {
       return static_cast<float>(std::tanh(x));
     case ActivationKind::Mish:
       return static_cast<float>(x * std::tanh(x > 20 ? x : std::log1p(std::exp(x))));
+    case ActivationKind::Abs:
+      return std::fabs(xf);
+    case ActivationKind::Clamp:
+      return xf < -act.bound ? -act.bound : (xf > act.bound ? act.bound : xf);
   }
   return xf;
 }

@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/torch_generator.h"
 
 namespace cosy {
@@ -34,9 +35,10 @@ FlowModel::FlowModel(Backend& backend, const FlowConfig& config, const StateDict
   }
   spk_affine_ = load_linear(WeightLoader(backend, sd, WeightFormat::F32), "spk_embed_affine_layer",
                             config_.output_size, config_.spk_embed_dim);
-  noise_.resize(static_cast<size_t>(kNoiseChannels * kNoiseFrames));
+  std::vector<float> noise(static_cast<size_t>(kNoiseChannels * kNoiseFrames));
   TorchGenerator gen(0);
-  gen.randn(noise_);
+  gen.randn(noise);
+  noise_ = ConstArray<float>::upload(backend, transpose_2d(noise, kNoiseChannels, kNoiseFrames));
 }
 
 FlowModel::~FlowModel() = default;
@@ -146,18 +148,18 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
 
   // Speaker conditioning: L2-normalised x-vector → affine.
   auto stream = backend_.create_stream();
-  Exec e{backend_.primitives(), *stream};
+  Exec e(backend_, *stream);
   Batch xvec(n), spks;
   for (size_t i = 0; i < n; ++i) {
     const auto& emb = batch[i].embedding;
     double ss = 0;
     for (const float v : emb) ss += static_cast<double>(v) * v;
     const float norm = std::max(static_cast<float>(std::sqrt(ss)), 1e-12f);
-    xvec[i].resize(1, config_.spk_embed_dim);
-    for (size_t c = 0; c < emb.size(); ++c) xvec[i].data[c] = emb[c] / norm;
+    std::vector<float> unit(emb.size());
+    for (size_t c = 0; c < emb.size(); ++c) unit[c] = emb[c] / norm;
+    upload(e, unit, 1, config_.spk_embed_dim, xvec[i]);
   }
   spk_affine_.run(e, xvec, spks);
-  stream->synchronize();
 
   // cond (the prompt mel, then zeros) and the initial noise, per request.
   // Rows are frames first[i] .. first[i] + T; commit[i] is where the state stops keeping.
@@ -168,20 +170,20 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
     const auto prompt_frames = static_cast<int64_t>(batch[i].prompt_feat.size()) / bins;
     if (batch[i].state != nullptr)
       commit[i] = batch[i].state->encoder.committed * config_.token_mel_ratio;
-    cond[i].resize(T, bins);
-    std::fill(cond[i].data.begin(), cond[i].data.end(), 0.0f);
-    for (int64_t t = f0; t < std::min(prompt_frames, f0 + T); ++t)
-      std::copy_n(batch[i].prompt_feat.data() + t * bins, bins, cond[i].row(t - f0));
-    x[i].resize(T, bins);
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t c = 0; c < bins; ++c)
-        x[i].row(t)[c] = noise_[static_cast<size_t>(c * kNoiseFrames + f0 + t)];
+    const int64_t from_prompt = std::clamp<int64_t>(prompt_frames - f0, 0, T);
+    cond[i].resize(e, T, bins);
+    if (from_prompt > 0) {
+      e.b.copy(e.s, cond[i].ptr(), batch[i].prompt_feat.data() + f0 * bins,
+               static_cast<size_t>(from_prompt * bins) * sizeof(float));
     }
+    e.k.fill_2d(e.s, cond[i].row(from_prompt), bins, T - from_prompt, bins, 0.0f);
+    x[i].resize(e, T, bins);
+    e.k.copy_2d(e.s, noise_.data() + f0 * bins, bins, x[i].ptr(), bins, T, bins);
     if (FlowTrace* tr = batch[i].trace) {
-      tr->mu = mu[i].data;
-      tr->spks = spks[i].data;
-      tr->cond = cond[i].data;
-      tr->noise = x[i].data;
+      tr->mu = download(e, mu[i]);
+      tr->spks = download(e, spks[i]);
+      tr->cond = download(e, cond[i]);
+      tr->noise = download(e, x[i]);
       tr->est_t.clear();
     }
   }
@@ -199,7 +201,7 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
       c.x = &x[i];
       c.mu = &mu[i];
       c.cond = &cond[i];
-      c.spks = spks[i].data;
+      c.spks = &spks[i];
       c.t = t;
       c.chunked = batch[i].streaming;
       EstimatorInput& u = in[2 * i + 1];
@@ -218,18 +220,15 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
       if (FlowTrace* tr = batch[i].trace) {
         tr->est_t.push_back(t);
         if (step == 1) {
-          tr->est0_out = v[2 * i].data;
-          tr->est0_out.insert(tr->est0_out.end(), v[2 * i + 1].data.begin(),
-                              v[2 * i + 1].data.end());
+          tr->est0_out = download(e, v[2 * i]);
+          const std::vector<float> uncond = download(e, v[2 * i + 1]);
+          tr->est0_out.insert(tr->est0_out.end(), uncond.begin(), uncond.end());
         }
       }
-      float* xi = x[i].data.data();
-      const float* vc = v[2 * i].data.data();
-      const float* vu = v[2 * i + 1].data.data();
-      for (size_t k = 0; k < x[i].data.size(); ++k) {
-        const float dphi = cfg1 * vc[k] - cfg * vu[k];
-        xi[k] = xi[k] + dt * dphi;
-      }
+      // dphi = (1 + cfg) v_cond - cfg v_uncond (into the CFG half), then x += dt dphi.
+      const auto values = static_cast<int64_t>(x[i].size());
+      e.k.axpby(e.s, v[2 * i].ptr(), v[2 * i + 1].ptr(), values, cfg1, -cfg);
+      e.k.axpby(e.s, v[2 * i + 1].ptr(), x[i].ptr(), values, dt, 1.0f);
     }
     t = t + dt;
     if (step < kSteps) dt = t_span[static_cast<size_t>(step + 1)] - t;
@@ -238,9 +237,10 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
   for (size_t i = 0; i < n; ++i) {
     const FlowRequest& r = batch[i];
     const auto prompt_frames = static_cast<int64_t>(r.prompt_feat.size()) / bins;
-    if (r.trace != nullptr) r.trace->mel_full = x[i].data;
+    std::vector<float> mel = download(e, x[i]);
     const int64_t skip = std::max<int64_t>(0, prompt_frames - first[i]);
-    r.mel->assign(x[i].data.begin() + skip * bins, x[i].data.end());
+    r.mel->assign(mel.begin() + skip * bins, mel.end());
+    if (r.trace != nullptr) r.trace->mel_full = std::move(mel);
     if (r.first_frame != nullptr) *r.first_frame = first[i] + skip - prompt_frames;
   }
 }
@@ -269,8 +269,19 @@ FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
   r.mel = &mel;
   r.state = &state;
   infer({&r, 1});
-  state.share();  // the streams of this voice read these rows, never copy them
+  auto stream = backend_.create_stream();
+  Exec e(backend_, *stream);
+  state.share(e);  // the streams of this voice read these rows, never copy them
+  stream->synchronize();
   return state;
+}
+
+FlowStreamState FlowModel::copy_state(const FlowStreamState& state) const {
+  auto stream = backend_.create_stream();
+  Exec e(backend_, *stream);
+  FlowStreamState copy = state.clone(e);
+  stream->synchronize();
+  return copy;
 }
 
 double FlowModel::flops(int64_t tokens) const { return flops(tokens, 0, false); }

@@ -77,6 +77,8 @@ class FlowModel {
   // shorter than one chunk plus the look-ahead. Its attention rows are shared: copies of
   // it (one per stream) point at them rather than copy them.
   // `half_kv`: for streams with FlowStreamOptions::half_state.
+  // A copy of a stream state for another stream (a voice's prompt state for a new stream).
+  FlowStreamState copy_state(const FlowStreamState& state) const;
   FlowStreamState prompt_state(std::span<const int32_t> prompt_tokens,
                                std::span<const float> prompt_feat, std::span<const float> embedding,
                                bool half_kv = false) const;
@@ -101,7 +103,7 @@ class FlowModel {
   FlowEncoder encoder_;
   FlowEstimator estimator_;
   LinearLayer spk_affine_;
-  std::vector<float> noise_;  // [bins, max_frames] as torch draws it
+  ConstArray<float> noise_;  // [max_frames, bins]: torch's [bins, max_frames] draw, transposed
   static constexpr int64_t kSteps = 10;
 };
 

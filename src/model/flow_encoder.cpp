@@ -16,7 +16,7 @@ namespace {
 struct ConformerLayer {
   LayerNormLayer norm_mha, norm_ff;
   LinearLayer q, k, v, out, pos;
-  std::vector<float> bias_u, bias_v;  // [heads, d_k]
+  ConstArray<float> bias_u, bias_v;  // [heads, d_k]
   LinearLayer w1, w2;
 };
 
@@ -32,8 +32,8 @@ ConformerLayer load_conformer(const WeightLoader& wl, const std::string& p,
   l.v = load_linear(wl, a + ".linear_v", d, d);
   l.out = load_linear(wl, a + ".linear_out", d, d);
   l.pos = load_linear(wl, a + ".linear_pos", d, d, /*bias=*/false);
-  l.bias_u = wl.floats(a + ".pos_bias_u");
-  l.bias_v = wl.floats(a + ".pos_bias_v");
+  l.bias_u = wl.constants(a + ".pos_bias_u");
+  l.bias_v = wl.constants(a + ".pos_bias_v");
   l.w1 = load_linear(wl, p + ".feed_forward.w_1", c.linear_units, d);
   l.w2 = load_linear(wl, p + ".feed_forward.w_2", d, c.linear_units);
   return l;
@@ -47,8 +47,7 @@ struct InputLayer {
   void run(Exec& e, const Batch& x, Batch& y) const {
     linear.run(e, x, y);
     norm.run(e, y, y);
-    for (auto& a : y)
-      for (float& v : a.data) v *= xscale;
+    for (auto& a : y) e.k.axpby(e.s, nullptr, a.ptr(), static_cast<int64_t>(a.size()), 0, xscale);
   }
 };
 
@@ -57,13 +56,11 @@ InputLayer load_input_layer(const WeightLoader& wl, const std::string& p, int64_
           static_cast<float>(std::sqrt(static_cast<double>(out)))};
 }
 
-void add_head_bias(const Act& q, const std::vector<float>& bias, Act& out) {
-  out.resize(q.rows, q.ch);
-  for (int64_t r = 0; r < q.rows; ++r) {
-    const float* src = q.row(r);
-    float* dst = out.row(r);
-    for (int64_t c = 0; c < q.ch; ++c) dst[c] = src[c] + bias[static_cast<size_t>(c)];
-  }
+void add_head_bias(Exec& e, const Act& q, const ConstArray<float>& bias, Act& out) {
+  if (static_cast<int64_t>(bias.size()) != q.ch)
+    fail("conformer: position bias has ", bias.size(), " values, expected ", q.ch);
+  out.resize(e, q.rows, q.ch);
+  e.k.add_row(e.s, q.ptr(), bias.data(), out.ptr(), q.rows, q.ch);
 }
 
 }  // namespace
@@ -84,7 +81,7 @@ std::vector<float> relative_position_table(int64_t n, int64_t dim) {
 }
 
 struct FlowEncoder::Weights {
-  std::vector<float> embedding;  // [vocab, input_size]
+  ConstArray<float> embedding;  // [vocab, input_size]
   InputLayer embed, up_embed;
   ConvLayer lookahead1, lookahead2, up_conv;
   std::vector<ConformerLayer> blocks, up_blocks;
@@ -100,7 +97,10 @@ FlowEncoder::FlowEncoder(Backend& backend, const FlowConfig& config, const State
   const int64_t d = c.output_size, la = config_.pre_lookahead_len;
   const WeightLoader wl(backend, sd, format);
   Weights& w = *w_;
-  w.embedding = wl.floats("input_embedding.weight");
+  w.embedding = wl.constants("input_embedding.weight");
+  if (static_cast<int64_t>(w.embedding.size()) != config_.vocab_size * config_.input_size)
+    fail(sd.label, ": input_embedding has ", w.embedding.size(), " values, expected ",
+         config_.vocab_size, " x ", config_.input_size);
   w.embed = load_input_layer(wl, "encoder.embed", d, c.input_size);
   // PreLookaheadLayer: conv1 sees each token and the `la` after it (the caller appends
   // them, or zeros); conv2 is causal.
@@ -163,8 +163,8 @@ void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, B
   qv.resize(n);
   std::vector<SelfAttentionIo> io(n);
   for (size_t i = 0; i < n; ++i) {
-    add_head_bias(q[i], l.bias_u, qu[i]);
-    add_head_bias(q[i], l.bias_v, qv[i]);
+    add_head_bias(e, q[i], l.bias_u, qu[i]);
+    add_head_bias(e, q[i], l.bias_v, qv[i]);
     FlowEncoderState* st = rows[i].state;
     io[i] = {&qu[i],
              &qv[i],
@@ -180,7 +180,7 @@ void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, B
   a.num_heads = a.num_kv_heads = heads;
   a.head_dim = dk;
   a.chunk = chunk;
-  a.rel_table = rel[0].data.data();
+  a.rel_table = rel[0].ptr();
   a.rel_zero = rel_zero;
   self_attention(e, io, a);
   l.out.run(e, att, x, /*accumulate=*/true);
@@ -190,11 +190,9 @@ void run_conformer(Exec& e, const ConformerLayer& l, const ConformerConfig& c, B
   l.w2.run(e, q, x, /*accumulate=*/true);
 }
 
-Batch position_table(int64_t n, int64_t d) {
+Batch position_table(Exec& e, int64_t n, int64_t d) {
   Batch pe(1);
-  pe[0].data = relative_position_table(n, d);
-  pe[0].rows = 2 * n - 1;
-  pe[0].ch = d;
+  upload(e, relative_position_table(n, d), 2 * n - 1, d, pe[0]);
   return pe;
 }
 
@@ -213,7 +211,7 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
   const int64_t s = c.upsample_stride, chunk = c.static_chunk_size;
   const auto kv_layers = static_cast<size_t>(c.num_blocks + c.num_up_blocks);
   auto stream = backend_.create_stream();
-  Exec e{backend_.primitives(), *stream};
+  Exec e(backend_, *stream);
 
   std::vector<Rows> rows(n);
   int64_t t_max = 0;
@@ -240,27 +238,27 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
   for (size_t i = 0; i < n; ++i) {
     lo[i] = std::max<int64_t>(0, rows[i].start - 2);
     const auto ids = batch[i].tokens.subspan(static_cast<size_t>(lo[i]));
-    emb[i].resize(static_cast<int64_t>(ids.size() + batch[i].context.size()), din);
-    int64_t r = 0;
-    for (auto span : {ids, batch[i].context}) {
-      for (const int32_t id : span)
-        std::copy_n(w.embedding.data() + static_cast<int64_t>(id) * din, din, emb[i].row(r++));
-    }
+    std::vector<int32_t> all(ids.begin(), ids.end());
+    all.insert(all.end(), batch[i].context.begin(), batch[i].context.end());
+    emb[i].resize(e, static_cast<int64_t>(all.size()), din);
+    e.k.gather_rows(e.s, w.embedding.data(), din, all.data(), static_cast<int64_t>(all.size()),
+                    emb[i].ptr());
     if (!traces.empty() && traces[i] != nullptr) {
       const int64_t skip = rows[i].start - lo[i];
-      traces[i]->embedded.assign(emb[i].data.begin() + skip * din,
-                                 emb[i].data.begin() + static_cast<int64_t>(ids.size()) * din);
+      const std::vector<float> host = download(e, emb[i]);
+      traces[i]->embedded.assign(host.begin() + skip * din,
+                                 host.begin() + static_cast<int64_t>(ids.size()) * din);
     }
   }
   w.embed.run(e, emb, x_lo);
   for (size_t i = 0; i < n; ++i) {
     const int64_t body = rows[i].end - lo[i];
-    padded[i].resize(body + la, d);
-    std::copy(x_lo[i].data.begin(), x_lo[i].data.end(), padded[i].data.begin());
-    std::fill(padded[i].data.begin() + x_lo[i].rows * d, padded[i].data.end(), 0.0f);
+    padded[i].resize(e, body + la, d);
+    e.k.copy_2d(e.s, x_lo[i].ptr(), d, padded[i].ptr(), d, x_lo[i].rows, d);
+    e.k.fill_2d(e.s, padded[i].row(x_lo[i].rows), d, padded[i].rows - x_lo[i].rows, d, 0.0f);
     // The residual: the embedded new rows.
-    x[i].resize(rows[i].end - rows[i].start, d);
-    std::copy_n(x_lo[i].row(rows[i].start - lo[i]), x[i].rows * d, x[i].data.begin());
+    x[i].resize(e, rows[i].end - rows[i].start, d);
+    e.k.copy_2d(e.s, x_lo[i].row(rows[i].start - lo[i]), d, x[i].ptr(), d, x[i].rows, d);
   }
   w.lookahead1.run(e, padded, y1);
   {
@@ -269,33 +267,35 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
     Batch y1p(n);
     for (size_t i = 0; i < n; ++i) {
       const int64_t zeros = 2 - (rows[i].start - lo[i]);
-      y1p[i].resize(zeros + y1[i].rows, d);
-      std::fill_n(y1p[i].data.begin(), zeros * d, 0.0f);
-      std::copy(y1[i].data.begin(), y1[i].data.end(), y1p[i].data.begin() + zeros * d);
+      y1p[i].resize(e, zeros + y1[i].rows, d);
+      e.k.fill_2d(e.s, y1p[i].ptr(), d, zeros, d, 0.0f);
+      e.k.copy_2d(e.s, y1[i].ptr(), d, y1p[i].row(zeros), d, y1[i].rows, d);
     }
     w.lookahead2.run(e, y1p, x, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
   }
 
   {
-    const Batch pe = position_table(t_max, d);
+    const Batch pe = position_table(e, t_max, d);
     for (size_t l = 0; l < w.blocks.size(); ++l)
       run_conformer(e, w.blocks[l], c, x, pe, t_max - 1, chunk, rows, l, 1);
   }
 
   // ×stride nearest upsampling into the causal conv, whose left context is the stream's tail.
-  Batch up(n), y(n);
+  Batch up(n), y(n), conv_in;
   std::vector<CausalConvIo> conv_io(n);
   for (size_t i = 0; i < n; ++i) {
-    up[i].resize(x[i].rows * s, d);
-    for (int64_t r = 0; r < up[i].rows; ++r) std::copy_n(x[i].row(r / s), d, up[i].row(r));
+    up[i].resize(e, x[i].rows * s, d);
+    // Row r of the output is row r / s of the input: s interleaved copies.
+    for (int64_t phase = 0; phase < s; ++phase)
+      e.k.copy_2d(e.s, x[i].ptr(), d, up[i].row(phase), s * d, x[i].rows, d);
     FlowEncoderState* st = rows[i].state;
     conv_io[i] = {&up[i], &y[i], st != nullptr ? &st->up_tail : nullptr, rows[i].start * s,
                   st != nullptr ? rows[i].commit * s : -1};
   }
-  causal_conv(e, w.up_conv, conv_io);
+  causal_conv(e, w.up_conv, conv_io, conv_in);
   w.up_embed.run(e, y, x);
   {
-    const Batch pe = position_table(t_max * s, d);
+    const Batch pe = position_table(e, t_max * s, d);
     for (size_t l = 0; l < w.up_blocks.size(); ++l) {
       run_conformer(e, w.up_blocks[l], c, x, pe, t_max * s - 1, chunk * s, rows,
                     w.blocks.size() + l, s);
@@ -303,7 +303,7 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
   }
   w.after_norm.run(e, x, x);
   for (size_t i = 0; i < n; ++i) {
-    if (!traces.empty() && traces[i] != nullptr) traces[i]->out = x[i].data;
+    if (!traces.empty() && traces[i] != nullptr) traces[i]->out = download(e, x[i]);
     if (rows[i].state != nullptr) rows[i].state->committed = rows[i].commit;
   }
   w.proj.run(e, x, mu);

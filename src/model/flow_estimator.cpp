@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "model/scratch_pool.h"
 #include "model/stream_ops.h"
 
 namespace cosy {
@@ -100,9 +101,31 @@ struct FlowEstimator::Weights {
   size_t bytes = 0;
 };
 
+namespace {
+
+// The activations one estimator pass works in, leased per call: every ResNet and every
+// transformer block of every pass has the same shapes, so after the first pass the buffers
+// are reused as they are. Fresh buffers per layer cost page faults and zero-filling of
+// megabytes per layer (about a tenth of the flow's time).
+struct Workspace {
+  Batch input, skip, mid, y, cat;        // the U-Net's own activations
+  Batch res_h, res_t;                    // inside a ResNet block
+  Batch tf_h, tf_q, tf_k, tf_v, tf_att;  // inside a transformer block
+  Batch temb, t1, t2;                    // the time embedding
+  Batch conv_in;                         // a causal conv's input with its context rows
+};
+
+}  // namespace
+
+struct FlowEstimator::Workspaces : ScratchPool<Workspace> {};
+
 FlowEstimator::FlowEstimator(Backend& backend, const CfmConfig& config, int64_t mel_bins,
                              const StateDict& sd, WeightFormat format)
-    : backend_(backend), config_(config), mel_bins_(mel_bins), w_(std::make_unique<Weights>()) {
+    : backend_(backend),
+      config_(config),
+      mel_bins_(mel_bins),
+      w_(std::make_unique<Weights>()),
+      workspaces_(std::make_unique<Workspaces>()) {
   const EstimatorConfig& c = config_.estimator;
   if (c.channels.size() != 1) {
     fail("flow estimator: ", c.channels.size(),
@@ -154,17 +177,6 @@ size_t FlowEstimator::weight_bytes() const { return w_->bytes; }
 
 namespace {
 
-// The activations one estimator pass works in, kept from call to call on the calling
-// thread: every ResNet and every transformer block of every pass has the same shapes, so
-// after the first pass the buffers are reused as they are. Fresh vectors per layer cost
-// page faults and zero-filling of megabytes per layer (about a tenth of the flow's time).
-struct Workspace {
-  Batch input, skip, mid, y, cat;        // the U-Net's own activations
-  Batch res_h, res_t;                    // inside a ResNet block
-  Batch tf_h, tf_q, tf_k, tf_v, tf_att;  // inside a transformer block
-  Batch temb, t1, t2;                    // the time embedding
-};
-
 struct StageContext {
   Exec& e;
   const EstimatorConfig& c;
@@ -184,7 +196,7 @@ void run_causal(StageContext& ctx, const ConvLayer& conv, const Batch& x, Batch&
     io[i] = {&x[i], &y[i], st != nullptr ? &st->conv_tails[slot] : nullptr,
              st != nullptr ? st->committed : 0, st != nullptr ? ctx.in[i].commit : -1};
   }
-  causal_conv(ctx.e, conv, io);
+  causal_conv(ctx.e, conv, io, ctx.ws.conv_in);
 }
 
 void run_block(StageContext& ctx, const CausalBlock& b, const Batch& x, Batch& y) {
@@ -198,12 +210,8 @@ void run_resnet(StageContext& ctx, const ResnetBlock& r, const Batch& x, Batch& 
   Batch& t = ctx.ws.res_t;
   run_block(ctx, r.block1, x, h);
   r.mlp.run(ctx.e, ctx.time_mish, t);
-  for (size_t i = 0; i < h.size(); ++i) {
-    for (int64_t row = 0; row < h[i].rows; ++row) {
-      float* dst = h[i].row(row);
-      for (int64_t c = 0; c < h[i].ch; ++c) dst[c] += t[i].data[static_cast<size_t>(c)];
-    }
-  }
+  for (size_t i = 0; i < h.size(); ++i)
+    ctx.e.k.add_row(ctx.e.s, h[i].ptr(), t[i].ptr(), h[i].ptr(), h[i].rows, h[i].ch);
   run_block(ctx, r.block2, h, y);
   r.res.run(ctx.e, x, y, {}, /*accumulate=*/true);
 }
@@ -266,8 +274,8 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
       if (a != nullptr && (a->rows != in.x->rows || a->ch != bins))
         fail("flow estimator: mu/cond must match x's shape [", in.x->rows, ", ", bins, "]");
     }
-    if (!in.spks.empty() && static_cast<int64_t>(in.spks.size()) != spk)
-      fail("flow estimator: spks has ", in.spks.size(), " values, expected ", spk);
+    if (in.spks != nullptr && (in.spks->rows != 1 || in.spks->ch != spk))
+      fail("flow estimator: spks must be [1, ", spk, "]");
     if (in.state != nullptr) {
       if (!in.chunked) fail("flow estimator: incremental state needs chunk masks (streaming)");
       const int64_t end = in.state->committed + in.x->rows;
@@ -282,19 +290,17 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     }
   }
   auto stream = backend_.create_stream();
-  Exec e{backend_.primitives(), *stream};
-  thread_local Workspace ws;
+  Exec e(backend_, *stream);
+  auto lease = workspaces_->take();
+  Workspace& ws = *lease;
 
   // Time embedding per sequence, and its Mish (every ResNet's mlp starts with one).
   Batch& temb = ws.temb;
   Batch& t1 = ws.t1;
   Batch& t2 = ws.t2;
   temb.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    temb[i].data = timestep_embedding(batch[i].t, c.in_channels);
-    temb[i].rows = 1;
-    temb[i].ch = c.in_channels;
-  }
+  for (size_t i = 0; i < n; ++i)
+    upload(e, timestep_embedding(batch[i].t, c.in_channels), 1, c.in_channels, temb[i]);
   w.time1.run(e, temb, t1);
   activate(e, t1, {ActivationKind::Silu});
   w.time2.run(e, t1, t2);
@@ -307,26 +313,20 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
   for (size_t i = 0; i < n; ++i) {
     const EstimatorInput& in = batch[i];
     const int64_t T = in.x->rows;
-    h[i].resize(T, c.in_channels);
-    for (int64_t r = 0; r < T; ++r) {
-      float* dst = h[i].row(r);
-      std::copy_n(in.x->row(r), bins, dst);
-      if (in.mu != nullptr) {
-        std::copy_n(in.mu->row(r), bins, dst + bins);
+    const int64_t ld = c.in_channels;
+    h[i].resize(e, T, ld);
+    // [x | mu | spks | cond] side by side; a missing part is zeros, spks is one row for all.
+    auto part = [&](const Act* src, int64_t col, int64_t width, int64_t ld_src) {
+      if (src != nullptr) {
+        e.k.copy_2d(e.s, src->ptr(), ld_src, h[i].ptr() + col, ld, T, width);
       } else {
-        std::fill_n(dst + bins, bins, 0.0f);
+        e.k.fill_2d(e.s, h[i].ptr() + col, ld, T, width, 0.0f);
       }
-      if (!in.spks.empty()) {
-        std::copy_n(in.spks.data(), spk, dst + 2 * bins);
-      } else {
-        std::fill_n(dst + 2 * bins, spk, 0.0f);
-      }
-      if (in.cond != nullptr) {
-        std::copy_n(in.cond->row(r), bins, dst + 2 * bins + spk);
-      } else {
-        std::fill_n(dst + 2 * bins + spk, bins, 0.0f);
-      }
-    }
+    };
+    part(in.x, 0, bins, bins);
+    part(in.mu, bins, bins, bins);
+    part(in.spks, 2 * bins, spk, 0);
+    part(in.cond, 2 * bins + spk, bins, bins);
   }
   StageContext ctx{e, c, t2, batch, ws};
   Batch& mid = ws.mid;
@@ -342,11 +342,9 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     cat.resize(n);
     const int64_t ch = c.channels[0];
     for (size_t i = 0; i < n; ++i) {
-      cat[i].resize(mid[i].rows, 2 * ch);
-      for (int64_t r = 0; r < mid[i].rows; ++r) {
-        std::copy_n(mid[i].row(r), ch, cat[i].row(r));
-        std::copy_n(skip[i].row(r), ch, cat[i].row(r) + ch);
-      }
+      cat[i].resize(e, mid[i].rows, 2 * ch);
+      e.k.copy_2d(e.s, mid[i].ptr(), ch, cat[i].ptr(), 2 * ch, mid[i].rows, ch);
+      e.k.copy_2d(e.s, skip[i].ptr(), ch, cat[i].ptr() + ch, 2 * ch, mid[i].rows, ch);
     }
     run_stage(ctx, w.up, cat, y);
   }

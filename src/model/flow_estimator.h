@@ -19,10 +19,10 @@
 namespace cosy {
 
 struct EstimatorInput {
-  const Act* x = nullptr;       // [T, mel bins]
-  const Act* mu = nullptr;      // [T, mel bins]; null: zeros (the CFG half)
-  const Act* cond = nullptr;    // [T, mel bins]; null: zeros
-  std::span<const float> spks;  // [spk_emb_dim]; empty: zeros
+  const Act* x = nullptr;     // [T, mel bins]
+  const Act* mu = nullptr;    // [T, mel bins]; null: zeros (the CFG half)
+  const Act* cond = nullptr;  // [T, mel bins]; null: zeros
+  const Act* spks = nullptr;  // [1, spk_emb_dim]; null: zeros
   float t = 0;
   bool chunked = false;
   // Incremental streaming (chunked only): x's first row is frame state->committed; the
@@ -49,10 +49,12 @@ class FlowEstimator {
 
  private:
   struct Weights;
+  struct Workspaces;
   Backend& backend_;
   CfmConfig config_;
   int64_t mel_bins_;
   std::unique_ptr<Weights> w_;
+  std::unique_ptr<Workspaces> workspaces_;  // activation buffers reused across calls
 };
 
 // Matcha's SinusoidalPosEmb(dim) of t (scale 1000), evaluated in float32 as torch does.

@@ -1,47 +1,69 @@
 #include "model/flow_state.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "core/error.h"
-#include "core/tensor.h"
 
 namespace cosy {
 
 namespace {
 
-// dst = head[skip:] ++ tail, tail released.
+// dst = head[skip:] ++ tail (`tail` released), all in backend memory.
 template <typename T>
-void concat_into(std::vector<T>& dst, const std::vector<T>& head, size_t skip,
-                 std::vector<T>& tail) {
-  dst.assign(head.begin() + static_cast<ptrdiff_t>(std::min(skip, head.size())), head.end());
-  dst.insert(dst.end(), tail.begin(), tail.end());
-  dst.shrink_to_fit();
-  std::vector<T>().swap(tail);  // `tail = {}` would keep its capacity
+void concat_into(Exec& e, DeviceArray<T>& dst, const DeviceArray<T>& head, size_t skip,
+                 DeviceArray<T>& tail) {
+  skip = std::min(skip, head.size());
+  const size_t kept = head.size() - skip;
+  dst.resize(e.b, kept + tail.size());
+  if (kept > 0) e.b.copy(e.s, dst.data(), head.data() + skip, kept * sizeof(T));
+  if (!tail.empty()) e.b.copy(e.s, dst.data() + kept, tail.data(), tail.size() * sizeof(T));
+  tail.release();
+}
+
+// Drops the first n values (into a fresh, exactly sized array: the state shrinks).
+template <typename T>
+void erase_front(Exec& e, DeviceArray<T>& v, size_t n) {
+  n = std::min(n, v.size());
+  if (n == 0) return;
+  DeviceArray<T> rest;
+  rest.assign(e.b, e.s, v.data() + n, v.size() - n);
+  v = std::move(rest);
 }
 
 template <typename T>
-void erase_front(std::vector<T>& v, size_t n) {
-  v.erase(v.begin(), v.begin() + static_cast<ptrdiff_t>(std::min(n, v.size())));
+void append_rows(Exec& e, DeviceArray<T>& dst, const float* src, size_t count) {
+  const size_t at = dst.size();
+  dst.resize_keep(e.b, e.s, at + count);
+  if constexpr (std::is_same_v<T, uint16_t>) {
+    e.k.to_half(e.s, src, dst.data() + at, static_cast<int64_t>(count));
+  } else {
+    e.b.copy(e.s, dst.data() + at, src, count * sizeof(float));
+  }
+}
+
+template <typename T>
+DeviceArray<T> copy_of(Exec& e, const DeviceArray<T>& a) {
+  DeviceArray<T> c;
+  c.assign(e.b, e.s, a.data(), a.size());
+  return c;
 }
 
 }  // namespace
 
-void KvHistory::append(const float* keys, const float* values, int64_t n, int64_t width) {
+void KvHistory::append(Exec& e, const float* keys, const float* values, int64_t n, int64_t width) {
   const auto count = static_cast<size_t>(n * width);
   if (half) {
-    const size_t at = k16.size();
-    k16.resize(at + count);
-    v16.resize(at + count);
-    floats_to_halves(keys, k16.data() + at, count);
-    floats_to_halves(values, v16.data() + at, count);
+    append_rows(e, k16, keys, count);
+    append_rows(e, v16, values, count);
   } else {
-    k.insert(k.end(), keys, keys + count);
-    v.insert(v.end(), values, values + count);
+    append_rows(e, k, keys, count);
+    append_rows(e, v, values, count);
   }
   rows += n;
 }
 
-void KvHistory::share() {
+void KvHistory::share(Exec& e) {
   if (k.empty() && v.empty() && k16.empty() && v16.empty()) return;
   static const KvRows kNone;
   const KvRows& before = shared != nullptr ? *shared : kNone;
@@ -52,69 +74,99 @@ void KvHistory::share() {
   const auto skip = static_cast<size_t>(std::max<int64_t>(0, first - before.first)) * width;
   auto rows_now = std::make_shared<KvRows>();
   if (half) {
-    concat_into(rows_now->k16, before.k16, skip, k16);
-    concat_into(rows_now->v16, before.v16, skip, v16);
+    concat_into(e, rows_now->k16, before.k16, skip, k16);
+    concat_into(e, rows_now->v16, before.v16, skip, v16);
   } else {
-    concat_into(rows_now->k, before.k, skip, k);
-    concat_into(rows_now->v, before.v, skip, v);
+    concat_into(e, rows_now->k, before.k, skip, k);
+    concat_into(e, rows_now->v, before.v, skip, v);
   }
   rows_now->first = first;
   rows_now->rows = rows;
   shared = std::move(rows_now);
 }
 
-void KvHistory::truncate(int64_t keep, int64_t width) {
+void KvHistory::truncate(Exec& e, int64_t keep, int64_t width) {
   keep = std::min(keep, rows);
   if (keep < first) fail("kv history: cannot keep rows before ", keep, ", dropped up to ", first);
   const int64_t own_begin = own_first();
   if (keep >= own_begin) {
     const auto own = static_cast<size_t>((keep - own_begin) * width);
     if (half) {
-      k16.resize(own);
-      v16.resize(own);
+      k16.resize_keep(e.b, e.s, std::min(own, k16.size()));
+      v16.resize_keep(e.b, e.s, std::min(own, v16.size()));
     } else {
-      k.resize(own);
-      v.resize(own);
+      k.resize_keep(e.b, e.s, std::min(own, k.size()));
+      v.resize_keep(e.b, e.s, std::min(own, v.size()));
     }
   } else {
     // Inside the shared rows (not reached by streaming, which only moves forward): the kept
     // rows become this stream's own.
-    const auto from = static_cast<ptrdiff_t>((first - shared->first) * width);
-    const auto to = static_cast<ptrdiff_t>((keep - shared->first) * width);
+    const auto from = static_cast<size_t>((first - shared->first) * width);
+    const auto n = static_cast<size_t>((keep - first) * width);
     if (half) {
-      k16.assign(shared->k16.begin() + from, shared->k16.begin() + to);
-      v16.assign(shared->v16.begin() + from, shared->v16.begin() + to);
+      k16.assign(e.b, e.s, shared->k16.data() + from, n);
+      v16.assign(e.b, e.s, shared->v16.data() + from, n);
     } else {
-      k.assign(shared->k.begin() + from, shared->k.begin() + to);
-      v.assign(shared->v.begin() + from, shared->v.begin() + to);
+      k.assign(e.b, e.s, shared->k.data() + from, n);
+      v.assign(e.b, e.s, shared->v.data() + from, n);
     }
     shared.reset();
   }
   rows = keep;
 }
 
-void KvHistory::drop_before(int64_t row, int64_t width) {
+void KvHistory::drop_before(Exec& e, int64_t row, int64_t width) {
   row = std::min(row, rows);
   if (row <= first) return;
   const int64_t own_begin = own_first();
   if (row > own_begin) {
     const auto n = static_cast<size_t>((row - own_begin) * width);
     if (half) {
-      erase_front(k16, n);
-      erase_front(v16, n);
+      erase_front(e, k16, n);
+      erase_front(e, v16, n);
     } else {
-      erase_front(k, n);
-      erase_front(v, n);
+      erase_front(e, k, n);
+      erase_front(e, v, n);
     }
   }
   first = row;
   if (shared != nullptr && shared->rows <= first) shared.reset();
 }
 
-void FlowStreamState::share() {
-  for (auto& h : encoder.kv) h.share();
-  for (auto& e : estimator)
-    for (auto& h : e.kv) h.share();
+KvHistory KvHistory::clone(Exec& e) const {
+  KvHistory c;
+  c.shared = shared;
+  c.k = copy_of(e, k);
+  c.v = copy_of(e, v);
+  c.k16 = copy_of(e, k16);
+  c.v16 = copy_of(e, v16);
+  c.half = half;
+  c.first = first;
+  c.rows = rows;
+  return c;
+}
+
+void FlowStreamState::share(Exec& e) {
+  for (auto& h : encoder.kv) h.share(e);
+  for (auto& est : estimator)
+    for (auto& h : est.kv) h.share(e);
+}
+
+FlowStreamState FlowStreamState::clone(Exec& e) const {
+  FlowStreamState c;
+  c.half_kv = half_kv;
+  c.encoder.committed = encoder.committed;
+  for (const auto& h : encoder.kv) c.encoder.kv.push_back(h.clone(e));
+  c.encoder.up_tail = copy_of(e, encoder.up_tail);
+  for (const auto& est : estimator) {
+    FlowEstimatorState s;
+    s.half_kv = est.half_kv;
+    s.committed = est.committed;
+    for (const auto& h : est.kv) s.kv.push_back(h.clone(e));
+    for (const auto& t : est.conv_tails) s.conv_tails.push_back(copy_of(e, t));
+    c.estimator.push_back(std::move(s));
+  }
+  return c;
 }
 
 }  // namespace cosy

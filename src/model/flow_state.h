@@ -11,19 +11,19 @@
 #include <memory>
 #include <vector>
 
+#include "core/device_array.h"
+#include "model/layers.h"
+
 namespace cosy {
 
-// Key and value rows [first, rows) of a sequence, [rows - first, width] each: fp32, or
-// IEEE half in k16/v16.
+// Key and value rows [first, rows) of a sequence, [rows - first, width] each, in backend
+// memory: fp32, or IEEE half in k16/v16.
 struct KvRows {
-  std::vector<float> k, v;
-  std::vector<uint16_t> k16, v16;
+  DeviceArray<float> k, v;
+  DeviceArray<uint16_t> k16, v16;
   int64_t first = 0;  // absolute row of the first row held
   int64_t rows = 0;   // absolute row after the last
-  size_t bytes() const {
-    return (k.capacity() + v.capacity()) * sizeof(float) +
-           (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
-  }
+  size_t bytes() const { return k.bytes() + v.bytes() + k16.bytes() + v16.bytes(); }
 };
 
 // Keys and values of the rows before a stream's committed boundary: first the rows it
@@ -33,33 +33,32 @@ struct KvRows {
 // front: the history then holds rows [first, rows).
 struct KvHistory {
   std::shared_ptr<const KvRows> shared;  // rows [shared->first, shared->rows)
-  std::vector<float> k, v;               // own rows [own_first(), rows)
-  std::vector<uint16_t> k16, v16;        // own rows, when kept in half precision
+  DeviceArray<float> k, v;               // own rows [own_first(), rows)
+  DeviceArray<uint16_t> k16, v16;        // own rows, when kept in half precision
   bool half = false;                     // rows kept as IEEE half (chosen before the first row)
   int64_t first = 0;                     // absolute row of the first row held
   int64_t rows = 0;                      // absolute row after the last
   int64_t shared_rows() const { return shared != nullptr ? shared->rows : 0; }
   int64_t own_first() const { return std::max(first, shared_rows()); }
-  size_t bytes() const {  // own rows
-    return (k.capacity() + v.capacity()) * sizeof(float) +
-           (k16.capacity() + v16.capacity()) * sizeof(uint16_t);
-  }
+  size_t bytes() const { return k.bytes() + v.bytes() + k16.bytes() + v16.bytes(); }  // own rows
   size_t shared_bytes() const { return shared != nullptr ? shared->bytes() : 0; }
   // Appends n rows of `width` keys and values (rounded to half when `half`).
-  void append(const float* keys, const float* values, int64_t n, int64_t width);
+  void append(Exec& e, const float* keys, const float* values, int64_t n, int64_t width);
   // Moves every row into the shared block.
-  void share();
+  void share(Exec& e);
   // Keeps the rows before `keep` (a stream's commit point) of `width` values each.
-  void truncate(int64_t keep, int64_t width);
+  void truncate(Exec& e, int64_t keep, int64_t width);
   // Drops the rows before `row` (none that a later query can see); a shared block wholly
   // before it is let go.
-  void drop_before(int64_t row, int64_t width);
+  void drop_before(Exec& e, int64_t row, int64_t width);
+  // A copy: the shared rows by reference, the own rows copied.
+  KvHistory clone(Exec& e) const;
 };
 
 struct FlowEncoderState {
   int64_t committed = 0;       // token rows whose outputs are final
   std::vector<KvHistory> kv;   // token-level blocks, then the upsampled ones
-  std::vector<float> up_tail;  // the up conv's last input rows before 2·committed
+  DeviceArray<float> up_tail;  // the up conv's last input rows before 2·committed
   size_t bytes() const;
 };
 
@@ -67,7 +66,7 @@ struct FlowEstimatorState {
   bool half_kv = false;                        // attention rows kept in half precision
   int64_t committed = 0;                       // frames whose outputs are final
   std::vector<KvHistory> kv;                   // per transformer block, in run order
-  std::vector<std::vector<float>> conv_tails;  // per causal conv: its last kernel-1 input rows
+  std::vector<DeviceArray<float>> conv_tails;  // per causal conv: its last kernel-1 input rows
   size_t bytes() const;
 };
 
@@ -84,11 +83,13 @@ struct FlowStreamState {
   size_t shared_bytes() const;  // rows it shares (a voice's prompt state)
   // Turns every history into shared rows, so that copies of this state (every stream of
   // the voice) share them instead of copying.
-  void share();
+  void share(Exec& e);
+  // A copy for another stream: shared rows by reference, everything else copied.
+  FlowStreamState clone(Exec& e) const;
 };
 
 inline size_t FlowEncoderState::bytes() const {
-  size_t b = up_tail.capacity() * sizeof(float);
+  size_t b = up_tail.bytes();
   for (const auto& h : kv) b += h.bytes();
   return b;
 }
@@ -96,7 +97,7 @@ inline size_t FlowEncoderState::bytes() const {
 inline size_t FlowEstimatorState::bytes() const {
   size_t b = 0;
   for (const auto& h : kv) b += h.bytes();
-  for (const auto& t : conv_tails) b += t.capacity() * sizeof(float);
+  for (const auto& t : conv_tails) b += t.bytes();
   return b;
 }
 

@@ -32,7 +32,7 @@ FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_to
       fail("flow stream: the prompt state commits more than the prompt decides");
     if (prompt_state->half_kv != options_.half_state)
       fail("flow stream: the prompt state's precision differs from the stream's half_state");
-    state_ = *prompt_state;
+    state_ = flow.copy_state(*prompt_state);
   }
 }
 

@@ -15,7 +15,7 @@ namespace {
 struct ResBlock {
   struct Layer {
     ConvLayer conv1, conv2;
-    std::vector<float> alpha1, alpha2;
+    ConstArray<float> alpha1, alpha2;
   };
   std::vector<Layer> layers;
 };
@@ -29,8 +29,10 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
     const int64_t pad1 = (k * d - d) / 2, pad2 = (k - 1) / 2;
     l.conv1 = load_conv(wl, p + ".convs1." + std::to_string(i), ch, ch, k, pad1, pad1, 1, d);
     l.conv2 = load_conv(wl, p + ".convs2." + std::to_string(i), ch, ch, k, pad2, pad2);
-    l.alpha1 = wl.floats(p + ".activations1." + std::to_string(i) + ".alpha");
-    l.alpha2 = wl.floats(p + ".activations2." + std::to_string(i) + ".alpha");
+    l.alpha1 = wl.constants(p + ".activations1." + std::to_string(i) + ".alpha");
+    l.alpha2 = wl.constants(p + ".activations2." + std::to_string(i) + ".alpha");
+    if (static_cast<int64_t>(l.alpha1.size()) != ch || static_cast<int64_t>(l.alpha2.size()) != ch)
+      fail(p, ": Snake alphas must have ", ch, " values");
     rb.layers.push_back(std::move(l));
   }
   return rb;
@@ -41,12 +43,12 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
 struct HiftVocoder::Weights {
   std::vector<ConvLayer> f0_convs;
   std::shared_ptr<const PreparedWeight> f0_classifier;
-  std::vector<float> f0_classifier_b;
-  std::vector<float> l_linear_w;
+  ConstArray<float> f0_classifier_b;
+  std::vector<float> l_linear_w;  // the source module runs on the host
   float l_linear_b = 0;
   ConvLayer conv_pre;
   std::vector<std::shared_ptr<const PreparedWeight>> ups;
-  std::vector<std::vector<float>> ups_b;
+  std::vector<ConstArray<float>> ups_b;
   std::vector<ConvLayer> source_downs;
   std::vector<ResBlock> source_resblocks;
   std::vector<ResBlock> resblocks;
@@ -70,7 +72,7 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   // The tiny heads (classifier, l_linear) stay fp32 whatever the format.
   const WeightLoader wl32(backend, sd, WeightFormat::F32);
   w.f0_classifier = wl32.linear("f0_predictor.classifier", f0.num_class, f0.cond_channels);
-  w.f0_classifier_b = wl.floats("f0_predictor.classifier.bias");
+  w.f0_classifier_b = wl.constants("f0_predictor.classifier.bias");
   w.l_linear_w = wl.floats("m_source.l_linear.weight");
   w.l_linear_b = wl.floats("m_source.l_linear.bias").at(0);
   const int64_t base = c.base_channels, stft_ch = c.n_fft + 2;
@@ -82,7 +84,7 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
     const int64_t cin = base >> i, cout = base >> (i + 1);
     w.ups.push_back(
         wl.conv_transpose1d("ups." + std::to_string(i), cin, cout, c.upsample_kernel_sizes[i]));
-    w.ups_b.push_back(wl.floats("ups." + std::to_string(i) + ".bias"));
+    w.ups_b.push_back(wl.constants("ups." + std::to_string(i) + ".bias"));
     const int64_t u = cum[stages - 1 - i];
     w.source_downs.push_back(
         u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 0, 0)
@@ -148,28 +150,29 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   for (const auto& r : batch) check(r);
   const HiftConfig& c = config_;
   const Weights& w = *w_;
-  Primitives& k = backend_.primitives();
   auto stream = backend_.create_stream();
+  Exec e(backend_, *stream);
+  Primitives& k = e.k;
   const size_t n = batch.size();
   const int64_t up = samples_per_frame();
   const int64_t bins = c.n_fft / 2 + 1, stft_ch = c.n_fft + 2;
 
-  Exec e{k, *stream};
   auto resblock_all = [&](const ResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
-    y = x;
+    y.resize(x.size());
+    for (size_t i = 0; i < x.size(); ++i) copy_act(e, x[i], y[i]);
     std::vector<Act> t(n);
     for (const auto& l : rb.layers) {
       l.conv1.run(e, y, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
       l.conv2.run(e, t, y, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
     }
   };
+  auto add_into = [&](Act& y, const Act& x) {
+    k.axpby(e.s, x.ptr(), y.ptr(), static_cast<int64_t>(y.size()), 1.0f, 1.0f);
+  };
 
   // F0 from the mel.
   std::vector<Act> mel(n), x(n), tmp(n);
-  for (size_t i = 0; i < n; ++i) {
-    mel[i].resize(batch[i].frames, c.in_channels);
-    std::copy(batch[i].mel.begin(), batch[i].mel.end(), mel[i].data.begin());
-  }
+  for (size_t i = 0; i < n; ++i) upload(e, batch[i].mel, batch[i].frames, c.in_channels, mel[i]);
   w.f0_convs[0].run(e, mel, x, {}, false);
   for (size_t l = 1; l < w.f0_convs.size(); ++l) {
     w.f0_convs[l].run(e, x, tmp, {ActivationKind::Elu}, false);
@@ -179,18 +182,21 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   {
     std::vector<Segment> segs(n);
     for (size_t i = 0; i < n; ++i) {
-      k.activation(*stream, x[i].data.data(), x[i].rows, x[i].ch, {ActivationKind::Elu});
-      f0[i].resize(static_cast<size_t>(x[i].rows));
-      segs[i] = {x[i].data.data(), x[i].rows, f0[i].data()};
+      k.activation(e.s, x[i].ptr(), x[i].rows, x[i].ch, {ActivationKind::Elu});
+      tmp[i].resize(e, x[i].rows, 1);
+      segs[i] = {x[i].ptr(), x[i].rows, tmp[i].ptr()};
     }
-    k.linear(*stream, segs, {w.f0_classifier.get(), w.f0_classifier_b.data(), false});
-    for (auto& v : f0)
-      for (float& f : v) f = std::fabs(f);
+    k.linear(e.s, segs, {w.f0_classifier.get(), w.f0_classifier_b.data(), false});
+    for (size_t i = 0; i < n; ++i) {
+      k.activation(e.s, tmp[i].ptr(), tmp[i].rows, 1, {ActivationKind::Abs});
+      f0[i] = download(e, tmp[i]);  // the source module draws on the host
+    }
   }
 
   // Source signal and its STFT, as [frames, 18] = (real | imaginary) per frame.
   std::vector<std::vector<float>> source(n);
   std::vector<Act> s_stft(n);
+  Act src, re, im;
   for (size_t i = 0; i < n; ++i) {
     HarmonicSource hs = harmonic_source(f0[i], up, c, w.l_linear_w, w.l_linear_b, *batch[i].rng);
     source[i] = std::move(hs.merged);
@@ -200,27 +206,27 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     std::copy(batch[i].cache_source.begin(), batch[i].cache_source.end(), source[i].begin());
     const auto len = static_cast<int64_t>(source[i].size());
     const int64_t frames = 1 + len / c.hop_len;
-    std::vector<float> re(static_cast<size_t>(frames * bins)), im(re.size());
-    k.stft(*stream, source[i].data(), len, c.n_fft, c.hop_len, re.data(), im.data());
-    s_stft[i].resize(frames, stft_ch);
-    for (int64_t f = 0; f < frames; ++f) {
-      std::copy_n(re.data() + f * bins, bins, s_stft[i].data.data() + f * stft_ch);
-      std::copy_n(im.data() + f * bins, bins, s_stft[i].data.data() + f * stft_ch + bins);
-    }
+    upload(e, source[i], len, 1, src);
+    re.resize(e, frames, bins);
+    im.resize(e, frames, bins);
+    k.stft(e.s, src.ptr(), len, c.n_fft, c.hop_len, re.ptr(), im.ptr());
+    s_stft[i].resize(e, frames, stft_ch);
+    k.copy_2d(e.s, re.ptr(), bins, s_stft[i].ptr(), stft_ch, frames, bins);
+    k.copy_2d(e.s, im.ptr(), bins, s_stft[i].ptr() + bins, stft_ch, frames, bins);
     if (HiftTrace* t = batch[i].trace) {
       t->f0 = f0[i];
       t->sine_waves = std::move(hs.sine_waves);
       t->uv = std::move(hs.uv);
       t->source = source[i];
-      t->stft_real = std::move(re);
-      t->stft_imag = std::move(im);
+      t->stft_real = download(e, re);
+      t->stft_imag = download(e, im);
     }
   }
 
   // Decode.
   w.conv_pre.run(e, mel, x, {}, false);
   for (size_t i = 0; i < n; ++i) {
-    if (batch[i].trace != nullptr) batch[i].trace->conv_pre_out = x[i].data;
+    if (batch[i].trace != nullptr) batch[i].trace->conv_pre_out = download(e, x[i]);
   }
   const size_t stages = c.upsample_rates.size();
   const size_t kernels = c.resblock_kernel_sizes.size();
@@ -240,12 +246,12 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     for (size_t i = 0; i < n; ++i) {
       // The last stage is reflection-padded by one step on the left: row 0 = row 2 of the
       // padded output, i.e. the conv's row 1.
-      tmp[i].resize(a.out_length(x[i].rows) + (last ? 1 : 0), a.out_channels);
-      segs[i] = {x[i].data.data(), x[i].rows, tmp[i].data.data() + (last ? a.out_channels : 0)};
+      tmp[i].resize(e, a.out_length(x[i].rows) + (last ? 1 : 0), a.out_channels);
+      segs[i] = {x[i].ptr(), x[i].rows, tmp[i].row(last ? 1 : 0)};
     }
-    k.conv_transpose1d(*stream, segs, a);
+    k.conv_transpose1d(e.s, segs, a);
     if (last) {
-      for (auto& t : tmp) std::copy_n(t.data.data() + 2 * t.ch, t.ch, t.data.data());
+      for (auto& t : tmp) k.copy_2d(e.s, t.row(2), t.ch, t.ptr(), t.ch, 1, t.ch);
     }
     std::swap(x, tmp);
 
@@ -253,46 +259,42 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     resblock_all(w.source_resblocks[st], si, si2);
     for (size_t i = 0; i < n; ++i) {
       if (si2[i].rows != x[i].rows) fail("hift: source and upsampled lengths differ at stage ", st);
-      for (size_t e = 0; e < x[i].data.size(); ++e) x[i].data[e] += si2[i].data[e];
+      add_into(x[i], si2[i]);
     }
     for (size_t j = 0; j < kernels; ++j) {
       resblock_all(w.resblocks[st * kernels + j], x, r);
       for (size_t i = 0; i < n; ++i) {
         if (j == 0) {
-          xs[i] = std::move(r[i]);
+          std::swap(xs[i], r[i]);
         } else {
-          for (size_t e = 0; e < xs[i].data.size(); ++e) xs[i].data[e] += r[i].data[e];
+          add_into(xs[i], r[i]);
         }
       }
     }
+    // x = the resblocks' mean.
     for (size_t i = 0; i < n; ++i) {
-      for (size_t e = 0; e < xs[i].data.size(); ++e)
-        x[i].data[e] = xs[i].data[e] / static_cast<float>(kernels);
+      k.axpby(e.s, nullptr, xs[i].ptr(), static_cast<int64_t>(xs[i].size()), 0.0f,
+              1.0f / static_cast<float>(kernels));
+      std::swap(x[i], xs[i]);
     }
   }
   w.conv_post.run(e, x, tmp, {ActivationKind::LeakyRelu, 0.01f}, false);
 
+  Act wave;
   for (size_t i = 0; i < n; ++i) {
     const int64_t frames = tmp[i].rows;
-    std::vector<float> re(static_cast<size_t>(frames * bins)), im(re.size());
-    for (int64_t f = 0; f < frames; ++f) {
-      const float* row = tmp[i].data.data() + f * stft_ch;
-      for (int64_t b = 0; b < bins; ++b) {
-        const float mag = std::min(std::exp(row[b]), 100.0f);
-        const float phase = std::sin(row[bins + b]);
-        re[static_cast<size_t>(f * bins + b)] = mag * std::cos(phase);
-        im[static_cast<size_t>(f * bins + b)] = mag * std::sin(phase);
-      }
-    }
-    std::vector<float>& speech = *batch[i].speech;
-    speech.resize(static_cast<size_t>(c.hop_len * (frames - 1)));
-    k.istft(*stream, re.data(), im.data(), frames, c.n_fft, c.hop_len, speech.data());
+    re.resize(e, frames, bins);
+    im.resize(e, frames, bins);
+    k.polar_spectrum(e.s, tmp[i].ptr(), stft_ch, frames, bins, 100.0f, re.ptr(), im.ptr());
+    wave.resize(e, c.hop_len * (frames - 1), 1);
+    k.istft(e.s, re.ptr(), im.ptr(), frames, c.n_fft, c.hop_len, wave.ptr());
     if (HiftTrace* t = batch[i].trace) {
-      t->conv_post_out = tmp[i].data;
-      t->istft_out = speech;
+      t->conv_post_out = download(e, tmp[i]);
+      t->istft_out = download(e, wave);
     }
-    const auto limit = static_cast<float>(c.audio_limit);
-    for (float& v : speech) v = std::clamp(v, -limit, limit);
+    k.activation(e.s, wave.ptr(), wave.rows, 1,
+                 {ActivationKind::Clamp, 0, nullptr, static_cast<float>(c.audio_limit)});
+    *batch[i].speech = download(e, wave);
     if (batch[i].source != nullptr) *batch[i].source = std::move(source[i]);
   }
   stream->synchronize();

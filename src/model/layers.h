@@ -4,37 +4,52 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "core/backend.h"
+#include "core/device_array.h"
 #include "model/weight_loader.h"
 
 namespace cosy {
 
-// One sequence's activation.
-struct Act {
-  std::vector<float> data;
-  int64_t rows = 0, ch = 0;
-  void resize(int64_t r, int64_t c) {
-    rows = r;
-    ch = c;
-    data.resize(static_cast<size_t>(r * c));
-  }
-  float* row(int64_t i) { return data.data() + i * ch; }
-  const float* row(int64_t i) const { return data.data() + i * ch; }
-};
-using Batch = std::vector<Act>;
-
-// Where a layer runs: the backend's kernels and the stream they are queued on.
+// Where a layer runs: the backend (memory), its kernels and the stream they are queued on.
 struct Exec {
+  Exec(Backend& backend, Stream& stream) : b(backend), k(backend.primitives()), s(stream) {}
+  Backend& b;
   Primitives& k;
   Stream& s;
 };
 
+// One sequence's activation, [rows, ch] in backend memory. Model code hands its pointers to
+// primitives and never reads or writes the values itself (upload/download below).
+struct Act {
+  DeviceArray<float> data;
+  int64_t rows = 0, ch = 0;
+  // Contents are not kept when it grows.
+  void resize(Exec& e, int64_t r, int64_t c) {
+    rows = r;
+    ch = c;
+    data.resize(e.b, static_cast<size_t>(r * c));
+  }
+  float* ptr() { return data.data(); }
+  const float* ptr() const { return data.data(); }
+  float* row(int64_t i) { return data.data() + i * ch; }
+  const float* row(int64_t i) const { return data.data() + i * ch; }
+  size_t size() const { return data.size(); }
+};
+using Batch = std::vector<Act>;
+
+// Host ↔ backend transfers of whole activations (inputs, outputs, traces).
+void upload(Exec& e, std::span<const float> host, int64_t rows, int64_t ch, Act& a);
+std::vector<float> download(Exec& e, const Act& a);  // waits for the stream
+// y = a copy of x.
+void copy_act(Exec& e, const Act& x, Act& y);
+
 struct LinearLayer {
   std::shared_ptr<const PreparedWeight> w;
-  std::vector<float> b;  // empty: no bias
+  ConstArray<float> b;  // empty: no bias
   int64_t in = 0, out = 0;
   // y = x W^T + b per sequence; `accumulate` adds into y (a fused residual).
   void run(Exec& e, const Batch& x, Batch& y, bool accumulate = false) const;
@@ -45,14 +60,14 @@ struct LinearLayer {
 };
 
 struct LayerNormLayer {
-  std::vector<float> w, b;
+  ConstArray<float> w, b;
   float eps = 1e-5f;
   void run(Exec& e, const Batch& x, Batch& y) const;
 };
 
 struct ConvLayer {
   std::shared_ptr<const PreparedWeight> w;
-  std::vector<float> b;
+  ConstArray<float> b;
   Conv1dArgs shape;  // geometry; run() fills weight, bias, pre and accumulate
   void run(Exec& e, const Batch& x, Batch& y, Activation pre = {}, bool accumulate = false) const;
   double flops(int64_t rows_out) const {

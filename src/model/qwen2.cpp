@@ -17,15 +17,17 @@ Qwen2Backbone::Qwen2Backbone(Backend& backend, const QwenConfig& config, const S
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
     const std::string p = prefix + "layers." + std::to_string(i) + ".";
     Layer l;
-    l.input_norm = wl.floats(p + "input_layernorm.weight");
-    l.post_norm = wl.floats(p + "post_attention_layernorm.weight");
+    l.input_norm = wl.constants(p + "input_layernorm.weight");
+    l.post_norm = wl.constants(p + "post_attention_layernorm.weight");
     const std::string a = p + "self_attn.";
     l.qkv.w =
         wl.stacked_linear({a + "q_proj", a + "k_proj", a + "v_proj"}, {q_out, kv_out, kv_out}, h);
+    std::vector<float> qkv_bias;
     for (const char* name : {"q_proj", "k_proj", "v_proj"}) {
       const auto b = wl.floats(a + name + ".bias");
-      l.qkv.b.insert(l.qkv.b.end(), b.begin(), b.end());
+      qkv_bias.insert(qkv_bias.end(), b.begin(), b.end());
     }
+    l.qkv.b = ConstArray<float>::upload(backend, std::move(qkv_bias));
     l.qkv.in = h;
     l.qkv.out = q_out + 2 * kv_out;
     l.o = load_linear(wl, a + "o_proj", h, q_out, false);
@@ -40,7 +42,7 @@ Qwen2Backbone::Qwen2Backbone(Backend& backend, const QwenConfig& config, const S
     }
     layers_.push_back(std::move(l));
   }
-  final_norm_ = wl.floats(prefix + "norm.weight");
+  final_norm_ = wl.constants(prefix + "norm.weight");
   if (static_cast<int64_t>(final_norm_.size()) != h)
     fail(weights.label, ": final norm has ", final_norm_.size(), " values, expected ", h);
 }
@@ -74,18 +76,18 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
   if (rows == 0) return;
   pool.reserve(ws.reservations);
 
-  ws.x.resize(static_cast<size_t>(rows * h));
-  ws.h.resize(ws.x.size());
-  ws.attn.resize(static_cast<size_t>(rows * heads * hd));
-  ws.qkv.resize(static_cast<size_t>(rows * qkv_w));
-  ws.gate_up.resize(static_cast<size_t>(rows * 2 * inter));
-  ws.act.resize(static_cast<size_t>(rows * inter));
+  ws.x.resize(e.b, static_cast<size_t>(rows * h));
+  ws.h.resize(e.b, ws.x.size());
+  ws.attn.resize(e.b, static_cast<size_t>(rows * heads * hd));
+  ws.qkv.resize(e.b, static_cast<size_t>(rows * qkv_w));
+  ws.gate_up.resize(e.b, static_cast<size_t>(rows * 2 * inter));
+  ws.act.resize(e.b, static_cast<size_t>(rows * inter));
   ws.positions.resize(static_cast<size_t>(rows));
   ws.seqs.resize(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Qwen2Chunk& c = chunks[i];
     const int64_t r0 = ws.row0[i], past = pool.length(c.seq);
-    backend_.copy(e.s, ws.x.data() + r0 * h, c.inputs, static_cast<size_t>(c.rows * h) * 4);
+    e.b.copy(e.s, ws.x.data() + r0 * h, c.inputs, static_cast<size_t>(c.rows * h) * sizeof(float));
     for (int64_t r = 0; r < c.rows; ++r)
       ws.positions[static_cast<size_t>(r0 + r)] = static_cast<int32_t>(past + r);
     AttentionSeq& s = ws.seqs[i];

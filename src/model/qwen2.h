@@ -22,15 +22,17 @@ namespace cosy {
 // One sequence's part of a batched forward.
 struct Qwen2Chunk {
   PagedKvPool::SeqId seq = 0;
+  // All three in backend memory.
   const float* inputs = nullptr;  // [rows, hidden]: the new input embeddings
   int64_t rows = 0;
   float* last_hidden = nullptr;  // out [hidden]: final-normed state of the last new row
   float* all_hidden = nullptr;   // optional out [rows, hidden]: every new row's state
 };
 
-// Scratch a forward reuses from call to call (no allocation once it has grown).
+// Scratch a forward reuses from call to call (no allocation once it has grown): activations
+// in backend memory, launch arguments (positions, sequence lists) on the host.
 struct Qwen2Workspace {
-  std::vector<float> x, h, qkv, attn, gate_up, act;
+  DeviceArray<float> x, h, qkv, attn, gate_up, act;
   std::vector<int32_t> positions;
   std::vector<AttentionSeq> seqs;
   std::vector<int64_t> row0;
@@ -61,14 +63,14 @@ class Qwen2Backbone {
 
  private:
   struct Layer {
-    std::vector<float> input_norm, post_norm;
+    ConstArray<float> input_norm, post_norm;
     LinearLayer qkv, o, gate_up, down;
   };
 
   Backend& backend_;
   QwenConfig config_;
   std::vector<Layer> layers_;
-  std::vector<float> final_norm_;
+  ConstArray<float> final_norm_;
 };
 
 }  // namespace cosy

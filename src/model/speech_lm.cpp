@@ -7,18 +7,19 @@
 
 namespace cosy {
 
-SpeechLm::Table SpeechLm::table(const StateDict& sd, const std::string& name, int64_t hidden) {
+SpeechLm::Table SpeechLm::table(Backend& backend, const StateDict& sd, const std::string& name,
+                                int64_t hidden) {
   const Tensor& t = sd.at(name);
   if (t.rank() != 2 || t.dim(1) != hidden)
     fail(sd.label, ": '", name, "' is not [rows, ", hidden, "]");
   Table out;
   out.rows = t.dim(0);
   if (t.dtype() == DType::F32 && t.is_contiguous()) {
-    out.t = t;
+    auto keep = std::make_shared<const Tensor>(t);  // keeps the mapping alive
+    out.values = ConstArray<float>::view(backend, t.data<float>(), static_cast<size_t>(t.numel()),
+                                         std::move(keep));
   } else {
-    out.t = Tensor::zeros(DType::F32, {t.dim(0), hidden});
-    const auto v = t.to_float_vector();
-    std::memcpy(out.t.mutable_data<float>(), v.data(), v.size() * sizeof(float));
+    out.values = ConstArray<float>::upload(backend, t.to_float_vector());
   }
   return out;
 }
@@ -27,9 +28,9 @@ SpeechLm::SpeechLm(Backend& backend, const LlmConfig& config, const StateDict& w
                    WeightFormat format)
     : config_(config),
       backbone_(backend, config.qwen, weights, "llm.model.model.", format),
-      special_(table(weights, "llm_embedding.weight", config.llm_input_size)),
-      text_(table(weights, "llm.model.model.embed_tokens.weight", config.llm_input_size)),
-      speech_(table(weights, "speech_embedding.weight", config.llm_input_size)) {
+      special_(table(backend, weights, "llm_embedding.weight", config.llm_input_size)),
+      text_(table(backend, weights, "llm.model.model.embed_tokens.weight", config.llm_input_size)),
+      speech_(table(backend, weights, "speech_embedding.weight", config.llm_input_size)) {
   config_.validate();
   if (config_.llm_input_size != config_.qwen.hidden_size ||
       config_.llm_output_size != config_.qwen.hidden_size) {
@@ -57,27 +58,44 @@ void SpeechLm::check(std::span<const LmInput> inputs) const {
   }
 }
 
-void SpeechLm::embed(std::span<const LmInput> inputs, float* out) const {
+void SpeechLm::embed(Exec& e, std::span<const LmInput> inputs, float* out) const {
   check(inputs);
   const int64_t h = hidden();
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const LmInput& in = inputs[i];
-    const float* src = nullptr;
-    switch (in.kind) {
-      case LmInputKind::Sos:
-        src = special_.row(0);
-        break;
-      case LmInputKind::TaskId:
-        src = special_.row(1);
-        break;
-      case LmInputKind::Text:
-        src = text_.row(in.id);
-        break;
-      case LmInputKind::Speech:
-        src = speech_.row(in.id);
-        break;
+  // One gather per run of inputs from the same table.
+  std::vector<int32_t> ids;
+  size_t begin = 0;
+  while (begin < inputs.size()) {
+    const Table* table = nullptr;
+    size_t end = begin;
+    ids.clear();
+    for (; end < inputs.size(); ++end) {
+      const LmInput& in = inputs[end];
+      const Table* t = nullptr;
+      int32_t id = 0;
+      switch (in.kind) {
+        case LmInputKind::Sos:
+          t = &special_;
+          break;
+        case LmInputKind::TaskId:
+          t = &special_;
+          id = 1;
+          break;
+        case LmInputKind::Text:
+          t = &text_;
+          id = in.id;
+          break;
+        case LmInputKind::Speech:
+          t = &speech_;
+          id = in.id;
+          break;
+      }
+      if (table != nullptr && t != table) break;
+      table = t;
+      ids.push_back(id);
     }
-    std::memcpy(out + static_cast<int64_t>(i) * h, src, static_cast<size_t>(h) * sizeof(float));
+    e.k.gather_rows(e.s, table->values.data(), h, ids.data(), static_cast<int64_t>(ids.size()),
+                    out + static_cast<int64_t>(begin) * h);
+    begin = end;
   }
 }
 

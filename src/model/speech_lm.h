@@ -45,8 +45,8 @@ class SpeechLm {
 
   // Checks that every id is in range; an Error names the first that is not.
   void check(std::span<const LmInput> inputs) const;
-  // The embedding rows of `inputs`, [n, hidden].
-  void embed(std::span<const LmInput> inputs, float* out) const;
+  // The embedding rows of `inputs` into `out` ([n, hidden], backend memory).
+  void embed(Exec& e, std::span<const LmInput> inputs, float* out) const;
   // llm_decoder over [rows, hidden] → raw logits [rows, vocab().size()].
   void logits(Exec& e, const float* hidden, int64_t rows, float* out) const;
 
@@ -54,15 +54,15 @@ class SpeechLm {
   size_t weight_bytes() const { return backbone_.weight_bytes() + decoder_.w->bytes(); }
 
  private:
-  // A float32 [rows, hidden] table: a view of the checkpoint's mapping when it is stored
-  // as contiguous float32 (Qwen's 151 936-row text table is not copied), a converted copy
-  // otherwise.
+  // A float32 [rows, hidden] table in backend memory. On the CPU it is a view of the
+  // checkpoint's mapping when stored as contiguous float32 (Qwen's 151 936-row text table
+  // is not copied), a converted copy otherwise.
   struct Table {
-    Tensor t;
+    ConstArray<float> values;
     int64_t rows = 0;
-    const float* row(int64_t i) const { return t.data<float>() + i * t.dim(1); }
   };
-  static Table table(const StateDict& sd, const std::string& name, int64_t hidden);
+  static Table table(Backend& backend, const StateDict& sd, const std::string& name,
+                     int64_t hidden);
 
   LlmConfig config_;
   Qwen2Backbone backbone_;

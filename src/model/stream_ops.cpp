@@ -9,7 +9,7 @@ namespace cosy {
 void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArgs& base) {
   // Append every new row to its history first, so the pointers below stay valid.
   for (auto& s : seqs) {
-    s.out->resize(s.q->rows, s.q->ch);
+    s.out->resize(e, s.q->rows, s.q->ch);
     if (s.history == nullptr) {
       if (s.start != 0) fail("self-attention: rows after ", s.start, " given without history");
       continue;
@@ -18,18 +18,18 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
     if (h.rows != s.start) {
       fail("self-attention: history holds ", h.rows, " rows but new rows start at ", s.start);
     }
-    h.append(s.k->data.data(), s.v->data.data(), s.k->rows, static_cast<int64_t>(s.k->ch));
+    h.append(e, s.k->ptr(), s.v->ptr(), s.k->rows, static_cast<int64_t>(s.k->ch));
   }
   for (const bool want_chunked : {false, true}) {
     std::vector<AttentionSeq> batch;
     for (auto& s : seqs) {
       if (s.chunked != want_chunked || s.q->rows == 0) continue;
       AttentionSeq a;
-      a.q = s.q->data.data();
+      a.q = s.q->ptr();
       a.q_len = s.q->rows;
       a.q_pos0 = s.start;
-      a.out = s.out->data.data();
-      a.q_rel = s.q_rel != nullptr ? s.q_rel->data.data() : nullptr;
+      a.out = s.out->ptr();
+      a.q_rel = s.q_rel != nullptr ? s.q_rel->ptr() : nullptr;
       if (s.history != nullptr) {
         const KvHistory& h = *s.history;
         // Rows before h.first were dropped (a bounded left context): positions count from
@@ -61,8 +61,8 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
           }
         }
       } else {
-        a.k = s.k->data.data();
-        a.v = s.v->data.data();
+        a.k = s.k->ptr();
+        a.v = s.v->ptr();
         a.kv_len = s.k->rows;
       }
       batch.push_back(a);
@@ -75,42 +75,41 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
   for (auto& s : seqs) {
     if (s.history == nullptr || s.commit < 0) continue;
     const auto width = static_cast<int64_t>(s.k->ch);
-    s.history->truncate(s.commit, width);
+    s.history->truncate(e, s.commit, width);
     // The next call's first query is row `commit`; with a bounded left context it sees
     // nothing before its chunk's left_chunks-th predecessor.
     if (s.chunked && base.left_chunks >= 0 && base.chunk > 0) {
       const int64_t chunk = s.commit / base.chunk;
-      s.history->drop_before(std::max<int64_t>(0, (chunk - base.left_chunks) * base.chunk), width);
+      s.history->drop_before(e, std::max<int64_t>(0, (chunk - base.left_chunks) * base.chunk),
+                             width);
     }
   }
 }
 
-void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, Activation pre,
-                 bool accumulate) {
+void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, Batch& in,
+                 Activation pre, bool accumulate) {
   const int64_t ctx = conv.shape.kernel - 1, ch = conv.shape.in_channels;
   if (conv.shape.pad_left != 0 || conv.shape.pad_right != 0 || conv.shape.stride != 1 ||
       conv.shape.dilation != 1) {
     fail("causal conv: the layer must be unpadded, stride 1, dilation 1");
   }
-  // The inputs with their context rows in front, kept on this thread from call to call,
-  // and the outputs written into the callers' own buffers: fresh vectors per layer cost
-  // page faults and zero-filling (see the estimator's Workspace).
-  thread_local Batch in;
+  // The inputs with their context rows in front; the outputs go into the callers' own
+  // buffers.
   in.resize(seqs.size());
   Batch out(seqs.size());
   for (size_t i = 0; i < seqs.size(); ++i) {
     const CausalConvIo& s = seqs[i];
-    in[i].resize(ctx + s.x->rows, ch);
-    float* dst = in[i].data.data();
+    if (s.x->ch != ch) fail("causal conv: input has ", s.x->ch, " channels, expected ", ch);
+    in[i].resize(e, ctx + s.x->rows, ch);
     if (s.tail != nullptr && s.start > 0) {
       if (static_cast<int64_t>(s.tail->size()) != ctx * ch)
         fail("causal conv: the saved tail has ", s.tail->size(), " values, expected ", ctx * ch);
-      std::copy(s.tail->begin(), s.tail->end(), dst);
+      e.k.copy_2d(e.s, s.tail->data(), ch, in[i].ptr(), ch, ctx, ch);
     } else {
       if (s.start > 0 && s.tail == nullptr) fail("causal conv: rows after 0 given without a tail");
-      std::fill_n(dst, ctx * ch, 0.0f);
+      e.k.fill_2d(e.s, in[i].ptr(), ch, ctx, ch, 0.0f);
     }
-    std::copy(s.x->data.begin(), s.x->data.end(), dst + ctx * ch);
+    e.k.copy_2d(e.s, s.x->ptr(), ch, in[i].row(ctx), ch, s.x->rows, ch);
   }
   for (size_t i = 0; i < seqs.size(); ++i) out[i] = std::move(*seqs[i].y);
   conv.run(e, in, out, pre, accumulate);
@@ -120,7 +119,8 @@ void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, A
     if (s.tail != nullptr && s.commit >= 0) {
       const int64_t r0 = s.commit - s.start;  // buffer row of absolute row commit - ctx
       if (r0 < 0 || r0 + ctx > in[i].rows) fail("causal conv: commit row outside this call");
-      s.tail->assign(in[i].data.begin() + r0 * ch, in[i].data.begin() + (r0 + ctx) * ch);
+      s.tail->resize(e.b, static_cast<size_t>(ctx * ch));
+      e.k.copy_2d(e.s, in[i].row(r0), ch, s.tail->data(), ch, ctx, ch);
     }
   }
 }

@@ -31,13 +31,14 @@ void self_attention(Exec& e, std::span<SelfAttentionIo> seqs, const AttentionArg
 struct CausalConvIo {
   const Act* x = nullptr;              // new input rows
   Act* y = nullptr;                    // new output rows (same count)
-  std::vector<float>* tail = nullptr;  // the kernel-1 input rows before `start`; null: zeros
+  DeviceArray<float>* tail = nullptr;  // the kernel-1 input rows before `start`; null: zeros
   int64_t start = 0;
   int64_t commit = -1;  // the tail is left holding the rows before this one (-1: unchanged)
 };
 
-// `conv` must be loaded without padding; stride and dilation 1.
-void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, Activation pre = {},
-                 bool accumulate = false);
+// `conv` must be loaded without padding; stride and dilation 1. `scratch` holds the inputs
+// with their context rows (kept by the caller from call to call: no allocation once grown).
+void causal_conv(Exec& e, const ConvLayer& conv, std::span<CausalConvIo> seqs, Batch& scratch,
+                 Activation pre = {}, bool accumulate = false);
 
 }  // namespace cosy

@@ -29,6 +29,10 @@ std::vector<float> WeightLoader::floats(const std::string& name) const {
   return sd_.at(name).to_float_vector();
 }
 
+ConstArray<float> WeightLoader::constants(const std::string& name) const {
+  return ConstArray<float>::upload(backend_, floats(name));
+}
+
 std::vector<float> WeightLoader::weight(const std::string& base) const {
   const std::string name = base + ".weight";
   if (const Tensor* t = sd_.find(name)) return t->to_float_vector();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/device_array.h"
 #include "io/torch_checkpoint.h"
 
 namespace cosy {
@@ -18,6 +19,8 @@ class WeightLoader {
 
   // `name` as a float vector; fails naming the file when it is missing.
   std::vector<float> floats(const std::string& name) const;
+  // The same in backend memory (biases, norms, Snake alphas): what the kernels read.
+  ConstArray<float> constants(const std::string& name) const;
   // `<base>.weight`, folding weight norm when the checkpoint stores it parametrised.
   std::vector<float> weight(const std::string& base) const;
 

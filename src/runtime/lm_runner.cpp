@@ -84,27 +84,31 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   }
   if (fed_.empty()) return stats;
 
-  inputs_.resize(static_cast<size_t>(rows * h));
-  hidden_.resize(fed_.size() * static_cast<size_t>(h));
+  Exec e(backend_, *stream_);
+  inputs_.resize(backend_, static_cast<size_t>(rows * h));
+  hidden_.resize(backend_, fed_.size() * static_cast<size_t>(h));
   chunks_.clear();
   int64_t r = 0;
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
     const auto replayed = static_cast<int64_t>(s->replay().size());
     const int64_t n = to_feed(*s);
-    if (replayed > 0) lm_.embed(s->replay(), inputs_.data() + r * h);
-    lm_.embed(s->pending(), inputs_.data() + (r + replayed) * h);
+    if (replayed > 0) lm_.embed(e, s->replay(), inputs_.data() + r * h);
+    lm_.embed(e, s->pending(), inputs_.data() + (r + replayed) * h);
     chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
                        hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
     r += n;
   }
-  Exec e{backend_.primitives(), *stream_};
   const int64_t v = lm_.vocab().size();
   try {
     lm_.backbone().forward(e, *pool_, chunks_, ws_);
-    logp_.resize(fed_.size() * static_cast<size_t>(v));
-    lm_.logits(e, hidden_.data(), static_cast<int64_t>(fed_.size()), logp_.data());
-    e.k.softmax(e.s, logp_.data(), static_cast<int64_t>(fed_.size()), v, true);
+    const auto rows_out = static_cast<int64_t>(fed_.size());
+    logits_.resize(backend_, static_cast<size_t>(rows_out * v));
+    lm_.logits(e, hidden_.data(), rows_out, logits_.data());
+    e.k.softmax(e.s, logits_.data(), rows_out, v, true);
+    // One transfer for every stream of the step: the samplers run on the host.
+    logp_.resize(logits_.size());
+    backend_.copy(e.s, logp_.data(), logits_.data(), logp_.size() * sizeof(float));
     stream_->synchronize();
   } catch (const std::exception& ex) {
     // Nothing was committed; the streams of this step cannot go on.

@@ -59,7 +59,8 @@ class LmRunner {
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<PagedKvPool> pool_;
   Qwen2Workspace ws_;
-  std::vector<float> inputs_, hidden_, logp_;
+  DeviceArray<float> inputs_, hidden_, logits_;  // backend memory
+  std::vector<float> logp_;  // the step's log-probabilities, on the host for the samplers
   std::vector<Qwen2Chunk> chunks_;
   std::vector<LmSession*> fed_, deferred_;
 };

@@ -1,0 +1,19 @@
+// A checking backend: another backend's kernels, with "device" memory the host cannot
+// touch. Its allocations and uploaded constants are addresses mapped with no access; the
+// kernels reach the same bytes through a second mapping. Model or runtime code that reads
+// or writes backend memory itself, instead of through a primitive or Backend::copy, faults
+// at once; a primitive given host memory where backend memory belongs fails with a clear
+// error. Running the pipeline on it shows that a device backend (CUDA, Ascend) needs no
+// change to the model code.
+#pragma once
+
+#include <memory>
+
+#include "core/backend.h"
+
+namespace cosy {
+
+// `inner` runs the kernels (its memory is the host's, as the CPU backend's is).
+std::unique_ptr<Backend> create_guarded_backend(std::unique_ptr<Backend> inner);
+
+}  // namespace cosy
