@@ -23,7 +23,8 @@ namespace cosy {
 // Bumped whenever a virtual below changes meaning or signature; a backend built against
 // another version is refused at creation.
 // 2: gated_activation. 3: upload_constant and the data-movement primitives (axpby, add_row,
-// copy_2d, fill_2d, gather_rows, to_half, polar_spectrum); activations Abs and Clamp.
+// copy_2d, fill_2d, pad_rows, gather_rows, to_half, polar_spectrum); activations Abs and
+// Clamp.
 inline constexpr int kBackendInterfaceVersion = 3;
 
 enum class DeviceKind { Cpu, Cuda, Ascend };
@@ -46,7 +47,7 @@ enum class Op {
   Stft,
   Istft,
   Elementwise,  // axpby, add_row, polar_spectrum
-  Copy,         // copy_2d, fill_2d, gather_rows, to_half
+  Copy,         // copy_2d, fill_2d, pad_rows, gather_rows, to_half
 };
 const char* op_name(Op op);
 
@@ -183,6 +184,8 @@ struct AttentionSeq {
   const float* q_rel = nullptr;
 };
 enum class MaskKind { None, Causal, ChunkCausal };
+// How pad_rows fills the rows before and after a sequence (torch's F.pad modes).
+enum class PadMode { Zero, Reflect, Replicate };
 struct AttentionArgs {
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   int64_t ld_q = 0, ld_out = 0;  // 0: num_heads * head_dim
@@ -247,6 +250,11 @@ class Primitives {
   // every row (a broadcast). Regions must not overlap.
   virtual void copy_2d(Stream& s, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
                        int64_t rows, int64_t cols) = 0;
+  // y = x ([rows, cols]) with `left` rows before and `right` after, [left + rows + right,
+  // cols]: zeros, the mirror image without the edge row (reflect, pads < rows) or copies of
+  // the edge row (replicate). y must not overlap x.
+  virtual void pad_rows(Stream& s, const float* x, int64_t rows, int64_t cols, float* y,
+                        int64_t left, int64_t right, PadMode mode) = 0;
   // dst[r, c] = value over a [rows, cols] block.
   virtual void fill_2d(Stream& s, float* dst, int64_t ld_dst, int64_t rows, int64_t cols,
                        float value) = 0;

@@ -123,6 +123,10 @@ class CpuPrimitives final : public Primitives {
                float value) override {
     cpu::fill_2d(pool_, dst, ld_dst, rows, cols, value);
   }
+  void pad_rows(Stream&, const float* x, int64_t rows, int64_t cols, float* y, int64_t left,
+                int64_t right, PadMode mode) override {
+    cpu::pad_rows(pool_, x, rows, cols, y, left, right, mode);
+  }
   void gather_rows(Stream&, const float* table, int64_t cols, const int32_t* ids, int64_t n,
                    float* dst) override {
     cpu::gather_rows(pool_, table, cols, ids, n, dst);

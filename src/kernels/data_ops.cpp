@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error.h"
+
 namespace cosy::cpu {
 
 namespace {
@@ -58,6 +60,39 @@ void fill_2d(ThreadPool& pool, float* dst, int64_t ld_dst, int64_t rows, int64_t
   if (rows <= 0 || cols <= 0) return;
   pool.parallel_range(rows, rows_per_task(cols), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) std::fill_n(dst + r * ld_dst, cols, value);
+  });
+}
+
+void pad_rows(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, float* y, int64_t left,
+              int64_t right, PadMode mode) {
+  if (rows <= 0 || left < 0 || right < 0)
+    fail("pad_rows: ", rows, " rows padded by ", left, ", ", right);
+  if (mode == PadMode::Reflect && (left >= rows || right >= rows))
+    fail("pad_rows: a reflect pad of ", std::max(left, right), " needs more than ", rows, " rows");
+  // Output row o reads input row src(o), or is zero (-1).
+  const auto src = [&](int64_t o) -> int64_t {
+    const int64_t i = o - left;
+    if (i >= 0 && i < rows) return i;
+    switch (mode) {
+      case PadMode::Zero:
+        return -1;
+      case PadMode::Reflect:
+        return i < 0 ? -i : 2 * (rows - 1) - i;
+      case PadMode::Replicate:
+        return i < 0 ? 0 : rows - 1;
+    }
+    return -1;
+  };
+  const auto bytes = static_cast<size_t>(cols) * sizeof(float);
+  pool.parallel_range(left + rows + right, rows_per_task(cols), [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      const int64_t i = src(o);
+      if (i < 0) {
+        std::fill_n(y + o * cols, cols, 0.0f);
+      } else {
+        std::memcpy(y + o * cols, x + i * cols, bytes);
+      }
+    }
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "core/backend.h"
 #include "core/thread_pool.h"
 
 namespace cosy::cpu {
@@ -18,6 +19,9 @@ void add_row(ThreadPool& pool, const float* x, const float* row, float* y, int64
 void copy_2d(ThreadPool& pool, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
              int64_t rows, int64_t cols);
 void fill_2d(ThreadPool& pool, float* dst, int64_t ld_dst, int64_t rows, int64_t cols, float value);
+// y = x padded by rows (Primitives::pad_rows); fails on a reflect pad >= rows.
+void pad_rows(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, float* y, int64_t left,
+              int64_t right, PadMode mode);
 // dst row i = table row ids[i].
 void gather_rows(ThreadPool& pool, const float* table, int64_t cols, const int32_t* ids, int64_t n,
                  float* dst);

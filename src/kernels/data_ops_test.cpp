@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "core/tensor.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/test_util.h"
@@ -79,6 +80,31 @@ TEST_P(DataOps, Fill2dTouchesOnlyItsBlock) {
   for (int64_t r = 0; r < 10; ++r)
     for (int64_t c = 0; c < 6; ++c)
       EXPECT_EQ(dst[size_t(r * 6 + c)], (c >= 2 && c < 5) ? 0.5f : 1.0f);
+}
+
+TEST_P(DataOps, PadRowsZeroReflectReplicateAsTorch) {
+  const int64_t rows = 5, cols = 3;
+  std::vector<float> x(size_t(rows * cols));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i);
+  // torch.nn.functional.pad over time of rows 0..4, (2, 3): which input row each output holds.
+  const std::vector<std::pair<PadMode, std::vector<int>>> cases = {
+      {PadMode::Zero, {-1, -1, 0, 1, 2, 3, 4, -1, -1, -1}},
+      {PadMode::Reflect, {2, 1, 0, 1, 2, 3, 4, 3, 2, 1}},
+      {PadMode::Replicate, {0, 0, 0, 1, 2, 3, 4, 4, 4, 4}},
+  };
+  for (const auto& [mode, from] : cases) {
+    std::vector<float> y(from.size() * size_t(cols), -9.0f);
+    k().pad_rows(*stream_, x.data(), rows, cols, y.data(), 2, 3, mode);
+    for (size_t o = 0; o < from.size(); ++o) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const float want = from[o] < 0 ? 0.0f : x[size_t(from[o] * cols + c)];
+        EXPECT_EQ(y[o * size_t(cols) + size_t(c)], want) << int(mode) << " row " << o;
+      }
+    }
+  }
+  std::vector<float> y(size_t(11 * cols));
+  EXPECT_THROW(k().pad_rows(*stream_, x.data(), rows, cols, y.data(), 5, 1, PadMode::Reflect),
+               Error);
 }
 
 TEST_P(DataOps, GatherRowsLooksUpEachId) {

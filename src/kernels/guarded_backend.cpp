@@ -61,7 +61,13 @@ class GuardedArena {
       high_ += n;
     }
     live_[at] = n;
+    ++allocations_;
     return base_ + at;
+  }
+
+  GuardedMemoryStats stats() {
+    std::lock_guard lock(mutex_);
+    return {allocations_, static_cast<int64_t>(live_.size())};
   }
 
   void deallocate(void* p) {
@@ -107,6 +113,7 @@ class GuardedArena {
   std::byte* alias_ = nullptr;
   std::mutex mutex_;
   size_t high_ = 0;
+  int64_t allocations_ = 0;
   std::map<size_t, size_t> free_;            // offset → bytes
   std::unordered_map<size_t, size_t> live_;  // offset → bytes
 };
@@ -210,6 +217,11 @@ class GuardedPrimitives final : public Primitives {
                float value) override {
     in_.fill_2d(s, dev("fill_2d", dst, "dst"), ld_dst, rows, cols, value);
   }
+  void pad_rows(Stream& s, const float* x, int64_t rows, int64_t cols, float* y, int64_t left,
+                int64_t right, PadMode mode) override {
+    in_.pad_rows(s, dev("pad_rows", x, "x"), rows, cols, dev("pad_rows", y, "y"), left, right,
+                 mode);
+  }
   void gather_rows(Stream& s, const float* table, int64_t cols, const int32_t* ids, int64_t n,
                    float* dst) override {
     in_.gather_rows(s, dev("gather_rows", table, "table"), cols, ids, n,
@@ -303,10 +315,11 @@ class GuardedBackend final : public Backend {
     return inner_->prepare_conv_transpose1d(w, in_channels, out_channels, kernel, f);
   }
   Primitives& primitives() override { return primitives_; }
+  GuardedMemoryStats stats() const { return arena_.stats(); }
 
  private:
   std::unique_ptr<Backend> inner_;
-  GuardedArena arena_;
+  mutable GuardedArena arena_;
   GuardedPrimitives primitives_;
 };
 
@@ -315,6 +328,12 @@ class GuardedBackend final : public Backend {
 std::unique_ptr<Backend> create_guarded_backend(std::unique_ptr<Backend> inner) {
   if (inner == nullptr) fail("guarded backend: no inner backend");
   return std::make_unique<GuardedBackend>(std::move(inner));
+}
+
+GuardedMemoryStats guarded_memory_stats(const Backend& backend) {
+  const auto* g = dynamic_cast<const GuardedBackend*>(&backend);
+  if (g == nullptr) fail("guarded_memory_stats: not a guarded backend");
+  return g->stats();
 }
 
 }  // namespace cosy

@@ -16,4 +16,12 @@ namespace cosy {
 // `inner` runs the kernels (its memory is the host's, as the CPU backend's is).
 std::unique_ptr<Backend> create_guarded_backend(std::unique_ptr<Backend> inner);
 
+// What a guarded backend has handed out, e.g. to show that a steady state allocates nothing.
+struct GuardedMemoryStats {
+  int64_t allocations = 0;  // device allocations and constants so far
+  int64_t live = 0;         // not yet freed
+};
+// Fails unless `backend` came from create_guarded_backend.
+GuardedMemoryStats guarded_memory_stats(const Backend& backend);
+
 }  // namespace cosy

@@ -254,8 +254,8 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
   for (size_t i = 0; i < n; ++i) {
     const int64_t body = rows[i].end - lo[i];
     padded[i].resize(e, body + la, d);
-    e.k.copy_2d(e.s, x_lo[i].ptr(), d, padded[i].ptr(), d, x_lo[i].rows, d);
-    e.k.fill_2d(e.s, padded[i].row(x_lo[i].rows), d, padded[i].rows - x_lo[i].rows, d, 0.0f);
+    e.k.pad_rows(e.s, x_lo[i].ptr(), x_lo[i].rows, d, padded[i].ptr(), 0,
+                 padded[i].rows - x_lo[i].rows, PadMode::Zero);
     // The residual: the embedded new rows.
     x[i].resize(e, rows[i].end - rows[i].start, d);
     e.k.copy_2d(e.s, x_lo[i].row(rows[i].start - lo[i]), d, x[i].ptr(), d, x[i].rows, d);
@@ -268,8 +268,7 @@ void FlowEncoder::encode(std::span<const FlowEncoderInput> batch, Batch& mu,
     for (size_t i = 0; i < n; ++i) {
       const int64_t zeros = 2 - (rows[i].start - lo[i]);
       y1p[i].resize(e, zeros + y1[i].rows, d);
-      e.k.fill_2d(e.s, y1p[i].ptr(), d, zeros, d, 0.0f);
-      e.k.copy_2d(e.s, y1[i].ptr(), d, y1p[i].row(zeros), d, y1[i].rows, d);
+      e.k.pad_rows(e.s, y1[i].ptr(), y1[i].rows, d, y1p[i].ptr(), zeros, 0, PadMode::Zero);
     }
     w.lookahead2.run(e, y1p, x, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
   }
