@@ -54,25 +54,26 @@ int main(int argc, char** argv) {
   const int64_t chunk = 50;
   std::vector<std::vector<float>> outs(8);
   std::vector<TorchGenerator> gens(8);
-  const double single = bench::time_best(
-      [&] {
-        for (int i = 0; i < 8; ++i)
-          hift.vocode(std::span<const float>(mel.data(), size_t(chunk * 80)), chunk,
-                      gens[size_t(i)]);
-      },
-      1.0);
-  const double batched = bench::time_best(
-      [&] {
-        std::vector<HiftRequest> reqs(8);
-        for (int i = 0; i < 8; ++i) {
-          reqs[size_t(i)].mel = std::span<const float>(mel.data(), size_t(chunk * 80));
-          reqs[size_t(i)].frames = chunk;
-          reqs[size_t(i)].rng = &gens[size_t(i)];
-          reqs[size_t(i)].speech = &outs[size_t(i)];
-        }
-        hift.vocode(reqs);
-      },
-      1.0);
+  auto singles = [&] {
+    for (int i = 0; i < 8; ++i)
+      hift.vocode(std::span<const float>(mel.data(), size_t(chunk * 80)), chunk, gens[size_t(i)]);
+  };
+  auto batch = [&] {
+    std::vector<HiftRequest> reqs(8);
+    for (int i = 0; i < 8; ++i) {
+      reqs[size_t(i)].mel = std::span<const float>(mel.data(), size_t(chunk * 80));
+      reqs[size_t(i)].frames = chunk;
+      reqs[size_t(i)].rng = &gens[size_t(i)];
+      reqs[size_t(i)].speech = &outs[size_t(i)];
+    }
+    hift.vocode(reqs);
+  };
+  // Alternating rounds, best of each: this host's noise moves single runs by 10-30 %.
+  double single = 1e30, batched = 1e30;
+  for (int round = 0; round < 5; ++round) {
+    single = std::min(single, bench::time_best(singles, 0.0));
+    batched = std::min(batched, bench::time_best(batch, 0.0));
+  }
   std::printf("8 streams x 1 s: 8 single calls %.3f s, one batched call %.3f s (%.2fx)\n", single,
               batched, single / batched);
   return 0;

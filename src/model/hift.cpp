@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "model/hift_source.h"
 #include "model/layers.h"
+#include "model/scratch_pool.h"
 
 namespace cosy {
 
@@ -40,6 +41,20 @@ ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
 
 }  // namespace
 
+namespace {
+
+// The activations of one vocoder call, leased per call and kept from call to call, so a
+// stream's chunks (and repeated batches) reuse their buffers instead of faulting in fresh
+// pages for every layer.
+struct Workspace {
+  Batch mel, x, tmp, si, si2, xs, r, t, s_stft;
+  Act src, re, im, wave;
+};
+
+}  // namespace
+
+struct HiftVocoder::Workspaces : ScratchPool<Workspace> {};
+
 struct HiftVocoder::Weights {
   std::vector<ConvLayer> f0_convs;
   std::shared_ptr<const PreparedWeight> f0_classifier;
@@ -58,7 +73,10 @@ struct HiftVocoder::Weights {
 
 HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const StateDict& sd,
                          WeightFormat format)
-    : backend_(backend), config_(config), w_(std::make_unique<Weights>()) {
+    : backend_(backend),
+      config_(config),
+      w_(std::make_unique<Weights>()),
+      workspaces_(std::make_unique<Workspaces>()) {
   config_.validate();
   const HiftConfig& c = config_;
   const WeightLoader wl(backend, sd, format);
@@ -157,10 +175,13 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   const int64_t up = samples_per_frame();
   const int64_t bins = c.n_fft / 2 + 1, stft_ch = c.n_fft + 2;
 
+  auto lease = workspaces_->take();
+  Workspace& ws = *lease;
   auto resblock_all = [&](const ResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
     y.resize(x.size());
     for (size_t i = 0; i < x.size(); ++i) copy_act(e, x[i], y[i]);
-    std::vector<Act> t(n);
+    std::vector<Act>& t = ws.t;
+    t.resize(n);
     for (const auto& l : rb.layers) {
       l.conv1.run(e, y, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
       l.conv2.run(e, t, y, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
@@ -171,7 +192,10 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   };
 
   // F0 from the mel.
-  std::vector<Act> mel(n), x(n), tmp(n);
+  std::vector<Act>&mel = ws.mel, &x = ws.x, &tmp = ws.tmp;
+  mel.resize(n);
+  x.resize(n);
+  tmp.resize(n);
   for (size_t i = 0; i < n; ++i) upload(e, batch[i].mel, batch[i].frames, c.in_channels, mel[i]);
   w.f0_convs[0].run(e, mel, x, {}, false);
   for (size_t l = 1; l < w.f0_convs.size(); ++l) {
@@ -195,8 +219,9 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
 
   // Source signal and its STFT, as [frames, 18] = (real | imaginary) per frame.
   std::vector<std::vector<float>> source(n);
-  std::vector<Act> s_stft(n);
-  Act src, re, im;
+  std::vector<Act>& s_stft = ws.s_stft;
+  s_stft.resize(n);
+  Act &src = ws.src, &re = ws.re, &im = ws.im;
   for (size_t i = 0; i < n; ++i) {
     HarmonicSource hs = harmonic_source(f0[i], up, c, w.l_linear_w, w.l_linear_b, *batch[i].rng);
     source[i] = std::move(hs.merged);
@@ -230,7 +255,8 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   }
   const size_t stages = c.upsample_rates.size();
   const size_t kernels = c.resblock_kernel_sizes.size();
-  std::vector<Act> si(n), si2(n), xs(n), r(n);
+  std::vector<Act>&si = ws.si, &si2 = ws.si2, &xs = ws.xs, &r = ws.r;
+  for (auto* b : {&si, &si2, &xs, &r}) b->resize(n);
   for (size_t st = 0; st < stages; ++st) {
     ConvTranspose1dArgs a;
     a.weight = w.ups[st].get();
@@ -280,7 +306,7 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   }
   w.conv_post.run(e, x, tmp, {ActivationKind::LeakyRelu, 0.01f}, false);
 
-  Act wave;
+  Act& wave = ws.wave;
   for (size_t i = 0; i < n; ++i) {
     const int64_t frames = tmp[i].rows;
     re.resize(e, frames, bins);

@@ -69,11 +69,13 @@ class HiftVocoder {
 
  private:
   struct Weights;
+  struct Workspaces;
   void check(const HiftRequest& r) const;
 
   Backend& backend_;
   HiftConfig config_;
   std::unique_ptr<Weights> w_;
+  std::unique_ptr<Workspaces> workspaces_;  // activation buffers reused across calls
 };
 
 }  // namespace cosy
