@@ -3,8 +3,11 @@
 // intermediate, and the first streaming chunk (chunk masks, look-ahead context).
 #include <gtest/gtest.h>
 
+#include <deque>
+
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/guarded_backend.h"
 #include "model/flow.h"
 #include "model/flow_stream.h"
 #include "model/model_folder.h"
@@ -546,6 +549,52 @@ TEST_F(GoldenFlow, BadInputIsAClearError) {
   EXPECT_NO_THROW(FlowStream::step(*flow_, {&st, 1}));
   EXPECT_TRUE(empty.done());
   EXPECT_TRUE(mel.empty());
+}
+
+// Every state path on a backend whose memory the host cannot touch (half-precision rows,
+// a bounded left context that drops rows, a voice's shared prompt state and its copies,
+// batched streams): the chunks equal the CPU backend's bit for bit.
+TEST_F(GoldenFlow, StatePathsOnTheGuardedBackendEqualTheCpuBackend) {
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  FlowConfig cfg = folder_->config.flow;
+  cfg.decoder.estimator.num_decoding_left_chunks = 1;
+  const int64_t chunk = cfg.decoder.estimator.static_chunk_size;
+  ASSERT_GT(chunk, 0);
+  Inputs in = inputs("flow_tokens.npy");
+  in.tokens = random_tokens(size_t(6 * chunk / cfg.token_mel_ratio), 17, vocab);
+  auto guarded = create_guarded_backend(cpu::create_cpu_backend());
+  const FlowModel on_cpu(*backend_, cfg, folder_->flow);
+  const FlowModel on_guarded(*guarded, cfg, folder_->flow);
+  for (const bool half : {false, true}) {
+    FlowStreamOptions opt;
+    opt.half_state = half;
+    auto run = [&](const FlowModel& flow) {
+      const FlowStreamState prompt =
+          flow.prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding, half);
+      // Two streams of the voice, stepped together in one batched call.
+      FlowStream a(flow, in.prompt_tokens, in.prompt_feat, in.embedding, opt, &prompt);
+      FlowStream b(flow, in.prompt_tokens, in.prompt_feat, in.embedding, opt, &prompt);
+      a.push_tokens(in.tokens);
+      b.push_tokens(std::span<const int32_t>(in.tokens).first(in.tokens.size() / 2));
+      a.finish();
+      b.finish();
+      std::deque<std::vector<float>> out;  // stable addresses for the steps' outputs
+      while (!a.done() || !b.done()) {
+        std::vector<FlowStream::Step> steps;
+        for (FlowStream* s : {&a, &b}) {
+          if (!s->ready()) continue;
+          out.emplace_back();
+          steps.push_back({s, &out.back()});
+        }
+        if (steps.empty()) break;
+        FlowStream::step(flow, steps);
+      }
+      return out;
+    };
+    const auto want = run(on_cpu);
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(run(on_guarded), want) << "half " << half;
+  }
 }
 
 }  // namespace
