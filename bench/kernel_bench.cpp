@@ -265,6 +265,43 @@ int run(int argc, char** argv) {
       r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
       report(r);
     }
+    {
+      // LM decode: one new row per stream for 16 streams with 150 cached positions each,
+      // Qwen2's 14 query heads over 2 kv heads of 64, keys in a paged pool of 16-row blocks.
+      const int64_t streams = 16, len = 150, heads = 14, kv_heads = 2, hd = 64, block = 16;
+      const int64_t blocks_per = (len + block - 1) / block;
+      const auto k_pool =
+          rnd(static_cast<size_t>(streams * blocks_per * block * kv_heads * hd), 1.0f);
+      const auto v_pool = rnd(k_pool.size(), 1.0f);
+      const auto q = rnd(static_cast<size_t>(streams * heads * hd), 1.0f);
+      std::vector<float> out(q.size());
+      std::vector<int32_t> tables(static_cast<size_t>(streams * blocks_per));
+      for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(i);
+      std::vector<AttentionSeq> seqs(static_cast<size_t>(streams));
+      for (int64_t i = 0; i < streams; ++i) {
+        AttentionSeq& s = seqs[static_cast<size_t>(i)];
+        s.q = q.data() + i * heads * hd;
+        s.q_len = 1;
+        s.q_pos0 = len - 1;
+        s.block_table = tables.data() + i * blocks_per;
+        s.kv_len = len;
+        s.out = out.data() + i * heads * hd;
+      }
+      AttentionArgs a;
+      a.num_heads = heads;
+      a.num_kv_heads = kv_heads;
+      a.head_dim = hd;
+      a.mask = MaskKind::Causal;
+      a.k_pool = k_pool.data();
+      a.v_pool = v_pool.data();
+      a.block_size = block;
+      const double t = bench::time_best([&] { cpu::attention(pool, seqs, a); }, budget);
+      Row r{"attention", "fp32", "llm decode 16 streams x 150 paged, 14/2 heads x 64",
+            streams,     hd,     heads};
+      r.gflops = 4.0 * static_cast<double>(streams * len * heads * hd) / t / 1e9;
+      r.gbps = static_cast<double>(2 * streams * len * kv_heads * hd * 4) / t / 1e9;
+      report(r);
+    }
   }
 
   if (!json_path.empty()) {

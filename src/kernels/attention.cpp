@@ -72,6 +72,66 @@ inline void transpose8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+// One query against its visible keys [r.begin, r.end) with no relative term or bias: the
+// paged (LM decode) and dense rows path. Keys go in blocks of 8 whose dot products reduce
+// together through one transpose (each lane summed in dot()'s order, so the scores are the
+// same as one dot per key); the softmax uses the vector exp, and P·V accumulates in
+// registers. `scores` has room for the range rounded up to 8.
+constexpr int64_t kMaxRegisterHead = 128;  // head_dim / 8 accumulators in registers
+
+template <typename KeyRow, typename ValueRow>
+void attend_query(const float* q, int64_t hd, KeyRange r, float scale, KeyRow key, ValueRow value,
+                  float* scores, float* out) {
+  const int64_t nd = hd / 8;
+  __m256 qv[kMaxRegisterHead / 8];
+  for (int64_t d = 0; d < nd; ++d) qv[d] = _mm256_loadu_ps(q + 8 * d);
+  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256 vmax = neg_inf;
+  for (int64_t j0 = r.begin; j0 < r.end; j0 += 8) {
+    const int64_t nb = std::min<int64_t>(8, r.end - j0);
+    __m256 acc[8];
+    for (int64_t u = 0; u < 8; ++u) {
+      acc[u] = _mm256_setzero_ps();
+      if (u >= nb) continue;
+      const float* k = key(j0 + u);
+      for (int64_t d = 0; d < nd; ++d)
+        acc[u] = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(k + 8 * d), acc[u]);
+    }
+    transpose8x8(acc);
+    __m256 sc =
+        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
+                      _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+    sc = _mm256_mul_ps(sc, _mm256_set1_ps(scale));
+    const __m256 valid =
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb)), lane));
+    sc = _mm256_blendv_ps(neg_inf, sc, valid);
+    _mm256_storeu_ps(scores + (j0 - r.begin), sc);
+    vmax = _mm256_max_ps(vmax, sc);
+  }
+  alignas(32) float m8[8];
+  _mm256_store_ps(m8, vmax);
+  float mx = m8[0];
+  for (int i = 1; i < 8; ++i) mx = std::max(mx, m8[i]);
+  const int64_t n = r.end - r.begin;
+  double sum = 0;
+  for (int64_t j = 0; j < n; j += 8) {
+    // Past the range the scores are -inf: exp gives 0 there.
+    const __m256 p = exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + j), _mm256_set1_ps(mx)));
+    _mm256_storeu_ps(scores + j, p);
+  }
+  for (int64_t j = 0; j < n; ++j) sum += scores[j];
+  const auto inv = static_cast<float>(1.0 / sum);
+  __m256 o[kMaxRegisterHead / 8];
+  for (int64_t d = 0; d < nd; ++d) o[d] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    const __m256 w = _mm256_set1_ps(scores[j] * inv);
+    const float* v = value(r.begin + j);
+    for (int64_t d = 0; d < nd; ++d) o[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), o[d]);
+  }
+  for (int64_t d = 0; d < nd; ++d) _mm256_storeu_ps(out + 8 * d, o[d]);
+}
+
 // The tiled path for dense keys/values without a relative term or bias (the flow's
 // attention, where sequences reach hundreds of frames): per block of queries, the visible
 // keys of the head are packed once as Kᵀ in 16-key panels, S = Q·Kᵀ and O = P·V run on
@@ -336,7 +396,22 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       attend_dense_block(b, scratch);
       return;
     }
-    const std::span<float> scores = scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len));
+    const std::span<float> scores =
+        scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len + 8));
+    if (sq.q_rel == nullptr && sq.bias == nullptr && hd % 8 == 0 && hd <= kMaxRegisterHead) {
+      for (int64_t i = t.q0; i < t.q1; ++i) {
+        const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
+        float* out = sq.out + i * ld_o + t.head * hd;
+        if (r.end <= r.begin) {
+          std::fill(out, out + hd, 0.0f);
+          continue;
+        }
+        attend_query(
+            sq.q + i * ld_q + t.head * hd, hd, r, scale, [&](int64_t j) { return row(true, j); },
+            [&](int64_t j) { return row(false, j); }, scores.data(), out);
+      }
+      return;
+    }
     const std::span<float> acc = scratch.arena().alloc<float>(static_cast<size_t>(hd));
     for (int64_t i = t.q0; i < t.q1; ++i) {
       const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
