@@ -398,21 +398,9 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     }
     const std::span<float> scores =
         scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len + 8));
-    if (sq.q_rel == nullptr && sq.bias == nullptr && hd % 8 == 0 && hd <= kMaxRegisterHead) {
-      for (int64_t i = t.q0; i < t.q1; ++i) {
-        const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
-        float* out = sq.out + i * ld_o + t.head * hd;
-        if (r.end <= r.begin) {
-          std::fill(out, out + hd, 0.0f);
-          continue;
-        }
-        attend_query(
-            sq.q + i * ld_q + t.head * hd, hd, r, scale, [&](int64_t j) { return row(true, j); },
-            [&](int64_t j) { return row(false, j); }, scores.data(), out);
-      }
-      return;
-    }
     const std::span<float> acc = scratch.arena().alloc<float>(static_cast<size_t>(hd));
+    const bool blocked =
+        sq.q_rel == nullptr && sq.bias == nullptr && hd % 8 == 0 && hd <= kMaxRegisterHead;
     for (int64_t i = t.q0; i < t.q1; ++i) {
       const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
       float* out = sq.out + i * ld_o + t.head * hd;
@@ -421,6 +409,12 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
         continue;
       }
       const float* q = sq.q + i * ld_q + t.head * hd;
+      if (blocked) {
+        attend_query(
+            q, hd, r, scale, [&](int64_t j) { return row(true, j); },
+            [&](int64_t j) { return row(false, j); }, scores.data(), out);
+        continue;
+      }
       const float* bias =
           sq.bias != nullptr ? sq.bias + (t.head * sq.q_len + i) * sq.kv_len : nullptr;
       const float* q_rel = sq.q_rel != nullptr ? sq.q_rel + i * ld_q + t.head * hd : nullptr;

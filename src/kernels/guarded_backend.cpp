@@ -128,17 +128,11 @@ class GuardedPrimitives final : public Primitives {
     in_.linear(s, segments("linear", segs), t);
   }
   void conv1d(Stream& s, std::span<const Segment> segs, const Conv1dArgs& a) override {
-    Conv1dArgs t = a;
-    t.bias = dev("conv1d", a.bias, "bias");
-    t.pre = act("conv1d", a.pre);
-    in_.conv1d(s, segments("conv1d", segs), t);
+    in_.conv1d(s, segments("conv1d", segs), conv_args("conv1d", a));
   }
   void conv_transpose1d(Stream& s, std::span<const Segment> segs,
                         const ConvTranspose1dArgs& a) override {
-    ConvTranspose1dArgs t = a;
-    t.bias = dev("conv_transpose1d", a.bias, "bias");
-    t.pre = act("conv_transpose1d", a.pre);
-    in_.conv_transpose1d(s, segments("conv_transpose1d", segs), t);
+    in_.conv_transpose1d(s, segments("conv_transpose1d", segs), conv_args("conv_transpose1d", a));
   }
   void activation(Stream& s, float* x, int64_t rows, int64_t channels,
                   const Activation& a) override {
@@ -246,6 +240,13 @@ class GuardedPrimitives final : public Primitives {
   }
   Activation act(const char* op, Activation a) const {
     a.alpha = dev(op, a.alpha, "Snake alpha");
+    return a;
+  }
+  // Conv1dArgs or ConvTranspose1dArgs: the bias and the fused activation's alpha.
+  template <typename ConvArgs>
+  ConvArgs conv_args(const char* op, ConvArgs a) const {
+    a.bias = dev(op, a.bias, "bias");
+    a.pre = act(op, a.pre);
     return a;
   }
   std::vector<Segment> segments(const char* op, std::span<const Segment> segs) const {
