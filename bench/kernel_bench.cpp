@@ -77,8 +77,8 @@ int run(int argc, char** argv) {
     }
   }
   auto runs = [&](const char* group) { return only.empty() || only == group; };
-  if (!only.empty() && !runs("linear") && !runs("conv") && !runs("attention")) {
-    std::fprintf(stderr, "--only takes linear, conv or attention\n");
+  if (!only.empty() && !runs("linear") && !runs("flow") && !runs("conv") && !runs("attention")) {
+    std::fprintf(stderr, "--only takes linear, flow, conv or attention\n");
     return 2;
   }
   ThreadPool& pool = ThreadPool::global();
@@ -99,11 +99,18 @@ int run(int argc, char** argv) {
     rows.push_back(std::move(r));
   };
 
-  // LLM linears: [N, K] weights, M rows of activations.
-  const std::pair<int64_t, int64_t> linears[] = {
-      {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
+  // LLM linears: [N, K] weights, M rows of activations. With --only flow: the flow
+  // estimator's linears (q/k/v, out, feed-forward in and out) instead.
+  const std::vector<std::pair<int64_t, int64_t>> linears =
+      only == "flow" ? std::vector<std::pair<int64_t, int64_t>>{{512, 256},
+                                                                {1536, 256},
+                                                                {256, 512},
+                                                                {1024, 256},
+                                                                {256, 1024}}
+                     : std::vector<std::pair<int64_t, int64_t>>{
+                           {896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {6564, 896}};
   for (const auto& shape : linears) {
-    if (!runs("linear")) break;
+    if (!runs("linear") && !runs("flow")) break;
     const int64_t n = shape.first, k = shape.second;  // plain names: lambdas capture them
     const auto w = rnd(static_cast<size_t>(n * k));
     // Enough copies of the weight, in every format, to cycle through 256 MB, so M=1
@@ -114,6 +121,7 @@ int run(int argc, char** argv) {
     };
     std::vector<std::vector<float>> plain(static_cast<size_t>(copies_of(4)), w);
     for (WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}) {
+      if (only == "flow" && f != WeightFormat::F32) continue;  // the flow's weights are fp32
       const int copies = copies_of(f == WeightFormat::F32 ? 4 : f == WeightFormat::F16 ? 2 : 1);
       std::vector<std::unique_ptr<cpu::PackedWeight>> pw;
       for (int c = 0; c < copies; ++c) {

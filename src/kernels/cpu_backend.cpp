@@ -145,10 +145,11 @@ class CpuPrimitives final : public Primitives {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads)
+  CpuBackend(int threads, BlockCache::Options cache)
       : owned_pool_(threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr),
         pool_(owned_pool_ ? *owned_pool_ : ThreadPool::global()),
-        primitives_(pool_) {}
+        primitives_(pool_),
+        cache_(cache) {}
 
   BackendInfo info() const override {
     BackendInfo i;
@@ -161,12 +162,8 @@ class CpuBackend final : public Backend {
   bool supports(Op /*op*/, DType dtype) const override { return dtype == DType::F32; }
   bool supports_weight_format(WeightFormat /*f*/) const override { return true; }
 
-  void* allocate(size_t bytes, MemoryKind /*kind*/) override {
-    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-  }
-  void deallocate(void* p, MemoryKind /*kind*/) override { std::free(p); }
+  void* allocate(size_t bytes, MemoryKind /*kind*/) override { return cache_.allocate(bytes); }
+  void deallocate(void* p, MemoryKind /*kind*/) override { cache_.deallocate(p); }
   void copy(Stream&, void* dst, const void* src, size_t bytes) override {
     if (bytes > 0) std::memcpy(dst, src, bytes);
   }
@@ -204,6 +201,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<ThreadPool> owned_pool_;
   ThreadPool& pool_;
   CpuPrimitives primitives_;
+  BlockCache cache_;  // last member: destroyed first, while nothing is live
 };
 
 }  // namespace
@@ -219,9 +217,9 @@ bool cpu_supported() {
   return fma && f16c && os_avx && avx2;
 }
 
-std::unique_ptr<Backend> create_cpu_backend(int threads) {
+std::unique_ptr<Backend> create_cpu_backend(int threads, BlockCache::Options cache) {
   if (!cpu_supported()) fail("cpu backend: this CPU lacks AVX2/FMA/F16C, which the kernels need");
-  return std::make_unique<CpuBackend>(threads);
+  return std::make_unique<CpuBackend>(threads, cache);
 }
 
 }  // namespace cosy::cpu

@@ -7,11 +7,13 @@
 
 #include "core/backend.h"
 #include "core/thread_pool.h"
+#include "kernels/block_cache.h"
 
 namespace cosy::cpu {
 
-// `threads` ≤ 0: the process-wide pool (ThreadPool::global()).
-std::unique_ptr<Backend> create_cpu_backend(int threads = 0);
+// `threads` ≤ 0: the process-wide pool (ThreadPool::global()). Freed memory is kept for
+// reuse up to `cache`'s limit (max_cached_bytes 0: none is kept).
+std::unique_ptr<Backend> create_cpu_backend(int threads = 0, BlockCache::Options cache = {});
 
 // True when this CPU has what the kernels were compiled for (AVX2, FMA, F16C).
 bool cpu_supported();
