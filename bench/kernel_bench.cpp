@@ -274,6 +274,45 @@ int run(int argc, char** argv) {
       report(r);
     }
     {
+      // A voice's first streaming flow chunk: the CFG pair (2 sequences), 80 queries from
+      // frame 100 (the prompt's last chunk and 30 new frames) over 180 keys, the first 100
+      // the voice's shared prompt rows; chunk mask of 50.
+      const int64_t seqs_n = 2, heads = 8, hd = 64, q_len = 80, pos0 = 100, kv_len = 180;
+      const auto shared = rnd(static_cast<size_t>(pos0 * heads * hd), 1.0f);
+      const auto own = rnd(static_cast<size_t>(seqs_n * q_len * heads * hd), 1.0f);
+      const auto q = rnd(own.size(), 1.0f);
+      std::vector<float> out(q.size());
+      AttentionArgs a;
+      a.num_heads = a.num_kv_heads = heads;
+      a.head_dim = hd;
+      a.mask = MaskKind::ChunkCausal;
+      a.chunk = 50;
+      std::vector<AttentionSeq> seqs(static_cast<size_t>(seqs_n));
+      for (int64_t i = 0; i < seqs_n; ++i) {
+        AttentionSeq& s = seqs[static_cast<size_t>(i)];
+        const int64_t at = i * q_len * heads * hd;
+        s.q = q.data() + at;
+        s.q_len = q_len;
+        s.q_pos0 = pos0;
+        s.kv_len = kv_len;
+        s.out = out.data() + at;
+        s.k = s.v = own.data() + at;
+        s.k_shared = s.v_shared = shared.data();
+        s.shared_len = pos0;
+      }
+      const double t = bench::time_best([&] { cpu::attention(pool, seqs, a); }, budget);
+      double pairs = 0;
+      for (int64_t i = pos0; i < kv_len; ++i) {
+        const cpu::KeyRange kr = cpu::visible_keys(a, i, kv_len);
+        pairs += static_cast<double>(kr.end - kr.begin);
+      }
+      Row r{"attention", "fp32", "flow first chunk 2x80 q over 180 keys (100 shared)",
+            q_len,       hd,     heads};
+      r.gflops = 4.0 * seqs_n * pairs * static_cast<double>(hd * heads) / t / 1e9;
+      r.gbps = static_cast<double>(3 * seqs_n * q_len * heads * hd * 4) / t / 1e9;
+      report(r);
+    }
+    {
       // LM decode: one new row per stream for 16 streams with 150 cached positions each,
       // Qwen2's 14 query heads over 2 kv heads of 64, keys in a paged pool of 16-row blocks.
       const int64_t streams = 16, len = 150, heads = 14, kv_heads = 2, hd = 64, block = 16;

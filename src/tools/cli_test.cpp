@@ -180,8 +180,9 @@ TEST(Cli, SynthBadInputIsAClearError) {
 
 TEST(Cli, BenchPrintsStagesAndWritesJson) {
   const auto dir = cosy::testing::scratch_dir("cli-bench");
-  const Result r = run("bench --model " + tiny_model().string() +
-                       " --tokens 20 --first-hop 15 --json " + (dir / "b.json").string());
+  const Result r =
+      run("bench --model " + tiny_model().string() + " --tokens 20 --first-hop 15 " +
+          "--first-chunk-repeats 2 --memory-cache-mb 16 --json " + (dir / "b.json").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("first chunk"), std::string::npos) << r.out;
   std::ifstream in(dir / "b.json");
@@ -196,10 +197,18 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   EXPECT_DOUBLE_EQ(j["audio_s"].get<double>(), 20 * 0.04);
   EXPECT_GT(j["rtf_total"].get<double>(), 0);
   EXPECT_GT(j["first_chunk_s"].get<double>(), 0);
+  EXPECT_NE(r.out.find("first chunk over 3 streams"), std::string::npos) << r.out;
+  // The streaming run's latency and its two repeats (streams cancelled at their first chunk).
+  const auto& streaming = j["runs"][1];
+  ASSERT_EQ(streaming["first_chunk_runs_s"].size(), 3u);
+  for (const auto& t : streaming["first_chunk_runs_s"]) EXPECT_GT(t.get<double>(), 0);
+  EXPECT_GT(j["first_chunk_median_s"].get<double>(), 0);
   EXPECT_EQ(j["first_hop"], 15);
   EXPECT_EQ(j["weights"], "fp32");
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --tokens 0").code, 0);
+  EXPECT_NE(run("bench --model " + tiny_model().string() + " --first-chunk-repeats -1").code, 0);
+  EXPECT_NE(run("bench --model " + tiny_model().string() + " --memory-cache-mb -1").code, 0);
 }
 
 TEST(Cli, TokenizeShowsSegmentsAndIds) {

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -30,6 +31,7 @@ struct BenchOptions {
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
   int64_t memory_cache_mb = 1024;
+  int64_t first_chunk_repeats = 4;
   bool half_state = false;
   std::optional<int64_t> flow_left_chunks;
 };
@@ -46,7 +48,21 @@ struct Run {
   EngineStats stats;        // this run's share
   EngineStats first_chunk;  // the share spent until the first audio chunk
   double audio_s = 0;
+  // Streaming: the first-chunk latency of this run and of the repeats after it (streams
+  // that stop at their first chunk), in run order.
+  std::vector<double> first_chunks;
 };
+
+struct Spread {
+  double min = 0, median = 0, max = 0;
+};
+Spread spread_of(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return {v.front(), median, v.back()};
+}
 
 StageStats minus(const StageStats& a, const StageStats& b) {
   return {a.seconds - b.seconds, a.flops - b.flops, a.calls - b.calls, a.items - b.items};
@@ -106,6 +122,9 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
     j["first_chunk_stages"] = {{"llm", r.first_chunk.llm.seconds},
                                {"flow", r.first_chunk.flow.seconds},
                                {"hift", r.first_chunk.hift.seconds}};
+    const Spread sp = spread_of(r.first_chunks);
+    j["first_chunk_runs_s"] = r.first_chunks;
+    j["first_chunk_median_s"] = sp.median;
   }
   return j;
 }
@@ -119,6 +138,11 @@ void print_run(const Run& r, double peak_gflops) {
                 static_cast<long long>(r.first_chunk.llm.calls), r.first_chunk.flow.seconds,
                 r.stats.prompt_state_starts > 0 ? " from the voice's prompt state" : "",
                 r.first_chunk.hift.seconds);
+  }
+  if (r.first_chunks.size() > 1) {
+    const Spread sp = spread_of(r.first_chunks);
+    std::printf("\n  first chunk over %zu streams: median %.3f s, min %.3f s, max %.3f s",
+                r.first_chunks.size(), sp.median, sp.min, sp.max);
   }
   std::printf("\n  %-5s %9s %8s %9s %7s %7s\n", "stage", "seconds", "RTF", "GFLOP/s", "peak",
               "calls");
@@ -135,6 +159,7 @@ int run_bench(const BenchOptions& o) {
     if (hop < 1) fail("--first-hop must be >= 1");
   }
   if (o.memory_cache_mb < 0) fail("--memory-cache-mb must be >= 0");
+  if (o.first_chunk_repeats < 0) fail("--first-chunk-repeats must be >= 0");
   const ModelFolder folder = load_model_folder(o.model);
   cpu::BlockCache::Options cache;
   cache.max_cached_bytes = static_cast<size_t>(o.memory_cache_mb) << 20;
@@ -157,6 +182,16 @@ int run_bench(const BenchOptions& o) {
               limits.peak_gflops, limits.dram_read_gbps,
               static_cast<double>(voice->speech.size()) / 25.0);
 
+  auto push_sentence = [&](SynthesisStream& stream) {
+    if (engine.frontend() != nullptr) {
+      stream.push_text(kText);
+    } else {  // no tokenizer files: the same length of plain ids
+      std::vector<int32_t> text(40);
+      for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<int32_t>(100 + 37 * i);
+      stream.push_text_ids(text);
+    }
+    stream.finish_input();
+  };
   std::vector<Run> runs;
   auto run_one = [&](const std::string& name, bool streaming, int64_t hop) {
     StreamOptions so;
@@ -178,14 +213,7 @@ int run_bench(const BenchOptions& o) {
       }
       return true;
     });
-    if (engine.frontend() != nullptr) {
-      stream->push_text(kText);
-    } else {  // no tokenizer files: the same length of plain ids
-      std::vector<int32_t> text(40);
-      for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<int32_t>(100 + 37 * i);
-      stream->push_text_ids(text);
-    }
-    stream->finish_input();
+    push_sentence(*stream);
     Run r;
     r.name = name;
     r.first_hop = hop;
@@ -202,6 +230,19 @@ int run_bench(const BenchOptions& o) {
       r.first_chunk.hift = minus(at_first_chunk.hift, before.hift);
     }
     r.audio_s = static_cast<double>(r.result.samples) / folder.config.sample_rate;
+    if (streaming) {
+      // This host's timings vary from run to run: more streams of the same request, each
+      // cancelled (through its callback) at its first chunk, give the latency's spread.
+      r.first_chunks.push_back(r.result.first_chunk_s);
+      for (int64_t i = 0; i < o.first_chunk_repeats; ++i) {
+        auto again = engine.open(so, [](const AudioChunk& c) { return c.samples.empty(); });
+        push_sentence(*again);
+        const StreamResult rr = again->wait();
+        if (rr.status == StreamStatus::Failed || rr.first_chunk_s < 0)
+          fail(name, ", first-chunk repeat: ", rr.error);
+        r.first_chunks.push_back(rr.first_chunk_s);
+      }
+    }
     print_run(r, limits.peak_gflops);
     runs.push_back(std::move(r));
   };
@@ -242,6 +283,7 @@ int run_bench(const BenchOptions& o) {
     j["first_hop"] = runs.size() > 1 ? runs[1].first_hop : 0;
     j["first_chunk_s"] =
         runs.size() > 1 ? runs[1].result.first_chunk_s : runs[0].result.first_chunk_s;
+    if (runs.size() > 1) j["first_chunk_median_s"] = spread_of(runs[1].first_chunks).median;
     j["peak_rss_mb"] = rss;
     j["flow_state_peak_mb"] = state_mb;
     j["half_state"] = o.half_state;
@@ -277,6 +319,10 @@ Command register_bench(CLI::App& app) {
                  "Streaming: bound the flow's attention to N left chunks (bounds the state; "
                  "CHANGES THE OUTPUT from the official model's)");
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
+  app.add_option("--first-chunk-repeats", o->first_chunk_repeats,
+                 "Streaming: more streams per run, each stopped at its first chunk, for the "
+                 "first-chunk latency's median")
+      ->capture_default_str();
   app.add_option("--memory-cache-mb", o->memory_cache_mb,
                  "Freed backend memory kept for reuse, at most (0: none)")
       ->capture_default_str();
