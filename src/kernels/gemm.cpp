@@ -17,6 +17,7 @@ constexpr int64_t kMaxRows = 6;      // micro-kernel height: 12 accumulators + 2
 constexpr int64_t kBlockK = 256;     // a 16-wide B block of 256 k (16 KB fp32) stays in L1
 constexpr int64_t kBlockM = 96;      // rows per task: their A block stays in L2
 constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
+constexpr int64_t kFarBlocks = 2;    // few rows: an L2 prefetch this many blocks past the L1 one
 
 // Row k of a panel: 16 values at panel + k * ldb elements (ldb = kPanel when packed).
 template <WeightFormat F>
@@ -91,6 +92,8 @@ struct Prefetch {
   const char* next = nullptr;  // the next block's first weight row
   int64_t rows = 0;            // its k rows
   int64_t row_bytes = 0;       // 16 weights in the panel's format
+  const char* far = nullptr;   // a block further ahead, into L2
+  int64_t far_rows = 0;
 };
 
 template <int MR, WeightFormat F>
@@ -109,6 +112,7 @@ inline void micro_kernel(const float* const* rows, const void* panel, int64_t ld
   const float* r5 = MR > 5 ? rows[5] : r0;
   for (int64_t k = 0; k < kc; ++k) {
     if (k < pf_rows) _mm_prefetch(pf.next + k * pf.row_bytes, _MM_HINT_T0);
+    if (k < pf.far_rows) _mm_prefetch(pf.far + k * pf.row_bytes, _MM_HINT_T1);
     __m256 b0, b1;
     load_b<F>(panel, k0 + k, ldb, b0, b1);
     __m256 a = _mm256_broadcast_ss(r0 + k);
@@ -280,11 +284,18 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, cons
         for (int64_t c0 = 0; c0 < p.a.tap_width; c0 += kBlockK) {
           const int64_t kc = std::min(kBlockK, p.a.tap_width - c0);
           // The task's panels are one contiguous stream of weight rows: fetch one block
-          // ahead (two or four blocks ahead measured slower).
+          // ahead into L1 (two or four blocks ahead measured slower), and the block
+          // kFarBlocks after that one into L2, so more lines are in flight from DRAM:
+          // batch-16 fp32 decode 168–178 → 191–201 tokens/s (3 after it: 184–193).
           const int64_t k_here = tap * p.a.tap_width + c0;
           const int64_t row_ahead = pnl * k_total + k_here + kBlockK;
           const int64_t row_end = panel_end * k_total;
-          const Prefetch pf = prefetch_of<F>(w, row_ahead, std::min(kc, row_end - row_ahead));
+          Prefetch pf = prefetch_of<F>(w, row_ahead, std::min(kc, row_end - row_ahead));
+          const int64_t far_ahead = row_ahead + kFarBlocks * kBlockK;
+          if (pf.rows > 0 && far_ahead < row_end) {
+            pf.far = static_cast<const char*>(w.panel(0)) + far_ahead * pf.row_bytes;
+            pf.far_rows = std::min(kc, row_end - far_ahead);
+          }
           run_rows<F>(p, m_begin, m_end, w, pnl, tap, c0, kc, tap == 0 && c0 == 0, epi, pf);
         }
       }
