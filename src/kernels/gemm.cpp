@@ -313,14 +313,11 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, cons
       const int64_t kc = std::min(kBlockK, p.a.tap_width - c0);
       const int64_t k_here = tap * p.a.tap_width + c0;
       for (int64_t pnl = panel_begin; pnl < panel_end; ++pnl) {
-        const bool first = tap == 0 && c0 == 0;
-        if (pnl + 1 < panel_end) {
-          const Prefetch pf = prefetch_of<F>(w, (pnl + 1) * k_total + k_here, kc);
-          run_rows<F>(p, m_begin, m_begin + kMaxRows, w, pnl, tap, c0, kc, first, epi, pf);
-          run_rows<F>(p, m_begin + kMaxRows, m_end, w, pnl, tap, c0, kc, first, epi, {});
-        } else {
-          run_rows<F>(p, m_begin, m_end, w, pnl, tap, c0, kc, first, epi, {});
-        }
+        const bool first_block = tap == 0 && c0 == 0;
+        const Prefetch pf =
+            pnl + 1 < panel_end ? prefetch_of<F>(w, (pnl + 1) * k_total + k_here, kc) : Prefetch{};
+        run_rows<F>(p, m_begin, m_begin + kMaxRows, w, pnl, tap, c0, kc, first_block, epi, pf);
+        run_rows<F>(p, m_begin + kMaxRows, m_end, w, pnl, tap, c0, kc, first_block, epi, {});
       }
     }
   }
