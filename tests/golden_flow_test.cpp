@@ -166,8 +166,10 @@ TEST_F(GoldenFlow, FirstStreamingChunkMatchesEveryIntermediate) {
 // Runs a stream to the end, returning each chunk's new frames.
 std::vector<std::vector<float>> run_stream(const FlowModel& flow, const Inputs& in,
                                            FlowStreamOptions options, size_t push_every,
-                                           const FlowStreamState* prompt_state = nullptr) {
-  FlowStream stream(flow, in.prompt_tokens, in.prompt_feat, in.embedding, options, prompt_state);
+                                           const FlowStreamState* prompt_state = nullptr,
+                                           UncondFirstPassCache* uncond_cache = nullptr) {
+  FlowStream stream(flow, in.prompt_tokens, in.prompt_feat, in.embedding, options, prompt_state,
+                    uncond_cache);
   std::vector<std::vector<float>> chunks;
   size_t pushed = 0;
   while (!stream.done()) {
@@ -473,6 +475,64 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
   EXPECT_EQ(flow_->prompt_state(short_in.prompt_tokens, short_in.prompt_feat, short_in.embedding)
                 .committed_tokens(),
             0);
+}
+
+// The CFG half's first pass of a first chunk, kept by one stream, serves later streams with
+// other text and another voice of the same prompt length; their chunks do not change.
+TEST_F(GoldenFlow, UncondFirstPassCacheGivesTheSameChunks) {
+  if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
+  const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
+  const int64_t bins = flow_->mel_bins(), ratio = folder_->config.flow.token_mel_ratio;
+  const int64_t la = folder_->config.flow.pre_lookahead_len;
+  const int64_t chunk = folder_->config.flow.encoder.static_chunk_size;
+  ASSERT_GT(chunk, 0);
+  const int64_t tp = 2 * chunk + chunk / 2 + la;
+  std::vector<Inputs> ins(3, inputs("flow_tokens.npy"));
+  for (size_t v = 0; v < ins.size(); ++v) {
+    Inputs& in = ins[v];
+    in.prompt_tokens = random_tokens(size_t(tp), 3 + v, vocab);
+    in.prompt_feat.resize(size_t(tp * ratio * bins));
+    for (size_t i = 0; i < in.prompt_feat.size(); ++i)
+      in.prompt_feat[i] = float((i * (37 + v)) % 101) / 25.0f - 2.0f;
+    for (auto& e : in.embedding) e *= 1.0f + 0.5f * float(v);
+    in.tokens = random_tokens(size_t(2 * chunk + 7 * (v + 1)), 9 + v, vocab);
+  }
+  for (const bool with_prompt_state : {true, false}) {
+    for (const int64_t hop : {int64_t(15), chunk}) {
+      FlowStreamOptions opt;
+      opt.first_hop = hop;
+      UncondFirstPassCache cache(2);
+      for (size_t v = 0; v < ins.size(); ++v) {
+        const Inputs& in = ins[v];
+        const FlowStreamState state =
+            flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
+        const FlowStreamState* ps = with_prompt_state ? &state : nullptr;
+        const auto want = run_stream(*flow_, in, opt, 9, ps);
+        const auto got = run_stream(*flow_, in, opt, 9, ps, &cache);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t k = 0; k < got.size(); ++k) {
+          EXPECT_TRUE(near(got[k], want[k], 1e-5)) << "voice " << v << " chunk " << k << " hop "
+                                                   << hop << " prompt state " << with_prompt_state;
+        }
+        // The first stream computed the pass and kept it; every later one took it.
+        EXPECT_EQ(cache.entries(), 1);
+        EXPECT_EQ(cache.hits(), int64_t(v));
+      }
+      EXPECT_GT(cache.bytes(), 0u);
+      // Half-precision state is another entry, not a hit on the fp32 one.
+      opt.half_state = true;
+      const FlowStreamState half_state =
+          flow_->prompt_state(ins[0].prompt_tokens, ins[0].prompt_feat, ins[0].embedding, true);
+      const auto want =
+          run_stream(*flow_, ins[0], opt, 9, with_prompt_state ? &half_state : nullptr);
+      const auto got =
+          run_stream(*flow_, ins[0], opt, 9, with_prompt_state ? &half_state : nullptr, &cache);
+      EXPECT_EQ(cache.entries(), 2);
+      EXPECT_EQ(cache.hits(), int64_t(ins.size() - 1));
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(near(got[k], want[k], 1e-5));
+    }
+  }
 }
 
 // Streams at different positions, run in one batched step, equal each stream run alone.

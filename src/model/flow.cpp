@@ -188,47 +188,95 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
     }
   }
 
+  // The CFG half's first pass over each cached chunk comes from the cache; a chunk that
+  // could be cached and is not yet gets its pass stored after step 1.
+  std::vector<std::shared_ptr<const UncondFirstPass>> cached(n);
+  std::vector<bool> store(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const FlowRequest& r = batch[i];
+    if (r.uncond_cache == nullptr || r.state == nullptr) continue;
+    // Rows of x start at first[i], where the half's state stands.
+    cached[i] =
+        r.uncond_cache->find(this, first[i], first[i] + x[i].rows, commit[i], r.state->half_kv);
+    store[i] = cached[i] == nullptr;
+  }
+
   // Euler steps; the conditional and CFG halves of every request go in one estimator call.
   const std::vector<float> t_span = cosine_t_span(kSteps);
   const auto cfg = static_cast<float>(config_.decoder.inference_cfg_rate);
   const auto cfg1 = static_cast<float>(1.0 + config_.decoder.inference_cfg_rate);
   float t = t_span[0], dt = t_span[1] - t_span[0];
-  std::vector<EstimatorInput> in(2 * n);
-  Batch v;
+  std::vector<EstimatorInput> in;
+  std::vector<size_t> cond_at(n), uncond_at(n);  // each request's halves in `in` and `v`
+  constexpr size_t kFromCache = static_cast<size_t>(-1);
+  Batch v, from_cache(n);
   for (int64_t step = 1; step <= kSteps; ++step) {
+    in.clear();
     for (size_t i = 0; i < n; ++i) {
-      EstimatorInput& c = in[2 * i];
+      FlowStreamState* st = batch[i].state;
+      EstimatorInput c;
       c.x = &x[i];
       c.mu = &mu[i];
       c.cond = &cond[i];
       c.spks = &spks[i];
       c.t = t;
       c.chunked = batch[i].streaming;
-      EstimatorInput& u = in[2 * i + 1];
-      u = EstimatorInput{};
+      EstimatorInput u;
       u.x = &x[i];
       u.t = t;
       u.chunked = batch[i].streaming;
-      if (FlowStreamState* st = batch[i].state) {
+      if (st != nullptr) {
         c.state = &st->estimator[static_cast<size_t>(2 * (step - 1))];
         u.state = &st->estimator[static_cast<size_t>(2 * (step - 1) + 1)];
         c.commit = u.commit = commit[i];
       }
+      cond_at[i] = in.size();
+      in.push_back(c);
+      if (step == 1 && cached[i] != nullptr) {
+        uncond_at[i] = kFromCache;
+      } else {
+        uncond_at[i] = in.size();
+        in.push_back(u);
+      }
     }
     estimator_.estimate(in, v);
     for (size_t i = 0; i < n; ++i) {
+      Act* uncond = nullptr;
+      if (uncond_at[i] == kFromCache) {
+        const UncondFirstPass& p = *cached[i];
+        from_cache[i].resize(e, x[i].rows, bins);
+        e.b.copy(e.s, from_cache[i].ptr(), p.velocity.data(), p.velocity.bytes());
+        batch[i].state->estimator[1] = p.state.clone(e);
+        uncond = &from_cache[i];
+      } else {
+        uncond = &v[uncond_at[i]];
+      }
+      if (step == 1 && store[i]) {
+        FlowEstimatorState& half = batch[i].state->estimator[1];
+        for (auto& h : half.kv) h.share(e);  // the entry and this stream read the same rows
+        auto entry = std::make_shared<UncondFirstPass>();
+        entry->model = this;
+        entry->from = first[i];
+        entry->to = first[i] + x[i].rows;
+        entry->commit = commit[i];
+        entry->half_kv = batch[i].state->half_kv;
+        entry->velocity.assign(e.b, e.s, uncond->ptr(), uncond->size());
+        entry->state = half.clone(e);
+        batch[i].uncond_cache->insert(std::move(entry));
+      }
+      Act& conditional = v[cond_at[i]];
       if (FlowTrace* tr = batch[i].trace) {
         tr->est_t.push_back(t);
         if (step == 1) {
-          tr->est0_out = download(e, v[2 * i]);
-          const std::vector<float> uncond = download(e, v[2 * i + 1]);
-          tr->est0_out.insert(tr->est0_out.end(), uncond.begin(), uncond.end());
+          tr->est0_out = download(e, conditional);
+          const std::vector<float> u = download(e, *uncond);
+          tr->est0_out.insert(tr->est0_out.end(), u.begin(), u.end());
         }
       }
       // dphi = (1 + cfg) v_cond - cfg v_uncond (into the CFG half), then x += dt dphi.
       const auto values = static_cast<int64_t>(x[i].size());
-      e.k.axpby(e.s, v[2 * i].ptr(), v[2 * i + 1].ptr(), values, cfg1, -cfg);
-      e.k.axpby(e.s, v[2 * i + 1].ptr(), x[i].ptr(), values, dt, 1.0f);
+      e.k.axpby(e.s, conditional.ptr(), uncond->ptr(), values, cfg1, -cfg);
+      e.k.axpby(e.s, uncond->ptr(), x[i].ptr(), values, dt, 1.0f);
     }
     t = t + dt;
     if (step < kSteps) dt = t_span[static_cast<size_t>(step + 1)] - t;

@@ -19,6 +19,7 @@
 #include "model/flow_encoder.h"
 #include "model/flow_estimator.h"
 #include "model/flow_state.h"
+#include "model/uncond_first_pass.h"
 
 namespace cosy {
 
@@ -51,6 +52,9 @@ struct FlowRequest {
   // Out (optional): the frame, counted from the first non-prompt frame, where mel starts
   // (0 without a state).
   int64_t* first_frame = nullptr;
+  // With a state: where the CFG half's first Euler pass over this chunk is looked up, and
+  // stored when it is not there (see UncondFirstPassCache). Null: always computed.
+  UncondFirstPassCache* uncond_cache = nullptr;
 };
 
 class FlowModel {

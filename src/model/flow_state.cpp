@@ -158,15 +158,17 @@ FlowStreamState FlowStreamState::clone(Exec& e) const {
   c.encoder.committed = encoder.committed;
   for (const auto& h : encoder.kv) c.encoder.kv.push_back(h.clone(e));
   c.encoder.up_tail = copy_of(e, encoder.up_tail);
-  for (const auto& est : estimator) {
-    FlowEstimatorState s;
-    s.half_kv = est.half_kv;
-    s.committed = est.committed;
-    for (const auto& h : est.kv) s.kv.push_back(h.clone(e));
-    for (const auto& t : est.conv_tails) s.conv_tails.push_back(copy_of(e, t));
-    c.estimator.push_back(std::move(s));
-  }
+  for (const auto& est : estimator) c.estimator.push_back(est.clone(e));
   return c;
+}
+
+FlowEstimatorState FlowEstimatorState::clone(Exec& e) const {
+  FlowEstimatorState s;
+  s.half_kv = half_kv;
+  s.committed = committed;
+  for (const auto& h : kv) s.kv.push_back(h.clone(e));
+  for (const auto& t : conv_tails) s.conv_tails.push_back(copy_of(e, t));
+  return s;
 }
 
 }  // namespace cosy

@@ -68,6 +68,8 @@ struct FlowEstimatorState {
   std::vector<KvHistory> kv;                   // per transformer block, in run order
   std::vector<DeviceArray<float>> conv_tails;  // per causal conv: its last kernel-1 input rows
   size_t bytes() const;
+  // A copy: shared rows by reference, everything else copied.
+  FlowEstimatorState clone(Exec& e) const;
 };
 
 // Everything one stream's flow keeps between chunks: the encoder, and the estimator for

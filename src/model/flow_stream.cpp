@@ -14,12 +14,14 @@ void FlowStreamOptions::validate() const {
 
 FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
                        std::span<const float> prompt_feat, std::span<const float> embedding,
-                       FlowStreamOptions options, const FlowStreamState* prompt_state)
+                       FlowStreamOptions options, const FlowStreamState* prompt_state,
+                       UncondFirstPassCache* uncond_cache)
     : flow_(flow),
       prompt_tokens_(prompt_tokens),
       prompt_feat_(prompt_feat),
       embedding_(embedding),
       options_(options),
+      uncond_cache_(uncond_cache),
       hop_(options.first_hop) {
   options_.validate();
   const auto tp = static_cast<int64_t>(prompt_tokens.size());
@@ -85,6 +87,7 @@ void FlowStream::step(const FlowModel& flow, std::span<Step> steps) {
     r.embedding = s.embedding_;
     r.trace = pending[i].step->trace;
     r.mel = &pending[i].mel;
+    if (s.token_offset_ == 0) r.uncond_cache = s.uncond_cache_;  // used with a state only
     r.first_frame = &pending[i].first;
     if (pending[i].final_chunk) {
       r.tokens = s.tokens_;

@@ -42,9 +42,12 @@ class FlowStream {
   // The prompt spans must outlive the stream (a voice's prompt is shared, read-only).
   // `prompt_state` (incremental only): FlowModel::prompt_state of this prompt, so the
   // prompt's complete chunks are not computed again; the output is the same.
+  // `uncond_cache` (incremental only, may be null): serves the CFG half's first Euler pass
+  // of the stream's first chunk, or keeps it for later streams; the output is the same.
   FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_tokens,
              std::span<const float> prompt_feat, std::span<const float> embedding,
-             FlowStreamOptions options = {}, const FlowStreamState* prompt_state = nullptr);
+             FlowStreamOptions options = {}, const FlowStreamState* prompt_state = nullptr,
+             UncondFirstPassCache* uncond_cache = nullptr);
 
   void push_tokens(std::span<const int32_t> tokens);
   void finish();  // no more tokens will come
@@ -84,6 +87,7 @@ class FlowStream {
   FlowStreamOptions options_;
   std::vector<int32_t> tokens_;
   FlowStreamState state_;
+  UncondFirstPassCache* uncond_cache_;
   int64_t token_offset_ = 0;  // tokens whose frames were emitted
   int64_t hop_;
   int64_t prompt_pad_;

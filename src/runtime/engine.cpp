@@ -21,6 +21,7 @@ ConfigFields EngineOptions::fields() const {
           {"kv_block_size", cat(kv_block_size)},
           {"max_text_bytes", cat(max_text_bytes)},
           {"prompt_state_voices", cat(prompt_state_voices)},
+          {"uncond_first_passes", cat(uncond_first_passes)},
           {"flow_left_chunks", flow_left_chunks ? cat(*flow_left_chunks) : "model"}};
 }
 
@@ -31,6 +32,7 @@ void EngineOptions::validate() const {
   if (kv_blocks < 1 || kv_block_size < 1) fail("engine: kv_blocks and kv_block_size must be >= 1");
   if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
   if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
+  if (uncond_first_passes < 0) fail("engine: uncond_first_passes must be >= 0");
   if (flow_left_chunks && *flow_left_chunks < -1)
     fail("engine: flow_left_chunks must be -1 (all) or >= 0, got ", *flow_left_chunks);
 }
@@ -72,7 +74,10 @@ class Engine::Scheduler {
       : e_(engine),
         limits_(LmSessionLimits::of(engine.lm_)),
         runner_(engine.backend_, engine.lm_,
-                {engine.options_.kv_blocks, engine.options_.kv_block_size}) {}
+                {engine.options_.kv_blocks, engine.options_.kv_block_size}) {
+    if (engine.options_.uncond_first_passes > 0)
+      uncond_cache_.emplace(engine.options_.uncond_first_passes);
+  }
 
   const LmSessionLimits& limits() const { return limits_; }
 
@@ -89,6 +94,10 @@ class Engine::Scheduler {
     std::lock_guard lock(stats_mutex_);
     EngineStats s = stats_;
     s.streams_open = open_.load();
+    if (uncond_cache_) {
+      s.uncond_first_pass_hits = uncond_cache_->hits();
+      s.uncond_first_pass_bytes = static_cast<int64_t>(uncond_cache_->bytes());
+    }
     return s;
   }
 
@@ -208,7 +217,8 @@ class Engine::Scheduler {
   void add_utterance(ActiveStream& a, std::vector<int32_t> text, bool with_lm) {
     const StreamOptions& o = a.handle->options();
     auto u = std::make_unique<Utterance>(e_.flow_, e_.hift_, limits_, o, a.next_segment++,
-                                         std::move(text), with_lm, prompt_state(o));
+                                         std::move(text), with_lm, prompt_state(o),
+                                         uncond_cache_ ? &*uncond_cache_ : nullptr);
     if (u->flow_stream() != nullptr && u->flow_stream()->state().committed_tokens() > 0) {
       std::lock_guard lock(stats_mutex_);
       ++stats_.prompt_state_starts;
@@ -447,6 +457,7 @@ class Engine::Scheduler {
   // Most recently used first; scheduler thread only.
   std::list<std::pair<std::shared_ptr<const VoicePrompt>, std::shared_ptr<const FlowStreamState>>>
       prompt_states_;
+  std::optional<UncondFirstPassCache> uncond_cache_;  // thread-safe; absent when turned off
   std::atomic<int64_t> open_{0};
   mutable std::mutex stats_mutex_;
   EngineStats stats_;

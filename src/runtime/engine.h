@@ -39,6 +39,11 @@ struct EngineOptions {
   // streaming streams skip the prompt's complete chunks; 0: off. At full size a 3 s
   // prompt's state is about 460 MB.
   int64_t prompt_state_voices = 4;
+  // Streaming chunks whose CFG half's first Euler pass is kept (UncondFirstPassCache): a
+  // stream's first chunk then skips 1 of its 20 estimator passes when an earlier stream
+  // had the same prompt length and first hop; 0: off. About 35 MB each at full size for a
+  // 3 s prompt.
+  int64_t uncond_first_passes = 4;
   // The flow estimator's visible left chunks when streaming (num_decoding_left_chunks).
   // Unset: the model's own (-1 in the official cosyvoice2.yaml: all of them, exact). A
   // bound N >= 0 CHANGES THE OUTPUT from the official model's, and in exchange bounds each
@@ -70,6 +75,9 @@ struct EngineStats {
   // Memory of the cached prompt states (one per recent voice), read by their streams
   // without copying.
   int64_t prompt_state_bytes = 0;
+  // First chunks whose CFG half's first pass came from the cache, and the cache's memory.
+  int64_t uncond_first_pass_hits = 0;
+  int64_t uncond_first_pass_bytes = 0;
 };
 
 class Engine {

@@ -320,17 +320,18 @@ TEST_F(EngineTest, FlowLeftChunksOverridesTheModels) {
   EXPECT_EQ(s->wait().status, StreamStatus::Done);
 }
 
-// Streams that start from their voice's cached prompt state give the mel of streams that
-// compute the prompt's chunks themselves.
+// Streams that start from their voice's cached prompt state, and take their first chunk's
+// CFG first pass from the cache, give the mel of streams that compute both themselves.
 TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   std::vector<int32_t> tokens(90);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
   std::vector<std::vector<float>> mel(2), audio(2);
-  std::vector<int64_t> flow_calls(2), starts(2);
+  std::vector<int64_t> flow_calls(2), starts(2), first_pass_hits(2);
   int64_t state_bytes = 0;
   for (const int64_t voices : {0, 4}) {
     EngineOptions eo;
     eo.prompt_state_voices = voices;
+    eo.uncond_first_passes = voices;
     Engine engine(*backend_, *folder_, eo);
     const size_t k = voices == 0 ? 0 : 1;
     for (int run = 0; run < 2; ++run) {  // the second stream of the voice hits the cache
@@ -352,6 +353,8 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
     }
     flow_calls[k] = engine.stats().flow.calls;
     starts[k] = engine.stats().prompt_state_starts;
+    first_pass_hits[k] = engine.stats().uncond_first_pass_hits;
+    EXPECT_EQ(engine.stats().uncond_first_pass_bytes > 0, voices > 0);
     if (k == 1) state_bytes = engine.stats().prompt_state_bytes;
     EXPECT_GT(engine.stats().flow_state_peak_bytes, 0);  // the streams' own rows
     EXPECT_EQ(engine.stats().flow_state_bytes, 0);       // all ended
@@ -360,6 +363,8 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   EXPECT_EQ(flow_calls[1], flow_calls[0] + 1);
   EXPECT_EQ(starts[0], 0);
   EXPECT_EQ(starts[1], 2);  // both streams started from it
+  EXPECT_EQ(first_pass_hits[0], 0);
+  EXPECT_EQ(first_pass_hits[1], 1);  // the second stream's first chunk
   EXPECT_GT(state_bytes, 0);
   ASSERT_EQ(mel[0].size(), mel[1].size());
   double diff = 0;

@@ -6,7 +6,8 @@ namespace cosy {
 
 Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
                      const LmSessionLimits& limits, const StreamOptions& options, int64_t segment,
-                     std::vector<int32_t> text, bool with_lm, const FlowStreamState* prompt_state)
+                     std::vector<int32_t> text, bool with_lm, const FlowStreamState* prompt_state,
+                     UncondFirstPassCache* uncond_cache)
     : flow_(flow), options_(options), segment_(segment) {
   const VoicePrompt& voice = *options.voice;
   if (with_lm) {
@@ -26,7 +27,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
   }
   if (options.streaming) {
     flow_stream_ = std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding,
-                                                options.flow, prompt_state);
+                                                options.flow, prompt_state, uncond_cache);
   }
   hift_ =
       std::make_unique<HiftStream>(vocoder, options.vocoder_seed + static_cast<uint64_t>(segment));

@@ -20,9 +20,11 @@ class Utterance {
   // With text ids: the LM runs first (bistream when options.input is IncrementalText).
   // Without (SpeechTokens input): tokens come from push_tokens.
   // `prompt_state`: the voice's FlowModel::prompt_state for incremental streaming, or null.
+  // `uncond_cache`: see FlowStream.
   Utterance(const FlowModel& flow, const HiftVocoder& vocoder, const LmSessionLimits& limits,
             const StreamOptions& options, int64_t segment, std::vector<int32_t> text, bool with_lm,
-            const FlowStreamState* prompt_state = nullptr);
+            const FlowStreamState* prompt_state = nullptr,
+            UncondFirstPassCache* uncond_cache = nullptr);
 
   int64_t segment() const { return segment_; }
   LmSession* lm() { return lm_ ? lm_.get() : nullptr; }

@@ -203,12 +203,16 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   ASSERT_EQ(streaming["first_chunk_runs_s"].size(), 3u);
   for (const auto& t : streaming["first_chunk_runs_s"]) EXPECT_GT(t.get<double>(), 0);
   EXPECT_GT(j["first_chunk_median_s"].get<double>(), 0);
+  // The voice warm-up's first chunk has the run's shape: it keeps the CFG first pass that
+  // the run and both repeats then take.
+  EXPECT_EQ(streaming["uncond_first_pass_hits"], 3);
   EXPECT_EQ(j["first_hop"], 15);
   EXPECT_EQ(j["weights"], "fp32");
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --tokens 0").code, 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --first-chunk-repeats -1").code, 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --memory-cache-mb -1").code, 0);
+  EXPECT_NE(run("bench --model " + tiny_model().string() + " --uncond-first-passes -1").code, 0);
 }
 
 TEST(Cli, TokenizeShowsSegmentsAndIds) {

@@ -32,6 +32,7 @@ struct BenchOptions {
   int threads = 0;
   int64_t memory_cache_mb = 1024;
   int64_t first_chunk_repeats = 4;
+  int64_t uncond_first_passes = EngineOptions{}.uncond_first_passes;
   bool half_state = false;
   std::optional<int64_t> flow_left_chunks;
 };
@@ -51,6 +52,7 @@ struct Run {
   // Streaming: the first-chunk latency of this run and of the repeats after it (streams
   // that stop at their first chunk), in run order.
   std::vector<double> first_chunks;
+  int64_t uncond_first_pass_hits = 0;  // of those streams' first chunks
 };
 
 struct Spread {
@@ -124,6 +126,7 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
                                {"hift", r.first_chunk.hift.seconds}};
     const Spread sp = spread_of(r.first_chunks);
     j["first_chunk_runs_s"] = r.first_chunks;
+    j["uncond_first_pass_hits"] = r.uncond_first_pass_hits;
     j["first_chunk_median_s"] = sp.median;
   }
   return j;
@@ -133,10 +136,11 @@ void print_run(const Run& r, double peak_gflops) {
   std::printf("\n%s: %.2f s of audio in %.2f s, RTF %.3f", r.name.c_str(), r.audio_s,
               r.result.total_s, r.result.total_s / r.audio_s);
   if (r.first_hop > 0) {
-    std::printf(", first chunk %.3f s (llm %.3f s in %lld steps, flow %.3f s%s, hift %.3f s)",
+    std::printf(", first chunk %.3f s (llm %.3f s in %lld steps, flow %.3f s%s%s, hift %.3f s)",
                 r.result.first_chunk_s, r.first_chunk.llm.seconds,
                 static_cast<long long>(r.first_chunk.llm.calls), r.first_chunk.flow.seconds,
                 r.stats.prompt_state_starts > 0 ? " from the voice's prompt state" : "",
+                r.stats.uncond_first_pass_hits > 0 ? " and the cached CFG first pass" : "",
                 r.first_chunk.hift.seconds);
   }
   if (r.first_chunks.size() > 1) {
@@ -160,6 +164,7 @@ int run_bench(const BenchOptions& o) {
   }
   if (o.memory_cache_mb < 0) fail("--memory-cache-mb must be >= 0");
   if (o.first_chunk_repeats < 0) fail("--first-chunk-repeats must be >= 0");
+  if (o.uncond_first_passes < 0) fail("--uncond-first-passes must be >= 0");
   const ModelFolder folder = load_model_folder(o.model);
   cpu::BlockCache::Options cache;
   cache.max_cached_bytes = static_cast<size_t>(o.memory_cache_mb) << 20;
@@ -171,6 +176,7 @@ int run_bench(const BenchOptions& o) {
   eo.llm_weights = parse_weight_format(o.weights);
   eo.max_streams = 1;
   eo.flow_left_chunks = o.flow_left_chunks;
+  eo.uncond_first_passes = o.uncond_first_passes;
   Engine engine(*backend, folder, eo);
   const auto ids = engine.voice_ids();
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
@@ -224,6 +230,7 @@ int run_bench(const BenchOptions& o) {
     r.stats.flow = minus(after.flow, before.flow);
     r.stats.hift = minus(after.hift, before.hift);
     r.stats.prompt_state_starts = after.prompt_state_starts - before.prompt_state_starts;
+    r.stats.uncond_first_pass_hits = after.uncond_first_pass_hits - before.uncond_first_pass_hits;
     if (first_seen) {
       r.first_chunk.llm = minus(at_first_chunk.llm, before.llm);
       r.first_chunk.flow = minus(at_first_chunk.flow, before.flow);
@@ -242,6 +249,8 @@ int run_bench(const BenchOptions& o) {
         if (rr.first_chunk_s < 0) fail(name, ", first-chunk repeat: ended without audio");
         r.first_chunks.push_back(rr.first_chunk_s);
       }
+      r.uncond_first_pass_hits =
+          engine.stats().uncond_first_pass_hits - before.uncond_first_pass_hits;
     }
     print_run(r, limits.peak_gflops);
     runs.push_back(std::move(r));
@@ -266,8 +275,9 @@ int run_bench(const BenchOptions& o) {
     if (r.status != StreamStatus::Done) fail("warm-up: ", r.error);
     std::printf(
         "\nvoice warm-up stream (computes the prompt flow state, %.0f MB shared by the voice's "
-        "streams): %.2f s\n",
-        static_cast<double>(engine.stats().prompt_state_bytes) / 1e6, r.total_s);
+        "streams, and its first chunk's CFG first pass, %.0f MB): %.2f s\n",
+        static_cast<double>(engine.stats().prompt_state_bytes) / 1e6,
+        static_cast<double>(engine.stats().uncond_first_pass_bytes) / 1e6, r.total_s);
   }
   for (const int64_t hop : o.first_hops)
     run_one("streaming, first hop " + std::to_string(hop), true, hop);
@@ -322,6 +332,10 @@ Command register_bench(CLI::App& app) {
   app.add_option("--first-chunk-repeats", o->first_chunk_repeats,
                  "Streaming: more streams per run, each stopped at its first chunk, for the "
                  "first-chunk latency's median")
+      ->capture_default_str();
+  app.add_option("--uncond-first-passes", o->uncond_first_passes,
+                 "Streaming: first chunks whose CFG first Euler pass is kept for later streams "
+                 "(0: none)")
       ->capture_default_str();
   app.add_option("--memory-cache-mb", o->memory_cache_mb,
                  "Freed backend memory kept for reuse, at most (0: none)")

@@ -1,0 +1,78 @@
+#include "model/uncond_first_pass.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace cosy {
+
+size_t UncondFirstPass::shared_bytes() const {
+  size_t b = 0;
+  for (const auto& h : state.kv) b += h.shared_bytes();
+  return b;
+}
+
+UncondFirstPassCache::UncondFirstPassCache(int64_t max_entries) : max_entries_(max_entries) {
+  if (max_entries < 1) fail("uncond first-pass cache: max_entries must be >= 1");
+}
+
+namespace {
+
+bool same_chunk(const UncondFirstPass& a, const UncondFirstPass& b) {
+  return a.model == b.model && a.from == b.from && a.to == b.to && a.commit == b.commit &&
+         a.half_kv == b.half_kv;
+}
+
+}  // namespace
+
+std::shared_ptr<const UncondFirstPass> UncondFirstPassCache::find(const void* model, int64_t from,
+                                                                  int64_t to, int64_t commit,
+                                                                  bool half_kv) const {
+  UncondFirstPass key;
+  key.model = model;
+  key.from = from;
+  key.to = to;
+  key.commit = commit;
+  key.half_kv = half_kv;
+  std::lock_guard lock(mutex_);
+  const auto it = std::find_if(entries_.begin(), entries_.end(),
+                               [&](const auto& e) { return same_chunk(*e, key); });
+  if (it == entries_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  entries_.splice(entries_.begin(), entries_, it);
+  return entries_.front();
+}
+
+void UncondFirstPassCache::insert(std::shared_ptr<const UncondFirstPass> entry) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const auto& e) { return same_chunk(*e, *entry); });
+  entries_.push_front(std::move(entry));
+  while (static_cast<int64_t>(entries_.size()) > max_entries_) entries_.pop_back();
+}
+
+int64_t UncondFirstPassCache::hits() const {
+  std::lock_guard lock(mutex_);
+  return hits_;
+}
+
+int64_t UncondFirstPassCache::misses() const {
+  std::lock_guard lock(mutex_);
+  return misses_;
+}
+
+int64_t UncondFirstPassCache::entries() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int64_t>(entries_.size());
+}
+
+size_t UncondFirstPassCache::bytes() const {
+  std::lock_guard lock(mutex_);
+  size_t b = 0;
+  for (const auto& e : entries_) b += e->bytes();
+  return b;
+}
+
+}  // namespace cosy
