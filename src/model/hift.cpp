@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "model/hift_source.h"
 #include "model/layers.h"
 #include "model/scratch_pool.h"
@@ -222,8 +223,16 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
   std::vector<Act>& s_stft = ws.s_stft;
   s_stft.resize(n);
   Act &src = ws.src, &re = ws.re, &im = ws.im;
+  // The sources are drawn on the host, each from its request's own generator: a batch's
+  // streams draw side by side on the pool's threads (about 5 % of a single 1 s call, which
+  // otherwise leaves the other cores idle).
+  std::vector<HarmonicSource> sources(n);
+  ThreadPool::global().parallel_for(static_cast<int64_t>(n), [&](int64_t task) {
+    const auto i = static_cast<size_t>(task);
+    sources[i] = harmonic_source(f0[i], up, c, w.l_linear_w, w.l_linear_b, *batch[i].rng);
+  });
   for (size_t i = 0; i < n; ++i) {
-    HarmonicSource hs = harmonic_source(f0[i], up, c, w.l_linear_w, w.l_linear_b, *batch[i].rng);
+    HarmonicSource& hs = sources[i];
     source[i] = std::move(hs.merged);
     if (!batch[i].injected_source.empty()) {
       source[i].assign(batch[i].injected_source.begin(), batch[i].injected_source.end());
