@@ -26,6 +26,7 @@ PagedKvPool::PagedKvPool(Backend& backend, const KvPoolGeometry& g) : backend_(b
     backend_.deallocate(k_, MemoryKind::Device);
     throw;
   }
+  refs_.assign(static_cast<size_t>(g.blocks), 0);
   free_.reserve(static_cast<size_t>(g.blocks));
   for (int64_t b = g.blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
 }
@@ -41,10 +42,44 @@ PagedKvPool::SeqId PagedKvPool::create() {
   return id;
 }
 
+PagedKvPool::SeqId PagedKvPool::fork(Stream& stream, SeqId src, int64_t rows) {
+  const Seq& from = get(src);
+  if (rows < 0 || rows > from.length)
+    fail("kv pool: cannot fork ", rows, " rows of a sequence of ", from.length);
+  const int64_t whole = rows / g_.block_size, part = rows % g_.block_size;
+  if (part > 0 && free_.empty()) fail("kv pool: out of blocks for a fork");
+  Seq s;
+  s.length = rows;
+  for (int64_t i = 0; i < whole; ++i) {
+    const int32_t b = from.blocks[static_cast<size_t>(i)];
+    ++refs_[static_cast<size_t>(b)];
+    s.blocks.push_back(b);
+  }
+  if (part > 0) {
+    const int32_t b = free_.back();
+    free_.pop_back();
+    refs_[static_cast<size_t>(b)] = 1;
+    const int32_t src_block = from.blocks[static_cast<size_t>(whole)];
+    const size_t bytes = static_cast<size_t>(part * g_.row()) * sizeof(float);
+    for (int64_t l = 0; l < g_.layers; ++l) {
+      const int64_t to = l * layer_stride_ + b * g_.block_size * g_.row();
+      const int64_t at = l * layer_stride_ + src_block * g_.block_size * g_.row();
+      backend_.copy(stream, k_ + to, k_ + at, bytes);
+      backend_.copy(stream, v_ + to, v_ + at, bytes);
+    }
+    s.blocks.push_back(b);
+  }
+  const SeqId id = next_id_++;
+  seqs_[id] = std::move(s);
+  return id;
+}
+
 void PagedKvPool::release(SeqId seq) {
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;
-  for (int32_t b : it->second.blocks) free_.push_back(b);
+  for (int32_t b : it->second.blocks) {
+    if (--refs_[static_cast<size_t>(b)] == 0) free_.push_back(b);
+  }
   seqs_.erase(it);
 }
 
@@ -85,6 +120,7 @@ void PagedKvPool::reserve(std::span<const Request> requests) {
     Seq& s = get(r.seq);
     for (int64_t i = blocks_needed(r.seq, r.rows); i > 0; --i) {
       s.blocks.push_back(free_.back());
+      refs_[static_cast<size_t>(free_.back())] = 1;
       free_.pop_back();
     }
   }
@@ -102,10 +138,10 @@ void PagedKvPool::write(Stream& stream, SeqId seq, int64_t layer, int64_t pos, c
   for (int64_t r = 0; r < n;) {
     const int64_t p = pos + r;
     const int64_t in_block = std::min(n - r, g_.block_size - p % g_.block_size);
-    const int64_t at =
-        layer * layer_stride_ +
-        (s.blocks[static_cast<size_t>(p / g_.block_size)] * g_.block_size + p % g_.block_size) *
-            row;
+    const int32_t block = s.blocks[static_cast<size_t>(p / g_.block_size)];
+    if (refs_[static_cast<size_t>(block)] != 1)
+      fail("kv pool: rows [", p, ", ", p + in_block, ") lie in a block other sequences share");
+    const int64_t at = layer * layer_stride_ + (block * g_.block_size + p % g_.block_size) * row;
     if (ld == row) {
       backend_.copy(stream, k_ + at, k + r * ld, row_bytes * static_cast<size_t>(in_block));
       backend_.copy(stream, v_ + at, v + r * ld, row_bytes * static_cast<size_t>(in_block));

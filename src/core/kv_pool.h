@@ -1,7 +1,8 @@
 // A paged KV cache: fixed-size blocks of key/value rows from one pool in backend memory.
 // Every sequence (stream) holds a block table; blocks are the same size, so streams of any
 // length share the pool without fragmentation, and a finished or cancelled stream returns
-// its blocks at once. One table per sequence serves every layer (block b of layer l lives
+// its blocks at once. Sequences may share their leading blocks (fork(): a voice's prompt
+// prefix computed once). One table per sequence serves every layer (block b of layer l lives
 // in layer l's slab). Not thread-safe: the one scheduler that owns it serialises every
 // call; kernels only read the slabs.
 #pragma once
@@ -34,7 +35,13 @@ class PagedKvPool {
 
   using SeqId = int64_t;
   SeqId create();
-  // Returns the sequence's blocks to the pool; unknown ids are ignored (idempotent cancel).
+  // A new sequence whose first `rows` rows are those of `src` (rows <= its length): the
+  // blocks they fill are shared, not copied (a block goes back to the pool when its last
+  // sequence lets go), and a partly filled last block is copied, so both sequences can
+  // append on their own. Fails, changing nothing, when that copy finds no free block.
+  SeqId fork(Stream& s, SeqId src, int64_t rows);
+  // Returns the sequence's blocks to the pool (shared ones once no other sequence holds
+  // them); unknown ids are ignored (idempotent cancel).
   void release(SeqId seq);
   bool contains(SeqId seq) const { return seqs_.count(seq) != 0; }
 
@@ -64,7 +71,7 @@ class PagedKvPool {
   const KvPoolGeometry& geometry() const { return g_; }
   int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
   int64_t sequences() const { return static_cast<int64_t>(seqs_.size()); }
-  int64_t sequence_bytes(SeqId seq) const;  // memory the sequence holds now
+  int64_t sequence_bytes(SeqId seq) const;  // memory the sequence holds now, shared blocks too
 
  private:
   struct Seq {
@@ -80,6 +87,7 @@ class PagedKvPool {
   float* k_ = nullptr;
   float* v_ = nullptr;
   std::vector<int32_t> free_;
+  std::vector<int32_t> refs_;  // per block: the sequences holding it
   std::unordered_map<SeqId, Seq> seqs_;
   SeqId next_id_ = 1;
 };

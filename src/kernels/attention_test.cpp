@@ -314,5 +314,53 @@ TEST(KvPool, StridedWritesLandInTheirBlocks) {
   }
 }
 
+// A fork shares the source's full blocks and copies its partial last one: both sequences
+// read the same prefix rows, append on their own, and a shared block goes back to the
+// pool only when the last sequence holding it is released.
+TEST(KvPool, ForkSharesWholeBlocksAndCopiesThePartialOne) {
+  auto backend = cpu::create_cpu_backend(1);
+  auto stream = backend->create_stream();
+  const KvPoolGeometry g{2, 1, 4, 4, 8};  // 2 layers, rows of 4, blocks of 4 rows
+  PagedKvPool cache(*backend, g);
+  const auto rows = random_vector(size_t{10} * 4, 3);
+  const auto src = cache.create();
+  cache.reserve(src, 10);
+  for (int64_t layer = 0; layer < 2; ++layer)
+    cache.write(*stream, src, layer, 0, rows.data(), rows.data(), 10, 4);
+  cache.commit(src, 10);
+  EXPECT_EQ(cache.free_blocks(), 5);
+  const auto fork = cache.fork(*stream, src, 6);  // block 0 shared, rows 4-5 copied
+  EXPECT_EQ(cache.length(fork), 6);
+  EXPECT_EQ(cache.free_blocks(), 4);
+  const int32_t* ts = cache.block_table(src);
+  const int32_t* tf = cache.block_table(fork);
+  EXPECT_EQ(tf[0], ts[0]);
+  EXPECT_NE(tf[1], ts[1]);
+  for (int64_t layer = 0; layer < 2; ++layer) {
+    for (int64_t p = 0; p < 6; ++p) {
+      const float* k = cache.k_slab(layer) + (int64_t{tf[p / 4]} * 4 + p % 4) * 4;
+      for (int64_t c = 0; c < 4; ++c) EXPECT_EQ(k[c], rows[size_t(p * 4 + c)]);
+    }
+  }
+  // The fork appends into its own copy; the shared block refuses writes.
+  cache.reserve(fork, 2);
+  cache.write(*stream, fork, 0, 6, rows.data(), rows.data(), 2, 4);
+  EXPECT_THROW(cache.write(*stream, fork, 0, 0, rows.data(), rows.data(), 1, 4), Error);
+  EXPECT_THROW(cache.fork(*stream, src, 11), Error);
+  cache.release(src);
+  EXPECT_EQ(cache.free_blocks(), 6);  // blocks 1 and 2 of src; block 0 is still the fork's
+  cache.release(fork);
+  EXPECT_EQ(cache.free_blocks(), 8);
+  // A fork of whole blocks needs no free block.
+  const auto a = cache.create();
+  cache.reserve(a, 32);
+  cache.commit(a, 32);
+  const auto b = cache.fork(*stream, a, 8);
+  EXPECT_EQ(cache.length(b), 8);
+  EXPECT_THROW(cache.fork(*stream, a, 9), Error);  // its partial block would need one
+  cache.release(a);
+  EXPECT_EQ(cache.free_blocks(), 6);
+}
+
 }  // namespace
 }  // namespace cosy

@@ -22,6 +22,7 @@ ConfigFields EngineOptions::fields() const {
           {"max_text_bytes", cat(max_text_bytes)},
           {"prompt_state_voices", cat(prompt_state_voices)},
           {"uncond_first_passes", cat(uncond_first_passes)},
+          {"lm_voice_prefixes", cat(lm_voice_prefixes)},
           {"flow_left_chunks", flow_left_chunks ? cat(*flow_left_chunks) : "model"}};
 }
 
@@ -33,6 +34,7 @@ void EngineOptions::validate() const {
   if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
   if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
   if (uncond_first_passes < 0) fail("engine: uncond_first_passes must be >= 0");
+  if (lm_voice_prefixes < 0) fail("engine: lm_voice_prefixes must be >= 0");
   if (flow_left_chunks && *flow_left_chunks < -1)
     fail("engine: flow_left_chunks must be -1 (all) or >= 0, got ", *flow_left_chunks);
 }
@@ -74,7 +76,8 @@ class Engine::Scheduler {
       : e_(engine),
         limits_(LmSessionLimits::of(engine.lm_)),
         runner_(engine.backend_, engine.lm_,
-                {engine.options_.kv_blocks, engine.options_.kv_block_size}) {
+                {engine.options_.kv_blocks, engine.options_.kv_block_size,
+                 engine.options_.lm_voice_prefixes}) {
     if (engine.options_.uncond_first_passes > 0)
       uncond_cache_.emplace(engine.options_.uncond_first_passes);
   }
@@ -247,9 +250,10 @@ class Engine::Scheduler {
     record(stats_.llm, t0,
            e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions),
            st.sessions);
-    if (st.evicted > 0) {
+    if (st.evicted > 0 || st.prefix_rows > 0) {
       std::lock_guard lock(stats_mutex_);
       stats_.lm_evictions += st.evicted;
+      stats_.lm_prefix_rows += st.prefix_rows;
     }
     for (auto& [a, u] : owners) {
       try {

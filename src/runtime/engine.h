@@ -44,6 +44,10 @@ struct EngineOptions {
   // had the same prompt length and first hop; 0: off. About 35 MB each at full size for a
   // 3 s prompt.
   int64_t uncond_first_passes = 4;
+  // Voices whose LM prefix (sos + prompt text) is kept in the KV pool once a stream has
+  // computed it, so later streams of the voice skip those positions in their prefill
+  // (LmRunnerOptions::voice_prefixes); 0: off.
+  int64_t lm_voice_prefixes = 8;
   // The flow estimator's visible left chunks when streaming (num_decoding_left_chunks).
   // Unset: the model's own (-1 in the official cosyvoice2.yaml: all of them, exact). A
   // bound N >= 0 CHANGES THE OUTPUT from the official model's, and in exchange bounds each
@@ -68,6 +72,7 @@ struct EngineStats {
   int64_t streams_open = 0;
   int64_t prompt_state_starts = 0;  // segments whose flow started from a cached prompt state
   int64_t lm_evictions = 0;         // LM caches dropped (and recomputed later) under KV pressure
+  int64_t lm_prefix_rows = 0;       // LM positions taken from a cached voice prefix, not fed
   // The streams' own incremental flow state (what they add to their voice's prompt
   // state): now, and the most it has been.
   int64_t flow_state_bytes = 0;

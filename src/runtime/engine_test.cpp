@@ -374,6 +374,50 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   EXPECT_EQ(audio[0].size(), audio[1].size());
 }
 
+// A voice's later streams start their LM from the prefix (sos + prompt text) an earlier
+// stream left in the KV pool, and give the same speech as streams that compute it.
+TEST_F(EngineTest, LmVoicePrefixGivesTheSameSpeech) {
+  std::vector<std::vector<std::vector<float>>> audio(2);
+  std::vector<int64_t> prefix_rows(2);
+  size_t prompt_text = 0;
+  for (const int64_t prefixes : {0, 8}) {
+    EngineOptions eo;
+    eo.lm_voice_prefixes = prefixes;
+    Engine engine(*backend_, *folder_, eo);
+    const size_t k = prefixes == 0 ? 0 : 1;
+    for (int run = 0; run < 2; ++run) {
+      StreamOptions o = options(engine, 5);
+      prompt_text = o.voice->text.size();
+      o.streaming = false;
+      o.fixed_tokens = 12;
+      Audio a;
+      auto s = engine.open(o, a.callback());
+      s->push_text_ids(text(6 + size_t(run), 40 + run));
+      s->finish_input();
+      const StreamResult r = s->wait();
+      ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+      EXPECT_EQ(r.speech_tokens.size(), 12u);
+      audio[k].push_back(a.samples);
+    }
+    prefix_rows[k] = engine.stats().lm_prefix_rows;
+  }
+  ASSERT_GE(prompt_text, 3u) << "the test model's voice needs a prompt text";
+  EXPECT_EQ(prefix_rows[0], 0);
+  // The second stream took sos and the prompt text from the first one's.
+  EXPECT_EQ(prefix_rows[1], int64_t(1 + prompt_text));
+  ASSERT_EQ(audio[0].size(), audio[1].size());
+  for (size_t i = 0; i < audio[0].size(); ++i) {
+    ASSERT_EQ(audio[0][i].size(), audio[1][i].size()) << i;
+    double diff = 0;
+    for (size_t j = 0; j < audio[0][i].size(); ++j)
+      diff = std::max(diff, double(std::fabs(audio[0][i][j] - audio[1][i][j])));
+    EXPECT_LT(diff, 1e-4) << i;
+  }
+  EngineOptions bad;
+  bad.lm_voice_prefixes = -1;
+  EXPECT_THROW(bad.validate(), Error);
+}
+
 TEST_F(EngineTest, DestroyingTheEngineEndsOpenStreams) {
   std::shared_ptr<SynthesisStream> s;
   {

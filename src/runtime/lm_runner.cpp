@@ -1,11 +1,14 @@
 #include "runtime/lm_runner.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace cosy {
 
 LmRunner::LmRunner(Backend& backend, const SpeechLm& lm, const LmRunnerOptions& options)
-    : backend_(backend), lm_(lm), stream_(backend.create_stream()) {
+    : options_(options), backend_(backend), lm_(lm), stream_(backend.create_stream()) {
+  if (options.voice_prefixes < 0) fail("lm runner: voice_prefixes must be >= 0");
   pool_ = std::make_unique<PagedKvPool>(
       backend, lm.backbone().kv_geometry(options.kv_blocks, options.kv_block_size));
 }
@@ -15,6 +18,48 @@ LmRunner::~LmRunner() = default;
 void LmRunner::release(LmSession& session) {
   if (session.kv_seq != 0) pool_->release(session.kv_seq);
   session.kv_seq = 0;
+  session.kv_skip = 0;
+}
+
+void LmRunner::attach_prefix(LmSession& s) {
+  const int64_t p = s.voice_prefix();
+  if (p <= 0 || static_cast<int64_t>(s.pending().size()) < p) return;
+  const auto pending = s.pending().first(static_cast<size_t>(p));
+  for (auto it = prefixes_.begin(); it != prefixes_.end(); ++it) {
+    if (!std::equal(pending.begin(), pending.end(), it->inputs.begin(), it->inputs.end())) continue;
+    try {
+      s.kv_seq = pool_->fork(*stream_, it->seq, p);
+    } catch (const Error&) {
+      return;  // no block for the partial copy: compute the prefix instead
+    }
+    s.kv_skip = p;
+    prefixes_.splice(prefixes_.begin(), prefixes_, it);
+    return;
+  }
+}
+
+void LmRunner::keep_prefix(const std::vector<LmInput>& inputs, PagedKvPool::SeqId from) {
+  // A prefix of a few positions (no prompt text) is not worth a pool block.
+  constexpr size_t kMinRows = 4;
+  if (options_.voice_prefixes == 0 || inputs.size() < kMinRows) return;
+  for (const VoicePrefix& v : prefixes_)
+    if (v.inputs == inputs) return;
+  PagedKvPool::SeqId seq = 0;
+  try {
+    seq = pool_->fork(*stream_, from, static_cast<int64_t>(inputs.size()));
+  } catch (const Error&) {
+    return;  // the pool is short: not worth a block
+  }
+  prefixes_.push_front({inputs, seq});
+  while (static_cast<int64_t>(prefixes_.size()) > options_.voice_prefixes) {
+    pool_->release(prefixes_.back().seq);
+    prefixes_.pop_back();
+  }
+}
+
+void LmRunner::drop_voice_prefixes() {
+  for (const VoicePrefix& v : prefixes_) pool_->release(v.seq);
+  prefixes_.clear();
 }
 
 LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
@@ -24,7 +69,7 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   fed_.clear();
   deferred_.clear();
   const auto to_feed = [](const LmSession& s) {
-    return static_cast<int64_t>(s.replay().size() + s.pending().size());
+    return static_cast<int64_t>(s.replay().size() + s.pending().size()) - s.kv_skip;
   };
   const auto held = [&](const LmSession& s) {
     return s.kv_seq != 0 ? pool_->sequence_bytes(s.kv_seq) / pool_->geometry().bytes_per_block()
@@ -37,14 +82,14 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
       continue;
     }
     if (!s->ready()) continue;
+    if (s->kv_seq == 0) attach_prefix(*s);
+    if (s->kv_seq == 0) s->kv_seq = pool_->create();
     const int64_t n = to_feed(*s);
-    const int64_t past = s->kv_seq != 0 ? pool_->length(s->kv_seq) : 0;
-    if (past + n > max_pos) {
+    if (pool_->length(s->kv_seq) + n > max_pos) {
       s->fail(cat("the stream reached the LM's context of ", max_pos, " positions"));
       release(*s);
       continue;
     }
-    if (s->kv_seq == 0) s->kv_seq = pool_->create();
     const int64_t need = pool_->blocks_needed(s->kv_seq, n);
     if (blocks + need > pool_->free_blocks()) {
       // More than the whole pool even alone: fail it rather than wait forever.
@@ -63,8 +108,10 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
     fed_.push_back(s);
   }
   if (fed_.empty() && !deferred_.empty()) {
-    // Every ready stream waits for blocks other streams hold: evict from the back until
-    // the first waiting stream fits, then feed it.
+    // Every ready stream waits for blocks other streams hold: let the cached voice
+    // prefixes go, then evict from the back until the first waiting stream fits, then
+    // feed it.
+    drop_voice_prefixes();
     LmSession* first = deferred_.front();
     const auto fits = [&] {
       return pool_->blocks_needed(first->kv_seq, to_feed(*first)) <= pool_->free_blocks();
@@ -88,13 +135,21 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   inputs_.resize(backend_, static_cast<size_t>(rows * h));
   hidden_.resize(backend_, fed_.size() * static_cast<size_t>(h));
   chunks_.clear();
+  new_prefixes_.assign(fed_.size(), {});
   int64_t r = 0;
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
     const auto replayed = static_cast<int64_t>(s->replay().size());
     const int64_t n = to_feed(*s);
     if (replayed > 0) lm_.embed(e, s->replay(), inputs_.data() + r * h);
-    lm_.embed(e, s->pending(), inputs_.data() + (r + replayed) * h);
+    lm_.embed(e, s->pending().subspan(static_cast<size_t>(s->kv_skip)),
+              inputs_.data() + (r + replayed) * h);
+    stats.prefix_rows += s->kv_skip;
+    const int64_t prefix = s->kv_skip == 0 ? s->voice_prefix() : 0;
+    if (prefix > 0 && prefix <= n) {
+      const auto p = s->pending().first(static_cast<size_t>(prefix));
+      new_prefixes_[i].assign(p.begin(), p.end());
+    }
     chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
                        hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
     r += n;
@@ -120,6 +175,8 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   }
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
+    s->kv_skip = 0;  // from now on the sequence holds what the session fed
+    keep_prefix(new_prefixes_[i], s->kv_seq);
     try {
       s->advance({logp_.data() + static_cast<int64_t>(i) * v, static_cast<size_t>(v)});
     } catch (const std::exception& ex) {

@@ -6,11 +6,15 @@
 //
 // The runner owns the paged KV pool: a session gets a sequence on its first step, and a
 // finished, failed or cancelled session's blocks go back to the pool at once. Streams
-// waiting for text are simply not in the step. Not thread-safe: one scheduler thread
-// drives it (sessions are handed over by that thread).
+// waiting for text are simply not in the step. A unistream prompt starts with sos and the
+// voice's prompt text, the same for every stream of the voice: once a stream has computed
+// those rows, the runner keeps a fork of them (shared blocks), and later streams of the
+// voice start from a fork of that instead of feeding them again. Not thread-safe: one
+// scheduler thread drives it (sessions are handed over by that thread).
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -24,13 +28,18 @@ namespace cosy {
 struct LmRunnerOptions {
   int64_t kv_blocks = 4096;  // pool capacity, in blocks of block_size positions
   int64_t kv_block_size = 16;
+  // Voice prefixes (sos + prompt text) whose KV rows are kept after a stream computed
+  // them, so later streams of the voice start from a fork of them; 0: off. They hold a
+  // few blocks each and are the first to go when the pool runs short.
+  int64_t voice_prefixes = 8;
 };
 
 struct LmStepStats {
-  int64_t sessions = 0;  // sessions fed this step
-  int64_t rows = 0;      // positions fed (prefill + decode)
-  int64_t deferred = 0;  // ready but left for a later step (KV pool full)
-  int64_t evicted = 0;   // sessions whose KV was dropped so that others could go on
+  int64_t sessions = 0;     // sessions fed this step
+  int64_t rows = 0;         // positions fed (prefill + decode)
+  int64_t deferred = 0;     // ready but left for a later step (KV pool full)
+  int64_t evicted = 0;      // sessions whose KV was dropped so that others could go on
+  int64_t prefix_rows = 0;  // positions not fed because a cached voice prefix held them
 };
 
 class LmRunner {
@@ -51,9 +60,22 @@ class LmRunner {
   void release(LmSession& session);
 
   const PagedKvPool& pool() const { return *pool_; }
+  // The cached voice prefixes: how many (each one pool sequence), and letting them go.
+  int64_t cached_prefixes() const { return static_cast<int64_t>(prefixes_.size()); }
+  void drop_voice_prefixes();
   const SpeechLm& lm() const { return lm_; }
 
  private:
+  struct VoicePrefix {
+    std::vector<LmInput> inputs;
+    PagedKvPool::SeqId seq = 0;  // holds exactly inputs.size() rows
+  };
+  // A fresh session whose voice prefix is cached starts from a fork of it.
+  void attach_prefix(LmSession& s);
+  void keep_prefix(const std::vector<LmInput>& inputs, PagedKvPool::SeqId from);
+
+  LmRunnerOptions options_;
+  std::list<VoicePrefix> prefixes_;  // most recently used first
   Backend& backend_;
   const SpeechLm& lm_;
   std::unique_ptr<Stream> stream_;
@@ -63,6 +85,7 @@ class LmRunner {
   std::vector<float> logp_;  // the step's log-probabilities, on the host for the samplers
   std::vector<Qwen2Chunk> chunks_;
   std::vector<LmSession*> fed_, deferred_;
+  std::vector<std::vector<LmInput>> new_prefixes_;  // per fed session: a prefix to keep, or empty
 };
 
 }  // namespace cosy

@@ -98,6 +98,11 @@ LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
   schedule();
 }
 
+int64_t LmSession::voice_prefix() const {
+  if (opt_.bistream || !fed_.empty() || !replay_.empty() || finished()) return 0;
+  return 1 + static_cast<int64_t>(opt_.prompt_text.size());
+}
+
 void LmSession::check_text(std::span<const int32_t> ids, const char* what) const {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= limits_.text_vocab) {

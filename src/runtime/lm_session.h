@@ -76,6 +76,10 @@ class LmSession {
   std::span<const LmInput> pending() const { return lm_input_; }
   // After an eviction: every input fed before it, to be fed again ahead of pending().
   std::span<const LmInput> replay() const { return replay_; }
+  // Leading inputs of pending() that depend on the voice alone (sos, then the prompt
+  // text), so their KV rows may come from another stream of the voice: before the first
+  // step of a unistream session; 0 otherwise (the bistream layout mixes text in early).
+  int64_t voice_prefix() const;
 
   // The runner dropped this session's KV to let other streams go on (preemption by
   // recompute): its next step feeds replay() then pending(), which rebuilds the same
@@ -96,8 +100,10 @@ class LmSession {
   int64_t steps() const { return steps_; }
   const std::vector<float>& last_logp() const { return last_logp_; }
 
-  // Set by the runner: the stream's KV pool sequence (0: none yet).
+  // Set by the runner: the stream's KV pool sequence (0: none yet), and how many leading
+  // inputs of pending() that sequence already holds (a voice prefix it was forked from).
   int64_t kv_seq = 0;
+  int64_t kv_skip = 0;
 
  private:
   void check_text(std::span<const int32_t> ids, const char* what) const;

@@ -206,6 +206,8 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   // The voice warm-up's first chunk has the run's shape: it keeps the CFG first pass that
   // the run and both repeats then take.
   EXPECT_EQ(streaming["uncond_first_pass_hits"], 3);
+  // The offline run left the voice's LM prefix for the streaming run.
+  EXPECT_GT(streaming["lm_prefix_rows"].get<int64_t>(), 0);
   EXPECT_EQ(j["first_hop"], 15);
   EXPECT_EQ(j["weights"], "fp32");
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
@@ -213,6 +215,7 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --first-chunk-repeats -1").code, 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --memory-cache-mb -1").code, 0);
   EXPECT_NE(run("bench --model " + tiny_model().string() + " --uncond-first-passes -1").code, 0);
+  EXPECT_NE(run("bench --model " + tiny_model().string() + " --lm-voice-prefixes -1").code, 0);
 }
 
 TEST(Cli, TokenizeShowsSegmentsAndIds) {

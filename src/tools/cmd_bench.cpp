@@ -33,6 +33,7 @@ struct BenchOptions {
   int64_t memory_cache_mb = 1024;
   int64_t first_chunk_repeats = 4;
   int64_t uncond_first_passes = EngineOptions{}.uncond_first_passes;
+  int64_t lm_voice_prefixes = EngineOptions{}.lm_voice_prefixes;
   bool half_state = false;
   std::optional<int64_t> flow_left_chunks;
 };
@@ -127,6 +128,7 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
     const Spread sp = spread_of(r.first_chunks);
     j["first_chunk_runs_s"] = r.first_chunks;
     j["uncond_first_pass_hits"] = r.uncond_first_pass_hits;
+    j["lm_prefix_rows"] = r.stats.lm_prefix_rows;
     j["first_chunk_median_s"] = sp.median;
   }
   return j;
@@ -136,9 +138,11 @@ void print_run(const Run& r, double peak_gflops) {
   std::printf("\n%s: %.2f s of audio in %.2f s, RTF %.3f", r.name.c_str(), r.audio_s,
               r.result.total_s, r.result.total_s / r.audio_s);
   if (r.first_hop > 0) {
-    std::printf(", first chunk %.3f s (llm %.3f s in %lld steps, flow %.3f s%s%s, hift %.3f s)",
+    std::printf(", first chunk %.3f s (llm %.3f s in %lld steps%s, flow %.3f s%s%s, hift %.3f s)",
                 r.result.first_chunk_s, r.first_chunk.llm.seconds,
-                static_cast<long long>(r.first_chunk.llm.calls), r.first_chunk.flow.seconds,
+                static_cast<long long>(r.first_chunk.llm.calls),
+                r.stats.lm_prefix_rows > 0 ? " from the voice's cached LM prefix" : "",
+                r.first_chunk.flow.seconds,
                 r.stats.prompt_state_starts > 0 ? " from the voice's prompt state" : "",
                 r.stats.uncond_first_pass_hits > 0 ? " and the cached CFG first pass" : "",
                 r.first_chunk.hift.seconds);
@@ -165,6 +169,7 @@ int run_bench(const BenchOptions& o) {
   if (o.memory_cache_mb < 0) fail("--memory-cache-mb must be >= 0");
   if (o.first_chunk_repeats < 0) fail("--first-chunk-repeats must be >= 0");
   if (o.uncond_first_passes < 0) fail("--uncond-first-passes must be >= 0");
+  if (o.lm_voice_prefixes < 0) fail("--lm-voice-prefixes must be >= 0");
   const ModelFolder folder = load_model_folder(o.model);
   cpu::BlockCache::Options cache;
   cache.max_cached_bytes = static_cast<size_t>(o.memory_cache_mb) << 20;
@@ -177,6 +182,7 @@ int run_bench(const BenchOptions& o) {
   eo.max_streams = 1;
   eo.flow_left_chunks = o.flow_left_chunks;
   eo.uncond_first_passes = o.uncond_first_passes;
+  eo.lm_voice_prefixes = o.lm_voice_prefixes;
   Engine engine(*backend, folder, eo);
   const auto ids = engine.voice_ids();
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
@@ -231,6 +237,7 @@ int run_bench(const BenchOptions& o) {
     r.stats.hift = minus(after.hift, before.hift);
     r.stats.prompt_state_starts = after.prompt_state_starts - before.prompt_state_starts;
     r.stats.uncond_first_pass_hits = after.uncond_first_pass_hits - before.uncond_first_pass_hits;
+    r.stats.lm_prefix_rows = after.lm_prefix_rows - before.lm_prefix_rows;
     if (first_seen) {
       r.first_chunk.llm = minus(at_first_chunk.llm, before.llm);
       r.first_chunk.flow = minus(at_first_chunk.flow, before.flow);
@@ -336,6 +343,9 @@ Command register_bench(CLI::App& app) {
   app.add_option("--uncond-first-passes", o->uncond_first_passes,
                  "Streaming: first chunks whose CFG first Euler pass is kept for later streams "
                  "(0: none)")
+      ->capture_default_str();
+  app.add_option("--lm-voice-prefixes", o->lm_voice_prefixes,
+                 "Voices whose LM prefix (sos + prompt text) is kept for later streams (0: none)")
       ->capture_default_str();
   app.add_option("--memory-cache-mb", o->memory_cache_mb,
                  "Freed backend memory kept for reuse, at most (0: none)")
