@@ -356,6 +356,43 @@ TEST_F(GoldenLlm, FullPoolEvictsInsteadOfStalling) {
   EXPECT_NE(c.error().find("KV blocks"), std::string::npos) << c.error();
 }
 
+// Cached voice prefixes hold pool blocks; a stream that needs them gets them (the cache
+// lets go before any stream is made to wait or evicted), with the tokens it gives alone.
+TEST_F(GoldenLlm, CachedVoicePrefixesYieldToStreams) {
+  const auto vocab = static_cast<int32_t>(lm_->text_vocab());
+  auto opts = [&](int32_t voice) {
+    LmSessionOptions o;
+    for (int32_t i = 0; i < 7; ++i) o.prompt_text.push_back((voice * 31 + i * 5) % vocab);
+    for (int32_t i = 0; i < 3; ++i) o.text.push_back((i * 7 + 1) % vocab);
+    o.prompt_speech.assign(4, 5);
+    o.sampling.method = SamplingMethod::Greedy;
+    o.fixed_tokens = 8;  // 16 prompt positions + 8 steps: 6 blocks of 4
+    return o;
+  };
+  auto run = [&](LmSession& s, LmRunner& runner) {
+    LmSession* one[] = {&s};
+    for (int i = 0; i < 100 && !s.finished(); ++i) runner.step(one);
+  };
+  LmRunner roomy(*backend_, *lm_, {64, 4});
+  LmSession alone(LmSessionLimits::of(*lm_), opts(2));
+  run(alone, roomy);
+  ASSERT_EQ(alone.finish_reason(), LmFinish::MaxLength);
+
+  LmRunner runner(*backend_, *lm_, {7, 4});
+  LmSession a(LmSessionLimits::of(*lm_), opts(1));
+  run(a, runner);
+  ASSERT_EQ(a.finish_reason(), LmFinish::MaxLength);
+  EXPECT_EQ(runner.cached_prefixes(), 1);
+  EXPECT_EQ(runner.pool().free_blocks(), 5);        // the prefix's 8 rows: 2 blocks
+  LmSession b(LmSessionLimits::of(*lm_), opts(2));  // another voice: 6 blocks
+  run(b, runner);
+  EXPECT_EQ(b.finish_reason(), LmFinish::MaxLength) << b.error();
+  EXPECT_EQ(b.evictions(), 0);
+  EXPECT_EQ(b.tokens(), alone.tokens());
+  EXPECT_EQ(runner.cached_prefixes(), 0);
+  EXPECT_EQ(runner.pool().free_blocks(), 7);
+}
+
 // fp16 and int8 weights against fp32, teacher-forced over a long sequence: top-1
 // agreement of the speech head, and the largest log-prob difference.
 TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {
