@@ -432,6 +432,21 @@ TEST_F(GoldenFlow, HalfPrecisionStateIsCloseAndSmaller) {
   EXPECT_THROW(bad.validate(), Error);
 }
 
+// flow_tokens.npy's inputs with voice `v`'s prompt of two and a half encoder chunks plus
+// the look-ahead: the chunks that end before its look-ahead tokens are the prompt's own.
+Inputs with_long_prompt(const FlowConfig& c, size_t v) {
+  const auto vocab = static_cast<int32_t>(c.vocab_size);
+  const int64_t bins = c.output_size, ratio = c.token_mel_ratio;
+  const int64_t chunk = c.encoder.static_chunk_size;
+  const int64_t tp = 2 * chunk + chunk / 2 + c.pre_lookahead_len;
+  Inputs in = inputs("flow_tokens.npy");
+  in.prompt_tokens = random_tokens(size_t(tp), uint32_t(3 + v), vocab);
+  in.prompt_feat.resize(size_t(tp * ratio * bins));
+  for (size_t i = 0; i < in.prompt_feat.size(); ++i)
+    in.prompt_feat[i] = float((i * (37 + v)) % 101) / 25.0f - 2.0f;
+  return in;
+}
+
 // A stream that starts from its voice's prompt state (the prompt's complete chunks,
 // computed once from the prompt alone) gives the same chunks as one that computes them.
 TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
@@ -441,14 +456,8 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
   const int64_t la = folder_->config.flow.pre_lookahead_len;
   const int64_t chunk = folder_->config.flow.encoder.static_chunk_size;
   ASSERT_GT(chunk, 0);
-  Inputs in = inputs("flow_tokens.npy");
-  // A prompt of two and a half encoder chunks: the chunks that end before its look-ahead
-  // tokens are the prompt's own.
-  const int64_t tp = 2 * chunk + chunk / 2 + la;
-  in.prompt_tokens = random_tokens(size_t(tp), 3, vocab);
-  in.prompt_feat.resize(size_t(tp * ratio * bins));
-  for (size_t i = 0; i < in.prompt_feat.size(); ++i)
-    in.prompt_feat[i] = float((i * 37) % 101) / 25.0f - 2.0f;
+  Inputs in = with_long_prompt(folder_->config.flow, 0);
+  const auto tp = static_cast<int64_t>(in.prompt_tokens.size());
   in.tokens = random_tokens(size_t(3 * chunk + 5), 9, vocab);
   const FlowStreamState state = flow_->prompt_state(in.prompt_tokens, in.prompt_feat, in.embedding);
   EXPECT_EQ(state.committed_tokens(), (tp - la) / chunk * chunk);
@@ -482,18 +491,11 @@ TEST_F(GoldenFlow, PromptStateGivesTheSameChunks) {
 TEST_F(GoldenFlow, UncondFirstPassCacheGivesTheSameChunks) {
   if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
   const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
-  const int64_t bins = flow_->mel_bins(), ratio = folder_->config.flow.token_mel_ratio;
-  const int64_t la = folder_->config.flow.pre_lookahead_len;
   const int64_t chunk = folder_->config.flow.encoder.static_chunk_size;
   ASSERT_GT(chunk, 0);
-  const int64_t tp = 2 * chunk + chunk / 2 + la;
-  std::vector<Inputs> ins(3, inputs("flow_tokens.npy"));
-  for (size_t v = 0; v < ins.size(); ++v) {
-    Inputs& in = ins[v];
-    in.prompt_tokens = random_tokens(size_t(tp), 3 + v, vocab);
-    in.prompt_feat.resize(size_t(tp * ratio * bins));
-    for (size_t i = 0; i < in.prompt_feat.size(); ++i)
-      in.prompt_feat[i] = float((i * (37 + v)) % 101) / 25.0f - 2.0f;
+  std::vector<Inputs> ins;
+  for (size_t v = 0; v < 3; ++v) {
+    Inputs& in = ins.emplace_back(with_long_prompt(folder_->config.flow, v));
     for (auto& e : in.embedding) e *= 1.0f + 0.5f * float(v);
     in.tokens = random_tokens(size_t(2 * chunk + 7 * (v + 1)), 9 + v, vocab);
   }
