@@ -21,36 +21,41 @@ void LmRunner::release(LmSession& session) {
   session.kv_skip = 0;
 }
 
+std::list<LmRunner::VoicePrefix>::iterator LmRunner::find_prefix(std::span<const LmInput> inputs) {
+  return std::find_if(prefixes_.begin(), prefixes_.end(), [&](const VoicePrefix& v) {
+    return std::equal(inputs.begin(), inputs.end(), v.inputs.begin(), v.inputs.end());
+  });
+}
+
 void LmRunner::attach_prefix(LmSession& s) {
   const int64_t p = s.voice_prefix();
   if (p <= 0 || static_cast<int64_t>(s.pending().size()) < p) return;
-  const auto pending = s.pending().first(static_cast<size_t>(p));
-  for (auto it = prefixes_.begin(); it != prefixes_.end(); ++it) {
-    if (!std::equal(pending.begin(), pending.end(), it->inputs.begin(), it->inputs.end())) continue;
-    try {
-      s.kv_seq = pool_->fork(*stream_, it->seq, p);
-    } catch (const Error&) {
-      return;  // no block for the partial copy: compute the prefix instead
-    }
-    s.kv_skip = p;
-    prefixes_.splice(prefixes_.begin(), prefixes_, it);
-    return;
+  const auto it = find_prefix(s.pending().first(static_cast<size_t>(p)));
+  if (it == prefixes_.end()) return;
+  try {
+    s.kv_seq = pool_->fork(*stream_, it->seq, p);
+  } catch (const Error&) {
+    return;  // no block for the partial copy: compute the prefix instead
   }
+  s.kv_skip = p;
+  prefixes_.splice(prefixes_.begin(), prefixes_, it);
 }
 
-void LmRunner::keep_prefix(const std::vector<LmInput>& inputs, PagedKvPool::SeqId from) {
+void LmRunner::keep_prefix(const LmSession& s) {
   // A prefix of a few positions (no prompt text) is not worth a pool block.
-  constexpr size_t kMinRows = 4;
-  if (options_.voice_prefixes == 0 || inputs.size() < kMinRows) return;
-  for (const VoicePrefix& v : prefixes_)
-    if (v.inputs == inputs) return;
+  constexpr int64_t kMinRows = 4;
+  const int64_t p = s.voice_prefix();
+  if (options_.voice_prefixes == 0 || p < kMinRows || static_cast<int64_t>(s.pending().size()) < p)
+    return;
+  const auto inputs = s.pending().first(static_cast<size_t>(p));
+  if (find_prefix(inputs) != prefixes_.end()) return;
   PagedKvPool::SeqId seq = 0;
   try {
-    seq = pool_->fork(*stream_, from, static_cast<int64_t>(inputs.size()));
+    seq = pool_->fork(*stream_, s.kv_seq, p);
   } catch (const Error&) {
     return;  // the pool is short: not worth a block
   }
-  prefixes_.push_front({inputs, seq});
+  prefixes_.push_front({{inputs.begin(), inputs.end()}, seq});
   while (static_cast<int64_t>(prefixes_.size()) > options_.voice_prefixes) {
     pool_->release(prefixes_.back().seq);
     prefixes_.pop_back();
@@ -135,7 +140,6 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   inputs_.resize(backend_, static_cast<size_t>(rows * h));
   hidden_.resize(backend_, fed_.size() * static_cast<size_t>(h));
   chunks_.clear();
-  new_prefixes_.assign(fed_.size(), {});
   int64_t r = 0;
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
@@ -145,11 +149,6 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
     lm_.embed(e, s->pending().subspan(static_cast<size_t>(s->kv_skip)),
               inputs_.data() + (r + replayed) * h);
     stats.prefix_rows += s->kv_skip;
-    const int64_t prefix = s->kv_skip == 0 ? s->voice_prefix() : 0;
-    if (prefix > 0 && prefix <= n) {
-      const auto p = s->pending().first(static_cast<size_t>(prefix));
-      new_prefixes_[i].assign(p.begin(), p.end());
-    }
     chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
                        hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
     r += n;
@@ -175,8 +174,10 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   }
   for (size_t i = 0; i < fed_.size(); ++i) {
     LmSession* s = fed_[i];
+    // Before advance(): a fresh session still reports the voice prefix it just fed. One
+    // that started from a cached prefix has nothing new to keep.
+    if (s->kv_skip == 0) keep_prefix(*s);
     s->kv_skip = 0;  // from now on the sequence holds what the session fed
-    keep_prefix(new_prefixes_[i], s->kv_seq);
     try {
       s->advance({logp_.data() + static_cast<int64_t>(i) * v, static_cast<size_t>(v)});
     } catch (const std::exception& ex) {

@@ -70,9 +70,11 @@ class LmRunner {
     std::vector<LmInput> inputs;
     PagedKvPool::SeqId seq = 0;  // holds exactly inputs.size() rows
   };
+  std::list<VoicePrefix>::iterator find_prefix(std::span<const LmInput> inputs);
   // A fresh session whose voice prefix is cached starts from a fork of it.
   void attach_prefix(LmSession& s);
-  void keep_prefix(const std::vector<LmInput>& inputs, PagedKvPool::SeqId from);
+  // After a fresh session's first step: keeps a fork of the voice prefix it computed.
+  void keep_prefix(const LmSession& s);
 
   LmRunnerOptions options_;
   std::list<VoicePrefix> prefixes_;  // most recently used first
@@ -85,7 +87,6 @@ class LmRunner {
   std::vector<float> logp_;  // the step's log-probabilities, on the host for the samplers
   std::vector<Qwen2Chunk> chunks_;
   std::vector<LmSession*> fed_, deferred_;
-  std::vector<std::vector<LmInput>> new_prefixes_;  // per fed session: a prefix to keep, or empty
 };
 
 }  // namespace cosy
