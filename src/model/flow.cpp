@@ -190,14 +190,15 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
 
   // The CFG half's first pass over each cached chunk comes from the cache; a chunk that
   // could be cached and is not yet gets its pass stored after step 1.
+  std::vector<UncondChunk> chunk(n);
   std::vector<std::shared_ptr<const UncondFirstPass>> cached(n);
   std::vector<bool> store(n, false);
   for (size_t i = 0; i < n; ++i) {
     const FlowRequest& r = batch[i];
     if (r.uncond_cache == nullptr || r.state == nullptr) continue;
     // Rows of x start at first[i], where the half's state stands.
-    cached[i] =
-        r.uncond_cache->find(this, first[i], first[i] + x[i].rows, commit[i], r.state->half_kv);
+    chunk[i] = {this, first[i], first[i] + x[i].rows, commit[i], r.state->half_kv};
+    cached[i] = r.uncond_cache->find(chunk[i]);
     store[i] = cached[i] == nullptr;
   }
 
@@ -255,11 +256,7 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
         FlowEstimatorState& half = batch[i].state->estimator[1];
         for (auto& h : half.kv) h.share(e);  // the entry and this stream read the same rows
         auto entry = std::make_shared<UncondFirstPass>();
-        entry->model = this;
-        entry->from = first[i];
-        entry->to = first[i] + x[i].rows;
-        entry->commit = commit[i];
-        entry->half_kv = batch[i].state->half_kv;
+        entry->chunk = chunk[i];
         entry->velocity.assign(e.b, e.s, uncond->ptr(), uncond->size());
         entry->state = half.clone(e);
         batch[i].uncond_cache->insert(std::move(entry));

@@ -16,27 +16,10 @@ UncondFirstPassCache::UncondFirstPassCache(int64_t max_entries) : max_entries_(m
   if (max_entries < 1) fail("uncond first-pass cache: max_entries must be >= 1");
 }
 
-namespace {
-
-bool same_chunk(const UncondFirstPass& a, const UncondFirstPass& b) {
-  return a.model == b.model && a.from == b.from && a.to == b.to && a.commit == b.commit &&
-         a.half_kv == b.half_kv;
-}
-
-}  // namespace
-
-std::shared_ptr<const UncondFirstPass> UncondFirstPassCache::find(const void* model, int64_t from,
-                                                                  int64_t to, int64_t commit,
-                                                                  bool half_kv) const {
-  UncondFirstPass key;
-  key.model = model;
-  key.from = from;
-  key.to = to;
-  key.commit = commit;
-  key.half_kv = half_kv;
+std::shared_ptr<const UncondFirstPass> UncondFirstPassCache::find(const UncondChunk& chunk) const {
   std::lock_guard lock(mutex_);
   const auto it = std::find_if(entries_.begin(), entries_.end(),
-                               [&](const auto& e) { return same_chunk(*e, key); });
+                               [&](const auto& e) { return e->chunk == chunk; });
   if (it == entries_.end()) {
     ++misses_;
     return nullptr;
@@ -48,7 +31,7 @@ std::shared_ptr<const UncondFirstPass> UncondFirstPassCache::find(const void* mo
 
 void UncondFirstPassCache::insert(std::shared_ptr<const UncondFirstPass> entry) {
   std::lock_guard lock(mutex_);
-  std::erase_if(entries_, [&](const auto& e) { return same_chunk(*e, *entry); });
+  std::erase_if(entries_, [&](const auto& e) { return e->chunk == entry->chunk; });
   entries_.push_front(std::move(entry));
   while (static_cast<int64_t>(entries_.size()) > max_entries_) entries_.pop_back();
 }

@@ -21,13 +21,19 @@
 
 namespace cosy {
 
-struct UncondFirstPass {
+// Which chunk an entry answers.
+struct UncondChunk {
   const void* model = nullptr;  // the FlowModel that computed it
-  // The chunk: the half's state held frames [0, from) before it; it computed frames
+  // The half's state held frames [0, from) before the chunk; the chunk computed frames
   // [from, to) and kept those before `commit`.
   int64_t from = 0, to = 0, commit = 0;
-  bool half_kv = false;         // the state's precision
-  DeviceArray<float> velocity;  // [to - from, mel bins]
+  bool half_kv = false;  // the state's precision
+  bool operator==(const UncondChunk&) const = default;
+};
+
+struct UncondFirstPass {
+  UncondChunk chunk;
+  DeviceArray<float> velocity;  // [chunk.to - chunk.from, mel bins]
   FlowEstimatorState state;     // the half's state after the chunk; attention rows shared
   size_t bytes() const { return velocity.bytes() + state.bytes() + shared_bytes(); }
   size_t shared_bytes() const;
@@ -39,8 +45,7 @@ class UncondFirstPassCache {
  public:
   explicit UncondFirstPassCache(int64_t max_entries = 4);
   // The entry for this chunk, or null (counted as a miss; the caller computes and inserts).
-  std::shared_ptr<const UncondFirstPass> find(const void* model, int64_t from, int64_t to,
-                                              int64_t commit, bool half_kv) const;
+  std::shared_ptr<const UncondFirstPass> find(const UncondChunk& chunk) const;
   void insert(std::shared_ptr<const UncondFirstPass> entry);
   int64_t hits() const;
   int64_t misses() const;
