@@ -72,137 +72,103 @@ inline void transpose8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-// One query against its visible keys [r.begin, r.end) with no relative term or bias: the
-// paged (LM decode) and dense rows path. Keys go in blocks of 8 whose dot products reduce
-// together through one transpose (each lane summed in dot()'s order, so the scores are the
-// same as one dot per key); the softmax uses the vector exp, and P·V accumulates in
-// registers. `scores` has room for the range rounded up to 8.
-constexpr int64_t kMaxRegisterHead = 128;  // head_dim / 8 accumulators in registers
+// The tiled path for every sequence without a relative term or bias (the flow's
+// attention, where sequences reach hundreds of frames, and the LM's paged cache). A task
+// is one (sequence, kv head) and a range of queries: it packs the keys its queries see
+// once, Kᵀ in 16-key panels and V in 16-dim panels, and runs the query heads that share
+// the kv head as one block of rows, so S = Q·Kᵀ and O = P·V run on the GEMM micro-kernel
+// (gemm_f32_panels) with the vector max and exp between. A decode step's 7 Qwen2 heads
+// per kv head read each key once instead of 7 times. Packing per 48-query block instead
+// cost a streaming chunk's 2-row tail block as much as its 48-row one, and P·V read V in
+// place at the KV row stride (a page every two rows).
+constexpr int64_t kTileQueries = 48;   // rows (query × head) of one S = Q·Kᵀ block
+constexpr int64_t kTaskQueries = 192;  // rows of one task
 
-template <typename KeyRow, typename ValueRow>
-void attend_query(const float* q, int64_t hd, KeyRange r, float scale, KeyRow key, ValueRow value,
-                  float* scores, float* out) {
-  const int64_t nd = hd / 8;
-  __m256 qv[kMaxRegisterHead / 8];
-  for (int64_t d = 0; d < nd; ++d) qv[d] = _mm256_loadu_ps(q + 8 * d);
-  const __m256 neg_inf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256 vmax = neg_inf;
-  for (int64_t j0 = r.begin; j0 < r.end; j0 += 8) {
-    const int64_t nb = std::min<int64_t>(8, r.end - j0);
-    __m256 acc[8];
-    for (int64_t u = 0; u < 8; ++u) {
-      acc[u] = _mm256_setzero_ps();
-      if (u >= nb) continue;
-      const float* k = key(j0 + u);
-      for (int64_t d = 0; d < nd; ++d)
-        acc[u] = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(k + 8 * d), acc[u]);
-    }
-    transpose8x8(acc);
-    __m256 sc =
-        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                      _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
-    sc = _mm256_mul_ps(sc, _mm256_set1_ps(scale));
-    const __m256 valid =
-        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb)), lane));
-    sc = _mm256_blendv_ps(neg_inf, sc, valid);
-    _mm256_storeu_ps(scores + (j0 - r.begin), sc);
-    vmax = _mm256_max_ps(vmax, sc);
-  }
-  alignas(32) float m8[8];
-  _mm256_store_ps(m8, vmax);
-  float mx = m8[0];
-  for (int i = 1; i < 8; ++i) mx = std::max(mx, m8[i]);
-  const int64_t n = r.end - r.begin;
-  double sum = 0;
-  for (int64_t j = 0; j < n; j += 8) {
-    // Past the range the scores are -inf: exp gives 0 there.
-    const __m256 p = exp256(_mm256_sub_ps(_mm256_loadu_ps(scores + j), _mm256_set1_ps(mx)));
-    _mm256_storeu_ps(scores + j, p);
-  }
-  for (int64_t j = 0; j < n; ++j) sum += scores[j];
-  const auto inv = static_cast<float>(1.0 / sum);
-  __m256 o[kMaxRegisterHead / 8];
-  for (int64_t d = 0; d < nd; ++d) o[d] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n; ++j) {
-    const __m256 w = _mm256_set1_ps(scores[j] * inv);
-    const float* v = value(r.begin + j);
-    for (int64_t d = 0; d < nd; ++d) o[d] = _mm256_fmadd_ps(w, _mm256_loadu_ps(v + 8 * d), o[d]);
-  }
-  for (int64_t d = 0; d < nd; ++d) _mm256_storeu_ps(out + 8 * d, o[d]);
-}
-
-// The tiled path for dense keys/values without a relative term or bias (the flow's
-// attention, where sequences reach hundreds of frames): per block of queries, the visible
-// keys of the head are packed once as Kᵀ in 16-key panels, S = Q·Kᵀ and O = P·V run on
-// the GEMM micro-kernel (gemm_f32_panels; V is read in place), and the softmax uses the
-// vector max and exp.
-constexpr int64_t kTileQueries = 48;
-
-struct DenseBlock {
-  const float* q;  // first query row of the block, this head
-  int64_t ld_q;
-  const float* k;  // key row shared_len, this kv head
+// Where the keys and values of one sequence and kv head live.
+struct KeySource {
+  // Paged: row j at pool + (table[j / block] · block + j % block) · kv_row + head offset.
+  const int32_t* block_table;
+  const float* k_pool;
+  const float* v_pool;
+  int64_t block_size, kv_row;
+  // Dense: rows [0, shared_len) at k_shared/v_shared, the rest at k/v, ld_kv apart; or the
+  // same as half floats (half).
+  const float* k;
   const float* v;
-  const float* k_shared;  // key row 0, this kv head (rows below shared_len)
+  const float* k_shared;
   const float* v_shared;
   int64_t shared_len;
-  // Half-precision keys/values instead (kv_half): the same rows, as uint16.
   bool half;
   const uint16_t* k16;
   const uint16_t* v16;
   const uint16_t* k16_shared;
   const uint16_t* v16_shared;
   int64_t ld_kv;
-  float* out;  // first output row, this head
-  int64_t ld_o;
-  int64_t rows;            // queries in the block
-  const KeyRange* ranges;  // per query
+  int64_t head_offset;  // kv head × head_dim
   int64_t head_dim;
-  float scale;
+
+  // Key (or value) row j of an fp32 source, this head's head_dim values.
+  const float* row(bool key, int64_t j) const {
+    if (block_table != nullptr) {
+      const int64_t r = block_table[j / block_size] * block_size + j % block_size;
+      return (key ? k_pool : v_pool) + r * kv_row + head_offset;
+    }
+    const bool shared = j < shared_len;
+    const float* base = key ? (shared ? k_shared : k) : (shared ? v_shared : v);
+    return base + (shared ? j : j - shared_len) * ld_kv + head_offset;
+  }
+
+  // Eight values of key (or value) row j from dimension d, widened to fp32.
+  __m256 load(bool key, int64_t j, int64_t d) const {
+    if (!half) return _mm256_loadu_ps(row(key, j) + d);
+    const bool shared = j < shared_len;
+    const uint16_t* base = key ? (shared ? k16_shared : k16) : (shared ? v16_shared : v16);
+    const int64_t at = (shared ? j : j - shared_len) * ld_kv + head_offset + d;
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + at)));
+  }
 };
 
-// out = P·V for a block's probabilities P ([rows, nk16], keys [kb, ke)): half-precision
-// values are widened into one block first; fp32 values are read in place as 16-column
-// panels, the shared rows and the own rows as two products that are summed.
-void multiply_by_values(const DenseBlock& b, const float* p, int64_t nk16, int64_t kb, int64_t ke,
-                        ScratchScope& scratch) {
-  const int64_t hd = b.head_dim, nk = ke - kb;
-  if (b.half) {
-    const std::span<float> vb = scratch.arena().alloc<float>(static_cast<size_t>(nk * hd));
-    for (int64_t j = kb; j < ke; ++j) {
-      const uint16_t* src =
-          j < b.shared_len ? b.v16_shared + j * b.ld_kv : b.v16 + (j - b.shared_len) * b.ld_kv;
-      float* dst = vb.data() + (j - kb) * hd;
-      for (int64_t d = 0; d < hd; d += 8) {
-        _mm256_storeu_ps(
-            dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + d))));
-      }
+// Keys [begin, begin + nk) packed for a task, zero-padded to nk16.
+struct PackedKeys {
+  int64_t begin, nk16;
+  const float* kt;  // [nk16 / 16][hd][16]
+  const float* v;   // [hd / 16][nk16][16]
+};
+
+PackedKeys pack_keys(const KeySource& src, int64_t kb, int64_t ke, ScratchScope& scratch) {
+  const int64_t hd = src.head_dim, nk = ke - kb, nk16 = (nk + kPanel - 1) / kPanel * kPanel;
+  const std::span<float> kt = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
+  const std::span<float> vp = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
+  for (int64_t j0 = 0; j0 < nk16; j0 += 8) {
+    float* panel = kt.data() + (j0 / kPanel) * hd * kPanel + j0 % kPanel;
+    for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+      __m256 r[8];
+      for (int64_t u = 0; u < 8; ++u)
+        r[u] = j0 + u < nk ? src.load(true, kb + j0 + u, d0) : _mm256_setzero_ps();
+      transpose8x8(r);
+      for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
     }
-    gemm_f32_panels(p, nk16, b.rows, nk, vb.data(), hd, kPanel, hd / kPanel, b.out, b.ld_o);
-    return;
   }
-  const int64_t split = std::clamp(b.shared_len, kb, ke);
-  if (split == kb) {
-    gemm_f32_panels(p, nk16, b.rows, nk, b.v + (kb - b.shared_len) * b.ld_kv, b.ld_kv, kPanel,
-                    hd / kPanel, b.out, b.ld_o);
-    return;
+  for (int64_t j = 0; j < nk16; ++j) {
+    for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+      const __m256 x = j < nk ? src.load(false, kb + j, d0) : _mm256_setzero_ps();
+      _mm256_storeu_ps(vp.data() + (d0 / kPanel) * nk16 * kPanel + j * kPanel + d0 % kPanel, x);
+    }
   }
-  gemm_f32_panels(p, nk16, b.rows, split - kb, b.v_shared + kb * b.ld_kv, b.ld_kv, kPanel,
-                  hd / kPanel, b.out, b.ld_o);
-  if (split == ke) return;
-  const std::span<float> own = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * hd));
-  gemm_f32_panels(p + (split - kb), nk16, b.rows, ke - split, b.v, b.ld_kv, kPanel, hd / kPanel,
-                  own.data(), hd);
-  for (int64_t i = 0; i < b.rows; ++i) {
-    float* o = b.out + i * b.ld_o;
-    const float* add = own.data() + i * hd;
-    for (int64_t d = 0; d < hd; ++d) o[d] += add[d];
-  }
+  return {kb, nk16, kt.data(), vp.data()};
 }
 
-void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
-  const int64_t hd = b.head_dim;
+struct QueryBlock {
+  const float* q;  // first row of the block
+  int64_t ld_q;
+  float* out;  // first output row
+  int64_t ld_o;
+  int64_t rows;
+  const KeyRange* ranges;  // per row, inside the packed keys
+};
+
+void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd, float scale,
+                        ScratchScope& scratch) {
   int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
   for (int64_t i = 0; i < b.rows; ++i) {
     if (b.ranges[i].end <= b.ranges[i].begin) continue;
@@ -214,34 +180,13 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
       std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
     return;
   }
+  // The block reads whole 16-key panels: start at the panel holding its first key.
+  const int64_t off = (kb - keys.begin) / kPanel * kPanel;
+  kb = keys.begin + off;
   const int64_t nk = ke - kb, nk16 = (nk + kPanel - 1) / kPanel * kPanel;
-  // Kᵀ of the keys [kb, ke) in 16-key panels ([nk16 / 16][hd][16]), zero-padded.
-  const std::span<float> kt = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
-  for (int64_t j0 = 0; j0 < nk16; j0 += 8) {
-    float* panel = kt.data() + (j0 / kPanel) * hd * kPanel + j0 % kPanel;
-    for (int64_t d0 = 0; d0 < hd; d0 += 8) {
-      __m256 r[8];
-      for (int64_t u = 0; u < 8; ++u) {
-        const int64_t j = kb + j0 + u;
-        if (j0 + u >= nk) {
-          r[u] = _mm256_setzero_ps();
-        } else if (b.half) {
-          const uint16_t* key =
-              j < b.shared_len ? b.k16_shared + j * b.ld_kv : b.k16 + (j - b.shared_len) * b.ld_kv;
-          r[u] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + d0)));
-        } else {
-          const float* key =
-              j < b.shared_len ? b.k_shared + j * b.ld_kv : b.k + (j - b.shared_len) * b.ld_kv;
-          r[u] = _mm256_loadu_ps(key + d0);
-        }
-      }
-      transpose8x8(r);
-      for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
-    }
-  }
   const std::span<float> sc = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * nk16));
-  gemm_f32_panels(b.q, b.ld_q, b.rows, hd, kt.data(), kPanel, hd * kPanel, nk16 / kPanel, sc.data(),
-                  nk16);
+  gemm_f32_panels(b.q, b.ld_q, b.rows, hd, keys.kt + off * hd, kPanel, hd * kPanel, nk16 / kPanel,
+                  sc.data(), nk16);
   // Softmax numerators per row over its own visible keys (everything else gets 0); each
   // row's 1/sum scales its output row after P·V, hd values instead of nk.
   const std::span<float> inv_sum = scratch.arena().alloc<float>(static_cast<size_t>(b.rows));
@@ -261,33 +206,92 @@ void attend_dense_block(const DenseBlock& b, ScratchScope& scratch) {
     _mm256_store_ps(lanes, vmax);
     float raw_max = *std::max_element(lanes, lanes + 8);
     for (; m < hi; ++m) raw_max = std::max(raw_max, srow[m]);
-    const float mx = raw_max * b.scale;
-    const __m256 vscale = _mm256_set1_ps(b.scale), vmx = _mm256_set1_ps(mx);
+    const float mx = raw_max * scale;
+    const __m256 vscale = _mm256_set1_ps(scale), vmx = _mm256_set1_ps(mx);
     std::fill(srow, srow + lo, 0.0f);
     std::fill(srow + hi, srow + nk16, 0.0f);
-    // The sum in double lanes, as the per-key path sums in double.
-    __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+    // The sum in two float vectors (eight lanes of at most a few hundred terms each).
+    __m256 sum_a = _mm256_setzero_ps(), sum_b = _mm256_setzero_ps();
     int64_t j = lo;
+    for (; j + 16 <= hi; j += 16) {
+      const __m256 p0 = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vmx));
+      const __m256 p1 = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j + 8), vscale, vmx));
+      _mm256_storeu_ps(srow + j, p0);
+      _mm256_storeu_ps(srow + j + 8, p1);
+      sum_a = _mm256_add_ps(sum_a, p0);
+      sum_b = _mm256_add_ps(sum_b, p1);
+    }
     for (; j + 8 <= hi; j += 8) {
       const __m256 p = exp256(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vmx));
       _mm256_storeu_ps(srow + j, p);
-      sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
-      sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+      sum_a = _mm256_add_ps(sum_a, p);
     }
-    double sum = hsum256d(_mm256_add_pd(sum_lo, sum_hi));
+    double sum = hsum256d(
+        _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(_mm256_add_ps(sum_a, sum_b))),
+                      _mm256_cvtps_pd(_mm256_extractf128_ps(_mm256_add_ps(sum_a, sum_b), 1))));
     for (; j < hi; ++j) {
-      srow[j] = std::exp(srow[j] * b.scale - mx);
+      srow[j] = std::exp(srow[j] * scale - mx);
       sum += srow[j];
     }
     inv_sum[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
   }
-  // O = P·V over the keys [kb, ke), then each row times its 1/sum.
-  multiply_by_values(b, sc.data(), nk16, kb, ke, scratch);
+  // O = P·V over the block's keys, then each row times its 1/sum.
+  gemm_f32_panels(sc.data(), nk16, b.rows, nk, keys.v + off * kPanel, kPanel, keys.nk16 * kPanel,
+                  hd / kPanel, b.out, b.ld_o);
   for (int64_t i = 0; i < b.rows; ++i) {
     const __m256 inv = _mm256_set1_ps(inv_sum[static_cast<size_t>(i)]);
     float* o = b.out + i * b.ld_o;
     for (int64_t d = 0; d < hd; d += 8)
       _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(o + d), inv));
+  }
+}
+
+// Queries [q0, q1) of one sequence against kv head kvh, with the `group` query heads that
+// share it: row r of the task is query q0 + r / group, head kvh · group + r % group.
+struct HeadLayout {
+  int64_t head_dim, group;  // group: query heads per kv head
+  int64_t ld_q, ld_o;
+  float scale;
+};
+
+void attend_group(const KeySource& src, const AttentionSeq& sq, const AttentionArgs& a,
+                  const HeadLayout& l, int64_t kvh, int64_t q0, int64_t q1, ScratchScope& scratch) {
+  const int64_t hd = l.head_dim, group = l.group, ld_q = l.ld_q, ld_o = l.ld_o;
+  const int64_t rows = (q1 - q0) * group;
+  const std::span<KeyRange> ranges = scratch.arena().alloc<KeyRange>(static_cast<size_t>(rows));
+  int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
+  for (int64_t i = q0; i < q1; ++i) {
+    const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
+    for (int64_t h = 0; h < group; ++h) ranges[static_cast<size_t>((i - q0) * group + h)] = r;
+    if (r.end <= r.begin) continue;
+    kb = std::min(kb, r.begin);
+    ke = std::max(ke, r.end);
+  }
+  const PackedKeys keys = ke > kb ? pack_keys(src, kb, ke, scratch) : PackedKeys{0, 0, {}, {}};
+  // One head per kv head: the rows are the queries, read and written in place. Several:
+  // a query's heads are hd apart, its next query's ld_q, so the rows are gathered into one
+  // matrix (and the output scattered back), hd values a row against nk · hd of work.
+  const float* q = sq.q + q0 * ld_q + kvh * group * hd;
+  float* out = sq.out + q0 * ld_o + kvh * group * hd;
+  int64_t lq = ld_q, lo = ld_o;
+  std::span<float> gathered;
+  if (group > 1) {
+    gathered = scratch.arena().alloc<float>(static_cast<size_t>(2 * rows * hd));
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(q + (r / group) * ld_q + (r % group) * hd, hd, gathered.data() + r * hd);
+    q = gathered.data();
+    out = gathered.data() + rows * hd;
+    lq = lo = hd;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += kTileQueries) {
+    const QueryBlock b{q + r0 * lq,       lq, out + r0 * lo, lo, std::min(kTileQueries, rows - r0),
+                       ranges.data() + r0};
+    attend_dense_block(b, keys, hd, l.scale, scratch);
+  }
+  if (group > 1) {
+    float* dst = sq.out + q0 * ld_o + kvh * group * hd;
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(out + r * hd, hd, dst + (r / group) * ld_o + (r % group) * hd);
   }
 }
 
@@ -330,22 +334,23 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   const int64_t ld_kv = a.ld_kv > 0 ? a.ld_kv : kv_row;
   const int64_t ld_rel = a.num_heads * hd;
 
-  // Tasks: (sequence, head, block of queries).
+  // Tasks: (sequence, head, block of queries); on the tiled path (sequence, kv head, block
+  // of queries), the block sized so that its rows (queries × the group's heads) fill a task.
   auto tiled = [&](const AttentionSeq& sq) {
-    return sq.block_table == nullptr && sq.q_rel == nullptr && sq.bias == nullptr &&
-           hd % kPanel == 0;
+    return sq.q_rel == nullptr && sq.bias == nullptr && hd % kPanel == 0;
   };
   constexpr int64_t kQueries = 16;
   struct Task {
     size_t seq;
-    int64_t head, q0, q1;
+    int64_t head, q0, q1;  // head: a kv head on the tiled path
   };
   std::vector<Task> tasks;
   for (size_t s = 0; s < seqs.size(); ++s) {
     if (seqs[s].q_len > 0 && seqs[s].kv_len <= 0)
       fail("attention: a sequence has queries but no keys");
-    for (int64_t h = 0; h < a.num_heads; ++h) {
-      const int64_t block = tiled(seqs[s]) ? kTileQueries : kQueries;
+    const bool by_kv_head = tiled(seqs[s]);
+    const int64_t block = by_kv_head ? std::max<int64_t>(1, kTaskQueries / group) : kQueries;
+    for (int64_t h = 0; h < (by_kv_head ? a.num_kv_heads : a.num_heads); ++h) {
       for (int64_t q = 0; q < seqs[s].q_len; q += block) {
         tasks.push_back({s, h, q, std::min(seqs[s].q_len, q + block)});
       }
@@ -354,53 +359,20 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t ti) {
     const Task& t = tasks[static_cast<size_t>(ti)];
     const AttentionSeq& sq = seqs[t.seq];
-    const int64_t kvh = t.head / group;
-    const float* dense_k = sq.k != nullptr ? sq.k + kvh * hd : nullptr;
-    const float* dense_v = sq.v != nullptr ? sq.v + kvh * hd : nullptr;
-    const float* shared_k = sq.k_shared != nullptr ? sq.k_shared + kvh * hd : nullptr;
-    const float* shared_v = sq.v_shared != nullptr ? sq.v_shared + kvh * hd : nullptr;
-    auto row = [&](bool key, int64_t j) {
-      if (sq.block_table == nullptr) {
-        if (j < sq.shared_len) return (key ? shared_k : shared_v) + j * ld_kv;
-        return (key ? dense_k : dense_v) + (j - sq.shared_len) * ld_kv;
-      }
-      const float* pool_base = key ? a.k_pool : a.v_pool;
-      const int64_t block = sq.block_table[j / a.block_size];
-      return pool_base + (block * a.block_size + j % a.block_size) * kv_row + kvh * hd;
-    };
+    const int64_t kvh = tiled(sq) ? t.head : t.head / group;
+    const KeySource src{sq.block_table, a.k_pool, a.v_pool,    a.block_size,  kv_row,
+                        sq.k,           sq.v,     sq.k_shared, sq.v_shared,   sq.shared_len,
+                        sq.kv_half,     sq.k16,   sq.v16,      sq.k16_shared, sq.v16_shared,
+                        ld_kv,          kvh * hd, hd};
     // Per-thread scratch, so a decode step makes no heap allocation per head.
     ScratchScope scratch;
     if (tiled(sq)) {
-      KeyRange ranges[kTileQueries];
-      for (int64_t i = t.q0; i < t.q1; ++i)
-        ranges[i - t.q0] = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
-      DenseBlock b{sq.q + t.q0 * ld_q + t.head * hd,
-                   ld_q,
-                   dense_k,
-                   dense_v,
-                   shared_k,
-                   shared_v,
-                   sq.shared_len,
-                   sq.kv_half,
-                   sq.k16 != nullptr ? sq.k16 + kvh * hd : nullptr,
-                   sq.v16 != nullptr ? sq.v16 + kvh * hd : nullptr,
-                   sq.k16_shared != nullptr ? sq.k16_shared + kvh * hd : nullptr,
-                   sq.v16_shared != nullptr ? sq.v16_shared + kvh * hd : nullptr,
-                   ld_kv,
-                   sq.out + t.q0 * ld_o + t.head * hd,
-                   ld_o,
-                   t.q1 - t.q0,
-                   ranges,
-                   hd,
-                   scale};
-      attend_dense_block(b, scratch);
+      attend_group(src, sq, a, {hd, group, ld_q, ld_o, scale}, kvh, t.q0, t.q1, scratch);
       return;
     }
     const std::span<float> scores =
         scratch.arena().alloc<float>(static_cast<size_t>(sq.kv_len + 8));
     const std::span<float> acc = scratch.arena().alloc<float>(static_cast<size_t>(hd));
-    const bool blocked =
-        sq.q_rel == nullptr && sq.bias == nullptr && hd % 8 == 0 && hd <= kMaxRegisterHead;
     for (int64_t i = t.q0; i < t.q1; ++i) {
       const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
       float* out = sq.out + i * ld_o + t.head * hd;
@@ -409,19 +381,13 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
         continue;
       }
       const float* q = sq.q + i * ld_q + t.head * hd;
-      if (blocked) {
-        attend_query(
-            q, hd, r, scale, [&](int64_t j) { return row(true, j); },
-            [&](int64_t j) { return row(false, j); }, scores.data(), out);
-        continue;
-      }
       const float* bias =
           sq.bias != nullptr ? sq.bias + (t.head * sq.q_len + i) * sq.kv_len : nullptr;
       const float* q_rel = sq.q_rel != nullptr ? sq.q_rel + i * ld_q + t.head * hd : nullptr;
       const int64_t pos = sq.q_pos0 + i;
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = r.begin; j < r.end; ++j) {
-        float sc = dot(q, row(true, j), hd);
+        float sc = dot(q, src.row(true, j), hd);
         if (q_rel != nullptr)
           sc += dot(q_rel, a.rel_table + (a.rel_zero + pos - j) * ld_rel + t.head * hd, hd);
         sc *= scale;
@@ -438,7 +404,7 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
       std::fill(acc.begin(), acc.end(), 0.0f);
       const auto inv = static_cast<float>(1.0 / sum);
       for (int64_t j = r.begin; j < r.end; ++j) {
-        axpy(scores[static_cast<size_t>(j)] * inv, row(false, j), acc.data(), hd);
+        axpy(scores[static_cast<size_t>(j)] * inv, src.row(false, j), acc.data(), hd);
       }
       std::copy(acc.begin(), acc.end(), out);
     }

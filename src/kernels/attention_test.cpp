@@ -127,11 +127,13 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
 }
 
 // The tiled path (dense keys, no relative term, head size a multiple of 16): every mask,
-// GQA, query blocks with tails, keys with a row stride, against the reference.
+// GQA, query blocks with tails, keys with a row stride, against the reference. 260
+// queries make two tasks per head, each packing its keys once for several blocks.
 TEST(Attention, TiledDensePathMatchesReference) {
   ThreadPool pool(2);
-  for (const int64_t hd : {64, 32, 16}) {
-    const int64_t heads = 4, kv_heads = 2, kv_len = 131, q_len = 53, pos0 = 78;
+  for (const auto& [hd, q_len] :
+       {std::pair<int64_t, int64_t>{64, 53}, {32, 53}, {16, 53}, {64, 260}}) {
+    const int64_t heads = 4, kv_heads = 2, pos0 = 78, kv_len = pos0 + q_len;
     const int64_t ld_kv = kv_heads * hd + 8;  // keys and values inside wider rows
     const auto q = random_vector(size_t(q_len * heads * hd), 11);
     const auto k = random_vector(size_t(kv_len * ld_kv), 12);
@@ -155,7 +157,7 @@ TEST(Attention, TiledDensePathMatchesReference) {
         const auto expect =
             ref::attention(q.data(), q_len, pos0, kp.data(), vp.data(), kv_len, nullptr, packed);
         EXPECT_LT(max_abs_diff(out.data(), expect.data(), expect.size()), 1e-5)
-            << "hd " << hd << " mask " << int(mask) << " left " << left;
+            << "hd " << hd << " queries " << q_len << " mask " << int(mask) << " left " << left;
       }
     }
   }

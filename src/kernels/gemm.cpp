@@ -229,31 +229,35 @@ inline void with_rows(int64_t rows, Fn&& fn) {
   }
 }
 
+// Splits rows [begin, end) into micro-kernel tiles and calls fn(first row, rows) for each:
+// full tiles, then the rest. A tail of 1–3 rows has too few accumulators to hide the FMA
+// latency (2 rows: 4 chains, half the FMA rate), so it shares the last full tile's rows
+// instead: 6 + 1..3 rows run as two tiles of 4 + 3, 4 + 4 or 5 + 4.
+template <typename Fn>
+inline void for_each_tile(int64_t begin, int64_t end, Fn&& fn) {
+  int64_t full_end = end - (end - begin) % kMaxRows;
+  const int64_t tail = end - full_end;
+  if (tail > 0 && tail < 4 && full_end - begin >= kMaxRows) full_end -= kMaxRows;
+  int64_t m = begin;
+  for (; m < full_end; m += kMaxRows) fn(m, kMaxRows);
+  int64_t rest = end - m;
+  if (rest > kMaxRows) {
+    const int64_t first = (rest + 1) / 2;
+    fn(m, first);
+    m += first;
+    rest -= first;
+  }
+  if (rest > 0) fn(m, rest);
+}
+
 template <WeightFormat F>
 void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
               int64_t pnl, int64_t tap, int64_t c0, int64_t kc, bool first_block,
               const GemmEpilogue& epi, const Prefetch& pf) {
-  // Full tiles, then the rest. A tail of 1–3 rows has too few accumulators to hide the
-  // FMA latency (2 rows: 4 chains, half the FMA rate), so it shares the last full tile's
-  // rows instead: 6 + 1..3 rows run as two tiles of 4 + 3, 4 + 4 or 5 + 4.
-  int64_t full_end = m_end - (m_end - m_begin) % kMaxRows;
-  const int64_t tail = m_end - full_end;
-  if (tail > 0 && tail < 4 && full_end - m_begin >= kMaxRows) full_end -= kMaxRows;
-  int64_t m = m_begin;
-  for (; m < full_end; m += kMaxRows) {
-    run_tile<kMaxRows, F>(p, m, w, pnl, tap, c0, kc, first_block, epi, pf);
-  }
-  int64_t rest = m_end - m;
-  if (rest > kMaxRows) {
-    const int64_t first = (rest + 1) / 2;
-    with_rows(first, [&](auto mr) {
+  for_each_tile(m_begin, m_end, [&](int64_t m, int64_t rows) {
+    with_rows(rows, [&](auto mr) {
       run_tile<decltype(mr)::value, F>(p, m, w, pnl, tap, c0, kc, first_block, epi, pf);
     });
-    m += first;
-    rest -= first;
-  }
-  with_rows(rest, [&](auto mr) {
-    run_tile<decltype(mr)::value, F>(p, m, w, pnl, tap, c0, kc, first_block, epi, pf);
   });
 }
 
@@ -339,12 +343,12 @@ void gemm_f32_panels(const float* a, int64_t lda, int64_t m, int64_t k, const fl
                      int64_t panel_stride, int64_t panels, float* c, int64_t ldc) {
   for (int64_t p = 0; p < panels; ++p) {
     const float* panel = b + p * panel_stride;
-    for (int64_t m0 = 0; m0 < m; m0 += kMaxRows) {
+    for_each_tile(0, m, [&](int64_t m0, int64_t rows) {
       const float* ar = a + m0 * lda;
       float* cr = c + m0 * ldc + p * kPanel;
-      with_rows(std::min(kMaxRows, m - m0),
+      with_rows(rows,
                 [&](auto mr) { panel_tile<decltype(mr)::value>(ar, lda, k, panel, ldb, cr, ldc); });
-    }
+    });
   }
 }
 
