@@ -128,6 +128,17 @@ struct KeySource {
   }
 };
 
+// The union of the non-empty ranges, {max, 0} when there is none.
+KeyRange key_union(std::span<const KeyRange> ranges) {
+  KeyRange u{std::numeric_limits<int64_t>::max(), 0};
+  for (const KeyRange& r : ranges) {
+    if (r.end <= r.begin) continue;
+    u.begin = std::min(u.begin, r.begin);
+    u.end = std::max(u.end, r.end);
+  }
+  return u;
+}
+
 // Keys [begin, begin + nk) packed for a task, zero-padded to nk16.
 struct PackedKeys {
   int64_t begin, nk16;
@@ -169,12 +180,7 @@ struct QueryBlock {
 
 void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd, float scale,
                         ScratchScope& scratch) {
-  int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
-  for (int64_t i = 0; i < b.rows; ++i) {
-    if (b.ranges[i].end <= b.ranges[i].begin) continue;
-    kb = std::min(kb, b.ranges[i].begin);
-    ke = std::max(ke, b.ranges[i].end);
-  }
+  auto [kb, ke] = key_union({b.ranges, static_cast<size_t>(b.rows)});
   if (ke <= kb) {
     for (int64_t i = 0; i < b.rows; ++i)
       std::fill(b.out + i * b.ld_o, b.out + i * b.ld_o + hd, 0.0f);
@@ -226,9 +232,9 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
       _mm256_storeu_ps(srow + j, p);
       sum_a = _mm256_add_ps(sum_a, p);
     }
-    double sum = hsum256d(
-        _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(_mm256_add_ps(sum_a, sum_b))),
-                      _mm256_cvtps_pd(_mm256_extractf128_ps(_mm256_add_ps(sum_a, sum_b), 1))));
+    const __m256 sum8 = _mm256_add_ps(sum_a, sum_b);
+    double sum = hsum256d(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(sum8)),
+                                        _mm256_cvtps_pd(_mm256_extractf128_ps(sum8, 1))));
     for (; j < hi; ++j) {
       srow[j] = std::exp(srow[j] * scale - mx);
       sum += srow[j];
@@ -246,27 +252,24 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
   }
 }
 
-// Queries [q0, q1) of one sequence against kv head kvh, with the `group` query heads that
-// share it: row r of the task is query q0 + r / group, head kvh · group + r % group.
 struct HeadLayout {
   int64_t head_dim, group;  // group: query heads per kv head
   int64_t ld_q, ld_o;
   float scale;
 };
 
+// Queries [q0, q1) of one sequence against kv head kvh, with the `group` query heads that
+// share it: row r of the task is query q0 + r / group, head kvh · group + r % group.
 void attend_group(const KeySource& src, const AttentionSeq& sq, const AttentionArgs& a,
                   const HeadLayout& l, int64_t kvh, int64_t q0, int64_t q1, ScratchScope& scratch) {
   const int64_t hd = l.head_dim, group = l.group, ld_q = l.ld_q, ld_o = l.ld_o;
   const int64_t rows = (q1 - q0) * group;
   const std::span<KeyRange> ranges = scratch.arena().alloc<KeyRange>(static_cast<size_t>(rows));
-  int64_t kb = std::numeric_limits<int64_t>::max(), ke = 0;
   for (int64_t i = q0; i < q1; ++i) {
     const KeyRange r = visible_keys(a, sq.q_pos0 + i, sq.kv_len);
     for (int64_t h = 0; h < group; ++h) ranges[static_cast<size_t>((i - q0) * group + h)] = r;
-    if (r.end <= r.begin) continue;
-    kb = std::min(kb, r.begin);
-    ke = std::max(ke, r.end);
   }
+  const auto [kb, ke] = key_union(ranges);
   const PackedKeys keys = ke > kb ? pack_keys(src, kb, ke, scratch) : PackedKeys{0, 0, {}, {}};
   // One head per kv head: the rows are the queries, read and written in place. Several:
   // a query's heads are hd apart, its next query's ld_q, so the rows are gathered into one
