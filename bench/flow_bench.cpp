@@ -10,9 +10,12 @@
 //   - with --batch-streams N: N streams at different positions, one chunk each, as N
 //     separate calls and as one batched call.
 //   build/bench/flow_bench [--seconds S] [--stream-seconds S] [--no-recompute]
-//                          [--causal-final] [--half-state] [--weights fp32|fp16|int8]
+//                          [--causal-final] [--half-state]
+//                          [--weights fp32|fp16|int8|bf16]
 //                          [--left-chunks N] [--batch-streams N]
 //   build/bench/flow_bench --first-chunk HOP
+// --weights other than fp32 also runs the non-streaming call with fp32 weights, for the
+// speed ratio and the largest mel difference.
 // --first-chunk times only a voice's first streaming chunk (3 s prompt, its state cached),
 // the flow's share of the first-chunk latency.
 // --left-chunks N bounds the estimator's streaming attention to N left chunks
@@ -249,6 +252,25 @@ int main(int argc, char** argv) {
       "(%.1f%% of peak)\n",
       weights.c_str(), seconds, t_full, t_full / seconds, flops / 1e9, flops / t_full / 1e9,
       100 * flops / t_full / 1e9 / lim.peak_gflops);
+  if (weights != "fp32") {
+    // The same call with fp32 weights: the baseline for both speed and output.
+    const FlowModel exact(*backend, cfg, sd, WeightFormat::F32);
+    std::vector<float> exact_mel;
+    FlowRequest re = r;
+    re.mel = &exact_mel;
+    const auto t1 = std::chrono::steady_clock::now();
+    exact.infer({&re, 1});
+    const double t_exact = seconds_since(t1);
+    double worst = 0, range = 0;
+    for (size_t i = 0; i < std::min(mel.size(), exact_mel.size()); ++i) {
+      worst = std::max(worst, static_cast<double>(std::fabs(mel[i] - exact_mel[i])));
+      range = std::max(range, static_cast<double>(std::fabs(exact_mel[i])));
+    }
+    std::printf(
+        "flow fp32 non-streaming, same call: %.2f s (%s is %.2fx faster); max mel difference "
+        "%.3g (max |mel| %.3g)\n",
+        t_exact, weights.c_str(), t_exact / t_full, worst, range);
+  }
 
   size_t state = 0;
   const double t_inc = stream_all(flow, tokens, embedding, true, causal_final, state);

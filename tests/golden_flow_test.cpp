@@ -3,11 +3,13 @@
 // intermediate, and the first streaming chunk (chunk masks, look-ahead context).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <deque>
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/guarded_backend.h"
+#include "kernels/packed_weight.h"
 #include "model/flow.h"
 #include "model/flow_stream.h"
 #include "model/model_folder.h"
@@ -381,6 +383,33 @@ TEST_F(GoldenFlow, BoundedLeftContextEqualsItsRecomputeAndBoundsTheState) {
 // The estimator's cache in half precision: about half the state, a mel close to the
 // exact one (not equal: the cached keys and values are rounded), with or without a prompt
 // state of the same precision.
+// bf16 weights and products (WeightFormat::BF16, opt-in): not the official numerics, but
+// close to them, non-streaming and streaming alike.
+TEST_F(GoldenFlow, Bf16WeightsStayCloseToTheOfficialMel) {
+  if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
+  if (!cpu::cpu_has_bf16()) {
+    EXPECT_THROW(FlowModel(*backend_, folder_->config.flow, folder_->flow, WeightFormat::BF16),
+                 Error);
+    GTEST_SKIP() << "this CPU has no AVX512_BF16; a bf16 flow is refused (checked)";
+  }
+  const FlowModel bf16(*backend_, folder_->config.flow, folder_->flow, WeightFormat::BF16);
+  const Inputs in = inputs("flow_tokens.npy");
+  std::vector<float> mel;
+  FlowRequest r = request(in, mel, nullptr, false, true);
+  bf16.infer({&r, 1});
+  const auto want = channels_last(golden::load("flow_mel.npy"));
+  ASSERT_EQ(mel.size(), want.size());
+  double worst = 0, range = 0;
+  for (size_t i = 0; i < mel.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(mel[i] - want[i])));
+    range = std::max(range, double(std::fabs(want[i])));
+  }
+  std::printf("[ bf16 ] non-streaming mel: max |diff| %.3g, max |mel| %.3g\n", worst, range);
+  RecordProperty("bf16_max_mel_diff", std::to_string(worst));
+  EXPECT_GT(worst, kMelTolerance);  // rounded: not the official numerics
+  EXPECT_LT(worst, 0.05);
+}
+
 TEST_F(GoldenFlow, HalfPrecisionStateIsCloseAndSmaller) {
   const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
   Inputs in = inputs("flow_tokens.npy");

@@ -15,6 +15,8 @@ const char* weight_format_name(WeightFormat f) {
       return "fp16";
     case WeightFormat::I8:
       return "int8";
+    case WeightFormat::BF16:
+      return "bf16";
   }
   return "?";
 }
@@ -23,7 +25,8 @@ WeightFormat parse_weight_format(const std::string& s) {
   if (s == "fp32" || s == "f32") return WeightFormat::F32;
   if (s == "fp16" || s == "f16") return WeightFormat::F16;
   if (s == "int8" || s == "i8") return WeightFormat::I8;
-  fail("unknown weight format '", s, "' (expected fp32, fp16 or int8)");
+  if (s == "bf16") return WeightFormat::BF16;
+  fail("unknown weight format '", s, "' (expected fp32, fp16, int8 or bf16)");
 }
 
 const char* op_name(Op op) {

@@ -30,10 +30,14 @@ inline constexpr int kBackendInterfaceVersion = 3;
 enum class DeviceKind { Cpu, Cuda, Ascend };
 enum class MemoryKind { Device, Host, HostPinned };
 
-// Stored weight formats for linear and conv layers (activations are always float32).
-enum class WeightFormat { F32, F16, I8 };
+// Stored weight formats for linear and conv layers. F32, F16 and I8 compute in float32 (the
+// stored weight is widened; activations stay float32). BF16 also rounds the activations
+// to bfloat16 and multiplies in bf16 with float32 sums (on the CPU, AVX512_BF16's dot
+// product at twice the float32 FMA rate): it changes the output, and a backend without
+// it refuses the format (Backend::supports_weight_format).
+enum class WeightFormat { F32, F16, I8, BF16 };
 const char* weight_format_name(WeightFormat f);
-WeightFormat parse_weight_format(const std::string& s);  // "fp32" | "fp16" | "int8"
+WeightFormat parse_weight_format(const std::string& s);  // "fp32" | "fp16" | "int8" | "bf16"
 
 enum class Op {
   Linear,  // y = x W^T + b (GEMM, and GEMV when M is small)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/packed_weight.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 using testing::max_abs_diff;
 using testing::random_vector;
+using testing::rounded_to_bf16;
 
 struct ConvCase {
   int64_t cin, cout, kernel, stride, dilation, pad_l, pad_r, groups, t_in;
@@ -61,6 +63,42 @@ TEST(Conv1d, MatchesReference) {
     EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-4)
         << c.cin << "->" << c.cout << " k" << c.kernel << " s" << c.stride << " d" << c.dilation
         << " g" << c.groups;
+  }
+}
+
+// bf16 weights through the conv's implicit im2col (taps, dilation, padding, groups): the
+// same as float32 arithmetic on the bf16-rounded input and weights.
+TEST(Conv1d, Bf16EqualsFloatArithmeticOnRoundedOperands) {
+  if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
+  ThreadPool pool(2);
+  const ConvCase cases[] = {{64, 48, 3, 1, 2, 4, 0, 1, 37, ActivationKind::None},
+                            {24, 12, 5, 2, 1, 2, 2, 2, 41, ActivationKind::None}};
+  uint32_t seed = 500;
+  for (const auto& c : cases) {
+    Conv1dArgs a;
+    a.in_channels = c.cin;
+    a.out_channels = c.cout;
+    a.kernel = c.kernel;
+    a.stride = c.stride;
+    a.dilation = c.dilation;
+    a.pad_left = c.pad_l;
+    a.pad_right = c.pad_r;
+    a.groups = c.groups;
+    const auto x = random_vector(size_t(c.t_in * c.cin), seed++);
+    const auto w = random_vector(size_t(c.cout * (c.cin / c.groups) * c.kernel), seed++, 0.3f);
+    const auto b = random_vector(size_t(c.cout), seed++);
+    auto pw = cpu::pack_conv1d(w.data(), c.cout, c.cin / c.groups, c.kernel, c.groups,
+                               WeightFormat::BF16);
+    a.weight = pw.get();
+    a.bias = b.data();
+    std::vector<float> y(static_cast<size_t>(a.out_length(c.t_in) * c.cout));
+    Segment seg{x.data(), c.t_in, y.data()};
+    cpu::conv1d(pool, {&seg, 1}, a);
+    const auto expect = ref::conv1d(rounded_to_bf16(x), c.t_in, rounded_to_bf16(w), b.data(), a);
+    EXPECT_LT(max_abs_diff(y.data(), expect.data(), y.size()), 1e-4)
+        << c.cin << "->" << c.cout << " k" << c.kernel << " g" << c.groups;
+    const auto exact = ref::conv1d(x, c.t_in, w, b.data(), a);
+    EXPECT_GT(max_abs_diff(y.data(), exact.data(), y.size()), 1e-4) << "no bf16 rounding seen";
   }
 }
 

@@ -160,7 +160,9 @@ class CpuBackend final : public Backend {
     return i;
   }
   bool supports(Op /*op*/, DType dtype) const override { return dtype == DType::F32; }
-  bool supports_weight_format(WeightFormat /*f*/) const override { return true; }
+  bool supports_weight_format(WeightFormat f) const override {
+    return f != WeightFormat::BF16 || cpu_has_bf16();
+  }
 
   void* allocate(size_t bytes, MemoryKind /*kind*/) override { return cache_.allocate(bytes); }
   void deallocate(void* p, MemoryKind /*kind*/) override { cache_.deallocate(p); }

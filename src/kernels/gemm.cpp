@@ -361,11 +361,14 @@ void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const Pack
       return gemm_block_typed<WeightFormat::F16>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
     case WeightFormat::I8:
       return gemm_block_typed<WeightFormat::I8>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
+    case WeightFormat::BF16:
+      fail("gemm_block: bf16 weights run through gemm_bf16");
   }
 }
 
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi) {
+  if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
   struct RowChunk {
     size_t problem;
     int64_t begin, end;

@@ -40,8 +40,13 @@ struct GemmEpilogue {
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi);
 
+// gemm() for WeightFormat::BF16 (gemm_bf16.cpp, AVX512_BF16): A rounded to bf16, float32
+// sums. gemm() hands bf16 weights to it.
+void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
+               const GemmEpilogue& epi);
+
 // Single-threaded core over one problem and a range of panels; used by gemm() and by
-// callers that already run inside a pool task.
+// callers that already run inside a pool task. Not for bf16 weights.
 void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
                 int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi);
 

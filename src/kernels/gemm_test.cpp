@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/reference.h"
@@ -17,6 +19,7 @@ namespace {
 using testing::max_abs;
 using testing::max_abs_diff;
 using testing::random_vector;
+using testing::rounded_to_bf16;
 
 struct Shape3 {
   int64_t m, n, k;
@@ -147,6 +150,71 @@ TEST(Gemm, ReducedPrecisionWeightAccuracy) {
                 rel);
     EXPECT_LT(rel, f == WeightFormat::F16 ? 2e-3 : 2e-2) << weight_format_name(f);
     EXPECT_GT(rel, 0.0) << "a reduced format that is exact was not quantised";
+  }
+}
+
+// Odd M, N and K (row tails, a lone last panel, a padded last pair of k), strided A and
+// C, accumulate, and several problems on one weight: each equals float32 arithmetic on
+// the bf16-rounded operands, up to the order of the sums.
+TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
+  if (!cpu::cpu_has_bf16()) {
+    EXPECT_THROW(pack({1.0f}, 1, 1, WeightFormat::BF16), Error);
+    GTEST_SKIP() << "this CPU has no AVX512_BF16; bf16 weights are refused (checked)";
+  }
+  ThreadPool pool(2);
+  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},  {2, 16, 300},   {5, 33, 7},
+                           {6, 48, 257},   {7, 15, 64}, {13, 100, 33},  {64, 96, 600},
+                           {100, 31, 513}, {9, 40, 70}, {160, 64, 256}, {200, 48, 32}};
+  uint32_t seed = 300;
+  for (const auto& s : shapes) {
+    const auto x = random_vector(static_cast<size_t>(s.m * s.k), seed++);
+    const auto w = random_vector(static_cast<size_t>(s.n * s.k), seed++);
+    const auto b = random_vector(static_cast<size_t>(s.n), seed++);
+    const auto expect =
+        ref::linear(rounded_to_bf16(x), s.m, s.k, rounded_to_bf16(w), s.n, b.data());
+    const auto got =
+        run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, WeightFormat::BF16), b.data(), s.n,
+                   std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
+    EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 2e-5 * std::sqrt(double(s.k)))
+        << s.m << "x" << s.n << "x" << s.k;
+    // The rounding is real: unrounded float32 differs by far more.
+    if (s.k >= 64) {
+      const auto exact = ref::linear(x, s.m, s.k, w, s.n, b.data());
+      EXPECT_GT(max_abs_diff(got.data(), exact.data(), got.size()), 1e-3);
+    }
+  }
+  // Strided A and C, accumulate; two problems of different lengths on one weight.
+  const int64_t n = 37, k = 45, lda = 50, ldc = 41;
+  const auto w = random_vector(static_cast<size_t>(n * k), 7);
+  const auto packed = pack(w, n, k, WeightFormat::BF16);
+  const int64_t rows[2] = {11, 3};
+  std::vector<std::vector<float>> xs, cs, c0s;
+  std::vector<cpu::GemmProblem> problems;
+  for (int i = 0; i < 2; ++i) {
+    xs.push_back(random_vector(static_cast<size_t>(rows[i] * lda), 8 + i));
+    c0s.push_back(random_vector(static_cast<size_t>(rows[i] * ldc), 10 + i));
+    cs.push_back(c0s.back());
+  }
+  for (int i = 0; i < 2; ++i)
+    problems.push_back({{xs[i].data(), lda, 1, 0, k}, rows[i], cs[i].data(), ldc});
+  cpu::gemm(pool, problems, packed, {nullptr, true});
+  for (int i = 0; i < 2; ++i) {
+    std::vector<float> dense(static_cast<size_t>(rows[i] * k));
+    for (int64_t r = 0; r < rows[i]; ++r)
+      for (int64_t j = 0; j < k; ++j)
+        dense[static_cast<size_t>(r * k + j)] = xs[i][static_cast<size_t>(r * lda + j)];
+    const auto expect =
+        ref::linear(rounded_to_bf16(dense), rows[i], k, rounded_to_bf16(w), n, nullptr);
+    for (int64_t r = 0; r < rows[i]; ++r) {
+      for (int64_t j = 0; j < ldc; ++j) {
+        const size_t at = static_cast<size_t>(r * ldc + j);
+        if (j < n) {
+          EXPECT_NEAR(cs[i][at], c0s[i][at] + expect[static_cast<size_t>(r * n + j)], 1e-4);
+        } else {
+          EXPECT_EQ(cs[i][at], c0s[i][at]) << "wrote outside the output columns";
+        }
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -13,13 +14,32 @@ namespace cosy::cpu {
 
 namespace {
 void free_bytes(std::byte* p) { std::free(p); }
+
+// Round to nearest even, as the hardware's vcvtne2ps2bf16; NaN stays a (quiet) NaN.
+uint16_t float_to_bf16(float f) {
+  uint32_t u = 0;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
 }  // namespace
+
+bool cpu_has_bf16() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+           __builtin_cpu_supports("avx512vl") != 0;
+  }();
+  return has;
+}
 
 size_t PackedWeight::element_size() const {
   switch (format_) {
     case WeightFormat::F32:
       return 4;
     case WeightFormat::F16:
+    case WeightFormat::BF16:
       return 2;
     case WeightFormat::I8:
       return 1;
@@ -29,9 +49,15 @@ size_t PackedWeight::element_size() const {
 
 PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
                            const std::function<float(int64_t, int64_t)>& get)
-    : n_(n), k_(k), panels_((n + kPanel - 1) / kPanel), format_(format) {
+    : n_(n),
+      k_(k),
+      panels_((n + kPanel - 1) / kPanel),
+      panel_rows_(format == WeightFormat::BF16 ? (k + 1) / 2 * 2 : k),
+      format_(format) {
   if (n <= 0 || k <= 0) fail("weight shape must be positive, got [", n, ", ", k, "]");
-  const size_t elems = static_cast<size_t>(panels_ * kPanel * k);
+  if (format == WeightFormat::BF16 && !cpu_has_bf16())
+    fail("bf16 weights need a CPU with AVX512_BF16, which this one lacks: use fp32 or fp16");
+  const size_t elems = static_cast<size_t>(panels_ * kPanel * panel_rows_);
   bytes_ = elems * element_size();
   void* p = std::aligned_alloc(64, (bytes_ + 63) / 64 * 64);
   if (p == nullptr) throw std::bad_alloc();
@@ -47,6 +73,20 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
     }
     scales_ = std::make_unique<float[]>(column_scale.size());
     std::copy(column_scale.begin(), column_scale.end(), scales_.get());
+  }
+  if (format == WeightFormat::BF16) {
+    auto* out = reinterpret_cast<uint16_t*>(data_.get());
+    for (int64_t pnl = 0; pnl < panels_; ++pnl) {
+      for (int64_t kk = 0; kk < panel_rows_; ++kk) {
+        for (int64_t j = 0; j < kPanel; ++j) {
+          const int64_t col = pnl * kPanel + j;
+          const float v = col < n && kk < k ? get(col, kk) : 0.0f;
+          out[static_cast<size_t>(((pnl * panel_rows_ + kk / 2 * 2) * kPanel) + j * 2 + kk % 2)] =
+              float_to_bf16(v);
+        }
+      }
+    }
+    return;
   }
   for (int64_t pnl = 0; pnl < panels_; ++pnl) {
     for (int64_t kk = 0; kk < k; ++kk) {
@@ -67,6 +107,8 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
                 static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
             break;
           }
+          case WeightFormat::BF16:
+            break;  // packed above
         }
       }
     }
@@ -74,7 +116,7 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
 }
 
 const void* PackedWeight::panel(int64_t p) const {
-  return data_.get() + static_cast<size_t>(p * k_ * kPanel) * element_size();
+  return data_.get() + static_cast<size_t>(p * panel_rows_ * kPanel) * element_size();
 }
 
 const PackedWeight& as_packed(const PreparedWeight* w) {

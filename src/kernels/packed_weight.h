@@ -2,7 +2,9 @@
 // panel K rows of 16 values ([N/16][K][16]), so one packed layout serves both the GEMM
 // micro-kernel (two 8-wide loads per k) and the M=1 decode GEMV (a sequential stream).
 // fp16 stores halves (F16C converts in the kernel); int8 stores per-output-channel
-// symmetric quantised values with one float scale per column.
+// symmetric quantised values with one float scale per column. bf16 stores each panel as
+// ceil(K/2) rows of 16 (k, k+1) pairs ([N/16][K/2][16][2]), the operand layout of the
+// AVX512_BF16 dot product (gemm_bf16.cpp).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,9 @@
 namespace cosy::cpu {
 
 inline constexpr int64_t kPanel = 16;
+
+// Whether this CPU runs WeightFormat::BF16 (AVX512_BF16); PackedWeight refuses it if not.
+bool cpu_has_bf16();
 
 class PackedWeight final : public PreparedWeight {
  public:
@@ -27,13 +32,14 @@ class PackedWeight final : public PreparedWeight {
   size_t bytes() const override { return bytes_; }
 
   int64_t panels() const { return panels_; }
-  // Panel p's K×16 block (float, uint16 half or int8, by format).
+  // Panel p's K×16 block (float, uint16 half or int8, by format; bf16: K/2 × 16 pairs).
   const void* panel(int64_t p) const;
   const float* scales() const { return scales_.get(); }  // I8: [panels*16]
   size_t element_size() const;
 
  private:
   int64_t n_, k_, panels_;
+  int64_t panel_rows_;  // stored k rows per panel: K, rounded up to even for bf16 pairs
   WeightFormat format_;
   size_t bytes_ = 0;
   std::unique_ptr<std::byte[], void (*)(std::byte*)> data_{nullptr, nullptr};

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -22,6 +23,18 @@ inline double max_abs_diff(const float* a, const float* b, size_t n) {
   double m = 0;
   for (size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
   return m;
+}
+
+// Every value rounded to the nearest bfloat16 (ties to even), as the bf16 GEMM rounds its
+// operands: float32 arithmetic on these is what WeightFormat::BF16 must reproduce.
+inline std::vector<float> rounded_to_bf16(std::vector<float> v) {
+  for (float& x : v) {
+    uint32_t u = 0;
+    std::memcpy(&u, &x, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&x, &u, sizeof u);
+  }
+  return v;
 }
 
 inline double max_abs(const std::vector<float>& a) {

@@ -26,7 +26,7 @@ namespace cosy::tools {
 namespace {
 
 struct BenchOptions {
-  std::string model, voice, json, weights = "fp32";
+  std::string model, voice, json, weights = "fp32", flow_weights = "fp32";
   std::vector<int64_t> first_hops = {15, 25};
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
@@ -179,6 +179,7 @@ int run_bench(const BenchOptions& o) {
   reset_peak_rss();
   EngineOptions eo;
   eo.llm_weights = parse_weight_format(o.weights);
+  eo.flow_weights = parse_weight_format(o.flow_weights);
   eo.max_streams = 1;
   eo.flow_left_chunks = o.flow_left_chunks;
   eo.uncond_first_passes = o.uncond_first_passes;
@@ -187,9 +188,10 @@ int run_bench(const BenchOptions& o) {
   const auto ids = engine.voice_ids();
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
   const auto voice = engine.voice(o.voice.empty() ? ids[0] : o.voice);
-  std::printf("cosyserve bench: %s, LLM weights %s, %lld tokens per run, %d threads\n",
-              o.model.c_str(), o.weights.c_str(), static_cast<long long>(o.tokens),
-              probe_pool.num_threads());
+  std::printf(
+      "cosyserve bench: %s, LLM weights %s, flow weights %s, %lld tokens per run, %d threads\n",
+      o.model.c_str(), o.weights.c_str(), o.flow_weights.c_str(), static_cast<long long>(o.tokens),
+      probe_pool.num_threads());
   std::printf("machine: peak %.1f GFLOP/s FMA, DRAM read %.1f GB/s; voice prompt %.2f s\n",
               limits.peak_gflops, limits.dram_read_gbps,
               static_cast<double>(voice->speech.size()) / 25.0);
@@ -305,6 +307,7 @@ int run_bench(const BenchOptions& o) {
     j["flow_state_peak_mb"] = state_mb;
     j["half_state"] = o.half_state;
     j["weights"] = o.weights;
+    j["flow_weights"] = o.flow_weights;
     j["machine"] = {{"peak_gflops", limits.peak_gflops}, {"dram_read_gbps", limits.dram_read_gbps}};
     j["runs"] = nlohmann::json::array();
     for (const Run& r : runs) j["runs"].push_back(run_json(r, limits.peak_gflops));
@@ -324,6 +327,10 @@ Command register_bench(CLI::App& app) {
       ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the first)");
   app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
+      ->capture_default_str();
+  app.add_option("--flow-weights", o->flow_weights,
+                 "Flow weight format: fp32 | fp16 | bf16 (bf16 also rounds the activations: "
+                 "not the official numerics; needs AVX512_BF16)")
       ->capture_default_str();
   app.add_option("--first-hop", o->first_hops, "Streaming first hop(s) in tokens")
       ->capture_default_str();

@@ -214,7 +214,10 @@ Command register_synth(CLI::App& app) {
   app.add_option("--top-p", o->top_p, "Nucleus mass (ras, top-k)")->capture_default_str();
   app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
       ->capture_default_str();
-  app.add_option("--flow-weights", o->flow_weights, "Flow weight format")->capture_default_str();
+  app.add_option("--flow-weights", o->flow_weights,
+                 "Flow weight format: fp32 | fp16 | bf16 (bf16 also rounds the activations: "
+                 "not the official numerics; needs AVX512_BF16)")
+      ->capture_default_str();
   app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format")->capture_default_str();
   app.add_option("--fixed-tokens", o->fixed_tokens,
                  "Force this many speech tokens per segment (random-weight models)");
