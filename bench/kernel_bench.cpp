@@ -256,27 +256,31 @@ int run(int argc, char** argv) {
     for (const AttentionShape& sh :
          {AttentionShape{"flow 8x64 T500 chunk50", 500, MaskKind::ChunkCausal},
           AttentionShape{"flow 8x64 T650 full", 650, MaskKind::None}}) {
-      const int64_t heads = 8, hd = 64, len = sh.len, chunk = 50;
-      const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
-      const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
-      std::vector<float> out(q.size());
-      AttentionArgs a;
-      a.num_heads = a.num_kv_heads = heads;
-      a.head_dim = hd;
-      a.mask = sh.mask;
-      a.chunk = chunk;
-      AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
-      const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
-      // Visible pairs under the mask, 4 flops per pair and dimension (QK and PV).
-      double pairs = 0;
-      for (int64_t i = 0; i < len; ++i) {
-        const cpu::KeyRange kr = cpu::visible_keys(a, i, len);
-        pairs += static_cast<double>(kr.end - kr.begin);
+      for (const bool bf16 : {false, true}) {
+        if (bf16 && !cpu::cpu_has_bf16()) continue;
+        const int64_t heads = 8, hd = 64, len = sh.len, chunk = 50;
+        const auto kv = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+        const auto q = rnd(static_cast<size_t>(len * heads * hd), 1.0f);
+        std::vector<float> out(q.size());
+        AttentionArgs a;
+        a.num_heads = a.num_kv_heads = heads;
+        a.head_dim = hd;
+        a.mask = sh.mask;
+        a.chunk = chunk;
+        a.bf16 = bf16;
+        AttentionSeq s{q.data(), len, 0, nullptr, len, nullptr, out.data(), kv.data(), kv.data()};
+        const double t = bench::time_best([&] { cpu::attention(pool, {&s, 1}, a); }, budget);
+        // Visible pairs under the mask, 4 flops per pair and dimension (QK and PV).
+        double pairs = 0;
+        for (int64_t i = 0; i < len; ++i) {
+          const cpu::KeyRange kr = cpu::visible_keys(a, i, len);
+          pairs += static_cast<double>(kr.end - kr.begin);
+        }
+        Row r{"attention", bf16 ? "bf16" : "fp32", sh.name, len, hd, heads};
+        r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
+        r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
+        report(r);
       }
-      Row r{"attention", "fp32", sh.name, len, hd, heads};
-      r.gflops = 4.0 * pairs * static_cast<double>(hd * heads) / t / 1e9;
-      r.gbps = static_cast<double>(3 * len * heads * hd * 4) / t / 1e9;
-      report(r);
     }
     {
       // A voice's first streaming flow chunk: the CFG pair (2 sequences), 80 queries from

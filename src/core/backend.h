@@ -206,6 +206,10 @@ struct AttentionArgs {
   // scale * (q·k + q_rel·rel), as espnet's RelPositionMultiHeadedAttention computes it.
   const float* rel_table = nullptr;
   int64_t rel_zero = 0;
+  // Q·Kᵀ and P·V with bf16 products and float32 sums (the CPU's AVX512_BF16, as
+  // WeightFormat::BF16): a bf16 flow's attention. Changes the output; the softmax stays
+  // float32. Only for sequences without a relative term or bias.
+  bool bf16 = false;
 };
 
 // The kernels. Every pointer is memory of this backend; every call is queued on `stream`.

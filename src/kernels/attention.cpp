@@ -144,9 +144,14 @@ struct PackedKeys {
   int64_t begin, nk16;
   const float* kt;  // [nk16 / 16][hd][16]
   const float* v;   // [hd / 16][nk16][16]
+  // bf16 attention: the same panels as bf16 pairs along their rows (head dims for kt,
+  // keys for v), at the same element offsets. Null otherwise.
+  const uint16_t* kt16 = nullptr;
+  const uint16_t* v16 = nullptr;
 };
 
-PackedKeys pack_keys(const KeySource& src, int64_t kb, int64_t ke, ScratchScope& scratch) {
+PackedKeys pack_keys(const KeySource& src, int64_t kb, int64_t ke, bool bf16,
+                     ScratchScope& scratch) {
   const int64_t hd = src.head_dim, nk = ke - kb, nk16 = (nk + kPanel - 1) / kPanel * kPanel;
   const std::span<float> kt = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
   const std::span<float> vp = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
@@ -166,7 +171,18 @@ PackedKeys pack_keys(const KeySource& src, int64_t kb, int64_t ke, ScratchScope&
       _mm256_storeu_ps(vp.data() + (d0 / kPanel) * nk16 * kPanel + j * kPanel + d0 % kPanel, x);
     }
   }
-  return {kb, nk16, kt.data(), vp.data()};
+  PackedKeys keys{kb, nk16, kt.data(), vp.data()};
+  if (bf16) {
+    const std::span<uint16_t> kt16 = scratch.arena().alloc<uint16_t>(kt.size());
+    const std::span<uint16_t> v16 = scratch.arena().alloc<uint16_t>(vp.size());
+    for (int64_t p = 0; p < nk16 / kPanel; ++p)
+      pair_panel_bf16(kt.data() + p * hd * kPanel, hd, kt16.data() + p * hd * kPanel);
+    for (int64_t p = 0; p < hd / kPanel; ++p)
+      pair_panel_bf16(vp.data() + p * nk16 * kPanel, nk16, v16.data() + p * nk16 * kPanel);
+    keys.kt16 = kt16.data();
+    keys.v16 = v16.data();
+  }
+  return keys;
 }
 
 struct QueryBlock {
@@ -191,8 +207,13 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
   kb = keys.begin + off;
   const int64_t nk = ke - kb, nk16 = (nk + kPanel - 1) / kPanel * kPanel;
   const std::span<float> sc = scratch.arena().alloc<float>(static_cast<size_t>(b.rows * nk16));
-  gemm_f32_panels(b.q, b.ld_q, b.rows, hd, keys.kt + off * hd, kPanel, hd * kPanel, nk16 / kPanel,
-                  sc.data(), nk16);
+  if (keys.kt16 != nullptr) {
+    gemm_bf16_panels(b.q, b.ld_q, b.rows, hd, keys.kt16 + off * hd, hd * kPanel, nk16 / kPanel,
+                     sc.data(), nk16);
+  } else {
+    gemm_f32_panels(b.q, b.ld_q, b.rows, hd, keys.kt + off * hd, kPanel, hd * kPanel,
+                    nk16 / kPanel, sc.data(), nk16);
+  }
   // Softmax numerators per row over its own visible keys (everything else gets 0); each
   // row's 1/sum scales its output row after P·V, hd values instead of nk.
   const std::span<float> inv_sum = scratch.arena().alloc<float>(static_cast<size_t>(b.rows));
@@ -242,8 +263,13 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
     inv_sum[static_cast<size_t>(i)] = static_cast<float>(1.0 / sum);
   }
   // O = P·V over the block's keys, then each row times its 1/sum.
-  gemm_f32_panels(sc.data(), nk16, b.rows, nk, keys.v + off * kPanel, kPanel, keys.nk16 * kPanel,
-                  hd / kPanel, b.out, b.ld_o);
+  if (keys.v16 != nullptr) {
+    gemm_bf16_panels(sc.data(), nk16, b.rows, nk, keys.v16 + off * kPanel, keys.nk16 * kPanel,
+                     hd / kPanel, b.out, b.ld_o);
+  } else {
+    gemm_f32_panels(sc.data(), nk16, b.rows, nk, keys.v + off * kPanel, kPanel,
+                    keys.nk16 * kPanel, hd / kPanel, b.out, b.ld_o);
+  }
   for (int64_t i = 0; i < b.rows; ++i) {
     const __m256 inv = _mm256_set1_ps(inv_sum[static_cast<size_t>(i)]);
     float* o = b.out + i * b.ld_o;
@@ -270,7 +296,8 @@ void attend_group(const KeySource& src, const AttentionSeq& sq, const AttentionA
     for (int64_t h = 0; h < group; ++h) ranges[static_cast<size_t>((i - q0) * group + h)] = r;
   }
   const auto [kb, ke] = key_union(ranges);
-  const PackedKeys keys = ke > kb ? pack_keys(src, kb, ke, scratch) : PackedKeys{0, 0, {}, {}};
+  const PackedKeys keys =
+      ke > kb ? pack_keys(src, kb, ke, a.bf16, scratch) : PackedKeys{0, 0, {}, {}};
   // One head per kv head: the rows are the queries, read and written in place. Several:
   // a query's heads are hd apart, its next query's ld_q, so the rows are gathered into one
   // matrix (and the output scattered back), hd values a row against nk · hd of work.
@@ -329,6 +356,14 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
   }
   if (a.mask == MaskKind::ChunkCausal && a.chunk <= 0)
     fail("attention: chunk size must be positive");
+  if (a.bf16) {
+    if (!cpu_has_bf16()) fail("attention: bf16 products need a CPU with AVX512_BF16");
+    for (const AttentionSeq& sq : seqs) {
+      if (sq.q_rel != nullptr || sq.bias != nullptr || a.head_dim % kPanel != 0)
+        fail("attention: bf16 needs no relative term or bias and a head size that is a "
+             "multiple of 16");
+    }
+  }
   const int64_t hd = a.head_dim, group = a.num_heads / a.num_kv_heads;
   const int64_t ld_q = a.ld_q > 0 ? a.ld_q : a.num_heads * hd;
   const int64_t ld_o = a.ld_out > 0 ? a.ld_out : a.num_heads * hd;

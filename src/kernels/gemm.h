@@ -45,6 +45,14 @@ void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedW
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi);
 
+// gemm_f32_panels with bf16 products (AVX512_BF16 only): A's rows are rounded to bf16
+// pairs, and B is in pair panels, panel p at b + p * panel_stride as [k/2][16][2] (k rounded
+// up to even, zero-padded). Attention's Q·Kᵀ and P·V on a bf16 flow.
+void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const uint16_t* b,
+                      int64_t panel_stride, int64_t panels, float* c, int64_t ldc);
+// One [rows][16] float panel (rows even) as a [rows/2][16][2] bf16 pair panel.
+void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out);
+
 // Single-threaded core over one problem and a range of panels; used by gemm() and by
 // callers that already run inside a pool task. Not for bf16 weights.
 void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,

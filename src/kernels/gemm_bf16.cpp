@@ -141,6 +141,47 @@ void run_rows(TileArgs t, int64_t rows) {
 
 }  // namespace
 
+void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out) {
+  // [r0 c0..c15 | r1 c0..c15] as bf16, then interleaved to (r0, r1) per column.
+  static const __m512i kInterleave =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t r = 0; r < rows; r += 2) {
+    const __m512 lo = _mm512_loadu_ps(panel + r * kPanel);
+    const __m512 hi = r + 1 < rows ? _mm512_loadu_ps(panel + (r + 1) * kPanel) : _mm512_setzero_ps();
+    const __m512i both = std::bit_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+    _mm512_storeu_si512(out + r * kPanel, _mm512_permutexvar_epi16(kInterleave, both));
+  }
+}
+
+void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const uint16_t* b,
+                      int64_t panel_stride, int64_t panels, float* c, int64_t ldc) {
+  const int64_t k2 = (k + 1) / 2;
+  thread_local std::vector<uint32_t> a_pairs;  // runs inside one task: this thread's own
+  if (a_pairs.size() < static_cast<size_t>(m * k2)) a_pairs.resize(static_cast<size_t>(m * k2));
+  const GemmProblem rows{{a, lda, 1, 0, k}, m, nullptr, 0};
+  convert_rows(rows, 0, m, k2, a_pairs.data());
+  for (int64_t p = 0; p < panels; p += 2) {
+    TileArgs t;
+    t.a = a_pairs.data();
+    t.k2 = k2;
+    t.panel0 = b + p * panel_stride;
+    t.panel1 = p + 1 < panels ? b + (p + 1) * panel_stride : nullptr;
+    t.prefetch = nullptr;
+    t.prefetch_bytes = 0;
+    t.c = c + p * kPanel;
+    t.ldc = ldc;
+    t.cols = std::min<int64_t>(2, panels - p) * kPanel;
+    t.bias = nullptr;
+    t.accumulate = false;
+    if (t.panel1 != nullptr) {
+      run_rows<2>(t, m);
+    } else {
+      run_rows<1>(t, m);
+    }
+  }
+}
+
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi) {
   if (w.format() != WeightFormat::BF16) fail("gemm_bf16: the weight is not bf16");

@@ -124,6 +124,7 @@ FlowEstimator::FlowEstimator(Backend& backend, const CfmConfig& config, int64_t 
     : backend_(backend),
       config_(config),
       mel_bins_(mel_bins),
+      bf16_attention_(format == WeightFormat::BF16),
       w_(std::make_unique<Weights>()),
       workspaces_(std::make_unique<Workspaces>()) {
   const EstimatorConfig& c = config_.estimator;
@@ -181,6 +182,7 @@ struct StageContext {
   Exec& e;
   const EstimatorConfig& c;
   const Batch& time_mish;  // Mish(time embedding), one row per sequence
+  bool bf16_attention;
   std::span<const EstimatorInput> in;
   Workspace& ws;
   size_t next_conv = 0;  // run-order index of the next causal conv (its tail slot)
@@ -247,6 +249,7 @@ void run_transformer(StageContext& ctx, const TransformerBlock& b, Batch& x) {
   a.head_dim = c.attention_head_dim;
   a.chunk = c.static_chunk_size;
   a.left_chunks = c.num_decoding_left_chunks;
+  a.bf16 = ctx.bf16_attention;
   self_attention(ctx.e, io, a);
   b.out.run(ctx.e, att, x, /*accumulate=*/true);
   b.norm3.run(ctx.e, x, h);
@@ -328,7 +331,7 @@ void FlowEstimator::estimate(std::span<const EstimatorInput> batch, Batch& out) 
     part(in.spks, 2 * bins, spk, 0);
     part(in.cond, 2 * bins + spk, bins, bins);
   }
-  StageContext ctx{e, c, t2, batch, ws};
+  StageContext ctx{e, c, t2, bf16_attention_, batch, ws};
   Batch& mid = ws.mid;
   run_stage(ctx, w.down, h, skip);
   run_causal(ctx, w.down.post, skip, mid);

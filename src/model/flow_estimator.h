@@ -53,6 +53,7 @@ class FlowEstimator {
   Backend& backend_;
   CfmConfig config_;
   int64_t mel_bins_;
+  bool bf16_attention_;  // bf16 weights: the attention's products in bf16 too
   std::unique_ptr<Weights> w_;
   std::unique_ptr<Workspaces> workspaces_;  // activation buffers reused across calls
 };

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/packed_weight.h"
 #include "model/model_folder.h"
 #include "model/test_model_util.h"
 
@@ -376,6 +377,41 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
 
 // A voice's later streams start their LM from the prefix (sos + prompt text) an earlier
 // stream left in the KV pool, and give the same speech as streams that compute it.
+// A bf16 flow (EngineOptions::flow_weights, opt-in) streams the same chunks as the fp32
+// one up to its rounding: the mel moves a little, not by garbage.
+TEST_F(EngineTest, Bf16FlowStreamsCloseToTheFp32Flow) {
+  EngineOptions bf16;
+  bf16.flow_weights = WeightFormat::BF16;
+  if (!cpu::cpu_has_bf16()) {
+    EXPECT_THROW(Engine(*backend_, *folder_, bf16), Error);
+    GTEST_SKIP() << "this CPU has no AVX512_BF16; a bf16 flow is refused (checked)";
+  }
+  std::vector<int32_t> tokens(90);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
+  std::vector<std::vector<float>> mel(2);
+  for (size_t k = 0; k < 2; ++k) {
+    Engine engine(*backend_, *folder_, k == 0 ? EngineOptions{} : bf16);
+    StreamOptions o = options(engine, 2);
+    o.input = StreamInput::SpeechTokens;
+    std::mutex m;
+    auto s = engine.open(o, [&](const AudioChunk& c) {
+      std::lock_guard lock(m);
+      mel[k].insert(mel[k].end(), c.mel.begin(), c.mel.end());
+      return true;
+    });
+    s->push_speech_tokens(tokens);
+    s->finish_input();
+    ASSERT_EQ(s->wait().status, StreamStatus::Done);
+  }
+  ASSERT_EQ(mel[0].size(), mel[1].size());
+  ASSERT_FALSE(mel[0].empty());
+  double diff = 0;
+  for (size_t i = 0; i < mel[0].size(); ++i)
+    diff = std::max(diff, double(std::fabs(mel[0][i] - mel[1][i])));
+  EXPECT_GT(diff, 1e-4);  // rounded
+  EXPECT_LT(diff, 0.1);
+}
+
 TEST_F(EngineTest, LmVoicePrefixGivesTheSameSpeech) {
   std::vector<std::vector<std::vector<float>>> audio(2);
   std::vector<int64_t> prefix_rows(2);
