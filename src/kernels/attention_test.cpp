@@ -131,6 +131,14 @@ TEST(Attention, DenseKeysWithRelativePositionsMatchReference) {
 // The tiled path (dense keys, no relative term, head size a multiple of 16): every mask,
 // GQA, query blocks with tails, keys with a row stride, against the reference. 260
 // queries make two tasks per head, each packing its keys once for several blocks.
+// The first `width` values of each of `rows` rows `ld` apart, packed.
+std::vector<float> unpadded(const std::vector<float>& x, int64_t rows, int64_t ld, int64_t width) {
+  std::vector<float> out;
+  for (int64_t j = 0; j < rows; ++j)
+    out.insert(out.end(), x.begin() + j * ld, x.begin() + j * ld + width);
+  return out;
+}
+
 TEST(Attention, TiledDensePathMatchesReference) {
   ThreadPool pool(2);
   for (const auto& [hd, q_len] :
@@ -149,11 +157,8 @@ TEST(Attention, TiledDensePathMatchesReference) {
         AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
         cpu::attention(pool, {&s, 1}, a);
         // The reference takes packed rows: drop the padding.
-        std::vector<float> kp, vp;
-        for (int64_t j = 0; j < kv_len; ++j) {
-          kp.insert(kp.end(), k.begin() + j * ld_kv, k.begin() + j * ld_kv + kv_heads * hd);
-          vp.insert(vp.end(), v.begin() + j * ld_kv, v.begin() + j * ld_kv + kv_heads * hd);
-        }
+        const auto kp = unpadded(k, kv_len, ld_kv, kv_heads * hd);
+        const auto vp = unpadded(v, kv_len, ld_kv, kv_heads * hd);
         AttentionArgs packed = a;
         packed.ld_kv = 0;
         const auto expect =
@@ -179,11 +184,8 @@ TEST(Attention, Bf16ProductsStayCloseToTheRoundedReference) {
     const auto q = random_vector(size_t(q_len * heads * hd), 21);
     const auto k = random_vector(size_t(kv_len * ld_kv), 22);
     const auto v = random_vector(size_t(kv_len * ld_kv), 23);
-    std::vector<float> kp, vp;
-    for (int64_t j = 0; j < kv_len; ++j) {
-      kp.insert(kp.end(), k.begin() + j * ld_kv, k.begin() + j * ld_kv + kv_heads * hd);
-      vp.insert(vp.end(), v.begin() + j * ld_kv, v.begin() + j * ld_kv + kv_heads * hd);
-    }
+    const auto kp = unpadded(k, kv_len, ld_kv, kv_heads * hd);
+    const auto vp = unpadded(v, kv_len, ld_kv, kv_heads * hd);
     const auto qr = rounded_to_bf16(q), kr = rounded_to_bf16(kp), vr = rounded_to_bf16(vp);
     for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
       AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);

@@ -21,6 +21,20 @@ struct ConvCase {
   ActivationKind pre;
 };
 
+// The case's shape as conv arguments (no weight, bias or pre-activation yet).
+Conv1dArgs args_of(const ConvCase& c) {
+  Conv1dArgs a;
+  a.in_channels = c.cin;
+  a.out_channels = c.cout;
+  a.kernel = c.kernel;
+  a.stride = c.stride;
+  a.dilation = c.dilation;
+  a.pad_left = c.pad_l;
+  a.pad_right = c.pad_r;
+  a.groups = c.groups;
+  return a;
+}
+
 TEST(Conv1d, MatchesReference) {
   ThreadPool pool(2);
   const ConvCase cases[] = {
@@ -35,15 +49,7 @@ TEST(Conv1d, MatchesReference) {
   };
   uint32_t seed = 100;
   for (const auto& c : cases) {
-    Conv1dArgs a;
-    a.in_channels = c.cin;
-    a.out_channels = c.cout;
-    a.kernel = c.kernel;
-    a.stride = c.stride;
-    a.dilation = c.dilation;
-    a.pad_left = c.pad_l;
-    a.pad_right = c.pad_r;
-    a.groups = c.groups;
+    Conv1dArgs a = args_of(c);
     const auto alpha = random_vector(size_t(c.cin), seed++, 1.0f);
     std::vector<float> alpha_pos(alpha.size());
     for (size_t i = 0; i < alpha.size(); ++i) alpha_pos[i] = 0.2f + std::abs(alpha[i]);
@@ -75,15 +81,7 @@ TEST(Conv1d, Bf16EqualsFloatArithmeticOnRoundedOperands) {
                             {24, 12, 5, 2, 1, 2, 2, 2, 41, ActivationKind::None}};
   uint32_t seed = 500;
   for (const auto& c : cases) {
-    Conv1dArgs a;
-    a.in_channels = c.cin;
-    a.out_channels = c.cout;
-    a.kernel = c.kernel;
-    a.stride = c.stride;
-    a.dilation = c.dilation;
-    a.pad_left = c.pad_l;
-    a.pad_right = c.pad_r;
-    a.groups = c.groups;
+    Conv1dArgs a = args_of(c);
     const auto x = random_vector(size_t(c.t_in * c.cin), seed++);
     const auto w = random_vector(size_t(c.cout * (c.cin / c.groups) * c.kernel), seed++, 0.3f);
     const auto b = random_vector(size_t(c.cout), seed++);
