@@ -8,14 +8,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/gemm_tiling.h"
 
 namespace cosy::cpu {
 
 namespace {
 
-constexpr int64_t kMaxRows = 6;      // micro-kernel height: 12 accumulators + 2 B + 1 A register
 constexpr int64_t kBlockK = 256;     // a 16-wide B block of 256 k (16 KB fp32) stays in L1
-constexpr int64_t kBlockM = 96;      // rows per task: their A block stays in L2
 constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
 constexpr int64_t kFarBlocks = 2;    // few rows: an L2 prefetch this many blocks past the L1 one
 
@@ -206,50 +205,6 @@ void run_tile(const GemmProblem& p, int64_t m, const PackedWeight& w, int64_t pn
   store_tile<MR>(acc, p.c + m * p.ldc + col0, p.ldc, cols, scale, bias, load_c);
 }
 
-// Calls fn(std::integral_constant<int, MR>{}) for a row count of 1..kMaxRows known only at
-// run time: the one place that turns it into a micro-kernel height.
-template <typename Fn>
-inline void with_rows(int64_t rows, Fn&& fn) {
-  static_assert(kMaxRows == 6);
-  switch (rows) {
-    case 6:
-      return fn(std::integral_constant<int, 6>{});
-    case 5:
-      return fn(std::integral_constant<int, 5>{});
-    case 4:
-      return fn(std::integral_constant<int, 4>{});
-    case 3:
-      return fn(std::integral_constant<int, 3>{});
-    case 2:
-      return fn(std::integral_constant<int, 2>{});
-    case 1:
-      return fn(std::integral_constant<int, 1>{});
-    default:
-      return;
-  }
-}
-
-// Splits rows [begin, end) into micro-kernel tiles and calls fn(first row, rows) for each:
-// full tiles, then the rest. A tail of 1–3 rows has too few accumulators to hide the FMA
-// latency (2 rows: 4 chains, half the FMA rate), so it shares the last full tile's rows
-// instead: 6 + 1..3 rows run as two tiles of 4 + 3, 4 + 4 or 5 + 4.
-template <typename Fn>
-inline void for_each_tile(int64_t begin, int64_t end, Fn&& fn) {
-  int64_t full_end = end - (end - begin) % kMaxRows;
-  const int64_t tail = end - full_end;
-  if (tail > 0 && tail < 4 && full_end - begin >= kMaxRows) full_end -= kMaxRows;
-  int64_t m = begin;
-  for (; m < full_end; m += kMaxRows) fn(m, kMaxRows);
-  int64_t rest = end - m;
-  if (rest > kMaxRows) {
-    const int64_t first = (rest + 1) / 2;
-    fn(m, first);
-    m += first;
-    rest -= first;
-  }
-  if (rest > 0) fn(m, rest);
-}
-
 template <WeightFormat F>
 void run_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
               int64_t pnl, int64_t tap, int64_t c0, int64_t kc, bool first_block,
@@ -366,36 +321,38 @@ void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const Pack
   }
 }
 
+GemmTasks plan_gemm_tasks(std::span<const GemmProblem> problems, int64_t k, int64_t units,
+                          int threads) {
+  GemmTasks plan;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const GemmProblem& p = problems[i];
+    if (p.a.taps * p.a.tap_width != k) {
+      fail("gemm: K mismatch: activations have ", p.a.taps * p.a.tap_width,
+           " columns, the weight expects ", k);
+    }
+    for (int64_t m = 0; m < p.m; m += kBlockM) {
+      plan.chunks.push_back({i, m, std::min(p.m, m + kBlockM)});
+    }
+  }
+  if (plan.chunks.empty()) return plan;
+  const auto n_chunks = static_cast<int64_t>(plan.chunks.size());
+  const int64_t target = static_cast<int64_t>(threads) * 8;
+  const int64_t groups = std::clamp<int64_t>((target + n_chunks - 1) / n_chunks, 1, units);
+  plan.per_group = (units + groups - 1) / groups;
+  plan.groups = (units + plan.per_group - 1) / plan.per_group;
+  return plan;
+}
+
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi) {
   if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
-  struct RowChunk {
-    size_t problem;
-    int64_t begin, end;
-  };
-  std::vector<RowChunk> chunks;
-  for (size_t i = 0; i < problems.size(); ++i) {
-    const GemmProblem& p = problems[i];
-    if (p.a.taps * p.a.tap_width != w.in_features()) {
-      fail("gemm: K mismatch: activations have ", p.a.taps * p.a.tap_width,
-           " columns, the weight expects ", w.in_features());
-    }
-    for (int64_t m = 0; m < p.m; m += kBlockM) {
-      chunks.push_back({i, m, std::min(p.m, m + kBlockM)});
-    }
-  }
-  if (chunks.empty()) return;
   const int64_t panels = w.panels();
-  const auto n_chunks = static_cast<int64_t>(chunks.size());
-  const int64_t target = static_cast<int64_t>(pool.num_threads()) * 8;
-  const int64_t groups = std::clamp<int64_t>((target + n_chunks - 1) / n_chunks, 1, panels);
-  const int64_t per_group = (panels + groups - 1) / groups;
-  const int64_t n_groups = (panels + per_group - 1) / per_group;
-  pool.parallel_for(n_chunks * n_groups, [&](int64_t task) {
-    const RowChunk& rc = chunks[static_cast<size_t>(task / n_groups)];
-    const int64_t g = task % n_groups;
-    gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * per_group,
-               std::min(panels, (g + 1) * per_group), epi);
+  const GemmTasks plan = plan_gemm_tasks(problems, w.in_features(), panels, pool.num_threads());
+  pool.parallel_for(plan.tasks(), [&](int64_t task) {
+    const auto& rc = plan.chunks[static_cast<size_t>(task / plan.groups)];
+    const int64_t g = task % plan.groups;
+    gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
+               std::min(panels, (g + 1) * plan.per_group), epi);
   });
 }
 

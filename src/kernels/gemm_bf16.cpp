@@ -11,13 +11,11 @@
 
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_tiling.h"
 
 namespace cosy::cpu {
 
 namespace {
-
-constexpr int64_t kTileRows = 6;  // 6 rows × 2 panels: 12 accumulators of the 32 registers
-constexpr int64_t kBlockM = 96;   // rows per task, as the float32 GEMM
 
 // Rows [m_begin, m_end) of problem p as bf16 pairs, k2 pairs a row (zero-padded).
 void convert_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t k2, uint32_t* out) {
@@ -101,42 +99,17 @@ void run_tile(const TileArgs& t) {
   }
 }
 
+// Rows [0, rows) of t in micro-kernel tiles, split as the float32 GEMM splits them; only
+// the first tile prefetches the next panels.
 template <int NP>
-void run_rows(TileArgs t, int64_t rows) {
-  // 6-row tiles; a tail of 1–3 rows after a full tile shares its rows (as 4 + 3 and the
-  // like), since two rows keep too few accumulators in flight to hide the latency.
-  auto run = [&](int64_t r0, int64_t n) {
+void run_rows(const TileArgs& t, int64_t rows) {
+  for_each_tile(0, rows, [&](int64_t r0, int64_t n) {
     TileArgs u = t;
     u.a = t.a + r0 * t.k2;
     u.c = t.c + r0 * t.ldc;
     if (r0 > 0) u.prefetch = nullptr;
-    switch (n) {
-      case 6:
-        return run_tile<6, NP>(u);
-      case 5:
-        return run_tile<5, NP>(u);
-      case 4:
-        return run_tile<4, NP>(u);
-      case 3:
-        return run_tile<3, NP>(u);
-      case 2:
-        return run_tile<2, NP>(u);
-      default:
-        return run_tile<1, NP>(u);
-    }
-  };
-  int64_t full = rows / kTileRows * kTileRows;
-  const int64_t tail = rows - full;
-  if (tail > 0 && tail < 4 && full >= kTileRows) full -= kTileRows;
-  int64_t r = 0;
-  for (; r < full; r += kTileRows) run(r, kTileRows);
-  const int64_t rest = rows - r;
-  if (rest > kTileRows) {
-    run(r, (rest + 1) / 2);
-    run(r + (rest + 1) / 2, rest - (rest + 1) / 2);
-  } else if (rest > 0) {
-    run(r, rest);
-  }
+    with_rows(n, [&](auto mr) { run_tile<decltype(mr)::value, NP>(u); });
+  });
 }
 
 }  // namespace
@@ -148,7 +121,8 @@ void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out) {
                        21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   for (int64_t r = 0; r < rows; r += 2) {
     const __m512 lo = _mm512_loadu_ps(panel + r * kPanel);
-    const __m512 hi = r + 1 < rows ? _mm512_loadu_ps(panel + (r + 1) * kPanel) : _mm512_setzero_ps();
+    const __m512 hi =
+        r + 1 < rows ? _mm512_loadu_ps(panel + (r + 1) * kPanel) : _mm512_setzero_ps();
     const __m512i both = std::bit_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
     _mm512_storeu_si512(out + r * kPanel, _mm512_permutexvar_epi16(kInterleave, both));
   }
@@ -186,53 +160,39 @@ void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const Pa
                const GemmEpilogue& epi) {
   if (w.format() != WeightFormat::BF16) fail("gemm_bf16: the weight is not bf16");
   const int64_t k = w.in_features(), k2 = (k + 1) / 2, n = w.out_features();
-  struct RowChunk {
-    size_t problem;
-    int64_t begin, end;
-    size_t a_offset;  // into the converted rows
-  };
-  std::vector<RowChunk> chunks;
-  size_t a_size = 0;
-  for (size_t i = 0; i < problems.size(); ++i) {
-    const GemmProblem& p = problems[i];
-    if (p.a.taps * p.a.tap_width != k) {
-      fail("gemm: K mismatch: activations have ", p.a.taps * p.a.tap_width,
-           " columns, the weight expects ", k);
-    }
-    for (int64_t m = 0; m < p.m; m += kBlockM) {
-      const int64_t end = std::min(p.m, m + kBlockM);
-      chunks.push_back({i, m, end, a_size});
-      a_size += static_cast<size_t>((end - m) * k2);
-    }
+  const int64_t pairs = (w.panels() + 1) / 2;
+  const GemmTasks plan = plan_gemm_tasks(problems, k, pairs, pool.num_threads());
+  if (plan.chunks.empty()) return;
+  // Chunk i's rows as pairs from a_offset[i].
+  std::vector<size_t> a_offset(plan.chunks.size() + 1, 0);
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const auto& rc = plan.chunks[i];
+    a_offset[i + 1] = a_offset[i] + static_cast<size_t>((rc.end - rc.begin) * k2);
   }
-  if (chunks.empty()) return;
   // The caller's thread owns this buffer for the call; the pool's threads only read it.
   thread_local std::vector<uint32_t> a_pairs;
-  if (a_pairs.size() < a_size) a_pairs.resize(a_size);
+  if (a_pairs.size() < a_offset.back()) a_pairs.resize(a_offset.back());
   uint32_t* const a_data = a_pairs.data();  // not a_pairs in the tasks: that is per thread
-  const auto n_chunks = static_cast<int64_t>(chunks.size());
+  const auto n_chunks = static_cast<int64_t>(plan.chunks.size());
   pool.parallel_for(n_chunks, [&](int64_t i) {
-    const RowChunk& rc = chunks[static_cast<size_t>(i)];
-    convert_rows(problems[rc.problem], rc.begin, rc.end, k2, a_data + rc.a_offset);
+    const auto& rc = plan.chunks[static_cast<size_t>(i)];
+    convert_rows(problems[rc.problem], rc.begin, rc.end, k2,
+                 a_data + a_offset[static_cast<size_t>(i)]);
   });
 
-  // Tasks over row chunks × groups of panel pairs, as many as the float32 GEMM makes.
-  const int64_t pairs = (w.panels() + 1) / 2;
-  const int64_t target = static_cast<int64_t>(pool.num_threads()) * 8;
-  const int64_t groups = std::clamp<int64_t>((target + n_chunks - 1) / n_chunks, 1, pairs);
-  const int64_t per_group = (pairs + groups - 1) / groups;
-  const int64_t n_groups = (pairs + per_group - 1) / per_group;
+  // Tasks over row chunks × groups of panel pairs, planned as the float32 GEMM's.
   const size_t panel_bytes = static_cast<size_t>(k2) * 2 * kPanel * sizeof(uint16_t);
-  pool.parallel_for(n_chunks * n_groups, [&](int64_t task) {
-    const RowChunk& rc = chunks[static_cast<size_t>(task / n_groups)];
+  pool.parallel_for(plan.tasks(), [&](int64_t task) {
+    const auto chunk = static_cast<size_t>(task / plan.groups);
+    const auto& rc = plan.chunks[chunk];
     const GemmProblem& p = problems[rc.problem];
-    const int64_t g = task % n_groups;
+    const int64_t g = task % plan.groups, per_group = plan.per_group;
     const int64_t pair_end = std::min(pairs, (g + 1) * per_group);
     for (int64_t pr = g * per_group; pr < pair_end; ++pr) {
       const int64_t p0 = 2 * pr;
       const bool two = p0 + 1 < w.panels();
       TileArgs t;
-      t.a = a_data + rc.a_offset;
+      t.a = a_data + a_offset[chunk];
       t.k2 = k2;
       t.panel0 = static_cast<const uint16_t*>(w.panel(p0));
       t.panel1 = two ? static_cast<const uint16_t*>(w.panel(p0 + 1)) : nullptr;

@@ -74,26 +74,13 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
     scales_ = std::make_unique<float[]>(column_scale.size());
     std::copy(column_scale.begin(), column_scale.end(), scales_.get());
   }
-  if (format == WeightFormat::BF16) {
-    auto* out = reinterpret_cast<uint16_t*>(data_.get());
-    for (int64_t pnl = 0; pnl < panels_; ++pnl) {
-      for (int64_t kk = 0; kk < panel_rows_; ++kk) {
-        for (int64_t j = 0; j < kPanel; ++j) {
-          const int64_t col = pnl * kPanel + j;
-          const float v = col < n && kk < k ? get(col, kk) : 0.0f;
-          out[static_cast<size_t>(((pnl * panel_rows_ + kk / 2 * 2) * kPanel) + j * 2 + kk % 2)] =
-              float_to_bf16(v);
-        }
-      }
-    }
-    return;
-  }
   for (int64_t pnl = 0; pnl < panels_; ++pnl) {
-    for (int64_t kk = 0; kk < k; ++kk) {
+    for (int64_t kk = 0; kk < panel_rows_; ++kk) {
       for (int64_t j = 0; j < kPanel; ++j) {
         const int64_t col = pnl * kPanel + j;
-        const float v = col < n ? get(col, kk) : 0.0f;
-        const size_t at = static_cast<size_t>((pnl * k + kk) * kPanel + j);
+        const float v = col < n && kk < k ? get(col, kk) : 0.0f;  // bf16 pads an odd K
+        const int64_t row = pnl * panel_rows_ + kk;
+        const auto at = static_cast<size_t>(row * kPanel + j);
         switch (format) {
           case WeightFormat::F32:
             reinterpret_cast<float*>(data_.get())[at] = v;
@@ -107,8 +94,12 @@ PackedWeight::PackedWeight(int64_t n, int64_t k, WeightFormat format,
                 static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
             break;
           }
-          case WeightFormat::BF16:
-            break;  // packed above
+          case WeightFormat::BF16: {
+            // Rows k and k+1 interleave per column: (k, k+1) pairs of column j.
+            const auto pair_at = static_cast<size_t>((row - kk % 2) * kPanel + j * 2 + kk % 2);
+            reinterpret_cast<uint16_t*>(data_.get())[pair_at] = float_to_bf16(v);
+            break;
+          }
         }
       }
     }
