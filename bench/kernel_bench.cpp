@@ -120,14 +120,19 @@ int run(int argc, char** argv) {
       return static_cast<int>(std::max<int64_t>(1, (256ll << 20) / (n * k * bytes_per_value)));
     };
     std::vector<std::vector<float>> plain(static_cast<size_t>(copies_of(4)), w);
-    // bf16 (where the CPU has AVX512_BF16) multiplies at twice the float32 FMA rate: its
-    // "% peak" is of the float32 peak, so up to 200 %.
-    for (WeightFormat f :
-         {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8, WeightFormat::BF16}) {
+    // bf16 (where the CPU has AVX512_BF16) multiplies at twice the float32 FMA rate, and
+    // w8a8 (AVX512-VNNI) at four times: their "% peak" is of the float32 peak, so up to
+    // 200 % and 400 %.
+    for (WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8,
+                           WeightFormat::BF16, WeightFormat::W8A8}) {
       if (f == WeightFormat::BF16 && !cpu::cpu_has_bf16()) continue;
+      if (f == WeightFormat::W8A8 && !cpu::cpu_has_vnni()) continue;
       // The flow's weights are fp32, or bf16 by choice.
       if (only == "flow" && f != WeightFormat::F32 && f != WeightFormat::BF16) continue;
-      const int copies = copies_of(f == WeightFormat::F32 ? 4 : f == WeightFormat::I8 ? 1 : 2);
+      const int64_t value_bytes = f == WeightFormat::F32                             ? 4
+                                  : f == WeightFormat::I8 || f == WeightFormat::W8A8 ? 1
+                                                                                     : 2;
+      const int copies = copies_of(value_bytes);
       std::vector<std::unique_ptr<cpu::PackedWeight>> pw;
       for (int c = 0; c < copies; ++c) {
         pw.push_back(std::make_unique<cpu::PackedWeight>(

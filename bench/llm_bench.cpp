@@ -4,8 +4,10 @@
 // --tokens tokens each in batched steps (forward, head, log-softmax, per-stream RAS
 // sampling), as the runner does. Reports decode tokens/s, the fraction of DRAM read
 // bandwidth the batch-1 weight stream reaches, and the fraction of peak FMA at the
-// largest batch; then the top-1 agreement of fp16 and int8 with fp32 under teacher forcing.
-//   build/bench/llm_bench [--tokens N] [--batches 1,4,16,64] [--formats fp32,fp16,int8]
+// largest batch; then the top-1 agreement of each format with fp32 under teacher forcing.
+// The formats are fp32, fp16 and int8, and w8a8 (int8 activations too) on a CPU with
+// AVX512-VNNI; its "% peak" is of the float32 FMA peak, as the others'.
+//   build/bench/llm_bench [--tokens N] [--batches 1,4,16,64] [--formats fp32,fp16,int8,w8a8]
 //                         [--agreement N]
 // The text vocabulary is cut to 1000 rows: the text table is only read at prefill, one row
 // per text token, and 151 936 random rows would only slow the setup.
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
   int64_t tokens = 200, agreement = 500;
   std::vector<int64_t> batches = {1, 4, 16, 64};
   std::vector<std::string> formats = {"fp32", "fp16", "int8"};
+  bool formats_given = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--tokens") == 0 && i + 1 < argc) {
       tokens = std::stoll(argv[++i]);
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
       for (const auto& b : split(argv[++i])) batches.push_back(std::stoll(b));
     } else if (std::strcmp(argv[i], "--formats") == 0 && i + 1 < argc) {
       formats = split(argv[++i]);
+      formats_given = true;
     } else if (std::strcmp(argv[i], "--agreement") == 0 && i + 1 < argc) {
       agreement = std::stoll(argv[++i]);
     } else {
@@ -165,6 +169,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  auto backend = cpu::create_cpu_backend();
+  if (!formats_given && backend->supports_weight_format(WeightFormat::W8A8))
+    formats.emplace_back("w8a8");
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
   std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n",
@@ -174,7 +181,6 @@ int main(int argc, char** argv) {
   const StateDict sd = bench::random_weights(
       llm_param_specs(cfg), "random llm",
       [](const ParamSpec& s) { return s.shape.size() == 1 && s.name.ends_with("norm.weight"); });
-  auto backend = cpu::create_cpu_backend();
 
   std::mt19937 rng(5);
   std::uniform_int_distribution<int32_t> speech(0, static_cast<int32_t>(cfg.speech_token_size - 1));

@@ -393,8 +393,8 @@ TEST_F(GoldenLlm, CachedVoicePrefixesYieldToStreams) {
   EXPECT_EQ(runner.pool().free_blocks(), 7);
 }
 
-// fp16 and int8 weights against fp32, teacher-forced over a long sequence: top-1
-// agreement of the speech head, and the largest log-prob difference.
+// fp16, int8 and (where the CPU has VNNI) w8a8 weights against fp32, teacher-forced over a
+// long sequence: top-1 agreement of the speech head, and the largest log-prob difference.
 TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {
   std::vector<LmInput> seq = {{LmInputKind::Sos, 0}};
   for (int32_t t : ints("text_ids.npy")) seq.push_back({LmInputKind::Text, t});
@@ -420,7 +420,8 @@ TEST_F(GoldenLlm, ReducedPrecisionWeightsAgreeWithFp32) {
   const auto ref = log_probs(*lm_);
   const int64_t v = lm_->vocab().size();
   const auto n = static_cast<int64_t>(seq.size());
-  for (WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
+  for (WeightFormat f : {WeightFormat::F16, WeightFormat::I8, WeightFormat::W8A8}) {
+    if (!backend_->supports_weight_format(f)) continue;
     const SpeechLm q(*backend_, folder_->config.llm, folder_->llm, f);
     const auto got = log_probs(q);
     int64_t same = 0;

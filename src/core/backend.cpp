@@ -17,6 +17,8 @@ const char* weight_format_name(WeightFormat f) {
       return "int8";
     case WeightFormat::BF16:
       return "bf16";
+    case WeightFormat::W8A8:
+      return "w8a8";
   }
   return "?";
 }
@@ -26,7 +28,8 @@ WeightFormat parse_weight_format(const std::string& s) {
   if (s == "fp16" || s == "f16") return WeightFormat::F16;
   if (s == "int8" || s == "i8") return WeightFormat::I8;
   if (s == "bf16") return WeightFormat::BF16;
-  fail("unknown weight format '", s, "' (expected fp32, fp16, int8 or bf16)");
+  if (s == "w8a8") return WeightFormat::W8A8;
+  fail("unknown weight format '", s, "' (expected fp32, fp16, int8, bf16 or w8a8)");
 }
 
 const char* op_name(Op op) {

@@ -211,8 +211,8 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
     gemm_bf16_panels(b.q, b.ld_q, b.rows, hd, keys.kt16 + off * hd, hd * kPanel, nk16 / kPanel,
                      sc.data(), nk16);
   } else {
-    gemm_f32_panels(b.q, b.ld_q, b.rows, hd, keys.kt + off * hd, kPanel, hd * kPanel,
-                    nk16 / kPanel, sc.data(), nk16);
+    gemm_f32_panels(b.q, b.ld_q, b.rows, hd, keys.kt + off * hd, kPanel, hd * kPanel, nk16 / kPanel,
+                    sc.data(), nk16);
   }
   // Softmax numerators per row over its own visible keys (everything else gets 0); each
   // row's 1/sum scales its output row after P·V, hd values instead of nk.
@@ -267,8 +267,8 @@ void attend_dense_block(const QueryBlock& b, const PackedKeys& keys, int64_t hd,
     gemm_bf16_panels(sc.data(), nk16, b.rows, nk, keys.v16 + off * kPanel, keys.nk16 * kPanel,
                      hd / kPanel, b.out, b.ld_o);
   } else {
-    gemm_f32_panels(sc.data(), nk16, b.rows, nk, keys.v + off * kPanel, kPanel,
-                    keys.nk16 * kPanel, hd / kPanel, b.out, b.ld_o);
+    gemm_f32_panels(sc.data(), nk16, b.rows, nk, keys.v + off * kPanel, kPanel, keys.nk16 * kPanel,
+                    hd / kPanel, b.out, b.ld_o);
   }
   for (int64_t i = 0; i < b.rows; ++i) {
     const __m256 inv = _mm256_set1_ps(inv_sum[static_cast<size_t>(i)]);
@@ -360,8 +360,9 @@ void attention(ThreadPool& pool, std::span<const AttentionSeq> seqs, const Atten
     if (!cpu_has_bf16()) fail("attention: bf16 products need a CPU with AVX512_BF16");
     for (const AttentionSeq& sq : seqs) {
       if (sq.q_rel != nullptr || sq.bias != nullptr || a.head_dim % kPanel != 0)
-        fail("attention: bf16 needs no relative term or bias and a head size that is a "
-             "multiple of 16");
+        fail(
+            "attention: bf16 needs no relative term or bias and a head size that is a "
+            "multiple of 16");
     }
   }
   const int64_t hd = a.head_dim, group = a.num_heads / a.num_kv_heads;

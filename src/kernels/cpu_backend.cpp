@@ -161,7 +161,9 @@ class CpuBackend final : public Backend {
   }
   bool supports(Op /*op*/, DType dtype) const override { return dtype == DType::F32; }
   bool supports_weight_format(WeightFormat f) const override {
-    return f != WeightFormat::BF16 || cpu_has_bf16();
+    if (f == WeightFormat::BF16) return cpu_has_bf16();
+    if (f == WeightFormat::W8A8) return cpu_has_vnni();
+    return true;
   }
 
   void* allocate(size_t bytes, MemoryKind /*kind*/) override { return cache_.allocate(bytes); }

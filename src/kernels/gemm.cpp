@@ -317,7 +317,8 @@ void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const Pack
     case WeightFormat::I8:
       return gemm_block_typed<WeightFormat::I8>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
     case WeightFormat::BF16:
-      fail("gemm_block: bf16 weights run through gemm_bf16");
+    case WeightFormat::W8A8:
+      fail("gemm_block: ", weight_format_name(w.format()), " weights run through gemm()");
   }
 }
 
@@ -346,6 +347,7 @@ GemmTasks plan_gemm_tasks(std::span<const GemmProblem> problems, int64_t k, int6
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi) {
   if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
+  if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
   const int64_t panels = w.panels();
   const GemmTasks plan = plan_gemm_tasks(problems, w.in_features(), panels, pool.num_threads());
   pool.parallel_for(plan.tasks(), [&](int64_t task) {

@@ -40,9 +40,15 @@ struct GemmEpilogue {
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi);
 
-// gemm() for WeightFormat::BF16 (gemm_bf16.cpp, AVX512_BF16): A rounded to bf16, float32
+// gemm() for WeightFormat::BF16 (gemm_avx512.cpp, AVX512_BF16): A rounded to bf16, float32
 // sums. gemm() hands bf16 weights to it.
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
+               const GemmEpilogue& epi);
+// gemm() for WeightFormat::W8A8 (gemm_avx512.cpp, AVX512-VNNI): each row of A quantised to
+// int8 with one scale per kW8a8GroupK values of k (max |x| → 127), exact int32 sums per
+// group, each scaled by its group's scale and summed in float32, then by the column's.
+inline constexpr int64_t kW8a8GroupK = 128;
+void gemm_w8a8(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi);
 
 // gemm_f32_panels with bf16 products (AVX512_BF16 only): A's rows are rounded to bf16
@@ -54,7 +60,7 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
 void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out);
 
 // Single-threaded core over one problem and a range of panels; used by gemm() and by
-// callers that already run inside a pool task. Not for bf16 weights.
+// callers that already run inside a pool task. Not for bf16 or w8a8 weights.
 void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
                 int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi);
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <vector>
 
 #include "core/error.h"
@@ -153,14 +155,16 @@ TEST(Gemm, ReducedPrecisionWeightAccuracy) {
   }
 }
 
-// Odd M, N and K (row tails, a lone last panel, a padded last pair of k), strided A and
-// C, accumulate, and several problems on one weight: each equals float32 arithmetic on
-// the bf16-rounded operands, up to the order of the sums.
-TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
-  if (!cpu::cpu_has_bf16()) {
-    EXPECT_THROW(pack({1.0f}, 1, 1, WeightFormat::BF16), Error);
-    GTEST_SKIP() << "this CPU has no AVX512_BF16; bf16 weights are refused (checked)";
-  }
+// What a reduced format must equal: a float linear y = x wᵀ + b on the format's view of
+// the operands.
+using ReferenceLinear =
+    std::function<std::vector<float>(const std::vector<float>& x, int64_t m, int64_t k,
+                                     const std::vector<float>& w, int64_t n, const float* bias)>;
+
+// Odd M, N and K (row tails, a lone last panel, a padded last unit of k), strided A and
+// C, accumulate, and several problems on one weight: each equals `reference`, up to the
+// order of the sums; and the format is not exact (it differs from float32 by far more).
+void expect_format_matches(WeightFormat format, const ReferenceLinear& reference) {
   ThreadPool pool(2);
   const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},  {2, 16, 300},   {5, 33, 7},
                            {6, 48, 257},   {7, 15, 64}, {13, 100, 33},  {64, 96, 600},
@@ -170,14 +174,11 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
     const auto x = random_vector(static_cast<size_t>(s.m * s.k), seed++);
     const auto w = random_vector(static_cast<size_t>(s.n * s.k), seed++);
     const auto b = random_vector(static_cast<size_t>(s.n), seed++);
-    const auto expect =
-        ref::linear(rounded_to_bf16(x), s.m, s.k, rounded_to_bf16(w), s.n, b.data());
-    const auto got =
-        run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, WeightFormat::BF16), b.data(), s.n,
-                   std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
+    const auto expect = reference(x, s.m, s.k, w, s.n, b.data());
+    const auto got = run_linear(pool, x, s.m, s.k, s.k, pack(w, s.n, s.k, format), b.data(), s.n,
+                                std::vector<float>(static_cast<size_t>(s.m * s.n)), false);
     EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 2e-5 * std::sqrt(double(s.k)))
         << s.m << "x" << s.n << "x" << s.k;
-    // The rounding is real: unrounded float32 differs by far more.
     if (s.k >= 64) {
       const auto exact = ref::linear(x, s.m, s.k, w, s.n, b.data());
       EXPECT_GT(max_abs_diff(got.data(), exact.data(), got.size()), 1e-3);
@@ -186,7 +187,7 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
   // Strided A and C, accumulate; two problems of different lengths on one weight.
   const int64_t n = 37, k = 45, lda = 50, ldc = 41;
   const auto w = random_vector(static_cast<size_t>(n * k), 7);
-  const auto packed = pack(w, n, k, WeightFormat::BF16);
+  const auto packed = pack(w, n, k, format);
   const int64_t rows[2] = {11, 3};
   std::vector<std::vector<float>> xs, cs, c0s;
   std::vector<cpu::GemmProblem> problems;
@@ -203,8 +204,7 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
     for (int64_t r = 0; r < rows[i]; ++r)
       for (int64_t j = 0; j < k; ++j)
         dense[static_cast<size_t>(r * k + j)] = xs[i][static_cast<size_t>(r * lda + j)];
-    const auto expect =
-        ref::linear(rounded_to_bf16(dense), rows[i], k, rounded_to_bf16(w), n, nullptr);
+    const auto expect = reference(dense, rows[i], k, w, n, nullptr);
     for (int64_t r = 0; r < rows[i]; ++r) {
       for (int64_t j = 0; j < ldc; ++j) {
         const size_t at = static_cast<size_t>(r * ldc + j);
@@ -216,6 +216,129 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
       }
     }
   }
+}
+
+// bf16: float32 arithmetic on the bf16-rounded operands.
+TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
+  if (!cpu::cpu_has_bf16()) {
+    EXPECT_THROW(pack({1.0f}, 1, 1, WeightFormat::BF16), Error);
+    GTEST_SKIP() << "this CPU has no AVX512_BF16; bf16 weights are refused (checked)";
+  }
+  expect_format_matches(WeightFormat::BF16,
+                        [](const std::vector<float>& x, int64_t m, int64_t k,
+                           const std::vector<float>& w, int64_t n, const float* bias) {
+                          return ref::linear(rounded_to_bf16(x), m, k, rounded_to_bf16(w), n, bias);
+                        });
+}
+
+// Symmetric int8 of `v`'s rows of `width` values in groups of `group` (max |v| of a group
+// → 127): the values and each group's scale ([rows][groups]), as the w8a8 GEMM computes
+// them. Activations multiply by 127 / max; weights divide by their scale (PackedWeight).
+std::vector<int32_t> quantised_groups(const std::vector<float>& v, int64_t rows, int64_t width,
+                                      int64_t group, bool activations, std::vector<float>& scale) {
+  const int64_t groups = (width + group - 1) / group;
+  std::vector<int32_t> q(v.size());
+  scale.assign(static_cast<size_t>(rows * groups), 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t c0 = g * group, c1 = std::min(width, c0 + group);
+      float amax = 0;
+      for (int64_t c = c0; c < c1; ++c)
+        amax = std::max(amax, std::fabs(v[static_cast<size_t>(r * width + c)]));
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      const float s = activations ? amax / 127.0f : (amax > 0 ? amax / 127.0f : 1.0f);
+      scale[static_cast<size_t>(r * groups + g)] = s;
+      for (int64_t c = c0; c < c1; ++c) {
+        const float x = v[static_cast<size_t>(r * width + c)];
+        const float y = activations ? x * inv : x / s;
+        q[static_cast<size_t>(r * width + c)] =
+            static_cast<int32_t>(std::clamp(std::nearbyint(y), -127.0f, 127.0f));
+      }
+    }
+  }
+  return q;
+}
+
+// w8a8: per group of k, exact integer sums of the int8 operands times the group's scale;
+// their sum times the column's scale.
+TEST(Gemm, W8a8EqualsIntegerArithmeticOnQuantisedOperands) {
+  if (!cpu::cpu_has_vnni()) {
+    EXPECT_THROW(pack({1.0f}, 1, 1, WeightFormat::W8A8), Error);
+    GTEST_SKIP() << "this CPU has no AVX512-VNNI; w8a8 weights are refused (checked)";
+  }
+  expect_format_matches(WeightFormat::W8A8, [](const std::vector<float>& x, int64_t m, int64_t k,
+                                               const std::vector<float>& w, int64_t n,
+                                               const float* bias) {
+    const int64_t group = cpu::kW8a8GroupK, groups = (k + group - 1) / group;
+    std::vector<float> xs, ws;
+    const auto qx = quantised_groups(x, m, k, group, true, xs);
+    const auto qw = quantised_groups(w, n, k, k, false, ws);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t c = 0; c < n; ++c) {
+        double total = 0;
+        for (int64_t g = 0; g < groups; ++g) {
+          int64_t sum = 0;
+          for (int64_t j = g * group; j < std::min(k, (g + 1) * group); ++j)
+            sum += int64_t{qx[static_cast<size_t>(r * k + j)]} * qw[static_cast<size_t>(c * k + j)];
+          total += double(sum) * xs[static_cast<size_t>(r * groups + g)];
+        }
+        y[static_cast<size_t>(r * n + c)] = static_cast<float>(total * ws[static_cast<size_t>(c)] +
+                                                               (bias != nullptr ? bias[c] : 0.0));
+      }
+    }
+    return y;
+  });
+}
+
+// One scale a group, not a row: a row whose first group is 1000× its second keeps the
+// second group's precision (with one scale a row, those values would round to 0 or ±1).
+TEST(Gemm, W8a8GroupsKeepSmallValuesBesideAnOutlier) {
+  if (!cpu::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  ThreadPool pool(1);
+  const int64_t n = 16, k = 2 * cpu::kW8a8GroupK;
+  auto x = random_vector(static_cast<size_t>(k), 5, 1e-3f);
+  x[0] = 1.0f;  // the outlier, in the first group
+  std::vector<float> w(static_cast<size_t>(n * k), 0.0f);
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t j = cpu::kW8a8GroupK; j < k; ++j)
+      w[static_cast<size_t>(c * k + j)] = (c + j) % 3 == 0 ? 1.0f : -0.5f;  // second group only
+  const auto expect = ref::linear(x, 1, k, w, n, nullptr);
+  const auto got = run_linear(pool, x, 1, k, k, pack(w, n, k, WeightFormat::W8A8), nullptr, n,
+                              std::vector<float>(size_t(n)), false);
+  // The second group's values quantise with max 1e-3 → 127: about 0.4 % of each.
+  EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 0.01 * max_abs(expect));
+}
+
+// A NaN or an infinity in a row reaches that row's outputs (as in float32), and only its.
+TEST(Gemm, W8a8NonFiniteInputsReachTheirRowsOutputs) {
+  if (!cpu::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  ThreadPool pool(1);
+  const int64_t m = 3, n = 20, k = 300;
+  const auto w = random_vector(static_cast<size_t>(n * k), 6);
+  auto x = random_vector(static_cast<size_t>(m * k), 7);
+  x[static_cast<size_t>(0 * k + 200)] = std::numeric_limits<float>::quiet_NaN();
+  x[static_cast<size_t>(2 * k + 5)] = std::numeric_limits<float>::infinity();
+  const auto got = run_linear(pool, x, m, k, k, pack(w, n, k, WeightFormat::W8A8), nullptr, n,
+                              std::vector<float>(static_cast<size_t>(m * n)), false);
+  for (int64_t c = 0; c < n; ++c) {
+    EXPECT_TRUE(std::isnan(got[static_cast<size_t>(c)])) << c;
+    EXPECT_TRUE(std::isfinite(got[static_cast<size_t>(n + c)])) << c;
+    EXPECT_FALSE(std::isfinite(got[static_cast<size_t>(2 * n + c)])) << c;
+  }
+}
+
+// A row of zeros has scale 0 and gives exactly the bias.
+TEST(Gemm, W8a8ZeroRowGivesTheBias) {
+  if (!cpu::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  ThreadPool pool(1);
+  const int64_t n = 20, k = 9;
+  const auto w = random_vector(static_cast<size_t>(n * k), 3);
+  const auto b = random_vector(static_cast<size_t>(n), 4);
+  const auto got = run_linear(pool, std::vector<float>(size_t(k), 0.0f), 1, k, k,
+                              pack(w, n, k, WeightFormat::W8A8), b.data(), n,
+                              std::vector<float>(size_t(n)), false);
+  EXPECT_EQ(got, b);
 }
 
 TEST(Gemm, RejectsMismatchedK) {

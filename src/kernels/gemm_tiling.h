@@ -1,8 +1,8 @@
 // How the CPU GEMMs split their work, shared by the float32 GEMM (gemm.cpp) and the bf16
-// one (gemm_bf16.cpp): row tiles for a micro-kernel of up to kMaxRows rows, and pool tasks
-// over row chunks × groups of column units. gemm_bf16.cpp is built for another instruction
-// set, so this header holds no intrinsics and no inline non-template function (the linker
-// could keep that TU's AVX-512 copy for everyone); plan_gemm_tasks lives in gemm.cpp.
+// and w8a8 ones (gemm_avx512.cpp): row tiles for a micro-kernel of up to kMaxRows rows, and
+// pool tasks over row chunks × groups of column units. gemm_avx512.cpp is built for another
+// instruction set, so this header holds no intrinsics and no inline non-template function (the
+// linker could keep that TU's AVX-512 copy for everyone); plan_gemm_tasks lives in gemm.cpp.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 namespace cosy::cpu {
 
 // Micro-kernel height: 6 rows × 16 columns is 12 accumulators + 2 B + 1 A of AVX2's 16
-// registers; the bf16 kernel's 6 × 32 is 12 of AVX-512's 32.
+// registers; the AVX-512 kernels' 6 × 32 is 12 of AVX-512's 32.
 inline constexpr int64_t kMaxRows = 6;
 inline constexpr int64_t kBlockM = 96;  // rows per task: their A block stays in L2
 
@@ -75,7 +75,7 @@ struct GemmTasks {
 };
 
 // Every problem's rows in chunks (K checked against `k`), and `units` column units (panels,
-// or the bf16 GEMM's panel pairs) in groups, so chunks × groups makes about 8 tasks a thread.
+// or the AVX-512 GEMMs' panel pairs) in groups, so chunks × groups makes about 8 tasks a thread.
 GemmTasks plan_gemm_tasks(std::span<const GemmProblem> problems, int64_t k, int64_t units,
                           int threads);
 

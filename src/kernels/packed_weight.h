@@ -4,7 +4,9 @@
 // fp16 stores halves (F16C converts in the kernel); int8 stores per-output-channel
 // symmetric quantised values with one float scale per column. bf16 stores each panel as
 // ceil(K/2) rows of 16 (k, k+1) pairs ([N/16][K/2][16][2]), the operand layout of the
-// AVX512_BF16 dot product (gemm_bf16.cpp).
+// AVX512_BF16 dot product (gemm_avx512.cpp). w8a8 stores int8's values plus 128, as
+// unsigned bytes, and its scales, as ceil(K/4) rows of 16 (k..k+3) quads
+// ([N/16][K/4][16][4]): the unsigned operand of VNNI's u8 × s8 dot product.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,8 @@ inline constexpr int64_t kPanel = 16;
 
 // Whether this CPU runs WeightFormat::BF16 (AVX512_BF16); PackedWeight refuses it if not.
 bool cpu_has_bf16();
+// Whether this CPU runs WeightFormat::W8A8 (AVX512-VNNI); PackedWeight refuses it if not.
+bool cpu_has_vnni();
 
 class PackedWeight final : public PreparedWeight {
  public:
@@ -32,14 +36,15 @@ class PackedWeight final : public PreparedWeight {
   size_t bytes() const override { return bytes_; }
 
   int64_t panels() const { return panels_; }
-  // Panel p's K×16 block (float, uint16 half or int8, by format; bf16: K/2 × 16 pairs).
+  // Panel p's K×16 block (float, uint16 half or int8, by format; bf16: K/2 × 16 pairs;
+  // w8a8: K/4 × 16 quads).
   const void* panel(int64_t p) const;
-  const float* scales() const { return scales_.get(); }  // I8: [panels*16]
+  const float* scales() const { return scales_.get(); }  // I8, W8A8: [panels*16]
   size_t element_size() const;
 
  private:
   int64_t n_, k_, panels_;
-  int64_t panel_rows_;  // stored k rows per panel: K, rounded up to even for bf16 pairs
+  int64_t panel_rows_;  // stored k rows per panel: K, rounded up to bf16 pairs or w8a8 quads
   WeightFormat format_;
   size_t bytes_ = 0;
   std::unique_ptr<std::byte[], void (*)(std::byte*)> data_{nullptr, nullptr};

@@ -59,6 +59,7 @@ class EngineTest : public ::testing::Test {
     for (size_t i = 0; i < n; ++i) t[i] = (base + int32_t(i) * 7) % 250;
     return t;
   }
+  static void expect_concurrent_streams_equal_each_alone(const EngineOptions& eo);
   static Backend* backend_;
   static ModelFolder* folder_;
 };
@@ -66,8 +67,8 @@ Backend* EngineTest::backend_ = nullptr;
 ModelFolder* EngineTest::folder_ = nullptr;
 
 // Streams batched together give exactly what each gives alone: nothing leaks between them.
-TEST_F(EngineTest, ConcurrentStreamsEqualEachAlone) {
-  Engine engine(*backend_, *folder_);
+void EngineTest::expect_concurrent_streams_equal_each_alone(const EngineOptions& eo) {
+  Engine engine(*backend_, *folder_, eo);
   struct Case {
     uint64_t seed;
     size_t text_len;
@@ -116,6 +117,22 @@ TEST_F(EngineTest, ConcurrentStreamsEqualEachAlone) {
   EXPECT_GT(st.flow.flops, 0);
   // Batching happened: fewer LM calls than stream-steps.
   EXPECT_LT(st.llm.calls, st.llm.items);
+}
+
+TEST_F(EngineTest, ConcurrentStreamsEqualEachAlone) {
+  expect_concurrent_streams_equal_each_alone({});
+}
+
+// A w8a8 LM (opt-in) quantises each activation row on its own, so a stream's tokens do not
+// depend on which streams share its batch either.
+TEST_F(EngineTest, W8a8LmStreamsEqualEachAlone) {
+  EngineOptions eo;
+  eo.llm_weights = WeightFormat::W8A8;
+  if (!backend_->supports_weight_format(WeightFormat::W8A8)) {
+    EXPECT_THROW(Engine(*backend_, *folder_, eo), Error);
+    GTEST_SKIP() << "this CPU has no AVX512-VNNI; a w8a8 LM is refused (checked)";
+  }
+  expect_concurrent_streams_equal_each_alone(eo);
 }
 
 TEST_F(EngineTest, SegmentsRunInOrderAsOneStream) {

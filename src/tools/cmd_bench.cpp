@@ -326,7 +326,9 @@ Command register_bench(CLI::App& app) {
   app.add_option("--model", o->model, "Model folder (make-model --preset cosyvoice2-0.5b)")
       ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the first)");
-  app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
+  app.add_option("--weights", o->weights,
+                 "LLM weight format: fp32 | fp16 | int8 | w8a8 (w8a8 also quantises the "
+                 "activations to int8: not the official numerics; needs AVX512-VNNI)")
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
                  "Flow weight format: fp32 | fp16 | bf16 (bf16 also rounds the activations: "

@@ -212,7 +212,9 @@ Command register_synth(CLI::App& app) {
   app.add_option("--top-k", o->top_k, "Candidates kept (ras, top-k; 0: all)")
       ->capture_default_str();
   app.add_option("--top-p", o->top_p, "Nucleus mass (ras, top-k)")->capture_default_str();
-  app.add_option("--weights", o->weights, "LLM weight format: fp32 | fp16 | int8")
+  app.add_option("--weights", o->weights,
+                 "LLM weight format: fp32 | fp16 | int8 | w8a8 (w8a8 also quantises the "
+                 "activations to int8: not the official numerics; needs AVX512-VNNI)")
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
                  "Flow weight format: fp32 | fp16 | bf16 (bf16 also rounds the activations: "
