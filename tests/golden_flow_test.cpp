@@ -383,31 +383,38 @@ TEST_F(GoldenFlow, BoundedLeftContextEqualsItsRecomputeAndBoundsTheState) {
 // The estimator's cache in half precision: about half the state, a mel close to the
 // exact one (not equal: the cached keys and values are rounded), with or without a prompt
 // state of the same precision.
-// bf16 weights and products (WeightFormat::BF16, opt-in): not the official numerics, but
-// close to them, non-streaming and streaming alike.
-TEST_F(GoldenFlow, Bf16WeightsStayCloseToTheOfficialMel) {
+// The reduced formats of the flow (opt-in: bf16 weights and products, or w8a8's int8
+// weights and activations): not the official numerics, but close to them.
+TEST_F(GoldenFlow, ReducedFormatsStayCloseToTheOfficialMel) {
   if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
-  if (!cpu::cpu_has_bf16()) {
-    EXPECT_THROW(FlowModel(*backend_, folder_->config.flow, folder_->flow, WeightFormat::BF16),
-                 Error);
-    GTEST_SKIP() << "this CPU has no AVX512_BF16; a bf16 flow is refused (checked)";
+  struct Case {
+    WeightFormat format;
+    double bound;  // the largest mel difference allowed (max |mel| is about 5)
+  };
+  for (const Case c : {Case{WeightFormat::BF16, 0.05}, Case{WeightFormat::W8A8, 0.3}}) {
+    const char* name = weight_format_name(c.format);
+    if (!backend_->supports_weight_format(c.format)) {
+      EXPECT_THROW(FlowModel(*backend_, folder_->config.flow, folder_->flow, c.format), Error);
+      std::printf("[ %s ] refused by this CPU (checked)\n", name);
+      continue;
+    }
+    const FlowModel flow(*backend_, folder_->config.flow, folder_->flow, c.format);
+    const Inputs in = inputs("flow_tokens.npy");
+    std::vector<float> mel;
+    FlowRequest r = request(in, mel, nullptr, false, true);
+    flow.infer({&r, 1});
+    const auto want = channels_last(golden::load("flow_mel.npy"));
+    ASSERT_EQ(mel.size(), want.size());
+    double worst = 0, range = 0;
+    for (size_t i = 0; i < mel.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(mel[i] - want[i])));
+      range = std::max(range, double(std::fabs(want[i])));
+    }
+    std::printf("[ %s ] non-streaming mel: max |diff| %.3g, max |mel| %.3g\n", name, worst, range);
+    RecordProperty(std::string(name) + "_max_mel_diff", std::to_string(worst));
+    EXPECT_GT(worst, kMelTolerance) << name;  // not the official numerics
+    EXPECT_LT(worst, c.bound) << name;
   }
-  const FlowModel bf16(*backend_, folder_->config.flow, folder_->flow, WeightFormat::BF16);
-  const Inputs in = inputs("flow_tokens.npy");
-  std::vector<float> mel;
-  FlowRequest r = request(in, mel, nullptr, false, true);
-  bf16.infer({&r, 1});
-  const auto want = channels_last(golden::load("flow_mel.npy"));
-  ASSERT_EQ(mel.size(), want.size());
-  double worst = 0, range = 0;
-  for (size_t i = 0; i < mel.size(); ++i) {
-    worst = std::max(worst, double(std::fabs(mel[i] - want[i])));
-    range = std::max(range, double(std::fabs(want[i])));
-  }
-  std::printf("[ bf16 ] non-streaming mel: max |diff| %.3g, max |mel| %.3g\n", worst, range);
-  RecordProperty("bf16_max_mel_diff", std::to_string(worst));
-  EXPECT_GT(worst, kMelTolerance);  // rounded: not the official numerics
-  EXPECT_LT(worst, 0.05);
 }
 
 TEST_F(GoldenFlow, HalfPrecisionStateIsCloseAndSmaller) {

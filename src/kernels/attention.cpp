@@ -118,13 +118,20 @@ struct KeySource {
     return base + (shared ? j : j - shared_len) * ld_kv + head_offset;
   }
 
-  // Eight values of key (or value) row j from dimension d, widened to fp32.
-  __m256 load(bool key, int64_t j, int64_t d) const {
-    if (!half) return _mm256_loadu_ps(row(key, j) + d);
+  // Key (or value) row j's first value: a float, or a half when `half`. Found once per
+  // row (the paged lookup divides), then read with load().
+  const void* row_start(bool key, int64_t j) const {
+    if (!half) return row(key, j);
     const bool shared = j < shared_len;
     const uint16_t* base = key ? (shared ? k16_shared : k16) : (shared ? v16_shared : v16);
-    const int64_t at = (shared ? j : j - shared_len) * ld_kv + head_offset + d;
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + at)));
+    return base + (shared ? j : j - shared_len) * ld_kv + head_offset;
+  }
+
+  // Eight values from dimension d of a row row_start() gave, widened to fp32.
+  __m256 load(const void* row_at, int64_t d) const {
+    if (!half) return _mm256_loadu_ps(static_cast<const float*>(row_at) + d);
+    const auto* p = static_cast<const uint16_t*>(row_at) + d;
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
 };
 
@@ -157,17 +164,21 @@ PackedKeys pack_keys(const KeySource& src, int64_t kb, int64_t ke, bool bf16,
   const std::span<float> vp = scratch.arena().alloc<float>(static_cast<size_t>(hd * nk16));
   for (int64_t j0 = 0; j0 < nk16; j0 += 8) {
     float* panel = kt.data() + (j0 / kPanel) * hd * kPanel + j0 % kPanel;
+    const void* rows[8];
+    for (int64_t u = 0; u < 8; ++u)
+      rows[u] = j0 + u < nk ? src.row_start(true, kb + j0 + u) : nullptr;
     for (int64_t d0 = 0; d0 < hd; d0 += 8) {
       __m256 r[8];
       for (int64_t u = 0; u < 8; ++u)
-        r[u] = j0 + u < nk ? src.load(true, kb + j0 + u, d0) : _mm256_setzero_ps();
+        r[u] = rows[u] != nullptr ? src.load(rows[u], d0) : _mm256_setzero_ps();
       transpose8x8(r);
       for (int64_t u = 0; u < 8; ++u) _mm256_storeu_ps(panel + (d0 + u) * kPanel, r[u]);
     }
   }
   for (int64_t j = 0; j < nk16; ++j) {
+    const void* row = j < nk ? src.row_start(false, kb + j) : nullptr;
     for (int64_t d0 = 0; d0 < hd; d0 += 8) {
-      const __m256 x = j < nk ? src.load(false, kb + j, d0) : _mm256_setzero_ps();
+      const __m256 x = row != nullptr ? src.load(row, d0) : _mm256_setzero_ps();
       _mm256_storeu_ps(vp.data() + (d0 / kPanel) * nk16 * kPanel + j * kPanel + d0 % kPanel, x);
     }
   }

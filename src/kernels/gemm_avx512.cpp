@@ -69,19 +69,30 @@ void convert_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t 
 // agreement with fp32 85 % with a scale a row, 89 % as int8 weights alone).
 void quantise_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t k4, int64_t groups,
                    uint32_t* out, float* group_scale, int32_t* group_offset) {
-  const int64_t width = p.a.tap_width, bytes = 4 * k4;
-  thread_local std::vector<float> flat;  // one row's k values, taps side by side, zero-padded
-  flat.assign(static_cast<size_t>(groups * kW8a8GroupK), 0.0f);
+  const int64_t width = p.a.tap_width, bytes = 4 * k4, k = p.a.taps * width;
+  // A row's k values, taps side by side, zero-padded to whole groups; a dense row is read
+  // in place, all but a last partial group.
+  thread_local std::vector<float> flat;
+  const bool dense = p.a.taps == 1;
+  flat.assign(static_cast<size_t>(dense ? kW8a8GroupK : groups * kW8a8GroupK), 0.0f);
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
   const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
   for (int64_t m = m_begin; m < m_end; ++m) {
-    for (int64_t tap = 0; tap < p.a.taps; ++tap) {
-      const float* src = p.a.base + m * p.a.row_stride + tap * p.a.tap_stride;
-      std::copy(src, src + width, flat.begin() + tap * width);
+    const float* row = p.a.base + m * p.a.row_stride;
+    if (dense) {
+      const int64_t tail = k - (groups - 1) * kW8a8GroupK;
+      std::copy(row + k - tail, row + k, flat.begin());
+    } else {
+      for (int64_t tap = 0; tap < p.a.taps; ++tap) {
+        const float* src = row + tap * p.a.tap_stride;
+        std::copy(src, src + width, flat.begin() + tap * width);
+      }
     }
     auto* dst = reinterpret_cast<int8_t*>(out + (m - m_begin) * k4);
     for (int64_t g = 0; g < groups; ++g) {
-      const float* x = flat.data() + g * kW8a8GroupK;
+      const float* x = !dense           ? flat.data() + g * kW8a8GroupK
+                       : g + 1 < groups ? row + g * kW8a8GroupK
+                                        : flat.data();
       __m512 vmax = _mm512_setzero_ps();
       __mmask16 nan = 0;  // max drops NaN: it is tracked apart, to reach the output
       for (int64_t c = 0; c < kW8a8GroupK; c += 16) {
@@ -233,6 +244,8 @@ void run_rows(const TileArgs& t, int64_t rows) {
   });
 }
 
+constexpr int64_t kConvertRows = 4;  // rows of A converted per pool task
+
 // gemm() over a format whose weights are panels of 16 units a unit row.
 template <class Format>
 void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
@@ -265,17 +278,29 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
   uint32_t* const a_data = a_units.data();
   float* const scale_data = scales.data();
   int32_t* const offset_data = offsets.data();
-  const auto n_chunks = static_cast<int64_t>(plan.chunks.size());
-  pool.parallel_for(n_chunks, [&](int64_t i) {
-    const auto& rc = plan.chunks[static_cast<size_t>(i)];
-    const size_t at = row_offset[static_cast<size_t>(i)];
+  // A's rows converted in pieces of a few rows, so that even one chunk (a decode batch)
+  // is converted on every thread.
+  struct Piece {
+    size_t chunk;
+    int64_t begin, end;
+  };
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const auto& rc = plan.chunks[i];
+    for (int64_t m = rc.begin; m < rc.end; m += kConvertRows)
+      pieces.push_back({i, m, std::min(rc.end, m + kConvertRows)});
+  }
+  pool.parallel_for(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
+    const Piece& pc = pieces[static_cast<size_t>(i)];
+    const auto& rc = plan.chunks[pc.chunk];
+    const size_t at = row_offset[pc.chunk] + static_cast<size_t>(pc.begin - rc.begin);
     uint32_t* out = a_data + at * static_cast<size_t>(units);
     if constexpr (grouped) {
       const size_t g_at = at * static_cast<size_t>(groups);
-      quantise_rows(problems[rc.problem], rc.begin, rc.end, units, groups, out, scale_data + g_at,
+      quantise_rows(problems[rc.problem], pc.begin, pc.end, units, groups, out, scale_data + g_at,
                     offset_data + g_at);
     } else {
-      convert_rows(problems[rc.problem], rc.begin, rc.end, units, out);
+      convert_rows(problems[rc.problem], pc.begin, pc.end, units, out);
     }
   });
 

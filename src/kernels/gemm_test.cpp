@@ -310,6 +310,30 @@ TEST(Gemm, W8a8GroupsKeepSmallValuesBesideAnOutlier) {
   EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 0.01 * max_abs(expect));
 }
 
+// Rows read through an implicit im2col (taps, as a convolution reads them) give exactly
+// what the same rows laid out densely give: a row is quantised over all its taps.
+TEST(Gemm, W8a8TapsEqualTheDenseRows) {
+  if (!cpu::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";
+  ThreadPool pool(2);
+  const int64_t m = 9, n = 40, taps = 3, width = 70, tap_stride = 75, row_stride = 11;
+  const int64_t k = taps * width;  // 210: a full group and a partial one
+  const auto src = random_vector(static_cast<size_t>(m * row_stride + taps * tap_stride), 12);
+  std::vector<float> dense(static_cast<size_t>(m * k));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < width; ++c)
+        dense[static_cast<size_t>(r * k + t * width + c)] =
+            src[static_cast<size_t>(r * row_stride + t * tap_stride + c)];
+  const auto w = random_vector(static_cast<size_t>(n * k), 13);
+  const auto packed = pack(w, n, k, WeightFormat::W8A8);
+  std::vector<float> got(static_cast<size_t>(m * n)), want(got.size());
+  cpu::GemmProblem im2col{{src.data(), row_stride, taps, tap_stride, width}, m, got.data(), n};
+  cpu::gemm(pool, {&im2col, 1}, packed, {});
+  cpu::GemmProblem rows{{dense.data(), k, 1, 0, k}, m, want.data(), n};
+  cpu::gemm(pool, {&rows, 1}, packed, {});
+  EXPECT_EQ(got, want);
+}
+
 // A NaN or an infinity in a row reaches that row's outputs (as in float32), and only its.
 TEST(Gemm, W8a8NonFiniteInputsReachTheirRowsOutputs) {
   if (!cpu::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX512-VNNI";

@@ -331,8 +331,9 @@ Command register_bench(CLI::App& app) {
                  "activations to int8: not the official numerics; needs AVX512-VNNI)")
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
-                 "Flow weight format: fp32 | fp16 | bf16 (bf16 also rounds the activations: "
-                 "not the official numerics; needs AVX512_BF16)")
+                 "Flow weight format: fp32 | fp16 | bf16 | w8a8 (bf16 rounds the activations, "
+                 "w8a8 quantises them to int8 with about 5x bf16's mel difference: not the "
+                 "official numerics; need AVX512_BF16 / AVX512-VNNI)")
       ->capture_default_str();
   app.add_option("--first-hop", o->first_hops, "Streaming first hop(s) in tokens")
       ->capture_default_str();
