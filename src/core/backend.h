@@ -35,13 +35,13 @@ enum class MemoryKind { Device, Host, HostPinned };
 // to bfloat16 and multiplies in bf16 with float32 sums (on the CPU, AVX512_BF16's dot
 // product at twice the float32 FMA rate): it changes the output, and a backend without
 // it refuses the format (Backend::supports_weight_format). W8A8 stores I8's weights and
-// also quantises each activation row to int8 at run time (one scale a row, max |x| → 127),
-// summing int8 products exactly in int32 (the CPU's AVX512-VNNI, four times the float32
-// rate): opt-in like BF16, and refused likewise where unsupported.
+// also quantises the activations to int8 at run time (a scale per 128 values of a row,
+// max |x| → 127), summing int8 products exactly in int32 (the CPU's AVX512-VNNI, four
+// times the float32 rate): opt-in like BF16, and refused likewise where unsupported.
 enum class WeightFormat { F32, F16, I8, BF16, W8A8 };
 const char* weight_format_name(WeightFormat f);
-WeightFormat parse_weight_format(
-    const std::string& s);  // "fp32" | "fp16" | "int8" | "bf16" | "w8a8"
+// "fp32" | "fp16" | "int8" | "bf16" | "w8a8"
+WeightFormat parse_weight_format(const std::string& s);
 
 enum class Op {
   Linear,  // y = x W^T + b (GEMM, and GEMV when M is small)
