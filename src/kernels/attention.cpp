@@ -115,7 +115,12 @@ struct KeySource {
     }
     const bool shared = j < shared_len;
     const float* base = key ? (shared ? k_shared : k) : (shared ? v_shared : v);
-    return base + (shared ? j : j - shared_len) * ld_kv + head_offset;
+    return base + dense_offset(j);
+  }
+
+  // Row j's first element in its dense buffer (the shared prefix or the rest).
+  int64_t dense_offset(int64_t j) const {
+    return (j < shared_len ? j : j - shared_len) * ld_kv + head_offset;
   }
 
   // Key (or value) row j's first value: a float, or a half when `half`. Found once per
@@ -124,7 +129,7 @@ struct KeySource {
     if (!half) return row(key, j);
     const bool shared = j < shared_len;
     const uint16_t* base = key ? (shared ? k16_shared : k16) : (shared ? v16_shared : v16);
-    return base + (shared ? j : j - shared_len) * ld_kv + head_offset;
+    return base + dense_offset(j);
   }
 
   // Eight values from dimension d of a row row_start() gave, widened to fp32.

@@ -32,6 +32,12 @@ namespace cosy::cpu {
 
 namespace {
 
+// The first n lanes, n clamped to [0, 16].
+__mmask16 first_lanes(int64_t n) {
+  if (n <= 0) return 0;
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+}
+
 // Rows [m_begin, m_end) of problem p as bf16 pairs, k2 pairs a row (zero-padded).
 void convert_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t k2, uint32_t* out) {
   const int64_t width = p.a.tap_width;
@@ -47,14 +53,13 @@ void convert_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t 
         _mm512_storeu_si512(dst + at, std::bit_cast<__m512i>(v));
       }
       if (c < width) {
-        const auto left = static_cast<uint32_t>(width - c);
-        const __mmask16 lo = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-        const __mmask16 hi = left <= 16 ? 0 : static_cast<__mmask16>((1u << (left - 16)) - 1);
-        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + c + 16),
-                                               _mm512_maskz_loadu_ps(lo, src + c));
+        const int64_t left = width - c;  // 1..31
+        const __m512bh v =
+            _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(first_lanes(left - 16), src + c + 16),
+                                _mm512_maskz_loadu_ps(first_lanes(left), src + c));
         _mm512_mask_storeu_epi16(dst + at, static_cast<__mmask32>((1ull << left) - 1),
                                  std::bit_cast<__m512i>(v));
-        at += static_cast<int64_t>(left);
+        at += left;
       }
     }
     for (; at < 2 * k2; ++at) dst[at] = 0;
@@ -113,10 +118,7 @@ void quantise_rows(const GemmProblem& p, int64_t m_begin, int64_t m_end, int64_t
         __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + c), inv));  // ties even
         q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
         qsum = _mm512_add_epi32(qsum, q);
-        const int64_t left = std::min<int64_t>(16, bytes - at);
-        const auto mask =
-            left == 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-        _mm_mask_storeu_epi8(dst + at, mask, _mm512_cvtepi32_epi8(q));
+        _mm_mask_storeu_epi8(dst + at, first_lanes(bytes - at), _mm512_cvtepi32_epi8(q));
       }
       alignas(64) int32_t sums[16];
       _mm512_store_si512(sums, qsum);
@@ -229,6 +231,8 @@ void run_tile(const TileArgs& t) {
   }
 }
 
+// Rows [0, rows) of t in micro-kernel tiles, split as the float32 GEMM splits them; only
+// the first tile prefetches the next panels.
 template <class Format, int NP>
 void run_rows(const TileArgs& t, int64_t rows) {
   for_each_tile(0, rows, [&](int64_t r0, int64_t n) {
