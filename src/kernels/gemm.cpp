@@ -284,25 +284,26 @@ void gemm_block_typed(const GemmProblem& p, int64_t m_begin, int64_t m_end, cons
 
 template <int MR>
 void panel_tile(const float* a, int64_t lda, int64_t k, const float* panel, int64_t ldb, float* c,
-                int64_t ldc) {
+                int64_t ldc, bool accumulate) {
   const float* rows[MR];
   for (int r = 0; r < MR; ++r) rows[r] = a + r * lda;
   __m256 acc[MR][2];
   micro_kernel<MR, WeightFormat::F32>(rows, panel, ldb, 0, k, acc);
-  store_tile<MR>(acc, c, ldc, kPanel, nullptr, nullptr, false);
+  store_tile<MR>(acc, c, ldc, kPanel, nullptr, nullptr, accumulate);
 }
 
 }  // namespace
 
 void gemm_f32_panels(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb,
-                     int64_t panel_stride, int64_t panels, float* c, int64_t ldc) {
+                     int64_t panel_stride, int64_t panels, float* c, int64_t ldc, bool accumulate) {
   for (int64_t p = 0; p < panels; ++p) {
     const float* panel = b + p * panel_stride;
     for_each_tile(0, m, [&](int64_t m0, int64_t rows) {
       const float* ar = a + m0 * lda;
       float* cr = c + m0 * ldc + p * kPanel;
-      with_rows(rows,
-                [&](auto mr) { panel_tile<decltype(mr)::value>(ar, lda, k, panel, ldb, cr, ldc); });
+      with_rows(rows, [&](auto mr) {
+        panel_tile<decltype(mr)::value>(ar, lda, k, panel, ldb, cr, ldc, accumulate);
+      });
     });
   }
 }

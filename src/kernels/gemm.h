@@ -64,12 +64,13 @@ void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out);
 void gemm_block(const GemmProblem& p, int64_t m_begin, int64_t m_end, const PackedWeight& w,
                 int64_t panel_begin, int64_t panel_end, const GemmEpilogue& epi);
 
-// C[M, 16 · panels] = A[M, K] · B, written (not added), single-threaded, with the same
+// C[M, 16 · panels] (+)= A[M, K] · B (added when `accumulate`), single-threaded, with the same
 // micro-kernel, for operands that are already laid out in 16-column panels: row k of
 // column panel p is 16 floats at b + p * panel_stride + k * ldb. A row-major [K, N]
 // matrix is panel_stride = 16, ldb = its row stride; a panel-packed one is
 // panel_stride = K * 16, ldb = 16. Attention's Q·Kᵀ and P·V run on it.
 void gemm_f32_panels(const float* a, int64_t lda, int64_t m, int64_t k, const float* b, int64_t ldb,
-                     int64_t panel_stride, int64_t panels, float* c, int64_t ldc);
+                     int64_t panel_stride, int64_t panels, float* c, int64_t ldc,
+                     bool accumulate = false);
 
 }  // namespace cosy::cpu
