@@ -380,18 +380,17 @@ TEST_F(GoldenFlow, BoundedLeftContextEqualsItsRecomputeAndBoundsTheState) {
   EXPECT_LT(double(bounded_peak), 0.6 * double(all_peak));
 }
 
-// The estimator's cache in half precision: about half the state, a mel close to the
-// exact one (not equal: the cached keys and values are rounded), with or without a prompt
-// state of the same precision.
 // The reduced formats of the flow (opt-in: bf16 weights and products, or w8a8's int8
 // weights and activations): not the official numerics, but close to them.
 TEST_F(GoldenFlow, ReducedFormatsStayCloseToTheOfficialMel) {
   if (!golden::has("flow_tokens.npy")) GTEST_SKIP();
   struct Case {
     WeightFormat format;
-    double bound;  // the largest mel difference allowed (max |mel| is about 5)
+    // The largest mel difference allowed, as a fraction of max |mel|, so that it holds for
+    // any fixture set (the public one's max |mel| of 5.004 makes these 0.048 and 0.295).
+    double bound;
   };
-  for (const Case c : {Case{WeightFormat::BF16, 0.05}, Case{WeightFormat::W8A8, 0.3}}) {
+  for (const Case c : {Case{WeightFormat::BF16, 0.0095}, Case{WeightFormat::W8A8, 0.059}}) {
     const char* name = weight_format_name(c.format);
     if (!backend_->supports_weight_format(c.format)) {
       EXPECT_THROW(FlowModel(*backend_, folder_->config.flow, folder_->flow, c.format), Error);
@@ -413,10 +412,13 @@ TEST_F(GoldenFlow, ReducedFormatsStayCloseToTheOfficialMel) {
     std::printf("[ %s ] non-streaming mel: max |diff| %.3g, max |mel| %.3g\n", name, worst, range);
     RecordProperty(std::string(name) + "_max_mel_diff", std::to_string(worst));
     EXPECT_GT(worst, kMelTolerance) << name;  // not the official numerics
-    EXPECT_LT(worst, c.bound) << name;
+    EXPECT_LT(worst, c.bound * range) << name;
   }
 }
 
+// The estimator's cache in half precision: about half the state, a mel close to the
+// exact one (not equal: the cached keys and values are rounded), with or without a prompt
+// state of the same precision.
 TEST_F(GoldenFlow, HalfPrecisionStateIsCloseAndSmaller) {
   const int32_t vocab = static_cast<int32_t>(folder_->config.flow.vocab_size);
   Inputs in = inputs("flow_tokens.npy");
