@@ -160,6 +160,16 @@ void HiftVocoder::check(const HiftRequest& r) const {
     fail("hift: the injected source has ", r.injected_source.size(), " samples, expected ",
          r.frames * samples_per_frame());
   }
+  if (!r.injected_f0.empty()) {
+    if (static_cast<int64_t>(r.injected_f0.size()) != r.frames) {
+      fail("hift: the injected F0 has ", r.injected_f0.size(), " values, expected ", r.frames);
+    }
+    for (size_t i = 0; i < r.injected_f0.size(); ++i) {
+      if (!(r.injected_f0[i] >= 0.0f) || !std::isfinite(r.injected_f0[i]))
+        fail("hift: the injected F0 at frame ", i, " is ", r.injected_f0[i],
+             ", not a finite value >= 0");
+    }
+  }
   if (static_cast<int64_t>(r.cache_source.size()) > r.frames * samples_per_frame()) {
     fail("hift: cache_source (", r.cache_source.size(), " samples) is longer than the output");
   }
@@ -215,6 +225,8 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     for (size_t i = 0; i < n; ++i) {
       k.activation(e.s, tmp[i].ptr(), tmp[i].rows, 1, {ActivationKind::Abs});
       f0[i] = download(e, tmp[i]);  // the source module draws on the host
+      if (!batch[i].injected_f0.empty())
+        f0[i].assign(batch[i].injected_f0.begin(), batch[i].injected_f0.end());
     }
   }
 

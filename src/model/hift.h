@@ -37,6 +37,9 @@ struct HiftRequest {
   int64_t frames = 0;
   TorchGenerator* rng = nullptr;        // the request's own generator (draws as torch does)
   std::span<const float> cache_source;  // overwrites the start of the source (streaming)
+  // Replaces the predicted F0 (one value per mel frame, finite and >= 0): drive the source
+  // from a given pitch contour, e.g. to test the sine path apart from the F0 predictor.
+  std::span<const float> injected_f0;
   // Replaces the computed source entirely (frames * samples_per_frame values): decode a
   // given excitation, e.g. to test the decoder apart from the F0/sine path.
   std::span<const float> injected_source;

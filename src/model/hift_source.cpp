@@ -1,5 +1,6 @@
 #include "model/hift_source.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -11,16 +12,21 @@ std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out,
                                       double scale_factor) {
   const auto n_in = static_cast<int64_t>(in.size());
   std::vector<float> out(static_cast<size_t>(n_out));
+  // torch's CPU kernel: a float32 scale, the source index in float64 (its CPU accumulate
+  // type), each weight rounded once to float32 from that index, and the two products
+  // summed with one FMA (its AVX2/AVX-512 builds contract `t0 * w0 + t1 * w1`). A float32
+  // source index instead would round the weights to the index's ulp (2e-6 at index 25),
+  // and the phase, up to thousands of radians here, with them.
   const auto scale = static_cast<float>(1.0 / scale_factor);
   for (int64_t i = 0; i < n_out; ++i) {
-    float src = scale * (static_cast<float>(i) + 0.5f) - 0.5f;
-    if (src < 0) src = 0;
+    const double src =
+        std::max(0.0, static_cast<double>(scale) * (static_cast<double>(i) + 0.5) - 0.5);
     const auto i0 = static_cast<int64_t>(src);
     const int64_t i1 = i0 + (i0 < n_in - 1 ? 1 : 0);
-    const float l1 = src - static_cast<float>(i0);
+    const auto l1 = static_cast<float>(std::min(src - static_cast<double>(i0), 1.0));
     const float l0 = 1.0f - l1;
     out[static_cast<size_t>(i)] =
-        l0 * in[static_cast<size_t>(i0)] + l1 * in[static_cast<size_t>(i1)];
+        std::fma(in[static_cast<size_t>(i0)], l0, in[static_cast<size_t>(i1)] * l1);
   }
   return out;
 }

@@ -25,7 +25,7 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
                                TorchGenerator& rng);
 
 // torch.nn.functional.interpolate(mode="linear", align_corners=False, scale_factor=s) of
-// one channel, with torch's float32 index arithmetic.
+// one channel, rounded as torch's CPU kernel rounds it.
 std::vector<float> interpolate_linear(std::span<const float> in, int64_t n_out,
                                       double scale_factor);
 
