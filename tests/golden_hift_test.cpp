@@ -50,22 +50,32 @@ Backend* GoldenHift::backend_ = nullptr;
 ModelFolder* GoldenHift::folder_ = nullptr;
 HiftVocoder* GoldenHift::hift_ = nullptr;
 
-TEST_F(GoldenHift, SingleCallMatchesEveryIntermediate) {  // from seed 100 alone
-  if (!golden::has("hift_mel.npy")) GTEST_SKIP() << "no single HiFT case in this fixture set";
-  const Tensor mel_t = golden::load("hift_mel.npy");
-  const auto mel = channels_last(mel_t);
-  const int64_t frames = mel_t.dim(2);
-  TorchGenerator rng(100);
+// The single HiFT case (hift_mel.npy, seed 100), with whatever the test injects.
+struct SingleCase {
+  std::vector<float> injected_f0, injected_source;
   std::vector<float> speech;
   HiftTrace trace;
+};
+void run_single_case(const HiftVocoder& hift, SingleCase& c) {
+  const Tensor mel_t = golden::load("hift_mel.npy");
+  const auto mel = channels_last(mel_t);
+  TorchGenerator rng(100);
   HiftRequest r;
   r.mel = mel;
-  r.frames = frames;
+  r.frames = mel_t.dim(2);
   r.rng = &rng;
-  r.speech = &speech;
-  r.trace = &trace;
-  hift_->vocode({&r, 1});
+  r.speech = &c.speech;
+  r.trace = &c.trace;
+  r.injected_f0 = c.injected_f0;
+  r.injected_source = c.injected_source;
+  hift.vocode({&r, 1});
+}
 
+TEST_F(GoldenHift, SingleCallMatchesEveryIntermediate) {  // from seed 100 alone
+  if (!golden::has("hift_mel.npy")) GTEST_SKIP() << "no single HiFT case in this fixture set";
+  SingleCase c;
+  run_single_case(*hift_, c);
+  const HiftTrace& trace = c.trace;
   EXPECT_TRUE(near(trace.f0, floats("hift_f0.npy"), f0_tolerance(floats("hift_f0.npy"))));
   EXPECT_TRUE(near(trace.uv, floats("hift_uv.npy"), 0));
   EXPECT_TRUE(near(trace.sine_waves, floats("hift_sine_waves.npy"), 1e-4));
@@ -79,32 +89,21 @@ TEST_F(GoldenHift, SingleCallMatchesEveryIntermediate) {  // from seed 100 alone
   EXPECT_TRUE(
       near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 0.2));
   EXPECT_TRUE(near(trace.istft_out, floats("hift_istft_out.npy"), kChainTolerance));
-  EXPECT_TRUE(near(speech, floats("hift_speech.npy"), kChainTolerance));
+  EXPECT_TRUE(near(c.speech, floats("hift_speech.npy"), kChainTolerance));
 }
 
 TEST_F(GoldenHift, DecoderFromTheOfficialSource) {
   if (!golden::has("hift_mel.npy")) GTEST_SKIP() << "no single HiFT case in this fixture set";
-  const Tensor mel_t = golden::load("hift_mel.npy");
-  const auto mel = channels_last(mel_t);
-  const auto source = floats("hift_source.npy");
-  TorchGenerator rng(100);
-  std::vector<float> speech;
-  HiftTrace trace;
-  HiftRequest r;
-  r.mel = mel;
-  r.frames = mel_t.dim(2);
-  r.rng = &rng;
-  r.speech = &speech;
-  r.trace = &trace;
-  r.injected_source = source;
-  hift_->vocode({&r, 1});
-  EXPECT_TRUE(near(trace.stft_real, channels_last(golden::load("hift_s_stft_real.npy")), 1e-4));
-  EXPECT_TRUE(near(trace.stft_imag, channels_last(golden::load("hift_s_stft_imag.npy")), 1e-4));
+  SingleCase c;
+  c.injected_source = floats("hift_source.npy");
+  run_single_case(*hift_, c);
+  EXPECT_TRUE(near(c.trace.stft_real, channels_last(golden::load("hift_s_stft_real.npy")), 1e-4));
+  EXPECT_TRUE(near(c.trace.stft_imag, channels_last(golden::load("hift_s_stft_imag.npy")), 1e-4));
   // float32 noise through ~20 conv layers: 2e-5 of log-magnitudes up to ~20.
   EXPECT_TRUE(
-      near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 5e-4));
-  EXPECT_TRUE(near(trace.istft_out, floats("hift_istft_out.npy"), 1e-4));
-  EXPECT_TRUE(near(speech, floats("hift_speech.npy"), 1e-4));
+      near(c.trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 5e-4));
+  EXPECT_TRUE(near(c.trace.istft_out, floats("hift_istft_out.npy"), 1e-4));
+  EXPECT_TRUE(near(c.speech, floats("hift_speech.npy"), 1e-4));
 }
 
 // From the official F0 on, the sine path reproduces torch's float32 rounding (1e-8: only
@@ -113,21 +112,11 @@ TEST_F(GoldenHift, DecoderFromTheOfficialSource) {
 // random decoder amplifies the resulting phase drift (SingleCallMatchesEveryIntermediate).
 TEST_F(GoldenHift, SourceAndWaveformFromTheOfficialF0) {
   if (!golden::has("hift_mel.npy")) GTEST_SKIP() << "no single HiFT case in this fixture set";
-  const Tensor mel_t = golden::load("hift_mel.npy");
-  const auto mel = channels_last(mel_t);
-  const auto f0 = floats("hift_f0.npy");
-  TorchGenerator rng(100);
-  std::vector<float> speech;
-  HiftTrace trace;
-  HiftRequest r;
-  r.mel = mel;
-  r.frames = mel_t.dim(2);
-  r.rng = &rng;
-  r.speech = &speech;
-  r.trace = &trace;
-  r.injected_f0 = f0;
-  hift_->vocode({&r, 1});
-  EXPECT_EQ(trace.f0, f0);
+  SingleCase c;
+  c.injected_f0 = floats("hift_f0.npy");
+  run_single_case(*hift_, c);
+  const HiftTrace& trace = c.trace;
+  EXPECT_EQ(trace.f0, c.injected_f0);
   EXPECT_TRUE(near(trace.uv, floats("hift_uv.npy"), 0));
   EXPECT_TRUE(near(trace.sine_waves, floats("hift_sine_waves.npy"), 1e-6));
   EXPECT_TRUE(near(trace.source, floats("hift_source.npy"), 1e-6));
@@ -136,7 +125,7 @@ TEST_F(GoldenHift, SourceAndWaveformFromTheOfficialF0) {
   EXPECT_TRUE(
       near(trace.conv_post_out, channels_last(golden::load("hift_conv_post_out.npy")), 5e-4));
   EXPECT_TRUE(near(trace.istft_out, floats("hift_istft_out.npy"), 1e-4));
-  EXPECT_TRUE(near(speech, floats("hift_speech.npy"), 1e-4));
+  EXPECT_TRUE(near(c.speech, floats("hift_speech.npy"), 1e-4));
 }
 
 TEST_F(GoldenHift, EndToEndWaveformFromTheE2eMel) {
