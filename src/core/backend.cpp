@@ -23,13 +23,23 @@ const char* weight_format_name(WeightFormat f) {
   return "?";
 }
 
+const std::vector<WeightFormat>& all_weight_formats() {
+  static const std::vector<WeightFormat> formats = {WeightFormat::F32, WeightFormat::F16,
+                                                    WeightFormat::I8, WeightFormat::BF16,
+                                                    WeightFormat::W8A8};
+  return formats;
+}
+
 WeightFormat parse_weight_format(const std::string& s) {
-  if (s == "fp32" || s == "f32") return WeightFormat::F32;
-  if (s == "fp16" || s == "f16") return WeightFormat::F16;
-  if (s == "int8" || s == "i8") return WeightFormat::I8;
-  if (s == "bf16") return WeightFormat::BF16;
-  if (s == "w8a8") return WeightFormat::W8A8;
-  fail("unknown weight format '", s, "' (expected fp32, fp16, int8, bf16 or w8a8)");
+  if (s == "f32") return WeightFormat::F32;  // older spellings
+  if (s == "f16") return WeightFormat::F16;
+  if (s == "i8") return WeightFormat::I8;
+  std::string names;
+  for (const WeightFormat f : all_weight_formats()) {
+    if (s == weight_format_name(f)) return f;
+    names += cat(names.empty() ? "" : ", ", weight_format_name(f));
+  }
+  fail("unknown weight format '", s, "' (expected one of ", names, ")");
 }
 
 const char* op_name(Op op) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -42,6 +43,8 @@ enum class WeightFormat { F32, F16, I8, BF16, W8A8 };
 const char* weight_format_name(WeightFormat f);
 // "fp32" | "fp16" | "int8" | "bf16" | "w8a8"
 WeightFormat parse_weight_format(const std::string& s);
+// Every format, in the order above (for option lists and --help).
+const std::vector<WeightFormat>& all_weight_formats();
 
 enum class Op {
   Linear,  // y = x W^T + b (GEMM, and GEMV when M is small)

@@ -1,21 +1,114 @@
 #include "io/audio_file.h"
 
+#include <fcntl.h>
 #include <sndfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "core/error.h"
 
 namespace cosy {
 
+namespace {
+
+struct FormatInfo {
+  AudioFormat format;
+  const char* name;
+  const char* help;
+};
+constexpr FormatInfo kFormats[] = {
+    {AudioFormat::Wav, "wav", "16-bit PCM WAV"},
+    {AudioFormat::WavFloat, "wav-float", "32-bit float WAV"},
+    {AudioFormat::Flac, "flac", "16-bit FLAC"},
+    {AudioFormat::Pcm16, "pcm", "raw signed 16-bit little-endian mono samples, no header"},
+};
+
+using Sink = AudioWriter::Sink;
+
+sf_count_t sink_length(void* user) {
+  struct stat st {};
+  if (fstat(static_cast<Sink*>(user)->fd, &st) != 0) return -1;
+  return static_cast<sf_count_t>(st.st_size);
+}
+
+sf_count_t sink_seek(sf_count_t offset, int whence, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  return static_cast<sf_count_t>(lseek(sink->fd, static_cast<off_t>(offset), whence));
+}
+
+sf_count_t sink_tell(void* user) {
+  return static_cast<sf_count_t>(lseek(static_cast<Sink*>(user)->fd, 0, SEEK_CUR));
+}
+
+sf_count_t sink_read(void* ptr, sf_count_t count, void* user) {
+  const ssize_t n = ::read(static_cast<Sink*>(user)->fd, ptr, static_cast<size_t>(count));
+  return n < 0 ? 0 : static_cast<sf_count_t>(n);
+}
+
+// Writes all of it or records why not: a short count makes libsndfile's call fail too.
+sf_count_t sink_write(const void* ptr, sf_count_t count, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const auto* p = static_cast<const char*>(ptr);
+  sf_count_t done = 0;
+  while (done < count) {
+    const ssize_t n = ::write(sink->fd, p + done, static_cast<size_t>(count - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (sink->error == 0) sink->error = n < 0 ? errno : EIO;
+      break;
+    }
+    done += n;
+  }
+  return done;
+}
+
+}  // namespace
+
 AudioFormat parse_audio_format(const std::string& s) {
-  if (s == "wav") return AudioFormat::Wav;
-  if (s == "wav-float") return AudioFormat::WavFloat;
-  if (s == "flac") return AudioFormat::Flac;
-  if (s == "pcm") return AudioFormat::Pcm16;
+  for (const FormatInfo& f : kFormats) {
+    if (s == f.name) return f.format;
+  }
   fail("unknown audio format '", s, "' (expected wav, wav-float, flac or pcm)");
+}
+
+const char* audio_format_name(AudioFormat format) {
+  for (const FormatInfo& f : kFormats) {
+    if (f.format == format) return f.name;
+  }
+  return "?";
+}
+
+const std::vector<std::string>& audio_format_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const FormatInfo& f : kFormats) v.emplace_back(f.name);
+    return v;
+  }();
+  return names;
+}
+
+std::string audio_format_help() {
+  std::string out;
+  for (const FormatInfo& f : kFormats) {
+    out += cat(out.empty() ? "" : "; ", f.name, ": ", f.help);
+  }
+  return out;
+}
+
+std::optional<AudioFormat> audio_format_of_path(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".wav") return AudioFormat::Wav;
+  if (ext == ".flac") return AudioFormat::Flac;
+  if (ext == ".pcm" || ext == ".raw") return AudioFormat::Pcm16;
+  return std::nullopt;
 }
 
 AudioWriter::AudioWriter(const std::filesystem::path& path, int sample_rate, AudioFormat format)
@@ -37,33 +130,65 @@ AudioWriter::AudioWriter(const std::filesystem::path& path, int sample_rate, Aud
       info.format = SF_FORMAT_RAW | SF_FORMAT_PCM_16 | SF_ENDIAN_LITTLE;
       break;
   }
-  file_ = sf_open(path.c_str(), SFM_WRITE, &info);
-  if (file_ == nullptr) fail(path.string(), ": cannot write audio: ", sf_strerror(nullptr));
+  if (path == "-") {
+    sink_.fd = STDOUT_FILENO;
+  } else {
+    sink_.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sink_.fd < 0) fail(path.string(), ": cannot write audio: ", std::strerror(errno));
+    sink_.owned = true;
+  }
+  const bool seekable = lseek(sink_.fd, 0, SEEK_CUR) >= 0;
+  SF_VIRTUAL_IO io{sink_length, sink_seek, sink_read, sink_write, sink_tell};
+  file_ = sf_open_virtual(&io, SFM_WRITE, &info, &sink_);
+  if (file_ == nullptr) {
+    const std::string why = sink_.error != 0 ? std::strerror(sink_.error) : sf_strerror(nullptr);
+    if (sink_.owned) ::close(sink_.fd);
+    fail(path.string(), ": cannot write audio: ", why);
+  }
+  auto* f = static_cast<SNDFILE*>(file_);
   // Clip rather than wrap when converting to integer samples.
-  sf_command(static_cast<SNDFILE*>(file_), SFC_SET_CLIPPING, nullptr, SF_TRUE);
+  sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
+  // A header that always matches the data written so far.
+  if (seekable) sf_command(f, SFC_SET_UPDATE_HEADER_AUTO, nullptr, SF_TRUE);
+  check("writing the header");
 }
 
 AudioWriter::~AudioWriter() {
   if (file_ != nullptr) sf_close(static_cast<SNDFILE*>(file_));
+  if (sink_.owned && sink_.fd >= 0) ::close(sink_.fd);
+}
+
+void AudioWriter::check(const char* what) {
+  if (sink_.error != 0) fail(path_.string(), ": ", what, " failed: ", std::strerror(sink_.error));
+  if (file_ != nullptr && sf_error(static_cast<SNDFILE*>(file_)) != SF_ERR_NO_ERROR) {
+    fail(path_.string(), ": ", what, " failed: ", sf_strerror(static_cast<SNDFILE*>(file_)));
+  }
 }
 
 void AudioWriter::write(std::span<const float> samples) {
   if (file_ == nullptr) fail(path_.string(), ": audio file already closed");
   const auto n = static_cast<sf_count_t>(samples.size());
   const auto written = sf_writef_float(static_cast<SNDFILE*>(file_), samples.data(), n);
+  check("writing audio");
   if (written != n) {
     fail(path_.string(), ": writing audio failed (", written, " of ", samples.size(), " samples)");
   }
   samples_ += static_cast<int64_t>(samples.size());
-  // Streamed output is readable as it grows.
-  sf_write_sync(static_cast<SNDFILE*>(file_));
 }
 
 void AudioWriter::close() {
   if (file_ == nullptr) return;
   const int closed = sf_close(static_cast<SNDFILE*>(file_));
   file_ = nullptr;
-  if (closed != 0) fail(path_.string(), ": closing the audio file failed");
+  check("finishing the file");
+  if (closed != 0)
+    fail(path_.string(), ": closing the audio file failed: ", sf_error_number(closed));
+  if (sink_.owned) {
+    const int fd = sink_.fd;
+    sink_.fd = -1;
+    if (::close(fd) != 0)
+      fail(path_.string(), ": closing the audio file failed: ", std::strerror(errno));
+  }
 }
 
 void write_audio(const std::filesystem::path& path, std::span<const float> samples, int sample_rate,

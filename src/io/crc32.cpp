@@ -17,4 +17,8 @@ uint32_t crc32_of(std::span<const std::byte> bytes, uint32_t crc) {
   return static_cast<uint32_t>(c);
 }
 
+uint32_t crc32_combine_of(uint32_t crc_a, uint32_t crc_b, uint64_t length_b) {
+  return static_cast<uint32_t>(crc32_combine64(crc_a, crc_b, static_cast<z_off64_t>(length_b)));
+}
+
 }  // namespace cosy

@@ -110,6 +110,7 @@ StateDict state_dict_of(const TorchFile& file) {
     fail(file.label(), ": top level is a ", pickle::kind_name(root->kind), ", not a state_dict");
   StateDict sd;
   sd.label = file.label();
+  sd.archive = file.archive();
   for (const auto& [k, v] : root->entries) {
     if (!k->is(pickle::Kind::String)) fail(file.label(), ": state_dict key is not a string");
     if (v->is(pickle::Kind::Int) || v->is(pickle::Kind::Float)) continue;  // epoch, step, ...

@@ -25,6 +25,8 @@ class TorchFile {
 
   const pickle::Value* root() const { return doc_->root(); }
   const std::string& label() const { return label_; }
+  // The zip container, for checking every record's CRC-32 (verify_zip_entries).
+  std::shared_ptr<const ZipArchive> archive() const { return zip_; }
   // Materialises a tensor record: a view into the mapping when the data is stored and
   // aligned, a private copy otherwise. Checks every bound against its storage.
   Tensor tensor(const pickle::TensorRef& ref) const;
@@ -53,6 +55,7 @@ class StateDict {
   const std::vector<std::string>& names() const { return names_; }
   size_t size() const { return names_.size(); }
   std::string label;  // the file it came from, for messages
+  std::shared_ptr<const ZipArchive> archive;  // its container, when it came from a torch file
 
  private:
   std::vector<std::string> names_;

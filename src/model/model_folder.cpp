@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "io/hyperpyyaml.h"
+#include "io/zip_verify.h"
 #include "model/param_schema.h"
 
 namespace cosy {
@@ -44,7 +45,22 @@ ModelFolder load_model_folder(const std::filesystem::path& dir, const LoadOption
   if (options.voices && std::filesystem::exists(dir / "spk2info.pt")) {
     m.voices = load_voices(dir / "spk2info.pt", m.config);
   }
+  std::vector<std::shared_ptr<const ZipArchive>> archives;
+  for (const StateDict* sd : {&m.llm, &m.flow, &m.hift}) {
+    if (sd->archive) archives.push_back(sd->archive);
+  }
+  if (options.verify_in_background) {
+    m.verification = std::async(std::launch::async, [archives] {
+                       verify_zip_entries(archives, ThreadPool::global());
+                     }).share();
+  } else {
+    verify_zip_entries(archives, ThreadPool::global());
+  }
   return m;
+}
+
+void ModelFolder::wait_verified() const {
+  if (verification.valid()) verification.get();  // rethrows the check's Error
 }
 
 }  // namespace cosy

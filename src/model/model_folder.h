@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <future>
 #include <optional>
 
 #include "io/torch_checkpoint.h"
@@ -19,6 +20,13 @@ struct ModelFolder {
   StateDict flow;
   StateDict hift;
   std::optional<VoiceBank> voices;  // when spk2info.pt is present
+
+  // The CRC-32 check of every record of the loaded checkpoints. It runs in the background
+  // from the end of loading, so that packing the weights goes on meanwhile; whoever is
+  // about to serve or write results calls wait_verified(), which throws if a record is
+  // corrupt. (A checkpoint's tensors are otherwise only checked for shape and bounds.)
+  std::shared_future<void> verification;
+  void wait_verified() const;
 };
 
 struct LoadOptions {
@@ -26,6 +34,8 @@ struct LoadOptions {
   bool flow = true;
   bool hift = true;
   bool voices = true;
+  // Check the records' CRC-32 on a background thread (false: before returning).
+  bool verify_in_background = true;
 };
 
 // The configs alone (cosyvoice2.yaml + CosyVoice-BlankEN/config.json), validated.

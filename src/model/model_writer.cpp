@@ -10,6 +10,8 @@
 #include "core/file_io.h"
 #include "io/torch_checkpoint.h"
 #include "model/param_schema.h"
+#include "text/bpe_tokenizer.h"
+#include "text/starter_tokenizer.h"
 
 namespace cosy {
 namespace {
@@ -378,6 +380,14 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                                    std::filesystem::perms::owner_write,
                                    std::filesystem::perm_options::add);
     }
+    if (!text::BpeTokenizer::present(out / "CosyVoice-BlankEN"))
+      fail(options.tokenizer_dir.string(),
+           ": no tokenizer files (vocab.json + merges.txt, or "
+           "tokenizer.json)");
+  } else {
+    // A tokenizer.json left from an earlier folder would win over the files written here.
+    std::filesystem::remove(out / "CosyVoice-BlankEN" / "tokenizer.json");
+    text::write_starter_tokenizer(out / "CosyVoice-BlankEN");
   }
   {
     const auto llm = random_state_dict(

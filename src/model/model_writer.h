@@ -24,7 +24,8 @@ std::string qwen_config_json(const QwenConfig& q);
 struct WriteModelOptions {
   uint64_t seed = 0;
   // Tokenizer files (vocab.json, merges.txt, tokenizer.json, tokenizer_config.json) to copy
-  // into CosyVoice-BlankEN/; empty writes none.
+  // into CosyVoice-BlankEN/; empty writes the starter tokenizer (text/starter_tokenizer.h),
+  // so that the folder works alone.
   std::filesystem::path tokenizer_dir;
   bool voices = true;
 };

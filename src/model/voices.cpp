@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/torch_checkpoint.h"
+#include "io/zip_verify.h"
 
 namespace cosy {
 
@@ -102,6 +103,7 @@ void check_voice(const Voice& v, const ModelConfig& config) {
 
 VoiceBank load_voices(const std::filesystem::path& path, const ModelConfig& config) {
   TorchFile file = TorchFile::open(path);
+  verify_zip_entries({file.archive()}, ThreadPool::global());  // small: checked at once
   const pickle::Value* root = file.root();
   if (!root->is(pickle::Kind::Dict)) fail(path.string(), ": top level is not a dict of voices");
   VoiceBank bank;

@@ -19,7 +19,7 @@ ConfigFields EngineOptions::fields() const {
           {"max_streams", cat(max_streams)},
           {"kv_blocks", cat(kv_blocks)},
           {"kv_block_size", cat(kv_block_size)},
-          {"max_text_bytes", cat(max_text_bytes)},
+          {"max_input_chars", cat(max_input_chars)},
           {"prompt_state_voices", cat(prompt_state_voices)},
           {"uncond_first_passes", cat(uncond_first_passes)},
           {"lm_voice_prefixes", cat(lm_voice_prefixes)},
@@ -31,7 +31,7 @@ std::string EngineOptions::to_string() const { return fields_to_string("EngineOp
 void EngineOptions::validate() const {
   if (max_streams < 1) fail("engine: max_streams must be >= 1");
   if (kv_blocks < 1 || kv_block_size < 1) fail("engine: kv_blocks and kv_block_size must be >= 1");
-  if (max_text_bytes < 1) fail("engine: max_text_bytes must be >= 1");
+  if (max_input_chars < 1) fail("engine: max_input_chars must be >= 1");
   if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
   if (uncond_first_passes < 0) fail("engine: uncond_first_passes must be >= 0");
   if (lm_voice_prefixes < 0) fail("engine: lm_voice_prefixes must be >= 0");
@@ -489,6 +489,9 @@ Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions option
       }
     }
   }
+  // The weights were packed from the mapping while their CRC-32 check ran; a corrupt record
+  // fails the engine here, before it serves anything.
+  folder.wait_verified();
   scheduler_ = std::make_unique<Scheduler>(*this);
   thread_ = std::thread([this] { scheduler_->run(); });
 }
@@ -507,7 +510,7 @@ std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallba
   options.voice->check(flow_);
   auto stream = std::make_shared<SynthesisStream>(std::move(options), std::move(on_audio),
                                                   scheduler_->limits(), frontend(),
-                                                  options_.max_text_bytes, signal_);
+                                                  options_.max_input_chars, signal_);
   {
     std::lock_guard lock(signal_->mutex);
     if (signal_->stopping) fail("engine: shutting down");

@@ -34,7 +34,9 @@ struct EngineOptions {
   int64_t max_streams = 64;  // open streams at once; open() beyond is refused
   int64_t kv_blocks = 2048;  // the LM's KV pool, in blocks of kv_block_size positions
   int64_t kv_block_size = 16;
-  int64_t max_text_bytes = 1 << 20;  // per stream
+  // Per stream: characters of text (Unicode code points), or text tokens when ids are
+  // given. About 20 minutes of speech; a longer text is refused, not spoken for hours.
+  int64_t max_input_chars = 20000;
   // Voices whose prompt flow state is kept (FlowModel::prompt_state), so incremental
   // streaming streams skip the prompt's complete chunks; 0: off. At full size a 3 s
   // prompt's state is about 460 MB.

@@ -60,10 +60,81 @@ class EngineTest : public ::testing::Test {
     return t;
   }
   static void expect_concurrent_streams_equal_each_alone(const EngineOptions& eo);
+  // Runs `text` through a stream of `input`, piece by piece (split at spaces) when
+  // incremental; returns finish_input's error ("" when it took the text) and the audio.
+  static std::pair<std::string, int64_t> speak(Engine& engine, StreamInput input,
+                                               const std::string& text);
   static Backend* backend_;
   static ModelFolder* folder_;
 };
 Backend* EngineTest::backend_ = nullptr;
+
+std::pair<std::string, int64_t> EngineTest::speak(Engine& engine, StreamInput input,
+                                                  const std::string& text) {
+  StreamOptions o = options(engine, 1);
+  o.input = input;
+  o.fixed_tokens = 10;
+  int64_t samples = 0;
+  auto s = engine.open(o, [&](const AudioChunk& c) {
+    samples += static_cast<int64_t>(c.samples.size());
+    return true;
+  });
+  if (input == StreamInput::IncrementalText) {
+    size_t start = 0;
+    for (size_t i = 0; i <= text.size(); ++i) {
+      if (i == text.size() || text[i] == ' ') {
+        s->push_text(text.substr(start, i + 1 - start));
+        start = i + 1;
+      }
+    }
+  } else {
+    s->push_text(text);
+  }
+  std::string error = testing::error_of([&] { s->finish_input(); });
+  if (!error.empty()) s->cancel();
+  const StreamResult r = s->wait();
+  if (error.empty() && r.status != StreamStatus::Done) error = r.error;
+  return {error, samples};
+}
+
+// The bistream path refuses what the whole-text path refuses, with the same error, and the
+// LM never sees text that has nothing to speak.
+TEST_F(EngineTest, TextWithNothingToSpeakIsRefusedTheSameWayOnBothPaths) {
+  Engine engine(*backend_, *folder_);
+  ASSERT_NE(engine.frontend(), nullptr);
+  for (const std::string text :
+       {"!!!", "?? ... !", "\U0001F600 \U0001F389", "\u200B\u200B", "\x01\x02 \x7F", "  \t "}) {
+    for (const StreamInput input : {StreamInput::Text, StreamInput::IncrementalText}) {
+      const auto [error, samples] = speak(engine, input, text);
+      EXPECT_EQ(error, kNothingToSpeak) << stream_input_name(input) << ": '" << text << "'";
+      EXPECT_EQ(samples, 0) << stream_input_name(input) << ": '" << text << "'";
+    }
+  }
+  // Leading punctuation is held back, not lost, once words follow.
+  for (const StreamInput input : {StreamInput::Text, StreamInput::IncrementalText}) {
+    const auto [error, samples] = speak(engine, input, "... Hello there!");
+    EXPECT_EQ(error, "") << stream_input_name(input);
+    EXPECT_GT(samples, 0) << stream_input_name(input);
+  }
+}
+
+TEST_F(EngineTest, TextOverTheInputLimitIsRefusedBeforeAnythingIsQueued) {
+  EngineOptions eo;
+  eo.max_input_chars = 12;
+  Engine engine(*backend_, *folder_, eo);
+  for (const StreamInput input : {StreamInput::Text, StreamInput::IncrementalText}) {
+    StreamOptions o = options(engine, 1);
+    o.input = input;
+    auto s = engine.open(o);
+    s->push_text("你好，世界！Hello.");  // 12 characters, 24 bytes: within the limit
+    const std::string error = testing::error_of([&] { s->push_text("x"); });
+    EXPECT_NE(error.find("limit of 12 characters"), std::string::npos) << error;
+    s->cancel();
+  }
+  eo.max_input_chars = 0;
+  EXPECT_NE(testing::error_of([&] { Engine bad(*backend_, *folder_, eo); }).find("max_input_chars"),
+            std::string::npos);
+}
 ModelFolder* EngineTest::folder_ = nullptr;
 
 // Streams batched together give exactly what each gives alone: nothing leaks between them.
@@ -291,7 +362,10 @@ TEST_F(EngineTest, SpeechTokenStreamWithNoTokensEndsCleanly) {
 TEST_F(EngineTest, AdmissionAndBadInputAreClearErrors) {
   EngineOptions eo;
   eo.max_streams = 1;
-  Engine engine(*backend_, *folder_, eo);
+  // The same weights in a folder that lost its tokenizer files.
+  ModelFolder no_tokenizer = *folder_;
+  no_tokenizer.dir = testing::scratch_dir("engine-no-tokenizer-" + std::to_string(::getpid()));
+  Engine engine(*backend_, no_tokenizer, eo);
   auto first = engine.open(options(engine, 1));
   EXPECT_THROW(engine.open(options(engine, 2)), Error);                        // at capacity
   EXPECT_THROW(first->push_speech_tokens(std::vector<int32_t>{1, 2}), Error);  // wrong kind

@@ -60,12 +60,12 @@ void SchedulerSignal::notify() {
 
 SynthesisStream::SynthesisStream(StreamOptions options, AudioCallback callback,
                                  const LmSessionLimits& limits, const text::TextFrontend* frontend,
-                                 int64_t max_text_bytes, std::shared_ptr<SchedulerSignal> signal)
+                                 int64_t max_input_chars, std::shared_ptr<SchedulerSignal> signal)
     : options_(std::move(options)),
       callback_(std::move(callback)),
       limits_(limits),
       frontend_(frontend),
-      max_text_bytes_(max_text_bytes),
+      max_input_chars_(max_input_chars),
       signal_(std::move(signal)),
       opened_(std::chrono::steady_clock::now()) {}
 
@@ -98,11 +98,31 @@ StreamInput SynthesisStream::text_input() const {
                                                         : StreamInput::Text;
 }
 
-void SynthesisStream::count_text(int64_t n, const char* what, const char* unit) {
-  if (text_bytes_ + n > max_text_bytes_) {
-    fail(what, ": the stream's text would exceed ", max_text_bytes_, " ", unit);
+void SynthesisStream::count_text(int64_t n, const char* unit) {
+  if (text_chars_ + n > max_input_chars_) {
+    fail("the text is longer than this stream's limit of ", max_input_chars_, " ", unit);
   }
-  text_bytes_ += n;
+  text_chars_ += n;
+}
+
+namespace {
+// Unicode code points in valid UTF-8 (what a user counts as characters).
+int64_t code_points(std::string_view utf8) {
+  int64_t n = 0;
+  for (const char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+}  // namespace
+
+void SynthesisStream::feed_incremental(std::span<const int32_t> ids, bool speakable) {
+  if (!speakable_seen_ && !speakable) {
+    held_ids_.insert(held_ids_.end(), ids.begin(), ids.end());
+    return;
+  }
+  speakable_seen_ = true;
+  pending_.ids.insert(pending_.ids.end(), held_ids_.begin(), held_ids_.end());
+  held_ids_.clear();
+  pending_.ids.insert(pending_.ids.end(), ids.begin(), ids.end());
 }
 
 void SynthesisStream::push_text(std::string_view utf8) {
@@ -115,13 +135,21 @@ void SynthesisStream::push_text(std::string_view utf8) {
     std::lock_guard lock(mutex_);
     check_open("push_text", text_input());
     if (text_input() == StreamInput::Text) {
-      count_text(static_cast<int64_t>(utf8.size()), "push_text", "bytes");
+      count_text(code_points(utf8), "characters");
       text_.append(utf8);  // validated and split at finish_input
       return;
     }
     const auto ids = frontend_->encode(utf8);  // an Error on invalid UTF-8, nothing queued
-    count_text(static_cast<int64_t>(utf8.size()), "push_text", "bytes");
-    pending_.ids.insert(pending_.ids.end(), ids.begin(), ids.end());
+    count_text(code_points(utf8), "characters");
+    // Until the text so far has something to speak, by the rule the Text path applies to
+    // the whole text; from then on every piece goes straight to the LM.
+    bool speakable = speakable_seen_;
+    if (!speakable) {
+      held_text_.append(utf8);
+      speakable = !frontend_->split(frontend_->normalize(held_text_)).empty();
+      if (speakable) held_text_.clear();
+    }
+    feed_incremental(ids, speakable);
   }
   signal_->notify();
 }
@@ -131,12 +159,12 @@ void SynthesisStream::push_text_ids(std::span<const int32_t> ids) {
     std::lock_guard lock(mutex_);
     check_open("push_text_ids", text_input());
     check_text_ids(ids);
-    count_text(static_cast<int64_t>(ids.size()), "push_text_ids", "tokens");
+    count_text(static_cast<int64_t>(ids.size()), "text tokens");
     if (text_input() == StreamInput::Text) {
       if (!ids.empty()) pending_.segments.emplace_back(ids.begin(), ids.end());
       return;  // segments start at finish_input
     }
-    pending_.ids.insert(pending_.ids.end(), ids.begin(), ids.end());
+    feed_incremental(ids, !ids.empty());  // ids are taken as the caller's words
   }
   signal_->notify();
 }
@@ -164,7 +192,9 @@ void SynthesisStream::finish_input() {
         for (auto& seg : frontend_->prepare(text_)) pending_.segments.push_back(std::move(seg.ids));
         text_.clear();
       }
-      if (pending_.segments.empty()) fail("finish_input: no text to speak");
+      if (pending_.segments.empty()) fail(kNothingToSpeak);
+    } else if (options_.input == StreamInput::IncrementalText && !speakable_seen_) {
+      fail(kNothingToSpeak);
     }
     finish_called_ = true;
     pending_.finished = true;

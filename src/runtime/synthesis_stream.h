@@ -87,6 +87,10 @@ struct SchedulerSignal {
   void notify();
 };
 
+// The error for text with nothing in it to speak.
+inline constexpr const char* kNothingToSpeak =
+    "the text has nothing to speak (only punctuation, symbols, emoji or spaces)";
+
 class SynthesisStream {
  public:
   // Text: appends to the text (split at finish_input). IncrementalText: tokenized and fed
@@ -97,7 +101,8 @@ class SynthesisStream {
   void push_text_ids(std::span<const int32_t> ids);
   // SpeechTokens input only.
   void push_speech_tokens(std::span<const int32_t> tokens);
-  // No more input. Text input with no text at all is an Error.
+  // No more input. Text input with nothing to speak (no text, or only punctuation, symbols,
+  // emoji or spaces) is an Error (kNothingToSpeak), the same for both kinds of text input.
   void finish_input();
   // Stops the stream; its memory is released at the scheduler's next step. Idempotent.
   void cancel();
@@ -114,7 +119,7 @@ class SynthesisStream {
     bool cancelled = false;
   };
   SynthesisStream(StreamOptions options, AudioCallback callback, const LmSessionLimits& limits,
-                  const text::TextFrontend* frontend, int64_t max_text_bytes,
+                  const text::TextFrontend* frontend, int64_t max_input_chars,
                   std::shared_ptr<SchedulerSignal> signal);
   Input take_input();  // what arrived since the last call
   const AudioCallback& callback() const { return callback_; }
@@ -127,15 +132,18 @@ class SynthesisStream {
   // The kind text pushes must match: IncrementalText, else Text (so a speech-token stream
   // refuses text by name).
   StreamInput text_input() const;
-  // Under mutex_: adds n to the stream's text size, or fails past max_text_bytes.
-  void count_text(int64_t n, const char* what, const char* unit);
+  // Under mutex_: adds n to the stream's text size, or fails past max_input_chars.
+  void count_text(int64_t n, const char* unit);
+  // Under mutex_: queues incremental text ids. Until a piece with something to speak has
+  // come, pieces are held back (the LM never sees text that is only punctuation).
+  void feed_incremental(std::span<const int32_t> ids, bool speakable);
   void enqueue(const std::function<void()>& change);
 
   const StreamOptions options_;
   const AudioCallback callback_;
   const LmSessionLimits limits_;
   const text::TextFrontend* frontend_;
-  const int64_t max_text_bytes_;
+  const int64_t max_input_chars_;
   std::shared_ptr<SchedulerSignal> signal_;
   const std::chrono::steady_clock::time_point opened_;
 
@@ -143,7 +151,10 @@ class SynthesisStream {
   mutable std::condition_variable done_cv_;
   Input pending_;
   std::string text_;  // Text input: everything so far
-  int64_t text_bytes_ = 0;
+  int64_t text_chars_ = 0;
+  bool speakable_seen_ = false;    // IncrementalText: a piece with something to speak came
+  std::vector<int32_t> held_ids_;  // IncrementalText: pieces before that one
+  std::string held_text_;          // and their text
   bool finish_called_ = false;
   bool done_ = false;
   StreamResult result_;

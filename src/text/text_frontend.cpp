@@ -84,9 +84,11 @@ const std::vector<std::string>& cosyvoice2_special_tokens() {
   return kTokens;
 }
 
-bool is_only_punctuation(std::string_view text) {
+namespace {
+bool only_punctuation_or_symbols(std::string_view text, bool space_too) {
   bool only = true;
   for_each_code_point(text, [&](UChar32 c, size_t, size_t) {
+    if (space_too && u_isUWhiteSpace(c)) return;
     switch (u_charType(c)) {
       case U_DASH_PUNCTUATION:
       case U_START_PUNCTUATION:
@@ -106,6 +108,11 @@ bool is_only_punctuation(std::string_view text) {
   });
   return only;
 }
+}  // namespace
+
+bool is_only_punctuation(std::string_view text) { return only_punctuation_or_symbols(text, false); }
+
+bool has_nothing_to_speak(std::string_view text) { return only_punctuation_or_symbols(text, true); }
 
 TextFrontend TextFrontend::load(const std::filesystem::path& dir) {
   return TextFrontend(BpeTokenizer::load(dir));
@@ -138,7 +145,7 @@ std::vector<std::string> TextFrontend::split(std::string_view normalized) const 
   auto segments = split_segments(normalized, language, segment_, [this](std::string_view s) {
     return tokenizer_.encode(s).size();
   });
-  std::erase_if(segments, [](const std::string& s) { return is_only_punctuation(s); });
+  std::erase_if(segments, [](const std::string& s) { return has_nothing_to_speak(s); });
   return segments;
 }
 

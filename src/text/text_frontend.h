@@ -45,7 +45,7 @@ class TextFrontend {
   //    "，", "," or "、" → "。".
   std::string normalize(std::string_view text) const;
   // Normalised text → segments of 60–80 tokens on sentence punctuation (split_segments),
-  // without the segments that hold only punctuation or symbols.
+  // without the segments that have nothing to speak (has_nothing_to_speak).
   std::vector<std::string> split(std::string_view normalized) const;
   // normalize + split + encode: what the LLM runs, one segment after another.
   std::vector<TextSegment> prepare(std::string_view text) const;
@@ -61,5 +61,9 @@ class TextFrontend {
 
 // True when every code point is Unicode punctuation (P*) or a symbol (S*); "" counts.
 bool is_only_punctuation(std::string_view text);
+// The same, white space allowed too: a segment with nothing a voice could say. The official
+// splitter drops only segments with no space ("!!!"); one like "?? !" reaches its LM, which
+// then speaks noise. We drop both.
+bool has_nothing_to_speak(std::string_view text);
 
 }  // namespace cosy::text

@@ -97,6 +97,9 @@ TEST_F(TextFrontendTest, SplitsLongTextAndDropsPunctuationOnlySegments) {
   EXPECT_TRUE(frontend_->prepare("").empty());
   EXPECT_TRUE(is_only_punctuation("。！？…$+"));
   EXPECT_FALSE(is_only_punctuation("a."));
+  EXPECT_FALSE(is_only_punctuation("?? !"));  // the official rule: a space is something
+  EXPECT_TRUE(has_nothing_to_speak("?? !\t…"));
+  EXPECT_FALSE(has_nothing_to_speak("? a"));
 }
 
 TEST_F(TextFrontendTest, BadTextIsAClearError) {

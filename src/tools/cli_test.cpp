@@ -12,26 +12,14 @@
 #include "io/audio_file.h"
 #include "io/npy.h"
 #include "model/model_folder.h"
+#include "text/text_frontend.h"
+#include "tools/cli_test_util.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  const std::string cmd = std::string(COSY_CLI) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using cosy::tools::testing::Result;
+using cosy::tools::testing::run;
+using cosy::tools::testing::tiny_model;
 
 TEST(Cli, InspectPrintsEveryStageOfTheFixtureModel) {
   const Result r = run("inspect --model " + (cosy::testing::golden_dir() / "model").string());
@@ -85,21 +73,6 @@ TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
   EXPECT_NE(unwritable.out.find("cannot write audio"), std::string::npos) << unwritable.out;
 }
 
-// A tiny random-weight folder with the fixture tokenizer. One per test: ctest runs the
-// tests as parallel processes.
-std::filesystem::path tiny_model() {
-  static const std::filesystem::path dir = [] {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const auto d = cosy::testing::scratch_dir(std::string("cli-tiny-") + info->name());
-    const Result r =
-        run("make-model --preset tiny --seed 3 --out " + d.string() + " --tokenizer-dir " +
-            (cosy::testing::golden_dir() / "tokenizer" / "model").string());
-    EXPECT_EQ(r.code, 0) << r.out;
-    return d;
-  }();
-  return dir;
-}
-
 TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
   const auto dir = cosy::testing::scratch_dir("cli-synth");
   const std::string model = "synth --model " + tiny_model().string() +
@@ -120,18 +93,18 @@ TEST(Cli, SynthOfflineStreamingAndIncrementalWriteTheForcedLength) {
       run(model + "--stream --half-state --format pcm --out " + (dir / "h.pcm").string());
   ASSERT_EQ(half.code, 0) << half.out;
   EXPECT_EQ(std::filesystem::file_size(dir / "h.pcm"), 2 * a.samples.size());
-  EXPECT_EQ(run(model + "--half-state --out " + (dir / "x.wav").string()).code, 1);
+  EXPECT_EQ(run(model + "--half-state --out " + (dir / "x.wav").string()).code, 2);
   // A bounded flow left context: the same length of audio streamed; refused offline and
   // below -1.
   const Result bounded =
       run(model + "--stream --flow-left-chunks 1 --format pcm --out " + (dir / "l.pcm").string());
   ASSERT_EQ(bounded.code, 0) << bounded.out;
   EXPECT_EQ(std::filesystem::file_size(dir / "l.pcm"), 2 * a.samples.size());
-  EXPECT_EQ(run(model + "--flow-left-chunks 1 --out " + (dir / "x.wav").string()).code, 1);
+  EXPECT_EQ(run(model + "--flow-left-chunks 1 --out " + (dir / "x.wav").string()).code, 2);
   const Result below =
       run(model + "--stream --flow-left-chunks -3 --out " + (dir / "x.wav").string());
-  EXPECT_EQ(below.code, 1);
-  EXPECT_NE(below.out.find("flow_left_chunks"), std::string::npos) << below.out;
+  EXPECT_EQ(below.code, 2);
+  EXPECT_NE(below.out.find("error: --flow-left-chunks"), std::string::npos) << below.out;
   const Result incremental = run(model + "--stream --incremental --seed 4 --format flac --out " +
                                  (dir / "c.flac").string());
   ASSERT_EQ(incremental.code, 0) << incremental.out;
@@ -153,7 +126,7 @@ TEST(Cli, SynthSegmentPerLineUsesTheUsersSplit) {
   EXPECT_EQ(cosy::read_audio(dir / "a.wav").samples.size(), 3u * 20 * 960);
   const Result bad =
       run(base + "--segment-per-line --incremental --text hi --out " + (dir / "b.wav").string());
-  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("exclude each other"), std::string::npos) << bad.out;
 }
 
@@ -161,15 +134,29 @@ TEST(Cli, SynthBadInputIsAClearError) {
   const auto dir = cosy::testing::scratch_dir("cli-synth-bad");
   const std::string model = "synth --model " + tiny_model().string() + " ";
   const std::string out = " --out " + (dir / "x.wav").string();
-  auto expect_error = [](const Result& r, const std::string& what) {
-    EXPECT_EQ(r.code, 1) << r.out;
+  auto expect_error = [](const Result& r, const std::string& what, int code = 1) {
+    EXPECT_EQ(r.code, code) << r.out;
     EXPECT_NE(r.out.find(what), std::string::npos) << r.out;
   };
   expect_error(run(model + "--voice nobody --text hi" + out), "no voice 'nobody'");
-  expect_error(run(model + "--text '   '" + out), "no text to speak");
+  expect_error(run(model + "--text '   '" + out), "--text: holds only white space");
   expect_error(run(model + "--text hi --out /nonexistent-dir/x.wav"), "cannot write audio");
   expect_error(run(model + "--text hi --prompt-wav p.wav" + out), "--voice");
-  expect_error(run(model + "--text hi --weights int4" + out), "int4");
+  expect_error(run(model + "--text hi --weights int4" + out), "error: --weights: int4", 2);
+  // Text with nothing to speak is refused the same way whole or word by word.
+  for (const char* mode : {"", "--incremental ", "--stream --incremental "}) {
+    // (sh's printf: zero-width spaces, control characters)
+    for (const char* text :
+         {"'!!!'", "'😀 🎉'", "'?? ... !'", "\"$(printf '\\342\\200\\213\\342\\200\\213')\"",
+          "\"$(printf '\\001\\002')\""}) {
+      expect_error(run(model + mode + "--text " + text + out), "nothing to speak");
+    }
+  }
+  expect_error(run(model + "--text-file " + dir.string() + out), "is a directory");
+  expect_error(run(model + "--text-file /dev/null" + out), "the file is empty");
+  expect_error(run(model + "--text-file " + (dir / "none.txt").string() + out),
+               "No such file or directory");
+  expect_error(run(model + out), "give the text with --text or --text-file", 2);
   EXPECT_FALSE(std::filesystem::exists(dir / "x.wav"));  // nothing half-written left
   // A folder missing a checkpoint names it.
   const auto broken = dir / "broken";
@@ -225,8 +212,10 @@ TEST(Cli, TokenizeShowsSegmentsAndIds) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["normalized"], "Hello world. [breath] How are you?");
   ASSERT_GE(j["segments"].size(), 1u);
-  std::ifstream specials(cosy::testing::golden_dir() / "tokenizer" / "cosyvoice2_specials.json");
-  const int breath_id = nlohmann::json::parse(specials)["[breath]"].get<int>();
+  const int breath_id = cosy::text::TextFrontend::load(tiny_model() / "CosyVoice-BlankEN")
+                            .tokenizer()
+                            .token_id("[breath]");
+  ASSERT_GE(breath_id, 0);
   bool breath = false;
   for (const auto& s : j["segments"]) {
     for (const auto& id : s["ids"]) breath = breath || id.get<int>() == breath_id;

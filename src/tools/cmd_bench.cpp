@@ -20,6 +20,7 @@
 #include "kernels/machine_limits.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 
 namespace cosy::tools {
@@ -314,7 +315,7 @@ int run_bench(const BenchOptions& o) {
     std::ofstream out(o.json);
     out << j.dump(2) << "\n";
     if (!out) fail(o.json, ": cannot write");
-    std::printf("wrote %s\n", o.json.c_str());
+    std::fprintf(stderr, "wrote %s\n", o.json.c_str());
   }
   return 0;
 }
@@ -327,13 +328,17 @@ Command register_bench(CLI::App& app) {
       ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the first)");
   app.add_option("--weights", o->weights,
-                 "LLM weight format: fp32 | fp16 | int8 | w8a8 (w8a8 also quantises the "
-                 "activations to int8: not the official numerics; needs AVX512-VNNI)")
+                 "LLM weight format: " + join(weight_format_names()) +
+                     " (w8a8 also quantises the activations to int8: not the official "
+                     "numerics; needs AVX512-VNNI)")
+      ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
-                 "Flow weight format: fp32 | fp16 | bf16 | w8a8 (bf16 rounds the activations, "
-                 "w8a8 quantises them to int8 with about 5x bf16's mel difference: not the "
-                 "official numerics; need AVX512_BF16 / AVX512-VNNI)")
+                 "Flow weight format: " + join(weight_format_names()) +
+                     " (bf16 rounds the activations, w8a8 quantises them to int8 with about 5x "
+                     "bf16's mel difference: not the official numerics; need AVX512_BF16 / "
+                     "AVX512-VNNI)")
+      ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
   app.add_option("--first-hop", o->first_hops, "Streaming first hop(s) in tokens")
       ->capture_default_str();

@@ -65,6 +65,7 @@ nlohmann::ordered_json stage_json(const StateDict& sd, const ConfigFields& field
 
 int run_inspect(const InspectOptions& o) {
   const ModelFolder m = load_model_folder(o.model);
+  m.wait_verified();
   const ModelConfig& c = m.config;
   ConfigFields llm_fields = c.llm.fields();
   for (const auto& f : c.llm.qwen.fields()) llm_fields.emplace_back("qwen." + f.first, f.second);

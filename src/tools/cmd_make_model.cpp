@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "model/model_writer.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 
 namespace cosy::tools {
@@ -18,29 +19,21 @@ struct MakeModelOptions {
   bool no_voices = false;
 };
 
-// The fixture tokenizer, when COSY_GOLDEN_DIR points at one: real weights ship their own.
-std::string default_tokenizer_dir() {
-  const char* golden = std::getenv("COSY_GOLDEN_DIR");
-  if (golden == nullptr) return "";
-  const auto dir = std::filesystem::path(golden) / "tokenizer" / "model";
-  return std::filesystem::exists(dir / "vocab.json") ? dir.string() : "";
-}
-
 int run_make_model(const MakeModelOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig config = preset_config(o.preset);
   WriteModelOptions w;
   w.seed = o.seed;
-  w.tokenizer_dir = o.tokenizer_dir.empty() ? default_tokenizer_dir() : o.tokenizer_dir;
+  w.tokenizer_dir = o.tokenizer_dir;
   w.voices = !o.no_voices;
   write_model_folder(config, o.out, w);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(),
-              static_cast<unsigned long long>(o.seed), o.out.c_str(), s);
-  if (w.tokenizer_dir.empty()) {
-    std::printf("note: no tokenizer files copied (pass --tokenizer-dir, or set COSY_GOLDEN_DIR)\n");
-  }
-  std::printf("note: random weights produce noise, not speech\n");
+  std::fprintf(stderr, "wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(),
+               static_cast<unsigned long long>(o.seed), o.out.c_str(), s);
+  std::fprintf(stderr, "tokenizer: %s\n",
+               w.tokenizer_dir.empty() ? "cosyserve's starter tokenizer (a small byte-level BPE)"
+                                       : w.tokenizer_dir.c_str());
+  std::fprintf(stderr, "note: random weights produce noise, not speech\n");
   return 0;
 }
 
@@ -48,12 +41,14 @@ int run_make_model(const MakeModelOptions& o) {
 
 Command register_make_model(CLI::App& app) {
   auto o = std::make_shared<MakeModelOptions>();
-  app.add_option("--preset", o->preset, "tiny | cosyvoice2-0.5b")
-      ->check(CLI::IsMember(preset_names()));
+  app.add_option("--preset", o->preset, "Model size: " + join(preset_names()))
+      ->check(CLI::IsMember(preset_names()))
+      ->capture_default_str();
   app.add_option("--out", o->out, "Output folder")->required();
-  app.add_option("--seed", o->seed, "Random seed for the weights");
+  app.add_option("--seed", o->seed, "Random seed for the weights")->capture_default_str();
   app.add_option("--tokenizer-dir", o->tokenizer_dir,
-                 "Folder with vocab.json, merges.txt, tokenizer.json")
+                 "Folder with the tokenizer to copy (vocab.json + merges.txt, or "
+                 "tokenizer.json); default: write cosyserve's starter tokenizer")
       ->check(CLI::ExistingDirectory);
   app.add_flag("--no-voices", o->no_voices, "Do not write spk2info.pt");
   return [o] { return run_make_model(*o); };

@@ -1,48 +1,83 @@
 // cosyserve synth: text → speech through the Engine API, as a user runs it first.
 // Offline (the official stream=False) by default; --stream writes each chunk as it is made
 // and reports the first-chunk latency; --incremental feeds the text word by word, as a
-// chat LLM would (the bistream path).
+// chat LLM would (the bistream path). Status lines go to stderr, so `--out -` can carry
+// the audio on stdout.
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
-#include "io/audio_file.h"
 #include "kernels/cpu_backend.h"
+#include "model/flow_stream.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
 #include "text/text_frontend.h"
+#include "tools/audio_output.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
+#include "tools/progress_line.h"
 
 namespace cosy::tools {
 namespace {
 
 struct SynthOptions {
-  std::string model, voice, text, text_file, out, format = "wav", prompt_wav;
+  std::string model, voice, text, text_file, out, format, prompt_wav;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::string sampling = "ras";
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
+  int64_t max_input_chars = EngineOptions{}.max_input_chars;
   std::optional<int64_t> flow_left_chunks;
   uint64_t seed = 0;
   bool stream = false, incremental = false, segment_per_line = false, half_state = false;
   int threads = 0;
 };
 
+int64_t code_points(const std::string& utf8) {
+  int64_t n = 0;
+  for (const char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string read_text_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail("--text-file ", path, ": ", std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail("--text-file ", path, ": is a directory, not a text file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("--text-file ", path, ": cannot read it");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) fail("--text-file ", path, ": reading failed");
+  std::string text = s.str();
+  if (text.empty()) fail("--text-file ", path, ": the file is empty");
+  return text;
+}
+
 std::string read_text(const SynthOptions& o) {
-  if (!o.text.empty() && !o.text_file.empty()) fail("give --text or --text-file, not both");
-  if (!o.text_file.empty()) {
-    std::ifstream in(o.text_file, std::ios::binary);
-    if (!in) fail(o.text_file, ": cannot read");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
+  if (!o.text.empty() && !o.text_file.empty()) usage_fail("give --text or --text-file, not both");
+  if (o.text.empty() && o.text_file.empty())
+    usage_fail("nothing to speak: give the text with --text or --text-file");
+  const std::string text = o.text_file.empty() ? o.text : read_text_file(o.text_file);
+  const std::string source = o.text_file.empty() ? "--text" : "--text-file " + o.text_file;
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    fail(source, ": holds only white space");
+  if (const int64_t n = code_points(text); n > o.max_input_chars) {
+    fail(source, ": ", n, " characters, over the limit of ", o.max_input_chars,
+         " (--max-input-chars; raise it to speak a longer text)");
   }
-  return o.text;
+  return text;
 }
 
 // Each non-empty line, normalised but not split further: the user's own segmentation.
@@ -52,7 +87,7 @@ std::vector<std::vector<int32_t>> line_segments(const text::TextFrontend& fronte
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     const std::string normalized = frontend.normalize(line);
-    if (text::is_only_punctuation(normalized)) continue;
+    if (text::has_nothing_to_speak(normalized)) continue;
     out.push_back(frontend.encode(normalized));
   }
   if (out.empty()) fail("--segment-per-line: no line has text to speak");
@@ -80,28 +115,61 @@ std::string pick_voice(const Engine& engine, const std::string& requested) {
   const auto ids = engine.voice_ids();
   if (ids.size() == 1) return ids[0];
   if (ids.empty()) fail("the model folder has no zero-shot voice in spk2info.pt");
-  std::string list;
-  for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
-  fail("choose a voice with --voice (", list, ")");
+  fail("choose a voice with --voice (", join(ids, ", "), ")");
 }
 
-int run_synth(const SynthOptions& o) {
+void check_combinations(const SynthOptions& o) {
   if (!o.prompt_wav.empty()) {
     fail(
         "--prompt-wav: a prompt given as audio needs the speech tokenizer and speaker model, "
         "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
         "(`cosyserve inspect --model DIR` lists them)");
   }
-  if (o.half_state && !o.stream) fail("--half-state is for streaming (--stream)");
+  if (o.half_state && !o.stream) usage_fail("--half-state is for streaming (--stream)");
   if (o.flow_left_chunks && !o.stream)
-    fail("--flow-left-chunks is for streaming (--stream): offline synthesis uses full attention");
+    usage_fail(
+        "--flow-left-chunks is for streaming (--stream): offline synthesis uses full attention");
   if (o.segment_per_line && o.incremental)
-    fail("--segment-per-line and --incremental exclude each other (incremental text is not split)");
+    usage_fail(
+        "--segment-per-line and --incremental exclude each other (incremental text is not split)");
+  if (o.sampling == "ras" && o.top_k < 1)
+    usage_fail("--top-k ", o.top_k, ": ras sampling needs at least 1 candidate");
+}
+
+// The stream being synthesised, for the interrupt handler: cancel it if there is one, else
+// (still loading) remove the output and exit.
+class InterruptTarget {
+ public:
+  explicit InterruptTarget(AudioOutput& out) : out_(out) {}
+  void on_interrupt() {
+    std::lock_guard lock(mutex_);
+    if (stream_) {
+      stream_->cancel();
+      return;
+    }
+    out_.abandon();
+    std::fprintf(stderr, "interrupted: nothing written\n");
+    _exit(128 + interrupt_signal());
+  }
+  void set(std::shared_ptr<SynthesisStream> stream) {
+    std::lock_guard lock(mutex_);
+    stream_ = std::move(stream);
+  }
+
+ private:
+  AudioOutput& out_;
+  std::mutex mutex_;
+  std::shared_ptr<SynthesisStream> stream_;
+};
+
+int run_synth(const SynthOptions& o) {
+  check_combinations(o);
   const std::string text = read_text(o);
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("no text to speak (--text)");
-  // Fail on an unwritable output before the model loads.
+  // Fail on an unwritable output or a clashing format before the model loads.
   const ModelConfig config = load_model_config(o.model);
-  AudioWriter writer(o.out, static_cast<int>(config.sample_rate), parse_audio_format(o.format));
+  AudioOutput out(o.out, o.format, static_cast<int>(config.sample_rate));
+  InterruptTarget target(out);
+  InterruptHandler on_interrupt([&target] { target.on_interrupt(); });
   try {
     const auto t_load = std::chrono::steady_clock::now();
     const ModelFolder folder = load_model_folder(o.model);
@@ -111,6 +179,7 @@ int run_synth(const SynthOptions& o) {
     eo.flow_weights = parse_weight_format(o.flow_weights);
     eo.hift_weights = parse_weight_format(o.hift_weights);
     eo.max_streams = 1;
+    eo.max_input_chars = o.max_input_chars;
     eo.flow_left_chunks = o.flow_left_chunks;
     Engine engine(*backend, folder, eo);
     if (engine.frontend() == nullptr) {
@@ -135,43 +204,82 @@ int run_synth(const SynthOptions& o) {
     so.vocoder_seed = o.seed;
     so.fixed_tokens = o.fixed_tokens;
 
+    // Segments are split here rather than in the stream, so progress can count them.
+    std::vector<std::vector<int32_t>> segments;
+    if (o.segment_per_line) {
+      segments = line_segments(*engine.frontend(), text);
+    } else if (!o.incremental) {
+      for (auto& seg : engine.frontend()->prepare(text)) segments.push_back(std::move(seg.ids));
+    }
+
     std::string write_error;
+    std::atomic<int64_t> written{0}, segment{0};
     auto stream = engine.open(so, [&](const AudioChunk& c) {
       try {
-        writer.write(c.samples);
+        out.write(c.samples);
       } catch (const std::exception& e) {
         write_error = e.what();
         return false;  // cancels the stream
       }
+      written += static_cast<int64_t>(c.samples.size());
+      segment = c.segment;
       return true;
     });
+    target.set(stream);
     if (o.incremental) {
       for (const auto& piece : pieces_of(text)) stream->push_text(piece);
-    } else if (o.segment_per_line) {
-      for (const auto& ids : line_segments(*engine.frontend(), text)) stream->push_text_ids(ids);
     } else {
-      stream->push_text(text);
+      for (const auto& ids : segments) stream->push_text_ids(ids);
     }
     stream->finish_input();
+    // Progress for long jobs, on a terminal only.
+    ProgressLine progress;
+    const auto t_synth = std::chrono::steady_clock::now();
+    while (!stream->done()) {
+      std::string line =
+          cat("synth: ",
+              std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                               t_synth)
+                  .count(),
+              " s, ", static_cast<double>(written.load()) / config.sample_rate, " s of audio");
+      if (!segments.empty()) line += cat(", segment ", segment.load() + 1, " of ", segments.size());
+      progress.update(line);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     const StreamResult r = stream->wait();
+    target.set(nullptr);
+    progress.clear();
+    const double audio_s = static_cast<double>(r.samples) / config.sample_rate;
+    if (const int sig = interrupt_signal(); sig != 0) {
+      if (o.stream) {
+        // What a listener has been playing stays a valid file.
+        out.finish();
+        std::fprintf(stderr, "interrupted: kept %.2f s of audio in %s\n",
+                     static_cast<double>(out.samples()) / config.sample_rate, o.out.c_str());
+      } else {
+        out.abandon();
+        std::fprintf(stderr, "interrupted: nothing written\n");
+      }
+      return 128 + sig;
+    }
     if (!write_error.empty()) fail(write_error);
     if (r.status != StreamStatus::Done)
       fail("synthesis ", stream_status_name(r.status), ": ", r.error);
-    writer.close();
+    out.finish();
 
-    const double audio_s = static_cast<double>(r.samples) / config.sample_rate;
-    std::printf("wrote %s: %.2f s of audio, %lld segment(s), %zu speech tokens\n", o.out.c_str(),
-                audio_s, static_cast<long long>(r.segments), r.speech_tokens.size());
-    std::printf("model load %.2f s; synthesis %.2f s, RTF %.3f", load_s, r.total_s,
-                audio_s > 0 ? r.total_s / audio_s : 0.0);
+    std::fprintf(stderr, "wrote %s: %.2f s of audio, %lld segment(s), %zu speech tokens\n",
+                 o.out.c_str(), audio_s, static_cast<long long>(r.segments),
+                 r.speech_tokens.size());
+    std::fprintf(stderr, "model load %.2f s; synthesis %.2f s, RTF %.3f", load_s, r.total_s,
+                 audio_s > 0 ? r.total_s / audio_s : 0.0);
     if (o.stream)
-      std::printf("; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
-                  static_cast<long long>(r.chunks));
-    std::printf("\n");
+      std::fprintf(stderr, "; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
+                   static_cast<long long>(r.chunks));
+    std::fprintf(stderr, "\n");
     return 0;
   } catch (...) {
-    writer.close();
-    std::filesystem::remove(o.out);  // no half-written file left behind
+    target.set(nullptr);
+    out.abandon();  // no half-written file left behind
     throw;
   }
 }
@@ -180,13 +288,26 @@ int run_synth(const SynthOptions& o) {
 
 Command register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
+  const FlowStreamOptions flow_defaults;
+  const std::string weight_formats = join(weight_format_names());
   app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
   app.add_option("--voice", o->voice,
                  "Voice id from the folder's spk2info.pt (default: the only one)");
   app.add_option("--text", o->text, "Text to speak");
   app.add_option("--text-file", o->text_file, "Read the text from a UTF-8 file");
-  app.add_option("--out", o->out, "Output audio file")->required();
-  app.add_option("--format", o->format, "wav | wav-float | flac | pcm")->capture_default_str();
+  app.add_option("--max-input-chars", o->max_input_chars,
+                 "Refuse a text longer than this many characters")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--out", o->out,
+                 "Output audio file, or - for standard output (pcm or flac, or wav when "
+                 "stdout is a file)")
+      ->required();
+  app.add_option("--format", o->format,
+                 "Audio format (default: from the --out extension .wav .flac .pcm .raw, else "
+                 "wav). " +
+                     audio_format_help() + "; all mono at the model's rate (24 kHz)")
+      ->check(CLI::IsMember(audio_format_names()));
   app.add_flag(
       "--stream", o->stream,
       "Stream: write chunks as they are made (chunk-causal flow), report first-chunk latency");
@@ -195,7 +316,10 @@ Command register_synth(CLI::App& app) {
   app.add_flag("--segment-per-line", o->segment_per_line,
                "Each line of the text is one segment (normalised, not split further); "
                "`cosyserve tokenize` shows the automatic split");
-  app.add_option("--first-hop", o->first_hop, "Streaming: tokens in the first chunk (15 or 25)")
+  app.add_option("--first-hop", o->first_hop,
+                 cat("Streaming: speech tokens in the first chunk, 1 to ", flow_defaults.max_hop,
+                     " (the official schedule uses 25; 15 gives first audio sooner)"))
+      ->check(CLI::Range(int64_t{1}, flow_defaults.max_hop))
       ->capture_default_str();
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision (half the "
@@ -203,29 +327,48 @@ Command register_synth(CLI::App& app) {
   app.add_option("--flow-left-chunks", o->flow_left_chunks,
                  "Streaming: bound the flow's attention to N left chunks (the model's "
                  "num_decoding_left_chunks; bounds the state memory but CHANGES THE OUTPUT "
-                 "from the official model's; -1: all)");
-  app.add_option("--seed", o->seed, "Seed of the LM sampling and the vocoder noise")
+                 "from the official model's; -1: all)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 20));
+  app.add_option("--seed", o->seed,
+                 "Seed of the LM sampling and the vocoder noise; as torch.manual_seed, only its "
+                 "low 32 bits count (taken mod 2^32)")
       ->capture_default_str();
-  app.add_option("--sampling", o->sampling, "ras | top-k | greedy")->capture_default_str();
-  app.add_option("--temperature", o->temperature, "Sampling temperature (top-k)")
+  app.add_option("--sampling", o->sampling, "LM sampling: " + join(sampling_method_names()))
+      ->check(CLI::IsMember(sampling_method_names()))
       ->capture_default_str();
-  app.add_option("--top-k", o->top_k, "Candidates kept (ras, top-k; 0: all)")
+  app.add_option("--temperature", o->temperature,
+                 "Sampling temperature (ras and top-k; greedy ignores it), > 0")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--top-p", o->top_p, "Nucleus mass (ras, top-k)")->capture_default_str();
+  app.add_option("--top-k", o->top_k,
+                 "Candidates kept (ras: at least 1; top-k: 0 keeps all; greedy ignores it)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--top-p", o->top_p, "Nucleus mass, in (0, 1] (ras and top-k)")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
   app.add_option("--weights", o->weights,
-                 "LLM weight format: fp32 | fp16 | int8 | w8a8 (w8a8 also quantises the "
-                 "activations to int8: not the official numerics; needs AVX512-VNNI)")
+                 "LLM weight format: " + weight_formats +
+                     " (fp32 is the official numerics; bf16 needs AVX512_BF16; w8a8 also "
+                     "quantises the activations to int8 and needs AVX512-VNNI)")
+      ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
-                 "Flow weight format: fp32 | fp16 | bf16 | w8a8 (bf16 rounds the activations, "
-                 "w8a8 quantises them to int8 with about 5x bf16's mel difference: not the "
-                 "official numerics; need AVX512_BF16 / AVX512-VNNI)")
+                 "Flow weight format: " + weight_formats +
+                     " (bf16 rounds the activations, w8a8 quantises them to int8 with about 5x "
+                     "bf16's mel difference: not the official numerics)")
+      ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
-  app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format")->capture_default_str();
+  app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format: " + weight_formats)
+      ->check(CLI::IsMember(weight_format_names()))
+      ->capture_default_str();
   app.add_option("--fixed-tokens", o->fixed_tokens,
-                 "Force this many speech tokens per segment (random-weight models)");
+                 "Force this many speech tokens per segment (random-weight models)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--prompt-wav", o->prompt_wav, "A prompt recording (not supported yet)");
-  app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
+  app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   return [o] { return run_synth(*o); };
 }
 

@@ -6,18 +6,19 @@
 #include <string>
 
 #include "core/error.h"
-#include "io/audio_file.h"
 #include "io/npy.h"
 #include "kernels/cpu_backend.h"
 #include "model/hift.h"
 #include "model/model_folder.h"
+#include "tools/audio_output.h"
+#include "tools/cli_support.h"
 #include "tools/commands.h"
 
 namespace cosy::tools {
 
 namespace {
 struct VocodeOptions {
-  std::string model, mel, out, format = "wav", weights = "fp32";
+  std::string model, mel, out, format, weights = "fp32";
   uint64_t seed = 0;
   bool channels_last = false;
   int threads = 0;
@@ -26,40 +27,51 @@ struct VocodeOptions {
 int run_vocode(const VocodeOptions& o) {
   LoadOptions lo;
   lo.llm = lo.flow = lo.voices = false;
-  const ModelFolder folder = load_model_folder(o.model, lo);
-  const Tensor mel_t = load_npy(o.mel);
-  const int64_t channels = folder.config.hift.in_channels;
-  int64_t frames = 0;
-  std::vector<float> mel;
-  const auto v = mel_t.to_float_vector();
-  if (o.channels_last) {
-    if (mel_t.rank() < 2 || mel_t.dim(mel_t.rank() - 1) != channels) {
-      fail(o.mel, ": expected a (T, ", channels, ") mel, got ", shape_str(mel_t.shape()));
+  // Fail on an unwritable output or a clashing format before any work.
+  const ModelConfig config = load_model_config(o.model);
+  AudioOutput out(o.out, o.format, static_cast<int>(config.sample_rate));
+  try {
+    const ModelFolder folder = load_model_folder(o.model, lo);
+    folder.wait_verified();
+    const Tensor mel_t = load_npy(o.mel);
+    const int64_t channels = folder.config.hift.in_channels;
+    int64_t frames = 0;
+    std::vector<float> mel;
+    const auto v = mel_t.to_float_vector();
+    if (o.channels_last) {
+      if (mel_t.rank() < 2 || mel_t.dim(mel_t.rank() - 1) != channels) {
+        fail(o.mel, ": expected a (T, ", channels, ") mel, got ", shape_str(mel_t.shape()));
+      }
+      frames = mel_t.dim(mel_t.rank() - 2);
+      mel = v;
+    } else {
+      if (mel_t.rank() < 2 || mel_t.dim(mel_t.rank() - 2) != channels ||
+          (mel_t.rank() == 3 && mel_t.dim(0) != 1) || mel_t.rank() > 3) {
+        fail(o.mel, ": expected a (1, ", channels, ", T) mel, got ", shape_str(mel_t.shape()),
+             " (use --channels-last for (T, ", channels, "))");
+      }
+      frames = mel_t.dim(mel_t.rank() - 1);
+      mel = transpose_2d(v, channels, frames);
     }
-    frames = mel_t.dim(mel_t.rank() - 2);
-    mel = v;
-  } else {
-    if (mel_t.rank() < 2 || mel_t.dim(mel_t.rank() - 2) != channels ||
-        (mel_t.rank() == 3 && mel_t.dim(0) != 1) || mel_t.rank() > 3) {
-      fail(o.mel, ": expected a (1, ", channels, ", T) mel, got ", shape_str(mel_t.shape()),
-           " (use --channels-last for (T, ", channels, "))");
-    }
-    frames = mel_t.dim(mel_t.rank() - 1);
-    mel = transpose_2d(v, channels, frames);
+    auto backend = cpu::create_cpu_backend(o.threads);
+    const HiftVocoder hift(*backend, folder.config.hift, folder.hift,
+                           parse_weight_format(o.weights));
+    TorchGenerator rng(o.seed);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto speech = hift.vocode(mel, frames, rng);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.write(speech);
+    out.finish();
+    const double audio_s =
+        static_cast<double>(speech.size()) / static_cast<double>(folder.config.sample_rate);
+    std::fprintf(stderr, "wrote %s: %zu samples (%.2f s) in %.3f s, RTF %.3f\n", o.out.c_str(),
+                 speech.size(), audio_s, secs, secs / audio_s);
+    return 0;
+  } catch (...) {
+    out.abandon();  // no half-written file left behind
+    throw;
   }
-  auto backend = cpu::create_cpu_backend(o.threads);
-  const HiftVocoder hift(*backend, folder.config.hift, folder.hift, parse_weight_format(o.weights));
-  TorchGenerator rng(o.seed);
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto speech = hift.vocode(mel, frames, rng);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_audio(o.out, speech, static_cast<int>(folder.config.sample_rate),
-              parse_audio_format(o.format));
-  const double audio_s =
-      static_cast<double>(speech.size()) / static_cast<double>(folder.config.sample_rate);
-  std::printf("wrote %s: %zu samples (%.2f s) in %.3f s, RTF %.3f\n", o.out.c_str(), speech.size(),
-              audio_s, secs, secs / audio_s);
-  return 0;
 }
 }  // namespace
 
@@ -67,11 +79,16 @@ Command register_vocode(CLI::App& app) {
   auto o = std::make_shared<VocodeOptions>();
   app.add_option("--model", o->model, "Model folder (cosyvoice2.yaml, hift.pt)")->required();
   app.add_option("--mel", o->mel, "Mel .npy: (1, 80, T) float32, as flow outputs it")->required();
-  app.add_option("--out", o->out, "Output audio file")->required();
-  app.add_option("--format", o->format, "wav | wav-float | flac | pcm")->capture_default_str();
-  app.add_option("--seed", o->seed, "Seed of the source module's noise (torch.manual_seed)")
+  app.add_option("--out", o->out, "Output audio file, or - for standard output")->required();
+  app.add_option(
+         "--format", o->format,
+         "Audio format (default: from the --out extension, else wav). " + audio_format_help())
+      ->check(CLI::IsMember(audio_format_names()));
+  app.add_option("--seed", o->seed,
+                 "Seed of the source module's noise (torch.manual_seed: taken mod 2^32)")
       ->capture_default_str();
-  app.add_option("--weights", o->weights, "Conv weight format: fp32 | fp16 | int8")
+  app.add_option("--weights", o->weights, "Conv weight format: " + join(weight_format_names()))
+      ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
   app.add_flag("--channels-last", o->channels_last, "The mel is (T, 80)");

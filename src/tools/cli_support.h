@@ -1,0 +1,34 @@
+// What every subcommand shares: usage errors (exit status 2, as for a bad flag) apart from
+// runtime errors (exit status 1), and option lists built from the code that parses them,
+// so that --help cannot drift from what is accepted.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace cosy::tools {
+
+// Exit status of every usage error: an unknown command or flag, a bad or clashing value.
+inline constexpr int kUsageExit = 2;
+
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& message) : Error(message) {}
+};
+
+template <typename... Args>
+[[noreturn]] void usage_fail(Args&&... args) {
+  throw UsageError(cat(std::forward<Args>(args)...));
+}
+
+// "a | b | c"
+std::string join(const std::vector<std::string>& names, const char* separator = " | ");
+
+// The names of every weight format (fp32, fp16, ...), as parse_weight_format takes them.
+std::vector<std::string> weight_format_names();
+// The sampling methods, as parse_sampling_method takes them.
+std::vector<std::string> sampling_method_names();
+
+}  // namespace cosy::tools
