@@ -4,18 +4,17 @@
 #   scripts/run.sh /path/to/CosyVoice2-0.5B [VOICE]   # a real folder: speech
 # Random weights make noise, not speech. A real CosyVoice2-0.5B folder needs a zero-shot
 # voice in its spk2info.pt (the official add_zero_shot_spk + save_spkinfo write one).
+# Needs nothing beside the clone: no fixtures, no environment variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export COSY_GOLDEN_DIR="${COSY_GOLDEN_DIR:-$(cd .. && pwd)/shared/golden}"
 scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCOSY_BUILD_TESTS=OFF -DCOSY_BUILD_BENCH=OFF
+cmake --build build -j"$(nproc)" --target cosyserve
 MODEL="${1:-}"
 VOICE_ARGS=()
 if [ -n "${2:-}" ]; then VOICE_ARGS=(--voice "$2"); fi
 if [ -z "$MODEL" ]; then
   MODEL=build/demo-model
-  # The tiny preset, with the tokenizer files of the fixture set.
   build/cosyserve make-model --preset tiny --seed 1 --out "$MODEL"
 fi
 TEXT="Hello! This is cosyserve, a text to speech engine for CosyVoice2 models."

@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
-# Installs every Debian (bookworm) package cosyserve needs to build, test and fuzz.
+# Installs the Debian (bookworm) packages cosyserve needs.
+#   scripts/setup.sh         what building and running need (the main job, scripts/run.sh)
+#   scripts/setup.sh --dev   also what the tests, benchmarks and fuzzers need (scripts/test.sh)
 # Idempotent: when everything is present it only runs dpkg queries (well under a second).
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config
-  clang-14 libclang-rt-14-dev          # libFuzzer targets and the fuzz build
-  libgtest-dev libgmock-dev
+RUN_PACKAGES=(
+  build-essential cmake pkg-config
   libcli11-dev                         # CLI subcommands
   nlohmann-json3-dev                   # config.json, safetensors headers
   libyaml-dev                          # YAML 1.1 parser under the hyperpyyaml reader
   zlib1g-dev                           # CRC-32 and deflate for zip archives
   libicu-dev                           # Unicode properties and NFC for the tokenizer
   libsndfile1-dev                      # WAV/FLAC output
+)
+DEV_PACKAGES=(
+  ninja-build
+  clang-14 libclang-rt-14-dev          # libFuzzer targets and the fuzz build
+  libgtest-dev libgmock-dev            # unit and end-to-end tests
+  libfftw3-dev                         # spectra of the golden waveform tests
+  bsdutils                             # `script`: a terminal for the progress-line test
   libbenchmark-dev                     # Google Benchmark kernel programs
   libopenblas-dev libblis-dev libdnnl-dev  # GEMM baselines in the kernel benchmark (not linked by the engine)
 )
+
+PACKAGES=("${RUN_PACKAGES[@]}")
+case "${1:-}" in
+  --dev) PACKAGES+=("${DEV_PACKAGES[@]}") ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--dev]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -9,6 +9,18 @@ std::filesystem::path golden_dir() {
   return COSY_GOLDEN_DIR_DEFAULT;
 }
 
+std::string golden_missing() {
+  const auto dir = golden_dir();
+  if (std::filesystem::is_directory(dir)) return "";
+  return "fixtures missing: " + dir.string() +
+         " is not a directory (set COSY_GOLDEN_DIR to the golden fixture set)";
+}
+
+bool fixtures_required() {
+  const char* env = std::getenv("COSY_REQUIRE_FIXTURES");
+  return env != nullptr && *env != '\0';
+}
+
 std::filesystem::path scratch_dir(const std::string& name) {
   const char* env = std::getenv("COSY_TEST_TMP");
   std::filesystem::path base =

@@ -8,7 +8,23 @@ namespace cosy::testing {
 
 // $COSY_GOLDEN_DIR, or the compiled-in default (../shared/golden from the source tree).
 std::filesystem::path golden_dir();
+// "" when the fixture directory is there, else a sentence saying it is missing and how to
+// point the tests at it.
+std::string golden_missing();
+// Whether missing fixtures fail the tests that need them instead of skipping them
+// ($COSY_REQUIRE_FIXTURES non-empty: CI sets it, so fixtures lost in CI are never a pass).
+bool fixtures_required();
 // A fresh, empty directory for one test to write into.
 std::filesystem::path scratch_dir(const std::string& name);
 
 }  // namespace cosy::testing
+
+// First thing in a GoogleTest test (or SetUp) that reads the fixtures: in a clone with
+// nothing beside it the test is skipped and says why, unless fixtures are required.
+#define COSY_NEED_GOLDEN()                                                         \
+  do {                                                                             \
+    if (const std::string why = ::cosy::testing::golden_missing(); !why.empty()) { \
+      if (::cosy::testing::fixtures_required()) FAIL() << why;                     \
+      GTEST_SKIP() << why;                                                         \
+    }                                                                              \
+  } while (false)

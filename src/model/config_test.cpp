@@ -17,6 +17,7 @@ ModelConfig parse_text(const std::string& yaml_text, const QwenConfig& q) {
 }
 
 TEST(ModelConfig, FixtureFolderConfigIsConsistent) {
+  COSY_NEED_GOLDEN();
   const ModelConfig c = load_model_config(cosy::testing::golden_dir() / "model");
   EXPECT_EQ(c.llm.llm_input_size, c.llm.qwen.hidden_size);
   EXPECT_EQ(c.flow.decoder.estimator.static_chunk_size, c.chunk_size * c.token_mel_ratio);

@@ -15,6 +15,7 @@ std::filesystem::path copy_of_small_model(const std::string& name) {
 }
 
 TEST(ModelFolder, LoadsTheFixtureFolderAsAUserWould) {
+  COSY_NEED_GOLDEN();
   const ModelFolder m = load_model_folder(cosy::testing::golden_dir() / "model");
   EXPECT_GT(m.llm.size(), 0u);
   EXPECT_GT(m.flow.size(), 0u);

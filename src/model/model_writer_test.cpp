@@ -47,6 +47,7 @@ TEST(ModelWriter, FullSizePresetHasTheReleasedParameterCounts) {
 }
 
 TEST(ModelWriter, CopiesTokenizerFilesWhenGiven) {
+  COSY_NEED_GOLDEN();
   const auto tok = cosy::testing::golden_dir() / "tokenizer" / "model";
   if (!std::filesystem::exists(tok / "vocab.json"))
     GTEST_SKIP() << "no tokenizer files in the fixtures";

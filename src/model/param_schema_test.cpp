@@ -36,6 +36,7 @@ int64_t stored_parameters(const std::vector<ParamSpec>& specs, const StateDict& 
 }
 
 TEST(ParamSchema, FixtureCheckpointsMatchTheirConfigs) {
+  COSY_NEED_GOLDEN();
   // load_model_folder checks every tensor against the schema; the counts must agree too.
   const ModelFolder m = load_model_folder(cosy::testing::golden_dir() / "model");
   EXPECT_EQ(summarize(m.llm).parameters, stored_parameters(llm_param_specs(m.config.llm), m.llm));

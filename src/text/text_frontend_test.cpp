@@ -26,6 +26,7 @@ class TextFrontendTest : public ::testing::Test {
     frontend_ = nullptr;
   }
   void SetUp() override {
+    COSY_NEED_GOLDEN();
     if (frontend_ == nullptr) GTEST_SKIP() << "no fixture tokenizer";
   }
   static TextFrontend* frontend_;

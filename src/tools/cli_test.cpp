@@ -22,6 +22,7 @@ using cosy::tools::testing::run;
 using cosy::tools::testing::tiny_model;
 
 TEST(Cli, InspectPrintsEveryStageOfTheFixtureModel) {
+  COSY_NEED_GOLDEN();
   const Result r = run("inspect --model " + (cosy::testing::golden_dir() / "model").string());
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* s :
@@ -44,6 +45,7 @@ TEST(Cli, MakeModelThenInspectJson) {
 }
 
 TEST(Cli, VocodeWritesAWavOfTheMelsLength) {
+  COSY_NEED_GOLDEN();
   const auto dir = cosy::testing::scratch_dir("cli-vocode");
   const auto golden = cosy::testing::golden_dir();
   const Result r = run("vocode --model " + (golden / "model").string() + " --mel " +
