@@ -10,7 +10,8 @@ RUN_PACKAGES=(
   libcli11-dev                         # CLI subcommands
   nlohmann-json3-dev                   # config.json, safetensors headers
   libyaml-dev                          # YAML 1.1 parser under the hyperpyyaml reader
-  zlib1g-dev                           # CRC-32 and deflate for zip archives
+  zlib1g-dev                           # deflate for zip archives, CRC-32 combining
+  libisal-dev                          # fast CRC-32 of every checkpoint record
   libicu-dev                           # Unicode properties and NFC for the tokenizer
   libsndfile1-dev                      # WAV/FLAC output
 )

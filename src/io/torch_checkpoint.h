@@ -54,7 +54,7 @@ class StateDict {
   const Tensor& at(const std::string& name) const;
   const std::vector<std::string>& names() const { return names_; }
   size_t size() const { return names_.size(); }
-  std::string label;  // the file it came from, for messages
+  std::string label;                          // the file it came from, for messages
   std::shared_ptr<const ZipArchive> archive;  // its container, when it came from a torch file
 
  private:
