@@ -1,0 +1,47 @@
+// POST /v1/audio/speech's body (OpenAI's fields plus the extensions vLLM-Omni accepts for
+// CosyVoice), parsed and validated before anything reaches the engine. Untrusted bytes in,
+// a SpeechRequest or an ApiError naming the field out (fuzz/fuzz_speech_request.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/audio_file.h"
+#include "runtime/sampler.h"
+
+namespace cosy::server {
+
+enum class AudioEncoding { Pcm, Wav, Flac, Opus, Mp3 };
+const char* audio_encoding_name(AudioEncoding e);
+const std::vector<std::string>& audio_encoding_names();  // what response_format accepts
+
+enum class StreamFormat {
+  Audio,  // the encoded bytes, with chunked transfer
+  Sse,    // server-sent events: speech.audio.delta (base64), speech.audio.done / .error
+};
+
+struct SpeechRequest {
+  std::string model;
+  std::string input;
+  std::string voice;
+  AudioEncoding format = AudioEncoding::Mp3;  // OpenAI's default
+  StreamFormat stream_format = StreamFormat::Audio;
+  double speed = 1.0;
+  SamplingParams sampling;  // seed, temperature, top_p, top_k, method
+  bool seed_given = false;
+};
+
+struct SpeechLimits {
+  std::vector<std::string> models;  // ids GET /v1/models lists
+  int64_t max_input_chars = 20000;  // over it: 413
+};
+
+SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& limits);
+
+// Unicode code points of valid UTF-8.
+int64_t count_code_points(std::string_view utf8);
+
+}  // namespace cosy::server

@@ -1,0 +1,136 @@
+#include "server/speech_request.h"
+
+#include <gtest/gtest.h>
+
+#include "server/api_error.h"
+
+namespace cosy::server {
+namespace {
+
+SpeechLimits limits() {
+  SpeechLimits l;
+  l.models = {"cosyvoice2"};
+  l.max_input_chars = 50;
+  return l;
+}
+
+TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
+  const auto r = parse_speech_request(
+      R"({"model":"cosyvoice2","input":"Hello there.","voice":{"id":"v1"},
+          "response_format":"flac","stream_format":"sse","seed":7,"temperature":0.8,
+          "top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"instructions":""})",
+      limits());
+  EXPECT_EQ(r.input, "Hello there.");
+  EXPECT_EQ(r.voice, "v1");
+  EXPECT_EQ(r.format, AudioEncoding::Flac);
+  EXPECT_EQ(r.stream_format, StreamFormat::Sse);
+  EXPECT_EQ(r.sampling.seed, 7u);
+  EXPECT_DOUBLE_EQ(r.sampling.temperature, 0.8);
+  EXPECT_EQ(r.sampling.top_k, 10);
+  EXPECT_EQ(r.sampling.method, SamplingMethod::TopKTopP);
+  // Defaults: OpenAI's mp3, raw audio; stream: true means SSE unless stream_format says.
+  const auto d =
+      parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v"})", limits());
+  EXPECT_EQ(d.format, AudioEncoding::Mp3);
+  EXPECT_EQ(d.stream_format, StreamFormat::Audio);
+  EXPECT_EQ(parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v","stream":true})",
+                                 limits())
+                .stream_format,
+            StreamFormat::Sse);
+  EXPECT_EQ(parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v","stream":true,
+                                     "stream_format":"audio"})",
+                                 limits())
+                .stream_format,
+            StreamFormat::Audio);
+}
+
+struct Bad {
+  const char* body;
+  int status;
+  const char* param;
+  const char* says;
+};
+
+TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
+  const std::string ok = R"("model":"cosyvoice2","input":"hi","voice":"v")";
+  const Bad cases[] = {
+      {"", 400, "", "not valid JSON"},
+      {"{", 400, "", "not valid JSON"},
+      {"[1,2]", 400, "", "must be a JSON object"},
+      {"\"text\"", 400, "", "must be a JSON object"},
+      {R"({"input":"hi","voice":"v"})", 400, "model", "'model' is required"},
+      {R"({"model":"cosyvoice2","voice":"v"})", 400, "input", "'input' is required"},
+      {R"({"model":"cosyvoice2","input":"hi"})", 400, "voice", "'voice' is required"},
+      {R"({"model":"tts-1","input":"hi","voice":"v"})", 404, "model", "does not exist"},
+      {R"({"model":5,"input":"hi","voice":"v"})", 400, "model", "must be a string, not a number"},
+      {R"({"model":"cosyvoice2","input":["hi"],"voice":"v"})", 400, "input", "not an array"},
+      {R"({"model":"cosyvoice2","input":"   ","voice":"v"})", 400, "input", "'input' is empty"},
+      {R"({"model":"cosyvoice2","input":"","voice":"v"})", 400, "input", "'input' is empty"},
+      {R"({"model":"cosyvoice2","input":"01234567890123456789012345678901234567890123456789x","voice":"v"})",
+       413, "input", "51 characters, over this server's limit of 50"},
+      {"{\"model\":\"cosyvoice2\",\"input\":\"\\udc00\",\"voice\":\"v\"}", 400, "",
+       "not valid JSON"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":null})", 400, "voice", "not null"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":{"name":"v"}})", 400, "voice",
+       "unknown field 'voice.name'"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":{}})", 400, "voice", "needs an 'id'"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","response_format":"aac"})", 400,
+       "response_format", "supported: pcm, wav, flac, opus, mp3"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","response_format":"ogg"})", 400,
+       "response_format", "not supported"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","speed":3})", 400, "speed",
+       "between 0.5 and 2.0"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","speed":0.25})", 400, "speed",
+       "between 0.5 and 2.0"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","speed":"fast"})", 400, "speed",
+       "must be a number"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","speed":1.5})", 400, "speed",
+       "not supported by this server yet"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","instructions":"calm"})", 400,
+       "instructions", "not supported"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","stream_format":"chunks"})", 400,
+       "stream_format", "audio or sse"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","stream":"yes"})", 400, "stream",
+       "must be a boolean"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":-1})", 400, "seed", ">= 0"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":1.5})", 400, "seed",
+       "must be an integer"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":1e30})", 400, "seed",
+       "must be an integer"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","temperature":0})", 400, "temperature",
+       "(0, 10]"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","top_p":1.5})", 400, "top_p", "(0, 1]"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","top_k":-3})", 400, "top_k",
+       "[0, 100000]"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","top_k":0})", 400, "top_k",
+       "ras sampling needs"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","sampling":"beam"})", 400, "sampling",
+       "ras, top-k or greedy"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","volume":2})", 400, "volume",
+       "unknown field 'volume'"},
+  };
+  for (const Bad& c : cases) {
+    try {
+      parse_speech_request(c.body, limits());
+      ADD_FAILURE() << "accepted: " << c.body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), c.status) << c.body;
+      EXPECT_EQ(e.param(), c.param) << c.body;
+      EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos)
+          << c.body << ": " << e.what();
+      EXPECT_NE(e.json().find("\"error\""), std::string::npos);
+    }
+  }
+  (void)ok;
+}
+
+TEST(SpeechRequest, InvalidUtf8InputIsRefused) {
+  // Valid JSON escapes can still spell a lone surrogate; raw bytes in a JSON string must be
+  // UTF-8 (the parser refuses them) so the check is on what the parser lets through.
+  EXPECT_THROW(parse_speech_request("{\"model\":\"cosyvoice2\",\"input\":\"\xff\",\"voice\":\"v\"}",
+                                    limits()),
+               ApiError);
+}
+
+}  // namespace
+}  // namespace cosy::server
