@@ -13,7 +13,10 @@ RUN_PACKAGES=(
   zlib1g-dev                           # deflate for zip archives, CRC-32 combining
   libisal-dev                          # fast CRC-32 of every checkpoint record
   libicu-dev                           # Unicode properties and NFC for the tokenizer
-  libsndfile1-dev                      # WAV/FLAC output
+  libsndfile1-dev                      # WAV/FLAC output; Ogg/Opus for the server
+  libmp3lame-dev                       # MP3 for the server
+  libboost1.81-dev                     # Beast + Asio: the server's HTTP and WebSocket
+  libssl-dev                           # base64 for SSE audio (and TLS later)
 )
 DEV_PACKAGES=(
   ninja-build
@@ -21,6 +24,7 @@ DEV_PACKAGES=(
   libgtest-dev libgmock-dev            # unit and end-to-end tests
   libfftw3-dev                         # spectra of the golden waveform tests
   bsdutils                             # `script`: a terminal for the progress-line test
+  curl                                 # a real HTTP client in the server tests
   libbenchmark-dev                     # Google Benchmark kernel programs
   libopenblas-dev libblis-dev libdnnl-dev  # GEMM baselines in the kernel benchmark (not linked by the engine)
 )

@@ -125,6 +125,7 @@ class Engine::Scheduler {
       const bool hift = hift_stage();
       worked = lm || flow || hift;
       retire();
+      publish_pool();
     }
     // Shutting down: every stream still open ends as cancelled.
     {
@@ -441,6 +442,16 @@ class Engine::Scheduler {
         end(*owners[i], StreamStatus::Failed, ex.what());
       }
     }
+  }
+
+  // The KV pool as the last pass left it, for whoever reads stats() (the pool itself is
+  // the scheduler thread's alone).
+  void publish_pool() {
+    const PagedKvPool& pool = runner_.pool();
+    std::lock_guard lock(stats_mutex_);
+    stats_.kv_blocks_total = pool.geometry().blocks;
+    stats_.kv_blocks_free = pool.free_blocks();
+    stats_.kv_sequences = pool.sequences();
   }
 
   void record(StageStats& s, std::chrono::steady_clock::time_point t0, double flops,

@@ -85,6 +85,11 @@ struct EngineStats {
   // First chunks whose CFG half's first pass came from the cache, and the cache's memory.
   int64_t uncond_first_pass_hits = 0;
   int64_t uncond_first_pass_bytes = 0;
+  // The LM's paged KV pool after the scheduler's last pass: blocks in all and free, and the
+  // sequences holding blocks (streams' and cached voice prefixes').
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_free = 0;
+  int64_t kv_sequences = 0;
 };
 
 class Engine {

@@ -226,6 +226,7 @@ void SynthesisStream::complete(StreamResult result) {
     result_ = std::move(result);
   }
   done_cv_.notify_all();
+  if (options_.on_complete) options_.on_complete(result_);  // result_ is final now
 }
 
 StreamResult SynthesisStream::wait() const {

@@ -35,6 +35,8 @@ enum class StreamInput {
 const char* stream_input_name(StreamInput k);
 StreamInput parse_stream_input(const std::string& s);  // text | incremental | tokens
 
+struct StreamResult;
+
 struct StreamOptions {
   std::shared_ptr<const VoicePrompt> voice;  // required
   StreamInput input = StreamInput::Text;
@@ -51,6 +53,10 @@ struct StreamOptions {
   // weights then give a fixed length).
   int64_t fixed_tokens = 0;
   double min_token_text_ratio = 2, max_token_text_ratio = 20;
+  // Called once when the stream ends, whatever the status, on the engine's scheduler thread
+  // (return quickly; never call back into the engine's blocking methods). A server learns
+  // so of an end that sends no audio: a failure or a cancel.
+  std::function<void(const StreamResult&)> on_complete;
   void validate() const;
 };
 

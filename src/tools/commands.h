@@ -18,5 +18,6 @@ Command register_vocode(CLI::App& app);
 Command register_synth(CLI::App& app);
 Command register_bench(CLI::App& app);
 Command register_tokenize(CLI::App& app);
+Command register_serve(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -23,6 +23,8 @@ const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> list = {
       {"synth", "Text to speech: a model folder and a voice in, an audio file out",
        cosy::tools::register_synth},
+      {"serve", "Serve the OpenAI-compatible speech API over HTTP (POST /v1/audio/speech)",
+       cosy::tools::register_serve},
       {"inspect", "Print a model folder's configuration, parameters and voices",
        cosy::tools::register_inspect},
       {"make-model", "Write a random-weight model folder in the official layout",

@@ -1,0 +1,751 @@
+#include "server/http_server.h"
+
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "server/api_error.h"
+#include "server/audio_encoder.h"
+#include "server/metrics.h"
+#include "server/speech_job.h"
+#include "server/speech_request.h"
+
+namespace cosy::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string sse_event(const Json& j) { return "data: " + j.dump() + "\n\n"; }
+
+bool is_health_path(std::string_view p) {
+  return p == "/health" || p == "/ready" || p == "/v2/health/live" || p == "/v2/health/ready";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(Engine& engine, ServerOptions options)
+      : engine_(engine), o_(std::move(options)), ioc_(o_.threads), acceptor_(ioc_) {
+    o_.validate();
+    metrics_.add_gauge("cosyserve_streams_running", "Speech streams synthesising now.");
+    metrics_.add_gauge("cosyserve_streams_waiting", "Speech requests waiting for a stream.");
+    metrics_.add_counter("cosyserve_requests_total", "Requests by endpoint and HTTP status.");
+    metrics_.add_histogram("cosyserve_time_to_first_audio_seconds",
+                           "From a speech request's arrival to its first audio.",
+                           {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20});
+    metrics_.add_histogram("cosyserve_request_rtf",
+                           "Per speech request: synthesis wall time over audio duration.",
+                           {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5});
+    metrics_.add_histogram("cosyserve_e2e_request_latency_seconds",
+                           "From a speech request's arrival to its last byte.",
+                           {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80});
+    metrics_.add_counter("cosyserve_audio_seconds_total", "Audio produced, in seconds.");
+    metrics_.add_counter("cosyserve_stage_seconds_total",
+                         "Wall time of each stage's batched calls.");
+    metrics_.add_counter("cosyserve_stage_calls_total", "Batched calls of each stage.");
+    metrics_.add_counter("cosyserve_stage_items_total",
+                         "Stream-steps served by each stage (items / calls: mean batch size).");
+    metrics_.add_gauge("cosyserve_kv_blocks_used", "The LM's paged KV pool: blocks in use.");
+    metrics_.add_gauge("cosyserve_kv_blocks_free", "The LM's paged KV pool: free blocks.");
+    metrics_.add_gauge("cosyserve_voice_cache_entries", "Voices the engine can speak with.");
+  }
+
+  int listen() {
+    const tcp::endpoint at(net::ip::make_address(o_.host), static_cast<unsigned short>(o_.port));
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(at);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    return port_;
+  }
+
+  void run() {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < o_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+  }
+
+  void drain() {
+    if (draining_.exchange(true)) return;
+    net::post(ioc_, [self = shared_from_this()] {
+      std::fprintf(stderr, "draining: new requests get 503; %lld stream(s) in flight, up to %g s\n",
+                   static_cast<long long>(self->active()), self->o_.drain_timeout);
+      beast::error_code ignored;
+      self->acceptor_.close(ignored);
+      self->drain_started_ = Clock::now();
+      self->poll_drain();
+    });
+  }
+
+  // Admission ---------------------------------------------------------------------------
+  struct Waiter {
+    std::shared_ptr<net::steady_timer> timer;
+    bool granted = false;
+  };
+
+  // Runs `then(true)` once a stream slot is held, or `then(false)` when the queue is full
+  // or the wait timed out; always on `executor`.
+  template <typename Executor>
+  void acquire(Executor executor, std::function<void(bool)> then) {
+    std::shared_ptr<Waiter> w;
+    {
+      std::lock_guard lock(mutex_);
+      if (active_ < o_.max_streams) {
+        ++active_;
+        update_gauges_locked();
+        net::post(executor, [then] { then(true); });
+        return;
+      }
+      if (static_cast<int64_t>(waiting_.size()) >= o_.max_queue) {
+        net::post(executor, [then] { then(false); });
+        return;
+      }
+      w = std::make_shared<Waiter>();
+      w->timer = std::make_shared<net::steady_timer>(executor);
+      w->timer->expires_after(std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(o_.queue_timeout)));
+      waiting_.push_back(w);
+      update_gauges_locked();
+    }
+    w->timer->async_wait([this, w, then](const beast::error_code&) {
+      bool granted;
+      {
+        std::lock_guard lock(mutex_);
+        granted = w->granted;
+        if (!granted) {  // timed out: leave the queue
+          std::erase(waiting_, w);
+          update_gauges_locked();
+        }
+      }
+      then(granted);
+    });
+  }
+
+  void release() {
+    std::lock_guard lock(mutex_);
+    --active_;
+    while (!waiting_.empty() && active_ < o_.max_streams) {
+      auto w = waiting_.front();
+      waiting_.pop_front();
+      w->granted = true;
+      ++active_;
+      w->timer->cancel();  // its handler runs on its own session's strand
+    }
+    update_gauges_locked();
+  }
+
+  int64_t active() const {
+    std::lock_guard lock(mutex_);
+    return active_;
+  }
+
+  void track(const std::shared_ptr<SpeechJob>& job) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(jobs_, [](const auto& w) { return w.expired(); });
+    jobs_.push_back(job);
+  }
+
+  // Observability -----------------------------------------------------------------------
+  void count_request(const std::string& endpoint, int status) {
+    metrics_.increment("cosyserve_requests_total",
+                       {{"endpoint", endpoint}, {"status", std::to_string(status)}});
+  }
+
+  std::string render_metrics() {
+    const EngineStats s = engine_.stats();
+    for (const auto& [name, st] :
+         {std::pair{"llm", &s.llm}, std::pair{"flow", &s.flow}, std::pair{"hift", &s.hift}}) {
+      metrics_.increment("cosyserve_stage_seconds_total", {{"stage", name}}, 0);
+      set_counter("cosyserve_stage_seconds_total", name, st->seconds);
+      set_counter("cosyserve_stage_calls_total", name, double(st->calls));
+      set_counter("cosyserve_stage_items_total", name, double(st->items));
+    }
+    metrics_.set("cosyserve_kv_blocks_used", double(s.kv_blocks_total - s.kv_blocks_free));
+    metrics_.set("cosyserve_kv_blocks_free", double(s.kv_blocks_free));
+    metrics_.set("cosyserve_voice_cache_entries", double(engine_.voice_ids().size()));
+    return metrics_.render();
+  }
+
+  // The engine's totals are counters already: publish their current value.
+  void set_counter(const std::string& name, const std::string& stage, double total) {
+    std::lock_guard lock(stage_mutex_);
+    double& last = stage_last_[name + "/" + stage];
+    metrics_.increment(name, {{"stage", stage}}, total - last);
+    last = total;
+  }
+
+  void access_log(const Json& fields) {
+    if (o_.access_log == "off") return;
+    std::string line;
+    if (o_.access_log == "json") {
+      line = fields.dump();
+    } else {
+      for (const auto& [k, v] : fields.items()) {
+        line += (line.empty() ? "" : " ") + k + "=" + (v.is_string() ? Json(v).dump() : v.dump());
+      }
+    }
+    std::lock_guard lock(log_mutex_);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+
+  Engine& engine_;
+  ServerOptions o_;
+  Metrics metrics_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> next_id_{1};
+
+ private:
+  void accept();
+  void poll_drain();
+
+  void update_gauges_locked() {
+    metrics_.set("cosyserve_streams_running", double(active_));
+    metrics_.set("cosyserve_streams_waiting", double(waiting_.size()));
+  }
+
+  mutable std::mutex mutex_;
+  int64_t active_ = 0;
+  std::deque<std::shared_ptr<Waiter>> waiting_;
+  std::vector<std::weak_ptr<SpeechJob>> jobs_;
+  Clock::time_point drain_started_;
+  bool drain_cancelled_ = false;
+  std::mutex stage_mutex_;
+  std::map<std::string, double> stage_last_;
+  std::mutex log_mutex_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One connection. Every handler runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  using Response = http::response<http::string_body>;
+
+  const ServerOptions& o() const { return server_->o_; }
+
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(o().max_header_bytes));
+    parser_->body_limit(static_cast<uint64_t>(o().max_body_bytes));
+    stream_.expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(o().request_timeout)));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return close();  // the client finished, or sent nothing in time
+    }
+    started_ = Clock::now();
+    id_ = server_->next_id_++;
+    if (ec == http::error::body_limit) {
+      return send_error(ApiError(413, "invalid_request_error", "", "body_too_large",
+                                 cat("the request body exceeds ", o().max_body_bytes, " bytes")),
+                        "other", false);
+    }
+    if (ec == http::error::header_limit) {
+      return send_error(
+          ApiError(431, "invalid_request_error", "", "header_too_large",
+                   cat("the request header exceeds ", o().max_header_bytes, " bytes")),
+          "other", false);
+    }
+    if (ec) {
+      return send_error(ApiError(400, "invalid_request_error", "", "malformed_request",
+                                 cat("malformed HTTP request: ", ec.message())),
+                        "other", false);
+    }
+    req_ = parser_->release();
+    handle();
+  }
+
+  void handle() {
+    const std::string_view path = req_.target();
+    const bool get = req_.method() == http::verb::get;
+    if (is_health_path(path)) {
+      if (!get) return method_not_allowed("health");
+      const bool live = path == "/health" || path == "/v2/health/live";
+      const bool ok = live || !server_->draining_;
+      Response r{ok ? http::status::ok : http::status::service_unavailable, req_.version()};
+      r.set(http::field::content_type, "application/json");
+      r.body() = Json{{"status", ok ? (live ? "ok" : "ready") : "draining"}}.dump();
+      return send(std::move(r), "health", req_.keep_alive());
+    }
+    if (!authorized()) {
+      Response r = error_response(ApiError(401, "invalid_request_error", "", "invalid_api_key",
+                                           "missing or wrong API key (Authorization: Bearer KEY)"));
+      r.set(http::field::www_authenticate, "Bearer");
+      return send(std::move(r), "auth", false);
+    }
+    if (path == "/v1/audio/speech") {
+      if (req_.method() != http::verb::post) return method_not_allowed("speech");
+      return speech();
+    }
+    if (path == "/v1/models" || path == "/v1/audio/voices" || path == "/metrics") {
+      if (!get) return method_not_allowed("other");
+      Response r{http::status::ok, req_.version()};
+      if (path == "/metrics") {
+        r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        r.body() = server_->render_metrics();
+        return send(std::move(r), "metrics", req_.keep_alive());
+      }
+      r.set(http::field::content_type, "application/json");
+      if (path == "/v1/models") {
+        r.body() =
+            Json{{"object", "list"},
+                 {"data",
+                  Json::array(
+                      {{{"id", o().model_name}, {"object", "model"}, {"owned_by", "cosyserve"}}})}}
+                .dump();
+        return send(std::move(r), "models", req_.keep_alive());
+      }
+      Json voices = Json::array();
+      for (const auto& id : server_->engine_.voice_ids())
+        voices.push_back({{"id", id}, {"name", id}});
+      r.body() = Json{{"voices", voices}}.dump();
+      return send(std::move(r), "voices", req_.keep_alive());
+    }
+    send_error(ApiError(404, "invalid_request_error", "", "not_found",
+                        cat("no route ", std::string(path))),
+               "other", req_.keep_alive());
+  }
+
+  bool authorized() const {
+    if (o().api_keys.empty()) return true;
+    const auto it = req_.find(http::field::authorization);
+    if (it == req_.end()) return false;
+    const std::string_view v = it->value();
+    if (!v.starts_with("Bearer ")) return false;
+    const std::string_view key = v.substr(7);
+    bool ok = false;
+    for (const auto& k : o().api_keys) ok = ok || key == k;
+    return ok;
+  }
+
+  void method_not_allowed(const char* endpoint) {
+    send_error(ApiError(405, "invalid_request_error", "", "method_not_allowed",
+                        cat("method ", std::string(req_.method_string()), " is not allowed on ",
+                            std::string(req_.target()))),
+               endpoint, false);
+  }
+
+  // The speech endpoint --------------------------------------------------------------------
+  void speech() {
+    if (server_->draining_) {
+      return send_error(ApiError(503, "server_error", "", "draining",
+                                 "the server is shutting down; retry on another instance"),
+                        "speech", false);
+    }
+    try {
+      SpeechLimits limits;
+      limits.models = {o().model_name};
+      limits.max_input_chars = o().max_input_chars;
+      speech_ = parse_speech_request(req_.body(), limits);
+      try {
+        voice_ = server_->engine_.voice(speech_.voice);
+      } catch (const Error& e) {
+        invalid("voice", e.what());
+      }
+    } catch (const ApiError& e) {
+      return send_error(e, "speech", false);
+    }
+    server_->acquire(stream_.get_executor(), [self = shared_from_this()](bool granted) {
+      if (!granted) return self->refuse_busy();
+      self->holds_slot_ = true;
+      self->start_speech();
+    });
+  }
+
+  void refuse_busy() {
+    Response r = error_response(ApiError(429, "rate_limit_error", "", "server_busy",
+                                         "every stream is busy and the wait queue is full or "
+                                         "timed out; retry later"));
+    r.set(http::field::retry_after, "1");
+    send(std::move(r), "speech", false);
+  }
+
+  void start_speech() {
+    const int rate = server_->engine_.sample_rate();
+    auto weak = weak_from_this();
+    auto executor = stream_.get_executor();
+    job_ = std::make_shared<SpeechJob>(static_cast<int64_t>(o().client_buffer_seconds * rate),
+                                       [weak, executor] {
+                                         net::post(executor, [weak] {
+                                           if (const auto self = weak.lock()) self->pump();
+                                         });
+                                       });
+    encoder_ = StreamEncoder::create(speech_.format, rate);
+    StreamOptions so;
+    so.voice = voice_;
+    so.input = StreamInput::Text;
+    so.streaming = true;
+    so.sampling = speech_.sampling;
+    so.vocoder_seed = speech_.sampling.seed;
+    so.on_complete = job_->completion_callback();
+    try {
+      auto stream = server_->engine_.open(so, job_->audio_callback());
+      job_->attach(stream);
+      server_->track(job_);
+      try {
+        stream->push_text(speech_.input);
+        stream->finish_input();
+      } catch (const Error& e) {
+        stream->cancel();
+        invalid("input", e.what());
+      }
+    } catch (const ApiError& e) {
+      return finish_with_error(e);
+    } catch (const std::exception& e) {
+      return finish_with_error(ApiError(503, "server_error", "", "engine_unavailable", e.what()));
+    }
+    // From here the socket is written only by pump(); watch it for a client that leaves.
+    stream_.expires_never();
+    watch();
+  }
+
+  // A read that completes only when the client closes or resets the connection.
+  void watch() {
+    stream_.socket().async_read_some(
+        net::buffer(watch_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (!ec) return self->watch();  // pipelined bytes: ignored, this response closes
+          if (!self->done_) {
+            self->client_gone_ = true;
+            if (self->job_) self->job_->cancel();
+          }
+        });
+  }
+
+  void pump() {
+    if (done_ || job_ == nullptr) return;
+    SpeechJob::Taken t = job_->take();
+    try {
+      for (const auto& chunk : t.chunks) {
+        if (chunk.empty()) continue;
+        const std::string bytes = encoder_->encode(chunk);
+        audio_samples_ += static_cast<int64_t>(chunk.size());
+        emit(bytes);
+      }
+    } catch (const std::exception& e) {
+      job_->cancel();
+      return end_stream(cat("encoding failed: ", e.what()), 500);
+    }
+    if (!t.result) return;
+    if (t.too_slow) {
+      return end_stream(cat("the client read too slowly: more than ", o().client_buffer_seconds,
+                            " s of audio were waiting"),
+                        503);
+    }
+    if (client_gone_) return end_stream("the client disconnected", 499);
+    if (t.result->status != StreamStatus::Done) {
+      const bool drained = server_->draining_;
+      return end_stream(drained ? "the server shut down before the stream finished"
+                                : cat("synthesis failed: ", t.result->error),
+                        drained ? 503 : 500);
+    }
+    try {
+      emit(encoder_->finish());
+    } catch (const std::exception& e) {
+      return end_stream(cat("encoding failed: ", e.what()), 500);
+    }
+    if (!header_sent_) send_header();  // no audio at all: an empty, complete stream
+    const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
+    if (speech_.stream_format == StreamFormat::Sse) {
+      queue_data(sse_event({{"type", "speech.audio.done"},
+                            {"usage",
+                             {{"input_characters", count_code_points(speech_.input)},
+                              {"output_audio_seconds", audio_s}}}}));
+    }
+    queue(Out::Last);
+    complete(200, "");
+  }
+
+  // Encoded audio out: raw bytes or an SSE delta. The header goes with the first audio.
+  void emit(const std::string& bytes) {
+    if (bytes.empty()) return;
+    if (!header_sent_) send_header();
+    if (speech_.stream_format == StreamFormat::Sse) {
+      queue_data(sse_event({{"type", "speech.audio.delta"}, {"audio", base64(bytes)}}));
+    } else {
+      queue_data(bytes);
+    }
+  }
+
+  void send_header() {
+    header_sent_ = true;
+    header_ = std::make_unique<http::response<http::empty_body>>(http::status::ok, req_.version());
+    header_->set(http::field::content_type, speech_.stream_format == StreamFormat::Sse
+                                                ? "text/event-stream"
+                                                : StreamEncoder::content_type(speech_.format));
+    header_->set(http::field::cache_control, "no-cache");
+    header_->set("X-Request-Id", std::to_string(id_));
+    header_->keep_alive(false);
+    header_->chunked(true);
+    serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
+    queue(Out::Header);
+  }
+
+  // The stream ends badly. Before any audio: an error response. After: SSE says so in an
+  // event; raw audio stops without the final chunk, so the client sees a truncated body.
+  void end_stream(const std::string& why, int status) {
+    if (!header_sent_) {
+      if (client_gone_) return complete(499, why), close();
+      return finish_with_error(
+          ApiError(status, status >= 500 ? "server_error" : "invalid_request_error", "",
+                   status == 503 ? "unavailable" : "synthesis_failed", why));
+    }
+    if (speech_.stream_format == StreamFormat::Sse && !client_gone_) {
+      queue_data(sse_event({{"type", "speech.audio.error"}, {"error", {{"message", why}}}}));
+      queue(Out::Last);
+    } else {
+      queue(Out::Close);
+    }
+    complete(status, why);
+  }
+
+  void finish_with_error(const ApiError& e) {
+    complete(e.status(), e.what());
+    send_error(e, "", false, /*logged=*/true);
+  }
+
+  // Counts, logs and frees the stream slot once per speech request.
+  void complete(int status, const std::string& error) {
+    if (done_) return;
+    done_ = true;
+    if (holds_slot_) {
+      holds_slot_ = false;
+      server_->release();
+    }
+    const double total = seconds_since(started_);
+    const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
+    const double ttfa = job_ ? job_->seconds_to_first_audio() : -1;
+    server_->count_request("speech", status);
+    if (status == 200) {
+      if (ttfa >= 0) server_->metrics_.observe("cosyserve_time_to_first_audio_seconds", ttfa);
+      if (audio_s > 0) server_->metrics_.observe("cosyserve_request_rtf", total / audio_s);
+      server_->metrics_.observe("cosyserve_e2e_request_latency_seconds", total);
+      server_->metrics_.increment("cosyserve_audio_seconds_total", {}, audio_s);
+    }
+    Json line = {{"request_id", id_},
+                 {"endpoint", "speech"},
+                 {"voice", speech_.voice},
+                 {"input_chars", count_code_points(speech_.input)},
+                 {"audio_s", audio_s},
+                 {"ttfa_s", ttfa},
+                 {"rtf", audio_s > 0 ? total / audio_s : 0.0},
+                 {"status", status},
+                 {"seconds", total}};
+    if (!error.empty()) line["error"] = error;
+    server_->access_log(line);
+  }
+
+  // Writing -----------------------------------------------------------------------------
+  enum class Out { Header, Data, Last, Close };
+  struct Pending {
+    Out kind;
+    std::string data;
+  };
+
+  void queue_data(std::string data) {
+    out_.push_back({Out::Data, std::move(data)});
+    write_next();
+  }
+  void queue(Out kind) {
+    out_.push_back({kind, {}});
+    write_next();
+  }
+
+  void write_next() {
+    if (writing_ || out_.empty()) return;
+    Pending& p = out_.front();
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) { self->on_written(ec); };
+    writing_ = true;
+    switch (p.kind) {
+      case Out::Header:
+        return http::async_write_header(stream_, *serializer_, std::move(done));
+      case Out::Data:
+        return net::async_write(stream_, http::make_chunk(net::buffer(p.data)), std::move(done));
+      case Out::Last:
+        return net::async_write(stream_, http::make_chunk_last(), std::move(done));
+      case Out::Close:
+        writing_ = false;
+        out_.clear();
+        return close();
+    }
+  }
+
+  void on_written(beast::error_code ec) {
+    writing_ = false;
+    const Out kind = out_.front().kind;
+    out_.pop_front();
+    if (ec) {  // the client is gone: stop the synthesis now
+      client_gone_ = true;
+      if (job_) job_->cancel();
+      if (!done_) complete(499, "the client disconnected");
+      return close();
+    }
+    if (kind == Out::Last) return close();
+    write_next();
+  }
+
+  // Small responses -----------------------------------------------------------------------
+  Response error_response(const ApiError& e) {
+    Response r{static_cast<http::status>(e.status()), req_.version()};
+    r.set(http::field::content_type, "application/json");
+    r.body() = e.json();
+    return r;
+  }
+
+  void send_error(const ApiError& e, const std::string& endpoint, bool keep_alive,
+                  bool logged = false) {
+    if (!logged) {
+      server_->count_request(endpoint.empty() ? "speech" : endpoint, e.status());
+      server_->access_log({{"request_id", id_},
+                           {"endpoint", endpoint.empty() ? "speech" : endpoint},
+                           {"path", std::string(req_.target())},
+                           {"status", e.status()},
+                           {"error", e.what()}});
+    }
+    send(error_response(e), "", keep_alive, /*counted=*/true);
+  }
+
+  void send(Response r, const std::string& endpoint, bool keep_alive, bool counted = false) {
+    if (!counted) server_->count_request(endpoint, static_cast<int>(r.result_int()));
+    r.keep_alive(keep_alive);
+    r.prepare_payload();
+    auto sp = std::make_shared<Response>(std::move(r));
+    stream_.expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(o().request_timeout)));
+    http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+      if (ec || !sp->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (job_ && !done_) job_->cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> req_;
+  Clock::time_point started_ = Clock::now();
+  uint64_t id_ = 0;
+
+  SpeechRequest speech_;
+  std::shared_ptr<const VoicePrompt> voice_;
+  std::shared_ptr<SpeechJob> job_;
+  std::unique_ptr<StreamEncoder> encoder_;
+  std::unique_ptr<http::response<http::empty_body>> header_;
+  std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;
+  std::deque<Pending> out_;
+  std::array<char, 256> watch_buffer_{};
+  int64_t audio_samples_ = 0;
+  bool holds_slot_ = false;
+  bool header_sent_ = false;
+  bool writing_ = false;
+  bool client_gone_ = false;
+  bool done_ = false;
+  bool closed_ = false;
+};
+
+void HttpServer::Impl::accept() {
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                           if (ec) {
+                             if (ec == net::error::operation_aborted || !self->acceptor_.is_open())
+                               return;
+                           } else {
+                             std::make_shared<Session>(std::move(socket), self)->start();
+                           }
+                           self->accept();
+                         });
+}
+
+void HttpServer::Impl::poll_drain() {
+  auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(50));
+  timer->async_wait([self = shared_from_this(), timer](const beast::error_code&) {
+    const bool idle = self->active() == 0;
+    if (!idle && !self->drain_cancelled_ &&
+        seconds_since(self->drain_started_) >= self->o_.drain_timeout) {
+      self->drain_cancelled_ = true;
+      std::vector<std::shared_ptr<SpeechJob>> jobs;
+      {
+        std::lock_guard lock(self->mutex_);
+        for (auto& w : self->jobs_) {
+          if (auto j = w.lock()) jobs.push_back(j);
+        }
+      }
+      std::fprintf(stderr, "drain timeout: ending %zu stream(s)\n", jobs.size());
+      for (auto& j : jobs) j->cancel();
+    }
+    // Give ended streams a moment to say so to their clients, then stop.
+    if (idle || (self->drain_cancelled_ &&
+                 seconds_since(self->drain_started_) >= self->o_.drain_timeout + 5)) {
+      std::fprintf(stderr, "drained\n");
+      self->ioc_.stop();
+      return;
+    }
+    self->poll_drain();
+  });
+}
+
+HttpServer::HttpServer(Engine& engine, ServerOptions options)
+    : impl_(std::make_shared<Impl>(engine, std::move(options))) {}
+HttpServer::~HttpServer() = default;
+int HttpServer::listen() { return impl_->listen(); }
+void HttpServer::run() { impl_->run(); }
+void HttpServer::drain() { impl_->drain(); }
+
+}  // namespace cosy::server

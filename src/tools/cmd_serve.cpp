@@ -1,0 +1,138 @@
+// cosyserve serve: the OpenAI-compatible HTTP server on one engine (src/server). One
+// process, one model loaded once, many concurrent streams batched by the engine.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "core/error.h"
+#include "kernels/cpu_backend.h"
+#include "model/model_folder.h"
+#include "runtime/engine.h"
+#include "server/http_server.h"
+#include "tools/cli_support.h"
+#include "tools/commands.h"
+#include "tools/interrupt.h"
+#include "tools/yaml_config.h"
+
+namespace cosy::tools {
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  server::ServerOptions server;
+  std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
+  int compute_threads = 0;
+};
+
+// COSYSERVE_API_KEY: one key, or several separated by commas.
+void add_environment_keys(std::vector<std::string>& keys) {
+  const char* env = std::getenv("COSYSERVE_API_KEY");
+  if (env == nullptr) return;
+  std::stringstream s(env);
+  for (std::string k; std::getline(s, k, ',');) {
+    if (!k.empty()) keys.push_back(k);
+  }
+}
+
+int run_serve(ServeOptions o) {
+  add_environment_keys(o.server.api_keys);
+  try {
+    o.server.validate();
+  } catch (const Error& e) {
+    usage_fail(e.what());
+  }
+  const ModelFolder folder = load_model_folder(o.model);
+  auto backend = cpu::create_cpu_backend(o.compute_threads);
+  EngineOptions eo;
+  eo.llm_weights = parse_weight_format(o.weights);
+  eo.flow_weights = parse_weight_format(o.flow_weights);
+  eo.hift_weights = parse_weight_format(o.hift_weights);
+  eo.max_streams = o.server.max_streams;
+  eo.max_input_chars = o.server.max_input_chars;
+  Engine engine(*backend, folder, eo);
+  if (engine.frontend() == nullptr) {
+    fail(o.model, "/CosyVoice-BlankEN has no tokenizer files: the server speaks text");
+  }
+  server::HttpServer http(engine, o.server);
+  const int port = http.listen();
+  std::fprintf(stderr,
+               "cosyserve serve: model %s\n%sweights: %s, flow-weights: %s, hift-weights: %s\n",
+               o.model.c_str(), o.server.to_string().c_str(), o.weights.c_str(),
+               o.flow_weights.c_str(), o.hift_weights.c_str());
+  std::fprintf(stderr, "listening on http://%s:%d\n", o.server.host.c_str(), port);
+  std::fflush(stderr);
+  InterruptHandler on_signal([&http] { http.drain(); });
+  http.run();
+  return 0;
+}
+
+}  // namespace
+
+Command register_serve(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  server::ServerOptions& s = o->server;
+  const std::string formats = join(weight_format_names());
+  app.config_formatter(std::make_shared<YamlConfig>());
+  app.set_config("--config", "", "YAML file whose keys are these flags' names (flags win)");
+  app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
+  app.add_option("--host", s.host, "Address to listen on (0.0.0.0 exposes it)")
+      ->capture_default_str();
+  app.add_option("--port", s.port, "Port (0: any free one, printed at start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--model-name", s.model_name, "The model id clients name")->capture_default_str();
+  app.add_option("--threads", s.threads, "Network threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--compute-threads", o->compute_threads, "Compute threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-streams", s.max_streams, "Speech streams synthesising at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-queue", s.max_queue, "Requests that may wait for a stream; beyond: 429")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--queue-timeout", s.queue_timeout, "Seconds a request may wait; then 429")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-input-chars", s.max_input_chars, "Longer input: 413")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", s.max_body_bytes, "Larger request body: 413")
+      ->check(CLI::Range(int64_t{64}, int64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--max-header-bytes", s.max_header_bytes, "Larger request header: 431")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--request-timeout", s.request_timeout, "Seconds to receive a whole request")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--client-buffer-seconds", s.client_buffer_seconds,
+                 "Audio a client may leave unread before it is cut off")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--drain-timeout", s.drain_timeout,
+                 "Seconds streams in flight get to finish after SIGTERM/SIGINT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--api-key", s.api_keys,
+                 "Accepted API key (repeat for several; also $COSYSERVE_API_KEY, comma-separated)");
+  app.add_option("--access-log", s.access_log,
+                 "One line per request on stderr: json | logfmt | off")
+      ->check(CLI::IsMember({"json", "logfmt", "off"}))
+      ->capture_default_str();
+  app.add_option("--weights", o->weights, "LLM weight format: " + formats)
+      ->check(CLI::IsMember(weight_format_names()))
+      ->capture_default_str();
+  app.add_option("--flow-weights", o->flow_weights, "Flow weight format: " + formats)
+      ->check(CLI::IsMember(weight_format_names()))
+      ->capture_default_str();
+  app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format: " + formats)
+      ->check(CLI::IsMember(weight_format_names()))
+      ->capture_default_str();
+  return [o] { return run_serve(*o); };
+}
+
+}  // namespace cosy::tools
