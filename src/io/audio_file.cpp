@@ -202,18 +202,27 @@ Audio read_audio(const std::filesystem::path& path) {
   SF_INFO info{};
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
   if (f == nullptr) fail(path.string(), ": cannot read audio: ", sf_strerror(nullptr));
-  if (info.channels <= 0 || info.frames < 0 || info.frames > (int64_t{1} << 32)) {
+  if (info.channels <= 0 || info.channels > 64) {
     sf_close(f);
-    fail(path.string(), ": unsupported audio layout");
+    fail(path.string(), ": unsupported audio layout (", info.channels, " channels)");
   }
-  std::vector<float> all(static_cast<size_t>(info.frames * info.channels));
-  const auto got = sf_readf_float(f, all.data(), info.frames);
-  sf_close(f);
+  // Read to the end in blocks: a streamed file's header may give no length (0xFFFFFFFF in
+  // a WAV, 0 in a FLAC STREAMINFO), so the header's frame count is not trusted.
+  constexpr sf_count_t kBlock = 1 << 16;
+  constexpr int64_t kMaxFrames = int64_t{1} << 31;
+  std::vector<float> block(static_cast<size_t>(kBlock * info.channels));
   Audio a;
   a.sample_rate = info.samplerate;
-  a.samples.resize(static_cast<size_t>(got));
-  for (sf_count_t i = 0; i < got; ++i)
-    a.samples[static_cast<size_t>(i)] = all[static_cast<size_t>(i * info.channels)];
+  sf_count_t got;
+  while ((got = sf_readf_float(f, block.data(), kBlock)) > 0) {
+    if (static_cast<int64_t>(a.samples.size()) + got > kMaxFrames) {
+      sf_close(f);
+      fail(path.string(), ": longer than ", kMaxFrames, " frames");
+    }
+    for (sf_count_t i = 0; i < got; ++i)
+      a.samples.push_back(block[static_cast<size_t>(i * info.channels)]);
+  }
+  sf_close(f);
   return a;
 }
 

@@ -103,8 +103,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     net::post(ioc_, [self = shared_from_this()] {
       std::fprintf(stderr, "draining: new requests get 503; %lld stream(s) in flight, up to %g s\n",
                    static_cast<long long>(self->active()), self->o_.drain_timeout);
-      beast::error_code ignored;
-      self->acceptor_.close(ignored);
+      // The listener stays open: probes must see /ready turn 503, and new speech requests
+      // get 503 so that a balancer retries them elsewhere.
       self->drain_started_ = Clock::now();
       self->poll_drain();
     });
@@ -410,6 +410,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start_speech() {
+    // The connection lives until its stream has ended and been accounted for, even if the
+    // client is gone and no socket operation holds it any more.
+    keep_alive_ = shared_from_this();
     const int rate = server_->engine_.sample_rate();
     auto weak = weak_from_this();
     auto executor = stream_.get_executor();
@@ -556,6 +559,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void complete(int status, const std::string& error) {
     if (done_) return;
     done_ = true;
+    const auto self = std::move(keep_alive_);  // released when this returns
     if (holds_slot_) {
       holds_slot_ = false;
       server_->release();
@@ -686,6 +690,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SpeechRequest speech_;
   std::shared_ptr<const VoicePrompt> voice_;
   std::shared_ptr<SpeechJob> job_;
+  std::shared_ptr<Session> keep_alive_;  // while a speech stream runs
   std::unique_ptr<StreamEncoder> encoder_;
   std::unique_ptr<http::response<http::empty_body>> header_;
   std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;

@@ -19,6 +19,8 @@ namespace cosy::tools {
 namespace {
 
 struct ServeOptions {
+  std::string config;
+  CLI::App* app = nullptr;
   std::string model;
   server::ServerOptions server;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
@@ -35,7 +37,11 @@ void add_environment_keys(std::vector<std::string>& keys) {
   }
 }
 
-int run_serve(ServeOptions o) {
+int run_serve(ServeOptions& options) {
+  if (!options.config.empty()) apply_yaml_config(*options.app, options.config);
+  ServeOptions o = options;
+  if (o.model.empty())
+    usage_fail("--model is required (as a flag, or the key 'model' in --config)");
   add_environment_keys(o.server.api_keys);
   try {
     o.server.validate();
@@ -73,9 +79,11 @@ Command register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   server::ServerOptions& s = o->server;
   const std::string formats = join(weight_format_names());
-  app.config_formatter(std::make_shared<YamlConfig>());
-  app.set_config("--config", "", "YAML file whose keys are these flags' names (flags win)");
-  app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
+  o->app = &app;
+  app.add_option("--config", o->config, "YAML file whose keys are these flags' names (flags win)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--model", o->model,
+                 "Model folder (official CosyVoice2 layout); required, as a flag or in --config");
   app.add_option("--host", s.host, "Address to listen on (0.0.0.0 exposes it)")
       ->capture_default_str();
   app.add_option("--port", s.port, "Port (0: any free one, printed at start)")
