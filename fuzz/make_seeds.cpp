@@ -1,5 +1,6 @@
 // Writes the seed corpora for the fuzzers from the fixtures and small files of our own.
-// Usage: make_seeds GOLDEN_DIR OUT_DIR  (creates OUT_DIR/{zip,pickle,yaml,npy,safetensors})
+// Usage: make_seeds GOLDEN_DIR OUT_DIR  (creates
+// OUT_DIR/{zip,pickle,yaml,npy,safetensors,tokenizer,speech_request})
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
   }
   const fs::path golden = argv[1], out = argv[2];
   try {
-    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer"}) {
+    for (const char* d :
+         {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer", "speech_request"}) {
       fs::create_directories(out / d);
     }
     // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
@@ -84,6 +86,13 @@ int main(int argc, char** argv) {
                              "-5℃ 3/4 1st 1990s ¥100 £3 €2.5万 +86 010-12345678 ５０％"};
     for (size_t i = 0; i < std::size(written); ++i)
       write(out / "tokenizer" / ("written" + std::to_string(i) + ".txt"), written[i]);
+    // speech requests: OpenAI's and the extensions' fields.
+    const char* requests[] = {
+        R"({"model":"cosyvoice2","input":"Hello there.","voice":"v"})",
+        R"({"model":"cosyvoice2","input":"你好","voice":{"id":"v"},"response_format":"wav","stream":true})",
+        R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":7,"temperature":0.8,"top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"stream_format":"sse","instructions":""})"};
+    for (size_t i = 0; i < std::size(requests); ++i)
+      write(out / "speech_request" / ("request" + std::to_string(i) + ".json"), requests[i]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

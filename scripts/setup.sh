@@ -31,7 +31,12 @@ DEV_PACKAGES=(
 
 PACKAGES=("${RUN_PACKAGES[@]}")
 case "${1:-}" in
-  --dev) PACKAGES+=("${DEV_PACKAGES[@]}") ;;
+  --dev)
+    PACKAGES+=("${DEV_PACKAGES[@]}")
+    # Node.js and npm run the real client programs (tests/clients). A machine that has them
+    # (Debian's or another build) keeps its own; otherwise Debian's.
+    if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+    ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [--dev]" >&2; exit 2 ;;
 esac
@@ -43,13 +48,22 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# --dev: the real client programs the server tests use (the OpenAI SDK, ws, a Prometheus
+# parser), exactly as tests/clients/package-lock.json pins them.
+if [[ "${1:-}" == "--dev" ]]; then
+  clients="$(dirname "$0")/../tests/clients"
+  if [[ ! -f "$clients/node_modules/.package-lock.json" ||
+        "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]]; then
+    echo "setup: npm ci in tests/clients"
+    npm ci --prefix "$clients" --no-audit --no-fund --loglevel=error
+  fi
+fi

@@ -1,7 +1,10 @@
 // End-to-end: `cosyserve serve` on a loopback port with a model the test writes, talked to
 // with curl (a real HTTP client), as a user's deployment would be.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 
 #include <cmath>
 #include <cstring>
@@ -322,6 +325,227 @@ TEST(Serve, ConfigFileSetsEveryFlagAndFlagsWin) {
   const std::string bad = slurp(dir / "bad.log");
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << bad;
   EXPECT_NE(bad.find("unknown key 'no-such-flag'"), std::string::npos) << bad;
+}
+
+}  // namespace
+
+namespace {
+
+// Sends raw bytes on a fresh connection and returns what comes back before the server
+// closes it (or `wait_s` passes).
+std::string raw_exchange(int port, const std::string& bytes, double wait_s) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "<connect failed>";
+  }
+  if (!bytes.empty()) (void)!write(fd, bytes.data(), bytes.size());
+  timeval tv{};
+  tv.tv_sec = long(wait_s);
+  tv.tv_usec = long((wait_s - double(tv.tv_sec)) * 1e6);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+  close(fd);
+  return out;
+}
+
+struct BadRequest {
+  std::string what;
+  std::string curl_args;  // after the URL's host part is filled in
+  int status;
+  std::string code;  // the OpenAI error code expected in the body ("" when no JSON body)
+};
+
+TEST(Serve, MalformedRequestsGetClearErrorsAndTheServerStaysUp) {
+  const auto dir = cosy::testing::scratch_dir("serve-malformed");
+  ServerProcess server(model().dir,
+                       "--api-key secret --max-input-chars 100 --max-body-bytes 4096 "
+                       "--max-header-bytes 2048 --request-timeout 1",
+                       dir / "server.log");
+  const std::string auth = "-H 'Authorization: Bearer secret' ";
+  const std::string url = server.url("/v1/audio/speech");
+  const std::string v = model().voice;
+  auto post = [&](const std::string& body) { return auth + json_post(dir, url, body); };
+  const std::string long_input(101, 'a');
+  const std::vector<BadRequest> cases = {
+      {"bad JSON", post("{\"model\":"), 400, "invalid_json"},
+      {"not JSON at all", post("hello"), 400, "invalid_json"},
+      {"a JSON array", post("[]"), 400, "invalid_value"},
+      {"a JSON string", post("\"speak\""), 400, "invalid_value"},
+      {"no model", post(R"({"input":"hi","voice":")" + v + "\"}"), 400, "invalid_value"},
+      {"unknown model", post(R"({"model":"tts-1","input":"hi","voice":")" + v + "\"}"), 404,
+       "model_not_found"},
+      {"model a number", post(R"({"model":1,"input":"hi","voice":")" + v + "\"}"), 400,
+       "invalid_value"},
+      {"no input", post(R"({"model":"cosyvoice2","voice":")" + v + "\"}"), 400, "invalid_value"},
+      {"empty input", post(R"({"model":"cosyvoice2","input":"","voice":")" + v + "\"}"), 400,
+       "invalid_value"},
+      {"blank input", post(R"({"model":"cosyvoice2","input":"  \n ","voice":")" + v + "\"}"), 400,
+       "invalid_value"},
+      {"input an object", post(R"({"model":"cosyvoice2","input":{},"voice":")" + v + "\"}"), 400,
+       "invalid_value"},
+      {"input over the limit",
+       post(R"({"model":"cosyvoice2","input":")" + long_input + R"(","voice":")" + v + "\"}"), 413,
+       "input_too_long"},
+      {"input with nothing to speak",
+       post(R"({"model":"cosyvoice2","input":"!!! ???","voice":")" + v + "\"}"), 400,
+       "invalid_value"},
+      {"no voice", post(R"({"model":"cosyvoice2","input":"hi"})"), 400, "invalid_value"},
+      {"unknown voice", post(R"({"model":"cosyvoice2","input":"hi","voice":"nobody"})"), 400,
+       "invalid_value"},
+      {"voice a number", post(R"({"model":"cosyvoice2","input":"hi","voice":3})"), 400,
+       "invalid_value"},
+      {"voice object without id",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":{"name":"x"}})"), 400, "invalid_value"},
+      {"aac",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v +
+            R"(","response_format":"aac"})"),
+       400, "invalid_value"},
+      {"unknown format",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v +
+            R"(","response_format":"wma"})"),
+       400, "invalid_value"},
+      {"speed too fast",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","speed":4})"), 400,
+       "invalid_value"},
+      {"speed a string",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","speed":"1"})"), 400,
+       "invalid_value"},
+      {"instructions",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v +
+            R"(","instructions":"whisper"})"),
+       400, "invalid_value"},
+      {"unknown stream_format",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","stream_format":"ws"})"),
+       400, "invalid_value"},
+      {"stream a string",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","stream":"true"})"), 400,
+       "invalid_value"},
+      {"negative seed",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","seed":-5})"), 400,
+       "invalid_value"},
+      {"zero temperature",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","temperature":0})"), 400,
+       "invalid_value"},
+      {"top_p above 1",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","top_p":2})"), 400,
+       "invalid_value"},
+      {"top_k a float",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","top_k":2.5})"), 400,
+       "invalid_value"},
+      {"unknown sampling",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","sampling":"beam"})"), 400,
+       "invalid_value"},
+      {"unknown field",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","volume":11})"), 400,
+       "invalid_value"},
+      {"body over the limit",
+       post("{\"model\":\"cosyvoice2\",\"input\":\"" + std::string(5000, 'a') + "\"}"), 413,
+       "body_too_large"},
+      {"no API key", json_post(dir, url, "{}"), 401, "invalid_api_key"},
+      {"wrong API key", "-H 'Authorization: Bearer guess' " + json_post(dir, url, "{}"), 401,
+       "invalid_api_key"},
+      {"not a bearer key", "-H 'Authorization: Basic c2VjcmV0' " + json_post(dir, url, "{}"), 401,
+       "invalid_api_key"},
+      {"GET on speech", auth + url, 405, "method_not_allowed"},
+      {"POST on models", auth + "-X POST " + server.url("/v1/models"), 405, "method_not_allowed"},
+      {"POST on health", "-X POST " + server.url("/health"), 405, "method_not_allowed"},
+      {"unknown path", auth + server.url("/v1/audio/transcriptions"), 404, "not_found"},
+      {"path traversal", auth + "--path-as-is " + server.url("/../../etc/passwd"), 404,
+       "not_found"},
+      {"header over the limit",
+       auth + "-H 'X-Big: " + std::string(3000, 'x') + "' " + server.url("/v1/models"), 431,
+       "header_too_large"},
+  };
+  ASSERT_GE(cases.size(), 40u);
+  for (const BadRequest& c : cases) {
+    const CurlResult r = curl(dir, c.curl_args);
+    EXPECT_EQ(r.status, c.status) << c.what << ": " << r.body;
+    if (!c.code.empty()) {
+      const auto j = Json::parse(r.body, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << c.what << ": " << r.body;
+      EXPECT_EQ(j["error"]["code"], c.code) << c.what << ": " << r.body;
+      EXPECT_TRUE(j["error"].contains("message") && j["error"].contains("type") &&
+                  j["error"].contains("param"))
+          << c.what;
+    }
+  }
+  // Below HTTP: garbage, a request cut short, and a client that sends nothing.
+  EXPECT_NE(raw_exchange(server.port(), "GARBAGE\r\n\r\n", 3).find("400"), std::string::npos);
+  EXPECT_EQ(raw_exchange(server.port(),
+                         "POST /v1/audio/speech HTTP/1.1\r\nContent-Length: 100\r\n\r\n{", 3),
+            "");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(raw_exchange(server.port(), "", 5), "");  // closed after --request-timeout
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(4000));
+  // Still up, and still speaking.
+  EXPECT_EQ(curl(dir, server.url("/health")).status, 200);
+  EXPECT_EQ(curl(dir, post(speech_body("pcm"))).status, 200);
+  // Every refusal was counted by endpoint and status.
+  const std::string m = curl(dir, auth + server.url("/metrics")).body;
+  EXPECT_NE(m.find("cosyserve_requests_total{endpoint=\"speech\",status=\"400\"}"),
+            std::string::npos)
+      << m;
+}
+
+}  // namespace
+
+namespace {
+
+std::string node_client(const std::string& script) {
+  return "node " + (fs::path(COSY_SOURCE_DIR) / "tests" / "clients" / script).string();
+}
+
+// The official OpenAI Node SDK, unchanged, streams the same audio curl gets.
+TEST(Serve, TheOpenAiNodeSdkStreamsSpeech) {
+  const auto dir = cosy::testing::scratch_dir("serve-openai-sdk");
+  ServerProcess server(model().dir, "--api-key sk-test", dir / "server.log");
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  const CurlResult reference =
+      curl(dir, "-H 'Authorization: Bearer sk-test' " +
+                    json_post(dir, server.url("/v1/audio/speech"),
+                              speech_body("pcm", "Hello from the OpenAI SDK.")));
+  ASSERT_EQ(reference.status, 200);
+  for (const std::string format : {"pcm", "mp3"}) {
+    const fs::path out = dir / ("sdk." + format);
+    const std::string cmd = node_client("openai_speech.mjs") + " " + base + " sk-test " +
+                            model().voice + " " + format + " " + out.string() + " > " +
+                            (dir / "sdk.json").string() + " 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(dir / "sdk.json");
+    const auto summary = Json::parse(slurp(dir / "sdk.json"));
+    EXPECT_EQ(summary["status"], 200);
+    EXPECT_GT(summary["chunks"].get<int>(), 1) << "not streamed";
+    if (format == "pcm") {
+      EXPECT_TRUE(slurp(out) == reference.body);
+      EXPECT_EQ(summary["contentType"], "audio/pcm");
+    } else {
+      EXPECT_EQ(slurp(out).substr(0, 2), "\xFF\xF3");  // an MPEG-2 layer III frame
+    }
+  }
+  // A wrong key is the SDK's AuthenticationError, exit non-zero.
+  EXPECT_NE(std::system((node_client("openai_speech.mjs") + " " + base + " wrong " + model().voice +
+                         " pcm " + (dir / "x").string() + " > /dev/null 2>&1")
+                            .c_str()),
+            0);
+}
+
+TEST(Serve, MetricsParseAsPrometheusText) {
+  const auto dir = cosy::testing::scratch_dir("serve-metrics");
+  ServerProcess server(model().dir, "", dir / "server.log");
+  ASSERT_EQ(curl(dir, json_post(dir, server.url("/v1/audio/speech"), speech_body("pcm"))).status,
+            200);
+  const std::string cmd = node_client("check_metrics.mjs") + " " + server.url("/metrics") + " > " +
+                          (dir / "check.txt").string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(dir / "check.txt");
+  EXPECT_NE(slurp(dir / "check.txt").find("\"ttfa_count\":1"), std::string::npos)
+      << slurp(dir / "check.txt");
 }
 
 }  // namespace
