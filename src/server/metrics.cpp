@@ -91,7 +91,9 @@ void Metrics::observe(const std::string& name, double value, const Labels& label
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;
-  for (const auto& [name, f] : families_) {
+  for (const auto& family : families_) {
+    const std::string& name = family.first;  // (clang 14 cannot capture a structured binding)
+    const Family& f = family.second;
     const char* type = f.kind == Kind::Counter ? "counter"
                        : f.kind == Kind::Gauge ? "gauge"
                                                : "histogram";

@@ -18,6 +18,8 @@ void ServerOptions::validate() const {
   if (!(request_timeout > 0)) fail("request-timeout must be > 0");
   if (!(client_buffer_seconds > 0)) fail("client-buffer-seconds must be > 0");
   if (!(drain_timeout >= 0)) fail("drain-timeout must be >= 0");
+  if (max_ws_message_bytes < 256) fail("max-ws-message-bytes must be >= 256");
+  if (!(ws_idle_timeout > 0)) fail("ws-idle-timeout must be > 0");
   if (model_name.empty()) fail("model-name must not be empty");
   for (const auto& k : api_keys) {
     if (k.empty()) fail("an api-key must not be empty");

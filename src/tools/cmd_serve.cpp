@@ -125,6 +125,13 @@ Command register_serve(CLI::App& app) {
                  "Seconds streams in flight get to finish after SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--max-ws-message-bytes", s.max_ws_message_bytes,
+                 "Larger WebSocket message: closed with 1009")
+      ->check(CLI::Range(int64_t{256}, int64_t{1} << 26))
+      ->capture_default_str();
+  app.add_option("--ws-idle-timeout", s.ws_idle_timeout, "Seconds a WebSocket may stay silent")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--api-key", s.api_keys,
                  "Accepted API key (repeat for several; also $COSYSERVE_API_KEY, comma-separated)");
   app.add_option("--access-log", s.access_log,

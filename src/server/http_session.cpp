@@ -1,0 +1,506 @@
+#include "server/http_session.h"
+
+#include <openssl/evp.h>
+
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <optional>
+
+#include "server/api_error.h"
+#include "server/audio_encoder.h"
+#include "server/server_state.h"
+#include "server/speech_request.h"
+#include "server/ws_session.h"
+
+namespace cosy::server {
+namespace {
+
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string sse_event(const Json& j) { return "data: " + j.dump() + "\n\n"; }
+
+bool is_health_path(std::string_view p) {
+  return p == "/health" || p == "/ready" || p == "/v2/health/live" || p == "/v2/health/ready";
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, std::shared_ptr<ServerState> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  using Response = http::response<http::string_body>;
+
+  const ServerOptions& o() const { return server_->o_; }
+
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(o().max_header_bytes));
+    parser_->body_limit(static_cast<uint64_t>(o().max_body_bytes));
+    stream_.expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(o().request_timeout)));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return close();  // the client finished, or sent nothing in time
+    }
+    started_ = Clock::now();
+    id_ = server_->next_id_++;
+    if (ec == http::error::body_limit) {
+      return send_error(ApiError(413, "invalid_request_error", "", "body_too_large",
+                                 cat("the request body exceeds ", o().max_body_bytes, " bytes")),
+                        "other", false);
+    }
+    if (ec == http::error::header_limit) {
+      return send_error(
+          ApiError(431, "invalid_request_error", "", "header_too_large",
+                   cat("the request header exceeds ", o().max_header_bytes, " bytes")),
+          "other", false);
+    }
+    if (ec) {
+      return send_error(ApiError(400, "invalid_request_error", "", "malformed_request",
+                                 cat("malformed HTTP request: ", ec.message())),
+                        "other", false);
+    }
+    req_ = parser_->release();
+    handle();
+  }
+
+  void handle() {
+    const std::string_view path = req_.target();
+    const bool get = req_.method() == http::verb::get;
+    if (is_health_path(path)) {
+      if (!get) return method_not_allowed("health");
+      const bool live = path == "/health" || path == "/v2/health/live";
+      const bool ok = live || !server_->draining_;
+      Response r{ok ? http::status::ok : http::status::service_unavailable, req_.version()};
+      r.set(http::field::content_type, "application/json");
+      r.body() = Json{{"status", ok ? (live ? "ok" : "ready") : "draining"}}.dump();
+      return send(std::move(r), "health", req_.keep_alive());
+    }
+    if (!authorized()) {
+      Response r = error_response(ApiError(401, "invalid_request_error", "", "invalid_api_key",
+                                           "missing or wrong API key (Authorization: Bearer KEY)"));
+      r.set(http::field::www_authenticate, "Bearer");
+      return send(std::move(r), "auth", false);
+    }
+    if (path == "/v1/audio/speech") {
+      if (req_.method() != http::verb::post) return method_not_allowed("speech");
+      return speech();
+    }
+    if (path == "/v1/audio/speech/stream") {
+      if (!beast::websocket::is_upgrade(req_)) {
+        return send_error(ApiError(426, "invalid_request_error", "", "upgrade_required",
+                                   "this endpoint speaks WebSocket"),
+                          "speech_stream", false);
+      }
+      if (server_->draining_) {
+        return send_error(ApiError(503, "server_error", "", "draining",
+                                   "the server is shutting down; retry on another instance"),
+                          "speech_stream", false);
+      }
+      stream_.expires_never();
+      return start_ws_session(std::move(stream_), std::move(req_), server_);
+    }
+    if (path == "/v1/models" || path == "/v1/audio/voices" || path == "/metrics") {
+      if (!get) return method_not_allowed("other");
+      Response r{http::status::ok, req_.version()};
+      if (path == "/metrics") {
+        r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        r.body() = server_->render_metrics();
+        return send(std::move(r), "metrics", req_.keep_alive());
+      }
+      r.set(http::field::content_type, "application/json");
+      if (path == "/v1/models") {
+        r.body() =
+            Json{{"object", "list"},
+                 {"data",
+                  Json::array(
+                      {{{"id", o().model_name}, {"object", "model"}, {"owned_by", "cosyserve"}}})}}
+                .dump();
+        return send(std::move(r), "models", req_.keep_alive());
+      }
+      Json voices = Json::array();
+      for (const auto& id : server_->engine_.voice_ids())
+        voices.push_back({{"id", id}, {"name", id}});
+      r.body() = Json{{"voices", voices}}.dump();
+      return send(std::move(r), "voices", req_.keep_alive());
+    }
+    send_error(ApiError(404, "invalid_request_error", "", "not_found",
+                        cat("no route ", std::string(path))),
+               "other", req_.keep_alive());
+  }
+
+  bool authorized() const {
+    if (o().api_keys.empty()) return true;
+    const auto it = req_.find(http::field::authorization);
+    if (it == req_.end()) return false;
+    const std::string_view v = it->value();
+    if (!v.starts_with("Bearer ")) return false;
+    const std::string_view key = v.substr(7);
+    bool ok = false;
+    for (const auto& k : o().api_keys) ok = ok || key == k;
+    return ok;
+  }
+
+  void method_not_allowed(const char* endpoint) {
+    send_error(ApiError(405, "invalid_request_error", "", "method_not_allowed",
+                        cat("method ", std::string(req_.method_string()), " is not allowed on ",
+                            std::string(req_.target()))),
+               endpoint, false);
+  }
+
+  // The speech endpoint --------------------------------------------------------------------
+  void speech() {
+    if (server_->draining_) {
+      return send_error(ApiError(503, "server_error", "", "draining",
+                                 "the server is shutting down; retry on another instance"),
+                        "speech", false);
+    }
+    try {
+      SpeechLimits limits;
+      limits.models = {o().model_name};
+      limits.max_input_chars = o().max_input_chars;
+      speech_ = parse_speech_request(req_.body(), limits);
+      try {
+        voice_ = server_->engine_.voice(speech_.voice);
+      } catch (const Error& e) {
+        invalid("voice", e.what());
+      }
+    } catch (const ApiError& e) {
+      return send_error(e, "speech", false);
+    }
+    server_->acquire(stream_.get_executor(), [self = shared_from_this()](bool granted) {
+      if (!granted) return self->refuse_busy();
+      self->holds_slot_ = true;
+      self->start_speech();
+    });
+  }
+
+  void refuse_busy() {
+    Response r = error_response(ApiError(429, "rate_limit_error", "", "server_busy",
+                                         "every stream is busy and the wait queue is full or "
+                                         "timed out; retry later"));
+    r.set(http::field::retry_after, "1");
+    send(std::move(r), "speech", false);
+  }
+
+  void start_speech() {
+    // The connection lives until its stream has ended and been accounted for, even if the
+    // client is gone and no socket operation holds it any more.
+    keep_alive_ = shared_from_this();
+    const int rate = server_->engine_.sample_rate();
+    auto weak = weak_from_this();
+    auto executor = stream_.get_executor();
+    job_ = std::make_shared<SpeechJob>(static_cast<int64_t>(o().client_buffer_seconds * rate),
+                                       [weak, executor] {
+                                         net::post(executor, [weak] {
+                                           if (const auto self = weak.lock()) self->pump();
+                                         });
+                                       });
+    encoder_ = StreamEncoder::create(speech_.format, rate);
+    StreamOptions so;
+    so.voice = voice_;
+    so.input = StreamInput::Text;
+    so.streaming = true;
+    so.sampling = speech_.sampling;
+    so.vocoder_seed = speech_.sampling.seed;
+    so.on_complete = job_->completion_callback();
+    try {
+      auto stream = server_->engine_.open(so, job_->audio_callback());
+      job_->attach(stream);
+      server_->track(job_);
+      try {
+        stream->push_text(speech_.input);
+        stream->finish_input();
+      } catch (const Error& e) {
+        stream->cancel();
+        invalid("input", e.what());
+      }
+    } catch (const ApiError& e) {
+      return finish_with_error(e);
+    } catch (const std::exception& e) {
+      return finish_with_error(ApiError(503, "server_error", "", "engine_unavailable", e.what()));
+    }
+    // From here the socket is written only by pump(); watch it for a client that leaves.
+    stream_.expires_never();
+    watch();
+  }
+
+  // A read that completes only when the client closes or resets the connection.
+  void watch() {
+    stream_.socket().async_read_some(
+        net::buffer(watch_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (!ec) return self->watch();  // pipelined bytes: ignored, this response closes
+          if (!self->done_) {
+            self->client_gone_ = true;
+            if (self->job_) self->job_->cancel();
+          }
+        });
+  }
+
+  void pump() {
+    if (done_ || job_ == nullptr) return;
+    SpeechJob::Taken t = job_->take();
+    try {
+      for (const auto& chunk : t.chunks) {
+        if (chunk.empty()) continue;
+        const std::string bytes = encoder_->encode(chunk);
+        audio_samples_ += static_cast<int64_t>(chunk.size());
+        emit(bytes);
+      }
+    } catch (const std::exception& e) {
+      job_->cancel();
+      return end_stream(cat("encoding failed: ", e.what()), 500);
+    }
+    if (!t.result) return;
+    if (t.too_slow) {
+      return end_stream(cat("the client read too slowly: more than ", o().client_buffer_seconds,
+                            " s of audio were waiting"),
+                        503);
+    }
+    if (client_gone_) return end_stream("the client disconnected", 499);
+    if (t.result->status != StreamStatus::Done) {
+      const bool drained = server_->draining_;
+      return end_stream(drained ? "the server shut down before the stream finished"
+                                : cat("synthesis failed: ", t.result->error),
+                        drained ? 503 : 500);
+    }
+    try {
+      emit(encoder_->finish());
+    } catch (const std::exception& e) {
+      return end_stream(cat("encoding failed: ", e.what()), 500);
+    }
+    if (!header_sent_) send_header();  // no audio at all: an empty, complete stream
+    const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
+    if (speech_.stream_format == StreamFormat::Sse) {
+      queue_data(sse_event({{"type", "speech.audio.done"},
+                            {"usage",
+                             {{"input_characters", count_code_points(speech_.input)},
+                              {"output_audio_seconds", audio_s}}}}));
+    }
+    queue(Out::Last);
+    complete(200, "");
+  }
+
+  // Encoded audio out: raw bytes or an SSE delta. The header goes with the first audio.
+  void emit(const std::string& bytes) {
+    if (bytes.empty()) return;
+    if (!header_sent_) send_header();
+    if (speech_.stream_format == StreamFormat::Sse) {
+      queue_data(sse_event({{"type", "speech.audio.delta"}, {"audio", base64(bytes)}}));
+    } else {
+      queue_data(bytes);
+    }
+  }
+
+  void send_header() {
+    header_sent_ = true;
+    header_ = std::make_unique<http::response<http::empty_body>>(http::status::ok, req_.version());
+    header_->set(http::field::content_type, speech_.stream_format == StreamFormat::Sse
+                                                ? "text/event-stream"
+                                                : StreamEncoder::content_type(speech_.format));
+    header_->set(http::field::cache_control, "no-cache");
+    header_->set("X-Request-Id", std::to_string(id_));
+    header_->keep_alive(false);
+    header_->chunked(true);
+    serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
+    queue(Out::Header);
+  }
+
+  // The stream ends badly. Before any audio: an error response. After: SSE says so in an
+  // event; raw audio stops without the final chunk, so the client sees a truncated body.
+  void end_stream(const std::string& why, int status) {
+    if (!header_sent_) {
+      if (client_gone_) return complete(499, why), close();
+      return finish_with_error(
+          ApiError(status, status >= 500 ? "server_error" : "invalid_request_error", "",
+                   status == 503 ? "unavailable" : "synthesis_failed", why));
+    }
+    if (speech_.stream_format == StreamFormat::Sse && !client_gone_) {
+      queue_data(sse_event({{"type", "speech.audio.error"}, {"error", {{"message", why}}}}));
+      queue(Out::Last);
+    } else {
+      queue(Out::Close);
+    }
+    complete(status, why);
+  }
+
+  void finish_with_error(const ApiError& e) {
+    complete(e.status(), e.what());
+    send_error(e, "", false, /*logged=*/true);
+  }
+
+  // Counts, logs and frees the stream slot once per speech request.
+  void complete(int status, const std::string& error) {
+    if (done_) return;
+    done_ = true;
+    const auto self = std::move(keep_alive_);  // released when this returns
+    if (holds_slot_) {
+      holds_slot_ = false;
+      server_->release();
+    }
+    const double total = seconds_since(started_);
+    const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
+    const double ttfa = job_ ? job_->seconds_to_first_audio() : -1;
+    server_->count_request("speech", status);
+    if (status == 200) {
+      if (ttfa >= 0) server_->metrics_.observe("cosyserve_time_to_first_audio_seconds", ttfa);
+      if (audio_s > 0) server_->metrics_.observe("cosyserve_request_rtf", total / audio_s);
+      server_->metrics_.observe("cosyserve_e2e_request_latency_seconds", total);
+      server_->metrics_.increment("cosyserve_audio_seconds_total", {}, audio_s);
+    }
+    Json line = {{"request_id", id_},
+                 {"endpoint", "speech"},
+                 {"voice", speech_.voice},
+                 {"input_chars", count_code_points(speech_.input)},
+                 {"audio_s", audio_s},
+                 {"ttfa_s", ttfa},
+                 {"rtf", audio_s > 0 ? total / audio_s : 0.0},
+                 {"status", status},
+                 {"seconds", total}};
+    if (!error.empty()) line["error"] = error;
+    server_->access_log(line);
+  }
+
+  // Writing -----------------------------------------------------------------------------
+  enum class Out { Header, Data, Last, Close };
+  struct Pending {
+    Out kind;
+    std::string data;
+  };
+
+  void queue_data(std::string data) {
+    out_.push_back({Out::Data, std::move(data)});
+    write_next();
+  }
+  void queue(Out kind) {
+    out_.push_back({kind, {}});
+    write_next();
+  }
+
+  void write_next() {
+    if (writing_ || out_.empty()) return;
+    Pending& p = out_.front();
+    auto done = [self = shared_from_this()](beast::error_code ec, size_t) { self->on_written(ec); };
+    writing_ = true;
+    switch (p.kind) {
+      case Out::Header:
+        return http::async_write_header(stream_, *serializer_, std::move(done));
+      case Out::Data:
+        return net::async_write(stream_, http::make_chunk(net::buffer(p.data)), std::move(done));
+      case Out::Last:
+        return net::async_write(stream_, http::make_chunk_last(), std::move(done));
+      case Out::Close:
+        writing_ = false;
+        out_.clear();
+        return close();
+    }
+  }
+
+  void on_written(beast::error_code ec) {
+    writing_ = false;
+    const Out kind = out_.front().kind;
+    out_.pop_front();
+    if (ec) {  // the client is gone: stop the synthesis now
+      client_gone_ = true;
+      if (job_) job_->cancel();
+      if (!done_) complete(499, "the client disconnected");
+      return close();
+    }
+    if (kind == Out::Last) return close();
+    write_next();
+  }
+
+  // Small responses -----------------------------------------------------------------------
+  Response error_response(const ApiError& e) {
+    Response r{static_cast<http::status>(e.status()), req_.version()};
+    r.set(http::field::content_type, "application/json");
+    r.body() = e.json();
+    return r;
+  }
+
+  void send_error(const ApiError& e, const std::string& endpoint, bool keep_alive,
+                  bool logged = false) {
+    if (!logged) {
+      server_->count_request(endpoint.empty() ? "speech" : endpoint, e.status());
+      server_->access_log({{"request_id", id_},
+                           {"endpoint", endpoint.empty() ? "speech" : endpoint},
+                           {"path", std::string(req_.target())},
+                           {"status", e.status()},
+                           {"error", e.what()}});
+    }
+    send(error_response(e), "", keep_alive, /*counted=*/true);
+  }
+
+  void send(Response r, const std::string& endpoint, bool keep_alive, bool counted = false) {
+    if (!counted) server_->count_request(endpoint, static_cast<int>(r.result_int()));
+    r.keep_alive(keep_alive);
+    r.prepare_payload();
+    auto sp = std::make_shared<Response>(std::move(r));
+    stream_.expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(o().request_timeout)));
+    http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+      if (ec || !sp->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (job_ && !done_) job_->cancel();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<ServerState> server_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> req_;
+  Clock::time_point started_ = Clock::now();
+  uint64_t id_ = 0;
+
+  SpeechRequest speech_;
+  std::shared_ptr<const VoicePrompt> voice_;
+  std::shared_ptr<SpeechJob> job_;
+  std::shared_ptr<HttpSession> keep_alive_;  // while a speech stream runs
+  std::unique_ptr<StreamEncoder> encoder_;
+  std::unique_ptr<http::response<http::empty_body>> header_;
+  std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;
+  std::deque<Pending> out_;
+  std::array<char, 256> watch_buffer_{};
+  int64_t audio_samples_ = 0;
+  bool holds_slot_ = false;
+  bool header_sent_ = false;
+  bool writing_ = false;
+  bool client_gone_ = false;
+  bool done_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void start_http_session(tcp::socket socket, std::shared_ptr<ServerState> server) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(server))->start();
+}
+
+}  // namespace cosy::server

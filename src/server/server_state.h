@@ -1,0 +1,230 @@
+// What every connection of one server shares: the engine, the options, admission (the
+// stream slots and the bounded wait queue), the metrics, the access log and the drain.
+// Connections (http_session.h, ws_session.h) hold it by shared_ptr.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "server/metrics.h"
+#include "server/net_common.h"
+#include "server/server_options.h"
+#include "server/speech_job.h"
+
+namespace cosy::server {
+
+class ServerState : public std::enable_shared_from_this<ServerState> {
+ public:
+  ServerState(Engine& engine, ServerOptions options)
+      : engine_(engine), o_(std::move(options)), ioc_(o_.threads), acceptor_(ioc_) {
+    o_.validate();
+    metrics_.add_gauge("cosyserve_streams_running", "Speech streams synthesising now.");
+    metrics_.add_gauge("cosyserve_streams_waiting", "Speech requests waiting for a stream.");
+    metrics_.add_counter("cosyserve_requests_total", "Requests by endpoint and HTTP status.");
+    metrics_.add_histogram("cosyserve_time_to_first_audio_seconds",
+                           "From a speech request's arrival to its first audio.",
+                           {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20});
+    metrics_.add_histogram("cosyserve_request_rtf",
+                           "Per speech request: synthesis wall time over audio duration.",
+                           {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5});
+    metrics_.add_histogram("cosyserve_e2e_request_latency_seconds",
+                           "From a speech request's arrival to its last byte.",
+                           {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80});
+    metrics_.add_counter("cosyserve_audio_seconds_total", "Audio produced, in seconds.");
+    metrics_.add_counter("cosyserve_stage_seconds_total",
+                         "Wall time of each stage's batched calls.");
+    metrics_.add_counter("cosyserve_stage_calls_total", "Batched calls of each stage.");
+    metrics_.add_counter("cosyserve_stage_items_total",
+                         "Stream-steps served by each stage (items / calls: mean batch size).");
+    metrics_.add_gauge("cosyserve_kv_blocks_used", "The LM's paged KV pool: blocks in use.");
+    metrics_.add_gauge("cosyserve_kv_blocks_free", "The LM's paged KV pool: free blocks.");
+    metrics_.add_gauge("cosyserve_voice_cache_entries", "Voices the engine can speak with.");
+  }
+
+  int listen() {
+    const tcp::endpoint at(net::ip::make_address(o_.host), static_cast<unsigned short>(o_.port));
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(at);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    return port_;
+  }
+
+  void run() {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < o_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+  }
+
+  void drain() {
+    if (draining_.exchange(true)) return;
+    net::post(ioc_, [self = shared_from_this()] {
+      std::fprintf(stderr, "draining: new requests get 503; %lld stream(s) in flight, up to %g s\n",
+                   static_cast<long long>(self->active()), self->o_.drain_timeout);
+      // The listener stays open: probes must see /ready turn 503, and new speech requests
+      // get 503 so that a balancer retries them elsewhere.
+      self->drain_started_ = Clock::now();
+      self->poll_drain();
+    });
+  }
+
+  // Admission ---------------------------------------------------------------------------
+  struct Waiter {
+    std::shared_ptr<net::steady_timer> timer;
+    bool granted = false;
+  };
+
+  // Runs `then(true)` once a stream slot is held, or `then(false)` when the queue is full
+  // or the wait timed out; always on `executor`.
+  template <typename Executor>
+  void acquire(Executor executor, std::function<void(bool)> then) {
+    std::shared_ptr<Waiter> w;
+    {
+      std::lock_guard lock(mutex_);
+      if (active_ < o_.max_streams) {
+        ++active_;
+        update_gauges_locked();
+        net::post(executor, [then] { then(true); });
+        return;
+      }
+      if (static_cast<int64_t>(waiting_.size()) >= o_.max_queue) {
+        net::post(executor, [then] { then(false); });
+        return;
+      }
+      w = std::make_shared<Waiter>();
+      w->timer = std::make_shared<net::steady_timer>(executor);
+      w->timer->expires_after(std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(o_.queue_timeout)));
+      waiting_.push_back(w);
+      update_gauges_locked();
+    }
+    w->timer->async_wait([this, w, then](const beast::error_code&) {
+      bool granted;
+      {
+        std::lock_guard lock(mutex_);
+        granted = w->granted;
+        if (!granted) {  // timed out: leave the queue
+          std::erase(waiting_, w);
+          update_gauges_locked();
+        }
+      }
+      then(granted);
+    });
+  }
+
+  // A slot now, or false (no waiting: a WebSocket utterance is told to retry instead).
+  bool try_acquire() {
+    std::lock_guard lock(mutex_);
+    if (active_ >= o_.max_streams) return false;
+    ++active_;
+    update_gauges_locked();
+    return true;
+  }
+
+  void release() {
+    std::lock_guard lock(mutex_);
+    --active_;
+    while (!waiting_.empty() && active_ < o_.max_streams) {
+      auto w = waiting_.front();
+      waiting_.pop_front();
+      w->granted = true;
+      ++active_;
+      w->timer->cancel();  // its handler runs on its own session's strand
+    }
+    update_gauges_locked();
+  }
+
+  int64_t active() const {
+    std::lock_guard lock(mutex_);
+    return active_;
+  }
+
+  void track(const std::shared_ptr<SpeechJob>& job) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(jobs_, [](const auto& w) { return w.expired(); });
+    jobs_.push_back(job);
+  }
+
+  // Observability -----------------------------------------------------------------------
+  void count_request(const std::string& endpoint, int status) {
+    metrics_.increment("cosyserve_requests_total",
+                       {{"endpoint", endpoint}, {"status", std::to_string(status)}});
+  }
+
+  std::string render_metrics() {
+    const EngineStats s = engine_.stats();
+    for (const auto& [name, st] :
+         {std::pair{"llm", &s.llm}, std::pair{"flow", &s.flow}, std::pair{"hift", &s.hift}}) {
+      metrics_.increment("cosyserve_stage_seconds_total", {{"stage", name}}, 0);
+      set_counter("cosyserve_stage_seconds_total", name, st->seconds);
+      set_counter("cosyserve_stage_calls_total", name, double(st->calls));
+      set_counter("cosyserve_stage_items_total", name, double(st->items));
+    }
+    metrics_.set("cosyserve_kv_blocks_used", double(s.kv_blocks_total - s.kv_blocks_free));
+    metrics_.set("cosyserve_kv_blocks_free", double(s.kv_blocks_free));
+    metrics_.set("cosyserve_voice_cache_entries", double(engine_.voice_ids().size()));
+    return metrics_.render();
+  }
+
+  // The engine's totals are counters already: publish their current value.
+  void set_counter(const std::string& name, const std::string& stage, double total) {
+    std::lock_guard lock(stage_mutex_);
+    double& last = stage_last_[name + "/" + stage];
+    metrics_.increment(name, {{"stage", stage}}, total - last);
+    last = total;
+  }
+
+  void access_log(const Json& fields) {
+    if (o_.access_log == "off") return;
+    std::string line;
+    if (o_.access_log == "json") {
+      line = fields.dump();
+    } else {
+      for (const auto& [k, v] : fields.items()) {
+        line += (line.empty() ? "" : " ") + k + "=" + (v.is_string() ? Json(v).dump() : v.dump());
+      }
+    }
+    std::lock_guard lock(log_mutex_);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+
+  Engine& engine_;
+  ServerOptions o_;
+  Metrics metrics_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> next_id_{1};
+
+ private:
+  void accept();
+  void poll_drain();
+
+  void update_gauges_locked() {
+    metrics_.set("cosyserve_streams_running", double(active_));
+    metrics_.set("cosyserve_streams_waiting", double(waiting_.size()));
+  }
+
+  mutable std::mutex mutex_;
+  int64_t active_ = 0;
+  std::deque<std::shared_ptr<Waiter>> waiting_;
+  std::vector<std::weak_ptr<SpeechJob>> jobs_;
+  Clock::time_point drain_started_;
+  bool drain_cancelled_ = false;
+  std::mutex stage_mutex_;
+  std::map<std::string, double> stage_last_;
+  std::mutex log_mutex_;
+};
+
+}  // namespace cosy::server
