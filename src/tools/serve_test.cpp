@@ -549,3 +549,86 @@ TEST(Serve, MetricsParseAsPrometheusText) {
 }
 
 }  // namespace
+
+namespace {
+
+Json ws_scenario(const fs::path& dir, const ServerProcess& server, const std::string& scenario) {
+  const std::string url =
+      "ws://127.0.0.1:" + std::to_string(server.port()) + "/v1/audio/speech/stream";
+  const fs::path out = dir / ("ws-" + scenario + ".json");
+  std::system((node_client("ws_session.mjs") + " " + url + " " + model().voice + " " + scenario +
+               " > " + out.string() + " 2>&1")
+                  .c_str());
+  const Json j = Json::parse(slurp(out), nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << scenario << ": " << slurp(out);
+  return j.is_discarded() ? Json::object() : j;
+}
+
+std::vector<std::string> event_types(const Json& result) {
+  std::vector<std::string> types;
+  for (const auto& e : result["events"]) types.push_back(e["type"]);
+  return types;
+}
+
+TEST(Serve, WebSocketSpeaksTextAsItArrivesInBothModes) {
+  const auto dir = cosy::testing::scratch_dir("serve-ws");
+  ServerProcess server(model().dir, "", dir / "server.log");
+  for (const std::string scenario : {"token", "sentence", "flush"}) {
+    const Json r = ws_scenario(dir, server, scenario);
+    EXPECT_EQ(r["close"], 1000) << scenario << ": " << r.dump();
+    EXPECT_EQ(event_types(r),
+              (std::vector<std::string>{"audio.start", "audio.done", "session.done"}))
+        << scenario << ": " << r.dump();
+    EXPECT_GT(r["audio"][0].get<int64_t>(), 24000) << scenario;
+    const double seconds = r["events"][1]["usage"]["output_audio_seconds"];
+    EXPECT_NEAR(seconds, r["audio"][0].get<double>() / 2 / 24000, 1e-6) << scenario;  // pcm
+  }
+  // Two utterances in turn on one connection, each with its own audio.
+  const Json two = ws_scenario(dir, server, "two");
+  EXPECT_EQ(event_types(two), (std::vector<std::string>{"audio.start", "audio.done", "audio.start",
+                                                        "audio.done", "session.done"}))
+      << two.dump();
+  ASSERT_EQ(two["audio"].size(), 2u) << two.dump();
+  EXPECT_GT(two["audio"][1].get<int64_t>(), 0);
+}
+
+TEST(Serve, WebSocketCancelStopsTheUtteranceNow) {
+  const auto dir = cosy::testing::scratch_dir("serve-ws-cancel");
+  ServerProcess server(model().dir, "", dir / "server.log");
+  const Json r = ws_scenario(dir, server, "cancel");
+  ASSERT_GE(r["events"].size(), 2u) << r.dump();
+  EXPECT_EQ(r["events"][1]["type"], "audio.done") << r.dump();
+  EXPECT_EQ(r["events"][1]["cancelled"], true) << r.dump();
+  // Far less than the whole text's audio (40 long sentences: minutes of it).
+  EXPECT_LT(r["audio"][0].get<int64_t>(), 24000 * 2 * 30) << r.dump();
+  EXPECT_EQ(r["close"], 1000);
+  const std::string m = curl(dir, server.url("/metrics")).body;
+  EXPECT_EQ(metric(m, "cosyserve_streams_running"), 0) << m;
+}
+
+TEST(Serve, WebSocketProtocolErrorsGetAnErrorFrameAndACloseCode) {
+  const auto dir = cosy::testing::scratch_dir("serve-ws-errors");
+  ServerProcess server(model().dir, "--max-ws-message-bytes 4096 --ws-idle-timeout 1",
+                       dir / "server.log");
+  const std::vector<std::tuple<std::string, int, std::string>> cases = {
+      {"bad_json", 1007, "invalid_json"},           {"binary", 1007, "binary_message"},
+      {"unknown_type", 1008, "invalid_value"},      {"before_config", 1008, "invalid_value"},
+      {"config_twice", 1008, "invalid_value"},      {"bad_voice", 1008, "invalid_value"},
+      {"bad_format", 1008, "invalid_value"},        {"text_not_string", 1008, "invalid_value"},
+      {"done_without_text", 1008, "invalid_value"}, {"silent", 1000, "idle_timeout"},
+  };
+  for (const auto& [scenario, close_code, error_code] : cases) {
+    const Json r = ws_scenario(dir, server, scenario);
+    EXPECT_EQ(r["close"], close_code) << scenario << ": " << r.dump();
+    ASSERT_FALSE(r["events"].empty()) << scenario << ": " << r.dump();
+    EXPECT_EQ(r["events"][0]["type"], "error") << scenario;
+    EXPECT_EQ(r["events"][0]["code"], error_code) << scenario << ": " << r.dump();
+  }
+  // Over the message size limit: the WebSocket layer closes with 1009.
+  EXPECT_EQ(ws_scenario(dir, server, "oversized")["close"], 1009);
+  EXPECT_EQ(curl(dir, server.url("/health")).status, 200);
+  // Without the upgrade, the endpoint says what it speaks.
+  EXPECT_EQ(curl(dir, server.url("/v1/audio/speech/stream")).status, 426);
+}
+
+}  // namespace

@@ -1,0 +1,78 @@
+// A WebSocket session with the `ws` library against /v1/audio/speech/stream, scripted by a
+// scenario name. Prints one JSON line: what came back (events, audio bytes per utterance,
+// the close code). Usage: node ws_session.mjs URL VOICE SCENARIO
+import WebSocket from "ws";
+
+const [url, voice, scenario] = process.argv.slice(2);
+const config = (extra = {}) =>
+  JSON.stringify({ type: "session.config", model: "cosyvoice2", voice, seed: 11, ...extra });
+const text = (t) => JSON.stringify({ type: "input.text", text: t });
+const msg = (type) => JSON.stringify({ type });
+const words = ["Hello ", "there, ", "how ", "are ", "you ", "today? ", "Fine, ", "thanks."];
+const long = Array(40).fill("This is a long sentence for barge-in. ").join("");
+
+const scenarios = {
+  // Token-level streaming: each word goes straight to the engine.
+  token: [config({ text_streaming: "token" }), ...words.map(text), msg("input.done")],
+  sentence: [config({ text_streaming: "sentence" }), ...words.map(text), msg("input.done")],
+  // Two utterances in turn on one connection.
+  two: [config(), text("First one. "), msg("input.done"), text("Second one."), msg("input.done")],
+  // flush speaks what has arrived without a sentence end.
+  flush: [config(), text("No sentence end yet"), msg("input.flush"), msg("input.done")],
+  cancel: [config({ text_streaming: "token" }), text(long), msg("input.done")],
+  bad_json: ["{not json"],
+  binary: [Buffer.from([1, 2, 3])],
+  unknown_type: [config(), msg("input.shout")],
+  before_config: [text("hello")],
+  config_twice: [config(), config()],
+  bad_voice: [config({ voice: "nobody" })],
+  bad_format: [config({ response_format: "aac" })],
+  text_not_string: [config(), JSON.stringify({ type: "input.text", text: 5 })],
+  done_without_text: [config(), msg("input.done")],
+  oversized: [config(), text("x".repeat(100000))],
+  silent: [],
+};
+const script = scenarios[scenario];
+if (!script) {
+  console.error(`unknown scenario ${scenario}`);
+  process.exit(2);
+}
+
+const ws = new WebSocket(url);
+const events = [];
+const audio = [0];
+let cancelled = false;
+const timer = setTimeout(() => {
+  console.log(JSON.stringify({ timeout: true, events, audio }));
+  process.exit(1);
+}, 30000);
+ws.on("open", () => {
+  for (const m of script) ws.send(m);
+});
+ws.on("message", (data, isBinary) => {
+  if (isBinary) {
+    audio[audio.length - 1] += data.length;
+    // Barge in once audio is flowing.
+    if (scenario === "cancel" && !cancelled && audio[audio.length - 1] > 48000) {
+      cancelled = true;
+      ws.send(msg("cancel"));
+    }
+    return;
+  }
+  const m = JSON.parse(data.toString());
+  events.push(m);
+  if (m.type === "audio.done") {
+    const dones = events.filter((e) => e.type === "audio.done").length;
+    const expected = scenario === "two" ? 2 : 1;
+    if (dones >= expected) ws.send(msg("session.close"));
+    else audio.push(0);
+  }
+});
+ws.on("close", (code) => {
+  clearTimeout(timer);
+  console.log(JSON.stringify({ close: code, events, audio }));
+});
+ws.on("error", (e) => {
+  clearTimeout(timer);
+  console.log(JSON.stringify({ error: String(e), events, audio }));
+});
