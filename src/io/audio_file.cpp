@@ -150,7 +150,15 @@ AudioWriter::AudioWriter(const std::filesystem::path& path, int sample_rate, Aud
   sf_command(f, SFC_SET_CLIPPING, nullptr, SF_TRUE);
   // A header that always matches the data written so far.
   if (seekable) sf_command(f, SFC_SET_UPDATE_HEADER_AUTO, nullptr, SF_TRUE);
-  check("writing the header");
+  try {
+    check("writing the header");
+  } catch (...) {  // the destructor does not run for a constructor that throws
+    sf_close(f);
+    file_ = nullptr;
+    if (sink_.owned) ::close(sink_.fd);
+    sink_.fd = -1;
+    throw;
+  }
 }
 
 AudioWriter::~AudioWriter() {

@@ -29,11 +29,16 @@ nlohmann::json read_json(const std::filesystem::path& p) {
   return j;
 }
 
+// ICU builds its NFC data lazily behind its own once-flag; a C++ static around it makes
+// the first use a synchronisation point every thread (and ThreadSanitizer) can see.
 const icu::Normalizer2& nfc() {
-  UErrorCode err = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(err);
-  if (U_FAILURE(err) || n == nullptr) fail("ICU NFC normaliser unavailable: ", u_errorName(err));
-  return *n;
+  static const icu::Normalizer2* const instance = [] {
+    UErrorCode err = U_ZERO_ERROR;
+    const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(err);
+    if (U_FAILURE(err) || n == nullptr) fail("ICU NFC normaliser unavailable: ", u_errorName(err));
+    return n;
+  }();
+  return *instance;
 }
 
 // Replaces invalid UTF-8 with U+FFFD, as HuggingFace's decode does.

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Soak test of `cosyserve serve`: CONCURRENCY clients (curl loops) request speech without
+# pause for SECONDS, while the server's RSS is sampled every 10 s. Passes when no request
+# failed and RSS grew less than 1 % from the end of the warm-up (the first fifth) to the end.
+# A program, not a test: it runs for as long as it is told. Loopback only.
+#   bench/serve_soak.sh [SECONDS=1800] [CONCURRENCY=32] [MODEL_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_TOTAL="${1:-1800}"
+CONCURRENCY="${2:-32}"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+MODEL="${3:-$work/model}"
+if [[ ! -d "$MODEL" ]]; then build/cosyserve make-model --preset tiny --seed 1 --out "$MODEL" 2>/dev/null; fi
+VOICE=$(build/cosyserve inspect --json --model "$MODEL" | sed -n 's/.*"voices": *\[ *{ *"id": *"\([^"]*\)".*/\1/p')
+if [[ -z "$VOICE" ]]; then VOICE=$(build/cosyserve inspect --model "$MODEL" | awk '/^  [^ ]/ {print $1; exit}'); fi
+
+build/cosyserve serve --model "$MODEL" --port 0 --max-streams "$CONCURRENCY" --access-log off \
+  2> "$work/server.log" &
+server=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
+port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$')
+[[ -n "$port" ]] || { echo "the server did not start"; cat "$work/server.log"; exit 1; }
+
+end=$((SECONDS + SECONDS_TOTAL))
+client() {  # one client's loop: texts of mixed lengths, every format in turn
+  local i=0 ok=0 failed=0 formats=(pcm wav flac opus mp3)
+  while ((SECONDS < end)); do
+    local n=$((1 + i % 6)) text=""
+    for _ in $(seq $n); do text+="This is sentence number $i of client $1. "; done
+    local body="{\"model\":\"cosyvoice2\",\"voice\":\"$VOICE\",\"input\":\"$text\",\"response_format\":\"${formats[$((i % 5))]}\",\"seed\":$i}"
+    if code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 -H 'Content-Type: application/json' \
+                -d "$body" "http://127.0.0.1:$port/v1/audio/speech") && [[ "$code" == 200 ]]; then
+      ok=$((ok + 1))
+    else
+      failed=$((failed + 1)); echo "client $1 request $i: $code" >> "$work/failures"
+    fi
+    i=$((i + 1))
+  done
+  echo "$ok $failed" > "$work/client-$1"
+}
+for c in $(seq "$CONCURRENCY"); do client "$c" & done
+
+echo "seconds rss_mb"
+samples=()
+while ((SECONDS < end)); do
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
+  samples+=("$rss")
+  echo "$SECONDS $((rss / 1024))"
+  sleep 10
+done
+wait $(jobs -p | grep -v "^$server$") 2>/dev/null
+ok=0; failed=0
+for f in "$work"/client-*; do read -r a b < "$f"; ok=$((ok + a)); failed=$((failed + b)); done
+warm=${samples[$((${#samples[@]} / 5))]}
+last=${samples[$((${#samples[@]} - 1))]}
+growth=$(awk -v a="$warm" -v b="$last" 'BEGIN {printf "%.2f", 100 * (b - a) / a}')
+echo "requests: $ok ok, $failed failed; RSS after warm-up $((warm / 1024)) MB, at the end $((last / 1024)) MB ($growth %)"
+kill -TERM "$server"; wait "$server"
+[[ -f "$work/failures" ]] && head -5 "$work/failures"
+if ((failed == 0)) && awk -v g="$growth" 'BEGIN {exit !(g < 1)}'; then echo "soak: pass"; else echo "soak: FAIL"; exit 1; fi
