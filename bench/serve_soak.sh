@@ -12,8 +12,6 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 MODEL="${3:-$work/model}"
 if [[ ! -d "$MODEL" ]]; then build/cosyserve make-model --preset tiny --seed 1 --out "$MODEL" 2>/dev/null; fi
-VOICE=$(build/cosyserve inspect --json --model "$MODEL" | sed -n 's/.*"voices": *\[ *{ *"id": *"\([^"]*\)".*/\1/p')
-if [[ -z "$VOICE" ]]; then VOICE=$(build/cosyserve inspect --model "$MODEL" | awk '/^  [^ ]/ {print $1; exit}'); fi
 
 build/cosyserve serve --model "$MODEL" --port 0 --max-streams "$CONCURRENCY" --access-log off \
   2> "$work/server.log" &
@@ -21,12 +19,13 @@ server=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
 port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/server.log" | grep -o '[0-9]*$')
 [[ -n "$port" ]] || { echo "the server did not start"; cat "$work/server.log"; exit 1; }
+VOICE=$(curl -s "http://127.0.0.1:$port/v1/audio/voices" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
 
 end=$((SECONDS + SECONDS_TOTAL))
 client() {  # one client's loop: texts of mixed lengths, every format in turn
   local i=0 ok=0 failed=0 formats=(pcm wav flac opus mp3)
   while ((SECONDS < end)); do
-    local n=$((1 + i % 6)) text=""
+    local n=$((1 + i % 3)) text=""
     for _ in $(seq $n); do text+="This is sentence number $i of client $1. "; done
     local body="{\"model\":\"cosyvoice2\",\"voice\":\"$VOICE\",\"input\":\"$text\",\"response_format\":\"${formats[$((i % 5))]}\",\"seed\":$i}"
     if code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 -H 'Content-Type: application/json' \
@@ -47,6 +46,9 @@ while ((SECONDS < end)); do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
   samples+=("$rss")
   echo "$SECONDS $((rss / 1024))"
+  if ((rss / 1024 > ${MAX_RSS_MB:-16000})); then
+    echo "RSS over ${MAX_RSS_MB:-16000} MB: stopping"; kill -9 "$server"; echo "soak: FAIL"; exit 1
+  fi
   sleep 10
 done
 wait $(jobs -p | grep -v "^$server$") 2>/dev/null
