@@ -138,7 +138,7 @@ TEST(StreamEncoder, LosslessFormatsDecodeToTheSameSamplesAsPcm) {
 
 TEST(StreamEncoder, LossyFormatsDecodeCloseToTheSignal) {
   const int rate = 24000;
-  const auto x = signal(rate * 2, rate);
+  const auto x = signal(size_t{2} * rate, rate);
   for (const auto& [e, min_snr] :
        {std::pair{AudioEncoding::Opus, 10.0}, std::pair{AudioEncoding::Mp3, 10.0}}) {
     const std::string bytes = encode_in_chunks(e, x, rate);

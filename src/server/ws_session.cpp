@@ -16,23 +16,25 @@ namespace websocket = beast::websocket;
 
 enum class TextStreaming { Sentence, Token };
 
+// Whether a sentence-ending full-width mark (。！？；) starts at text[i].
+bool full_width_stop(const std::string& text, size_t i) {
+  static const char* const kStops[] = {"\xE3\x80\x82", "\xEF\xBC\x81", "\xEF\xBC\x9F",
+                                       "\xEF\xBC\x9B"};
+  for (const char* stop : kStops) {
+    if (text.compare(i, 3, stop) == 0) return true;
+  }
+  return false;
+}
+
 // The end of the last complete sentence in `text` (after its closing punctuation), or 0.
 size_t sentence_end(const std::string& text) {
   size_t end = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const char c = text[i];
     if (c == '.' || c == '!' || c == '?' || c == ';' || c == '\n') {
       end = i + 1;
-    } else if (c == 0xE3 && i + 2 < text.size() &&
-               static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-               static_cast<unsigned char>(text[i + 2]) == 0x82) {
-      end = i + 3;  // 。
-    } else if (c == 0xEF && i + 2 < text.size() &&
-               static_cast<unsigned char>(text[i + 1]) == 0xBC &&
-               (static_cast<unsigned char>(text[i + 2]) == 0x81 ||
-                static_cast<unsigned char>(text[i + 2]) == 0x9F ||
-                static_cast<unsigned char>(text[i + 2]) == 0x9B)) {
-      end = i + 3;  // ！ ？ ；
+    } else if (full_width_stop(text, i)) {
+      end = i + 3;
     }
   }
   return end;
