@@ -206,22 +206,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // client is gone and no socket operation holds it any more.
     keep_alive_ = shared_from_this();
     const int rate = server_->engine_.sample_rate();
-    auto weak = weak_from_this();
-    auto executor = stream_.get_executor();
-    job_ = std::make_shared<SpeechJob>(static_cast<int64_t>(o().client_buffer_seconds * rate),
-                                       [weak, executor] {
-                                         net::post(executor, [weak] {
-                                           if (const auto self = weak.lock()) self->pump();
-                                         });
-                                       });
+    job_ =
+        make_session_job(static_cast<int64_t>(o().client_buffer_seconds * rate), weak_from_this(),
+                         stream_.get_executor(), [](auto& self) { self.pump(); });
     encoder_ = StreamEncoder::create(speech_.format, rate);
-    StreamOptions so;
-    so.voice = voice_;
-    so.input = StreamInput::Text;
-    so.streaming = true;
-    so.sampling = speech_.sampling;
-    so.vocoder_seed = speech_.sampling.seed;
-    so.on_complete = job_->completion_callback();
+    const StreamOptions so = speech_stream_options(speech_, voice_, StreamInput::Text, *job_);
     try {
       auto stream = server_->engine_.open(so, job_->audio_callback());
       job_->attach(stream);

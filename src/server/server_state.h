@@ -17,8 +17,37 @@
 #include "server/net_common.h"
 #include "server/server_options.h"
 #include "server/speech_job.h"
+#include "server/speech_request.h"
 
 namespace cosy::server {
+
+// A job whose news runs `pump(session)` on the session's executor (a strand); the job holds
+// the session weakly, so a session gone drops the news.
+template <typename Session, typename Executor, typename Pump>
+std::shared_ptr<SpeechJob> make_session_job(int64_t max_pending_samples,
+                                            std::weak_ptr<Session> session, Executor executor,
+                                            Pump pump) {
+  return std::make_shared<SpeechJob>(max_pending_samples, [session, executor, pump] {
+    net::post(executor, [session, pump] {
+      if (const auto self = session.lock()) pump(*self);
+    });
+  });
+}
+
+// The engine stream of a request: its voice, sampling (the seed seeds the vocoder too), and
+// the job told of its end.
+inline StreamOptions speech_stream_options(const SpeechRequest& request,
+                                           std::shared_ptr<const VoicePrompt> voice,
+                                           StreamInput input, SpeechJob& job) {
+  StreamOptions so;
+  so.voice = std::move(voice);
+  so.input = input;
+  so.streaming = true;
+  so.sampling = request.sampling;
+  so.vocoder_seed = request.sampling.seed;
+  so.on_complete = job.completion_callback();
+  return so;
+}
 
 class ServerState : public std::enable_shared_from_this<ServerState> {
  public:

@@ -222,24 +222,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void open_utterance() {
     auto u = std::make_unique<Utterance>();
     const int rate = server_->engine_.sample_rate();
-    auto weak = weak_from_this();
-    auto executor = ws_.get_executor();
-    u->job = std::make_shared<SpeechJob>(static_cast<int64_t>(o().client_buffer_seconds * rate),
-                                         [weak, executor] {
-                                           net::post(executor, [weak] {
-                                             if (const auto self = weak.lock()) self->pump();
-                                           });
-                                         });
+    u->job =
+        make_session_job(static_cast<int64_t>(o().client_buffer_seconds * rate), weak_from_this(),
+                         ws_.get_executor(), [](auto& self) { self.pump(); });
     u->encoder = StreamEncoder::create(config_.format, rate);
     u->started = Clock::now();
     u->id = server_->next_id_++;
-    StreamOptions so;
-    so.voice = voice_;
-    so.input = StreamInput::IncrementalText;
-    so.streaming = true;
-    so.sampling = config_.sampling;
-    so.vocoder_seed = config_.sampling.seed;
-    so.on_complete = u->job->completion_callback();
+    const StreamOptions so =
+        speech_stream_options(config_, voice_, StreamInput::IncrementalText, *u->job);
     try {
       u->stream = server_->engine_.open(so, u->job->audio_callback());
     } catch (const std::exception& e) {
