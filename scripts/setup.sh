@@ -17,12 +17,14 @@ RUN_PACKAGES=(
   libmp3lame-dev                       # MP3 for the server
   libboost1.81-dev                     # Beast + Asio: the server's HTTP and WebSocket
   libssl-dev                           # base64 for SSE audio (and TLS later)
+  libprotobuf-dev protobuf-compiler    # reading ONNX files (protobuf)
+  libonnx-dev                          # onnx.proto, the schema compiled at build time
+  libfftw3-dev                         # spectra of the voice frontend (and the golden tests)
 )
 DEV_PACKAGES=(
   ninja-build
   clang-14 libclang-rt-14-dev          # libFuzzer targets and the fuzz build
   libgtest-dev libgmock-dev            # unit and end-to-end tests
-  libfftw3-dev                         # spectra of the golden waveform tests
   bsdutils                             # `script`: a terminal for the progress-line test
   curl                                 # a real HTTP client in the server tests
   libbenchmark-dev                     # Google Benchmark kernel programs

@@ -13,6 +13,8 @@
 #include "kernels/guarded_backend.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
+#include "runtime/lm_runner.h"
+#include "runtime/lm_session.h"
 #include "waveform_fidelity.h"
 
 namespace cosy {
@@ -30,6 +32,7 @@ std::shared_ptr<const VoicePrompt> fixture_voice() {
   auto voice = std::make_shared<VoicePrompt>();
   voice->text = ints("prompt_text_ids.npy");
   voice->speech = ints("prompt_speech_tokens.npy");
+  voice->lm_speech = voice->speech;
   voice->feat = floats("prompt_feat.npy");
   voice->embedding = floats("spk_embedding.npy");
   return voice;
@@ -80,6 +83,50 @@ class GoldenE2e : public ::testing::TestWithParam<bool> {
   std::unique_ptr<Engine> engine_;
 };
 ModelFolder* GoldenE2e::folder_ = nullptr;
+
+// The modes are views of one voice that differ in what the LM sees: cross-lingual gives
+// the official no-prompt LM run; instruct2 gives the LM the instruction as prompt text and
+// no prompt speech. Both keep the voice's flow prompt.
+TEST_P(GoldenE2e, CrossLingualAndInstructChangeOnlyTheLmPrompt) {
+  if (!golden::has("llm_noprompt_text_ids.npy")) GTEST_SKIP() << "no no-prompt LM case in this set";
+  const auto voice = fixture_voice();
+  auto run = [&](std::shared_ptr<const VoicePrompt> v, const std::vector<int32_t>& text) {
+    StreamOptions o;
+    o.voice = std::move(v);
+    o.streaming = false;
+    o.sampling.method = SamplingMethod::Greedy;
+    auto stream = engine_->open(o, [](const AudioChunk&) { return true; });
+    stream->push_text_ids(text);
+    stream->finish_input();
+    return stream->wait();
+  };
+  const auto text = ints("llm_noprompt_text_ids.npy");
+  const StreamResult cross = run(cross_lingual(voice), text);
+  ASSERT_EQ(cross.status, StreamStatus::Done) << cross.error;
+  EXPECT_EQ(cross.speech_tokens, ints("llm_noprompt_greedy_tokens.npy"));
+  const StreamResult zero = run(voice, text);
+  EXPECT_NE(zero.speech_tokens, cross.speech_tokens);
+  // instruct2 with the transcript's ids as the "instruction": the zero-shot LM input minus
+  // the prompt speech, which the LM run alone reproduces.
+  const StreamResult inst = run(instruct2(voice, voice->text), text);
+  ASSERT_EQ(inst.status, StreamStatus::Done) << inst.error;
+  LmSessionOptions lo;
+  lo.prompt_text = voice->text;
+  lo.text = text;
+  lo.sampling.method = SamplingMethod::Greedy;
+  LmSession alone(LmSessionLimits::of(engine_->lm()), lo);
+  LmRunner runner(*backend_, engine_->lm());
+  LmSession* one[] = {&alone};
+  while (!alone.finished()) runner.step(one);
+  EXPECT_EQ(inst.speech_tokens, alone.tokens());
+  // An SFT voice (an embedding alone) has no prompt speech to keep.
+  auto sft = std::make_shared<VoicePrompt>();
+  sft->embedding = voice->embedding;
+  EXPECT_THROW(instruct2(sft, voice->text), Error);
+  const StreamResult sft_run = run(sft, text);
+  ASSERT_EQ(sft_run.status, StreamStatus::Done) << sft_run.error;
+  EXPECT_EQ(sft_run.speech_tokens, cross.speech_tokens);  // the LM sees the same as cross-lingual
+}
 
 TEST_P(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
   if (!golden::has("e2e_text_ids.npy")) GTEST_SKIP() << "no end-to-end case in this fixture set";

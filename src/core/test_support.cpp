@@ -16,6 +16,18 @@ std::string golden_missing() {
          " is not a directory (set COSY_GOLDEN_DIR to the golden fixture set)";
 }
 
+std::filesystem::path onnx_node_dir() {
+  if (const char* env = std::getenv("COSY_ONNX_NODE_DIR"); env != nullptr && *env != '\0') return env;
+  return COSY_ONNX_NODE_DIR_DEFAULT;
+}
+
+std::string onnx_node_missing() {
+  const auto dir = onnx_node_dir();
+  if (std::filesystem::is_directory(dir)) return "";
+  return "fixtures missing: " + dir.string() +
+         " is not a directory (set COSY_ONNX_NODE_DIR to ONNX's node tests)";
+}
+
 bool fixtures_required() {
   const char* env = std::getenv("COSY_REQUIRE_FIXTURES");
   return env != nullptr && *env != '\0';

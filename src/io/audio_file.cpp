@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 
@@ -231,6 +232,74 @@ Audio read_audio(const std::filesystem::path& path) {
       a.samples.push_back(block[static_cast<size_t>(i * info.channels)]);
   }
   sf_close(f);
+  return a;
+}
+
+namespace {
+
+// libsndfile's virtual I/O over bytes in memory.
+struct MemoryFile {
+  std::span<const std::byte> bytes;
+  sf_count_t pos = 0;
+};
+
+sf_count_t mem_length(void* user) {
+  return static_cast<sf_count_t>(static_cast<MemoryFile*>(user)->bytes.size());
+}
+sf_count_t mem_seek(sf_count_t offset, int whence, void* user) {
+  auto* m = static_cast<MemoryFile*>(user);
+  const sf_count_t size = static_cast<sf_count_t>(m->bytes.size());
+  sf_count_t to = whence == SEEK_SET   ? offset
+                  : whence == SEEK_CUR ? m->pos + offset
+                                       : size + offset;
+  if (to < 0 || to > size) return -1;
+  m->pos = to;
+  return m->pos;
+}
+sf_count_t mem_read(void* ptr, sf_count_t count, void* user) {
+  auto* m = static_cast<MemoryFile*>(user);
+  const sf_count_t size = static_cast<sf_count_t>(m->bytes.size());
+  const sf_count_t n = std::max<sf_count_t>(0, std::min(count, size - m->pos));
+  if (n > 0) std::memcpy(ptr, m->bytes.data() + m->pos, static_cast<size_t>(n));
+  m->pos += n;
+  return n;
+}
+sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
+sf_count_t mem_tell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
+
+}  // namespace
+
+Audio decode_audio_mean(std::span<const std::byte> bytes, const std::string& label,
+                        double max_seconds) {
+  if (bytes.empty()) fail(label, ": the audio is empty (0 bytes)");
+  MemoryFile mem{bytes, 0};
+  SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
+  SF_INFO info{};
+  SNDFILE* f = sf_open_virtual(&io, SFM_READ, &info, &mem);
+  if (f == nullptr) fail(label, ": not a readable audio file (", sf_strerror(nullptr), ")");
+  std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> closer(f, sf_close);
+  if (info.channels <= 0 || info.channels > 64)
+    fail(label, ": unsupported audio layout (", info.channels, " channels)");
+  if (info.samplerate <= 0) fail(label, ": the file gives no sample rate");
+  const auto max_frames = static_cast<int64_t>(max_seconds * info.samplerate) + 1;
+  constexpr sf_count_t kBlock = 1 << 14;
+  std::vector<float> block(static_cast<size_t>(kBlock * info.channels));
+  Audio a;
+  a.sample_rate = info.samplerate;
+  sf_count_t got;
+  while ((got = sf_readf_float(f, block.data(), kBlock)) > 0) {
+    if (static_cast<int64_t>(a.samples.size()) + got > max_frames) {
+      fail(label, ": longer than ", max_seconds, " s");
+    }
+    for (sf_count_t i = 0; i < got; ++i) {
+      float sum = 0.0f;
+      for (int c = 0; c < info.channels; ++c)
+        sum += block[static_cast<size_t>(i * info.channels + c)];
+      a.samples.push_back(sum / static_cast<float>(info.channels));
+    }
+  }
+  if (sf_error(f) != SF_ERR_NO_ERROR)
+    fail(label, ": the audio data is corrupt (", sf_strerror(f), ")");
   return a;
 }
 

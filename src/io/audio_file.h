@@ -60,4 +60,11 @@ class AudioWriter {
 
 Audio read_audio(const std::filesystem::path& path);
 
+// Decodes a whole audio file held in memory (WAV, FLAC, Ogg/Opus, Ogg/Vorbis, MP3, AIFF...:
+// whatever libsndfile reads) to mono as the official load_wav does: float samples in
+// [-1, 1) (16-bit PCM scaled by 1/32768), averaged over the channels. More than
+// `max_seconds` of audio is an Error, found before it is all decoded. `label` names the
+// input in errors.
+Audio decode_audio_mean(std::span<const std::byte> bytes, const std::string& label, double max_seconds);
+
 }  // namespace cosy

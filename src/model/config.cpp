@@ -327,6 +327,29 @@ void HiftConfig::validate() const {
   if (!(audio_limit > 0)) fail("hift.audio_limit must be positive");
 }
 
+ConfigFields FeatExtractorConfig::fields() const {
+  return {{"n_fft", str(n_fft)},
+          {"num_mels", str(num_mels)},
+          {"sampling_rate", str(sampling_rate)},
+          {"hop_size", str(hop_size)},
+          {"win_size", str(win_size)},
+          {"fmin", std::to_string(fmin)},
+          {"fmax", std::to_string(fmax)}};
+}
+
+void FeatExtractorConfig::validate() const {
+  positive("feat_extractor.n_fft", n_fft);
+  positive("feat_extractor.num_mels", num_mels);
+  positive("feat_extractor.sampling_rate", sampling_rate);
+  positive("feat_extractor.hop_size", hop_size);
+  positive("feat_extractor.win_size", win_size);
+  if (win_size > n_fft) fail("feat_extractor.win_size ", win_size, " exceeds n_fft ", n_fft);
+  if (!(fmin >= 0 && fmax > fmin && fmax <= sampling_rate / 2.0)) {
+    fail("feat_extractor: fmin ", fmin, " and fmax ", fmax,
+         " must satisfy 0 <= fmin < fmax <= sampling_rate / 2");
+  }
+}
+
 ConfigFields ModelConfig::fields() const {
   return {{"sample_rate", str(sample_rate)},
           {"token_frame_rate", str(token_frame_rate)},
@@ -407,6 +430,21 @@ ModelConfig parse_model_config(const yaml::Document& doc, const QwenConfig& qwen
     m.token_frame_rate = opt(root, "token_frame_rate", int64_t{25}, &yaml::Node::as_int);
     m.token_mel_ratio = opt(root, "token_mel_ratio", int64_t{2}, &yaml::Node::as_int);
     m.chunk_size = opt(root, "chunk_size", int64_t{25}, &yaml::Node::as_int);
+
+    if (const yaml::Node* fe = root.find("feat_extractor")) {
+      FeatExtractorConfig& f = m.feat_extractor;
+      f.n_fft = opt(*fe, "n_fft", f.n_fft, &yaml::Node::as_int);
+      f.num_mels = opt(*fe, "num_mels", f.num_mels, &yaml::Node::as_int);
+      f.sampling_rate = opt(*fe, "sampling_rate", m.sample_rate, &yaml::Node::as_int);
+      f.hop_size = opt(*fe, "hop_size", f.hop_size, &yaml::Node::as_int);
+      f.win_size = opt(*fe, "win_size", f.win_size, &yaml::Node::as_int);
+      f.fmin = opt(*fe, "fmin", f.fmin, &yaml::Node::as_double);
+      f.fmax = opt(*fe, "fmax", f.fmax, &yaml::Node::as_double);
+      if (const yaml::Node* center = fe->find("center"); center != nullptr && center->as_bool()) {
+        fail("feat_extractor: center: True is not supported (CosyVoice2 uses False)");
+      }
+      f.validate();
+    }
 
     const yaml::Node& llm = root.at("llm");
     m.llm.class_name = expect_class(llm, "Qwen2LM");

@@ -165,6 +165,19 @@ struct HiftConfig {
   void validate() const;
 };
 
+// The yaml's feat_extractor (Matcha's mel_spectrogram): the flow's prompt mel.
+struct FeatExtractorConfig {
+  int64_t n_fft = 1920;
+  int64_t num_mels = 80;
+  int64_t sampling_rate = 24000;
+  int64_t hop_size = 480;
+  int64_t win_size = 1920;
+  double fmin = 0;
+  double fmax = 8000;
+  ConfigFields fields() const;
+  void validate() const;
+};
+
 struct ModelConfig {
   int64_t sample_rate = 24000;
   int64_t token_frame_rate = 25;
@@ -173,6 +186,7 @@ struct ModelConfig {
   LlmConfig llm;
   FlowConfig flow;
   HiftConfig hift;
+  FeatExtractorConfig feat_extractor;
 
   ConfigFields fields() const;
   // Checks each stage and the constraints between stages.

@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "io/torch_checkpoint.h"
 #include "model/param_schema.h"
+#include "model/voice/frontend_models.h"
 #include "text/bpe_tokenizer.h"
 #include "text/starter_tokenizer.h"
 
@@ -400,6 +401,15 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
   save_state_dict(out / "hift.pt", "hift",
                   random_state_dict(hift_param_specs(c.hift), options.seed));
   if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
+  if (options.frontend != WriteModelOptions::Frontend::None) {
+    const bool released = options.frontend == WriteModelOptions::Frontend::Released;
+    voice::SpeechTokenizerShape tok =
+        released ? voice::released_speech_tokenizer() : voice::tiny_speech_tokenizer();
+    voice::CamPlusShape cam = released ? voice::released_campplus() : voice::tiny_campplus();
+    cam.embedding = c.flow.spk_embed_dim;
+    voice::write_speech_tokenizer(out / "speech_tokenizer_v2.onnx", tok, options.seed + 7001);
+    voice::write_campplus(out / "campplus.onnx", cam, options.seed + 7002);
+  }
 }
 
 }  // namespace cosy

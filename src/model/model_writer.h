@@ -28,6 +28,10 @@ struct WriteModelOptions {
   // so that the folder works alone.
   std::filesystem::path tokenizer_dir;
   bool voices = true;
+  // The zero-shot frontend's ONNX models (speech_tokenizer_v2.onnx, campplus.onnx), with
+  // random weights: none, small ones, or the released sizes (model/voice/frontend_models.h).
+  enum class Frontend { None, Tiny, Released };
+  Frontend frontend = Frontend::Tiny;
 };
 
 // Writes the folder (created if needed; existing model files are replaced).

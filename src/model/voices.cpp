@@ -1,5 +1,7 @@
 #include "model/voices.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "io/torch_checkpoint.h"
 #include "io/zip_verify.h"
@@ -126,6 +128,31 @@ VoiceBank load_voices(const std::filesystem::path& path, const ModelConfig& conf
     bank.voices.push_back(std::move(v));
   }
   return bank;
+}
+
+void save_voices(const std::filesystem::path& path, const VoiceBank& bank) {
+  SaveNode::Entries root;
+  for (const Voice& v : bank.voices) {
+    SaveNode::Entries entries;
+    for (const std::string& key : known_voice_keys()) {
+      if (const Tensor* t = v.find(key)) entries.push_back({key, SaveNode::tensor(*t)});
+    }
+    for (const auto& [key, t] : v.tensors) {
+      const auto& known = known_voice_keys();
+      if (std::find(known.begin(), known.end(), key) == known.end())
+        entries.push_back({key, SaveNode::tensor(t)});
+    }
+    root.push_back({v.id, SaveNode::dict(std::move(entries))});
+  }
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  save_torch_file(tmp, path.stem().string(), SaveNode::dict(std::move(root)));
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    fail(path.string(), ": cannot replace the voice file: ", ec.message());
+  }
 }
 
 }  // namespace cosy

@@ -35,4 +35,9 @@ const std::vector<std::string>& known_voice_keys();
 // *_len values against their tensors). Errors name the file, the voice and the key.
 VoiceBank load_voices(const std::filesystem::path& path, const ModelConfig& config);
 
+// Writes `bank` as the official toolkit's save_spkinfo() does (torch.save of a dict of
+// dicts, keys in the official order), so torch.load and the official toolkit read it.
+// The file is written beside `path` and renamed over it, so a reader never sees half of it.
+void save_voices(const std::filesystem::path& path, const VoiceBank& bank);
+
 }  // namespace cosy

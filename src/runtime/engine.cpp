@@ -194,7 +194,8 @@ class Engine::Scheduler {
     const int64_t cap = e_.options_.prompt_state_voices;
     if (cap == 0 || !o.streaming || !o.flow.incremental) return nullptr;
     auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(), [&](const auto& entry) {
-      return entry.first == o.voice && entry.second->half_kv == o.flow.half_state;
+      return entry.first->flow_identity() == o.voice->flow_identity() &&
+             entry.second->half_kv == o.flow.half_state;
     });
     if (it == prompt_states_.end()) {
       const VoicePrompt& v = *o.voice;

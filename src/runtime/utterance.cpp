@@ -13,7 +13,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
   if (with_lm) {
     LmSessionOptions o;
     o.prompt_text = voice.text;
-    o.prompt_speech = voice.speech;
+    o.prompt_speech = voice.lm_speech;
     o.text = std::move(text);
     o.bistream = options.input == StreamInput::IncrementalText;
     o.sampling = options.sampling;

@@ -143,7 +143,7 @@ TEST(Cli, SynthBadInputIsAClearError) {
   expect_error(run(model + "--voice nobody --text hi" + out), "no voice 'nobody'");
   expect_error(run(model + "--text '   '" + out), "--text: holds only white space");
   expect_error(run(model + "--text hi --out /nonexistent-dir/x.wav"), "cannot write audio");
-  expect_error(run(model + "--text hi --prompt-wav p.wav" + out), "--voice");
+  expect_error(run(model + "--text hi --prompt-wav p.wav --prompt-text hello" + out), "p.wav");
   expect_error(run(model + "--text hi --weights int4" + out), "error: --weights: int4", 2);
   // Text with nothing to speak is refused the same way whole or word by word.
   for (const char* mode : {"", "--incremental ", "--stream --incremental "}) {

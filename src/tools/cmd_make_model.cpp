@@ -17,6 +17,7 @@ struct MakeModelOptions {
   uint64_t seed = 0;
   std::string tokenizer_dir;
   bool no_voices = false;
+  bool no_frontend = false;
 };
 
 int run_make_model(const MakeModelOptions& o) {
@@ -26,6 +27,10 @@ int run_make_model(const MakeModelOptions& o) {
   w.seed = o.seed;
   w.tokenizer_dir = o.tokenizer_dir;
   w.voices = !o.no_voices;
+  // The frontend models at the preset's scale: the released sizes with the released LM.
+  w.frontend = o.no_frontend        ? WriteModelOptions::Frontend::None
+               : o.preset == "tiny" ? WriteModelOptions::Frontend::Tiny
+                                    : WriteModelOptions::Frontend::Released;
   write_model_folder(config, o.out, w);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(),
@@ -51,6 +56,8 @@ Command register_make_model(CLI::App& app) {
                  "tokenizer.json); default: write cosyserve's starter tokenizer")
       ->check(CLI::ExistingDirectory);
   app.add_flag("--no-voices", o->no_voices, "Do not write spk2info.pt");
+  app.add_flag("--no-frontend", o->no_frontend,
+               "Do not write the frontend's speech_tokenizer_v2.onnx and campplus.onnx");
   return [o] { return run_make_model(*o); };
 }
 

@@ -18,10 +18,12 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "kernels/cpu_backend.h"
 #include "model/flow_stream.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
+#include "runtime/voice_maker.h"
 #include "text/text_frontend.h"
 #include "tools/audio_output.h"
 #include "tools/cli_support.h"
@@ -33,7 +35,8 @@ namespace cosy::tools {
 namespace {
 
 struct SynthOptions {
-  std::string model, voice, text, text_file, out, format, prompt_wav;
+  std::string model, voice, text, text_file, out, format, prompt_wav, prompt_text, instruct;
+  bool cross_lingual = false;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::string sampling = "ras";
   double temperature = 1.0, top_p = 0.8;
@@ -119,12 +122,17 @@ std::string pick_voice(const Engine& engine, const std::string& requested) {
 }
 
 void check_combinations(const SynthOptions& o) {
-  if (!o.prompt_wav.empty()) {
-    fail(
-        "--prompt-wav: a prompt given as audio needs the speech tokenizer and speaker model, "
-        "which cosyserve does not run yet; use --voice with a voice cached in spk2info.pt "
-        "(`cosyserve inspect --model DIR` lists them)");
+  if (!o.prompt_wav.empty() && !o.voice.empty())
+    usage_fail("--prompt-wav and --voice exclude each other");
+  if (!o.prompt_wav.empty() && o.prompt_text.empty() && !o.cross_lingual && o.instruct.empty()) {
+    usage_fail(
+        "--prompt-wav needs --prompt-text (the words it says), or --cross-lingual or --instruct, "
+        "which do not use them");
   }
+  if (o.prompt_wav.empty() && !o.prompt_text.empty())
+    usage_fail("--prompt-text goes with --prompt-wav");
+  if (o.cross_lingual && !o.instruct.empty())
+    usage_fail("--cross-lingual and --instruct exclude each other");
   if (o.half_state && !o.stream) usage_fail("--half-state is for streaming (--stream)");
   if (o.flow_left_chunks && !o.stream)
     usage_fail(
@@ -191,7 +199,18 @@ int run_synth(const SynthOptions& o) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
 
     StreamOptions so;
-    so.voice = engine.voice(pick_voice(engine, o.voice));
+    if (!o.prompt_wav.empty()) {
+      // A one-off zero-shot voice, made as the official frontend_zero_shot makes it.
+      const VoiceMaker maker(o.model, folder.config, *engine.frontend());
+      const std::string audio = read_whole_file(o.prompt_wav);
+      const Voice v = maker.make("prompt", std::as_bytes(std::span(audio.data(), audio.size())),
+                                 o.prompt_wav, o.prompt_text);
+      auto prompt = std::make_shared<VoicePrompt>(VoicePrompt::from_voice(v));
+      prompt->check(engine.flow());
+      so.voice = std::move(prompt);
+    } else {
+      so.voice = engine.voice(pick_voice(engine, o.voice));
+    }
     so.input = o.incremental ? StreamInput::IncrementalText : StreamInput::Text;
     so.streaming = o.stream;
     so.flow.first_hop = o.first_hop;
@@ -365,7 +384,18 @@ Command register_synth(CLI::App& app) {
   app.add_option("--fixed-tokens", o->fixed_tokens,
                  "Force this many speech tokens per segment (random-weight models)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--prompt-wav", o->prompt_wav, "A prompt recording (not supported yet)");
+  app.add_option(
+      "--prompt-wav", o->prompt_wav,
+      "A prompt recording (WAV, FLAC, Ogg/Opus, MP3; 16 kHz or more, up to 30 s) for a one-off "
+      "zero-shot voice; needs --prompt-text");
+  app.add_option("--prompt-text", o->prompt_text, "What the --prompt-wav recording says");
+  app.add_flag(
+      "--cross-lingual", o->cross_lingual,
+      "Cross-lingual mode: the LM hears no prompt (for text in another language than the voice's)");
+  app.add_option(
+      "--instruct", o->instruct,
+      "Instruct2 mode: an instruction in place of the prompt transcript (\"用四川话说\", \"speak "
+      "slowly\")");
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -19,5 +19,6 @@ Command register_synth(CLI::App& app);
 Command register_bench(CLI::App& app);
 Command register_tokenize(CLI::App& app);
 Command register_serve(CLI::App& app);
+Command register_voice(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -25,6 +25,8 @@ const std::vector<Subcommand>& subcommands() {
        cosy::tools::register_synth},
       {"serve", "Serve the OpenAI-compatible speech API over HTTP (POST /v1/audio/speech)",
        cosy::tools::register_serve},
+      {"voice", "Add, list or remove the voices of a model folder (spk2info.pt)",
+       cosy::tools::register_voice},
       {"inspect", "Print a model folder's configuration, parameters and voices",
        cosy::tools::register_inspect},
       {"make-model", "Write a random-weight model folder in the official layout",

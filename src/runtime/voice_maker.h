@@ -1,0 +1,58 @@
+// Voices from recordings: the zero-shot frontend (model/voice) plus the transcript's text
+// ids, giving a voice in the official spk2info.pt form (what add_zero_shot_spk stores),
+// which VoicePrompt::from_voice turns into the engine's prompt.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "model/voice/voice_frontend.h"
+#include "model/voices.h"
+#include "runtime/voice_prompt.h"
+#include "text/text_frontend.h"
+
+namespace cosy {
+
+// Voice ids are names a user gives: 1–64 letters, digits, '_', '-' or '.', not starting
+// with '.', so they are safe as map keys, in file names and in URLs.
+bool is_valid_voice_id(const std::string& id);
+
+// The LM prompt of instruct2: the instruction's text ids followed by <|endofprompt|> (added
+// unless the instruction already ends with it, as the official examples write it).
+std::vector<int32_t> instruction_ids(const text::TextFrontend& text, std::string_view instruction);
+
+// The engine's prompt for an analysed recording (frontend_zero_shot): the LM gets the
+// transcript ids and the prompt speech; without a transcript (cross-lingual or instruct2
+// use) the LM part is left empty.
+VoicePrompt zero_shot_prompt(const voice::PromptAnalysis& analysis,
+                             std::vector<int32_t> transcript_ids);
+
+class VoiceMaker {
+ public:
+  // Loads the folder's speech_tokenizer_v2.onnx and campplus.onnx.
+  VoiceMaker(const std::filesystem::path& model_dir, const ModelConfig& config,
+             const text::TextFrontend& text);
+
+  // A zero-shot voice from a recording (`audio`: a file's bytes) and what it says. The
+  // transcript is normalised as the official inference_zero_shot does and must not be
+  // empty. Errors name `label`.
+  Voice make(const std::string& id, std::span<const std::byte> audio, const std::string& label,
+             const std::string& transcript) const;
+  // The same from an analysis already made.
+  Voice make(const std::string& id, const voice::PromptAnalysis& analysis,
+             const std::string& transcript) const;
+
+  // The transcript's text ids, normalised as inference_zero_shot does; an empty one is an Error.
+  std::vector<int32_t> transcript_ids(const std::string& transcript) const;
+
+  const voice::VoiceFrontend& frontend() const { return frontend_; }
+
+ private:
+  voice::VoiceFrontend frontend_;
+  const text::TextFrontend& text_;
+};
+
+}  // namespace cosy
