@@ -1,6 +1,8 @@
 // Writes the seed corpora for the fuzzers from the fixtures and small files of our own.
 // Usage: make_seeds GOLDEN_DIR OUT_DIR  (creates
-// OUT_DIR/{zip,pickle,yaml,npy,safetensors,tokenizer,speech_request})
+// OUT_DIR/{zip,pickle,yaml,npy,safetensors,tokenizer,speech_request,onnx,prompt_audio,form_data,
+// ws_session})
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -11,7 +13,9 @@
 #include "io/npy.h"
 #include "io/torch_checkpoint.h"
 #include "io/zip_reader.h"
+#include "io/audio_file.h"
 #include "model/model_writer.h"
+#include "onnx/graph_builder.h"
 
 namespace fs = std::filesystem;
 
@@ -32,7 +36,8 @@ int main(int argc, char** argv) {
   const fs::path golden = argv[1], out = argv[2];
   try {
     for (const char* d :
-         {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer", "speech_request"}) {
+         {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer", "speech_request", "onnx", "prompt_audio",
+          "form_data", "ws_session"}) {
       fs::create_directories(out / d);
     }
     // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
@@ -93,6 +98,49 @@ int main(int argc, char** argv) {
         R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":7,"temperature":0.8,"top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"stream_format":"sse","instructions":""})"};
     for (size_t i = 0; i < std::size(requests); ++i)
       write(out / "speech_request" / ("request" + std::to_string(i) + ".json"), requests[i]);
+    write(out / "speech_request" / "ref_audio.json",
+          R"({"model":"cosyvoice2","input":"hi","ref_audio":"data:audio/wav;base64,UklGRiQAAABXQVZF","ref_text":"hi","instructions":"slowly"})");
+
+    // onnx: small graphs of our own builder (the fixture models exceed the length limit).
+    {
+      cosy::onnx::GraphBuilder g("seed", 17);
+      const std::string x = g.input("x", cosy::DType::F32, {std::string("N"), int64_t{4}});
+      cosy::Tensor w = cosy::Tensor::zeros(cosy::DType::F32, {4, 3});
+      const std::string y = g.node("Relu", {g.node("MatMul", {x, g.weight("w", w)})});
+      const std::string z = g.node("Reshape", {y, g.ints({-1})});
+      g.output(z, cosy::DType::F32, {std::string("M")});
+      write(out / "onnx" / "matmul.onnx", g.serialize());
+      cosy::onnx::GraphBuilder c("conv", 14);
+      const std::string in = c.input("input", cosy::DType::F32, {int64_t{1}, int64_t{2}, std::string("T")});
+      const std::string conv = c.node("Conv", {in, c.weight("k", cosy::Tensor::zeros(cosy::DType::F32, {2, 2, 3}))},
+                                      {{"pads", std::vector<int64_t>{1, 1}}});
+      const std::string pooled = c.node("AveragePool", {conv}, {{"kernel_shape", std::vector<int64_t>{2}}, {"ceil_mode", int64_t{1}}});
+      c.output(pooled, cosy::DType::F32, {int64_t{1}, int64_t{2}, std::string("U")});
+      write(out / "onnx" / "conv.onnx", c.serialize());
+    }
+    // prompt audio: short files in the formats uploads come in.
+    {
+      std::vector<float> tone(1600);
+      for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * static_cast<float>(std::sin(0.05 * static_cast<double>(i)));
+      cosy::write_audio(out / "prompt_audio" / "tone.wav", tone, 16000, cosy::AudioFormat::Wav);
+      cosy::write_audio(out / "prompt_audio" / "tone.flac", tone, 16000, cosy::AudioFormat::Flac);
+      cosy::write_audio(out / "prompt_audio" / "tone-float.wav", tone, 22050, cosy::AudioFormat::WavFloat);
+    }
+    write(out / "form_data" / "voice.txt",
+          "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nmine\r\n"
+          "--XyZ\r\nContent-Disposition: form-data; name=\"audio_sample\"; filename=\"a.wav\"\r\n"
+          "Content-Type: audio/wav\r\n\r\nRIFF\0\0\0\0WAVE\r\n--XyZ--\r\n");
+    // WebSocket sessions: one message per line.
+    const char* sessions[] = {
+        "{\"type\":\"session.config\",\"model\":\"cosyvoice2\",\"voice\":\"random_voice\",\"text_streaming\":\"token\"}\n"
+        "{\"type\":\"input.text\",\"text\":\"Hi there. \"}\n{\"type\":\"input.done\"}\n{\"type\":\"session.close\"}",
+        "{\"type\":\"session.config\",\"model\":\"cosyvoice2\",\"voice\":\"random_voice\"}\n"
+        "{\"type\":\"input.text\",\"text\":\"One\"}\n{\"type\":\"input.flush\"}\n{\"type\":\"cancel\"}\n{\"type\":\"input.done\"}",
+        "{\"type\":\"input.text\",\"text\":\"no config\"}",
+        "\x01binary",
+    };
+    for (size_t i = 0; i < std::size(sessions); ++i)
+      write(out / "ws_session" / ("session" + std::to_string(i) + ".txt"), sessions[i]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -16,7 +16,7 @@ rm -rf "$CORPUS" && mkdir -p "$BUILD/artifacts"
 ASAN_OPTIONS=detect_leaks=1 "$BUILD/fuzz/make_seeds" "$GOLDEN" "$CORPUS"
 
 export COSY_TOKENIZER_DIR="$GOLDEN/tokenizer/model"
-for target in zip pickle yaml npy safetensors tokenizer speech_request; do
+for target in zip pickle yaml npy safetensors tokenizer speech_request onnx prompt_audio form_data ws_session; do
   echo "fuzz_${target}: ${SECONDS_EACH}s"
   "$BUILD/fuzz/fuzz_${target}" "$CORPUS/$target" -max_total_time="$SECONDS_EACH" -max_len=65536 \
     -rss_limit_mb=4096 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 \

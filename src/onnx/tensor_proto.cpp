@@ -74,10 +74,11 @@ namespace {
 // Copies typed values into a new tensor of `dtype`, element by element.
 template <typename Src>
 Tensor from_typed(DType dtype, const Shape& shape, const Src& values, const std::string& name) {
-  Tensor t = Tensor::zeros(dtype, shape);
-  if (static_cast<int64_t>(values.size()) != t.numel()) {
+  // The count is checked before anything is allocated: a file may claim any shape.
+  if (static_cast<int64_t>(values.size()) != shape_numel(shape)) {
     fail("tensor '", name, "' holds ", values.size(), " values for shape ", shape_str(shape));
   }
+  Tensor t = Tensor::zeros(dtype, shape);
   std::byte* out = t.mutable_raw();
   for (int64_t i = 0; i < t.numel(); ++i) {
     auto v = values[static_cast<int>(i)];

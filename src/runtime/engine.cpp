@@ -537,7 +537,21 @@ std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallba
   return stream;
 }
 
+void Engine::set_voice(const std::string& id, std::shared_ptr<const VoicePrompt> voice) {
+  if (!voice) fail("engine: no voice given for '", id, "'");
+  voice->check(flow_);
+  std::unique_lock lock(voices_mutex_);
+  unusable_voices_.erase(id);
+  voices_[id] = std::move(voice);
+}
+
+bool Engine::remove_voice(const std::string& id) {
+  std::unique_lock lock(voices_mutex_);
+  return voices_.erase(id) + unusable_voices_.erase(id) > 0;
+}
+
 std::shared_ptr<const VoicePrompt> Engine::voice(const std::string& id) const {
+  std::shared_lock lock(voices_mutex_);
   if (auto it = voices_.find(id); it != voices_.end()) return it->second;
   if (auto it = unusable_voices_.find(id); it != unusable_voices_.end()) {
     fail("voice '", id, "' cannot be used: ", it->second);
@@ -551,6 +565,7 @@ std::shared_ptr<const VoicePrompt> Engine::voice(const std::string& id) const {
 }
 
 std::vector<std::string> Engine::voice_ids() const {
+  std::shared_lock lock(voices_mutex_);
   std::vector<std::string> ids;
   for (const auto& [k, v] : voices_) ids.push_back(k);
   return ids;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,8 +106,13 @@ class Engine {
   std::shared_ptr<SynthesisStream> open(StreamOptions options, AudioCallback on_audio = {});
 
   // The folder's spk2info.pt voices usable for zero-shot synthesis, by id.
+  // Safe from any thread, alongside set_voice and remove_voice.
   std::shared_ptr<const VoicePrompt> voice(const std::string& id) const;
   std::vector<std::string> voice_ids() const;
+  // Adds or replaces a voice (checked against the flow); streams already open keep the
+  // voice they were given.
+  void set_voice(const std::string& id, std::shared_ptr<const VoicePrompt> voice);
+  bool remove_voice(const std::string& id);
   // Null when the folder has no tokenizer files.
   const text::TextFrontend* frontend() const { return frontend_ ? &*frontend_ : nullptr; }
 
@@ -127,6 +133,7 @@ class Engine {
   HiftVocoder hift_;
   int sample_rate_;
   std::optional<text::TextFrontend> frontend_;
+  mutable std::shared_mutex voices_mutex_;
   std::map<std::string, std::shared_ptr<const VoicePrompt>> voices_;
   std::map<std::string, std::string> unusable_voices_;  // id → why
   std::shared_ptr<SchedulerSignal> signal_;

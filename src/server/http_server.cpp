@@ -54,8 +54,8 @@ class HttpServer::Impl : public ServerState {
   using ServerState::ServerState;
 };
 
-HttpServer::HttpServer(Engine& engine, ServerOptions options)
-    : impl_(std::make_shared<Impl>(engine, std::move(options))) {}
+HttpServer::HttpServer(Engine& engine, ServerOptions options, std::shared_ptr<VoiceService> voices)
+    : impl_(std::make_shared<Impl>(engine, std::move(options), std::move(voices))) {}
 HttpServer::~HttpServer() = default;
 int HttpServer::listen() { return impl_->listen(); }
 void HttpServer::run() { impl_->run(); }

@@ -14,9 +14,12 @@
 
 namespace cosy::server {
 
+class VoiceService;
+
 class HttpServer {
  public:
-  HttpServer(Engine& engine, ServerOptions options);
+  // `voices` (optional): one-off voices from ref_audio and the /v1/audio/voices registry.
+  HttpServer(Engine& engine, ServerOptions options, std::shared_ptr<VoiceService> voices = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -8,21 +8,14 @@
 
 #include "server/api_error.h"
 #include "server/audio_encoder.h"
+#include "server/base64.h"
+#include "server/form_data.h"
 #include "server/server_state.h"
 #include "server/speech_request.h"
 #include "server/ws_session.h"
 
 namespace cosy::server {
 namespace {
-
-std::string base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string sse_event(const Json& j) { return "data: " + j.dump() + "\n\n"; }
 
@@ -118,6 +111,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       stream_.expires_never();
       return start_ws_session(std::move(stream_), std::move(req_), server_);
     }
+    if (path == "/v1/audio/voices" && req_.method() == http::verb::post) return add_voice();
+    if (path.starts_with("/v1/audio/voices/")) {
+      if (req_.method() != http::verb::delete_) return method_not_allowed("voices");
+      return delete_voice(path.substr(std::string_view("/v1/audio/voices/").size()));
+    }
     if (path == "/v1/models" || path == "/v1/audio/voices" || path == "/metrics") {
       if (!get) return method_not_allowed("other");
       Response r{http::status::ok, req_.version()};
@@ -137,14 +135,125 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return send(std::move(r), "models", req_.keep_alive());
       }
       Json voices = Json::array();
-      for (const auto& id : server_->engine_.voice_ids())
-        voices.push_back({{"id", id}, {"name", id}});
+      for (const auto& id : server_->engine_.voice_ids()) {
+        const bool custom = server_->voices_ && server_->voices_->is_stored(id);
+        voices.push_back({{"id", id}, {"name", id}, {"custom", custom}});
+      }
       r.body() = Json{{"voices", voices}}.dump();
       return send(std::move(r), "voices", req_.keep_alive());
     }
     send_error(ApiError(404, "invalid_request_error", "", "not_found",
                         cat("no route ", std::string(path))),
                "other", req_.keep_alive());
+  }
+
+  // The voice registry -----------------------------------------------------------------
+  // POST /v1/audio/voices: multipart/form-data with audio_sample (the recording), name,
+  // ref_text (what it says) and consent; the voice is made on the voice worker.
+  void add_voice() {
+    if (server_->draining_) {
+      return send_error(
+          ApiError(503, "server_error", "", "draining", "the server is shutting down"), "voices",
+          false);
+    }
+    if (!server_->voices_ || !server_->voices_->unavailable().empty()) {
+      return send_error(
+          ApiError(400, "invalid_request_error", "audio_sample", "voices_unavailable",
+                   cat("this server cannot make voices from recordings: ",
+                       server_->voices_ ? server_->voices_->unavailable() : "not configured")),
+          "voices", false);
+    }
+    const auto ct = req_.find(http::field::content_type);
+    if (ct == req_.end() || !std::string_view(ct->value()).starts_with("multipart/form-data")) {
+      return send_error(
+          ApiError(415, "invalid_request_error", "", "unsupported_media_type",
+                   "POST /v1/audio/voices takes multipart/form-data (audio_sample, name, "
+                   "ref_text, consent)"),
+          "voices", false);
+    }
+    std::string name, ref_text, consent, audio;
+    try {
+      bool have_audio = false;
+      for (FormPart& p : parse_form_data(ct->value(), req_.body())) {
+        if (p.name == "audio_sample") {
+          audio = std::move(p.data);
+          have_audio = true;
+        } else if (p.name == "name") {
+          name = p.data;
+        } else if (p.name == "ref_text") {
+          ref_text = p.data;
+        } else if (p.name == "consent") {
+          consent = p.data;
+        } else {
+          invalid(p.name, "unknown form field '", p.name, "'");
+        }
+      }
+      if (!have_audio || audio.empty())
+        invalid("audio_sample", "'audio_sample' (the recording) is required");
+      if (name.empty()) invalid("name", "'name' is required");
+      if (!is_valid_voice_id(name))
+        invalid("name", "'name' must be 1 to 64 letters, digits, '_', '-' or '.'");
+      if (ref_text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        invalid("ref_text", "'ref_text' (what the recording says) is required");
+      }
+      if (consent.find_first_not_of(" \t\r\n") == std::string::npos) {
+        invalid("consent",
+                "'consent' is required: a reference to the speaker's consent to be cloned");
+      }
+      if (server_->voices_->is_stored(name) || engine_has_voice(name)) {
+        throw ApiError(
+            409, "invalid_request_error", "name", "voice_exists",
+            cat("a voice named '", name, "' exists (DELETE /v1/audio/voices/", name, " first)"));
+      }
+    } catch (const ApiError& e) {
+      return send_error(e, "voices", false);
+    }
+    stream_.expires_never();
+    auto self = shared_from_this();
+    auto voices = server_->voices_;
+    const bool queued = voices->submit([self, voices, name, ref_text, audio = std::move(audio)] {
+      std::optional<ApiError> error;
+      try {
+        voices->store_voice(voices->make_voice(name, audio, ref_text));
+      } catch (const Error& e) {
+        error = ApiError(400, "invalid_request_error", "audio_sample", "invalid_value", e.what());
+      }
+      net::post(self->stream_.get_executor(), [self, name, error] {
+        if (error) return self->send_error(*error, "voices", false);
+        Response r{http::status::created, self->req_.version()};
+        r.set(http::field::content_type, "application/json");
+        r.body() = Json{{"id", name}, {"name", name}, {"object", "audio.voice"}}.dump();
+        self->send(std::move(r), "voices", false);
+      });
+    });
+    if (!queued) refuse_busy("too many recordings are waiting to become voices; retry later");
+  }
+
+  bool engine_has_voice(const std::string& name) const {
+    for (const auto& id : server_->engine_.voice_ids()) {
+      if (id == name) return true;
+    }
+    return false;
+  }
+
+  void delete_voice(std::string_view name) {
+    const std::string id(name);
+    bool deleted = false;
+    try {
+      deleted = server_->voices_ && server_->voices_->delete_voice(id);
+    } catch (const Error& e) {
+      return send_error(ApiError(500, "server_error", "", "store_failed", e.what()), "voices",
+                        false);
+    }
+    if (!deleted) {
+      return send_error(ApiError(404, "invalid_request_error", "name", "voice_not_found",
+                                 cat("no registered voice '", id, "'")),
+                        "voices", req_.keep_alive());
+    }
+    Response r{http::status::ok, req_.version()};
+    r.set(http::field::content_type, "application/json");
+    r.body() = Json{{"id", id}, {"object", "audio.voice.deleted"}, {"deleted", true}}.dump();
+    send(std::move(r), "voices", req_.keep_alive());
   }
 
   bool authorized() const {
@@ -178,14 +287,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       limits.models = {o().model_name};
       limits.max_input_chars = o().max_input_chars;
       speech_ = parse_speech_request(req_.body(), limits);
-      try {
-        voice_ = server_->engine_.voice(speech_.voice);
-      } catch (const Error& e) {
-        invalid("voice", e.what());
-      }
     } catch (const ApiError& e) {
       return send_error(e, "speech", false);
     }
+    stream_.expires_never();  // a voice from ref_audio may take a moment to make
+    server_->resolve_voice(speech_, stream_.get_executor(),
+                           [self = shared_from_this()](std::shared_ptr<const VoicePrompt> voice,
+                                                       std::optional<ApiError> error) {
+                             if (error) {
+                               if (error->status() == 429) return self->refuse_busy(error->what());
+                               return self->send_error(*error, "speech", false);
+                             }
+                             self->voice_ = std::move(voice);
+                             self->admit();
+                           });
+  }
+
+  void admit() {
     server_->acquire(stream_.get_executor(), [self = shared_from_this()](bool granted) {
       if (!granted) return self->refuse_busy();
       self->holds_slot_ = true;
@@ -193,10 +311,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     });
   }
 
-  void refuse_busy() {
-    Response r = error_response(ApiError(429, "rate_limit_error", "", "server_busy",
-                                         "every stream is busy and the wait queue is full or "
-                                         "timed out; retry later"));
+  void refuse_busy(const std::string& why =
+                       "every stream is busy and the wait queue is full or "
+                       "timed out; retry later") {
+    Response r = error_response(ApiError(429, "rate_limit_error", "", "server_busy", why));
     r.set(http::field::retry_after, "1");
     send(std::move(r), "speech", false);
   }
@@ -293,7 +411,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (bytes.empty()) return;
     if (!header_sent_) send_header();
     if (speech_.stream_format == StreamFormat::Sse) {
-      queue_data(sse_event({{"type", "speech.audio.delta"}, {"audio", base64(bytes)}}));
+      queue_data(sse_event({{"type", "speech.audio.delta"}, {"audio", base64_encode(bytes)}}));
     } else {
       queue_data(bytes);
     }

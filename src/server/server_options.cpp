@@ -24,6 +24,7 @@ void ServerOptions::validate() const {
   for (const auto& k : api_keys) {
     if (k.empty()) fail("an api-key must not be empty");
   }
+  if (max_voice_jobs < 1) fail("max-voice-jobs must be >= 1");
   if (access_log != "json" && access_log != "logfmt" && access_log != "off")
     fail("access-log must be json, logfmt or off");
 }
@@ -37,7 +38,9 @@ std::string ServerOptions::to_string() const {
     << "\nrequest-timeout: " << request_timeout
     << "\nclient-buffer-seconds: " << client_buffer_seconds << "\ndrain-timeout: " << drain_timeout
     << "\napi-keys: " << api_keys.size() << (api_keys.empty() ? " (no authentication)" : "")
-    << "\naccess-log: " << access_log << "\n";
+    << "\naccess-log: " << access_log
+    << "\nvoice-store: " << (voice_store.empty() ? "<model>/spk2info.pt" : voice_store)
+    << "\nmax-voice-jobs: " << max_voice_jobs << "\n";
   return s.str();
 }
 

@@ -17,7 +17,7 @@ struct ServerOptions {
   int64_t max_queue = 32;                   // requests waiting for a stream; beyond: 429
   double queue_timeout = 10;                // seconds a request may wait; then 429
   int64_t max_input_chars = 4096;           // longer input: 413
-  int64_t max_body_bytes = 1 << 20;         // request body; larger: 413
+  int64_t max_body_bytes = 16 << 20;        // request body (recordings too); larger: 413
   int64_t max_header_bytes = 16 << 10;      // request header; larger: 431
   double request_timeout = 30;              // seconds to receive a whole request
   double client_buffer_seconds = 30;        // audio a client may leave unread; beyond: cut off
@@ -26,6 +26,8 @@ struct ServerOptions {
   double ws_idle_timeout = 60;              // seconds a WebSocket may stay silent
   std::vector<std::string> api_keys;        // empty: no authentication
   std::string access_log = "json";          // json | logfmt | off (stderr)
+  std::string voice_store;                  // registered voices; "": <model>/spk2info.pt
+  int64_t max_voice_jobs = 8;               // recordings waiting to become voices; beyond: 429
 
   void validate() const;
   std::string to_string() const;  // one "key: value" line each, for the start banner

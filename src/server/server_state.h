@@ -9,15 +9,19 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "runtime/engine.h"
+#include "runtime/voice_maker.h"
+#include "server/api_error.h"
 #include "server/metrics.h"
 #include "server/net_common.h"
 #include "server/server_options.h"
 #include "server/speech_job.h"
 #include "server/speech_request.h"
+#include "server/voice_service.h"
 
 namespace cosy::server {
 
@@ -51,8 +55,12 @@ inline StreamOptions speech_stream_options(const SpeechRequest& request,
 
 class ServerState : public std::enable_shared_from_this<ServerState> {
  public:
-  ServerState(Engine& engine, ServerOptions options)
-      : engine_(engine), o_(std::move(options)), ioc_(o_.threads), acceptor_(ioc_) {
+  ServerState(Engine& engine, ServerOptions options, std::shared_ptr<VoiceService> voices = nullptr)
+      : engine_(engine),
+        voices_(std::move(voices)),
+        o_(std::move(options)),
+        ioc_(o_.threads),
+        acceptor_(ioc_) {
     o_.validate();
     metrics_.add_gauge("cosyserve_streams_running", "Speech streams synthesising now.");
     metrics_.add_gauge("cosyserve_streams_waiting", "Speech requests waiting for a stream.");
@@ -115,6 +123,61 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 
   // Runs `then(true)` once a stream slot is held, or `then(false)` when the queue is full
   // or the wait timed out; always on `executor`.
+  // The voice a request speaks with: a voice by name, or a one-off voice from its
+  // ref_audio (made on the voice worker, never here), with its instructions applied
+  // (instruct2). `done` runs on `executor` with the voice, or with the ApiError to answer.
+  using VoiceDone =
+      std::function<void(std::shared_ptr<const VoicePrompt>, std::optional<ApiError>)>;
+  template <typename Executor>
+  void resolve_voice(const SpeechRequest& r, Executor executor, VoiceDone done) {
+    if (!r.has_ref_audio()) {
+      std::shared_ptr<const VoicePrompt> v;
+      try {
+        v = engine_.voice(r.voice);
+      } catch (const Error& e) {
+        return done(nullptr,
+                    ApiError(400, "invalid_request_error", "voice", "invalid_value", e.what()));
+      }
+      std::optional<ApiError> err = apply_instructions(r, v);
+      return done(err ? nullptr : std::move(v), std::move(err));
+    }
+    if (!voices_ || !voices_->unavailable().empty()) {
+      return done(nullptr,
+                  ApiError(400, "invalid_request_error", "ref_audio", "invalid_value",
+                           cat("this server cannot make voices from recordings: ",
+                               voices_ ? voices_->unavailable() : std::string("not configured"))));
+    }
+    auto self = shared_from_this();
+    const bool queued = voices_->submit([self, r, executor, done] {
+      std::shared_ptr<const VoicePrompt> v;
+      std::optional<ApiError> err;
+      try {
+        v = self->voices_->make_one_off(r.ref_audio, r.ref_text);
+        err = self->apply_instructions(r, v);
+      } catch (const Error& e) {
+        err = ApiError(400, "invalid_request_error", "ref_audio", "invalid_value", e.what());
+      }
+      net::post(executor, [done, v, err] { done(err ? nullptr : v, err); });
+    });
+    if (!queued) {
+      done(nullptr, ApiError(429, "rate_limit_error", "ref_audio", "voice_queue_full",
+                             "too many recordings are waiting to become voices; retry later"));
+    }
+  }
+
+  // instruct2 in place of the voice's transcript; an ApiError when it cannot apply.
+  std::optional<ApiError> apply_instructions(const SpeechRequest& r,
+                                             std::shared_ptr<const VoicePrompt>& v) const {
+    if (r.instructions.find_first_not_of(" \t\r\n") == std::string::npos) return std::nullopt;
+    try {
+      if (engine_.frontend() == nullptr) fail("the model folder has no tokenizer");
+      v = instruct2(v, instruction_ids(*engine_.frontend(), r.instructions));
+    } catch (const Error& e) {
+      return ApiError(400, "invalid_request_error", "instructions", "invalid_value", e.what());
+    }
+    return std::nullopt;
+  }
+
   template <typename Executor>
   void acquire(Executor executor, std::function<void(bool)> then) {
     std::shared_ptr<Waiter> w;
@@ -228,6 +291,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   }
 
   Engine& engine_;
+  std::shared_ptr<VoiceService> voices_;  // null: no voices from recordings
   ServerOptions o_;
   Metrics metrics_;
   net::io_context ioc_;

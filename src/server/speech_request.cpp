@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/api_error.h"
+#include "server/base64.h"
 
 namespace cosy::server {
 namespace {
@@ -155,11 +156,24 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
                 "time stretch)");
       }
     } else if (key == "instructions") {
-      if (!string_field(v, "instructions").empty()) {
-        invalid("instructions",
-                "'instructions' (CosyVoice2's instruct mode) is not supported by this server "
-                "yet");
+      r.instructions = string_field(v, "instructions");
+      if (!valid_utf8(r.instructions)) invalid("instructions", "'instructions' is not valid UTF-8");
+      if (count_code_points(r.instructions) > 500)
+        invalid("instructions", "'instructions' is longer than 500 characters");
+    } else if (key == "ref_audio") {
+      const std::string& url = string_field(v, "ref_audio");
+      std::optional<std::string> bytes = decode_data_url(url);
+      if (!bytes) {
+        invalid("ref_audio",
+                "'ref_audio' must be a base64 data URL (data:audio/wav;base64,...); this server "
+                "reads no files "
+                "or URLs");
       }
+      if (bytes->empty()) invalid("ref_audio", "'ref_audio' holds no audio");
+      r.ref_audio = std::move(*bytes);
+    } else if (key == "ref_text") {
+      r.ref_text = string_field(v, "ref_text");
+      if (!valid_utf8(r.ref_text)) invalid("ref_text", "'ref_text' is not valid UTF-8");
     } else if (key == "stream_format") {
       const std::string& f = string_field(v, "stream_format");
       if (f == "audio") {
@@ -203,7 +217,15 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
   }
   if (!have_model) invalid("model", "'model' is required");
   if (!have_input) invalid("input", "'input' is required");
-  if (!have_voice) invalid("voice", "'voice' is required");
+  if (!have_voice && !r.has_ref_audio()) invalid("voice", "'voice' is required (or 'ref_audio')");
+  if (!r.ref_text.empty() && !r.has_ref_audio())
+    invalid("ref_text", "'ref_text' goes with 'ref_audio'");
+  if (r.has_ref_audio() && r.ref_text.find_first_not_of(" \t\r\n") == std::string::npos &&
+      r.instructions.empty()) {
+    invalid("ref_text",
+            "'ref_audio' needs 'ref_text', the words it says (or 'instructions', which do not use "
+            "them)");
+  }
   bool known = false;
   for (const auto& m : limits.models) known = known || m == r.model;
   if (!known) {

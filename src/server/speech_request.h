@@ -32,6 +32,13 @@ struct SpeechRequest {
   double speed = 1.0;
   SamplingParams sampling;  // seed, temperature, top_p, top_k, method
   bool seed_given = false;
+  // CosyVoice2's instruct2 mode: an instruction in place of the prompt transcript.
+  std::string instructions;
+  // A one-off voice (vLLM-Omni's fields): a recording as a base64 data URL, decoded here,
+  // and what it says. With ref_audio, `voice` may be left out (and is ignored).
+  std::string ref_audio;
+  std::string ref_text;
+  bool has_ref_audio() const { return !ref_audio.empty(); }
 };
 
 struct SpeechLimits {

@@ -1,5 +1,6 @@
 #include "server/ws_session.h"
 
+#include <algorithm>
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #include <optional>
@@ -46,7 +47,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       : ws_(std::move(stream)), server_(std::move(server)) {}
 
   void start(http::request<http::string_body> upgrade) {
-    ws_.read_message_max(static_cast<uint64_t>(o().max_ws_message_bytes));
+    // session.config may carry a recording (ref_audio), as large as an HTTP body may be;
+    // the messages after it are text, held to max_ws_message_bytes (configured()).
+    ws_.read_message_max(
+        static_cast<uint64_t>(std::max(o().max_ws_message_bytes, o().max_body_bytes)));
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
@@ -88,7 +92,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     } catch (const ApiError& e) {
       return protocol_error(websocket::close_code::policy_error, e.code(), e.what());
     }
-    if (!closing_) read();
+    if (!closing_ && !awaiting_voice_) read();
   }
 
   void handle(const std::string& type, const Json& m) {
@@ -151,12 +155,39 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     limits.max_input_chars = o().max_input_chars;
     config_ = parse_speech_request(fields.dump(), limits);
     if (config_.stream_format == StreamFormat::Sse) invalid("stream_format", "not for a WebSocket");
-    try {
-      voice_ = server_->engine_.voice(config_.voice);
-    } catch (const Error& e) {
-      invalid("voice", e.what());
+    if (!config_.has_ref_audio()) {
+      std::optional<ApiError> error;
+      server_->resolve_voice(config_, ws_.get_executor(),
+                             [&](std::shared_ptr<const VoicePrompt> v, std::optional<ApiError> e) {
+                               voice_ = std::move(v);
+                               error = std::move(e);
+                             });
+      if (error) throw *error;
+      configured();
+      return;
     }
+    // A voice from the recording: made on the voice worker. Messages wait unread meanwhile.
+    awaiting_voice_ = true;
+    server_->resolve_voice(config_, ws_.get_executor(),
+                           [self = shared_from_this()](std::shared_ptr<const VoicePrompt> v,
+                                                       std::optional<ApiError> error) {
+                             self->awaiting_voice_ = false;
+                             if (self->closed_ || self->closing_) return;
+                             if (error) {
+                               return self->protocol_error(
+                                   error->status() == 429 ? websocket::close_code::try_again_later
+                                                          : websocket::close_code::policy_error,
+                                   error->code(), error->what());
+                             }
+                             self->voice_ = std::move(v);
+                             self->configured();
+                             self->read();
+                           });
+  }
+
+  void configured() {
     configured_ = true;
+    ws_.read_message_max(static_cast<uint64_t>(o().max_ws_message_bytes));
   }
 
   void input_text(const std::string& text) {
@@ -422,6 +453,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   websocket::close_code close_code_ = websocket::close_code::normal;
   TextStreaming streaming_ = TextStreaming::Sentence;
   SpeechRequest config_;
+  bool awaiting_voice_ = false;  // session.config's ref_audio is becoming a voice
   std::shared_ptr<const VoicePrompt> voice_;
   std::string pending_text_;  // sentence mode: text before its sentence ends
   std::string queued_text_;   // for the next utterance, while the current one finishes

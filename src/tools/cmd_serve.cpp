@@ -10,6 +10,7 @@
 #include "model/model_folder.h"
 #include "runtime/engine.h"
 #include "server/http_server.h"
+#include "server/voice_service.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
@@ -60,7 +61,16 @@ int run_serve(ServeOptions& options) {
   if (engine.frontend() == nullptr) {
     fail(o.model, "/CosyVoice-BlankEN has no tokenizer files: the server speaks text");
   }
-  server::HttpServer http(engine, o.server);
+  auto voices = std::make_shared<server::VoiceService>(
+      engine, folder,
+      o.server.voice_store.empty() ? std::filesystem::path(o.model) / "spk2info.pt"
+                                   : std::filesystem::path(o.server.voice_store),
+      o.server.max_voice_jobs);
+  if (!voices->unavailable().empty()) {
+    std::fprintf(stderr, "note: voices from recordings are off: %s\n",
+                 voices->unavailable().c_str());
+  }
+  server::HttpServer http(engine, o.server, voices);
   const int port = http.listen();
   std::fprintf(stderr,
                "cosyserve serve: model %s\n%sweights: %s, flow-weights: %s, hift-weights: %s\n",
@@ -134,6 +144,15 @@ Command register_serve(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--api-key", s.api_keys,
                  "Accepted API key (repeat for several; also $COSYSERVE_API_KEY, comma-separated)");
+  app.add_option("--voice-store", s.voice_store,
+                 "Where voices registered through POST /v1/audio/voices are kept (spk2info.pt "
+                 "format; default: "
+                 "the model folder's spk2info.pt)");
+  app.add_option("--max-voice-jobs", s.max_voice_jobs,
+                 "Recordings that may wait to become voices (ref_audio, POST /v1/audio/voices); "
+                 "beyond: 429")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--access-log", s.access_log,
                  "One line per request on stderr: json | logfmt | off")
       ->check(CLI::IsMember({"json", "logfmt", "off"}))

@@ -50,6 +50,14 @@ std::string speech_body(const std::string& format, const std::string& input = "H
          R"(","response_format":")" + format + R"(","seed":11)" + extra + "}";
 }
 
+// A file as base64, by coreutils' base64 (an encoder independent of the server's).
+std::string base64_of_file(const fs::path& file) {
+  const fs::path out = file.string() + ".b64";
+  const int rc = std::system(("base64 -w0 " + file.string() + " > " + out.string()).c_str());
+  EXPECT_EQ(rc, 0);
+  return slurp(out);
+}
+
 std::vector<int16_t> pcm_samples(const std::string& bytes) {
   std::vector<int16_t> v(bytes.size() / 2);
   std::memcpy(v.data(), bytes.data(), v.size() * 2);
@@ -447,9 +455,19 @@ TEST(Serve, MalformedRequestsGetClearErrorsAndTheServerStaysUp) {
       {"speed a string",
        post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","speed":"1"})"), 400,
        "invalid_value"},
-      {"instructions",
-       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v +
-            R"(","instructions":"whisper"})"),
+      {"instructions not a string",
+       post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","instructions":["x"]})"),
+       400, "invalid_value"},
+      {"ref_audio naming a server file",
+       post(R"({"model":"cosyvoice2","input":"hi","ref_audio":"/etc/passwd","ref_text":"x"})"), 400,
+       "invalid_value"},
+      {"ref_audio not base64",
+       post(
+           R"({"model":"cosyvoice2","input":"hi","ref_audio":"data:audio/wav;base64,%%%%","ref_text":"x"})"),
+       400, "invalid_value"},
+      {"ref_audio not audio",
+       post(
+           R"({"model":"cosyvoice2","input":"hi","ref_audio":"data:audio/wav;base64,aGVsbG8gd29ybGQh","ref_text":"x"})"),
        400, "invalid_value"},
       {"unknown stream_format",
        post(R"({"model":"cosyvoice2","input":"hi","voice":")" + v + R"(","stream_format":"ws"})"),
@@ -619,6 +637,96 @@ TEST(Serve, WebSocketSpeaksTextAsItArrivesInBothModes) {
       << two.dump();
   ASSERT_EQ(two["audio"].size(), 2u) << two.dump();
   EXPECT_GT(two["audio"][1].get<int64_t>(), 0);
+}
+
+// Voices from recordings: POST /v1/audio/voices with curl's multipart upload, a voice kept
+// across a restart, ref_audio for a one-off voice (the same audio as the registered one),
+// instructions (instruct2), DELETE, and the same over the WebSocket.
+TEST(Serve, VoicesFromRecordingsRegisterPersistAndSpeak) {
+  const auto dir = cosy::testing::scratch_dir("serve-voices");
+  const std::string store = (dir / "voices.pt").string();
+  const fs::path recording = dir / "recording.wav";
+  std::string with_voice;
+  {
+    ServerProcess server(model().dir, "--voice-store " + store, dir / "server.log");
+    // A recording: the server's own speech, as WAV.
+    const CurlResult rec =
+        curl(dir, json_post(dir, server.url("/v1/audio/speech"), speech_body("wav")));
+    ASSERT_EQ(rec.status, 200) << rec.body;
+    std::ofstream(recording, std::ios::binary) << rec.body;
+    const std::string voices = server.url("/v1/audio/voices");
+    const std::string form =
+        "-F audio_sample=@" + recording.string() + " -F 'ref_text=Hello there.' ";
+    CurlResult r = curl(dir, form + "-F name=mine -F consent=recorded-consent-1 " + voices);
+    ASSERT_EQ(r.status, 201) << r.body << server.log();
+    EXPECT_EQ(Json::parse(r.body)["id"], "mine");
+    r = curl(dir, form + "-F name=mine -F consent=c " + voices);
+    EXPECT_EQ(r.status, 409) << r.body;
+    r = curl(dir, form + "-F name=other " + voices);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("consent"), std::string::npos) << r.body;
+    r = curl(dir, form + "-F 'name=../etc' -F consent=c " + voices);
+    EXPECT_EQ(r.status, 400) << r.body;
+    r = curl(dir, "-F audio_sample=@" + (dir / "server.log").string() +
+                      " -F ref_text=x -F name=junk -F consent=c " + voices);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("not a readable audio file"), std::string::npos) << r.body;
+    r = curl(dir, "-H 'Content-Type: application/json' -d '{}' " + voices);
+    EXPECT_EQ(r.status, 415) << r.body;
+    r = curl(dir, voices);
+    const Json list = Json::parse(r.body);
+    bool listed = false;
+    for (const auto& v : list["voices"])
+      listed = listed || (v["id"] == "mine" && v["custom"] == true);
+    EXPECT_TRUE(listed) << r.body;
+
+    const std::string url = server.url("/v1/audio/speech");
+    const auto body = [](const std::string& fields) {
+      return R"({"model":"cosyvoice2","input":"Good morning.","response_format":"pcm","seed":3,)" +
+             fields + "}";
+    };
+    r = curl(dir, json_post(dir, url, body(R"("voice":"mine")")));
+    ASSERT_EQ(r.status, 200) << r.body;
+    with_voice = r.body;
+    const std::string data_url = "data:audio/wav;base64," + base64_of_file(recording);
+    r = curl(dir,
+             json_post(dir, url,
+                       body(R"("ref_audio":")" + data_url + R"(","ref_text":"Hello there.")")));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_TRUE(r.body == with_voice) << "a one-off voice from the same recording speaks the same";
+    r = curl(dir, json_post(dir, url, body(R"("voice":"mine","instructions":"Speak slowly.")")));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(r.body == with_voice) << "instructions change what the LM hears";
+    r = curl(dir, json_post(
+                      dir, url,
+                      body(R"("ref_audio":")" + data_url + R"(","instructions":"Speak slowly.")")));
+    EXPECT_EQ(r.status, 200) << r.body;
+
+    ::setenv("REF_AUDIO_FILE", recording.c_str(), 1);
+    const Json ws = ws_scenario(dir, server, "ref_audio");
+    EXPECT_EQ(ws["close"], 1000) << ws.dump();
+    EXPECT_GT(ws["audio"][0].get<int64_t>(), 0) << ws.dump();
+    const Json inst = ws_scenario(dir, server, "instructions");
+    EXPECT_EQ(inst["close"], 1000) << inst.dump();
+    const Json bad = ws_scenario(dir, server, "bad_ref_audio");
+    EXPECT_EQ(bad["close"], 1008) << bad.dump();
+  }
+  // A restart keeps the registered voice.
+  ServerProcess server(model().dir, "--voice-store " + store, dir / "server2.log");
+  CurlResult r = curl(
+      dir,
+      json_post(
+          dir, server.url("/v1/audio/speech"),
+          R"({"model":"cosyvoice2","input":"Good morning.","response_format":"pcm","seed":3,"voice":"mine"})"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.body == with_voice);
+  r = curl(dir, "-X DELETE " + server.url("/v1/audio/voices/mine"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = curl(dir, "-X DELETE " + server.url("/v1/audio/voices/mine"));
+  EXPECT_EQ(r.status, 404) << r.body;
+  r = curl(dir, server.url("/v1/audio/voices"));
+  EXPECT_EQ(r.body.find("\"mine\""), std::string::npos) << r.body;
+  EXPECT_EQ(curl(dir, server.url("/health")).status, 200);
 }
 
 TEST(Serve, WebSocketCancelStopsTheUtteranceNow) {

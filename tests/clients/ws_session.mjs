@@ -1,6 +1,7 @@
 // A WebSocket session with the `ws` library against /v1/audio/speech/stream, scripted by a
 // scenario name. Prints one JSON line: what came back (events, audio bytes per utterance,
 // the close code). Usage: node ws_session.mjs URL VOICE SCENARIO
+import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
 const [url, voice, scenario] = process.argv.slice(2);
@@ -10,6 +11,11 @@ const text = (t) => JSON.stringify({ type: "input.text", text: t });
 const msg = (type) => JSON.stringify({ type });
 const words = ["Hello ", "there, ", "how ", "are ", "you ", "today? ", "Fine, ", "thanks."];
 const long = Array(40).fill("This is a long sentence for barge-in. ").join("");
+
+function refAudio() {
+  const file = process.env.REF_AUDIO_FILE;
+  return file ? "data:audio/wav;base64," + readFileSync(file).toString("base64") : "";
+}
 
 const scenarios = {
   // Token-level streaming: each word goes straight to the engine.
@@ -31,6 +37,15 @@ const scenarios = {
   done_without_text: [config(), msg("input.done")],
   oversized: [config(), text("x".repeat(100000))],
   silent: [],
+  // A one-off voice from a recording ($REF_AUDIO_FILE, sent as a base64 data URL) and what it says.
+  ref_audio: [
+    config({ text_streaming: "token", ref_audio: refAudio(), ref_text: "Hello there." }),
+    ...words.map(text),
+    msg("input.done"),
+  ],
+  // instruct2: an instruction in place of the voice's transcript.
+  instructions: [config({ instructions: "Speak slowly." }), ...words.map(text), msg("input.done")],
+  bad_ref_audio: [config({ ref_audio: "data:audio/wav;base64,aGVsbG8gd29ybGQh", ref_text: "x" }), text("hi")],
 };
 const script = scenarios[scenario];
 if (!script) {
