@@ -11,7 +11,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/machine_limits.h"
-#include "model/hift.h"
+#include "model/hift/hift.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
 #include "random_weights.h"

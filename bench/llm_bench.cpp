@@ -23,9 +23,9 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
 #include "kernels/machine_limits.h"
+#include "model/lm/speech_lm.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
-#include "model/speech_lm.h"
 #include "random_weights.h"
 #include "runtime/sampler.h"
 

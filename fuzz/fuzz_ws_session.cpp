@@ -2,6 +2,8 @@
 // in-process server (a tiny random-weight model): one message per line, a line starting
 // with 0x01 sent as a binary frame. The server must answer or close, never crash, hang or
 // leak, and stay up for the next input.
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -14,7 +16,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "kernels/cpu_backend.h"
@@ -43,7 +44,8 @@ struct Server {
 Server& server() {
   static Server* s = [] {
     auto* srv = new Server();
-    srv->dir = std::filesystem::temp_directory_path() / ("cosy-fuzz-ws-" + std::to_string(getpid()));
+    srv->dir =
+        std::filesystem::temp_directory_path() / ("cosy-fuzz-ws-" + std::to_string(getpid()));
     cosy::WriteModelOptions w;
     cosy::write_model_folder(cosy::preset_config("tiny"), srv->dir, w);
     srv->folder = std::make_unique<cosy::ModelFolder>(cosy::load_model_folder(srv->dir));
@@ -59,7 +61,7 @@ Server& server() {
     o.max_ws_message_bytes = 4096;
     o.max_body_bytes = 1 << 16;
     auto voices = std::make_shared<cosy::server::VoiceService>(*srv->engine, *srv->folder,
-                                                                srv->dir / "voices.pt", 2);
+                                                               srv->dir / "voices.pt", 2);
     srv->http = std::make_unique<cosy::server::HttpServer>(*srv->engine, o, voices);
     srv->port = srv->http->listen();
     srv->thread = std::thread([srv] { srv->http->run(); });
@@ -83,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   beast::websocket::stream<beast::tcp_stream> ws(ioc);
   beast::error_code ec;
   beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(3));
-  beast::get_lowest_layer(ws).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), s.port), ec);
+  beast::get_lowest_layer(ws).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), s.port),
+                                      ec);
   if (ec) __builtin_trap();  // the server must stay up
   ws.handshake("127.0.0.1", "/v1/audio/speech/stream", ec);
   if (ec) __builtin_trap();
@@ -93,12 +96,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ws.write(net::buffer(binary ? m.substr(1) : m), ec);
     if (ec) break;
   }
-  // Read what comes back until the server closes, a bounded time at most.
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // Read what comes back for a moment (the server may close on its own), then close: the
+  // server must answer the close handshake promptly whatever the session was doing.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
   while (!ec && std::chrono::steady_clock::now() < end) {
     beast::flat_buffer buf;
     beast::get_lowest_layer(ws).expires_at(end);
     ws.read(buf, ec);
+  }
+  if (ws.is_open()) {
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(5));
+    ws.close(beast::websocket::close_code::normal, ec);
+    // Drain until the server's close frame arrives.
+    while (!ec) {
+      beast::flat_buffer buf;
+      ws.read(buf, ec);
+    }
+    if (ec == beast::error::timeout) __builtin_trap();  // the server did not close
   }
   beast::get_lowest_layer(ws).socket().close(ec);
   return 0;

@@ -10,8 +10,8 @@
 #include "kernels/cpu_backend.h"
 #include "kernels/guarded_backend.h"
 #include "kernels/packed_weight.h"
-#include "model/flow.h"
-#include "model/flow_stream.h"
+#include "model/flow/flow.h"
+#include "model/flow/flow_stream.h"
 #include "model/model_folder.h"
 
 namespace cosy {

@@ -4,8 +4,8 @@
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
-#include "model/hift.h"
-#include "model/hift_stream.h"
+#include "model/hift/hift.h"
+#include "model/hift/hift_stream.h"
 #include "model/model_folder.h"
 #include "waveform_fidelity.h"
 

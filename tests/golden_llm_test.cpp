@@ -11,8 +11,8 @@
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
+#include "model/lm/speech_lm.h"
 #include "model/model_folder.h"
-#include "model/speech_lm.h"
 #include "runtime/lm_runner.h"
 
 namespace cosy {

@@ -24,7 +24,7 @@
 #include <span>
 #include <vector>
 
-#include "model/hift.h"
+#include "model/hift/hift.h"
 #include "spectral_distance.h"
 
 namespace cosy::golden {

@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "model/flow_state.h"
+#include "model/flow/flow_state.h"
 #include "model/layers.h"
 
 namespace cosy {

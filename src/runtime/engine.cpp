@@ -278,7 +278,7 @@ class Engine::Scheduler {
       Utterance& u = *ap->utterances.front();
       if (!u.flow_ready()) continue;
       if (u.flow_stream() != nullptr) {
-        steps.push_back({u.flow_stream(), &u.mel_out(), nullptr});
+        steps.push_back({u.flow_stream(), &u.flow_out(), nullptr});
         step_owner.push_back(ap.get());
       } else {
         requests.push_back(u.offline_request());

@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "model/flow.h"
-#include "model/hift.h"
+#include "model/flow/flow.h"
+#include "model/hift/hift.h"
+#include "model/lm/speech_lm.h"
 #include "model/model_folder.h"
-#include "model/speech_lm.h"
 #include "runtime/lm_runner.h"
 #include "runtime/synthesis_stream.h"
 #include "text/text_frontend.h"

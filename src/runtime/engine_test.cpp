@@ -236,6 +236,33 @@ TEST_F(EngineTest, FixedTokensGivesThatManyTokens) {
             37 * folder_->config.flow.token_mel_ratio * folder_->config.hift.samples_per_frame());
 }
 
+// speed stretches the mel before the vocoder: int(frames / speed) frames, streaming or not,
+// and speed 1 is untouched.
+TEST_F(EngineTest, SpeedChangesTheLengthByItsFactor) {
+  Engine engine(*backend_, *folder_);
+  const int64_t frames = 40 * folder_->config.flow.token_mel_ratio;
+  const int64_t per_frame = folder_->config.hift.samples_per_frame();
+  for (const bool streaming : {true, false}) {
+    for (const double speed : {1.0, 2.0, 0.5, 1.25}) {
+      StreamOptions o = options(engine, 9);
+      o.fixed_tokens = 40;
+      o.streaming = streaming;
+      o.speed = speed;
+      auto s = engine.open(o);
+      s->push_text_ids(text(3, 3));
+      s->finish_input();
+      const StreamResult r = s->wait();
+      ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+      EXPECT_EQ(r.speech_tokens.size(), 40u);
+      EXPECT_EQ(r.samples, static_cast<int64_t>(static_cast<double>(frames) / speed) * per_frame)
+          << "streaming " << streaming << " speed " << speed;
+    }
+  }
+  StreamOptions bad = options(engine, 1);
+  bad.speed = 3.0;
+  EXPECT_THROW(engine.open(bad), Error);
+}
+
 TEST_F(EngineTest, CallbackOrCancelStopsAStream) {
   Engine engine(*backend_, *folder_);
   std::atomic<int> calls{0};

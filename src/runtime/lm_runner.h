@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/kv_pool.h"
-#include "model/speech_lm.h"
+#include "model/lm/speech_lm.h"
 #include "runtime/lm_session.h"
 
 namespace cosy {

@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "model/speech_lm.h"
+#include "model/lm/speech_lm.h"
 #include "runtime/sampler.h"
 
 namespace cosy {

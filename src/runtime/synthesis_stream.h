@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/flow_stream.h"
+#include "model/flow/flow_stream.h"
 #include "runtime/lm_session.h"
 #include "runtime/sampler.h"
 #include "runtime/voice_prompt.h"
@@ -53,6 +53,9 @@ struct StreamOptions {
   // weights then give a fixed length).
   int64_t fixed_tokens = 0;
   double min_token_text_ratio = 2, max_token_text_ratio = 20;
+  // Speaking rate, 0.5–2.0: the mel is stretched before the vocoder (runtime/mel_stretch.h),
+  // in streaming too; pitch is kept.
+  double speed = 1.0;
   // Called once when the stream ends, whatever the status, on the engine's scheduler thread
   // (return quickly; never call back into the engine's blocking methods). A server learns
   // so of an end that sends no audio: a failure or a cancel.

@@ -31,6 +31,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
   }
   hift_ =
       std::make_unique<HiftStream>(vocoder, options.vocoder_seed + static_cast<uint64_t>(segment));
+  if (options.speed != 1.0) stretch_ = std::make_unique<MelStretch>(options.speed, flow.mel_bins());
 }
 
 bool Utterance::take_lm_output() {
@@ -75,7 +76,7 @@ FlowRequest Utterance::offline_request() {
   r.tokens = tokens_;
   r.prompt_feat = voice.feat;
   r.embedding = voice.embedding;
-  r.mel = &mel_;
+  r.mel = &flow_out();
   return r;
 }
 
@@ -87,6 +88,15 @@ double Utterance::flow_flops_done() const {
 
 void Utterance::flow_ran() {
   if (!flow_stream_) offline_flow_done_ = true;
+  if (!stretch_) return;
+  if (!flow_stream_) {  // the whole segment at once: exactly the official interpolation
+    const std::vector<float> stretched = MelStretch::whole(flow_mel_, flow_.mel_bins(), options_.speed);
+    mel_.insert(mel_.end(), stretched.begin(), stretched.end());
+  } else {
+    stretch_->push(flow_mel_, mel_);
+    if (flow_done()) stretch_->finish(mel_);
+  }
+  flow_mel_.clear();
 }
 
 bool Utterance::flow_done() const {

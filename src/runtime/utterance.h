@@ -8,8 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "model/flow_stream.h"
-#include "model/hift_stream.h"
+#include "model/flow/flow_stream.h"
+#include "model/hift/hift_stream.h"
+#include "runtime/mel_stretch.h"
 #include "runtime/lm_session.h"
 #include "runtime/synthesis_stream.h"
 
@@ -39,8 +40,12 @@ class Utterance {
   // known and the single full call has not run.
   bool flow_ready() const;
   FlowStream* flow_stream() { return flow_stream_ ? flow_stream_.get() : nullptr; }
-  std::vector<float>& mel_out() { return mel_; }
-  FlowRequest offline_request();  // the full call (stream=False) writing mel_out()
+  // Where the flow writes its frames: straight into the vocoder's queue, or (at a speed
+  // other than 1) into a buffer that flow_ran() stretches into it.
+  std::vector<float>& flow_out() { return stretch_ ? flow_mel_ : mel_; }
+  // The mel waiting for the vocoder, [frames, bins].
+  const std::vector<float>& mel_out() const { return mel_; }
+  FlowRequest offline_request();  // the full call (stream=False) writing flow_out()
   void flow_ran();                // after a flow call over this utterance
   // Useful flops of the flow so far (the non-streaming cost of prompt + emitted tokens).
   double flow_flops_done() const;
@@ -68,6 +73,8 @@ class Utterance {
   std::unique_ptr<FlowStream> flow_stream_;
   bool offline_flow_done_ = false;
   std::vector<float> mel_;  // flow output not yet vocoded, [frames, bins]
+  std::unique_ptr<MelStretch> stretch_;  // null at speed 1
+  std::vector<float> flow_mel_;          // the flow's frames before stretching
   std::unique_ptr<HiftStream> hift_;
   int64_t hift_calls_ = 0;
   bool done_ = false;

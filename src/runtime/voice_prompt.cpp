@@ -1,7 +1,7 @@
 #include "runtime/voice_prompt.h"
 
 #include "core/error.h"
-#include "model/flow.h"
+#include "model/flow/flow.h"
 
 namespace cosy {
 namespace {

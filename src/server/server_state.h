@@ -49,6 +49,7 @@ inline StreamOptions speech_stream_options(const SpeechRequest& request,
   so.streaming = true;
   so.sampling = request.sampling;
   so.vocoder_seed = request.sampling.seed;
+  so.speed = request.speed;
   so.on_complete = job.completion_callback();
   return so;
 }

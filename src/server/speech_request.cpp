@@ -150,11 +150,7 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
       r.speed = number_field(v, "speed");
       if (!(r.speed >= 0.5 && r.speed <= 2.0))
         invalid("speed", "'speed' must be between 0.5 and 2.0, got ", r.speed);
-      if (r.speed != 1.0) {
-        invalid("speed",
-                "'speed' other than 1.0 is not supported by this server yet (the engine has no "
-                "time stretch)");
-      }
+
     } else if (key == "instructions") {
       r.instructions = string_field(v, "instructions");
       if (!valid_utf8(r.instructions)) invalid("instructions", "'instructions' is not valid UTF-8");

@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "kernels/cpu_backend.h"
-#include "model/flow_stream.h"
+#include "model/flow/flow_stream.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
 #include "runtime/voice_maker.h"
@@ -37,6 +37,7 @@ namespace {
 struct SynthOptions {
   std::string model, voice, text, text_file, out, format, prompt_wav, prompt_text, instruct;
   bool cross_lingual = false;
+  double speed = 1.0;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::string sampling = "ras";
   double temperature = 1.0, top_p = 0.8;
@@ -215,6 +216,7 @@ int run_synth(const SynthOptions& o) {
     so.streaming = o.stream;
     so.flow.first_hop = o.first_hop;
     so.flow.half_state = o.half_state;
+    so.speed = o.speed;
     so.sampling.method = parse_sampling_method(o.sampling);
     so.sampling.temperature = o.temperature;
     so.sampling.top_k = o.top_k;

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "io/npy.h"
 #include "kernels/cpu_backend.h"
-#include "model/hift.h"
+#include "model/hift/hift.h"
 #include "model/model_folder.h"
 #include "tools/audio_output.h"
 #include "tools/cli_support.h"

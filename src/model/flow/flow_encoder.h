@@ -16,7 +16,7 @@
 #include "core/backend.h"
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
-#include "model/flow_state.h"
+#include "model/flow/flow_state.h"
 #include "model/layers.h"
 
 namespace cosy {

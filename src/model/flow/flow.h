@@ -16,10 +16,10 @@
 #include "core/backend.h"
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
-#include "model/flow_encoder.h"
-#include "model/flow_estimator.h"
-#include "model/flow_state.h"
-#include "model/uncond_first_pass.h"
+#include "model/flow/flow_encoder.h"
+#include "model/flow/flow_estimator.h"
+#include "model/flow/flow_state.h"
+#include "model/flow/uncond_first_pass.h"
 
 namespace cosy {
 

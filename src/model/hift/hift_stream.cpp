@@ -1,4 +1,4 @@
-#include "model/hift_stream.h"
+#include "model/hift/hift_stream.h"
 
 #include <cmath>
 #include <numbers>

@@ -1,4 +1,4 @@
-#include "model/qwen2.h"
+#include "model/lm/qwen2.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "model/flow.h"
+#include "model/flow/flow.h"
 
 #include <cmath>
 #include <numbers>

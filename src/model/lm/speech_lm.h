@@ -11,7 +11,7 @@
 #include <span>
 
 #include "core/tensor.h"
-#include "model/qwen2.h"
+#include "model/lm/qwen2.h"
 
 namespace cosy {
 

@@ -1,4 +1,4 @@
-#include "model/flow_stream.h"
+#include "model/flow/flow_stream.h"
 
 #include "core/error.h"
 

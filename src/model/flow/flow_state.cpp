@@ -1,4 +1,4 @@
-#include "model/flow_state.h"
+#include "model/flow/flow_state.h"
 
 #include <algorithm>
 #include <type_traits>

@@ -1,5 +1,5 @@
 // interpolate_linear against torch's rounding of F.interpolate(mode="linear").
-#include "model/hift_source.h"
+#include "model/hift/hift_source.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "model/uncond_first_pass.h"
+#include "model/flow/uncond_first_pass.h"
 
 #include <gtest/gtest.h>
 

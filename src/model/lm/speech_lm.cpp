@@ -1,4 +1,4 @@
-#include "model/speech_lm.h"
+#include "model/lm/speech_lm.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "model/hift_source.h"
+#include "model/hift/hift_source.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "model/flow_estimator.h"
+#include "model/flow/flow_estimator.h"
 
 #include <algorithm>
 #include <cmath>

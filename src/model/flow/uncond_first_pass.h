@@ -17,7 +17,7 @@
 #include <mutex>
 
 #include "core/device_array.h"
-#include "model/flow_state.h"
+#include "model/flow/flow_state.h"
 
 namespace cosy {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/torch_generator.h"
-#include "model/hift.h"
+#include "model/hift/hift.h"
 
 namespace cosy {
 

@@ -20,8 +20,8 @@
 #include <span>
 #include <vector>
 
-#include "model/flow.h"
-#include "model/flow_state.h"
+#include "model/flow/flow.h"
+#include "model/flow/flow_state.h"
 
 namespace cosy {
 

@@ -1,4 +1,4 @@
-#include "model/flow_encoder.h"
+#include "model/flow/flow_encoder.h"
 
 #include <algorithm>
 #include <cmath>

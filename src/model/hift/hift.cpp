@@ -1,4 +1,4 @@
-#include "model/hift.h"
+#include "model/hift/hift.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "model/hift_source.h"
+#include "model/hift/hift_source.h"
 #include "model/layers.h"
 #include "model/scratch_pool.h"
 
