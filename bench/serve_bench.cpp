@@ -3,15 +3,16 @@
 // streamed pcm) on the same engine, at each concurrency level. Reports the median time to
 // first audio and RTF of both, and the server's overhead.
 // Usage: serve_bench MODEL_DIR [--weights int8] [--concurrency 1,8] [--rounds 2] [--text T]
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <CLI/CLI.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -39,6 +40,13 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+std::string spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "[%.2f .. %.2f]", v.front(), v.back());
+  return buf;
+}
+
 Sample in_process(cosy::Engine& engine, const std::string& text, uint64_t seed) {
   cosy::StreamOptions so;
   so.voice = engine.voice(engine.voice_ids().at(0));
@@ -51,7 +59,8 @@ Sample in_process(cosy::Engine& engine, const std::string& text, uint64_t seed) 
   double first = -1;
   auto stream = engine.open(so, [&](const cosy::AudioChunk& c) {
     std::lock_guard lock(m);
-    if (first < 0 && !c.samples.empty()) first = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (first < 0 && !c.samples.empty())
+      first = std::chrono::duration<double>(Clock::now() - t0).count();
     return true;
   });
   stream->push_text(text);
@@ -68,13 +77,18 @@ Sample over_http(int port, const std::string& voice, const std::string& text, ui
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   const auto t0 = Clock::now();
-  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  stream.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   http::request<http::string_body> req{http::verb::post, "/v1/audio/speech", 11};
   req.set(http::field::host, "127.0.0.1");
   req.set(http::field::content_type, "application/json");
-  req.body() = nlohmann::json{{"model", "cosyvoice2"}, {"input", text}, {"voice", voice},
-                              {"response_format", "pcm"}, {"seed", seed}}
-                   .dump();
+  req.body() = nlohmann::json{
+      {"model", "cosyvoice2"},
+      {"input", text},
+      {"voice", voice},
+      {"response_format", "pcm"},
+      {"seed",
+       seed}}.dump();
   req.prepare_payload();
   http::write(stream, req);
   beast::flat_buffer buf;
@@ -89,7 +103,7 @@ Sample over_http(int port, const std::string& voice, const std::string& text, ui
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof(chunk);
     beast::error_code ec;
-    http::read(stream, buf, parser, ec);
+    http::read_some(stream, buf, parser, ec);  // returns with whatever arrived
     if (ec && ec != http::error::need_buffer) break;
     const auto got = static_cast<int64_t>(sizeof(chunk) - parser.get().body().size);
     if (got > 0 && s.ttfa < 0) s.ttfa = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -113,7 +127,8 @@ std::vector<Sample> concurrently(int n, Fn fn) {
 
 int main(int argc, char** argv) {
   CLI::App app("server overhead against the in-process engine");
-  std::string model, weights = "int8", text = "Hello there, this is a short test of the speech server.";
+  std::string model, weights = "int8",
+                     text = "Hello there, this is a short test of the speech server.";
   std::vector<int> levels{1, 8};
   int rounds = 2;
   app.add_option("model", model, "Model folder")->required();
@@ -138,26 +153,32 @@ int main(int argc, char** argv) {
   const int port = server.listen();
   std::thread net_thread([&] { server.run(); });
 
-  std::printf("model %s, LLM %s, text \"%s\", voice %s\n", model.c_str(), weights.c_str(), text.c_str(), voice.c_str());
+  std::printf("model %s, LLM %s, text \"%s\", voice %s\n", model.c_str(), weights.c_str(),
+              text.c_str(), voice.c_str());
   // Warm-up: caches, prompt states, page faults.
   (void)in_process(engine, text, 1);
   (void)over_http(port, voice, text, 1);
   for (int c : levels) {
     std::vector<double> ttfa_e, ttfa_s, rtf_e, rtf_s;
     for (int r = 0; r < rounds; ++r) {
-      for (const Sample& s : concurrently(c, [&](int i) { return in_process(engine, text, 100 + i); })) {
+      for (const Sample& s :
+           concurrently(c, [&](int i) { return in_process(engine, text, 100 + i); })) {
         ttfa_e.push_back(s.ttfa);
         rtf_e.push_back(s.total / s.audio);
       }
-      for (const Sample& s : concurrently(c, [&](int i) { return over_http(port, voice, text, 100 + i); })) {
+      for (const Sample& s :
+           concurrently(c, [&](int i) { return over_http(port, voice, text, 100 + i); })) {
         ttfa_s.push_back(s.ttfa);
         rtf_s.push_back(s.total / s.audio);
       }
     }
     const double te = median(ttfa_e), ts = median(ttfa_s), re = median(rtf_e), rs = median(rtf_s);
-    std::printf("concurrency %d (%d requests each): first audio in-process %.3f s, server %.3f s (%+.1f ms, %+.1f %%); "
-                "RTF in-process %.3f, server %.3f (%+.1f %%)\n",
-                c, c * rounds, te, ts, (ts - te) * 1e3, 100 * (ts - te) / te, re, rs, 100 * (rs - re) / re);
+    std::printf(
+        "concurrency %d (%d requests each): first audio in-process %.3f s, server %.3f s (%+.1f "
+        "ms, %+.1f %%); "
+        "RTF in-process %.3f, server %.3f (%+.1f %%)\n",
+        c, c * rounds, te, ts, (ts - te) * 1e3, 100 * (ts - te) / te, re, rs, 100 * (rs - re) / re);
+    std::printf("  first audio, min..max: in-process %s s, server %s s\n", spread(ttfa_e).c_str(), spread(ttfa_s).c_str());
     std::fflush(stdout);
   }
   server.drain();

@@ -33,10 +33,10 @@ class MelStretch {
 
   double speed_;
   int64_t bins_;
-  std::vector<float> kept_;   // input frames from index kept_from_ on
+  std::vector<float> kept_;  // input frames from index kept_from_ on
   int64_t kept_from_ = 0;
-  int64_t in_frames_ = 0;     // input frames seen
-  int64_t out_frames_ = 0;    // output frames emitted
+  int64_t in_frames_ = 0;   // input frames seen
+  int64_t out_frames_ = 0;  // output frames emitted
 };
 
 }  // namespace cosy

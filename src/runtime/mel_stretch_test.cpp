@@ -46,7 +46,8 @@ TEST(MelStretch, AWholeSegmentIsTheOfficialInterpolation) {
       const std::vector<float> got = MelStretch::whole(mel, bins, speed);
       const std::vector<float> want = reference(mel, bins, speed);
       ASSERT_EQ(got.size(), want.size()) << frames << " " << speed;
-      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << frames << " " << speed;
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5) << frames << " " << speed;
     }
   }
 }
@@ -60,13 +61,16 @@ TEST(MelStretch, AStreamGivesTheSameFramesHoweverItIsChunked) {
     MelStretch a(speed, bins);
     a.push(mel, at_once);
     a.finish(at_once);
-    EXPECT_EQ(static_cast<int64_t>(at_once.size()) / bins, static_cast<int64_t>(frames / speed)) << speed;
+    EXPECT_EQ(static_cast<int64_t>(at_once.size()) / bins, static_cast<int64_t>(frames / speed))
+        << speed;
     for (int64_t chunk : {1, 2, 5, 13}) {
       std::vector<float> pieces;
       MelStretch b(speed, bins);
       for (int64_t f = 0; f < frames; f += chunk) {
         const int64_t n = std::min(chunk, frames - f);
-        b.push(std::span<const float>(mel).subspan(static_cast<size_t>(f * bins), static_cast<size_t>(n * bins)), pieces);
+        b.push(std::span<const float>(mel).subspan(static_cast<size_t>(f * bins),
+                                                   static_cast<size_t>(n * bins)),
+               pieces);
       }
       b.finish(pieces);
       EXPECT_EQ(pieces, at_once) << speed << " chunk " << chunk;

@@ -44,7 +44,8 @@ void StreamOptions::validate() const {
   flow.validate();
   sampling.validate();
   if (fixed_tokens < 0) fail("stream: fixed_tokens must be >= 0");
-  if (!(speed >= 0.5 && speed <= 2.0)) fail("stream: speed must be between 0.5 and 2.0, got ", speed);
+  if (!(speed >= 0.5 && speed <= 2.0))
+    fail("stream: speed must be between 0.5 and 2.0, got ", speed);
   if (!(min_token_text_ratio >= 0) || !(max_token_text_ratio > 0) ||
       min_token_text_ratio > max_token_text_ratio) {
     fail("stream: token/text ratios must satisfy 0 <= min <= max, max > 0");

@@ -90,7 +90,8 @@ void Utterance::flow_ran() {
   if (!flow_stream_) offline_flow_done_ = true;
   if (!stretch_) return;
   if (!flow_stream_) {  // the whole segment at once: exactly the official interpolation
-    const std::vector<float> stretched = MelStretch::whole(flow_mel_, flow_.mel_bins(), options_.speed);
+    const std::vector<float> stretched =
+        MelStretch::whole(flow_mel_, flow_.mel_bins(), options_.speed);
     mel_.insert(mel_.end(), stretched.begin(), stretched.end());
   } else {
     stretch_->push(flow_mel_, mel_);

@@ -10,8 +10,8 @@
 
 #include "model/flow/flow_stream.h"
 #include "model/hift/hift_stream.h"
-#include "runtime/mel_stretch.h"
 #include "runtime/lm_session.h"
+#include "runtime/mel_stretch.h"
 #include "runtime/synthesis_stream.h"
 
 namespace cosy {
@@ -72,7 +72,7 @@ class Utterance {
   bool tokens_ended_ = false;
   std::unique_ptr<FlowStream> flow_stream_;
   bool offline_flow_done_ = false;
-  std::vector<float> mel_;  // flow output not yet vocoded, [frames, bins]
+  std::vector<float> mel_;               // flow output not yet vocoded, [frames, bins]
   std::unique_ptr<MelStretch> stretch_;  // null at speed 1
   std::vector<float> flow_mel_;          // the flow's frames before stretching
   std::unique_ptr<HiftStream> hift_;

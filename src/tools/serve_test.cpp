@@ -156,6 +156,25 @@ TEST(Serve, EveryFormatStreamsAndDecodesBackToThePcmSamples) {
   }
 }
 
+// speed stretches the audio by its factor (the same tokens, fewer or more frames).
+TEST(Serve, SpeedStretchesTheAudio) {
+  const auto dir = cosy::testing::scratch_dir("serve-speed");
+  ServerProcess server(model().dir, "", dir / "server.log");
+  const std::string url = server.url("/v1/audio/speech");
+  const CurlResult normal = curl(dir, json_post(dir, url, speech_body("pcm")));
+  ASSERT_EQ(normal.status, 200) << normal.body;
+  const CurlResult fast =
+      curl(dir, json_post(dir, url, speech_body("pcm", "Hello there.", R"(,"speed":2.0)")));
+  ASSERT_EQ(fast.status, 200) << fast.body;
+  const CurlResult slow =
+      curl(dir, json_post(dir, url, speech_body("pcm", "Hello there.", R"(,"speed":0.5)")));
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  // Whole mel frames of 480 samples, 2 bytes each, int(frames / speed) of them.
+  const double frames = double(normal.body.size()) / 960.0;
+  EXPECT_EQ(fast.body.size() / 960, static_cast<size_t>(frames / 2.0)) << normal.body.size();
+  EXPECT_EQ(slow.body.size() / 960, static_cast<size_t>(frames * 2.0)) << normal.body.size();
+}
+
 TEST(Serve, ServerSentEventsCarryTheSameAudioThenUsage) {
   const auto dir = cosy::testing::scratch_dir("serve-sse");
   ServerProcess server(model().dir, "", dir / "server.log");
@@ -701,6 +720,20 @@ TEST(Serve, VoicesFromRecordingsRegisterPersistAndSpeak) {
                       dir, url,
                       body(R"("ref_audio":")" + data_url + R"(","instructions":"Speak slowly.")")));
     EXPECT_EQ(r.status, 200) << r.body;
+    // Recordings in the compressed formats uploads come in: the server's own MP3, Ogg/Opus, FLAC.
+    for (const std::string format : {"mp3", "opus", "flac"}) {
+      const CurlResult enc = curl(dir, json_post(dir, url, speech_body(format)));
+      ASSERT_EQ(enc.status, 200) << format;
+      const fs::path file = dir / ("recording." + format);
+      std::ofstream(file, std::ios::binary) << enc.body;
+      const std::string mime = format == "mp3"    ? "audio/mpeg"
+                               : format == "opus" ? "audio/ogg"
+                                                  : "audio/flac";
+      r = curl(dir, json_post(dir, url,
+                              body(R"("ref_audio":"data:)" + mime + ";base64," +
+                                   base64_of_file(file) + R"(","ref_text":"Hello there.")")));
+      EXPECT_EQ(r.status, 200) << format << ": " << r.body;
+    }
 
     ::setenv("REF_AUDIO_FILE", recording.c_str(), 1);
     const Json ws = ws_scenario(dir, server, "ref_audio");
