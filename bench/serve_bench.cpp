@@ -178,7 +178,8 @@ int main(int argc, char** argv) {
         "ms, %+.1f %%); "
         "RTF in-process %.3f, server %.3f (%+.1f %%)\n",
         c, c * rounds, te, ts, (ts - te) * 1e3, 100 * (ts - te) / te, re, rs, 100 * (rs - re) / re);
-    std::printf("  first audio, min..max: in-process %s s, server %s s\n", spread(ttfa_e).c_str(), spread(ttfa_s).c_str());
+    std::printf("  first audio, min..max: in-process %s s, server %s s\n", spread(ttfa_e).c_str(),
+                spread(ttfa_s).c_str());
     std::fflush(stdout);
   }
   server.drain();

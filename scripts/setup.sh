@@ -20,6 +20,7 @@ RUN_PACKAGES=(
   libprotobuf-dev protobuf-compiler    # reading ONNX files (protobuf)
   libonnx-dev                          # onnx.proto, the schema compiled at build time
   libfftw3-dev                         # spectra of the voice frontend (and the golden tests)
+  libgmime-3.0-dev                     # multipart/form-data uploads (POST /v1/audio/voices)
 )
 DEV_PACKAGES=(
   ninja-build

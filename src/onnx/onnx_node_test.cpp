@@ -68,22 +68,28 @@ std::string compare(const Tensor& want, const Tensor& got) {
   return "";
 }
 
+// Runs `step`; an Unsupported refuses the case, another Error fails it ("" when it ran).
+template <typename Fn>
+bool attempt(CaseResult& r, const char* what, Fn&& step) {
+  try {
+    step();
+    return true;
+  } catch (const Unsupported& e) {
+    r.outcome = Outcome::Refused;
+    r.detail = e.what();
+  } catch (const Error& e) {
+    r.outcome = Outcome::Failed;
+    r.detail = cat(what, ": ", e.what());
+  }
+  return false;
+}
+
 CaseResult run_case(const fs::path& dir) {
   CaseResult r;
   r.name = dir.filename().string();
   r.ops = model_ops(dir / "model.onnx");
   std::shared_ptr<const Model> model;
-  try {
-    model = Model::load(dir / "model.onnx");
-  } catch (const Unsupported& e) {
-    r.outcome = Outcome::Refused;
-    r.detail = e.what();
-    return r;
-  } catch (const Error& e) {
-    r.outcome = Outcome::Failed;
-    r.detail = cat("load: ", e.what());
-    return r;
-  }
+  if (!attempt(r, "load", [&] { model = Model::load(dir / "model.onnx"); })) return r;
   std::vector<fs::path> sets;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
@@ -111,17 +117,7 @@ CaseResult run_case(const fs::path& dir) {
       return r;
     }
     std::vector<Tensor> got;
-    try {
-      got = model->run(inputs);
-    } catch (const Unsupported& e) {
-      r.outcome = Outcome::Refused;
-      r.detail = e.what();
-      return r;
-    } catch (const Error& e) {
-      r.outcome = Outcome::Failed;
-      r.detail = cat("run: ", e.what());
-      return r;
-    }
+    if (!attempt(r, "run", [&] { got = model->run(inputs); })) return r;
     if (got.size() != expected.size()) {
       r.outcome = Outcome::Failed;
       r.detail = cat(got.size(), " outputs, ", expected.size(), " expected");

@@ -211,21 +211,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     auto self = shared_from_this();
     auto voices = server_->voices_;
-    const bool queued = voices->submit([self, voices, name, ref_text, audio = std::move(audio)] {
-      std::optional<ApiError> error;
-      try {
-        voices->store_voice(voices->make_voice(name, audio, ref_text));
-      } catch (const Error& e) {
-        error = ApiError(400, "invalid_request_error", "audio_sample", "invalid_value", e.what());
-      }
-      net::post(self->stream_.get_executor(), [self, name, error] {
-        if (error) return self->send_error(*error, "voices", false);
-        Response r{http::status::created, self->req_.version()};
-        r.set(http::field::content_type, "application/json");
-        r.body() = Json{{"id", name}, {"name", name}, {"object", "audio.voice"}}.dump();
-        self->send(std::move(r), "voices", false);
-      });
-    });
+    auto executor = stream_.get_executor();  // taken here: the worker must not touch stream_
+    const bool queued =
+        voices->submit([self, voices, executor, name, ref_text, audio = std::move(audio)] {
+          std::optional<ApiError> error;
+          try {
+            voices->store_voice(voices->make_voice(name, audio, ref_text));
+          } catch (const Error& e) {
+            error =
+                ApiError(400, "invalid_request_error", "audio_sample", "invalid_value", e.what());
+          }
+          net::post(executor, [self, name, error] {
+            if (error) return self->send_error(*error, "voices", false);
+            Response r{http::status::created, self->req_.version()};
+            r.set(http::field::content_type, "application/json");
+            r.body() = Json{{"id", name}, {"name", name}, {"object", "audio.voice"}}.dump();
+            self->send(std::move(r), "voices", false);
+          });
+        });
     if (!queued) refuse_busy("too many recordings are waiting to become voices; retry later");
   }
 

@@ -25,6 +25,7 @@ void ServerOptions::validate() const {
     if (k.empty()) fail("an api-key must not be empty");
   }
   if (max_voice_jobs < 1) fail("max-voice-jobs must be >= 1");
+  if (!(trim_memory_seconds >= 0)) fail("trim-memory-seconds must be >= 0");
   if (access_log != "json" && access_log != "logfmt" && access_log != "off")
     fail("access-log must be json, logfmt or off");
 }
@@ -40,7 +41,8 @@ std::string ServerOptions::to_string() const {
     << "\napi-keys: " << api_keys.size() << (api_keys.empty() ? " (no authentication)" : "")
     << "\naccess-log: " << access_log
     << "\nvoice-store: " << (voice_store.empty() ? "<model>/spk2info.pt" : voice_store)
-    << "\nmax-voice-jobs: " << max_voice_jobs << "\n";
+    << "\nmax-voice-jobs: " << max_voice_jobs << "\ntrim-memory-seconds: " << trim_memory_seconds
+    << "\n";
   return s.str();
 }
 

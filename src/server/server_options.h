@@ -28,6 +28,7 @@ struct ServerOptions {
   std::string access_log = "json";          // json | logfmt | off (stderr)
   std::string voice_store;                  // registered voices; "": <model>/spk2info.pt
   int64_t max_voice_jobs = 8;               // recordings waiting to become voices; beyond: 429
+  double trim_memory_seconds = 10;  // hand freed heap back to the system this often; 0: never
 
   void validate() const;
   std::string to_string() const;  // one "key: value" line each, for the start banner

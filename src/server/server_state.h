@@ -16,6 +16,7 @@
 #include "runtime/engine.h"
 #include "runtime/voice_maker.h"
 #include "server/api_error.h"
+#include "server/memory_trimmer.h"
 #include "server/metrics.h"
 #include "server/net_common.h"
 #include "server/server_options.h"
@@ -98,6 +99,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   }
 
   void run() {
+    const MemoryTrimmer trimmer(o_.trim_memory_seconds);
     std::vector<std::thread> threads;
     for (int i = 1; i < o_.threads; ++i) threads.emplace_back([this] { ioc_.run(); });
     ioc_.run();

@@ -153,6 +153,10 @@ Command register_serve(CLI::App& app) {
                  "beyond: 429")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--trim-memory-seconds", s.trim_memory_seconds,
+                 "Hand freed heap memory back to the system this often (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--access-log", s.access_log,
                  "One line per request on stderr: json | logfmt | off")
       ->check(CLI::IsMember({"json", "logfmt", "off"}))

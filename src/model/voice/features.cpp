@@ -244,7 +244,17 @@ void subtract_column_means(Matrix& m) {
   }
 }
 
-Matrix prompt_mel(std::span<const float> wave, const MelSpec& spec) {
+Matrix prompt_mel(std::span<const float> wave, const FeatExtractorConfig& config) {
+  struct {
+    int sample_rate, n_fft, num_mels, hop_size, win_size;
+    double fmin, fmax;
+  } spec{static_cast<int>(config.sampling_rate),
+         static_cast<int>(config.n_fft),
+         static_cast<int>(config.num_mels),
+         static_cast<int>(config.hop_size),
+         static_cast<int>(config.win_size),
+         config.fmin,
+         config.fmax};
   const int64_t n = static_cast<int64_t>(wave.size());
   const int64_t pad = (spec.n_fft - spec.hop_size) / 2;
   if (n <= pad) fail("the prompt mel needs more than ", pad, " samples, got ", n);

@@ -12,6 +12,8 @@
 #include <span>
 #include <vector>
 
+#include "model/config.h"
+
 namespace cosy::voice {
 
 // A row-major [rows, cols] float matrix.
@@ -37,18 +39,10 @@ Matrix kaldi_fbank(std::span<const float> wave16k, int n_mels);
 // Subtracts each column's mean over the rows (CAM++'s input normalisation).
 void subtract_column_means(Matrix& m);
 
-// Matcha's mel_spectrogram: reflect padding of (n_fft - hop) / 2, an uncentred STFT with a
-// periodic Hann window, magnitude sqrt(re² + im² + 1e-9), Slaney mel filters, natural log
-// clamped at 1e-5. [T, n_mels] with T = 1 + (samples + 2 · pad - n_fft) / hop.
-struct MelSpec {
-  int sample_rate = 24000;
-  int n_fft = 1920;
-  int num_mels = 80;
-  int hop_size = 480;
-  int win_size = 1920;
-  double fmin = 0;
-  double fmax = 8000;
-};
-Matrix prompt_mel(std::span<const float> wave, const MelSpec& spec);
+// Matcha's mel_spectrogram (the yaml's feat_extractor): reflect padding of
+// (n_fft - hop) / 2, an uncentred STFT with a periodic Hann window, magnitude
+// sqrt(re² + im² + 1e-9), Slaney mel filters, natural log clamped at 1e-5.
+// [T, num_mels] with T = 1 + (samples + 2 · pad - n_fft) / hop.
+Matrix prompt_mel(std::span<const float> wave, const FeatExtractorConfig& spec);
 
 }  // namespace cosy::voice

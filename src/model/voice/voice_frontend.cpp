@@ -39,13 +39,7 @@ VoiceFrontend::VoiceFrontend(const std::filesystem::path& model_dir, const Model
       model_rate_(static_cast<int>(config.sample_rate)),
       token_mel_ratio_(config.token_mel_ratio) {
   const FeatExtractorConfig& f = config.feat_extractor;
-  mel_ = MelSpec{static_cast<int>(f.sampling_rate),
-                 static_cast<int>(f.n_fft),
-                 static_cast<int>(f.num_mels),
-                 static_cast<int>(f.hop_size),
-                 static_cast<int>(f.win_size),
-                 f.fmin,
-                 f.fmax};
+  mel_ = f;
   if (config.flow.output_size > 0 && f.num_mels != config.flow.output_size) {
     fail("feat_extractor.num_mels ", f.num_mels, " differs from the flow's ",
          config.flow.output_size, " mel bins");

@@ -61,7 +61,7 @@ class VoiceFrontend {
  private:
   SpeechTokenizer tokenizer_;
   SpeakerEncoder speaker_;
-  MelSpec mel_;
+  FeatExtractorConfig mel_;
   int model_rate_;
   int64_t token_mel_ratio_;
 };
