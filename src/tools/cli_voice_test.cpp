@@ -85,6 +85,24 @@ TEST(CliVoice, AddListSynthRemove) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(read_whole_file(a), read_whole_file(b));
 
+  // The modes and speed change what is spoken: other tokens, or other lengths.
+  const fs::path cl = m / "cl.wav";
+  const fs::path inst = m / "inst.wav";
+  const fs::path fast = m / "fast.wav";
+  r = run("synth --model " + q(m) + " --voice stella --cross-lingual --text 'Hello there.' --seed 5 --out " + q(cl));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("synth --model " + q(m) + " --prompt-wav " + q(wav) +
+          " --instruct 'Speak slowly.' --text 'Hello there.' --seed 5 --out " + q(inst));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(read_whole_file(cl), read_whole_file(a));
+  EXPECT_NE(read_whole_file(inst), read_whole_file(a));
+  r = run("synth --model " + q(m) + " --voice stella --text 'Hello there.' --seed 5 --fixed-tokens 30 --speed 2 --out " +
+          q(fast));
+  ASSERT_EQ(r.code, 0) << r.out;
+  // 30 tokens = 60 mel frames at speed 1, 30 at speed 2, 480 samples each (16-bit WAV).
+  EXPECT_EQ(fs::file_size(a) - 44, 60u * 480 * 2);
+  EXPECT_EQ(fs::file_size(fast) - 44, 30u * 480 * 2);
+
   r = run("voice remove --model " + q(m) + " --id stella");
   ASSERT_EQ(r.code, 0) << r.out;
   r = run("voice list --model " + q(m));

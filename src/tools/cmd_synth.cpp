@@ -201,17 +201,23 @@ int run_synth(const SynthOptions& o) {
 
     StreamOptions so;
     if (!o.prompt_wav.empty()) {
-      // A one-off zero-shot voice, made as the official frontend_zero_shot makes it.
+      // A one-off voice, made as the official frontend_zero_shot makes it; cross-lingual and
+      // instruct2 use no transcript (the LM never sees it).
       const VoiceMaker maker(o.model, folder.config, *engine.frontend());
       const std::string audio = read_whole_file(o.prompt_wav);
-      const Voice v = maker.make("prompt", std::as_bytes(std::span(audio.data(), audio.size())),
-                                 o.prompt_wav, o.prompt_text);
-      auto prompt = std::make_shared<VoicePrompt>(VoicePrompt::from_voice(v));
+      const voice::PromptAnalysis analysis = maker.frontend().analyze(
+          std::as_bytes(std::span(audio.data(), audio.size())), o.prompt_wav);
+      auto prompt = std::make_shared<VoicePrompt>(
+          zero_shot_prompt(analysis, o.prompt_text.empty() ? std::vector<int32_t>{}
+                                                           : maker.transcript_ids(o.prompt_text)));
       prompt->check(engine.flow());
       so.voice = std::move(prompt);
     } else {
       so.voice = engine.voice(pick_voice(engine, o.voice));
     }
+    if (o.cross_lingual) so.voice = cross_lingual(so.voice);
+    if (!o.instruct.empty())
+      so.voice = instruct2(so.voice, instruction_ids(*engine.frontend(), o.instruct));
     so.input = o.incremental ? StreamInput::IncrementalText : StreamInput::Text;
     so.streaming = o.stream;
     so.flow.first_hop = o.first_hop;
@@ -391,6 +397,10 @@ Command register_synth(CLI::App& app) {
       "A prompt recording (WAV, FLAC, Ogg/Opus, MP3; 16 kHz or more, up to 30 s) for a one-off "
       "zero-shot voice; needs --prompt-text");
   app.add_option("--prompt-text", o->prompt_text, "What the --prompt-wav recording says");
+  app.add_option("--speed", o->speed,
+                 "Speaking rate, 0.5 to 2.0 (the mel is stretched; pitch is kept)")
+      ->check(CLI::Range(0.5, 2.0))
+      ->capture_default_str();
   app.add_flag(
       "--cross-lingual", o->cross_lingual,
       "Cross-lingual mode: the LM hears no prompt (for text in another language than the voice's)");
