@@ -53,13 +53,6 @@ VoiceMaker::VoiceMaker(const std::filesystem::path& model_dir, const ModelConfig
                        const text::TextFrontend& text)
     : frontend_(model_dir, config), text_(text) {}
 
-Voice VoiceMaker::make(const std::string& id, std::span<const std::byte> audio,
-                       const std::string& label, const std::string& transcript) const {
-  const std::vector<int32_t> ids = transcript_ids(transcript);  // before the heavy part
-  (void)ids;
-  return make(id, frontend_.analyze(audio, label), transcript);
-}
-
 std::vector<int32_t> VoiceMaker::transcript_ids(const std::string& transcript) const {
   if (transcript.find_first_not_of(" \t\r\n") == std::string::npos) {
     fail("the transcript is empty; a zero-shot voice needs the words the recording says");
@@ -69,25 +62,30 @@ std::vector<int32_t> VoiceMaker::transcript_ids(const std::string& transcript) c
   return ids;
 }
 
-VoicePrompt zero_shot_prompt(const voice::PromptAnalysis& analysis,
-                             std::vector<int32_t> transcript_ids) {
+VoicePrompt VoiceMaker::one_off(std::span<const std::byte> audio, const std::string& label,
+                                const std::string& transcript) const {
+  std::vector<int32_t> text;  // checked before the recording is analysed
+  if (transcript.find_first_not_of(" \t\r\n") != std::string::npos)
+    text = transcript_ids(transcript);
+  const voice::PromptAnalysis analysis = frontend_.analyze(audio, label);
   VoicePrompt p;
   p.speech = analysis.prompt_speech_token();
   p.feat = analysis.prompt_speech_feat().data;
   p.embedding = analysis.embedding;
-  if (!transcript_ids.empty()) {
-    p.text = std::move(transcript_ids);
+  if (!text.empty()) {
+    p.text = std::move(text);
     p.lm_speech = p.speech;
   }
   return p;
 }
 
-Voice VoiceMaker::make(const std::string& id, const voice::PromptAnalysis& p,
-                       const std::string& transcript) const {
+Voice VoiceMaker::make(const std::string& id, std::span<const std::byte> audio,
+                       const std::string& label, const std::string& transcript) const {
   if (!is_valid_voice_id(id)) {
     fail("voice id '", id, "' is not valid: use 1 to 64 letters, digits, '_', '-' or '.'");
   }
-  const std::vector<int32_t> text = transcript_ids(transcript);
+  const std::vector<int32_t> text = transcript_ids(transcript);  // before the heavy part
+  const voice::PromptAnalysis p = frontend_.analyze(audio, label);
   Voice v;
   v.id = id;
   const std::vector<int32_t> speech = p.prompt_speech_token();

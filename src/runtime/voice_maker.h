@@ -24,12 +24,6 @@ bool is_valid_voice_id(const std::string& id);
 // unless the instruction already ends with it, as the official examples write it).
 std::vector<int32_t> instruction_ids(const text::TextFrontend& text, std::string_view instruction);
 
-// The engine's prompt for an analysed recording (frontend_zero_shot): the LM gets the
-// transcript ids and the prompt speech; without a transcript (cross-lingual or instruct2
-// use) the LM part is left empty.
-VoicePrompt zero_shot_prompt(const voice::PromptAnalysis& analysis,
-                             std::vector<int32_t> transcript_ids);
-
 class VoiceMaker {
  public:
   // Loads the folder's speech_tokenizer_v2.onnx and campplus.onnx.
@@ -41,16 +35,18 @@ class VoiceMaker {
   // empty. Errors name `label`.
   Voice make(const std::string& id, std::span<const std::byte> audio, const std::string& label,
              const std::string& transcript) const;
-  // The same from an analysis already made.
-  Voice make(const std::string& id, const voice::PromptAnalysis& analysis,
-             const std::string& transcript) const;
-
-  // The transcript's text ids, normalised as inference_zero_shot does; an empty one is an Error.
-  std::vector<int32_t> transcript_ids(const std::string& transcript) const;
+  // A one-off voice for the engine, not stored (frontend_zero_shot): the LM gets the
+  // transcript and the prompt speech. An empty transcript leaves the LM part empty, for
+  // cross-lingual or instruct2 use, which replace it anyway.
+  VoicePrompt one_off(std::span<const std::byte> audio, const std::string& label,
+                      const std::string& transcript) const;
 
   const voice::VoiceFrontend& frontend() const { return frontend_; }
 
  private:
+  // The transcript's text ids, normalised as inference_zero_shot does; an empty one is an Error.
+  std::vector<int32_t> transcript_ids(const std::string& transcript) const;
+
   voice::VoiceFrontend frontend_;
   const text::TextFrontend& text_;
 };

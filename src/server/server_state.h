@@ -124,8 +124,6 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     bool granted = false;
   };
 
-  // Runs `then(true)` once a stream slot is held, or `then(false)` when the queue is full
-  // or the wait timed out; always on `executor`.
   // The voice a request speaks with: a voice by name, or a one-off voice from its
   // ref_audio (made on the voice worker, never here), with its instructions applied
   // (instruct2). `done` runs on `executor` with the voice, or with the ApiError to answer.
@@ -181,6 +179,8 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     return std::nullopt;
   }
 
+  // Runs `then(true)` once a stream slot is held, or `then(false)` when the queue is full
+  // or the wait timed out; always on `executor`.
   template <typename Executor>
   void acquire(Executor executor, std::function<void(bool)> then) {
     std::shared_ptr<Waiter> w;

@@ -73,12 +73,8 @@ void VoiceService::worker_loop() {
 std::shared_ptr<const VoicePrompt> VoiceService::make_one_off(const std::string& audio,
                                                               const std::string& ref_text) const {
   if (!maker_) fail("this server cannot make voices from recordings: ", unavailable_);
-  const std::vector<int32_t> ids = ref_text.find_first_not_of(" \t\r\n") == std::string::npos
-                                       ? std::vector<int32_t>{}
-                                       : maker_->transcript_ids(ref_text);
-  const voice::PromptAnalysis p =
-      maker_->frontend().analyze(std::as_bytes(std::span(audio.data(), audio.size())), "ref_audio");
-  auto prompt = std::make_shared<VoicePrompt>(zero_shot_prompt(p, ids));
+  auto prompt = std::make_shared<VoicePrompt>(
+      maker_->one_off(std::as_bytes(std::span(audio.data(), audio.size())), "ref_audio", ref_text));
   prompt->check(engine_.flow());
   return prompt;
 }

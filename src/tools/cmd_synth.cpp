@@ -205,11 +205,8 @@ int run_synth(const SynthOptions& o) {
       // instruct2 use no transcript (the LM never sees it).
       const VoiceMaker maker(o.model, folder.config, *engine.frontend());
       const std::string audio = read_whole_file(o.prompt_wav);
-      const voice::PromptAnalysis analysis = maker.frontend().analyze(
-          std::as_bytes(std::span(audio.data(), audio.size())), o.prompt_wav);
-      auto prompt = std::make_shared<VoicePrompt>(
-          zero_shot_prompt(analysis, o.prompt_text.empty() ? std::vector<int32_t>{}
-                                                           : maker.transcript_ids(o.prompt_text)));
+      auto prompt = std::make_shared<VoicePrompt>(maker.one_off(
+          std::as_bytes(std::span(audio.data(), audio.size())), o.prompt_wav, o.prompt_text));
       prompt->check(engine.flow());
       so.voice = std::move(prompt);
     } else {

@@ -109,6 +109,14 @@ int64_t reflect(int64_t i, int64_t n) {
   return i;
 }
 
+// The filterbank's energy in each of its bands: filters [bands, bins] · spectrum [bins].
+double band_energy(const Matrix& filters, int64_t band, const std::vector<double>& spectrum) {
+  double e = 0;
+  for (int64_t k = 0; k < filters.cols; ++k)
+    e += static_cast<double>(filters.at(band, k)) * spectrum[k];
+  return e;
+}
+
 }  // namespace
 
 Matrix slaney_mel_filters(int sample_rate, int n_fft, int n_mels, double fmin, double fmax) {
@@ -186,9 +194,7 @@ Matrix whisper_log_mel(std::span<const float> wave16k, int n_mels) {
       frame[i] = wave16k[reflect(t * kHop + i - kFft / 2, n)] * window[i];
     fft.power(frame.data(), power);
     for (int m = 0; m < n_mels; ++m) {
-      double e = 0;
-      for (int k = 0; k <= kFft / 2; ++k) e += static_cast<double>(fb.at(m, k)) * power[k];
-      const double l = std::log10(std::max(e, 1e-10));
+      const double l = std::log10(std::max(band_energy(fb, m, power), 1e-10));
       logs[m * frames + t] = l;
       max_log = std::max(max_log, l);
     }
@@ -226,9 +232,8 @@ Matrix kaldi_fbank(std::span<const float> wave16k, int n_mels) {
     std::fill(x.begin() + kWindow, x.end(), 0.0);
     fft.power(x.data(), power);
     for (int m = 0; m < n_mels; ++m) {
-      double e = 0;
-      for (int k = 0; k <= kPadded / 2; ++k) e += static_cast<double>(banks.at(m, k)) * power[k];
-      out.data[t * n_mels + m] = static_cast<float>(std::log(std::max(e, eps)));
+      out.data[t * n_mels + m] =
+          static_cast<float>(std::log(std::max(band_energy(banks, m, power), eps)));
     }
   }
   return out;
@@ -245,47 +250,34 @@ void subtract_column_means(Matrix& m) {
 }
 
 Matrix prompt_mel(std::span<const float> wave, const FeatExtractorConfig& config) {
-  struct {
-    int sample_rate, n_fft, num_mels, hop_size, win_size;
-    double fmin, fmax;
-  } spec{static_cast<int>(config.sampling_rate),
-         static_cast<int>(config.n_fft),
-         static_cast<int>(config.num_mels),
-         static_cast<int>(config.hop_size),
-         static_cast<int>(config.win_size),
-         config.fmin,
-         config.fmax};
+  config.validate();
+  const auto n_fft = static_cast<int>(config.n_fft);
+  const int64_t hop = config.hop_size;
+  const int64_t mels = config.num_mels;
   const int64_t n = static_cast<int64_t>(wave.size());
-  const int64_t pad = (spec.n_fft - spec.hop_size) / 2;
+  const int64_t pad = (n_fft - hop) / 2;
   if (n <= pad) fail("the prompt mel needs more than ", pad, " samples, got ", n);
-  if (spec.win_size > spec.n_fft)
-    fail("feat_extractor win_size ", spec.win_size, " exceeds n_fft ", spec.n_fft);
   const int64_t padded = n + 2 * pad;
-  if (padded < spec.n_fft) return Matrix{0, spec.num_mels, {}};
-  const int64_t frames = 1 + (padded - spec.n_fft) / spec.hop_size;
-  const Matrix fb =
-      slaney_mel_filters(spec.sample_rate, spec.n_fft, spec.num_mels, spec.fmin, spec.fmax);
+  if (padded < n_fft) return Matrix{0, mels, {}};
+  const int64_t frames = 1 + (padded - n_fft) / hop;
+  const Matrix fb = slaney_mel_filters(static_cast<int>(config.sampling_rate), n_fft,
+                                       static_cast<int>(mels), config.fmin, config.fmax);
   // torch.stft centres a shorter window inside the n_fft frame.
-  std::vector<double> window(static_cast<size_t>(spec.n_fft), 0.0);
-  const std::vector<double> hann = periodic_hann(spec.win_size);
-  const int64_t offset = (spec.n_fft - spec.win_size) / 2;
-  for (int i = 0; i < spec.win_size; ++i) window[offset + i] = hann[i];
-  const RealFft& fft = RealFft::of_size(spec.n_fft);
-  Matrix out{frames, spec.num_mels,
-             std::vector<float>(static_cast<size_t>(frames * spec.num_mels))};
-  std::vector<double> frame(static_cast<size_t>(spec.n_fft));
+  std::vector<double> window(static_cast<size_t>(n_fft), 0.0);
+  const std::vector<double> hann = periodic_hann(static_cast<int>(config.win_size));
+  const int64_t offset = (n_fft - config.win_size) / 2;
+  std::copy(hann.begin(), hann.end(), window.begin() + offset);
+  const RealFft& fft = RealFft::of_size(n_fft);
+  Matrix out{frames, mels, std::vector<float>(static_cast<size_t>(frames * mels))};
+  std::vector<double> frame(static_cast<size_t>(n_fft));
   std::vector<double> power;
-  std::vector<double> mag;
   for (int64_t t = 0; t < frames; ++t) {
-    for (int i = 0; i < spec.n_fft; ++i)
-      frame[i] = wave[reflect(t * spec.hop_size + i - pad, n)] * window[i];
+    for (int i = 0; i < n_fft; ++i) frame[i] = wave[reflect(t * hop + i - pad, n)] * window[i];
     fft.power(frame.data(), power);
-    mag.resize(power.size());
-    for (size_t k = 0; k < power.size(); ++k) mag[k] = std::sqrt(power[k] + 1e-9);
-    for (int m = 0; m < spec.num_mels; ++m) {
-      double e = 0;
-      for (int64_t k = 0; k < fb.cols; ++k) e += static_cast<double>(fb.at(m, k)) * mag[k];
-      out.data[t * spec.num_mels + m] = static_cast<float>(std::log(std::max(e, 1e-5)));
+    for (double& p : power) p = std::sqrt(p + 1e-9);  // magnitude, as Matcha takes it
+    for (int64_t m = 0; m < mels; ++m) {
+      out.data[t * mels + m] =
+          static_cast<float>(std::log(std::max(band_energy(fb, m, power), 1e-5)));
     }
   }
   return out;
