@@ -70,7 +70,7 @@ TEST(CliVoice, AddListSynthRemove) {
   for (float x : want_emb) scale = std::max(scale, std::fabs(x));
   for (size_t i = 0; i < emb.size(); ++i) ASSERT_NEAR(emb[i], want_emb[i], 1.1e-4 * scale) << i;
   EXPECT_EQ(v->find("prompt_speech_feat_len")->to_int_vector()[0],
-            static_cast<int64_t>(feat.size() / 80));
+            static_cast<int64_t>(feat.size()) / folder.config.flow.output_size);
 
   // The stored voice and the same recording given as a one-off prompt speak identically.
   const fs::path a = m / "a.wav";
@@ -89,19 +89,24 @@ TEST(CliVoice, AddListSynthRemove) {
   const fs::path cl = m / "cl.wav";
   const fs::path inst = m / "inst.wav";
   const fs::path fast = m / "fast.wav";
-  r = run("synth --model " + q(m) + " --voice stella --cross-lingual --text 'Hello there.' --seed 5 --out " + q(cl));
+  r = run("synth --model " + q(m) +
+          " --voice stella --cross-lingual --text 'Hello there.' --seed 5 --out " + q(cl));
   ASSERT_EQ(r.code, 0) << r.out;
   r = run("synth --model " + q(m) + " --prompt-wav " + q(wav) +
           " --instruct 'Speak slowly.' --text 'Hello there.' --seed 5 --out " + q(inst));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(read_whole_file(cl), read_whole_file(a));
   EXPECT_NE(read_whole_file(inst), read_whole_file(a));
-  r = run("synth --model " + q(m) + " --voice stella --text 'Hello there.' --seed 5 --fixed-tokens 30 --speed 2 --out " +
+  r = run("synth --model " + q(m) +
+          " --voice stella --text 'Hello there.' --seed 5 --fixed-tokens 30 --speed 2 --out " +
           q(fast));
   ASSERT_EQ(r.code, 0) << r.out;
-  // 30 tokens = 60 mel frames at speed 1, 30 at speed 2, 480 samples each (16-bit WAV).
-  EXPECT_EQ(fs::file_size(a) - 44, 60u * 480 * 2);
-  EXPECT_EQ(fs::file_size(fast) - 44, 30u * 480 * 2);
+  // 30 tokens of token_mel_ratio frames each, int(frames / 2) at speed 2, of
+  // samples_per_frame 16-bit samples after the 44-byte WAV header.
+  const auto frames = static_cast<uint64_t>(30 * folder.config.token_mel_ratio);
+  const auto frame_bytes = static_cast<uint64_t>(folder.config.hift.samples_per_frame()) * 2;
+  EXPECT_EQ(fs::file_size(a) - 44, frames * frame_bytes);
+  EXPECT_EQ(fs::file_size(fast) - 44, frames / 2 * frame_bytes);
 
   r = run("voice remove --model " + q(m) + " --id stella");
   ASSERT_EQ(r.code, 0) << r.out;

@@ -625,9 +625,15 @@ Json ws_scenario(const fs::path& dir, const ServerProcess& server, const std::st
   std::system((node_client("ws_session.mjs") + " " + url + " " + model().voice + " " + scenario +
                " > " + out.string() + " 2>&1")
                   .c_str());
-  const Json j = Json::parse(slurp(out), nullptr, false);
+  Json j = Json::parse(slurp(out), nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << scenario << ": " << slurp(out);
-  return j.is_discarded() ? Json::object() : j;
+  if (!j.is_object()) j = Json::object();
+  // A client that timed out reports no close code: the callers read these keys from a const
+  // Json, where a missing key is undefined behaviour, so they are always there.
+  if (!j.contains("close")) j["close"] = 0;
+  if (!j.contains("events")) j["events"] = Json::array();
+  if (!j.contains("audio")) j["audio"] = Json::array({0});
+  return j;
 }
 
 std::vector<std::string> event_types(const Json& result) {

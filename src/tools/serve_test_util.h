@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,9 @@ class ServerProcess {
       : log_(log) {
     pid_ = fork();
     if (pid_ == 0) {
+      // The server dies with the test process, even one a sanitizer aborts before the
+      // destructor below can run: no server is left behind.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       const std::string cmd = env + " exec " + std::string(COSY_CLI) + " serve --model " +
                               model.string() + " --port 0 " + args + " 2> " + log.string();
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
