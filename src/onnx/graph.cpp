@@ -184,7 +184,6 @@ void Model::build(const Blob& bytes, const std::filesystem::path& base_dir) {
     input_ids_.push_back(id);
   }
 
-  std::vector<int> last_use;
   for (const auto& n : g.node()) {
     auto node = std::make_unique<Node>();
     node->name = n.name().empty() ? cat("#", nodes_.size(), " ", n.op_type()) : n.name();
@@ -288,7 +287,7 @@ void Model::build(const Blob& bytes, const std::filesystem::path& base_dir) {
   }
 
   // Release each intermediate value after the last node that reads it.
-  last_use.assign(value_names_.size(), -1);
+  std::vector<int> last_use(value_names_.size(), -1);
   for (size_t i = 0; i < nodes_.size(); ++i) {
     for (int id : nodes_[i]->inputs) {
       if (id >= 0) last_use[id] = static_cast<int>(i);

@@ -10,7 +10,7 @@ namespace cosy::server {
 
 VoiceService::VoiceService(Engine& engine, const ModelFolder& folder, std::filesystem::path store,
                            int64_t max_queue)
-    : engine_(engine), store_(std::move(store)), max_queue_(max_queue), config_(folder.config) {
+    : engine_(engine), store_(std::move(store)), max_queue_(max_queue) {
   const auto tokenizer_dir = folder.dir / "CosyVoice-BlankEN";
   try {
     if (!text::BpeTokenizer::present(tokenizer_dir)) {
@@ -23,7 +23,7 @@ VoiceService::VoiceService(Engine& engine, const ModelFolder& folder, std::files
     unavailable_ = e.what();
   }
   if (std::filesystem::exists(store_)) {
-    bank_ = load_voices(store_, config_);
+    bank_ = load_voices(store_, folder.config);
     for (const Voice& v : bank_.voices) {
       try {
         engine_.set_voice(v.id, std::make_shared<VoicePrompt>(VoicePrompt::from_voice(v)));

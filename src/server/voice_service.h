@@ -66,7 +66,6 @@ class VoiceService {
 
   mutable std::mutex store_mutex_;
   VoiceBank bank_;  // the store's voices
-  ModelConfig config_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

@@ -622,8 +622,10 @@ Json ws_scenario(const fs::path& dir, const ServerProcess& server, const std::st
   const std::string url =
       "ws://127.0.0.1:" + std::to_string(server.port()) + "/v1/audio/speech/stream";
   const fs::path out = dir / ("ws-" + scenario + ".json");
-  std::system((node_client("ws_session.mjs") + " " + url + " " + model().voice + " " + scenario +
-               " > " + out.string() + " 2>&1")
+  // A bound against a hang, not a speed test: random weights may speak to the length limit,
+  // and CI runs this beside other tests on 2 cores.
+  std::system(("WS_CLIENT_TIMEOUT_S=180 " + node_client("ws_session.mjs") + " " + url + " " +
+               model().voice + " " + scenario + " > " + out.string() + " 2>&1")
                   .c_str());
   Json j = Json::parse(slurp(out), nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << scenario << ": " << slurp(out);

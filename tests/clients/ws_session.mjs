@@ -1,6 +1,7 @@
 // A WebSocket session with the `ws` library against /v1/audio/speech/stream, scripted by a
 // scenario name. Prints one JSON line: what came back (events, audio bytes per utterance,
 // the close code). Usage: node ws_session.mjs URL VOICE SCENARIO
+// WS_CLIENT_TIMEOUT_S bounds the whole session (default 30 s): a loaded CI machine needs more.
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
@@ -10,6 +11,7 @@ const config = (extra = {}) =>
 const text = (t) => JSON.stringify({ type: "input.text", text: t });
 const msg = (type) => JSON.stringify({ type });
 const words = ["Hello ", "there, ", "how ", "are ", "you ", "today? ", "Fine, ", "thanks."];
+const short = ["Hi ", "there."];
 const long = Array(40).fill("This is a long sentence for barge-in. ").join("");
 
 function refAudio() {
@@ -40,11 +42,11 @@ const scenarios = {
   // A one-off voice from a recording ($REF_AUDIO_FILE, sent as a base64 data URL) and what it says.
   ref_audio: [
     config({ text_streaming: "token", ref_audio: refAudio(), ref_text: "Hello there." }),
-    ...words.map(text),
+    ...short.map(text),
     msg("input.done"),
   ],
   // instruct2: an instruction in place of the voice's transcript.
-  instructions: [config({ instructions: "Speak slowly." }), ...words.map(text), msg("input.done")],
+  instructions: [config({ instructions: "Speak slowly." }), ...short.map(text), msg("input.done")],
   bad_ref_audio: [config({ ref_audio: "data:audio/wav;base64,aGVsbG8gd29ybGQh", ref_text: "x" }), text("hi")],
 };
 const script = scenarios[scenario];
@@ -60,7 +62,7 @@ let cancelled = false;
 const timer = setTimeout(() => {
   console.log(JSON.stringify({ timeout: true, events, audio }));
   process.exit(1);
-}, 30000);
+}, 1000 * Number(process.env.WS_CLIENT_TIMEOUT_S || 30));
 ws.on("open", () => {
   for (const m of script) ws.send(m);
 });
