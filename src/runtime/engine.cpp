@@ -23,7 +23,9 @@ ConfigFields EngineOptions::fields() const {
           {"prompt_state_voices", cat(prompt_state_voices)},
           {"uncond_first_passes", cat(uncond_first_passes)},
           {"lm_voice_prefixes", cat(lm_voice_prefixes)},
-          {"flow_left_chunks", flow_left_chunks ? cat(*flow_left_chunks) : "model"}};
+          {"flow_left_chunks", flow_left_chunks ? cat(*flow_left_chunks) : "model"},
+          {"schedule", schedule_policy_name(schedule)},
+          {"ttfa_target_s", cat(ttfa_target_s)}};
 }
 
 std::string EngineOptions::to_string() const { return fields_to_string("EngineOptions", fields()); }
@@ -35,6 +37,8 @@ void EngineOptions::validate() const {
   if (prompt_state_voices < 0) fail("engine: prompt_state_voices must be >= 0");
   if (uncond_first_passes < 0) fail("engine: uncond_first_passes must be >= 0");
   if (lm_voice_prefixes < 0) fail("engine: lm_voice_prefixes must be >= 0");
+  if (!(ttfa_target_s >= 0) || ttfa_target_s > 3600)
+    fail("engine: ttfa_target_s must be in [0, 3600], got ", ttfa_target_s);
   if (flow_left_chunks && *flow_left_chunks < -1)
     fail("engine: flow_left_chunks must be -1 (all) or >= 0, got ", *flow_left_chunks);
 }
@@ -68,6 +72,10 @@ struct ActiveStream {
   StreamResult result;
   std::vector<float> chunk;      // the audio of the current step
   std::vector<float> chunk_mel;  // the mel it was made from
+  // When the listener's audio runs out at real-time playback, in seconds since the stream
+  // opened (the deadline policy's deadline once audio has gone out).
+  double playback_end_s = 0;
+  bool selected = true;  // in this pass's batch (the deadline policy picks; lockstep: all)
 };
 
 class Engine::Scheduler {
@@ -119,11 +127,7 @@ class Engine::Scheduler {
       }
       for (auto& h : arrived) admit(std::move(h));
       take_inputs();
-      // Every stage runs each pass (no short-circuit): a stream can be ready in several.
-      const bool lm = lm_stage();
-      const bool flow = flow_stage();
-      const bool hift = hift_stage();
-      worked = lm || flow || hift;
+      worked = e_.schedule() == SchedulePolicy::Lockstep ? lockstep_pass() : deadline_pass();
       retire();
       publish_pool();
     }
@@ -231,6 +235,60 @@ class Engine::Scheduler {
     a.utterances.push_back(std::move(u));
   }
 
+  // Every stage, each over every stream ready for it (no short-circuit: a stream can be
+  // ready in several).
+  bool lockstep_pass() {
+    for (auto& ap : active_) ap->selected = true;
+    const bool lm = lm_stage();
+    const bool flow = flow_stage();
+    const bool hift = hift_stage();
+    return lm || flow || hift;
+  }
+
+  // The stage the most urgent stream needs, over the streams the policy picks; the LM step
+  // (cheap, batched) after it.
+  bool deadline_pass() {
+    std::vector<StreamNeed> needs;
+    std::vector<ActiveStream*> who;
+    for (auto& ap : active_) {
+      ActiveStream& a = *ap;
+      a.selected = false;
+      if (a.ended || a.utterances.empty()) continue;
+      Utterance& u = *a.utterances.front();
+      const StreamOptions& o = a.handle->options();
+      StreamNeed n;
+      n.hift_ready = u.hift_ready();
+      n.flow_ready = u.flow_ready();
+      const LmSession* lm = current_lm(a);
+      n.lm_ready = lm != nullptr && lm->ready();
+      n.lm_steps = u.tokens_missing();
+      n.flow_tokens = u.next_flow_tokens();
+      n.hift_frames = u.hift_frames_in_step();
+      n.started = a.result.first_chunk_s >= 0;
+      if (o.streaming) {
+        const double now = a.handle->seconds_since_open();
+        n.deadline_s = (n.started ? a.playback_end_s : e_.options_.ttfa_target_s) - now;
+      }
+      needs.push_back(n);
+      who.push_back(&a);
+    }
+    const PassPlan plan = plan_deadline_pass(needs, costs_);
+    for (const size_t i : plan.members) who[i]->selected = true;
+    bool worked = false;
+    if (plan.stage == Stage::Flow) worked = flow_stage();
+    if (plan.stage == Stage::Hift) worked = hift_stage();
+    return lm_stage() || worked;
+  }
+
+  // The LM session a stream runs now: its first segment whose LM has not finished.
+  static LmSession* current_lm(ActiveStream& a) {
+    for (auto& u : a.utterances) {
+      LmSession* lm = u->lm();
+      if (lm != nullptr && !lm->finished()) return lm;
+    }
+    return nullptr;
+  }
+
   // One batched LM step over every stream whose current segment has input ready. The
   // runner also sees the streams waiting for text: under KV pressure it may evict them.
   bool lm_stage() {
@@ -249,6 +307,7 @@ class Engine::Scheduler {
     if (owners.empty()) return false;
     const auto t0 = std::chrono::steady_clock::now();
     const LmStepStats st = runner_.step(sessions);
+    costs_.observe_lm(seconds_since(t0));
     record(stats_.llm, t0,
            e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions),
            st.sessions);
@@ -273,10 +332,12 @@ class Engine::Scheduler {
     std::vector<FlowStream::Step> steps;
     std::vector<FlowRequest> requests;
     std::vector<ActiveStream*> step_owner, request_owner;
+    int64_t tokens = 0;  // what the calls cover, for the policy's cost estimate
     for (auto& ap : active_) {
-      if (ap->ended || ap->utterances.empty()) continue;
+      if (ap->ended || ap->utterances.empty() || !ap->selected) continue;
       Utterance& u = *ap->utterances.front();
       if (!u.flow_ready()) continue;
+      tokens += u.next_flow_tokens();
       if (u.flow_stream() != nullptr) {
         steps.push_back({u.flow_stream(), &u.flow_out(), nullptr});
         step_owner.push_back(ap.get());
@@ -295,6 +356,7 @@ class Engine::Scheduler {
     run_isolated(steps, step_owner,
                  [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
     run_isolated(requests, request_owner, [&](std::span<FlowRequest> r) { e_.flow_.infer(r); });
+    costs_.observe_flow(seconds_since(t0), tokens);
     double flops = 0;
     for (size_t i = 0; i < owners.size(); ++i) {
       if (owners[i]->ended) continue;
@@ -327,10 +389,12 @@ class Engine::Scheduler {
     std::vector<HiftStream::Step> steps;
     std::vector<ActiveStream*> owners;
     double flops = 0;
+    int64_t frames = 0;
     for (auto& ap : active_) {
-      if (ap->ended || ap->utterances.empty()) continue;
+      if (ap->ended || ap->utterances.empty() || !ap->selected) continue;
       Utterance& u = *ap->utterances.front();
       if (!u.hift_ready()) continue;
+      frames += u.hift_frames_in_step();
       ap->chunk.clear();
       ap->chunk_mel = u.mel_out();
       flops += e_.hift_.flops(u.hift_frames_in_step());
@@ -341,6 +405,7 @@ class Engine::Scheduler {
     const auto t0 = std::chrono::steady_clock::now();
     run_isolated(steps, owners,
                  [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
+    costs_.observe_hift(seconds_since(t0), frames);
     record(stats_.hift, t0, flops, static_cast<int64_t>(steps.size()));
     for (size_t i = 0; i < steps.size(); ++i) {
       ActiveStream& a = *owners[i];
@@ -390,8 +455,12 @@ class Engine::Scheduler {
 
   void deliver(ActiveStream& a, std::span<const float> samples, std::span<const float> mel,
                int64_t segment, bool last) {
-    if (!samples.empty() && a.result.first_chunk_s < 0) {
-      a.result.first_chunk_s = a.handle->seconds_since_open();
+    if (!samples.empty()) {
+      const double now = a.handle->seconds_since_open();
+      if (a.result.first_chunk_s < 0) a.result.first_chunk_s = now;
+      // The listener plays from the first chunk; after a stall, from the chunk's arrival.
+      a.playback_end_s =
+          std::max(a.playback_end_s, now) + static_cast<double>(samples.size()) / e_.sample_rate_;
     }
     AudioChunk chunk{samples, mel, a.result.chunks, segment, last};
     ++a.result.chunks;
@@ -463,6 +532,10 @@ class Engine::Scheduler {
     s.flops += flops;
     s.calls += 1;
     s.items += items;
+    if (items >= 0) {
+      if (static_cast<int64_t>(s.batch_sizes.size()) <= items) s.batch_sizes.resize(items + 1);
+      ++s.batch_sizes[items];
+    }
   }
 
   Engine& e_;
@@ -474,6 +547,7 @@ class Engine::Scheduler {
   std::list<std::pair<std::shared_ptr<const VoicePrompt>, std::shared_ptr<const FlowStreamState>>>
       prompt_states_;
   std::optional<UncondFirstPassCache> uncond_cache_;  // thread-safe; absent when turned off
+  StageCosts costs_;  // the deadline policy's estimates; scheduler thread only
   std::atomic<int64_t> open_{0};
   mutable std::mutex stats_mutex_;
   EngineStats stats_;
@@ -482,6 +556,7 @@ class Engine::Scheduler {
 Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions options)
     : backend_(backend),
       options_(validated(options)),
+      schedule_(options_.schedule),
       lm_(backend, folder.config.llm, folder.llm, options.llm_weights),
       flow_(backend, flow_config(folder.config.flow, options_), folder.flow, options.flow_weights),
       hift_(backend, folder.config.hift, folder.hift, options.hift_weights),

@@ -10,6 +10,7 @@
 // order, the next segment's LM overlapping the current one's flow and vocoder.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "model/lm/speech_lm.h"
 #include "model/model_folder.h"
 #include "runtime/lm_runner.h"
+#include "runtime/stage_policy.h"
 #include "runtime/synthesis_stream.h"
 #include "text/text_frontend.h"
 
@@ -57,16 +59,22 @@ struct EngineOptions {
   // stream's estimator state to N + 1 chunks (plus the chunk being computed) however long
   // the stream runs.
   std::optional<int64_t> flow_left_chunks;
+  // How the scheduler picks each step's work (runtime/stage_policy.h): deadline-aware, or
+  // every stage over everything ready (lockstep).
+  SchedulePolicy schedule = SchedulePolicy::Deadline;
+  // Deadline policy: a new stream's time-to-first-audio target, seconds.
+  double ttfa_target_s = 0.5;
   ConfigFields fields() const;
   std::string to_string() const;
   void validate() const;
 };
 
 struct StageStats {
-  double seconds = 0;  // wall time of the stage's batched calls
-  double flops = 0;    // useful work done (see engine.cpp)
-  int64_t calls = 0;   // batched calls
-  int64_t items = 0;   // stream-steps served by those calls
+  double seconds = 0;                // wall time of the stage's batched calls
+  double flops = 0;                  // useful work done (see engine.cpp)
+  int64_t calls = 0;                 // batched calls
+  int64_t items = 0;                 // stream-steps served by those calls
+  std::vector<int64_t> batch_sizes;  // [n]: calls that served n streams
 };
 
 struct EngineStats {
@@ -117,6 +125,10 @@ class Engine {
   const text::TextFrontend* frontend() const { return frontend_ ? &*frontend_ : nullptr; }
 
   EngineStats stats() const;
+  // Switches the scheduling policy from the next step on (a load test compares them on
+  // one loaded engine). options().schedule stays what the engine was made with.
+  void set_schedule(SchedulePolicy policy) { schedule_ = policy; }
+  SchedulePolicy schedule() const { return schedule_.load(); }
   const EngineOptions& options() const { return options_; }
   const SpeechLm& lm() const { return lm_; }
   const FlowModel& flow() const { return flow_; }
@@ -128,6 +140,7 @@ class Engine {
 
   Backend& backend_;
   EngineOptions options_;
+  std::atomic<SchedulePolicy> schedule_;
   SpeechLm lm_;
   FlowModel flow_;
   HiftVocoder hift_;

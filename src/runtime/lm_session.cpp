@@ -1,6 +1,7 @@
 #include "runtime/lm_session.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -56,6 +57,8 @@ LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
   if (!(opt_.min_token_text_ratio >= 0) || !(opt_.max_token_text_ratio > 0))
     cosy::fail("lm session: token/text ratios must be positive");
   if (opt_.fixed_tokens < 0) cosy::fail("lm session: fixed_tokens must be >= 0");
+  if (!(opt_.forced_tokens_per_text_token >= 0))
+    cosy::fail("lm session: forced_tokens_per_text_token must be >= 0");
   check_text(opt_.prompt_text, "prompt text");
   check_text(opt_.text, "text");
   for (size_t i = 0; i < opt_.prompt_speech.size(); ++i) {
@@ -216,7 +219,8 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   const auto min_len =
       static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
   std::vector<int32_t> banned;
-  if (opt_.fixed_tokens > 0) {
+  const int64_t forced = forced_length();
+  if (forced > 0) {
     banned = {v.eos(), v.unused_stop(), v.fill()};
   } else if (opt_.bistream) {
     banned = {v.unused_stop(), v.fill()};
@@ -231,14 +235,22 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   }
   auto out = emit(top);
   const auto max_len =
-      opt_.fixed_tokens > 0
-          ? opt_.fixed_tokens
-          : static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
+      forced > 0 ? forced
+                 : static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
   if (static_cast<int64_t>(tokens_.size()) >= max_len) {
     finish_ = LmFinish::MaxLength;
     ready_ = false;
   }
   return out;
+}
+
+int64_t LmSession::forced_length() const {
+  if (opt_.fixed_tokens > 0) return opt_.fixed_tokens;
+  if (opt_.forced_tokens_per_text_token > 0) {
+    return std::max<int64_t>(
+        1, std::llround(opt_.forced_tokens_per_text_token * static_cast<double>(text_len_)));
+  }
+  return 0;
 }
 
 void LmSession::cancel() {

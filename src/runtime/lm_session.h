@@ -54,6 +54,10 @@ struct LmSessionOptions {
   // > 0: exactly this many speech tokens, stop ids banned until then (benchmarks give
   // random weights a fixed length this way). Replaces the ratio limits.
   int64_t fixed_tokens = 0;
+  // > 0: round(this × the segment's text tokens) speech tokens (at least 1), stop ids banned
+  // until then: a realistic length from random weights (loadtest draws it around a speech
+  // rate). Bistream: counted once the text has ended. Replaces the ratio limits.
+  double forced_tokens_per_text_token = 0;
   bool keep_logp = false;  // keep the last step's log-probabilities (tests, tracing)
 };
 
@@ -110,6 +114,7 @@ class LmSession {
   void schedule();  // bistream: decide what to feed next, or wait
   void go_final();
   std::optional<int32_t> emit(int32_t token);
+  int64_t forced_length() const;  // fixed or forced speech tokens; 0: the LM decides
 
   LmSessionLimits limits_;
   LmSessionOptions opt_;

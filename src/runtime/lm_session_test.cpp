@@ -66,6 +66,30 @@ TEST(LmSession, UnistreamStopsAtTwentyTimesTheText) {
   EXPECT_EQ(s.tokens().size(), 40u);
 }
 
+// A forced rate: round(2.6 × 3 text tokens) = 8 speech tokens, EOS banned until then and
+// the stream ended there, whatever the log-probabilities say.
+TEST(LmSession, ForcedRateGivesTokensPerTextToken) {
+  auto o = greedy({1, 2, 3});
+  o.forced_tokens_per_text_token = 2.6;
+  LmSession s(limits(), o);
+  while (!s.finished()) s.advance(favour(50, 4));
+  EXPECT_EQ(s.finish_reason(), LmFinish::MaxLength);
+  EXPECT_EQ(s.tokens().size(), 8u);
+  // Bistream: counted over all the text once it has ended (7 tokens × 3 = 21).
+  auto b = greedy({}, true);
+  b.forced_tokens_per_text_token = 3;
+  LmSession t(limits(), b);
+  t.push_text(range(1, 7));
+  t.end_text();
+  for (int i = 0; i < 200 && !t.finished(); ++i) {
+    if (t.ready()) t.advance(favour(50, 4));
+  }
+  EXPECT_EQ(t.finish_reason(), LmFinish::MaxLength);
+  EXPECT_EQ(t.tokens().size(), 21u);
+  o.forced_tokens_per_text_token = -1;
+  EXPECT_THROW(LmSession(limits(), o), Error);
+}
+
 // Bistream without a prompt: wait for 5 text tokens, 15 speech tokens, a forced fill,
 // the next 5 text tokens (the fill itself is not fed), and at the end the rest + task_id.
 TEST(LmSession, BistreamInterleavesFiveTextFifteenSpeech) {

@@ -44,6 +44,9 @@ void StreamOptions::validate() const {
   flow.validate();
   sampling.validate();
   if (fixed_tokens < 0) fail("stream: fixed_tokens must be >= 0");
+  if (!(forced_tokens_per_text_token >= 0) || forced_tokens_per_text_token > 1000)
+    fail("stream: forced_tokens_per_text_token must be in [0, 1000], got ",
+         forced_tokens_per_text_token);
   if (!(speed >= 0.5 && speed <= 2.0))
     fail("stream: speed must be between 0.5 and 2.0, got ", speed);
   if (!(min_token_text_ratio >= 0) || !(max_token_text_ratio > 0) ||

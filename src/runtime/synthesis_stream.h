@@ -52,6 +52,9 @@ struct StreamOptions {
   // > 0: the LM emits exactly this many speech tokens per segment (benchmarks: random
   // weights then give a fixed length).
   int64_t fixed_tokens = 0;
+  // > 0: each segment's speech tokens are round(this × its text tokens), whatever the LM
+  // would say (LmSessionOptions::forced_tokens_per_text_token).
+  double forced_tokens_per_text_token = 0;
   double min_token_text_ratio = 2, max_token_text_ratio = 20;
   // Speaking rate, 0.5–2.0: the mel is stretched before the vocoder (runtime/mel_stretch.h),
   // in streaming too; pitch is kept.

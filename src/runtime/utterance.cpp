@@ -23,6 +23,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     o.min_token_text_ratio = options.min_token_text_ratio;
     o.max_token_text_ratio = options.max_token_text_ratio;
     o.fixed_tokens = options.fixed_tokens;
+    o.forced_tokens_per_text_token = options.forced_tokens_per_text_token;
     lm_ = std::make_unique<LmSession>(limits, std::move(o));
   }
   if (options.streaming) {
@@ -61,6 +62,15 @@ void Utterance::end_tokens() {
   tokens_ended_ = true;
   if (flow_stream_) flow_stream_->finish();
   if (tokens_.empty()) done_ = true;  // nothing to say (an LM that stopped at once)
+}
+
+int64_t Utterance::tokens_missing() const {
+  return flow_stream_ ? flow_stream_->tokens_missing() : 0;
+}
+
+int64_t Utterance::next_flow_tokens() const {
+  if (flow_stream_) return flow_stream_->next_chunk_tokens();
+  return static_cast<int64_t>(tokens_.size());
 }
 
 bool Utterance::flow_ready() const {

@@ -51,6 +51,7 @@ inline StreamOptions speech_stream_options(const SpeechRequest& request,
   so.sampling = request.sampling;
   so.vocoder_seed = request.sampling.seed;
   so.speed = request.speed;
+  so.forced_tokens_per_text_token = request.forced_tokens_per_text_token;
   so.on_complete = job.completion_callback();
   return so;
 }

@@ -170,6 +170,12 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
     } else if (key == "ref_text") {
       r.ref_text = string_field(v, "ref_text");
       if (!valid_utf8(r.ref_text)) invalid("ref_text", "'ref_text' is not valid UTF-8");
+    } else if (key == "forced_tokens_per_text_token") {
+      r.forced_tokens_per_text_token = number_field(v, "forced_tokens_per_text_token");
+      if (!(r.forced_tokens_per_text_token >= 0 && r.forced_tokens_per_text_token <= 100)) {
+        invalid("forced_tokens_per_text_token",
+                "'forced_tokens_per_text_token' must be in [0, 100]");
+      }
     } else if (key == "stream_format") {
       const std::string& f = string_field(v, "stream_format");
       if (f == "audio") {

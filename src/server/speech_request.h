@@ -38,6 +38,9 @@ struct SpeechRequest {
   // and what it says. With ref_audio, `voice` may be left out (and is ignored).
   std::string ref_audio;
   std::string ref_text;
+  // Load testing with untrained weights (cosyserve loadtest): the LM speaks this many
+  // speech tokens per text token, whatever it would say; 0: it decides.
+  double forced_tokens_per_text_token = 0;
   bool has_ref_audio() const { return !ref_audio.empty(); }
 };
 

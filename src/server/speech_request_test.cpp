@@ -18,8 +18,10 @@ TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
   const auto r = parse_speech_request(
       R"({"model":"cosyvoice2","input":"Hello there.","voice":{"id":"v1"},
           "response_format":"flac","stream_format":"sse","seed":7,"temperature":0.8,
-          "top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"instructions":""})",
+          "top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"instructions":"",
+          "forced_tokens_per_text_token":7.5})",
       limits());
+  EXPECT_DOUBLE_EQ(r.forced_tokens_per_text_token, 7.5);
   EXPECT_EQ(r.input, "Hello there.");
   EXPECT_EQ(r.voice, "v1");
   EXPECT_EQ(r.format, AudioEncoding::Flac);
@@ -84,6 +86,8 @@ TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
        "between 0.5 and 2.0"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","speed":"fast"})", 400, "speed",
        "must be a number"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","forced_tokens_per_text_token":-1})", 400,
+       "forced_tokens_per_text_token", "in [0, 100]"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","instructions":7})", 400, "instructions",
        "must be a string"},
       {R"({"model":"cosyvoice2","input":"hi","ref_audio":"/etc/passwd","ref_text":"x"})", 400,

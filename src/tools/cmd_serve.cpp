@@ -26,6 +26,8 @@ struct ServeOptions {
   server::ServerOptions server;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   int compute_threads = 0;
+  std::string schedule = schedule_policy_name(EngineOptions{}.schedule);
+  double ttfa_target = EngineOptions{}.ttfa_target_s;
 };
 
 // COSYSERVE_API_KEY: one key, or several separated by commas.
@@ -57,6 +59,8 @@ int run_serve(ServeOptions& options) {
   eo.hift_weights = parse_weight_format(o.hift_weights);
   eo.max_streams = o.server.max_streams;
   eo.max_input_chars = o.server.max_input_chars;
+  eo.schedule = parse_schedule_policy(o.schedule);
+  eo.ttfa_target_s = o.ttfa_target;
   Engine engine(*backend, folder, eo);
   if (engine.frontend() == nullptr) {
     fail(o.model, "/CosyVoice-BlankEN has no tokenizer files: the server speaks text");
@@ -73,9 +77,10 @@ int run_serve(ServeOptions& options) {
   server::HttpServer http(engine, o.server, voices);
   const int port = http.listen();
   std::fprintf(stderr,
-               "cosyserve serve: model %s\n%sweights: %s, flow-weights: %s, hift-weights: %s\n",
+               "cosyserve serve: model %s\n%sweights: %s, flow-weights: %s, hift-weights: %s, "
+               "schedule: %s, ttfa-target: %g s\n",
                o.model.c_str(), o.server.to_string().c_str(), o.weights.c_str(),
-               o.flow_weights.c_str(), o.hift_weights.c_str());
+               o.flow_weights.c_str(), o.hift_weights.c_str(), o.schedule.c_str(), o.ttfa_target);
   std::fprintf(stderr, "listening on http://%s:%d\n", o.server.host.c_str(), port);
   std::fflush(stderr);
   InterruptHandler on_signal([&http] { http.drain(); });
@@ -169,6 +174,16 @@ Command register_serve(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format: " + formats)
       ->check(CLI::IsMember(weight_format_names()))
+      ->capture_default_str();
+  app.add_option("--schedule", o->schedule,
+                 "How the engine picks each step's work: deadline (listeners closest to a stall "
+                 "first, then new streams' first audio) | lockstep (every stage over everything "
+                 "ready)")
+      ->check(CLI::IsMember({"deadline", "lockstep"}))
+      ->capture_default_str();
+  app.add_option("--ttfa-target", o->ttfa_target,
+                 "deadline schedule: a new stream's time-to-first-audio target, seconds")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   return [o] { return run_serve(*o); };
 }

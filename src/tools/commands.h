@@ -20,5 +20,6 @@ Command register_bench(CLI::App& app);
 Command register_tokenize(CLI::App& app);
 Command register_serve(CLI::App& app);
 Command register_voice(CLI::App& app);
+Command register_loadtest(CLI::App& app);
 
 }  // namespace cosy::tools

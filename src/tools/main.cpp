@@ -33,6 +33,8 @@ const std::vector<Subcommand>& subcommands() {
        cosy::tools::register_make_model},
       {"bench", "Time a fixed synthesis workload per stage (offline and streaming)",
        cosy::tools::register_bench},
+      {"loadtest", "Many streams at once, measured as listeners hear them (closed or open loop)",
+       cosy::tools::register_loadtest},
       {"tokenize", "Show the normalised text, segments and token ids the LM would get",
        cosy::tools::register_tokenize},
       {"vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",

@@ -1,5 +1,7 @@
 #include "model/flow/flow_stream.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace cosy {
@@ -46,6 +48,18 @@ void FlowStream::push_tokens(std::span<const int32_t> tokens) {
 void FlowStream::finish() { finished_ = true; }
 
 int64_t FlowStream::this_hop() const { return token_offset_ == 0 ? hop_ + prompt_pad_ : hop_; }
+
+int64_t FlowStream::tokens_missing() const {
+  if (done_ || finished_) return 0;
+  const auto have = static_cast<int64_t>(tokens_.size()) - token_offset_;
+  return std::max<int64_t>(0, this_hop() + flow_.config().pre_lookahead_len - have);
+}
+
+int64_t FlowStream::next_chunk_tokens() const {
+  if (done_) return 0;
+  const auto have = static_cast<int64_t>(tokens_.size()) - token_offset_;
+  return finished_ ? have : this_hop();
+}
 
 bool FlowStream::ready() const {
   if (done_) return false;

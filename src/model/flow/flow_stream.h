@@ -57,6 +57,10 @@ class FlowStream {
   bool ready() const;
   bool done() const { return done_; }
   int64_t emitted_tokens() const { return token_offset_; }
+  // Tokens still to come before the next chunk can run (0 when ready or finished), and the
+  // tokens that chunk will emit (the schedulers' cost estimates).
+  int64_t tokens_missing() const;
+  int64_t next_chunk_tokens() const;
   int64_t hop() const { return hop_; }
   const FlowStreamState& state() const { return state_; }
   // The flow calls run so far: tokens seen (prompt included, look-ahead not), tokens
