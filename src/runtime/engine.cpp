@@ -8,6 +8,7 @@
 #include <list>
 
 #include "core/error.h"
+#include "runtime/engine_trace.h"
 #include "runtime/utterance.h"
 
 namespace cosy {
@@ -75,6 +76,7 @@ struct ActiveStream {
   // When the listener's audio runs out at real-time playback, in seconds since the stream
   // opened (the deadline policy's deadline once audio has gone out).
   double playback_end_s = 0;
+  int64_t serial = 0;    // the stream's number in traces
   bool selected = true;  // in this pass's batch (the deadline policy picks; lockstep: all)
 };
 
@@ -125,8 +127,10 @@ class Engine::Scheduler {
         if (sig.stopping) break;
         arrived.swap(incoming_);
       }
+      trace_ = e_.trace_ptr_.load(std::memory_order_acquire);
       for (auto& h : arrived) admit(std::move(h));
       take_inputs();
+      if (trace_ != nullptr) trace_states();
       worked = e_.schedule() == SchedulePolicy::Lockstep ? lockstep_pass() : deadline_pass();
       retire();
       publish_pool();
@@ -145,7 +149,14 @@ class Engine::Scheduler {
   void admit(std::shared_ptr<SynthesisStream> handle) {
     auto a = std::make_unique<ActiveStream>();
     a->handle = std::move(handle);
+    a->serial = next_serial_++;
     const StreamOptions& o = a->handle->options();
+    if (trace_ != nullptr) {
+      trace_->stream_opened(
+          a->serial, a->handle->opened_at(), std::chrono::steady_clock::now(),
+          cat(stream_input_name(o.input), o.streaming ? ", streaming" : ", offline",
+              o.fixed_tokens > 0 ? cat(", ", o.fixed_tokens, " tokens") : ""));
+    }
     try {
       // Incremental text and speech tokens make one utterance that grows as input arrives.
       if (o.input != StreamInput::Text) {
@@ -194,7 +205,7 @@ class Engine::Scheduler {
   // The voice's prompt flow state for incremental streaming, computed on first use and
   // kept for the most recent prompt_state_voices voices; null when not used. The stream
   // copies it, so evicting it later is safe.
-  const FlowStreamState* prompt_state(const StreamOptions& o) {
+  const FlowStreamState* prompt_state(const StreamOptions& o, int64_t serial) {
     const int64_t cap = e_.options_.prompt_state_voices;
     if (cap == 0 || !o.streaming || !o.flow.incremental) return nullptr;
     auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(), [&](const auto& entry) {
@@ -203,10 +214,16 @@ class Engine::Scheduler {
     });
     if (it == prompt_states_.end()) {
       const VoicePrompt& v = *o.voice;
+      if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Flow);
       const auto t0 = std::chrono::steady_clock::now();
       auto state = std::make_shared<const FlowStreamState>(
           e_.flow_.prompt_state(v.speech, v.feat, v.embedding, o.flow.half_state));
       record(stats_.flow, t0, 0, 0);
+      if (trace_ != nullptr) {
+        const int64_t who[] = {serial};
+        trace_->stage_call(Stage::Flow, t0, std::chrono::steady_clock::now(), who,
+                           {{"voice prompt state", true}});
+      }
       prompt_states_.emplace_front(o.voice, std::move(state));
       while (static_cast<int64_t>(prompt_states_.size()) > cap) prompt_states_.pop_back();
       int64_t bytes = 0;
@@ -226,13 +243,37 @@ class Engine::Scheduler {
   void add_utterance(ActiveStream& a, std::vector<int32_t> text, bool with_lm) {
     const StreamOptions& o = a.handle->options();
     auto u = std::make_unique<Utterance>(e_.flow_, e_.hift_, limits_, o, a.next_segment++,
-                                         std::move(text), with_lm, prompt_state(o),
+                                         std::move(text), with_lm, prompt_state(o, a.serial),
                                          uncond_cache_ ? &*uncond_cache_ : nullptr);
     if (u->flow_stream() != nullptr && u->flow_stream()->state().committed_tokens() > 0) {
       std::lock_guard lock(stats_mutex_);
       ++stats_.prompt_state_starts;
     }
     a.utterances.push_back(std::move(u));
+  }
+
+  // Each stream's state before this pass's calls: what it waits for.
+  void trace_states() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& ap : active_) {
+      ActiveStream& a = *ap;
+      if (a.ended) continue;
+      const char* state = "waiting for input";
+      if (!a.utterances.empty()) {
+        Utterance& u = *a.utterances.front();
+        const LmSession* lm = current_lm(a);
+        if (u.hift_ready()) {
+          state = "waiting for vocoder";
+        } else if (u.flow_ready()) {
+          state = "waiting for flow";
+        } else if (lm != nullptr && lm->ready()) {
+          state = "waiting for llm";
+        } else if (lm != nullptr && lm->waiting_for_text()) {
+          state = "waiting for text";
+        }
+      }
+      trace_->stream_state(a.serial, state, now);
+    }
   }
 
   // Every stage, each over every stream ready for it (no short-circuit: a stream can be
@@ -248,6 +289,7 @@ class Engine::Scheduler {
   // The stage the most urgent stream needs, over the streams the policy picks; the LM step
   // (cheap, batched) after it.
   bool deadline_pass() {
+    const auto planning = std::chrono::steady_clock::now();
     std::vector<StreamNeed> needs;
     std::vector<ActiveStream*> who;
     for (auto& ap : active_) {
@@ -274,6 +316,7 @@ class Engine::Scheduler {
     }
     const PassPlan plan = plan_deadline_pass(needs, costs_);
     for (const size_t i : plan.members) who[i]->selected = true;
+    if (trace_ != nullptr) trace_->scheduler("plan", planning, std::chrono::steady_clock::now());
     bool worked = false;
     if (plan.stage == Stage::Flow) worked = flow_stage();
     if (plan.stage == Stage::Hift) worked = hift_stage();
@@ -305,12 +348,19 @@ class Engine::Scheduler {
       }
     }
     if (owners.empty()) return false;
+    if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Lm);
     const auto t0 = std::chrono::steady_clock::now();
     const LmStepStats st = runner_.step(sessions);
     costs_.observe_lm(seconds_since(t0));
-    record(stats_.llm, t0,
-           e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions),
-           st.sessions);
+    const double flops =
+        e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions);
+    record(stats_.llm, t0, flops, st.sessions);
+    if (trace_ != nullptr) {
+      std::vector<int64_t> serials;
+      for (auto& [a, u] : owners) serials.push_back(a->serial);
+      trace_->stage_call(Stage::Lm, t0, std::chrono::steady_clock::now(), serials,
+                         {{"rows", st.rows}, {"gflop", flops / 1e9}, {"evicted", st.evicted}});
+    }
     if (st.evicted > 0 || st.prefix_rows > 0) {
       std::lock_guard lock(stats_mutex_);
       stats_.lm_evictions += st.evicted;
@@ -323,6 +373,7 @@ class Engine::Scheduler {
         end(*a, StreamStatus::Failed, ex.what());
       }
     }
+    if (trace_ != nullptr) trace_states();  // what each stream waits for now
     return st.sessions > 0;
   }
 
@@ -352,6 +403,7 @@ class Engine::Scheduler {
     owners.insert(owners.end(), request_owner.begin(), request_owner.end());
     std::vector<double> before;
     for (auto* a : owners) before.push_back(a->utterances.front()->flow_flops_done());
+    if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Flow);
     const auto t0 = std::chrono::steady_clock::now();
     run_isolated(steps, step_owner,
                  [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
@@ -365,7 +417,14 @@ class Engine::Scheduler {
       flops += u.flow_flops_done() - before[i];
     }
     record(stats_.flow, t0, flops, static_cast<int64_t>(owners.size()));
+    if (trace_ != nullptr) {
+      std::vector<int64_t> serials;
+      for (auto* a : owners) serials.push_back(a->serial);
+      trace_->stage_call(Stage::Flow, t0, std::chrono::steady_clock::now(), serials,
+                         {{"tokens", tokens}, {"gflop", flops / 1e9}});
+    }
     record_flow_state();
+    if (trace_ != nullptr) trace_states();
     return true;
   }
 
@@ -402,11 +461,18 @@ class Engine::Scheduler {
       owners.push_back(ap.get());
     }
     if (steps.empty()) return false;
+    if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Hift);
     const auto t0 = std::chrono::steady_clock::now();
     run_isolated(steps, owners,
                  [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
     costs_.observe_hift(seconds_since(t0), frames);
     record(stats_.hift, t0, flops, static_cast<int64_t>(steps.size()));
+    if (trace_ != nullptr) {
+      std::vector<int64_t> serials;
+      for (auto* a : owners) serials.push_back(a->serial);
+      trace_->stage_call(Stage::Hift, t0, std::chrono::steady_clock::now(), serials,
+                         {{"frames", frames}, {"gflop", flops / 1e9}});
+    }
     for (size_t i = 0; i < steps.size(); ++i) {
       ActiveStream& a = *owners[i];
       if (a.ended) continue;
@@ -417,6 +483,7 @@ class Engine::Scheduler {
       const bool last = a.input_finished && a.utterances.empty();
       if (!a.chunk.empty() || last) deliver(a, a.chunk, a.chunk_mel, segment, last);
     }
+    if (trace_ != nullptr) trace_states();
     return true;
   }
 
@@ -437,6 +504,10 @@ class Engine::Scheduler {
         if (u->lm() != nullptr) runner_.release(*u->lm());
       }
       ap->result.total_s = ap->handle->seconds_since_open();
+      if (trace_ != nullptr) {
+        trace_->stream_ended(ap->serial, stream_status_name(ap->result.status),
+                             std::chrono::steady_clock::now());
+      }
       --open_;  // before waking the waiter, so it sees the engine's room
       ap->handle->complete(std::move(ap->result));
       return true;
@@ -463,15 +534,21 @@ class Engine::Scheduler {
           std::max(a.playback_end_s, now) + static_cast<double>(samples.size()) / e_.sample_rate_;
     }
     AudioChunk chunk{samples, mel, a.result.chunks, segment, last};
+    const bool first = !samples.empty() && a.result.samples == 0;
     ++a.result.chunks;
     a.result.samples += static_cast<int64_t>(samples.size());
     bool keep = true;
     if (a.handle->callback()) {
+      const auto t0 = std::chrono::steady_clock::now();
       try {
         keep = a.handle->callback()(chunk);
       } catch (const std::exception& ex) {
         end(a, StreamStatus::Failed, cat("the audio callback threw: ", ex.what()));
         return;
+      }
+      if (trace_ != nullptr) {
+        trace_->delivered(a.serial, t0, std::chrono::steady_clock::now(), first,
+                          static_cast<int64_t>(samples.size()));
       }
     }
     if (last) {
@@ -518,6 +595,10 @@ class Engine::Scheduler {
   // the scheduler thread's alone).
   void publish_pool() {
     const PagedKvPool& pool = runner_.pool();
+    if (trace_ != nullptr) {
+      trace_->counters(std::chrono::steady_clock::now(), open_.load(),
+                       pool.geometry().blocks - pool.free_blocks());
+    }
     std::lock_guard lock(stats_mutex_);
     stats_.kv_blocks_total = pool.geometry().blocks;
     stats_.kv_blocks_free = pool.free_blocks();
@@ -547,7 +628,9 @@ class Engine::Scheduler {
   std::list<std::pair<std::shared_ptr<const VoicePrompt>, std::shared_ptr<const FlowStreamState>>>
       prompt_states_;
   std::optional<UncondFirstPassCache> uncond_cache_;  // thread-safe; absent when turned off
-  StageCosts costs_;  // the deadline policy's estimates; scheduler thread only
+  StageCosts costs_;              // the deadline policy's estimates; scheduler thread only
+  EngineTrace* trace_ = nullptr;  // this pass's (null: tracing off)
+  int64_t next_serial_ = 1;
   std::atomic<int64_t> open_{0};
   mutable std::mutex stats_mutex_;
   EngineStats stats_;
@@ -647,5 +730,13 @@ std::vector<std::string> Engine::voice_ids() const {
 }
 
 EngineStats Engine::stats() const { return scheduler_->stats(); }
+
+void Engine::set_trace(std::shared_ptr<TraceWriter> writer) {
+  if (!writer) fail("engine: no trace writer given");
+  if (trace_) fail("engine: a trace is already being written");
+  trace_writer_ = std::move(writer);
+  trace_ = std::make_unique<EngineTrace>(*trace_writer_);
+  trace_ptr_.store(trace_.get(), std::memory_order_release);
+}
 
 }  // namespace cosy

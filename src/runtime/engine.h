@@ -26,6 +26,7 @@
 #include "runtime/lm_runner.h"
 #include "runtime/stage_policy.h"
 #include "runtime/synthesis_stream.h"
+#include "runtime/trace.h"
 #include "text/text_frontend.h"
 
 namespace cosy {
@@ -129,6 +130,8 @@ class Engine {
   // one loaded engine). options().schedule stays what the engine was made with.
   void set_schedule(SchedulePolicy policy) { schedule_ = policy; }
   SchedulePolicy schedule() const { return schedule_.load(); }
+  // Writes the engine's trace there from now on (runtime/engine_trace.h); once per engine.
+  void set_trace(std::shared_ptr<TraceWriter> writer);
   const EngineOptions& options() const { return options_; }
   const SpeechLm& lm() const { return lm_; }
   const FlowModel& flow() const { return flow_; }
@@ -150,6 +153,9 @@ class Engine {
   std::map<std::string, std::shared_ptr<const VoicePrompt>> voices_;
   std::map<std::string, std::string> unusable_voices_;  // id → why
   std::shared_ptr<SchedulerSignal> signal_;
+  std::shared_ptr<TraceWriter> trace_writer_;
+  std::unique_ptr<class EngineTrace> trace_;
+  std::atomic<class EngineTrace*> trace_ptr_{nullptr};  // what the scheduler reads
   std::unique_ptr<Scheduler> scheduler_;
   std::thread thread_;
 };

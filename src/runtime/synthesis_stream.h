@@ -137,6 +137,7 @@ class SynthesisStream {
   const AudioCallback& callback() const { return callback_; }
   void complete(StreamResult result);
   double seconds_since_open() const;
+  std::chrono::steady_clock::time_point opened_at() const { return opened_; }
 
  private:
   void check_open(const char* what, StreamInput kind) const;  // under mutex_

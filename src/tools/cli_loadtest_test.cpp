@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tools/cli_test_util.h"
 #include "tools/serve_test_util.h"
@@ -99,6 +101,82 @@ TEST(Loadtest, AgainstARunningServerOverRestAndWebSocket) {
   EXPECT_EQ(r.code, 0) << r.out;  // a load test reports failures; it does not hide them
   EXPECT_NE(r.out.find("error: HTTP 4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("nobody"), std::string::npos) << r.out;
+}
+
+// Chrome's trace-event format as Perfetto reads it: every event named and placed, spans
+// with durations, metadata with names, and the spans of each track nested (a slice that
+// overlaps another without containing it is drawn wrongly).
+void expect_valid_trace(const Json& trace) {
+  ASSERT_TRUE(trace.is_object() && trace.contains("traceEvents") &&
+              trace["traceEvents"].is_array());
+  std::map<std::pair<int, int64_t>, std::vector<std::pair<double, double>>> tracks;
+  for (const Json& e : trace["traceEvents"]) {
+    ASSERT_TRUE(e.contains("name") && e["name"].is_string()) << e.dump();
+    ASSERT_TRUE(e.contains("ph") && e["ph"].is_string()) << e.dump();
+    ASSERT_TRUE(e.contains("pid") && e["pid"].is_number_integer()) << e.dump();
+    ASSERT_TRUE(e.contains("tid") && e["tid"].is_number_integer()) << e.dump();
+    const std::string ph = e["ph"];
+    ASSERT_TRUE(ph == "X" || ph == "i" || ph == "M" || ph == "C") << e.dump();
+    if (ph == "M") {
+      EXPECT_TRUE(e["args"].contains("name") || e["args"].contains("sort_index")) << e.dump();
+      continue;
+    }
+    ASSERT_TRUE(e.contains("ts") && e["ts"].is_number() && e["ts"].get<double>() >= 0) << e.dump();
+    if (ph == "X") {
+      ASSERT_TRUE(e.contains("dur") && e["dur"].get<double>() >= 0) << e.dump();
+      tracks[{e["pid"], e["tid"]}].emplace_back(e["ts"].get<double>(),
+                                                e["ts"].get<double>() + e["dur"].get<double>());
+    }
+    if (ph == "i") {
+      EXPECT_TRUE(e.contains("s")) << e.dump();
+    }
+    if (ph == "C") {
+      EXPECT_TRUE(e["args"].is_object()) << e.dump();
+    }
+  }
+  for (auto& [track, spans] : tracks) {
+    std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second > b.second;
+    });
+    std::vector<double> open_ends;
+    for (const auto& [b, e] : spans) {
+      while (!open_ends.empty() && open_ends.back() <= b + 1e-3) open_ends.pop_back();
+      if (!open_ends.empty()) {
+        EXPECT_LE(e, open_ends.back() + 1e-3)
+            << "track " << track.first << "/" << track.second << ": a span at " << b
+            << " us overlaps its parent without nesting";
+      }
+      open_ends.push_back(e);
+    }
+  }
+}
+
+TEST(Loadtest, ItsTraceOpensInPerfettoAndProfileReadsIt) {
+  const auto dir = cosy::testing::scratch_dir("loadtest-trace");
+  const fs::path trace = dir / "trace.json";
+  auto r = run("loadtest --model " + tiny_model().string() +
+               " --concurrency 2 --requests 3 --warmup-requests 0 --tokens-per-text-token 2 "
+               "--trace " +
+               trace.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const Json j = read_json(trace);
+  expect_valid_trace(j);
+  std::set<std::string> names;
+  for (const Json& e : j["traceEvents"]) names.insert(e["name"].get<std::string>());
+  for (const char* n : {"llm", "flow", "vocoder", "plan", "sync", "waiting for admission",
+                        "first audio", "opened", "ended", "request", "to client"}) {
+    EXPECT_TRUE(names.count(n)) << "no '" << n << "' event";
+  }
+  r = run("profile " + trace.string() + " --json " + (dir / "profile.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("slowest first chunks"), std::string::npos) << r.out;
+  const Json p = read_json(dir / "profile.json");
+  EXPECT_EQ(p["streams"], 3);
+  EXPECT_GT(p["stages"]["flow"]["calls"].get<int64_t>(), 0);
+  // Not a trace: a clear error.
+  r = run("profile " + (dir / "profile.json").string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("not a trace"), std::string::npos) << r.out;
 }
 
 // A loopback port with nothing listening on it.

@@ -1,7 +1,9 @@
 #include "tools/cli_support.h"
 
 #include "core/backend.h"
+#include "runtime/engine.h"
 #include "runtime/sampler.h"
+#include "runtime/trace.h"
 
 namespace cosy::tools {
 
@@ -24,6 +26,13 @@ std::vector<std::string> sampling_method_names() {
     names.emplace_back(sampling_method_name(m));
   }
   return names;
+}
+
+std::shared_ptr<TraceWriter> start_trace(Engine& engine, const std::string& file) {
+  auto writer = std::make_shared<TraceWriter>(file);
+  writer->listen_for_sync_points();
+  engine.set_trace(writer);
+  return writer;
 }
 
 }  // namespace cosy::tools

@@ -3,10 +3,16 @@
 // so that --help cannot drift from what is accepted.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+
+namespace cosy {
+class Engine;
+class TraceWriter;
+}  // namespace cosy
 
 namespace cosy::tools {
 
@@ -30,5 +36,9 @@ std::string join(const std::vector<std::string>& names, const char* separator = 
 std::vector<std::string> weight_format_names();
 // The sampling methods, as parse_sampling_method takes them.
 std::vector<std::string> sampling_method_names();
+
+// --trace FILE: the engine's Chrome trace-event JSON from now on, sync points included. The
+// caller closes it (close() reports a failed write) when its work is done.
+std::shared_ptr<TraceWriter> start_trace(Engine& engine, const std::string& file);
 
 }  // namespace cosy::tools

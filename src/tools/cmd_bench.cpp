@@ -27,7 +27,7 @@ namespace cosy::tools {
 namespace {
 
 struct BenchOptions {
-  std::string model, voice, json, weights = "fp32", flow_weights = "fp32";
+  std::string model, voice, json, trace, weights = "fp32", flow_weights = "fp32";
   std::vector<int64_t> first_hops = {15, 25};
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
@@ -186,6 +186,7 @@ int run_bench(const BenchOptions& o) {
   eo.uncond_first_passes = o.uncond_first_passes;
   eo.lm_voice_prefixes = o.lm_voice_prefixes;
   Engine engine(*backend, folder, eo);
+  const auto trace = o.trace.empty() ? nullptr : start_trace(engine, o.trace);
   const auto ids = engine.voice_ids();
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
   const auto voice = engine.voice(o.voice.empty() ? ids[0] : o.voice);
@@ -291,6 +292,10 @@ int run_bench(const BenchOptions& o) {
   }
   for (const int64_t hop : o.first_hops)
     run_one("streaming, first hop " + std::to_string(hop), true, hop);
+  if (trace) {
+    trace->close();
+    std::fprintf(stderr, "wrote trace %s\n", o.trace.c_str());
+  }
   const double rss = peak_rss_mb();
   const double state_mb = static_cast<double>(engine.stats().flow_state_peak_bytes) / 1e6;
   std::printf("\npeak RSS %.0f MB; streaming flow state peak %.0f MB (%s)\n", rss, state_mb,
@@ -345,6 +350,7 @@ Command register_bench(CLI::App& app) {
   app.add_option("--tokens", o->tokens, "Speech tokens per run (25 per second of audio)")
       ->capture_default_str();
   app.add_option("--json", o->json, "Write the figures as JSON");
+  app.add_option("--trace", o->trace, "Write a Chrome trace-event JSON of the engine");
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision");
   app.add_option("--flow-left-chunks", o->flow_left_chunks,

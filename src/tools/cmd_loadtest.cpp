@@ -17,6 +17,7 @@
 #include "kernels/machine_limits.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
+#include "runtime/trace.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
@@ -34,7 +35,7 @@ using loadtest::LevelReport;
 using Json = nlohmann::json;
 
 struct LoadtestOptions {
-  std::string model, url, voice, api_key, corpus, json, chart;
+  std::string model, url, voice, api_key, corpus, json, chart, trace;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::vector<int64_t> concurrency = {1, 2, 4, 8};
   double rate = 0;
@@ -183,6 +184,34 @@ int run_loadtest(const LoadtestOptions& o) {
   ProgressLine progress;
   loadtest::LoadDriver driver(*target, corpus.texts, w,
                               [&](const std::string& line) { progress.update(line); });
+  // The trace: the engine's tracks in process, and each request as its client saw it.
+  std::shared_ptr<TraceWriter> trace;
+  if (!o.trace.empty()) {
+    if (engine) {
+      trace = start_trace(*engine, o.trace);
+    } else {
+      trace = std::make_shared<TraceWriter>(o.trace);
+    }
+    driver.on_record([&trace](const loadtest::StreamRecord& r, loadtest::Clock::time_point sent) {
+      namespace tt = trace_tracks;
+      const auto at = [sent](double s) {
+        return sent + std::chrono::duration_cast<loadtest::Clock::duration>(
+                          std::chrono::duration<double>(s));
+      };
+      double audio = 0;
+      for (const auto& a : r.arrivals) audio += a.audio_s;
+      trace->name_track(tt::kClients, r.id, "clients", "request " + std::to_string(r.id));
+      nlohmann::json args = {{"ok", r.ok}, {"audio_s", audio}};
+      if (!r.ok) args["error"] = r.error;
+      trace->span(tt::kClients, r.id, "request", sent, at(r.ended_s), args);
+      for (const auto& a : r.arrivals) {
+        if (a.audio_s > 0) {
+          trace->instant(tt::kClients, r.id, "first audio", at(a.at_s));
+          break;
+        }
+      }
+    });
+  }
   InterruptHandler on_interrupt([&] { driver.stop(); });
 
   std::printf("cosyserve loadtest: %s\n", target->describe().c_str());
@@ -261,6 +290,10 @@ int run_loadtest(const LoadtestOptions& o) {
     }
     sweep["levels"].push_back(std::move(j));
   }
+  if (trace) {
+    trace->close();
+    std::fprintf(stderr, "wrote trace %s\n", o.trace.c_str());
+  }
   if (!o.json.empty()) {
     std::ofstream out(o.json);
     out << sweep.dump(2) << "\n";
@@ -317,6 +350,9 @@ Command register_loadtest(CLI::App& app) {
   app.add_option("--seed", o->seed, "Seeds the texts, lengths and sampling")->capture_default_str();
   app.add_option("--json", o->json, "Write the sweep as JSON (cosyserve plan --sweep reads it)");
   app.add_option("--chart", o->chart, "Write a chart of the sweep (.svg)");
+  app.add_option("--trace", o->trace,
+                 "Write a Chrome trace-event JSON: the engine's stages and streams (in process) "
+                 "and each request as its client saw it");
   app.add_option("--weights", o->weights, "In-process: LLM weight format")
       ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();

@@ -28,6 +28,7 @@ struct ServeOptions {
   int compute_threads = 0;
   std::string schedule = schedule_policy_name(EngineOptions{}.schedule);
   double ttfa_target = EngineOptions{}.ttfa_target_s;
+  std::string trace;
 };
 
 // COSYSERVE_API_KEY: one key, or several separated by commas.
@@ -65,6 +66,7 @@ int run_serve(ServeOptions& options) {
   if (engine.frontend() == nullptr) {
     fail(o.model, "/CosyVoice-BlankEN has no tokenizer files: the server speaks text");
   }
+  const auto trace = o.trace.empty() ? nullptr : start_trace(engine, o.trace);
   auto voices = std::make_shared<server::VoiceService>(
       engine, folder,
       o.server.voice_store.empty() ? std::filesystem::path(o.model) / "spk2info.pt"
@@ -85,6 +87,7 @@ int run_serve(ServeOptions& options) {
   std::fflush(stderr);
   InterruptHandler on_signal([&http] { http.drain(); });
   http.run();
+  if (trace) trace->close();  // after the drain: every stream's end is in it
   return 0;
 }
 
@@ -181,6 +184,8 @@ Command register_serve(CLI::App& app) {
                  "ready)")
       ->check(CLI::IsMember({"deadline", "lockstep"}))
       ->capture_default_str();
+  app.add_option("--trace", o->trace,
+                 "Write a Chrome trace-event JSON of the engine until the server exits");
   app.add_option("--ttfa-target", o->ttfa_target,
                  "deadline schedule: a new stream's time-to-first-audio target, seconds")
       ->check(CLI::Range(0.0, 3600.0))

@@ -36,6 +36,7 @@ namespace {
 
 struct SynthOptions {
   std::string model, voice, text, text_file, out, format, prompt_wav, prompt_text, instruct;
+  std::string trace;
   bool cross_lingual = false;
   double speed = 1.0;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
@@ -196,6 +197,7 @@ int run_synth(const SynthOptions& o) {
            "/CosyVoice-BlankEN has no tokenizer files (tokenizer.json, or vocab.json + "
            "merges.txt)");
     }
+    const auto trace = o.trace.empty() ? nullptr : start_trace(engine, o.trace);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
 
@@ -300,6 +302,10 @@ int run_synth(const SynthOptions& o) {
       std::fprintf(stderr, "; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
                    static_cast<long long>(r.chunks));
     std::fprintf(stderr, "\n");
+    if (trace) {
+      trace->close();
+      std::fprintf(stderr, "wrote trace %s\n", o.trace.c_str());
+    }
     return 0;
   } catch (...) {
     target.set(nullptr);
@@ -408,6 +414,9 @@ Command register_synth(CLI::App& app) {
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--trace", o->trace,
+                 "Write a Chrome trace-event JSON of the engine (Perfetto opens it; cosyserve "
+                 "profile reads it)");
   return [o] { return run_synth(*o); };
 }
 

@@ -21,5 +21,6 @@ Command register_tokenize(CLI::App& app);
 Command register_serve(CLI::App& app);
 Command register_voice(CLI::App& app);
 Command register_loadtest(CLI::App& app);
+Command register_profile(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -137,6 +137,7 @@ LevelReport LoadDriver::run_closed(const LevelPlan& plan) {
       }
       ++st.running;
       StreamRecord rec = target_.run(req, sent, stop_);
+      if (on_record_) on_record_(rec, sent);
       --st.running;
       rec.sent_s = seconds_between(start, sent);
       double audio = 0;
@@ -243,6 +244,7 @@ LevelReport LoadDriver::run_open(const LevelPlan& plan) {
     auto finished = std::make_shared<std::atomic<bool>>(false);
     std::thread th([this, &st, start, sent, finished, req = request(k)] {
       StreamRecord rec = target_.run(req, sent, stop_);
+      if (on_record_) on_record_(rec, sent);
       --st.running;
       rec.sent_s = seconds_between(start, sent);
       double audio = 0;

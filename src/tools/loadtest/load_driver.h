@@ -42,6 +42,9 @@ struct WorkloadOptions {
 class LoadDriver {
  public:
   using Progress = std::function<void(const std::string&)>;
+  // Called on the request's thread as each request ends (a trace's client track).
+  using OnRecord = std::function<void(const StreamRecord&, Clock::time_point sent)>;
+  void on_record(OnRecord fn) { on_record_ = std::move(fn); }
   LoadDriver(LoadTarget& target, std::vector<std::string> texts, WorkloadOptions workload,
              Progress progress = {});
   // The k-th request of every level.
@@ -59,6 +62,7 @@ class LoadDriver {
   std::vector<std::string> texts_;
   WorkloadOptions workload_;
   Progress progress_;
+  OnRecord on_record_;
   std::atomic<bool> stop_{false};
 };
 
