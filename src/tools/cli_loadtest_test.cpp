@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -66,6 +67,17 @@ TEST(Loadtest, InProcessSweepUnderBothSchedules) {
   const std::string svg = slurp(dir / "sweep.svg");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("(deadline)"), std::string::npos);
+
+  // The sweep plans a fleet: at most 2 streams per instance were measured, so 100 streams
+  // need at least 50 instances (60 with the default 20 % headroom, at c = 2).
+  const auto plan = run("plan --sweep " + (dir / "sweep.json").string() +
+                        " --peak-streams 100 --ttfa-p99 60 --min-no-stall 0 --json " +
+                        (dir / "plan.json").string() + " --chart " + (dir / "plan.svg").string());
+  ASSERT_EQ(plan.code, 0) << plan.out;
+  const Json p = read_json(dir / "plan.json");
+  EXPECT_EQ(p["operating_point"]["concurrency"], 2) << p.dump();
+  EXPECT_EQ(p["instances"], 60) << p.dump();
+  EXPECT_EQ(slurp(dir / "plan.svg").rfind("<svg", 0), 0u);
 
   // Text fed at a chat LLM's pace, through the bistream path.
   const auto paced = run("loadtest --model " + tiny_model().string() +
@@ -177,6 +189,32 @@ TEST(Loadtest, ItsTraceOpensInPerfettoAndProfileReadsIt) {
   r = run("profile " + (dir / "profile.json").string());
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("not a trace"), std::string::npos) << r.out;
+}
+
+TEST(Plan, BadSweepsAndImpossibleTrafficAreClearErrors) {
+  const auto dir = cosy::testing::scratch_dir("plan-bad");
+  std::ofstream(dir / "junk.json") << "{not json";
+  auto r = run("plan --sweep " + (dir / "junk.json").string() + " --peak-streams 10");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("not JSON"), std::string::npos) << r.out;
+  std::ofstream(dir / "nolevels.json") << R"({"tool":"x"})";
+  r = run("plan --sweep " + (dir / "nolevels.json").string() + " --peak-streams 10");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("no 'levels' array"), std::string::npos) << r.out;
+  std::ofstream(dir / "one.json") << R"({"levels":[{"mode":"closed","schedule":"deadline",
+      "concurrency":1,"rate":0,"requests":4,"failed":0,"window_s":10,"xrt":2,
+      "first_audio_s":{"p50":0.5,"p90":0.6,"p99":0.7,"max":0.7},
+      "rtf":{"p50":0.5,"p90":0.5,"p99":0.5,"max":0.5},
+      "stall_s":{"p50":0,"p90":0,"p99":0,"max":0},"no_stall_share":1,"mean_audio_s":4}]})";
+  r = run("plan --sweep " + (dir / "one.json").string() + " --peak-streams 10 --ttfa-p99 0.2");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("No number of these instances serves this traffic"), std::string::npos)
+      << r.out;
+  r = run("plan --sweep " + (dir / "one.json").string() + " --peak-streams 10 --rate 2");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("plan --sweep " + (dir / "one.json").string() + " --peak-streams 10");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("instances: 12"), std::string::npos) << r.out;  // 10 × 1.2
 }
 
 // A loopback port with nothing listening on it.

@@ -379,8 +379,8 @@ Command register_loadtest(CLI::App& app) {
   app.add_option("--request-timeout", o->request_timeout_s, "--url: seconds per request, at most")
       ->capture_default_str();
   return [o] {
-    if (!o->chart.empty() && o->chart.size() >= 4 &&
-        o->chart.compare(o->chart.size() - 4, 4, ".svg") != 0) {
+    if (!o->chart.empty() &&
+        (o->chart.size() < 4 || o->chart.compare(o->chart.size() - 4, 4, ".svg") != 0)) {
       usage_fail("--chart ", o->chart, ": only SVG charts are written (name it .svg)");
     }
     return run_loadtest(*o);

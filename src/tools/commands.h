@@ -22,5 +22,6 @@ Command register_serve(CLI::App& app);
 Command register_voice(CLI::App& app);
 Command register_loadtest(CLI::App& app);
 Command register_profile(CLI::App& app);
+Command register_plan(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -37,6 +37,8 @@ const std::vector<Subcommand>& subcommands() {
        cosy::tools::register_loadtest},
       {"profile", "Where the time went in a --trace file: stages, bubbles, queues, first chunks",
        cosy::tools::register_profile},
+      {"plan", "How many instances a traffic profile needs, from a loadtest sweep",
+       cosy::tools::register_plan},
       {"tokenize", "Show the normalised text, segments and token ids the LM would get",
        cosy::tools::register_tokenize},
       {"vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",
