@@ -304,7 +304,7 @@ class Engine::Scheduler {
       const LmSession* lm = current_lm(a);
       n.lm_ready = lm != nullptr && lm->ready();
       n.lm_steps = u.tokens_missing();
-      n.flow_tokens = u.next_flow_tokens();
+      n.flow_flops = u.next_flow_flops();
       n.hift_frames = u.hift_frames_in_step();
       n.started = a.result.first_chunk_s >= 0;
       if (o.streaming) {
@@ -383,12 +383,12 @@ class Engine::Scheduler {
     std::vector<FlowStream::Step> steps;
     std::vector<FlowRequest> requests;
     std::vector<ActiveStream*> step_owner, request_owner;
-    int64_t tokens = 0;  // what the calls cover, for the policy's cost estimate
+    double work = 0;  // the calls' FLOPs as predicted, for the policy's cost estimate
     for (auto& ap : active_) {
       if (ap->ended || ap->utterances.empty() || !ap->selected) continue;
       Utterance& u = *ap->utterances.front();
       if (!u.flow_ready()) continue;
-      tokens += u.next_flow_tokens();
+      work += u.next_flow_flops();
       if (u.flow_stream() != nullptr) {
         steps.push_back({u.flow_stream(), &u.flow_out(), nullptr});
         step_owner.push_back(ap.get());
@@ -408,7 +408,7 @@ class Engine::Scheduler {
     run_isolated(steps, step_owner,
                  [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
     run_isolated(requests, request_owner, [&](std::span<FlowRequest> r) { e_.flow_.infer(r); });
-    costs_.observe_flow(seconds_since(t0), tokens);
+    costs_.observe_flow(seconds_since(t0), work);
     double flops = 0;
     for (size_t i = 0; i < owners.size(); ++i) {
       if (owners[i]->ended) continue;
@@ -421,7 +421,7 @@ class Engine::Scheduler {
       std::vector<int64_t> serials;
       for (auto* a : owners) serials.push_back(a->serial);
       trace_->stage_call(Stage::Flow, t0, std::chrono::steady_clock::now(), serials,
-                         {{"tokens", tokens}, {"gflop", flops / 1e9}});
+                         {{"gflop", flops / 1e9}, {"computed_gflop", work / 1e9}});
     }
     record_flow_state();
     if (trace_ != nullptr) trace_states();

@@ -64,7 +64,7 @@ struct EngineOptions {
   // every stage over everything ready (lockstep).
   SchedulePolicy schedule = SchedulePolicy::Deadline;
   // Deadline policy: a new stream's time-to-first-audio target, seconds.
-  double ttfa_target_s = 0.5;
+  double ttfa_target_s = 0.2;
   ConfigFields fields() const;
   std::string to_string() const;
   void validate() const;

@@ -24,8 +24,8 @@ void fold(double& average, double sample) {
 }  // namespace
 
 void StageCosts::observe_lm(double seconds) { fold(lm_step_s, seconds); }
-void StageCosts::observe_flow(double seconds, int64_t tokens) {
-  if (tokens > 0) fold(flow_token_s, seconds / static_cast<double>(tokens));
+void StageCosts::observe_flow(double seconds, double flops) {
+  if (flops > 0) fold(flow_s_per_flop, seconds / flops);
 }
 void StageCosts::observe_hift(double seconds, int64_t frames) {
   if (frames > 0) fold(hift_frame_s, seconds / static_cast<double>(frames));
@@ -40,7 +40,7 @@ Stage next_stage(const StreamNeed& n) {
 
 double work_before_audio(const StreamNeed& n, const StageCosts& c) {
   const double hift = c.hift_frame_s * static_cast<double>(std::max<int64_t>(n.hift_frames, 1));
-  const double flow = c.flow_token_s * static_cast<double>(n.flow_tokens);
+  const double flow = c.flow_s_per_flop * n.flow_flops;
   switch (next_stage(n)) {
     case Stage::Hift:
       return hift;
@@ -73,7 +73,7 @@ Urgency urgency(const StreamNeed& n, const StageCosts& c, double stall_guard_s) 
 PassPlan plan_deadline_pass(std::span<const StreamNeed> needs, const StageCosts& costs) {
   double guard = 0;
   for (const StreamNeed& n : needs) {
-    guard = std::max(guard, costs.flow_token_s * static_cast<double>(n.flow_tokens) +
+    guard = std::max(guard, costs.flow_s_per_flop * n.flow_flops +
                                 costs.hift_frame_s * static_cast<double>(n.hift_frames));
   }
   std::vector<size_t> order;
@@ -93,23 +93,34 @@ PassPlan plan_deadline_pass(std::span<const StreamNeed> needs, const StageCosts&
   const bool flow = plan.stage == Stage::Flow;
   auto ready = [&](size_t i) { return flow ? needs[i].flow_ready : needs[i].hift_ready; };
   auto cost = [&](size_t i) {
-    return flow ? costs.flow_token_s * static_cast<double>(needs[i].flow_tokens)
+    return flow ? costs.flow_s_per_flop * needs[i].flow_flops
                 : costs.hift_frame_s * static_cast<double>(needs[i].hift_frames);
   };
-  // The batch may take as long as the most urgent stream it leaves out can wait.
   std::vector<size_t> candidates, left_out;
   for (const size_t i : order) (ready(i) ? candidates : left_out).push_back(i);
+  // Overload: the most urgent listener is already in a stall. No order saves everyone then,
+  // and the fullest batch makes the most audio for all: every ready stream goes in.
+  const size_t first = order.front();
+  if (key[first].tier == 0 && lax[first] < 0) {
+    plan.members = candidates;
+    return plan;
+  }
+  // Otherwise the batch may take as long as the most urgent stream it leaves out can wait,
+  // and a member's next audio waits for the whole batch instead of its own part: the batch
+  // may take as long as each member's own part plus its laxity (a late stream: its own
+  // part alone).
   double budget = std::numeric_limits<double>::infinity();
   if (!left_out.empty()) budget = std::max(0.0, lax[left_out.front()]);
   double spent = 0;
   for (const size_t i : candidates) {
     const double c = cost(i);
-    if (!plan.members.empty() && spent + c > budget) {
+    if (!plan.members.empty() && (spent + c > budget || spent + c > lax[i] + c)) {
       // Left out now, this one may be the next pass's most urgent; later ones could still
       // fit, but keeping urgency order keeps the policy predictable.
       break;
     }
     spent += c;
+    budget = std::min(budget, lax[i] + c);
     plan.members.push_back(i);
   }
   return plan;

@@ -34,18 +34,18 @@ struct StreamNeed {
   bool flow_ready = false;  // its next flow chunk can run
   bool hift_ready = false;  // the vocoder has mel for it
   int64_t lm_steps = 0;     // LM steps before its next flow chunk can run
-  int64_t flow_tokens = 0;  // tokens its next flow chunk covers
+  double flow_flops = 0;    // the work of its next flow call (FlowStream::next_call_flops)
   int64_t hift_frames = 0;  // mel frames its next vocoder step covers
 };
 
 // Seconds per unit of work, as measured (moving averages of the stages' calls).
 struct StageCosts {
   double lm_step_s = 0;
-  double flow_token_s = 0;
+  double flow_s_per_flop = 0;
   double hift_frame_s = 0;
   // Folds one call in (weight 0.2: the last few calls dominate).
   void observe_lm(double seconds);
-  void observe_flow(double seconds, int64_t tokens);
+  void observe_flow(double seconds, double flops);
   void observe_hift(double seconds, int64_t frames);
 };
 
@@ -76,9 +76,12 @@ struct PassPlan {
 
 // The deadline policy's next pass. The most urgent stream with work it can do picks the
 // stage; the batch takes the other streams ready for that stage, most urgent first, while
-// its estimated time stays within the laxity of the most urgent stream left out (at least
-// one member). The stall guard is the longest flow chunk among the streams (and its
-// vocoder step): a playing stream that cannot wait that long is closest to a stall.
+// its estimated time stays within the laxity of the most urgent stream left out and makes
+// no member late (each member's own part plus its laxity; a late stream runs alone). In
+// overload (the most urgent listener already stalls) every ready stream goes in: the
+// fullest batch makes the most audio for all. The stall
+// guard is the longest flow chunk among the streams (and its vocoder step): a playing stream that
+// cannot wait that long is closest to a stall.
 PassPlan plan_deadline_pass(std::span<const StreamNeed> needs, const StageCosts& costs);
 
 }  // namespace cosy

@@ -68,9 +68,10 @@ int64_t Utterance::tokens_missing() const {
   return flow_stream_ ? flow_stream_->tokens_missing() : 0;
 }
 
-int64_t Utterance::next_flow_tokens() const {
-  if (flow_stream_) return flow_stream_->next_chunk_tokens();
-  return static_cast<int64_t>(tokens_.size());
+double Utterance::next_flow_flops() const {
+  if (flow_stream_) return flow_stream_->next_call_flops();
+  const auto prompt = static_cast<int64_t>(options_.voice->speech.size());
+  return flow_.flops(prompt + static_cast<int64_t>(tokens_.size()));
 }
 
 bool Utterance::flow_ready() const {

@@ -41,9 +41,9 @@ class Utterance {
   bool flow_ready() const;
   FlowStream* flow_stream() { return flow_stream_ ? flow_stream_.get() : nullptr; }
   // The scheduler's view of the next flow call: speech tokens still missing before it can
-  // run, and the tokens it covers (non-streaming: all of them, once they have come).
+  // run, and its work in FLOPs (non-streaming: the one full call over what has come).
   int64_t tokens_missing() const;
-  int64_t next_flow_tokens() const;
+  double next_flow_flops() const;
   // Where the flow writes its frames: straight into the vocoder's queue, or (at a speed
   // other than 1) into a buffer that flow_ran() stretches into it.
   std::vector<float>& flow_out() { return stretch_ ? flow_mel_ : mel_; }

@@ -40,6 +40,7 @@ struct LoadtestOptions {
   std::vector<int64_t> concurrency = {1, 2, 4, 8};
   double rate = 0;
   int64_t requests = 0;
+  int64_t rounds = 0;  // or this many requests per stream
   double duration_s = 0;
   int64_t warmup_requests = -1;
   double text_rate = 0;
@@ -62,6 +63,9 @@ void check(const LoadtestOptions& o) {
   }
   if (o.rate < 0) usage_fail("--rate must be > 0");
   if (o.requests < 0) usage_fail("--requests must be >= 1");
+  if (o.rounds < 0) usage_fail("--rounds must be >= 1");
+  if (o.rounds > 0 && (o.requests > 0 || o.rate > 0))
+    usage_fail("--rounds sets the closed loop's request count: not with --requests or --rate");
   if (o.duration_s < 0) usage_fail("--duration must be > 0");
   if (o.text_rate < 0) usage_fail("--text-rate must be > 0");
   if (o.tokens_per_text_token < 0 || o.tokens_per_text_token > 100)
@@ -247,8 +251,10 @@ int run_loadtest(const LoadtestOptions& o) {
         p.rate > 0 ? std::max<int64_t>(1, std::llround(p.rate * 5)) : p.concurrency;
     p.warmup_requests = o.warmup_requests >= 0 ? o.warmup_requests : scale;
     p.duration_s = o.duration_s;
-    p.requests =
-        o.requests > 0 ? o.requests : (o.duration_s > 0 ? 0 : std::max<int64_t>(8, 2 * scale));
+    p.requests = o.requests > 0     ? o.requests
+                 : o.rounds > 0     ? o.rounds * scale
+                 : o.duration_s > 0 ? 0
+                                    : std::max<int64_t>(8, 2 * scale);
     for (const std::string& schedule : schedules) {
       if (!schedule.empty()) engine->set_schedule(parse_schedule_policy(schedule));
       LevelReport r = driver.run(p);
@@ -326,6 +332,8 @@ Command register_loadtest(CLI::App& app) {
   app.add_option("--rate", o->rate, "Open loop instead: Poisson arrivals per second");
   app.add_option("--requests", o->requests,
                  "Measured requests per level (default: 2 x concurrency, at least 8)");
+  app.add_option("--rounds", o->rounds,
+                 "Or: measured requests per stream (requests = rounds x concurrency)");
   app.add_option("--duration", o->duration_s, "Or: seconds of measurement per level");
   app.add_option("--warmup-requests", o->warmup_requests,
                  "Requests per level before measuring (default: the concurrency; open loop: 5 s "

@@ -55,6 +55,31 @@ int64_t FlowStream::tokens_missing() const {
   return std::max<int64_t>(0, this_hop() + flow_.config().pre_lookahead_len - have);
 }
 
+bool FlowStream::next_is_final() const {
+  const auto have = static_cast<int64_t>(tokens_.size()) - token_offset_;
+  return finished_ && have < this_hop() + flow_.config().pre_lookahead_len;
+}
+
+FlowStream::Call FlowStream::next_call() const {
+  const auto prompt = static_cast<int64_t>(prompt_tokens_.size());
+  Call c;
+  if (next_is_final()) {
+    c.tokens = prompt + static_cast<int64_t>(tokens_.size());
+    c.streaming = !options_.final_full_attention;
+  } else {
+    c.tokens = prompt + token_offset_ + this_hop();
+    c.streaming = true;
+  }
+  c.past = options_.incremental && c.streaming ? state_.committed_tokens() : 0;
+  return c;
+}
+
+double FlowStream::next_call_flops() const {
+  if (done_) return 0;
+  const Call c = next_call();
+  return flow_.flops(c.tokens, c.past, c.streaming);
+}
+
 int64_t FlowStream::next_chunk_tokens() const {
   if (done_) return 0;
   const auto have = static_cast<int64_t>(tokens_.size()) - token_offset_;
@@ -116,13 +141,7 @@ void FlowStream::step(const FlowModel& flow, std::span<Step> steps) {
       if (s.options_.incremental) r.state = &s.state_;
     }
   }
-  for (size_t i = 0; i < pending.size(); ++i) {
-    const FlowRequest& r = requests[i];
-    const auto tokens =
-        static_cast<int64_t>(r.prompt_tokens.size() + r.tokens.size()) - (r.finalize ? 0 : la);
-    const int64_t past = r.state != nullptr ? r.state->committed_tokens() : 0;
-    pending[i].step->stream->calls_.push_back({tokens, past, r.streaming});
-  }
+  for (auto& p : pending) p.step->stream->calls_.push_back(p.step->stream->next_call());
   flow.infer(requests);
   for (auto& p : pending) {
     FlowStream& s = *p.step->stream;

@@ -61,6 +61,10 @@ class FlowStream {
   // tokens that chunk will emit (the schedulers' cost estimates).
   int64_t tokens_missing() const;
   int64_t next_chunk_tokens() const;
+  // The work of the next flow call (FlowModel::flops of its tokens, cached past and
+  // attention), as it would run once ready: a final chunk with full attention recomputes
+  // the whole utterance.
+  double next_call_flops() const;
   int64_t hop() const { return hop_; }
   const FlowStreamState& state() const { return state_; }
   // The flow calls run so far: tokens seen (prompt included, look-ahead not), tokens
@@ -84,6 +88,9 @@ class FlowStream {
 
  private:
   int64_t this_hop() const;  // tokens the next non-final chunk emits
+  // The next call as step() will run it: whether it is the final chunk, and its Call.
+  bool next_is_final() const;
+  Call next_call() const;
 
   const FlowModel& flow_;
   std::span<const int32_t> prompt_tokens_;

@@ -62,8 +62,8 @@ OperatingPoint operating_point(const Sweep& sweep, const Traffic& t) {
          ". No number of these instances serves this traffic; relax the service levels or "
          "measure a faster instance");
   }
-  return {best->concurrency, best->first_audio_s.p99, best->no_stall_share, best->xrt,
-          best->rtf.p50};
+  return {best->concurrency,    best->schedule, best->first_audio_s.p99,
+          best->no_stall_share, best->xrt,      best->rtf.p50};
 }
 
 int64_t poisson_quantile(double mean, double p) {
@@ -129,10 +129,11 @@ std::string format_plan(const Plan& p, const Traffic& t, const Sweep& s) {
                 t.ttfa_p99_s, 100 * t.min_no_stall);
   out += line;
   std::snprintf(line, sizeof line,
-                "operating point: %lld streams per instance (first audio p99 %.3f s, %.1f %% "
+                "operating point: %lld streams per instance%s (first audio p99 %.3f s, %.1f %% "
                 "stall-free, xRT %.2f, RTF p50 %.3f)\n",
-                static_cast<long long>(p.point.concurrency), p.point.ttfa_p99_s,
-                100 * p.point.no_stall, p.point.xrt, p.point.rtf_p50);
+                static_cast<long long>(p.point.concurrency),
+                p.point.schedule.empty() ? "" : cat(", ", p.point.schedule, " schedule").c_str(),
+                p.point.ttfa_p99_s, 100 * p.point.no_stall, p.point.xrt, p.point.rtf_p50);
   out += line;
   if (t.rate > 0) {
     std::snprintf(line, sizeof line,
@@ -168,6 +169,7 @@ Json to_json(const Plan& p, const Traffic& t) {
   for (const auto& [c, n] : p.sensitivity) sens.push_back({{"capacity", c}, {"instances", n}});
   return {{"operating_point",
            {{"concurrency", p.point.concurrency},
+            {"schedule", p.point.schedule},
             {"ttfa_p99_s", p.point.ttfa_p99_s},
             {"no_stall_share", p.point.no_stall},
             {"xrt", p.point.xrt},

@@ -40,6 +40,7 @@ struct Traffic {
 
 struct OperatingPoint {
   int64_t concurrency = 0;  // streams one instance holds within the service levels
+  std::string schedule;     // the engine's schedule at that level, when the sweep says
   double ttfa_p99_s = 0, no_stall = 0, xrt = 0, rtf_p50 = 0;
 };
 
