@@ -50,6 +50,22 @@ struct LevelState {
   std::atomic<double> audio_s{0};
 };
 
+// Runs one request on this thread and files its record with the level.
+void run_request(LoadTarget& target, const LoadDriver::OnRecord& on_record,
+                 const std::atomic<bool>& stop, LevelState& st, Clock::time_point level_start,
+                 const LoadRequest& req, Clock::time_point sent) {
+  StreamRecord rec = target.run(req, sent, stop);
+  if (on_record) on_record(rec, sent);
+  --st.running;
+  rec.sent_s = seconds_between(level_start, sent);
+  double audio = 0;
+  for (const Arrival& a : rec.arrivals) audio += a.audio_s;
+  st.audio_s += audio;
+  ++st.done;
+  std::lock_guard lock(st.mutex);
+  st.records.push_back(std::move(rec));
+}
+
 }  // namespace
 
 std::string LengthModel::describe() const {
@@ -136,16 +152,7 @@ LevelReport LoadDriver::run_closed(const LevelPlan& plan) {
         st.stats_from = target_.engine_stats();
       }
       ++st.running;
-      StreamRecord rec = target_.run(req, sent, stop_);
-      if (on_record_) on_record_(rec, sent);
-      --st.running;
-      rec.sent_s = seconds_between(start, sent);
-      double audio = 0;
-      for (const Arrival& a : rec.arrivals) audio += a.audio_s;
-      st.audio_s += audio;
-      ++st.done;
-      std::lock_guard lock(st.mutex);
-      st.records.push_back(std::move(rec));
+      run_request(target_, on_record_, stop_, st, start, req, sent);
     }
   };
   std::vector<std::thread> threads;
@@ -243,18 +250,7 @@ LevelReport LoadDriver::run_open(const LevelPlan& plan) {
     peak_running = std::max(peak_running, st.running.load());
     auto finished = std::make_shared<std::atomic<bool>>(false);
     std::thread th([this, &st, start, sent, finished, req = request(k)] {
-      StreamRecord rec = target_.run(req, sent, stop_);
-      if (on_record_) on_record_(rec, sent);
-      --st.running;
-      rec.sent_s = seconds_between(start, sent);
-      double audio = 0;
-      for (const Arrival& a : rec.arrivals) audio += a.audio_s;
-      st.audio_s += audio;
-      ++st.done;
-      {
-        std::lock_guard lock(st.mutex);
-        st.records.push_back(std::move(rec));
-      }
+      run_request(target_, on_record_, stop_, st, start, req, sent);
       *finished = true;
     });
     threads.emplace_back(std::move(th), std::move(finished));
