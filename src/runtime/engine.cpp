@@ -300,7 +300,10 @@ class Engine::Scheduler {
       const StreamOptions& o = a.handle->options();
       StreamNeed n;
       n.hift_ready = u.hift_ready();
-      n.flow_ready = u.flow_ready();
+      // A stream's mel goes to the vocoder in the pieces its flow calls made, as when it
+      // runs alone (the streaming vocoder's output depends on the pieces): its next flow
+      // chunk waits until the vocoder has taken the last one.
+      n.flow_ready = u.flow_ready() && !n.hift_ready;
       const LmSession* lm = current_lm(a);
       n.lm_ready = lm != nullptr && lm->ready();
       n.lm_steps = u.tokens_missing();
