@@ -198,10 +198,7 @@ int run_loadtest(const LoadtestOptions& o) {
     }
     driver.on_record([&trace](const loadtest::StreamRecord& r, loadtest::Clock::time_point sent) {
       namespace tt = trace_tracks;
-      const auto at = [sent](double s) {
-        return sent + std::chrono::duration_cast<loadtest::Clock::duration>(
-                          std::chrono::duration<double>(s));
-      };
+      const auto at = [sent](double s) { return sent + loadtest::seconds(s); };
       double audio = 0;
       for (const auto& a : r.arrivals) audio += a.audio_s;
       trace->name_track(tt::kClients, r.id, "clients", "request " + std::to_string(r.id));

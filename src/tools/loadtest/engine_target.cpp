@@ -45,9 +45,7 @@ StreamRecord EngineTarget::run(const LoadRequest& request, Clock::time_point sen
           engine_.frontend() != nullptr ? &engine_.frontend()->tokenizer() : nullptr;
       const auto pieces = text_pieces(request.text, tokenizer);
       for (size_t i = 0; i < pieces.size() && !stream->done(); ++i) {
-        std::this_thread::sleep_until(
-            sent + std::chrono::duration_cast<Clock::duration>(
-                       std::chrono::duration<double>(static_cast<double>(i) / request.text_rate)));
+        std::this_thread::sleep_until(sent + seconds(static_cast<double>(i) / request.text_rate));
         if (stop.load()) break;
         stream->push_text(pieces[i]);
       }

@@ -128,12 +128,9 @@ LevelReport LoadDriver::run_closed(const LevelPlan& plan) {
       if (stop_) return;
       if (plan.duration_s > 0) {
         std::lock_guard lock(st.mutex);
-        if (st.window_from &&
-            Clock::now() >= *st.window_from + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(plan.duration_s))) {
+        if (st.window_from && Clock::now() >= *st.window_from + seconds(plan.duration_s)) {
           if (!st.window_to) {
-            st.window_to = *st.window_from + std::chrono::duration_cast<Clock::duration>(
-                                                 std::chrono::duration<double>(plan.duration_s));
+            st.window_to = *st.window_from + seconds(plan.duration_s);
             st.stats_to = target_.engine_stats();
           }
           return;
@@ -209,11 +206,9 @@ LevelReport LoadDriver::run_open(const LevelPlan& plan) {
   int64_t peak_running = 0;
   for (int64_t k = 0; k < total && !stop_; ++k) {
     if (k > 0) t += gap(rng);
-    const Clock::time_point due =
-        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(t));
+    const Clock::time_point due = start + seconds(t);
     if (plan.duration_s > 0 && st.window_from &&
-        due >= *st.window_from + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(plan.duration_s))) {
+        due >= *st.window_from + seconds(plan.duration_s)) {
       break;
     }
     reap();

@@ -50,6 +50,11 @@ class LoadTarget {
   virtual std::optional<EngineStats> engine_stats() const { return std::nullopt; }
 };
 
+// A duration of `s` seconds on the clock.
+inline Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
 // Seconds from `from` to now.
 inline double seconds_from(Clock::time_point from) {
   return std::chrono::duration<double>(Clock::now() - from).count();

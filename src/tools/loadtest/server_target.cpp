@@ -19,10 +19,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Json = nlohmann::json;
 
-Clock::duration seconds(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
 // The request's JSON fields shared by the REST body and the WebSocket's session.config.
 Json speech_fields(const ServerTargetOptions& o, const LoadRequest& r) {
   Json j = {{"model", o.model}, {"voice", o.voice}, {"response_format", "pcm"}, {"seed", r.seed}};
