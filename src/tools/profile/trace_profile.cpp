@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/trace.h"
+#include "tools/loadtest/load_report.h"
 
 namespace cosy::profile {
 namespace {
@@ -28,15 +29,6 @@ struct Instant {
   std::string name;
   double at = 0;
 };
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
 
 // Intervals covered by any of the spans, merged, in order.
 std::vector<std::pair<double, double>> merged(std::vector<std::pair<double, double>> v) {
@@ -123,8 +115,8 @@ TraceProfile profile_trace(const Json& trace, const ProfileOptions& options) {
         waits.push_back(s.end - s.begin);
     }
     st.queue_waits = static_cast<int64_t>(waits.size());
-    st.queue_p50_s = quantile(waits, 0.5);
-    st.queue_p99_s = quantile(waits, 0.99);
+    st.queue_p50_s = loadtest::percentile(waits, 50);
+    st.queue_p99_s = loadtest::percentile(waits, 99);
   }
 
   // Bubbles: gaps between stage calls while some stream's work was waiting for a stage.
