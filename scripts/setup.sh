@@ -28,6 +28,7 @@ DEV_PACKAGES=(
   libgtest-dev libgmock-dev            # unit and end-to-end tests
   bsdutils                             # `script`: a terminal for the progress-line test
   curl                                 # a real HTTP client in the server tests
+  chromium                             # a real browser for the playground test (driven by playwright-core)
   libbenchmark-dev                     # Google Benchmark kernel programs
   libopenblas-dev libblis-dev libdnnl-dev  # GEMM baselines in the kernel benchmark (not linked by the engine)
 )
@@ -61,7 +62,8 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # --dev: the real client programs the server tests use (the OpenAI SDK, ws, a Prometheus
-# parser), exactly as tests/clients/package-lock.json pins them.
+# parser, Playwright's driver for Debian's Chromium), exactly as tests/clients/package-lock.json
+# pins them. playwright-core downloads no browser.
 if [[ "${1:-}" == "--dev" ]]; then
   clients="$(dirname "$0")/../tests/clients"
   if [[ ! -f "$clients/node_modules/.package-lock.json" ||

@@ -12,6 +12,7 @@
 #include "server/form_data.h"
 #include "server/server_state.h"
 #include "server/speech_request.h"
+#include "server/static_assets.h"
 #include "server/ws_session.h"
 
 namespace cosy::server {
@@ -78,6 +79,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void handle() {
     const std::string_view path = req_.target();
     const bool get = req_.method() == http::verb::get;
+    if (const StaticAsset* asset = find_static_asset(path.substr(0, path.find('?')))) {
+      return serve_asset(*asset);
+    }
     if (is_health_path(path)) {
       if (!get) return method_not_allowed("health");
       const bool live = path == "/health" || path == "/v2/health/live";
@@ -116,9 +120,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (req_.method() != http::verb::delete_) return method_not_allowed("voices");
       return delete_voice(path.substr(std::string_view("/v1/audio/voices/").size()));
     }
-    if (path == "/v1/models" || path == "/v1/audio/voices" || path == "/metrics") {
+    if (path == "/v1/models" || path == "/v1/audio/voices" || path == "/metrics" ||
+        path == "/load") {
       if (!get) return method_not_allowed("other");
       Response r{http::status::ok, req_.version()};
+      if (path == "/load") {
+        r.set(http::field::content_type, "application/json");
+        r.set(http::field::cache_control, "no-store");
+        r.body() = server_->load_json().dump();
+        return send(std::move(r), "load", req_.keep_alive());
+      }
       if (path == "/metrics") {
         r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
         r.body() = server_->render_metrics();
@@ -145,6 +156,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     send_error(ApiError(404, "invalid_request_error", "", "not_found",
                         cat("no route ", std::string(path))),
                "other", req_.keep_alive());
+  }
+
+  // The playground's files: revalidated on every load (an upgraded server's page is never
+  // stale), a 304 when unchanged.
+  void serve_asset(const StaticAsset& asset) {
+    if (req_.method() != http::verb::get) return method_not_allowed("playground");
+    const auto inm = req_.find(http::field::if_none_match);
+    const bool unchanged = inm != req_.end() && inm->value() == asset.etag;
+    Response r{unchanged ? http::status::not_modified : http::status::ok, req_.version()};
+    r.set(http::field::etag, asset.etag);
+    r.set(http::field::cache_control, "no-cache");
+    r.set(http::field::content_type, asset.content_type);
+    r.set("X-Content-Type-Options", "nosniff");
+    r.set("Referrer-Policy", "no-referrer");
+    // The page talks only to this server, and runs only its own scripts.
+    r.set("Content-Security-Policy",
+          "default-src 'self'; connect-src 'self'; media-src 'self' blob:; img-src 'self' data:; "
+          "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    if (!unchanged) r.body() = std::string(asset.bytes);
+    send(std::move(r), "playground", req_.keep_alive());
   }
 
   // The voice registry -----------------------------------------------------------------
@@ -261,14 +292,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   bool authorized() const {
     if (o().api_keys.empty()) return true;
+    const auto known = [&](std::string_view key) {
+      bool ok = false;
+      for (const auto& k : o().api_keys) ok = ok || key == k;
+      return ok;
+    };
     const auto it = req_.find(http::field::authorization);
-    if (it == req_.end()) return false;
-    const std::string_view v = it->value();
-    if (!v.starts_with("Bearer ")) return false;
-    const std::string_view key = v.substr(7);
-    bool ok = false;
-    for (const auto& k : o().api_keys) ok = ok || key == k;
-    return ok;
+    if (it != req_.end()) {
+      const std::string_view v = it->value();
+      return v.starts_with("Bearer ") && known(v.substr(7));
+    }
+    // A browser's WebSocket cannot set headers: it offers the key as a subprotocol.
+    const std::string key = ws_subprotocol_api_key(req_);
+    return !key.empty() && known(key);
   }
 
   void method_not_allowed(const char* endpoint) {
@@ -373,6 +409,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         if (chunk.empty()) continue;
         const std::string bytes = encoder_->encode(chunk);
         audio_samples_ += static_cast<int64_t>(chunk.size());
+        server_->note_audio(static_cast<int64_t>(chunk.size()), !header_sent_,
+                            job_->seconds_to_first_audio());
         emit(bytes);
       }
     } catch (const std::exception& e) {

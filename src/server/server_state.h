@@ -19,6 +19,7 @@
 #include "server/memory_trimmer.h"
 #include "server/metrics.h"
 #include "server/net_common.h"
+#include "server/recent_activity.h"
 #include "server/server_options.h"
 #include "server/speech_job.h"
 #include "server/speech_request.h"
@@ -167,9 +168,18 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     }
   }
 
-  // instruct2 in place of the voice's transcript; an ApiError when it cannot apply.
+  // instruct2 in place of the voice's transcript, or cross-lingual (no LM prompt); an
+  // ApiError when it cannot apply.
   std::optional<ApiError> apply_instructions(const SpeechRequest& r,
                                              std::shared_ptr<const VoicePrompt>& v) const {
+    if (r.cross_lingual) {
+      try {
+        v = cross_lingual(v);
+      } catch (const Error& e) {
+        return ApiError(400, "invalid_request_error", "cross_lingual", "invalid_value", e.what());
+      }
+      return std::nullopt;
+    }
     if (r.instructions.find_first_not_of(" \t\r\n") == std::string::npos) return std::nullopt;
     try {
       if (engine_.frontend() == nullptr) fail("the model folder has no tokenizer");
@@ -280,6 +290,43 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     last = total;
   }
 
+  // Audio handed to a client (`first`: a stream's first), for GET /load as it happens.
+  void note_audio(int64_t samples, bool first, double ttfa_s) {
+    if (first && ttfa_s >= 0) activity_.first_audio(ttfa_s);
+    activity_.audio(double(samples) / engine_.sample_rate());
+  }
+
+  // GET /load: what a balancer (or the playground) needs to place the next stream.
+  // free_capacity is the share of stream slots free, 0 while requests queue or the server
+  // drains.
+  Json load_json() const {
+    int64_t active = 0, waiting = 0;
+    {
+      std::lock_guard lock(mutex_);
+      active = active_;
+      waiting = static_cast<int64_t>(waiting_.size());
+    }
+    const RecentActivity::Summary recent = activity_.summary();
+    const bool draining = draining_;
+    int64_t free_capacity = 0;
+    if (!draining && waiting == 0 && o_.max_streams > 0) {
+      free_capacity = std::max<int64_t>(0, o_.max_streams - active) * 100 / o_.max_streams;
+    }
+    const auto or_null = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
+    return {{"streams_active", active},
+            {"streams_queued", waiting},
+            {"max_streams", o_.max_streams},
+            {"max_queue", o_.max_queue},
+            {"draining", draining},
+            {"free_capacity", free_capacity},
+            {"window_s", recent.window_s},
+            {"first_audios", recent.first_audios},
+            {"ttfa_p50_s", or_null(recent.ttfa_p50_s)},
+            {"ttfa_p99_s", or_null(recent.ttfa_p99_s)},
+            {"audio_s", recent.audio_s},
+            {"xrt", recent.xrt}};
+  }
+
   void access_log(const Json& fields) {
     if (o_.access_log == "off") return;
     std::string line;
@@ -298,6 +345,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::shared_ptr<VoiceService> voices_;  // null: no voices from recordings
   ServerOptions o_;
   Metrics metrics_;
+  RecentActivity activity_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   int port_ = 0;

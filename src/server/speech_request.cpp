@@ -156,6 +156,10 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
       if (!valid_utf8(r.instructions)) invalid("instructions", "'instructions' is not valid UTF-8");
       if (count_code_points(r.instructions) > 500)
         invalid("instructions", "'instructions' is longer than 500 characters");
+    } else if (key == "cross_lingual") {
+      if (!v.is_boolean())
+        invalid("cross_lingual", "'cross_lingual' must be a boolean, not ", kind_of(v));
+      r.cross_lingual = v.get<bool>();
     } else if (key == "ref_audio") {
       const std::string& url = string_field(v, "ref_audio");
       std::optional<std::string> bytes = decode_data_url(url);
@@ -223,10 +227,15 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
   if (!r.ref_text.empty() && !r.has_ref_audio())
     invalid("ref_text", "'ref_text' goes with 'ref_audio'");
   if (r.has_ref_audio() && r.ref_text.find_first_not_of(" \t\r\n") == std::string::npos &&
-      r.instructions.empty()) {
+      r.instructions.empty() && !r.cross_lingual) {
     invalid("ref_text",
-            "'ref_audio' needs 'ref_text', the words it says (or 'instructions', which do not use "
-            "them)");
+            "'ref_audio' needs 'ref_text', the words it says (or 'instructions' or "
+            "'cross_lingual', which do not use them)");
+  }
+  if (r.cross_lingual && r.instructions.find_first_not_of(" \t\r\n") != std::string::npos) {
+    invalid("cross_lingual",
+            "'cross_lingual' and 'instructions' are two modes: the LM hears either no prompt or "
+            "the instruction");
   }
   bool known = false;
   for (const auto& m : limits.models) known = known || m == r.model;

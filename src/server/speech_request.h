@@ -34,6 +34,9 @@ struct SpeechRequest {
   bool seed_given = false;
   // CosyVoice2's instruct2 mode: an instruction in place of the prompt transcript.
   std::string instructions;
+  // CosyVoice2's cross-lingual mode: the LM hears no prompt (neither the voice's transcript
+  // nor its speech), the flow keeps the voice, so the voice speaks another language.
+  bool cross_lingual = false;
   // A one-off voice (vLLM-Omni's fields): a recording as a base64 data URL, decoded here,
   // and what it says. With ref_audio, `voice` may be left out (and is ignored).
   std::string ref_audio;

@@ -19,9 +19,10 @@ TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
       R"({"model":"cosyvoice2","input":"Hello there.","voice":{"id":"v1"},
           "response_format":"flac","stream_format":"sse","seed":7,"temperature":0.8,
           "top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"instructions":"",
-          "forced_tokens_per_text_token":7.5})",
+          "forced_tokens_per_text_token":7.5,"cross_lingual":true})",
       limits());
   EXPECT_DOUBLE_EQ(r.forced_tokens_per_text_token, 7.5);
+  EXPECT_TRUE(r.cross_lingual);
   EXPECT_EQ(r.input, "Hello there.");
   EXPECT_EQ(r.voice, "v1");
   EXPECT_EQ(r.format, AudioEncoding::Flac);
@@ -34,6 +35,7 @@ TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
   const auto d =
       parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v"})", limits());
   EXPECT_EQ(d.format, AudioEncoding::Mp3);
+  EXPECT_FALSE(d.cross_lingual);
   EXPECT_EQ(d.stream_format, StreamFormat::Audio);
   EXPECT_EQ(parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v","stream":true})",
                                  limits())
@@ -123,6 +125,10 @@ TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
        "ras sampling needs"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","sampling":"beam"})", 400, "sampling",
        "ras, top-k or greedy"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","cross_lingual":1})", 400, "cross_lingual",
+       "must be a boolean"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","cross_lingual":true,"instructions":"Speak slowly."})",
+       400, "cross_lingual", "two modes"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","volume":2})", 400, "volume",
        "unknown field 'volume'"},
   };

@@ -4,6 +4,7 @@
 #include <boost/beast/websocket.hpp>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "server/api_error.h"
 #include "server/audio_encoder.h"
@@ -41,6 +42,29 @@ size_t sentence_end(const std::string& text) {
   return end;
 }
 
+// The comma-separated tokens of Sec-WebSocket-Protocol, trimmed.
+std::vector<std::string_view> offered_subprotocols(const http::request<http::string_body>& req) {
+  std::vector<std::string_view> out;
+  const auto it = req.find(http::field::sec_websocket_protocol);
+  if (it == req.end()) return out;
+  std::string_view v = it->value();
+  while (!v.empty()) {
+    const size_t comma = v.find(',');
+    std::string_view token = v.substr(0, comma);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (!token.empty()) out.push_back(token);
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+bool offers_subprotocol(const http::request<http::string_body>& req, std::string_view name) {
+  const auto offered = offered_subprotocols(req);
+  return std::find(offered.begin(), offered.end(), name) != offered.end();
+}
+
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(beast::tcp_stream stream, std::shared_ptr<ServerState> server)
@@ -52,6 +76,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.read_message_max(
         static_cast<uint64_t>(std::max(o().max_ws_message_bytes, o().max_body_bytes)));
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A client that offered subprotocols must get one of them back, or its browser drops
+    // the connection.
+    if (offers_subprotocol(upgrade, kWsSubprotocol)) {
+      ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
+        r.set(http::field::sec_websocket_protocol, kWsSubprotocol);
+      }));
+    }
     ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return;
       self->arm_idle_timer();
@@ -279,6 +310,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     SpeechJob::Taken t = u.job->take();
     for (const auto& chunk : t.chunks) {
       if (chunk.empty() || u.cancelled) continue;
+      server_->note_audio(static_cast<int64_t>(chunk.size()), !u.started_audio,
+                          u.job->seconds_to_first_audio());
       if (!u.started_audio) {
         u.started_audio = true;
         send_json({{"type", "audio.start"},
@@ -464,6 +497,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 };
 
 }  // namespace
+
+std::string ws_subprotocol_api_key(const http::request<http::string_body>& upgrade) {
+  constexpr std::string_view kPrefix = "cosyserve.api-key.";
+  for (const std::string_view token : offered_subprotocols(upgrade)) {
+    if (token.starts_with(kPrefix)) return std::string(token.substr(kPrefix.size()));
+  }
+  return "";
+}
 
 void start_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,
                       std::shared_ptr<ServerState> server) {

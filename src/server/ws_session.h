@@ -11,12 +11,21 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "server/net_common.h"
 
 namespace cosy::server {
 
 class ServerState;
+
+// Browsers' WebSocket cannot send an Authorization header, so a page offers its API key as
+// a subprotocol, beside "cosyserve" (OpenAI's realtime API does the same):
+//   new WebSocket(url, ["cosyserve", "cosyserve.api-key." + key])
+// The key from such an offer, or "" (the server answers with "cosyserve", never the key).
+inline constexpr std::string_view kWsSubprotocol = "cosyserve";
+std::string ws_subprotocol_api_key(const http::request<http::string_body>& upgrade);
 
 // Takes over a connection whose request asked to upgrade.
 void start_ws_session(beast::tcp_stream stream, http::request<http::string_body> upgrade,

@@ -728,6 +728,13 @@ TEST(Serve, VoicesFromRecordingsRegisterPersistAndSpeak) {
                       dir, url,
                       body(R"("ref_audio":")" + data_url + R"(","instructions":"Speak slowly.")")));
     EXPECT_EQ(r.status, 200) << r.body;
+    // Cross-lingual: the LM hears no prompt; a one-off voice needs no transcript for it.
+    r = curl(dir, json_post(dir, url, body(R"("voice":"mine","cross_lingual":true)")));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(r.body == with_voice) << "cross-lingual changes what the LM hears";
+    r = curl(dir, json_post(dir, url,
+                            body(R"("ref_audio":")" + data_url + R"(","cross_lingual":true)")));
+    EXPECT_EQ(r.status, 200) << r.body;
     // Recordings in the compressed formats uploads come in: the server's own MP3, Ogg/Opus, FLAC.
     for (const std::string format : {"mp3", "opus", "flac"}) {
       const CurlResult enc = curl(dir, json_post(dir, url, speech_body(format)));
@@ -749,6 +756,10 @@ TEST(Serve, VoicesFromRecordingsRegisterPersistAndSpeak) {
     EXPECT_GT(ws["audio"][0].get<int64_t>(), 0) << ws.dump();
     const Json inst = ws_scenario(dir, server, "instructions");
     EXPECT_EQ(inst["close"], 1000) << inst.dump();
+    const Json cross = ws_scenario(dir, server, "cross_lingual");
+    EXPECT_EQ(cross["close"], 1000) << cross.dump();
+    EXPECT_GT(cross["audio"][0].get<int64_t>(), 0) << cross.dump();
+    EXPECT_EQ(ws_scenario(dir, server, "cross_lingual_and_instructions")["close"], 1008);
     const Json bad = ws_scenario(dir, server, "bad_ref_audio");
     EXPECT_EQ(bad["close"], 1008) << bad.dump();
   }
@@ -807,6 +818,140 @@ TEST(Serve, WebSocketProtocolErrorsGetAnErrorFrameAndACloseCode) {
   EXPECT_EQ(curl(dir, server.url("/health")).status, 200);
   // Without the upgrade, the endpoint says what it speaks.
   EXPECT_EQ(curl(dir, server.url("/v1/audio/speech/stream")).status, 426);
+}
+
+}  // namespace
+
+namespace {
+
+// A recording to upload as a voice: a fixture WAV when the fixtures are there (the first,
+// by name), else speech the tiny model writes.
+fs::path recording_for_upload(const fs::path& dir) {
+  std::vector<fs::path> wavs;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cosy::testing::golden_dir() / "cases", ec)) {
+    if (e.path().extension() == ".wav") wavs.push_back(e.path());
+  }
+  if (!wavs.empty()) return *std::min_element(wavs.begin(), wavs.end());
+  const fs::path made = dir / "made.wav";
+  const auto r = run("synth --model " + model().dir.string() +
+                     " --fixed-tokens 100 --text 'A recording.' --out " + made.string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  return made;
+}
+
+// The playground page in Debian's Chromium, driven by Playwright (tests/clients/
+// playground_test.mjs): speak, token streaming, a voice from a recording, a refusal shown,
+// a server restart under the page, and an API key.
+TEST(Serve, ThePlaygroundWorksInChromium) {
+  const auto dir = cosy::testing::scratch_dir("serve-playground");
+  const fs::path browser = std::getenv("CHROMIUM") ? std::getenv("CHROMIUM") : "/usr/bin/chromium";
+  ASSERT_TRUE(fs::exists(browser)) << browser << " is missing: scripts/setup.sh --dev installs it";
+  const std::string cmd = node_client("playground_test.mjs") + " " + COSY_CLI + " " +
+                          model().dir.string() + " " + recording_for_upload(dir).string() + " " +
+                          dir.string() + " > " + (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string out = slurp(dir / "out.txt");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"ok\":true"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(dir / "playground.png"));
+}
+
+}  // namespace
+
+namespace {
+
+Json load_of(const fs::path& dir, const ServerProcess& server, const std::string& auth) {
+  const CurlResult r = curl(dir, auth + server.url("/load"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  Json j = Json::parse(r.body, nullptr, false);
+  return j.is_object() ? j : Json::object();
+}
+
+// Polls GET /load until `ready` holds (20 s at most); the last answer.
+template <typename Ready>
+Json wait_for_load(const fs::path& dir, const ServerProcess& server, const std::string& auth,
+                   Ready ready) {
+  Json j;
+  for (int i = 0; i < 400; ++i) {
+    j = load_of(dir, server, auth);
+    if (!j.empty() && ready(j)) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "GET /load never got there: " << j.dump();
+  return j;
+}
+
+// GET /load says how busy the server is, now and over the last minute; with a key set it
+// needs the key. The playground's files are public, with their headers and revalidation.
+TEST(Serve, LoadSaysHowBusyTheServerIsAndThePageIsServed) {
+  const auto dir = cosy::testing::scratch_dir("serve-load");
+  ServerProcess server(model().dir, "--max-streams 2 --max-queue 0 --api-key k1",
+                       dir / "server.log");
+  const std::string auth = "-H 'Authorization: Bearer k1' ";
+  EXPECT_EQ(curl(dir, server.url("/load")).status, 401);
+  Json load = load_of(dir, server, auth);
+  EXPECT_EQ(load["streams_active"], 0) << load.dump();
+  EXPECT_EQ(load["max_streams"], 2);
+  EXPECT_EQ(load["free_capacity"], 100);
+  EXPECT_EQ(load["first_audios"], 0);
+  EXPECT_TRUE(load["ttfa_p99_s"].is_null());
+  EXPECT_EQ(load["draining"], false);
+
+  // One of the two slots held by a long stream: half the capacity is free, and its first
+  // audio and the audio since count in the minute's figures as they happen.
+  std::string text;
+  for (int i = 0; i < 20; ++i) text += "Keep one stream busy for a while. ";
+  std::ofstream(dir / "long.json") << speech_body("pcm", text);
+  ASSERT_EQ(std::system(("curl -s -o /dev/null --max-time 60 " + auth +
+                         "-H 'Content-Type: application/json' --data-binary @" +
+                         (dir / "long.json").string() + " " + server.url("/v1/audio/speech") + " &")
+                            .c_str()),
+            0);
+  load = wait_for_load(dir, server, auth, [](const Json& j) {
+    return j["streams_active"] == 1 && j["first_audios"] == 1;
+  });
+  EXPECT_EQ(load["free_capacity"], 50) << load.dump();
+  EXPECT_GT(load["ttfa_p99_s"].get<double>(), 0) << load.dump();
+  EXPECT_EQ(load["ttfa_p50_s"], load["ttfa_p99_s"]) << "one stream: one value";
+  EXPECT_GT(load["audio_s"].get<double>(), 0) << load.dump();
+  EXPECT_NEAR(load["xrt"].get<double>(),
+              load["audio_s"].get<double>() / load["window_s"].get<double>(), 1e-9);
+
+  // The page: public, typed, with a policy that keeps it to this server; a 304 when unchanged.
+  const CurlResult page = curl(dir, server.url("/"));
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("playground.js"), std::string::npos);
+  EXPECT_NE(page.headers.find("Content-Type: text/html; charset=utf-8"), std::string::npos);
+  EXPECT_NE(page.headers.find("Content-Security-Policy: default-src 'self'"), std::string::npos)
+      << page.headers;
+  std::smatch etag;
+  ASSERT_TRUE(std::regex_search(page.headers, etag, std::regex("ETag: (\"[0-9a-f]{40}\")")))
+      << page.headers;
+  const CurlResult again =
+      curl(dir, "-H 'If-None-Match: " + etag[1].str() + "' " + server.url("/"));
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  const CurlResult script = curl(dir, server.url("/playground/playground.js?v=1"));
+  EXPECT_EQ(script.status, 200);
+  EXPECT_NE(script.headers.find("text/javascript"), std::string::npos);
+  EXPECT_EQ(curl(dir, server.url("/playground/nothing.js")).status, 401) << "not an asset";
+  EXPECT_EQ(curl(dir, "-X POST -d x " + server.url("/")).status, 405);
+
+  // A browser's WebSocket offers the key as a subprotocol and gets "cosyserve" back.
+  ::setenv("WS_API_KEY", "k1", 1);
+  const Json keyed = ws_scenario(dir, server, "sentence");
+  EXPECT_EQ(keyed["close"], 1000) << keyed.dump();
+  EXPECT_EQ(keyed["protocol"], "cosyserve") << keyed.dump();
+  ::setenv("WS_API_KEY", "wrong", 1);
+  const Json refused = ws_scenario(dir, server, "sentence");
+  EXPECT_NE(refused.value("error", "").find("401"), std::string::npos) << refused.dump();
+  ::unsetenv("WS_API_KEY");
+
+  // Draining: no capacity to offer, whatever is free.
+  server.signal(SIGTERM);
+  load = wait_for_load(dir, server, auth, [](const Json& j) { return j["draining"] == true; });
+  EXPECT_EQ(load["free_capacity"], 0) << load.dump();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // scenario name. Prints one JSON line: what came back (events, audio bytes per utterance,
 // the close code). Usage: node ws_session.mjs URL VOICE SCENARIO
 // WS_CLIENT_TIMEOUT_S bounds the whole session (default 30 s): a loaded CI machine needs more.
+// WS_API_KEY offers an API key as a browser must, as the subprotocol "cosyserve.api-key.KEY"
+// beside "cosyserve"; the output then says which subprotocol the server chose.
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
@@ -47,6 +49,9 @@ const scenarios = {
   ],
   // instruct2: an instruction in place of the voice's transcript.
   instructions: [config({ instructions: "Speak slowly." }), ...short.map(text), msg("input.done")],
+  // cross-lingual: the LM hears no prompt; the flow keeps the voice.
+  cross_lingual: [config({ cross_lingual: true }), ...short.map(text), msg("input.done")],
+  cross_lingual_and_instructions: [config({ cross_lingual: true, instructions: "Speak slowly." })],
   bad_ref_audio: [config({ ref_audio: "data:audio/wav;base64,aGVsbG8gd29ybGQh", ref_text: "x" }), text("hi")],
 };
 const script = scenarios[scenario];
@@ -55,7 +60,8 @@ if (!script) {
   process.exit(2);
 }
 
-const ws = new WebSocket(url);
+const key = process.env.WS_API_KEY;
+const ws = key ? new WebSocket(url, ["cosyserve", `cosyserve.api-key.${key}`]) : new WebSocket(url);
 const events = [];
 const audio = [0];
 let cancelled = false;
@@ -85,11 +91,12 @@ ws.on("message", (data, isBinary) => {
     else audio.push(0);
   }
 });
+// A refused handshake is an "error" then a "close" (1006): one line says both.
+let error;
+ws.on("error", (e) => {
+  error = String(e);
+});
 ws.on("close", (code) => {
   clearTimeout(timer);
-  console.log(JSON.stringify({ close: code, events, audio }));
-});
-ws.on("error", (e) => {
-  clearTimeout(timer);
-  console.log(JSON.stringify({ error: String(e), events, audio }));
+  console.log(JSON.stringify({ close: code, events, audio, protocol: ws.protocol, error }));
 });
