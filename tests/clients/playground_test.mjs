@@ -158,6 +158,24 @@ async function main() {
   assert.ok(!(await hook(page)).voices.includes('broken_voice'));
   await page.click('#error-close');
 
+  // A voice recorded from the microphone (Chromium's fake device: a beep), as a WAV made in
+  // the page.
+  await page.fill('#voice-name', 'mic_voice');
+  await page.setInputFiles('#voice-file', []);
+  await page.click('#record-button');
+  await waitFor(page, () => document.querySelector('#record-status').textContent.startsWith('recording 3'),
+                'three seconds are recorded');
+  await page.click('#record-button');
+  await waitFor(page, () => document.querySelector('#record-status').textContent.startsWith('recorded'),
+                'the recording ends');
+  await page.click('#voice-submit');
+  await waitFor(page, () => document.querySelector('#voice-status').textContent.includes('“mic_voice” added') ||
+                            !document.querySelector('#error').hidden, 'the recorded voice is made');
+  assert.ok(await page.isHidden('#error'), await page.textContent('#error-text'));
+  summary.microphone = await page.textContent('#record-status');
+  await page.click('button[data-voice=mic_voice]');
+  await waitFor(page, () => !window.cosyPlayground.voices.includes('mic_voice'), 'the recorded voice is deleted');
+
   await page.click('button[data-voice=playground_voice]');
   await waitFor(page, () => !window.cosyPlayground.voices.includes('playground_voice'), 'the voice is deleted');
 
