@@ -29,6 +29,7 @@ DEV_PACKAGES=(
   bsdutils                             # `script`: a terminal for the progress-line test
   curl                                 # a real HTTP client in the server tests
   chromium                             # a real browser for the playground test (driven by playwright-core)
+  nginx haproxy                        # the load balancers deploy/ configures, run by the balancer tests
   libbenchmark-dev                     # Google Benchmark kernel programs
   libopenblas-dev libblis-dev libdnnl-dev  # GEMM baselines in the kernel benchmark (not linked by the engine)
 )
@@ -57,6 +58,14 @@ if ((${#missing[@]} > 0)); then
   SUDO=""
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
+  # Installing nginx or haproxy must not start a system service (on port 80, say): the tests
+  # run their own on loopback ports they choose. policy-rc.d is Debian's switch for that.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" > /dev/null
+    $SUDO chmod +x "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -21,6 +21,25 @@ void ServerState::accept() {
                          });
 }
 
+// One line and close: what HAProxy's agent-check expects (it sends nothing).
+void ServerState::accept_agent() {
+  agent_acceptor_.async_accept(
+      net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+        if (ec) {
+          if (ec == net::error::operation_aborted || !self->agent_acceptor_.is_open()) return;
+        } else {
+          auto socket = std::make_shared<tcp::socket>(std::move(s));
+          auto line = std::make_shared<std::string>(self->agent_reply());
+          net::async_write(*socket, net::buffer(*line), [socket, line](beast::error_code, size_t) {
+            beast::error_code ignored;
+            socket->shutdown(tcp::socket::shutdown_both, ignored);
+            socket->close(ignored);
+          });
+        }
+        self->accept_agent();
+      });
+}
+
 void ServerState::poll_drain() {
   auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(50));
   timer->async_wait([self = shared_from_this(), timer](const beast::error_code&) {
@@ -58,6 +77,7 @@ HttpServer::HttpServer(Engine& engine, ServerOptions options, std::shared_ptr<Vo
     : impl_(std::make_shared<Impl>(engine, std::move(options), std::move(voices))) {}
 HttpServer::~HttpServer() = default;
 int HttpServer::listen() { return impl_->listen(); }
+int HttpServer::agent_port() const { return impl_->agent_port_; }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::drain() { impl_->drain(); }
 

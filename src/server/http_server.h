@@ -3,8 +3,9 @@
 // thread runs every model step and hands audio over through SpeechJob's bounded queue.
 //
 // Routes: POST /v1/audio/speech (OpenAI's API: raw audio with chunked transfer, or SSE);
-// GET /v1/models, /v1/audio/voices, /metrics; GET /health, /ready and the KServe v2 aliases
-// /v2/health/live, /v2/health/ready (these stay open without an API key).
+// GET /v1/models, /v1/audio/voices, /metrics, /load; GET /health, /ready and the KServe v2
+// aliases /v2/health/live, /v2/health/ready (these stay open without an API key); the
+// playground at / (public). Optionally a HAProxy agent-check port (free capacity).
 #pragma once
 
 #include <memory>
@@ -26,6 +27,8 @@ class HttpServer {
 
   // Binds the listening socket; returns the port (the chosen one when options.port is 0).
   int listen();
+  // The HAProxy agent-check port listen() bound (options.agent_port >= 0), else -1.
+  int agent_port() const;
   // Serves on options.threads network threads until a drain has finished.
   void run();
   // Thread-safe, e.g. from a signal watcher: /ready turns false and new requests get 503 at

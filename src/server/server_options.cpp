@@ -8,6 +8,8 @@ namespace cosy::server {
 
 void ServerOptions::validate() const {
   if (port < 0 || port > 65535) fail("port must be in 0..65535, got ", port);
+  if (agent_port < -1 || agent_port > 65535)
+    fail("agent-port must be in 0..65535 (or -1: none), got ", agent_port);
   if (threads < 1) fail("threads must be >= 1");
   if (max_streams < 1) fail("max-streams must be >= 1");
   if (max_queue < 0) fail("max-queue must be >= 0");
@@ -32,8 +34,10 @@ void ServerOptions::validate() const {
 
 std::string ServerOptions::to_string() const {
   std::ostringstream s;
-  s << "host: " << host << "\nport: " << port << "\nmodel-name: " << model_name
-    << "\nthreads: " << threads << "\nmax-streams: " << max_streams << "\nmax-queue: " << max_queue
+  s << "host: " << host << "\nport: " << port
+    << "\nagent-port: " << (agent_port < 0 ? std::string("none") : std::to_string(agent_port))
+    << "\nmodel-name: " << model_name << "\nthreads: " << threads
+    << "\nmax-streams: " << max_streams << "\nmax-queue: " << max_queue
     << "\nqueue-timeout: " << queue_timeout << "\nmax-input-chars: " << max_input_chars
     << "\nmax-body-bytes: " << max_body_bytes << "\nmax-header-bytes: " << max_header_bytes
     << "\nrequest-timeout: " << request_timeout

@@ -9,8 +9,9 @@
 namespace cosy::server {
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";           // loopback unless told otherwise
-  int port = 8080;                          // 0: any free port (printed at start)
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  int port = 8080;                 // 0: any free port (printed at start)
+  int agent_port = -1;  // HAProxy agent-check port on `host` (free capacity); -1: none, 0: any
   std::string model_name = "cosyvoice2";    // the id /v1/models lists and requests name
   int threads = 2;                          // network threads (model code never runs on them)
   int64_t max_streams = 16;                 // streams synthesising at once

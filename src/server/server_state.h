@@ -90,13 +90,12 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   }
 
   int listen() {
-    const tcp::endpoint at(net::ip::make_address(o_.host), static_cast<unsigned short>(o_.port));
-    acceptor_.open(at.protocol());
-    acceptor_.set_option(net::socket_base::reuse_address(true));
-    acceptor_.bind(at);
-    acceptor_.listen(net::socket_base::max_listen_connections);
-    port_ = acceptor_.local_endpoint().port();
+    port_ = bind(acceptor_, o_.port);
     accept();
+    if (o_.agent_port >= 0) {
+      agent_port_ = bind(agent_acceptor_, o_.agent_port);
+      accept_agent();
+    }
     return port_;
   }
 
@@ -299,19 +298,27 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   // GET /load: what a balancer (or the playground) needs to place the next stream.
   // free_capacity is the share of stream slots free, 0 while requests queue or the server
   // drains.
-  Json load_json() const {
-    int64_t active = 0, waiting = 0;
+  struct Occupancy {
+    int64_t active = 0, waiting = 0, free_capacity = 0;
+    bool draining = false;
+  };
+  Occupancy occupancy() const {
+    Occupancy o;
     {
       std::lock_guard lock(mutex_);
-      active = active_;
-      waiting = static_cast<int64_t>(waiting_.size());
+      o.active = active_;
+      o.waiting = static_cast<int64_t>(waiting_.size());
     }
+    o.draining = draining_;
+    if (!o.draining && o.waiting == 0) {
+      o.free_capacity = std::max<int64_t>(0, o_.max_streams - o.active) * 100 / o_.max_streams;
+    }
+    return o;
+  }
+
+  Json load_json() const {
+    const auto [active, waiting, free_capacity, draining] = occupancy();
     const RecentActivity::Summary recent = activity_.summary();
-    const bool draining = draining_;
-    int64_t free_capacity = 0;
-    if (!draining && waiting == 0 && o_.max_streams > 0) {
-      free_capacity = std::max<int64_t>(0, o_.max_streams - active) * 100 / o_.max_streams;
-    }
     const auto or_null = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
     return {{"streams_active", active},
             {"streams_queued", waiting},
@@ -325,6 +332,16 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
             {"ttfa_p99_s", or_null(recent.ttfa_p99_s)},
             {"audio_s", recent.audio_s},
             {"xrt", recent.xrt}};
+  }
+
+  // HAProxy's agent-check reads one line per connection: the weight to give this instance
+  // as a share of its configured one, so that a loaded instance gets fewer new streams
+  // (leastconn divides by the weight). Never below 1 %: with every instance full, new
+  // streams still spread and queue rather than find no server. "drain" while draining.
+  std::string agent_reply() const {
+    const Occupancy o = occupancy();
+    if (o.draining) return "drain\n";
+    return "ready up " + std::to_string(std::max<int64_t>(1, o.free_capacity)) + "%\n";
   }
 
   void access_log(const Json& fields) {
@@ -348,12 +365,23 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   RecentActivity activity_;
   net::io_context ioc_;
   tcp::acceptor acceptor_;
+  tcp::acceptor agent_acceptor_{ioc_};
   int port_ = 0;
+  int agent_port_ = -1;  // -1: no agent-check port
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_id_{1};
 
  private:
+  int bind(tcp::acceptor& acceptor, int port) {
+    const tcp::endpoint at(net::ip::make_address(o_.host), static_cast<unsigned short>(port));
+    acceptor.open(at.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(at);
+    acceptor.listen(net::socket_base::max_listen_connections);
+    return acceptor.local_endpoint().port();
+  }
   void accept();
+  void accept_agent();
   void poll_drain();
 
   void update_gauges_locked() {

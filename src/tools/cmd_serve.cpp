@@ -83,6 +83,9 @@ int run_serve(ServeOptions& options) {
                "schedule: %s, ttfa-target: %g s\n",
                o.model.c_str(), o.server.to_string().c_str(), o.weights.c_str(),
                o.flow_weights.c_str(), o.hift_weights.c_str(), o.schedule.c_str(), o.ttfa_target);
+  if (http.agent_port() >= 0) {
+    std::fprintf(stderr, "agent-check on %s:%d\n", o.server.host.c_str(), http.agent_port());
+  }
   std::fprintf(stderr, "listening on http://%s:%d\n", o.server.host.c_str(), port);
   std::fflush(stderr);
   InterruptHandler on_signal([&http] { http.drain(); });
@@ -106,6 +109,11 @@ Command register_serve(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--port", s.port, "Port (0: any free one, printed at start)")
       ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--agent-port", s.agent_port,
+                 "HAProxy agent-check port: answers each connection with the free capacity "
+                 "(\"ready up 75%\", \"drain\"); -1: none, 0: any free one (printed at start)")
+      ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
   app.add_option("--model-name", s.model_name, "The model id clients name")->capture_default_str();
   app.add_option("--threads", s.threads, "Network threads")

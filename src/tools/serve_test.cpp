@@ -955,3 +955,28 @@ TEST(Serve, LoadSaysHowBusyTheServerIsAndThePageIsServed) {
 }
 
 }  // namespace
+
+namespace {
+
+// Three instances behind Debian's nginx or HAProxy, configured with deploy/ (addresses and
+// ports replaced): the spread, one instance SIGKILLed and one SIGTERMed under load
+// (tests/clients/balancer_test.mjs).
+void balancer_scenario(const std::string& balancer) {
+  const auto dir = cosy::testing::scratch_dir("serve-balancer-" + balancer);
+  const std::string program = balancer == "nginx" ? "/usr/sbin/nginx" : "/usr/sbin/haproxy";
+  ASSERT_TRUE(fs::exists(program)) << program << " is missing: scripts/setup.sh --dev installs it";
+  const std::string cmd = node_client("balancer_test.mjs") + " " + balancer + " " + COSY_CLI + " " +
+                          model().dir.string() + " " + model().voice + " " + dir.string() + " > " +
+                          (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string out = slurp(dir / "out.txt");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"ok\":true"), std::string::npos) << out;
+}
+
+TEST(Balancer, NginxSpreadsStreamsAndSurvivesAKillAndADrain) { balancer_scenario("nginx"); }
+TEST(Balancer, HaproxyFollowsTheAgentWeightsAndSurvivesAKillAndADrain) {
+  balancer_scenario("haproxy");
+}
+
+}  // namespace
