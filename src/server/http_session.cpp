@@ -55,6 +55,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return close();  // the client finished, or sent nothing in time
     }
     started_ = Clock::now();
+    playback_ = StreamPlayback(started_);
     id_ = server_->next_id_++;
     if (ec == http::error::body_limit) {
       return send_error(ApiError(413, "invalid_request_error", "", "body_too_large",
@@ -411,6 +412,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         audio_samples_ += static_cast<int64_t>(chunk.size());
         server_->note_audio(static_cast<int64_t>(chunk.size()), !header_sent_,
                             job_->seconds_to_first_audio());
+        playback_.sent(double(chunk.size()) / server_->engine_.sample_rate());
         emit(bytes);
       }
     } catch (const std::exception& e) {
@@ -507,12 +509,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const double total = seconds_since(started_);
     const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
     const double ttfa = job_ ? job_->seconds_to_first_audio() : -1;
+    const Playback heard = playback_.finish();
     server_->count_request("speech", status);
     if (status == 200) {
       if (ttfa >= 0) server_->metrics_.observe("cosyserve_time_to_first_audio_seconds", ttfa);
       if (audio_s > 0) server_->metrics_.observe("cosyserve_request_rtf", total / audio_s);
       server_->metrics_.observe("cosyserve_e2e_request_latency_seconds", total);
       server_->metrics_.increment("cosyserve_audio_seconds_total", {}, audio_s);
+      server_->note_playback(heard);
     }
     Json line = {{"request_id", id_},
                  {"endpoint", "speech"},
@@ -521,6 +525,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                  {"audio_s", audio_s},
                  {"ttfa_s", ttfa},
                  {"rtf", audio_s > 0 ? total / audio_s : 0.0},
+                 {"stalls", heard.stalls},
                  {"status", status},
                  {"seconds", total}};
     if (!error.empty()) line["error"] = error;
@@ -632,6 +637,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<SpeechJob> job_;
   std::shared_ptr<HttpSession> keep_alive_;  // while a speech stream runs
   std::unique_ptr<StreamEncoder> encoder_;
+  StreamPlayback playback_;  // from the request's arrival
   std::unique_ptr<http::response<http::empty_body>> header_;
   std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;
   std::deque<Pending> out_;

@@ -23,6 +23,7 @@
 #include "server/server_options.h"
 #include "server/speech_job.h"
 #include "server/speech_request.h"
+#include "server/stream_playback.h"
 #include "server/voice_service.h"
 
 namespace cosy::server {
@@ -79,6 +80,11 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
                            "From a speech request's arrival to its last byte.",
                            {0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80});
     metrics_.add_counter("cosyserve_audio_seconds_total", "Audio produced, in seconds.");
+    metrics_.add_counter("cosyserve_stalls_total",
+                         "Stalls a listener with no jitter buffer would hear: audio handed to "
+                         "the client after the audio before it had played out.");
+    metrics_.add_counter("cosyserve_stall_seconds_total",
+                         "Time such a listener would spend stalled, in seconds.");
     metrics_.add_counter("cosyserve_stage_seconds_total",
                          "Wall time of each stage's batched calls.");
     metrics_.add_counter("cosyserve_stage_calls_total", "Batched calls of each stage.");
@@ -287,6 +293,12 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     double& last = stage_last_[name + "/" + stage];
     metrics_.increment(name, {{"stage", stage}}, total - last);
     last = total;
+  }
+
+  // A stream's end, as a listener with no jitter buffer would have heard it.
+  void note_playback(const Playback& p) {
+    metrics_.increment("cosyserve_stalls_total", {}, double(p.stalls));
+    metrics_.increment("cosyserve_stall_seconds_total", {}, p.stall_s);
   }
 
   // Audio handed to a client (`first`: a stream's first), for GET /load as it happens.

@@ -289,6 +289,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
                          ws_.get_executor(), [](auto& self) { self.pump(); });
     u->encoder = StreamEncoder::create(config_.format, rate);
     u->started = Clock::now();
+    u->playback = StreamPlayback(u->started);
     u->id = server_->next_id_++;
     const StreamOptions so =
         speech_stream_options(config_, voice_, StreamInput::IncrementalText, *u->job);
@@ -319,6 +320,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
                    {"sample_rate", server_->engine_.sample_rate()}});
       }
       u.samples += static_cast<int64_t>(chunk.size());
+      u.playback.sent(double(chunk.size()) / server_->engine_.sample_rate());
       send_binary(u.encoder->encode(chunk));
     }
     if (!t.result) return;
@@ -354,6 +356,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
                  {"code", status == 503 ? "unavailable" : "synthesis_failed"},
                  {"message", error}});
     }
+    const Playback heard = u.playback.finish();
     server_->count_request("speech_stream", status);
     server_->access_log({{"request_id", u.id},
                          {"endpoint", "speech_stream"},
@@ -361,6 +364,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
                          {"input_chars", chars_},
                          {"audio_s", audio_s},
                          {"ttfa_s", u.job->seconds_to_first_audio()},
+                         {"stalls", heard.stalls},
                          {"status", status},
                          {"seconds", seconds_since(u.started)},
                          {"error", error}});
@@ -368,6 +372,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       server_->metrics_.observe("cosyserve_time_to_first_audio_seconds",
                                 u.job->seconds_to_first_audio());
       server_->metrics_.increment("cosyserve_audio_seconds_total", {}, audio_s);
+      server_->note_playback(heard);
     }
     server_->release();
     utterance_.reset();
@@ -469,6 +474,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     std::shared_ptr<SynthesisStream> stream;
     std::unique_ptr<StreamEncoder> encoder;
     Clock::time_point started;
+    StreamPlayback playback;
     uint64_t id = 0;
     int64_t samples = 0;
     bool started_audio = false;

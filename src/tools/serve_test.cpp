@@ -980,3 +980,21 @@ TEST(Balancer, HaproxyFollowsTheAgentWeightsAndSurvivesAKillAndADrain) {
 }
 
 }  // namespace
+
+namespace {
+
+// deploy/k8s, the Grafana dashboard and the Dockerfile against the server they deploy
+// (tests/clients/deploy_check.mjs): nothing here runs a cluster, so the fields that must
+// agree with the server are checked, with a real instance started from the Deployment's args.
+TEST(Deploy, ManifestsDashboardAndContainerAgreeWithTheServer) {
+  const auto dir = cosy::testing::scratch_dir("deploy-check");
+  const std::string cmd = node_client("deploy_check.mjs") + " " + COSY_CLI + " " +
+                          model().dir.string() + " " + dir.string() + " > " +
+                          (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  const std::string out = slurp(dir / "out.txt");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"ok\":true"), std::string::npos) << out;
+}
+
+}  // namespace

@@ -20,6 +20,8 @@ const expected = {
   cosyserve_request_rtf: "HISTOGRAM",
   cosyserve_e2e_request_latency_seconds: "HISTOGRAM",
   cosyserve_audio_seconds_total: "COUNTER",
+  cosyserve_stalls_total: "COUNTER",
+  cosyserve_stall_seconds_total: "COUNTER",
   cosyserve_stage_seconds_total: "COUNTER",
   cosyserve_stage_calls_total: "COUNTER",
   cosyserve_stage_items_total: "COUNTER",

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "runtime/engine.h"
-#include "tools/loadtest/playback.h"
+#include "runtime/playback.h"
 
 namespace cosy::loadtest {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <span>
 
-namespace cosy::loadtest {
+namespace cosy {
 
 struct Arrival {
   double at_s = 0;     // when the chunk arrived, seconds since the request was sent
@@ -28,4 +28,4 @@ struct Playback {
 // chunk's arrival when it carried the end).
 Playback listen(std::span<const Arrival> arrivals, double buffer_s, double ended_s);
 
-}  // namespace cosy::loadtest
+}  // namespace cosy

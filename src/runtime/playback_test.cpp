@@ -1,10 +1,10 @@
-#include "tools/loadtest/playback.h"
+#include "runtime/playback.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace cosy::loadtest {
+namespace cosy {
 namespace {
 
 // Chunks of 1 s of audio every 0.5 s: the listener never runs out.
@@ -54,4 +54,4 @@ TEST(Playback, AStallRefillsTheBufferAndShortStreamsPlayAtTheEnd) {
 }
 
 }  // namespace
-}  // namespace cosy::loadtest
+}  // namespace cosy

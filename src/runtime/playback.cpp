@@ -1,8 +1,8 @@
-#include "tools/loadtest/playback.h"
+#include "runtime/playback.h"
 
 #include <algorithm>
 
-namespace cosy::loadtest {
+namespace cosy {
 
 namespace {
 // Gaps shorter than this are clock noise between a chunk and its neighbour, not a stall
@@ -59,4 +59,4 @@ Playback listen(std::span<const Arrival> arrivals, double buffer_s, double ended
   return p;
 }
 
-}  // namespace cosy::loadtest
+}  // namespace cosy
