@@ -65,7 +65,10 @@ function start(name, cmd, args, ready) {
 async function startInstance(i) {
   const { child, match } = await start(`instance ${i}`, cli, [
     'serve', '--model', modelDir, '--host', '127.0.0.1', '--port', '0', '--agent-port', '0',
+    // Requests beyond the slots wait in the instance's queue for as long as a wait here may
+    // last (a slow sanitizer build takes long to free a slot): a 429 is no part of this test.
     '--compute-threads', '1', '--max-streams', String(MAX_STREAMS), '--max-queue', '16',
+    '--queue-timeout', String(TIMEOUT_MS / 1000),
     '--drain-timeout', '120', '--access-log', 'json',
   ], /agent-check on 127\.0\.0\.1:(\d+)\nlistening on http:\/\/127\.0\.0\.1:(\d+)/);
   return { index: i, child, agentPort: Number(match[1]), port: Number(match[2]) };
@@ -262,7 +265,7 @@ async function main() {
   if (kind === 'haproxy') await sleep(2500);  // rise 2 checks, 1 s apart, and the first agent reply
 
   // 1. The spread: 9 streams at once, 3 per instance (least connections).
-  const spread = await Promise.all(await longStreams(9, 8, instances));
+  const spread = await Promise.all(await longStreams(9, 4, instances));
   for (const r of spread) assert.equal(r.end, 'complete', JSON.stringify(r));
   summary.spread = counts(spread, instances);
   for (const c of summary.spread) assert.ok(c >= 2 && c <= 4, `least connections: ${summary.spread}`);
@@ -295,7 +298,7 @@ async function main() {
     // until the load from elsewhere goes away.
     let ended = 0;
     const weighted = [];
-    for (let i = 0; i < 12; ++i) weighted.push(stream(4, instances).finally(() => { ended += 1; }));
+    for (let i = 0; i < 12; ++i) weighted.push(stream(3, instances).finally(() => { ended += 1; }));
     await waitUntil('the streams on the free instances end', () => ended >= 11);
     controller.abort();
     await Promise.all(direct);
@@ -307,12 +310,12 @@ async function main() {
   }
 
   // 3. SIGKILL an instance with streams on it.
-  const inFlight = await longStreams(9, 12, instances);
+  const inFlight = await longStreams(9, 6, instances);
   await sleep(300);
   const killedAt = Date.now();
   instances[0].child.kill('SIGKILL');
   // Requests that start after the kill all succeed, on the two that are left.
-  const afterKill = await Promise.all([0, 1, 2, 3, 4, 5].map(() => stream(3, instances)));
+  const afterKill = await Promise.all([0, 1, 2, 3, 4, 5].map(() => stream(2, instances)));
   const killed = await Promise.all(inFlight);
   summary.kill = { onKilled: 0, truncatedWithinMs: 0, survivorsComplete: 0, afterKill: counts(afterKill, instances) };
   for (const r of killed) {
@@ -333,10 +336,10 @@ async function main() {
   }
 
   // 4. SIGTERM an instance with streams on it: it drains, nothing fails, it exits 0.
-  const draining = await longStreams(6, 12, instances);
+  const draining = await longStreams(6, 6, instances);
   await sleep(300);
   instances[1].child.kill('SIGTERM');
-  const duringDrain = await Promise.all([0, 1, 2, 3, 4, 5].map(() => stream(3, instances)));
+  const duringDrain = await Promise.all([0, 1, 2, 3, 4, 5].map(() => stream(2, instances)));
   const drained = await Promise.all(draining);
   const exitCode = await Promise.race([exited(instances[1].child), sleep(TIMEOUT_MS).then(() => 'hung')]);
   summary.drain = { streams: counts(drained, instances), duringDrain: counts(duringDrain, instances), exitCode };
