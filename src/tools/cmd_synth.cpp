@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -146,18 +147,25 @@ void check_combinations(const SynthOptions& o) {
     usage_fail("--top-k ", o.top_k, ": ras sampling needs at least 1 candidate");
 }
 
-// The stream being synthesised, for the interrupt handler: cancel it if there is one, else
-// (still loading) remove the output and exit.
+// The output and the stream being synthesised, for the interrupt handler: cancel the stream
+// if there is one, else (still loading) remove the output and exit. The output is opened
+// under the same lock, after the handler is installed, so that a signal that comes while
+// the file is being created waits for it and removes it, and one that comes before finds
+// nothing to remove.
 class InterruptTarget {
  public:
-  explicit InterruptTarget(AudioOutput& out) : out_(out) {}
+  AudioOutput& open(const std::string& path, const std::string& format, int sample_rate) {
+    std::lock_guard lock(mutex_);
+    out_ = std::make_unique<AudioOutput>(path, format, sample_rate);
+    return *out_;
+  }
   void on_interrupt() {
     std::lock_guard lock(mutex_);
     if (stream_) {
       stream_->cancel();
       return;
     }
-    out_.abandon();
+    if (out_) out_->abandon();
     std::fprintf(stderr, "interrupted: nothing written\n");
     _exit(128 + interrupt_signal());
   }
@@ -167,8 +175,8 @@ class InterruptTarget {
   }
 
  private:
-  AudioOutput& out_;
   std::mutex mutex_;
+  std::unique_ptr<AudioOutput> out_;
   std::shared_ptr<SynthesisStream> stream_;
 };
 
@@ -177,9 +185,9 @@ int run_synth(const SynthOptions& o) {
   const std::string text = read_text(o);
   // Fail on an unwritable output or a clashing format before the model loads.
   const ModelConfig config = load_model_config(o.model);
-  AudioOutput out(o.out, o.format, static_cast<int>(config.sample_rate));
-  InterruptTarget target(out);
+  InterruptTarget target;
   InterruptHandler on_interrupt([&target] { target.on_interrupt(); });
+  AudioOutput& out = target.open(o.out, o.format, static_cast<int>(config.sample_rate));
   try {
     const auto t_load = std::chrono::steady_clock::now();
     const ModelFolder folder = load_model_folder(o.model);
