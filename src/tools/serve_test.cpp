@@ -861,6 +861,24 @@ TEST(Serve, ThePlaygroundWorksInChromium) {
 
 namespace {
 
+// What HAProxy's agent-check reads: connect, read to the close (5 s at most).
+std::string agent_line(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string line;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char buf[64];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) line.append(buf, size_t(n));
+  }
+  close(fd);
+  return line;
+}
+
 Json load_of(const fs::path& dir, const ServerProcess& server, const std::string& auth) {
   const CurlResult r = curl(dir, auth + server.url("/load"));
   EXPECT_EQ(r.status, 200) << r.body;
@@ -882,12 +900,19 @@ Json wait_for_load(const fs::path& dir, const ServerProcess& server, const std::
   return j;
 }
 
-// GET /load says how busy the server is, now and over the last minute; with a key set it
-// needs the key. The playground's files are public, with their headers and revalidation.
+// GET /load says how busy the server is, now and over the last minute (and the agent-check
+// port says the same to HAProxy); with a key set /load needs the key. The playground's files are
+// public, with their headers and revalidation.
 TEST(Serve, LoadSaysHowBusyTheServerIsAndThePageIsServed) {
   const auto dir = cosy::testing::scratch_dir("serve-load");
-  ServerProcess server(model().dir, "--max-streams 2 --max-queue 0 --api-key k1",
+  ServerProcess server(model().dir, "--max-streams 2 --max-queue 0 --api-key k1 --agent-port 0",
                        dir / "server.log");
+  std::smatch agent;
+  const std::string log = server.log();
+  ASSERT_TRUE(std::regex_search(log, agent, std::regex("agent-check on 127.0.0.1:([0-9]+)")))
+      << log;
+  const int agent_port = std::stoi(agent[1]);
+  EXPECT_EQ(agent_line(agent_port), "ready up 100%\n");
   const std::string auth = "-H 'Authorization: Bearer k1' ";
   EXPECT_EQ(curl(dir, server.url("/load")).status, 401);
   Json load = load_of(dir, server, auth);
@@ -912,6 +937,7 @@ TEST(Serve, LoadSaysHowBusyTheServerIsAndThePageIsServed) {
     return j["streams_active"] == 1 && j["first_audios"] == 1;
   });
   EXPECT_EQ(load["free_capacity"], 50) << load.dump();
+  EXPECT_EQ(agent_line(agent_port), "ready up 50%\n");
   EXPECT_GT(load["ttfa_p99_s"].get<double>(), 0) << load.dump();
   EXPECT_EQ(load["ttfa_p50_s"], load["ttfa_p99_s"]) << "one stream: one value";
   EXPECT_GT(load["audio_s"].get<double>(), 0) << load.dump();
@@ -952,6 +978,7 @@ TEST(Serve, LoadSaysHowBusyTheServerIsAndThePageIsServed) {
   server.signal(SIGTERM);
   load = wait_for_load(dir, server, auth, [](const Json& j) { return j["draining"] == true; });
   EXPECT_EQ(load["free_capacity"], 0) << load.dump();
+  EXPECT_EQ(agent_line(agent_port), "drain\n");
 }
 
 }  // namespace
