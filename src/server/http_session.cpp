@@ -410,9 +410,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         if (chunk.empty()) continue;
         const std::string bytes = encoder_->encode(chunk);
         audio_samples_ += static_cast<int64_t>(chunk.size());
-        server_->note_audio(static_cast<int64_t>(chunk.size()), !header_sent_,
+        server_->note_audio(playback_, static_cast<int64_t>(chunk.size()), !header_sent_,
                             job_->seconds_to_first_audio());
-        playback_.sent(double(chunk.size()) / server_->engine_.sample_rate());
         emit(bytes);
       }
     } catch (const std::exception& e) {

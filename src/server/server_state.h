@@ -301,10 +301,13 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     metrics_.increment("cosyserve_stall_seconds_total", {}, p.stall_s);
   }
 
-  // Audio handed to a client (`first`: a stream's first), for GET /load as it happens.
-  void note_audio(int64_t samples, bool first, double ttfa_s) {
+  // Audio handed to a client (`first`: its stream's first): into the stream's playback, and
+  // into GET /load's last minute as it happens.
+  void note_audio(StreamPlayback& playback, int64_t samples, bool first, double ttfa_s) {
+    const double seconds = double(samples) / engine_.sample_rate();
     if (first && ttfa_s >= 0) activity_.first_audio(ttfa_s);
-    activity_.audio(double(samples) / engine_.sample_rate());
+    activity_.audio(seconds);
+    playback.sent(seconds);
   }
 
   // GET /load: what a balancer (or the playground) needs to place the next stream.

@@ -311,7 +311,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     SpeechJob::Taken t = u.job->take();
     for (const auto& chunk : t.chunks) {
       if (chunk.empty() || u.cancelled) continue;
-      server_->note_audio(static_cast<int64_t>(chunk.size()), !u.started_audio,
+      server_->note_audio(u.playback, static_cast<int64_t>(chunk.size()), !u.started_audio,
                           u.job->seconds_to_first_audio());
       if (!u.started_audio) {
         u.started_audio = true;
@@ -320,7 +320,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
                    {"sample_rate", server_->engine_.sample_rate()}});
       }
       u.samples += static_cast<int64_t>(chunk.size());
-      u.playback.sent(double(chunk.size()) / server_->engine_.sample_rate());
       send_binary(u.encoder->encode(chunk));
     }
     if (!t.result) return;
