@@ -164,6 +164,36 @@ void PagedKvPool::commit(SeqId seq, int64_t rows) {
   s.length += rows;
 }
 
+void PagedKvPool::truncate(Stream& stream, SeqId seq, int64_t rows) {
+  Seq& s = get(seq);
+  if (rows < 0 || rows > s.length)
+    fail("kv pool: cannot truncate a sequence of ", s.length, " rows to ", rows);
+  const auto keep = static_cast<size_t>((rows + g_.block_size - 1) / g_.block_size);
+  const int64_t part = rows % g_.block_size;
+  // The block that the next rows land in must be this sequence's own.
+  if (part > 0 && refs_[static_cast<size_t>(s.blocks[keep - 1])] > 1) {
+    if (free_.empty()) fail("kv pool: out of blocks to truncate into a shared block");
+    const int32_t b = free_.back();
+    free_.pop_back();
+    refs_[static_cast<size_t>(b)] = 1;
+    const int32_t src = s.blocks[keep - 1];
+    const size_t bytes = static_cast<size_t>(part * g_.row()) * sizeof(float);
+    for (int64_t l = 0; l < g_.layers; ++l) {
+      const int64_t to = l * layer_stride_ + b * g_.block_size * g_.row();
+      const int64_t at = l * layer_stride_ + src * g_.block_size * g_.row();
+      backend_.copy(stream, k_ + to, k_ + at, bytes);
+      backend_.copy(stream, v_ + to, v_ + at, bytes);
+    }
+    --refs_[static_cast<size_t>(src)];
+    s.blocks[keep - 1] = b;
+  }
+  for (size_t i = keep; i < s.blocks.size(); ++i) {
+    if (--refs_[static_cast<size_t>(s.blocks[i])] == 0) free_.push_back(s.blocks[i]);
+  }
+  s.blocks.resize(keep);
+  s.length = rows;
+}
+
 const int32_t* PagedKvPool::block_table(SeqId seq) const { return get(seq).blocks.data(); }
 
 int64_t PagedKvPool::sequence_bytes(SeqId seq) const {

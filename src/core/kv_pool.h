@@ -64,6 +64,10 @@ class PagedKvPool {
   // forward leaves the sequence as it was.
   int64_t length(SeqId seq) const;
   void commit(SeqId seq, int64_t rows);
+  // Keeps the first `rows` rows (<= length) and returns the blocks past them. A shared
+  // block the sequence would write into next is copied first, so forks stay intact; fails,
+  // changing nothing, when that copy finds no free block.
+  void truncate(Stream& s, SeqId seq, int64_t rows);
 
   const int32_t* block_table(SeqId seq) const;
   const float* k_slab(int64_t layer) const { return k_ + layer * layer_stride_; }

@@ -419,5 +419,41 @@ TEST(KvPool, ForkSharesWholeBlocksAndCopiesThePartialOne) {
   EXPECT_EQ(cache.free_blocks(), 6);
 }
 
+// A rollback's truncate returns the blocks past the rows kept, and a shared block the
+// sequence would write into next becomes its own copy, so the fork's source is untouched.
+TEST(KvPool, TruncateFreesTheTailAndUnsharesTheBlockWrittenNext) {
+  auto backend = cpu::create_cpu_backend(1);
+  auto stream = backend->create_stream();
+  PagedKvPool cache(*backend, {1, 1, 4, 4, 8});
+  const auto rows = random_vector(size_t{12} * 4, 5);
+  const auto src = cache.create();
+  cache.reserve(src, 12);
+  cache.write(*stream, src, 0, 0, rows.data(), rows.data(), 12, 4);
+  cache.commit(src, 12);
+  const auto fork = cache.fork(*stream, src, 8);  // blocks 0 and 1 shared
+  cache.reserve(fork, 3);
+  cache.write(*stream, fork, 0, 8, rows.data(), rows.data(), 3, 4);
+  cache.commit(fork, 3);
+  EXPECT_EQ(cache.free_blocks(), 4);
+  cache.truncate(*stream, fork, 6);  // drops its own block 2, copies shared block 1
+  EXPECT_EQ(cache.length(fork), 6);
+  EXPECT_EQ(cache.free_blocks(), 4);  // one returned, one taken for the copy
+  EXPECT_NE(cache.block_table(fork)[1], cache.block_table(src)[1]);
+  EXPECT_EQ(cache.block_table(fork)[0], cache.block_table(src)[0]);
+  const float* k = cache.k_slab(0) + int64_t{cache.block_table(fork)[1]} * 16;
+  for (int64_t c = 0; c < 8; ++c) EXPECT_EQ(k[c], rows[size_t(16 + c)]);  // rows 4 and 5
+  const auto more = random_vector(size_t{2} * 4, 6);
+  cache.reserve(fork, 2);
+  cache.write(*stream, fork, 0, 6, more.data(), more.data(), 2, 4);  // its own block now
+  const float* s = cache.k_slab(0) + int64_t{cache.block_table(src)[1]} * 16 + 8;
+  for (int64_t c = 0; c < 8; ++c) EXPECT_EQ(s[c], rows[size_t(24 + c)]);  // src unchanged
+  cache.truncate(*stream, fork, 0);
+  EXPECT_EQ(cache.length(fork), 0);
+  EXPECT_THROW(cache.truncate(*stream, fork, 1), Error);
+  cache.release(fork);
+  cache.release(src);
+  EXPECT_EQ(cache.free_blocks(), 8);
+}
+
 }  // namespace
 }  // namespace cosy

@@ -365,6 +365,70 @@ std::string qwen_config_json(const QwenConfig& q) {
   return j.dump(2) + "\n";
 }
 
+WriteModelOptions::Hazard parse_hazard(const std::string& name) {
+  if (name == "none") return WriteModelOptions::Hazard::None;
+  if (name == "loop") return WriteModelOptions::Hazard::Loop;
+  fail("unknown hazard '", name, "' (none or loop)");
+}
+
+namespace {
+
+Tensor& param(std::vector<std::pair<std::string, Tensor>>& sd, const std::string& name) {
+  for (auto& [n, t] : sd) {
+    if (n == name) return t;
+  }
+  fail("no parameter '", name, "'");
+}
+
+// The successor map of the looping LM: groups of consecutive ids, each a cycle. Size 1 is
+// a token that follows itself.
+std::vector<int64_t> loop_successors(int64_t n) {
+  static constexpr int64_t kSizes[] = {1, 2, 3, 4, 6, 1, 8, 12, 5, 2};
+  std::vector<int64_t> next(static_cast<size_t>(n));
+  int64_t start = 0;
+  for (size_t g = 0; start < n; ++g) {
+    const int64_t size = std::min(kSizes[g % std::size(kSizes)], n - start);
+    for (int64_t i = 0; i < size; ++i)
+      next[static_cast<size_t>(start + i)] = start + (i + 1) % size;
+    start += size;
+  }
+  return next;
+}
+
+// Makes the LM's layers nearly transparent (the last hidden state is about the normalised
+// embedding of the last input) and points the decoder row of each token's successor at
+// that token's embedding.
+void bias_lm_to_loop(const LlmConfig& c, std::vector<std::pair<std::string, Tensor>>& sd) {
+  for (int64_t i = 0; i < c.qwen.num_hidden_layers; ++i) {
+    const std::string p = "llm.model.model.layers." + std::to_string(i);
+    for (const char* w : {".self_attn.o_proj.weight", ".mlp.down_proj.weight"}) {
+      Tensor& t = param(sd, p + w);
+      for (int64_t k = 0; k < t.numel(); ++k) t.mutable_data<float>()[k] *= 0.02F;
+    }
+  }
+  const Tensor& emb = param(sd, "speech_embedding.weight");
+  Tensor& head = param(sd, "llm_decoder.weight");
+  Tensor& bias = param(sd, "llm_decoder.bias");
+  const int64_t d = emb.shape()[1], rows = head.shape()[0], n = c.speech_token_size;
+  // Logit of the successor about kStrength: ~90 % of the mass at the tiny preset's width.
+  constexpr float kStrength = 12.0F;
+  const std::vector<int64_t> next = loop_successors(n);
+  for (int64_t j = 0; j < rows * d; ++j) head.mutable_data<float>()[j] = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* e = emb.data<float>() + t * d;
+    double ss = 0;
+    for (int64_t k = 0; k < d; ++k) ss += double(e[k]) * e[k];
+    // The hidden state is e / rms(e); its squared norm is d.
+    const double rms = std::sqrt(ss / static_cast<double>(d) + 1e-6);
+    float* row = head.mutable_data<float>() + next[static_cast<size_t>(t)] * d;
+    for (int64_t k = 0; k < d; ++k)
+      row[k] = static_cast<float>(kStrength * (e[k] / rms) / static_cast<double>(d));
+  }
+  for (int64_t j = 0; j < rows; ++j) bias.mutable_data<float>()[j] = j < n ? 0.0F : -4.0F;
+}
+
+}  // namespace
+
 void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                         const WriteModelOptions& options) {
   c.validate();
@@ -391,9 +455,10 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
     text::write_starter_tokenizer(out / "CosyVoice-BlankEN");
   }
   {
-    const auto llm = random_state_dict(
-        llm_param_specs(c.llm), options.seed, "llm.model.model.embed_tokens.weight",
-        c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
+    auto llm = random_state_dict(llm_param_specs(c.llm), options.seed,
+                                 "llm.model.model.embed_tokens.weight",
+                                 c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
+    if (options.hazard == WriteModelOptions::Hazard::Loop) bias_lm_to_loop(c.llm, llm);
     save_state_dict(out / "llm.pt", "llm", llm);
   }
   save_state_dict(out / "flow.pt", "flow",

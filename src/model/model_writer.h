@@ -32,7 +32,13 @@ struct WriteModelOptions {
   // random weights: none, small ones, or the released sizes (model/voice/frontend_models.h).
   enum class Frontend { None, Tiny, Released };
   Frontend frontend = Frontend::Tiny;
+  // Loop: an LM biased to the quality guard's hazards (tests, demos): each speech token's
+  // successor is predictable, some tokens follow themselves (one sound held) and the rest
+  // cycle in groups of 2 to 12 (loops), with about 10 % of the mass elsewhere.
+  enum class Hazard { None, Loop };
+  Hazard hazard = Hazard::None;
 };
+WriteModelOptions::Hazard parse_hazard(const std::string& name);  // none | loop
 
 // Writes the folder (created if needed; existing model files are replaced).
 void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,

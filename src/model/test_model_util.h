@@ -16,10 +16,13 @@ inline ModelConfig small_config() {
   return c;
 }
 
-inline std::filesystem::path write_small_model(const std::string& name, uint64_t seed = 1) {
+inline std::filesystem::path write_small_model(
+    const std::string& name, uint64_t seed = 1,
+    WriteModelOptions::Hazard hazard = WriteModelOptions::Hazard::None) {
   const auto dir = scratch_dir(name);
   WriteModelOptions options;
   options.seed = seed;
+  options.hazard = hazard;
   write_model_folder(small_config(), dir, options);
   return dir;
 }

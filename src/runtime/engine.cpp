@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <list>
@@ -479,6 +480,17 @@ class Engine::Scheduler {
     for (size_t i = 0; i < steps.size(); ++i) {
       ActiveStream& a = *owners[i];
       if (a.ended) continue;
+      if (const char* what = !all_finite(a.chunk_mel) ? "mel"
+                             : !all_finite(a.chunk)   ? "audio"
+                                                      : nullptr) {
+        // Never sent: a listener would hear a burst of noise or nothing.
+        ++a.result.quality.nonfinite;
+        end(a, StreamStatus::Failed,
+            cat("non-finite ", what, " (NaN or Inf) in segment ", a.utterances.front()->segment(),
+                "; none of it was sent (the model's numerics overflowed: try another weight "
+                "format)"));
+        continue;
+      }
       Utterance& u = *a.utterances.front();
       const int64_t segment = u.segment();
       u.hift_ran(steps[i].finalize);
@@ -507,6 +519,7 @@ class Engine::Scheduler {
         if (u->lm() != nullptr) runner_.release(*u->lm());
       }
       ap->result.total_s = ap->handle->seconds_since_open();
+      ap->result.quality.enabled = ap->handle->options().guard.enabled;
       if (trace_ != nullptr) {
         trace_->stream_ended(ap->serial, stream_status_name(ap->result.status),
                              std::chrono::steady_clock::now());
@@ -517,12 +530,21 @@ class Engine::Scheduler {
     });
   }
 
+  static bool all_finite(std::span<const float> v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  }
+
   void pop_done(ActiveStream& a) {
     while (!a.utterances.empty() && a.utterances.front()->done()) {
-      const auto& t = a.utterances.front()->tokens();
+      Utterance& u = *a.utterances.front();
+      // The LM's own final output (the flow was given exactly this, once committed).
+      const auto& t = u.lm() != nullptr ? u.lm()->tokens() : u.tokens();
       a.result.speech_tokens.insert(a.result.speech_tokens.end(), t.begin(), t.end());
       ++a.result.segments;
-      if (a.utterances.front()->lm() != nullptr) runner_.release(*a.utterances.front()->lm());
+      if (u.lm() != nullptr) {
+        a.result.quality.add(u.lm()->quality_report());
+        runner_.release(*u.lm());
+      }
       a.utterances.pop_front();
     }
   }
@@ -567,7 +589,9 @@ class Engine::Scheduler {
     a.result.status = status;
     a.result.error = error;
     for (auto& u : a.utterances) {
-      if (u->lm() != nullptr) u->lm()->cancel();
+      if (u->lm() == nullptr) continue;
+      a.result.quality.add(u->lm()->quality_report());  // what ran of the unfinished segments
+      u->lm()->cancel();
     }
   }
 
@@ -681,6 +705,7 @@ Engine::~Engine() {
 std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallback on_audio) {
   options.validate();
   options.voice->check(flow_);
+  options.guard.check_vocabulary(lm_.vocab().speech_tokens);
   auto stream = std::make_shared<SynthesisStream>(std::move(options), std::move(on_audio),
                                                   scheduler_->limits(), frontend(),
                                                   options_.max_input_chars, signal_);

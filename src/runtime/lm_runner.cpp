@@ -180,6 +180,9 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
     s->kv_skip = 0;  // from now on the sequence holds what the session fed
     try {
       s->advance({logp_.data() + static_cast<int64_t>(i) * v, static_cast<size_t>(v)});
+      // The quality guard rolled the stream back: its cache forgets those positions too.
+      if (!s->finished() && pool_->length(s->kv_seq) > s->fed_positions())
+        pool_->truncate(*stream_, s->kv_seq, s->fed_positions());
     } catch (const std::exception& ex) {
       s->fail(ex.what());
     }

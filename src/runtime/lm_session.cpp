@@ -52,7 +52,12 @@ void take(std::vector<LmInput>& from, size_t n, std::vector<LmInput>& to) {
 }  // namespace
 
 LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
-    : limits_(limits), opt_(std::move(options)), sampler_(opt_.sampling) {
+    : limits_(limits), opt_(std::move(options)), sampler_(opt_.sampling), monitor_(opt_.guard) {
+  opt_.guard.check_vocabulary(limits_.vocab.speech_tokens);
+  if (!opt_.prompt_text.empty() && !opt_.prompt_speech.empty()) {
+    prompt_ratio_ = static_cast<double>(opt_.prompt_speech.size()) /
+                    static_cast<double>(opt_.prompt_text.size());
+  }
   if (limits_.mix_text <= 0 || limits_.mix_speech <= 0) cosy::fail("lm session: bad mix ratio");
   if (!(opt_.min_token_text_ratio >= 0) || !(opt_.max_token_text_ratio > 0))
     cosy::fail("lm session: token/text ratios must be positive");
@@ -155,7 +160,13 @@ void LmSession::schedule() {
     if (after_fill) lm_input_.clear();  // the fill token itself is never fed
     take(text_cache_, m0, lm_input_);
   }
+  set_floor();
   ready_ = true;
+}
+
+void LmSession::set_floor() {
+  floor_ = static_cast<int64_t>(tokens_.size());
+  committed_ = std::max(committed_, floor_);
 }
 
 void LmSession::go_final() {
@@ -167,14 +178,103 @@ void LmSession::go_final() {
   lm_input_.insert(lm_input_.end(), prompt_speech_.begin(), prompt_speech_.end());
   prompt_speech_.clear();
   phase_ = Phase::Free;
+  set_floor();
   ready_ = true;
 }
 
 std::optional<int32_t> LmSession::emit(int32_t token) {
   tokens_.push_back(token);
   lm_input_.assign(1, {LmInputKind::Speech, token});
+  const auto n = static_cast<int64_t>(tokens_.size());
+  committed_ = monitor_.enabled() ? std::max(committed_, n - opt_.guard.lookahead) : n;
   ready_ = true;
   return token;
+}
+
+int64_t LmSession::committed_tokens() const {
+  return finished() ? static_cast<int64_t>(tokens_.size()) : committed_;
+}
+
+int32_t LmSession::pick(std::span<const float> logp, std::span<const int32_t> banned, bool& masked,
+                        bool& babble) {
+  masked = babble = false;
+  if (!monitor_.enabled()) return sampler_.sample(logp, banned, history_);
+  TokenStats stats;
+  int32_t top = sampler_.sample(logp, banned, history_, &stats);
+  babble = monitor_.observe_entropy(stats.entropy);
+  if (!opt_.guard.mask || top >= limits_.vocab.speech_tokens) return top;
+  const auto forbidden = monitor_.forbidden_next(tokens_);
+  const auto hit = std::find_if(forbidden.begin(), forbidden.end(),
+                                [&](const QualityMonitor::Forbidden& f) { return f.id == top; });
+  if (hit == forbidden.end()) return top;
+  monitor_.report().count(hit->by);
+  ++monitor_.report().masked;
+  std::vector<int32_t> more(banned.begin(), banned.end());
+  for (const auto& f : forbidden) more.push_back(f.id);
+  masked = true;
+  return sampler_.resample(logp, more);
+}
+
+void LmSession::after_emit(bool masked, bool babble) {
+  if (!monitor_.enabled()) return;
+  const QualityGuardOptions& g = opt_.guard;
+  const auto n = static_cast<int64_t>(tokens_.size());
+  bool due = masked && monitor_.note_mask(n - 1);
+  if (babble) {
+    monitor_.report().count(QualityDetector::Babble);
+    due = true;
+  }
+  if (!due || !g.rollback) return;
+  QualityReport& r = monitor_.report();
+  if (r.rollbacks < g.max_rollbacks) {
+    roll_back(n - g.lookahead, false);
+  } else if (r.regenerations < g.max_regenerations) {
+    roll_back(0, true);
+  }
+}
+
+bool LmSession::roll_back(int64_t keep, bool regenerate) {
+  keep = std::max({keep, committed_, floor_});
+  const auto n = static_cast<int64_t>(tokens_.size());
+  if (keep >= n) return false;
+  // Token `keep` was sampled from the logits at the last input fed before it: drop what
+  // came after that input, and feed it again.
+  const Mark m = marks_[static_cast<size_t>(keep)];
+  const LmInput last = fed_[static_cast<size_t>(m.fed - 1)];
+  fed_.resize(static_cast<size_t>(m.fed - 1));
+  history_.resize(static_cast<size_t>(m.history));
+  tokens_.resize(static_cast<size_t>(keep));
+  marks_.resize(static_cast<size_t>(keep));
+  lm_input_.assign(1, last);
+  ready_ = true;
+  monitor_.forget(n - keep);
+  QualityReport& r = monitor_.report();
+  (regenerate ? r.regenerations : r.rollbacks) += 1;
+  r.rolled_back_tokens += n - keep;
+  // A new seed for each retry, fixed by the request's seed (reproducible).
+  const uint64_t retry = static_cast<uint64_t>(r.rollbacks + r.regenerations);
+  sampler_.restart(opt_.sampling.seed + retry * 0x9E3779B97F4A7C15ull, opt_.guard.tighten);
+  return true;
+}
+
+double LmSession::band_high() const {
+  const double official = opt_.max_token_text_ratio;
+  if (!monitor_.enabled() || !opt_.guard.end_on_ratio || prompt_ratio_ <= 0) return official;
+  return std::clamp(prompt_ratio_ * opt_.guard.ratio_slack, opt_.min_token_text_ratio, official);
+}
+
+double LmSession::band_low() const {
+  const double official = opt_.min_token_text_ratio;
+  if (!monitor_.enabled() || !opt_.guard.end_on_ratio || prompt_ratio_ <= 0) return official;
+  return std::clamp(prompt_ratio_ / opt_.guard.ratio_slack, official, band_high());
+}
+
+QualityReport LmSession::quality_report() const {
+  QualityReport r = monitor_.report();
+  r.tokens = static_cast<int64_t>(tokens_.size());
+  r.text_tokens = text_len_;
+  r.longest_run = longest_run(tokens_);
+  return r;
 }
 
 void LmSession::evict() {
@@ -189,12 +289,20 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   if (static_cast<int64_t>(logp.size()) != limits_.vocab.size())
     cosy::fail("lm session: ", logp.size(), " log-probs, expected ", limits_.vocab.size());
   if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
+  // NaN or Inf in the logits (a precision overflow): nothing sampled from them is speech.
+  if (!std::all_of(logp.begin(), logp.end(), [](float x) { return std::isfinite(x); })) {
+    monitor_.report().count(QualityDetector::NonFinite);
+    cosy::fail("the speech LM produced non-finite logits (NaN or Inf) at step ", steps_ + 1,
+               ": its numerics overflowed (try another weight format)");
+  }
   fed_.insert(fed_.end(), replay_.begin(), replay_.end());
   fed_.insert(fed_.end(), lm_input_.begin(), lm_input_.end());
   replay_.clear();
   ++steps_;
   ready_ = false;
   const SpeechVocab v = limits_.vocab;
+  const Mark mark{static_cast<int64_t>(fed_.size()), static_cast<int64_t>(history_.size())};
+  bool masked = false, babble = false;
 
   if (phase_ == Phase::Interleave) {
     int32_t top = 0;
@@ -202,16 +310,22 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
       top = v.fill();
     } else {
       const int32_t banned[] = {v.eos(), v.unused_stop()};
-      top = sampler_.sample(logp, banned, history_);
+      top = pick(logp, banned, masked, babble);
     }
     if (top == v.fill())
       next_fill_ = static_cast<int64_t>(history_.size()) + limits_.mix_speech + 1;
     history_.push_back(top);
     if (top == v.fill()) {
+      set_floor();
       schedule();
       return std::nullopt;
     }
-    return emit(top);
+    marks_.push_back(mark);
+    auto out = emit(top);
+    const auto before = static_cast<int64_t>(tokens_.size());
+    after_emit(masked, babble);
+    if (static_cast<int64_t>(tokens_.size()) < before) return std::nullopt;  // rolled back
+    return out;
   }
 
   // Free decoding: unistream, or bistream after the text ended.
@@ -224,20 +338,32 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
     banned = {v.eos(), v.unused_stop(), v.fill()};
   } else if (opt_.bistream) {
     banned = {v.unused_stop(), v.fill()};
-  } else if (steps_ - 1 < min_len) {
+  } else if (steps_ - 1 < min_len ||
+             static_cast<double>(tokens_.size()) < band_low() * static_cast<double>(text_len_)) {
     banned = {v.eos()};
   }
-  const int32_t top = sampler_.sample(logp, banned, history_);
+  const int32_t top = pick(logp, banned, masked, babble);
   history_.push_back(top);
   if (top >= v.speech_tokens) {
     finish_ = LmFinish::Eos;
     return std::nullopt;
   }
+  marks_.push_back(mark);
   auto out = emit(top);
-  const auto max_len =
-      forced > 0 ? forced
-                 : static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
+  const auto before = static_cast<int64_t>(tokens_.size());
+  after_emit(masked, babble);
+  if (static_cast<int64_t>(tokens_.size()) < before) return std::nullopt;  // rolled back
+  const auto official_max =
+      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
+  const auto max_len = forced > 0 ? forced : official_max;
+  const auto band_max = static_cast<int64_t>(static_cast<double>(text_len_) * band_high());
   if (static_cast<int64_t>(tokens_.size()) >= max_len) {
+    finish_ = LmFinish::MaxLength;
+    ready_ = false;
+  } else if (forced == 0 && band_max < official_max &&
+             static_cast<int64_t>(tokens_.size()) >= band_max) {
+    monitor_.report().count(QualityDetector::Ratio);
+    ++monitor_.report().ended;
     finish_ = LmFinish::MaxLength;
     ready_ = false;
   }

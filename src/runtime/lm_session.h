@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "model/lm/speech_lm.h"
+#include "runtime/quality_guard.h"
 #include "runtime/sampler.h"
 
 namespace cosy {
@@ -59,6 +60,9 @@ struct LmSessionOptions {
   // rate). Bistream: counted once the text has ended. Replaces the ratio limits.
   double forced_tokens_per_text_token = 0;
   bool keep_logp = false;  // keep the last step's log-probabilities (tests, tracing)
+  // Off: exactly the official decoding. On: runtime/quality_guard.h; the flow then sees
+  // only committed_tokens(), guard.lookahead behind the LM.
+  QualityGuardOptions guard;
 };
 
 enum class LmFinish { None, Eos, MaxLength, Cancelled, Error };
@@ -100,7 +104,15 @@ class LmSession {
   LmFinish finish_reason() const { return finish_; }
   const std::string& error() const { return error_; }
 
-  const std::vector<int32_t>& tokens() const { return tokens_; }  // emitted speech tokens
+  // Emitted speech tokens. With the guard on, the ones past committed_tokens() may still be
+  // rolled back; the ones before never change.
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  int64_t committed_tokens() const;
+  // Positions fed so far: what the stream's KV sequence must hold (a rollback drops the
+  // rest; the runner truncates the sequence to this after advance()).
+  int64_t fed_positions() const { return static_cast<int64_t>(fed_.size()); }
+  // What the guard saw and did in this segment (the summary fields filled in now).
+  QualityReport quality_report() const;
   int64_t steps() const { return steps_; }
   const std::vector<float>& last_logp() const { return last_logp_; }
 
@@ -114,6 +126,19 @@ class LmSession {
   void schedule();  // bistream: decide what to feed next, or wait
   void go_final();
   std::optional<int32_t> emit(int32_t token);
+  // Samples the next id; with the guard on, masks and resamples an id that would break a
+  // run, loop or silence bound. Sets `masked` when it did.
+  int32_t pick(std::span<const float> logp, std::span<const int32_t> banned, bool& masked,
+               bool& babble);
+  // After a speech token: the guard's rollback or regeneration, if one is due.
+  void after_emit(bool masked, bool babble);
+  // Drops the tokens after the first `keep` (never below what is committed or fed with
+  // other input since) and resamples from there; false when there is nothing to drop.
+  bool roll_back(int64_t keep, bool regenerate);
+  void set_floor();  // tokens so far can no longer be rolled back (new text was fed)
+  // The ratio band for this segment, as speech tokens per text token.
+  double band_low() const;
+  double band_high() const;
   int64_t forced_length() const;  // fixed or forced speech tokens; 0: the LM decides
 
   LmSessionLimits limits_;
@@ -137,6 +162,16 @@ class LmSession {
   LmFinish finish_ = LmFinish::None;
   std::string error_;
   std::vector<float> last_logp_;
+  // The guard.
+  QualityMonitor monitor_;
+  struct Mark {  // the state before a token was sampled
+    int64_t fed = 0;
+    int64_t history = 0;
+  };
+  std::vector<Mark> marks_;  // one per token
+  int64_t committed_ = 0;
+  int64_t floor_ = 0;
+  double prompt_ratio_ = 0;  // the voice's speech tokens per text token; 0: unknown
 };
 
 }  // namespace cosy

@@ -63,7 +63,7 @@ double TokenSampler::uniform() {
   return (static_cast<double>(hi) * 67108864.0 + static_cast<double>(lo)) / 9007199254740992.0;
 }
 
-void TokenSampler::probabilities(std::span<const float> logp, std::span<const int32_t> banned) {
+bool TokenSampler::probabilities(std::span<const float> logp, std::span<const int32_t> banned) {
   const size_t n = logp.size();
   probs_.resize(n);
   const double inv_t = 1.0 / params_.temperature;
@@ -77,9 +77,28 @@ void TokenSampler::probabilities(std::span<const float> logp, std::span<const in
   }
   double sum = 0;
   for (float p : probs_) sum += p;
-  if (!(sum > 0)) fail("sampling: every id is banned");
+  if (!(sum > 0)) return false;
+  log_sum_ = std::log(sum);
   const auto inv = static_cast<float>(1.0 / sum);
   for (float& p : probs_) p *= inv;
+  return true;
+}
+
+void TokenSampler::measure(std::span<const float> logp, int32_t pick, TokenStats& stats) const {
+  // H = log Z − Σ p·y with y = (logp − max) / T: no logarithm per id.
+  float mx = -std::numeric_limits<float>::infinity();
+  for (float v : logp) mx = std::max(mx, v);
+  const double inv_t = 1.0 / params_.temperature;
+  double py = 0, top = 0;
+  for (size_t i = 0; i < probs_.size(); ++i) {
+    const double p = probs_[i];
+    if (p == 0) continue;
+    py += p * (static_cast<double>(logp[i]) - mx) * inv_t;
+    top = std::max(top, p);
+  }
+  stats.entropy = std::max(0.0, log_sum_ - py);
+  stats.top1 = top;
+  stats.chosen = probs_[static_cast<size_t>(pick)];
 }
 
 void TokenSampler::candidates(int64_t top_k, double top_p) {
@@ -128,32 +147,54 @@ int32_t TokenSampler::draw_full() {
   return last;  // rounding left u just above the total
 }
 
+namespace {
+
+int32_t best_allowed(std::span<const float> logp, std::span<const int32_t> banned) {
+  int32_t best = -1;
+  for (size_t i = 0; i < logp.size(); ++i) {
+    const auto id = static_cast<int32_t>(i);
+    if (std::find(banned.begin(), banned.end(), id) != banned.end()) continue;
+    if (best < 0 || logp[i] > logp[static_cast<size_t>(best)]) best = id;
+  }
+  if (best < 0) fail("sampling: every id is banned");
+  return best;
+}
+
+}  // namespace
+
 int32_t TokenSampler::sample(std::span<const float> logp, std::span<const int32_t> banned,
-                             std::span<const int32_t> history) {
+                             std::span<const int32_t> history, TokenStats* stats) {
   if (logp.empty()) fail("sampling: empty distribution");
+  int32_t pick = 0;
   if (params_.method == SamplingMethod::Greedy) {
-    int32_t best = -1;
-    for (size_t i = 0; i < logp.size(); ++i) {
-      const auto id = static_cast<int32_t>(i);
-      if (std::find(banned.begin(), banned.end(), id) != banned.end()) continue;
-      if (best < 0 || logp[i] > logp[static_cast<size_t>(best)]) best = id;
-    }
-    if (best < 0) fail("sampling: every id is banned");
-    return best;
+    pick = best_allowed(logp, banned);
+    if (stats != nullptr && probabilities(logp, banned)) measure(logp, pick, *stats);
+    return pick;
   }
-  probabilities(logp, banned);
-  if (params_.method == SamplingMethod::TopKTopP) {
-    candidates(params_.top_k, params_.top_p);
-    return draw_candidate();
-  }
+  if (!probabilities(logp, banned)) fail("sampling: every id is banned");
   candidates(params_.top_k, params_.top_p);
-  const int32_t pick = draw_candidate();
-  const size_t win = std::min(history.size(), static_cast<size_t>(params_.win_size));
-  const auto repeats =
-      std::count(history.end() - static_cast<std::ptrdiff_t>(win), history.end(), pick);
-  if (static_cast<double>(repeats) >= static_cast<double>(params_.win_size) * params_.tau_r)
-    return draw_full();
+  pick = draw_candidate();
+  if (params_.method == SamplingMethod::Ras) {
+    const size_t win = std::min(history.size(), static_cast<size_t>(params_.win_size));
+    const auto repeats =
+        std::count(history.end() - static_cast<std::ptrdiff_t>(win), history.end(), pick);
+    if (static_cast<double>(repeats) >= static_cast<double>(params_.win_size) * params_.tau_r)
+      pick = draw_full();
+  }
+  if (stats != nullptr) measure(logp, pick, *stats);
   return pick;
+}
+
+int32_t TokenSampler::resample(std::span<const float> logp, std::span<const int32_t> banned) {
+  if (params_.method == SamplingMethod::Greedy || !probabilities(logp, banned))
+    return best_allowed(logp, banned);
+  return draw_full();
+}
+
+void TokenSampler::restart(uint64_t seed, double tighten) {
+  rng_.manual_seed(seed);
+  params_.temperature *= tighten;
+  params_.top_p *= tighten;
 }
 
 }  // namespace cosy

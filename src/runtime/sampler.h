@@ -40,19 +40,35 @@ struct SamplingParams {
   void validate() const;  // an Error names the bad field
 };
 
+// What the quality guard reads of one draw: the distribution sampled from (after the
+// temperature, banned ids at zero) and the pick's place in it.
+struct TokenStats {
+  double entropy = 0;  // nats
+  double top1 = 0;     // the most likely id's probability
+  double chosen = 0;   // the picked id's probability
+};
+
 class TokenSampler {
  public:
   explicit TokenSampler(const SamplingParams& params);
 
   // Picks an id from the log-probabilities (or logits: only differences matter) `logp`.
-  // `history` is the stream's earlier picks, newest last (Ras's window).
+  // `history` is the stream's earlier picks, newest last (Ras's window). With `stats`,
+  // also measures the distribution (one extra multiply-add per id; no other effect).
   int32_t sample(std::span<const float> logp, std::span<const int32_t> banned,
-                 std::span<const int32_t> history);
+                 std::span<const int32_t> history, TokenStats* stats = nullptr);
+  // Draws again from the full distribution with `banned` at zero, as RAS's redraw does
+  // (greedy: the best id left). When the ids left hold no mass, the most likely of them.
+  int32_t resample(std::span<const float> logp, std::span<const int32_t> banned);
+  // A rollback's fresh start: a new seed, and temperature and top_p scaled by `tighten`.
+  void restart(uint64_t seed, double tighten);
   const SamplingParams& params() const { return params_; }
 
  private:
   // Normalised probabilities of logp / temperature with banned ids at zero, into probs_.
-  void probabilities(std::span<const float> logp, std::span<const int32_t> banned);
+  // Returns false (probs_ all zero) when the ids left hold no mass.
+  bool probabilities(std::span<const float> logp, std::span<const int32_t> banned);
+  void measure(std::span<const float> logp, int32_t pick, TokenStats& stats) const;
   // Candidates by falling probability (ties: lower id first), cut at top_k and top_p.
   void candidates(int64_t top_k, double top_p);
   int32_t draw_candidate();
@@ -62,6 +78,7 @@ class TokenSampler {
   SamplingParams params_;
   TorchGenerator rng_;
   std::vector<float> probs_;
+  double log_sum_ = 0;  // log of the normaliser of probs_, relative to the max logit
   std::vector<int32_t> order_;
   size_t kept_ = 0;
 };

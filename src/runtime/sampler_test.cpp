@@ -46,6 +46,49 @@ TEST(Sampler, TopKOneIsGreedyAndBannedIdsAreNeverDrawn) {
   }
 }
 
+TEST(Sampler, StatsMeasureTheDistributionSampledFrom) {
+  const auto lp = log_probs({0.5, 0.25, 0.125, 0.125});
+  const double h = -(0.5 * std::log(0.5) + 0.25 * std::log(0.25) + 2 * 0.125 * std::log(0.125));
+  for (SamplingMethod m : {SamplingMethod::Greedy, SamplingMethod::Ras, SamplingMethod::TopKTopP}) {
+    TokenSampler s(params(m));
+    TokenStats st;
+    const int32_t id = s.sample(lp, {}, {}, &st);
+    EXPECT_NEAR(st.entropy, h, 1e-5) << sampling_method_name(m);
+    EXPECT_NEAR(st.top1, 0.5, 1e-6);
+    EXPECT_NEAR(st.chosen, std::exp(lp[size_t(id)]), 1e-6);
+  }
+  // Temperature and banned ids change the distribution measured.
+  auto p = params(SamplingMethod::TopKTopP);
+  p.temperature = 0.5;
+  TokenSampler cold(p);
+  TokenStats st;
+  const int32_t banned[] = {0};
+  cold.sample(lp, banned, {}, &st);
+  // (0.25, 0.125, 0.125)^2 normalised: (2/3, 1/6, 1/6).
+  EXPECT_NEAR(st.top1, 2.0 / 3.0, 1e-6);
+  EXPECT_NEAR(st.entropy, -(2.0 / 3 * std::log(2.0 / 3) + 2.0 / 6 * std::log(1.0 / 6)), 1e-5);
+  // Measuring draws nothing: the same seed gives the same ids with and without stats.
+  TokenSampler a(params(SamplingMethod::Ras, 9)), b(params(SamplingMethod::Ras, 9));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(a.sample(lp, {}, {}), b.sample(lp, {}, {}, &st));
+}
+
+TEST(Sampler, ResampleNeverDrawsAMaskedId) {
+  const auto lp = log_probs({0.97, 0.01, 0.01, 0.01});
+  for (SamplingMethod m : {SamplingMethod::Greedy, SamplingMethod::Ras}) {
+    TokenSampler s(params(m));
+    const int32_t masked[] = {0, 2};
+    for (int i = 0; i < 100; ++i) {
+      const int32_t t = s.resample(lp, masked);
+      EXPECT_TRUE(t == 1 || t == 3) << t;
+    }
+  }
+  // When the ids left hold no mass in float, the best of them is taken.
+  std::vector<float> sharp = {0.0f, -200.0f, -300.0f};
+  TokenSampler s(params(SamplingMethod::Ras));
+  const int32_t masked[] = {0};
+  EXPECT_EQ(s.resample(sharp, masked), 1);
+}
+
 // Draw frequencies follow the probabilities inside the nucleus, and nothing outside it
 // is drawn: top_p 0.8 over {0.5, 0.25, 0.15, 0.1} keeps the first three.
 TEST(Sampler, NucleusFrequenciesFollowTheKeptMass) {

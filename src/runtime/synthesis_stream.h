@@ -18,6 +18,7 @@
 
 #include "model/flow/flow_stream.h"
 #include "runtime/lm_session.h"
+#include "runtime/quality_guard.h"
 #include "runtime/sampler.h"
 #include "runtime/voice_prompt.h"
 
@@ -59,6 +60,8 @@ struct StreamOptions {
   // Speaking rate, 0.5–2.0: the mel is stretched before the vocoder (runtime/mel_stretch.h),
   // in streaming too; pitch is kept.
   double speed = 1.0;
+  // The quality guard (runtime/quality_guard.h); off: the official decoding exactly.
+  QualityGuardOptions guard;
   // Called once when the stream ends, whatever the status, on the engine's scheduler thread
   // (return quickly; never call back into the engine's blocking methods). A server learns
   // so of an end that sends no audio: a failure or a cancel.
@@ -87,6 +90,7 @@ struct StreamResult {
   int64_t chunks = 0;
   int64_t samples = 0;
   double first_chunk_s = -1;  // from open to the first non-empty chunk's callback
+  QualityReport quality;      // the guard's report over the segments that ran
   double total_s = 0;         // from open to the end
 };
 

@@ -24,6 +24,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     o.max_token_text_ratio = options.max_token_text_ratio;
     o.fixed_tokens = options.fixed_tokens;
     o.forced_tokens_per_text_token = options.forced_tokens_per_text_token;
+    o.guard = options.guard;
     lm_ = std::make_unique<LmSession>(limits, std::move(o));
   }
   if (options.streaming) {
@@ -36,10 +37,12 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
 }
 
 bool Utterance::take_lm_output() {
+  // Only committed tokens: the guard may still take back the ones after them.
   const auto& out = lm_->tokens();
-  if (out.size() > lm_taken_) {
-    push_tokens({out.data() + lm_taken_, out.size() - lm_taken_});
-    lm_taken_ = out.size();
+  const auto committed = static_cast<size_t>(lm_->committed_tokens());
+  if (committed > lm_taken_) {
+    push_tokens({out.data() + lm_taken_, committed - lm_taken_});
+    lm_taken_ = committed;
   }
   if (!lm_->finished()) return true;
   switch (lm_->finish_reason()) {

@@ -18,6 +18,7 @@ struct MakeModelOptions {
   std::string tokenizer_dir;
   bool no_voices = false;
   bool no_frontend = false;
+  std::string hazard = "none";
 };
 
 int run_make_model(const MakeModelOptions& o) {
@@ -31,6 +32,7 @@ int run_make_model(const MakeModelOptions& o) {
   w.frontend = o.no_frontend        ? WriteModelOptions::Frontend::None
                : o.preset == "tiny" ? WriteModelOptions::Frontend::Tiny
                                     : WriteModelOptions::Frontend::Released;
+  w.hazard = parse_hazard(o.hazard);
   write_model_folder(config, o.out, w);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "wrote %s model (seed %llu) to %s in %.2f s\n", o.preset.c_str(),
@@ -39,6 +41,8 @@ int run_make_model(const MakeModelOptions& o) {
                w.tokenizer_dir.empty() ? "cosyserve's starter tokenizer (a small byte-level BPE)"
                                        : w.tokenizer_dir.c_str());
   std::fprintf(stderr, "note: random weights produce noise, not speech\n");
+  if (w.hazard == WriteModelOptions::Hazard::Loop)
+    std::fprintf(stderr, "note: the LM is biased to loop and to hold tokens (--hazard loop)\n");
   return 0;
 }
 
@@ -55,6 +59,11 @@ Command register_make_model(CLI::App& app) {
                  "Folder with the tokenizer to copy (vocab.json + merges.txt, or "
                  "tokenizer.json); default: write cosyserve's starter tokenizer")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--hazard", o->hazard,
+                 "none, or loop: an LM biased to loop and to hold one token (for trying the "
+                 "quality guard)")
+      ->check(CLI::IsMember({"none", "loop"}))
+      ->capture_default_str();
   app.add_flag("--no-voices", o->no_voices, "Do not write spk2info.pt");
   app.add_flag("--no-frontend", o->no_frontend,
                "Do not write the frontend's speech_tokenizer_v2.onnx and campplus.onnx");
