@@ -368,8 +368,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         make_session_job(static_cast<int64_t>(o().client_buffer_seconds * rate), weak_from_this(),
                          stream_.get_executor(), [](auto& self) { self.pump(); });
     encoder_ = StreamEncoder::create(speech_.format, rate);
-    const StreamOptions so = speech_stream_options(speech_, voice_, StreamInput::Text, *job_);
     try {
+      const StreamOptions so =
+          speech_stream_options(speech_, voice_, StreamInput::Text, *job_, o().guard);
+      guard_on_ = so.guard.enabled;
       auto stream = server_->engine_.open(so, job_->audio_callback());
       job_->attach(stream);
       server_->track(job_);
@@ -419,6 +421,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return end_stream(cat("encoding failed: ", e.what()), 500);
     }
     if (!t.result) return;
+    server_->note_quality(t.result->quality);
     if (t.too_slow) {
       return end_stream(cat("the client read too slowly: more than ", o().client_buffer_seconds,
                             " s of audio were waiting"),
@@ -438,12 +441,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (!header_sent_) send_header();  // no audio at all: an empty, complete stream
     const double audio_s = double(audio_samples_) / server_->engine_.sample_rate();
+    const Json quality = t.result->quality.to_json();
     if (speech_.stream_format == StreamFormat::Sse) {
       queue_data(sse_event({{"type", "speech.audio.done"},
                             {"usage",
                              {{"input_characters", count_code_points(speech_.input)},
-                              {"output_audio_seconds", audio_s}}}}));
+                              {"output_audio_seconds", audio_s}}},
+                            {"quality", quality}}));
     }
+    // The report as a trailer too (declared in the header), for clients of raw audio.
+    trailer_.set("X-Quality-Report", quality.dump());
+    last_chunk_.emplace(trailer_);
     queue(Out::Last);
     complete(200, "");
   }
@@ -467,6 +475,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                                 : StreamEncoder::content_type(speech_.format));
     header_->set(http::field::cache_control, "no-cache");
     header_->set("X-Request-Id", std::to_string(id_));
+    header_->set("X-Quality-Guard", guard_on_ ? "on" : "off");
+    header_->set(http::field::trailer, "X-Quality-Report");
     header_->keep_alive(false);
     header_->chunked(true);
     serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
@@ -558,6 +568,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       case Out::Data:
         return net::async_write(stream_, http::make_chunk(net::buffer(p.data)), std::move(done));
       case Out::Last:
+        // With the quality report when the stream succeeded; it lives in last_chunk_ until
+        // written.
+        if (last_chunk_) return net::async_write(stream_, *last_chunk_, std::move(done));
         return net::async_write(stream_, http::make_chunk_last(), std::move(done));
       case Out::Close:
         writing_ = false;
@@ -644,6 +657,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   int64_t audio_samples_ = 0;
   bool holds_slot_ = false;
   bool header_sent_ = false;
+  bool guard_on_ = false;
+  // The final chunk with the quality report: Beast's writer refers to trailer_, so both live
+  // until the write completes.
+  http::fields trailer_;
+  std::optional<http::chunk_last<http::fields>> last_chunk_;
   bool writing_ = false;
   bool client_gone_ = false;
   bool done_ = false;

@@ -28,6 +28,7 @@ void ServerOptions::validate() const {
   }
   if (max_voice_jobs < 1) fail("max-voice-jobs must be >= 1");
   if (!(trim_memory_seconds >= 0)) fail("trim-memory-seconds must be >= 0");
+  guard.validate();
   if (access_log != "json" && access_log != "logfmt" && access_log != "off")
     fail("access-log must be json, logfmt or off");
 }
@@ -46,7 +47,8 @@ std::string ServerOptions::to_string() const {
     << "\naccess-log: " << access_log
     << "\nvoice-store: " << (voice_store.empty() ? "<model>/spk2info.pt" : voice_store)
     << "\nmax-voice-jobs: " << max_voice_jobs << "\ntrim-memory-seconds: " << trim_memory_seconds
-    << "\n";
+    << "\nguard: " << (guard.enabled ? "on" : "off") << " (max-run " << guard.max_run
+    << ", loop-repeats " << guard.loop_repeats << ", lookahead " << guard.lookahead << ")\n";
   return s.str();
 }
 

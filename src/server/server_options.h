@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/quality_guard.h"
+
 namespace cosy::server {
 
 struct ServerOptions {
@@ -29,7 +31,9 @@ struct ServerOptions {
   std::string access_log = "json";          // json | logfmt | off (stderr)
   std::string voice_store;                  // registered voices; "": <model>/spk2info.pt
   int64_t max_voice_jobs = 8;               // recordings waiting to become voices; beyond: 429
-  double trim_memory_seconds = 10;  // hand freed heap back to the system this often; 0: never
+  double trim_memory_seconds = 10;
+  QualityGuardOptions guard;  // what a request that does not say gets (--guard ...)  // hand freed
+                              // heap back to the system this often; 0: never
 
   void validate() const;
   std::string to_string() const;  // one "key: value" line each, for the start banner

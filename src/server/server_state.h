@@ -19,6 +19,7 @@
 #include "server/memory_trimmer.h"
 #include "server/metrics.h"
 #include "server/net_common.h"
+#include "server/quality_guard_request.h"
 #include "server/recent_activity.h"
 #include "server/server_options.h"
 #include "server/speech_job.h"
@@ -45,8 +46,10 @@ std::shared_ptr<SpeechJob> make_session_job(int64_t max_pending_samples,
 // the job told of its end.
 inline StreamOptions speech_stream_options(const SpeechRequest& request,
                                            std::shared_ptr<const VoicePrompt> voice,
-                                           StreamInput input, SpeechJob& job) {
+                                           StreamInput input, SpeechJob& job,
+                                           const QualityGuardOptions& default_guard) {
   StreamOptions so;
+  so.guard = merge_quality_guard(default_guard, request.quality_guard);
   so.voice = std::move(voice);
   so.input = input;
   so.streaming = true;
@@ -93,6 +96,24 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     metrics_.add_gauge("cosyserve_kv_blocks_used", "The LM's paged KV pool: blocks in use.");
     metrics_.add_gauge("cosyserve_kv_blocks_free", "The LM's paged KV pool: free blocks.");
     metrics_.add_gauge("cosyserve_voice_cache_entries", "Voices the engine can speak with.");
+    metrics_.add_counter("cosyserve_quality_detections_total",
+                         "What the quality guard caught, by detector (run, loop, silence, "
+                         "babble, ratio, nonfinite).");
+    metrics_.add_counter(
+        "cosyserve_quality_actions_total",
+        "What the quality guard did, by action (mask, rollback, regenerate, end).");
+    metrics_.add_counter("cosyserve_quality_guarded_requests_total",
+                         "Speech requests that ran with the quality guard on.");
+    metrics_.add_histogram("cosyserve_quality_longest_run",
+                           "Per speech request: the longest run of one speech token.",
+                           {2, 4, 6, 8, 10, 15, 20, 30, 50});
+    metrics_.add_histogram("cosyserve_quality_entropy_mean",
+                           "Per guarded speech request: the mean entropy (nats) the LM sampled "
+                           "from.",
+                           {0.5, 1, 1.5, 2, 3, 4, 5, 6, 8});
+    metrics_.add_histogram("cosyserve_quality_length_ratio",
+                           "Per speech request: speech tokens per text token.",
+                           {1, 2, 3, 4, 5, 6, 8, 10, 15, 20});
   }
 
   int listen() {
@@ -296,6 +317,32 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   }
 
   // A stream's end, as a listener with no jitter buffer would have heard it.
+  // A speech request's quality report (every end, failures too: a NaN is counted there).
+  void note_quality(const QualityReport& q) {
+    const std::pair<const char*, int64_t> detected[] = {
+        {"run", q.runs},      {"loop", q.loops},  {"silence", q.silences},
+        {"babble", q.babble}, {"ratio", q.ratio}, {"nonfinite", q.nonfinite}};
+    for (const auto& [name, n] : detected) {
+      if (n > 0)
+        metrics_.increment("cosyserve_quality_detections_total", {{"detector", name}}, double(n));
+    }
+    const std::pair<const char*, int64_t> actions[] = {{"mask", q.masked},
+                                                       {"rollback", q.rollbacks},
+                                                       {"regenerate", q.regenerations},
+                                                       {"end", q.ended}};
+    for (const auto& [name, n] : actions) {
+      if (n > 0)
+        metrics_.increment("cosyserve_quality_actions_total", {{"action", name}}, double(n));
+    }
+    if (q.tokens == 0) return;
+    metrics_.observe("cosyserve_quality_longest_run", double(q.longest_run));
+    metrics_.observe("cosyserve_quality_length_ratio", q.length_ratio());
+    if (q.enabled) {
+      metrics_.increment("cosyserve_quality_guarded_requests_total");
+      metrics_.observe("cosyserve_quality_entropy_mean", q.entropy_mean());
+    }
+  }
+
   void note_playback(const Playback& p) {
     metrics_.increment("cosyserve_stalls_total", {}, double(p.stalls));
     metrics_.increment("cosyserve_stall_seconds_total", {}, p.stall_s);

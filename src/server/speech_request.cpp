@@ -5,6 +5,7 @@
 
 #include "server/api_error.h"
 #include "server/base64.h"
+#include "server/quality_guard_request.h"
 
 namespace cosy::server {
 namespace {
@@ -180,6 +181,9 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
         invalid("forced_tokens_per_text_token",
                 "'forced_tokens_per_text_token' must be in [0, 100]");
       }
+    } else if (key == "quality_guard") {
+      merge_quality_guard(QualityGuardOptions{}, v);  // a bad value is a 400 now
+      r.quality_guard = v;
     } else if (key == "stream_format") {
       const std::string& f = string_field(v, "stream_format");
       if (f == "audio") {

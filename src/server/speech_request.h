@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,9 @@ struct SpeechRequest {
   // Load testing with untrained weights (cosyserve loadtest): the LM speaks this many
   // speech tokens per text token, whatever it would say; 0: it decides.
   double forced_tokens_per_text_token = 0;
+  // The quality guard over the server's default (server/quality_guard_request.h); null:
+  // the default as it is.
+  nlohmann::json quality_guard;
   bool has_ref_audio() const { return !ref_audio.empty(); }
 };
 

@@ -185,6 +185,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     limits.models = {o().model_name};
     limits.max_input_chars = o().max_input_chars;
     config_ = parse_speech_request(fields.dump(), limits);
+    merge_quality_guard(o().guard, config_.quality_guard);  // over this server's default: a 400
     if (config_.stream_format == StreamFormat::Sse) invalid("stream_format", "not for a WebSocket");
     if (!config_.has_ref_audio()) {
       std::optional<ApiError> error;
@@ -292,7 +293,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     u->playback = StreamPlayback(u->started);
     u->id = server_->next_id_++;
     const StreamOptions so =
-        speech_stream_options(config_, voice_, StreamInput::IncrementalText, *u->job);
+        speech_stream_options(config_, voice_, StreamInput::IncrementalText, *u->job, o().guard);
     try {
       u->stream = server_->engine_.open(so, u->job->audio_callback());
     } catch (const std::exception& e) {
@@ -323,6 +324,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       send_binary(u.encoder->encode(chunk));
     }
     if (!t.result) return;
+    server_->note_quality(t.result->quality);
     const double audio_s = double(u.samples) / server_->engine_.sample_rate();
     int status = 200;
     std::string error;
@@ -345,7 +347,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       }
       send_binary(u.encoder->finish());
       send_json({{"type", "audio.done"},
-                 {"usage", {{"input_characters", chars_}, {"output_audio_seconds", audio_s}}}});
+                 {"usage", {{"input_characters", chars_}, {"output_audio_seconds", audio_s}}},
+                 {"quality", t.result->quality.to_json()}});
     } else if (u.user_cancel) {
       send_json({{"type", "audio.done"},
                  {"cancelled", true},

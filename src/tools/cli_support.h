@@ -9,9 +9,15 @@
 
 #include "core/error.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace cosy {
 class Engine;
 class TraceWriter;
+struct QualityGuardOptions;
+struct QualityReport;
 }  // namespace cosy
 
 namespace cosy::tools {
@@ -40,5 +46,10 @@ std::vector<std::string> sampling_method_names();
 // --trace FILE: the engine's Chrome trace-event JSON from now on, sync points included. The
 // caller closes it (close() reports a failed write) when its work is done.
 std::shared_ptr<TraceWriter> start_trace(Engine& engine, const std::string& file);
+
+// --guard and its --guard-* settings (runtime/quality_guard.h), into `guard`.
+void add_guard_options(CLI::App& app, QualityGuardOptions& guard);
+// The guard's report as one line for a person: "quality: guard on; detected ...".
+std::string quality_line(const QualityReport& r);
 
 }  // namespace cosy::tools

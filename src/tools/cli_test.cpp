@@ -233,6 +233,35 @@ TEST(Cli, TokenizeShowsSegmentsAndIds) {
   EXPECT_NE(bad.out.find("invalid UTF-8"), std::string::npos) << bad.out;
 }
 
+// A model made to loop (make-model --hazard loop) holds and repeats tokens; synth --guard
+// masks what goes over the bounds and says so in its quality line. Without --guard the same
+// line reports the guard off and nothing masked.
+TEST(Cli, SynthGuardRepairsALoopingModelAndReportsIt) {
+  const auto dir = cosy::testing::scratch_dir("cli-guard");
+  const Result made =
+      run("make-model --preset tiny --seed 2 --hazard loop --out " + (dir / "m").string());
+  ASSERT_EQ(made.code, 0) << made.out;
+  EXPECT_NE(made.out.find("biased to loop"), std::string::npos) << made.out;
+  const std::string synth = "synth --model " + (dir / "m").string() +
+                            " --text 'Hello there, how are you today?' --out " +
+                            (dir / "a.wav").string();
+  const Result plain = run(synth);
+  ASSERT_EQ(plain.code, 0) << plain.out;
+  EXPECT_NE(plain.out.find("quality: guard off; "), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("masked 0,"), std::string::npos) << plain.out;
+  const Result guarded = run(synth + " --stream --guard --guard-max-run 6");
+  ASSERT_EQ(guarded.code, 0) << guarded.out;
+  EXPECT_NE(guarded.out.find("quality: guard on; "), std::string::npos) << guarded.out;
+  EXPECT_EQ(guarded.out.find("masked 0,"), std::string::npos) << guarded.out;
+  const Result bad = run(synth + " --guard --guard-loop-repeats 1");
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("loop_repeats (K) must be >= 2"), std::string::npos) << bad.out;
+  const Result silent = run(synth + " --guard --guard-silent-tokens 3,99999");
+  EXPECT_EQ(silent.code, 1) << silent.out;
+  EXPECT_NE(silent.out.find("silent token 99999"), std::string::npos) << silent.out;
+  EXPECT_NE(run("make-model --hazard chaos --out " + (dir / "x").string()).code, 0);
+}
+
 TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {
   const auto dir = cosy::testing::scratch_dir("cli-bad");
   const Result missing = run("inspect --model " + dir.string());

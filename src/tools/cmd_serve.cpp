@@ -177,6 +177,7 @@ Command register_serve(CLI::App& app) {
                  "One line per request on stderr: json | logfmt | off")
       ->check(CLI::IsMember({"json", "logfmt", "off"}))
       ->capture_default_str();
+  add_guard_options(app, s.guard);
   app.add_option("--weights", o->weights, "LLM weight format: " + formats)
       ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();

@@ -42,6 +42,7 @@ struct SynthOptions {
   double speed = 1.0;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::string sampling = "ras";
+  QualityGuardOptions guard;
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
   int64_t max_input_chars = EngineOptions{}.max_input_chars;
@@ -237,6 +238,7 @@ int run_synth(const SynthOptions& o) {
     so.sampling.seed = o.seed;
     so.vocoder_seed = o.seed;
     so.fixed_tokens = o.fixed_tokens;
+    so.guard = o.guard;
 
     // Segments are split here rather than in the stream, so progress can count them.
     std::vector<std::vector<int32_t>> segments;
@@ -309,7 +311,7 @@ int run_synth(const SynthOptions& o) {
     if (o.stream)
       std::fprintf(stderr, "; first chunk after %.3f s (%lld chunks)", r.first_chunk_s,
                    static_cast<long long>(r.chunks));
-    std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "\n%s\n", quality_line(r.quality).c_str());
     if (trace) {
       trace->close();
       std::fprintf(stderr, "wrote trace %s\n", o.trace.c_str());
@@ -419,6 +421,7 @@ Command register_synth(CLI::App& app) {
       "--instruct", o->instruct,
       "Instruct2 mode: an instruction in place of the prompt transcript (\"用四川话说\", \"speak "
       "slowly\")");
+  add_guard_options(app, o->guard);
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

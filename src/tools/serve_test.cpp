@@ -666,6 +666,87 @@ TEST(Serve, WebSocketSpeaksTextAsItArrivesInBothModes) {
   EXPECT_GT(two["audio"][1].get<int64_t>(), 0);
 }
 
+// The quality guard on a model made to loop (make-model --hazard loop), through every
+// transport: the SSE done event, the raw stream's header and trailer, the WebSocket's
+// audio.done and /metrics all carry what it caught and did; a request may turn it off or
+// tune it, and a bad setting is a 400 (an error frame on a WebSocket).
+TEST(Serve, TheQualityGuardReportsOnEveryPath) {
+  const auto dir = cosy::testing::scratch_dir("serve-guard");
+  const fs::path looping = dir / "looping-model";
+  const auto made =
+      run("make-model --preset tiny --seed 4 --hazard loop --out " + looping.string());
+  ASSERT_EQ(made.code, 0) << made.out;
+  ServerProcess server(looping, "--guard", dir / "server.log");
+  const std::string url = server.url("/v1/audio/speech");
+  const std::string text = "Hello there, how are you today? Fine, thanks.";
+  const auto done_event = [](const std::string& body) {
+    Json done;
+    std::istringstream lines(body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("data: ", 0) != 0) continue;
+      const Json e = Json::parse(line.substr(6));
+      if (e["type"] == "speech.audio.done") done = e;
+    }
+    return done;
+  };
+  const CurlResult sse =
+      curl(dir, "-N " + json_post(dir, url, speech_body("pcm", text, R"(,"stream":true)")));
+  ASSERT_EQ(sse.status, 200) << sse.body;
+  const Json done = done_event(sse.body);
+  ASSERT_TRUE(done.contains("quality")) << sse.body.substr(sse.body.size() - 500);
+  const Json& q = done["quality"];
+  EXPECT_EQ(q["guard"], true);
+  EXPECT_GT(q["detected"]["run"].get<int64_t>() + q["detected"]["loop"].get<int64_t>(), 0) << q;
+  EXPECT_GT(q["actions"]["masked"].get<int64_t>(), 0) << q;
+  EXPECT_LE(q["longest_run"].get<int64_t>(), 15) << q;
+
+  // Raw audio: the guard in the header, the report in the trailer (curl -D shows both).
+  const CurlResult raw = curl(dir, json_post(dir, url, speech_body("pcm", text)));
+  ASSERT_EQ(raw.status, 200);
+  EXPECT_NE(raw.headers.find("X-Quality-Guard: on"), std::string::npos) << raw.headers;
+  const auto at = raw.headers.find("X-Quality-Report: ");
+  ASSERT_NE(at, std::string::npos) << raw.headers;
+  const std::string line = raw.headers.substr(at + 18, raw.headers.find('\r', at) - at - 18);
+  const Json trailer = Json::parse(line, nullptr, false);
+  ASSERT_FALSE(trailer.is_discarded()) << line;
+  EXPECT_EQ(trailer["guard"], true);
+
+  // Off for one request: the model's own runs and loops go through, nothing is masked.
+  const CurlResult off = curl(
+      dir, "-N " + json_post(dir, url,
+                             speech_body("pcm", text, R"(,"stream":true,"quality_guard":false)")));
+  const Json q_off = done_event(off.body)["quality"];
+  EXPECT_EQ(q_off["guard"], false) << off.body.substr(off.body.size() - 400);
+  EXPECT_EQ(q_off["actions"]["masked"], 0);
+  EXPECT_EQ(q_off["length_ratio"], 20);  // the official bound: the looping LM never stops
+
+  const CurlResult bad = curl(
+      dir, json_post(dir, url, speech_body("pcm", text, R"(,"quality_guard":{"loop_repeats":1})")));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("\"param\":\"quality_guard\""), std::string::npos) << bad.body;
+  EXPECT_NE(bad.body.find("loop_repeats (K) must be >= 2"), std::string::npos) << bad.body;
+  EXPECT_EQ(
+      curl(dir, json_post(dir, url, speech_body("pcm", text, R"(,"quality_guard":{"beams":2})")))
+          .status,
+      400);
+
+  const Json ws = ws_scenario(dir, server, "guarded");
+  ASSERT_EQ(event_types(ws),
+            (std::vector<std::string>{"audio.start", "audio.done", "session.done"}))
+      << ws.dump();
+  const Json& wq = ws["events"][1]["quality"];
+  EXPECT_EQ(wq["guard"], true) << ws.dump();
+  EXPECT_LE(wq["longest_run"].get<int64_t>(), 6) << ws.dump();  // the request's own max_run
+  const Json ws_bad = ws_scenario(dir, server, "bad_guard");
+  ASSERT_GE(ws_bad["events"].size(), 1u) << ws_bad.dump();
+  EXPECT_EQ(ws_bad["events"][0]["type"], "error") << ws_bad.dump();
+
+  const std::string m = curl(dir, server.url("/metrics")).body;
+  EXPECT_GT(metric(m, "cosyserve_quality_actions_total\\{action=\"mask\"\\}"), 0) << m;
+  EXPECT_EQ(metric(m, "cosyserve_quality_guarded_requests_total"), 3) << m;  // sse, raw, ws
+  EXPECT_GT(metric(m, "cosyserve_quality_length_ratio_count"), 3) << m;
+}
+
 // Voices from recordings: POST /v1/audio/voices with curl's multipart upload, a voice kept
 // across a restart, ref_audio for a one-off voice (the same audio as the registered one),
 // instructions (instruct2), DELETE, and the same over the WebSocket.
