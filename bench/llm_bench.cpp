@@ -8,9 +8,13 @@
 // The formats are fp32, fp16 and int8, and w8a8 (int8 activations too) on a CPU with
 // AVX512-VNNI; its "% peak" is of the float32 FMA peak, as the others'.
 //   build/bench/llm_bench [--tokens N] [--batches 1,4,16,64] [--formats fp32,fp16,int8,w8a8]
-//                         [--agreement N]
+//                         [--agreement N] [--guard-rounds N]
+// --guard-rounds (default 5): the quality guard's cost, as a share of a batch-16 fp32 decode
+// step through the runner (runtime/lm_runner.h, sessions and all), the guard off and on in
+// alternating rounds of --tokens steps; the median round of each is compared.
 // The text vocabulary is cut to 1000 rows: the text table is only read at prefill, one row
 // per text token, and 151 936 random rows would only slow the setup.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +31,7 @@
 #include "model/model_writer.h"
 #include "model/param_schema.h"
 #include "random_weights.h"
+#include "runtime/lm_runner.h"
 #include "runtime/sampler.h"
 
 using namespace cosy;
@@ -146,10 +151,60 @@ std::vector<int32_t> teacher_forced_argmax(Backend& backend, const SpeechLm& lm,
   return top;
 }
 
+// Seconds per decode step of `batch` sessions through the runner, the guard on or off.
+double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, int64_t tokens,
+                           bool guard) {
+  LmRunnerOptions ro;
+  ro.kv_blocks = batch * ((60 + tokens) / 16 + 2);
+  ro.voice_prefixes = 0;
+  LmRunner runner(backend, lm, ro);
+  const LmSessionLimits limits = LmSessionLimits::of(lm);
+  std::vector<std::unique_ptr<LmSession>> sessions;
+  std::vector<LmSession*> all;
+  for (int64_t b = 0; b < batch; ++b) {
+    LmSessionOptions o;
+    for (int32_t i = 0; i < 10; ++i) o.prompt_text.push_back(100 + i);
+    for (int32_t i = 0; i < 30; ++i)
+      o.prompt_speech.push_back(static_cast<int32_t>(b * 37 + i * 11));
+    for (int32_t i = 0; i < 8; ++i) o.text.push_back(static_cast<int32_t>(200 + b + i));
+    o.sampling.seed = static_cast<uint64_t>(b + 1);
+    o.fixed_tokens = tokens + 1;
+    o.guard.enabled = guard;
+    sessions.push_back(std::make_unique<LmSession>(limits, o));
+    all.push_back(sessions.back().get());
+  }
+  runner.step(all);  // prefill
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < tokens; ++i) runner.step(all);
+  return seconds_since(t0) / static_cast<double>(tokens);
+}
+
+// Seconds of one session's advance() per token (sampling, and the guard's detectors when
+// on), over `n` tokens of the same log-probabilities: the guard's own work, free of the
+// step's noise.
+double advance_seconds(const LmSessionLimits& limits, const std::vector<float>& logp, bool guard,
+                       int64_t n) {
+  LmSessionOptions o;
+  o.prompt_text = {1, 2};
+  o.prompt_speech = {1, 2, 3};
+  o.text = {1, 2, 3, 4, 5, 6, 7, 8};
+  o.fixed_tokens = n + 1;
+  o.guard.enabled = guard;
+  LmSession s(limits, o);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; ++i) s.advance(logp);
+  return seconds_since(t0) / static_cast<double>(n);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t tokens = 200, agreement = 500;
+  int64_t tokens = 200, agreement = 500, guard_rounds = 5;
   std::vector<int64_t> batches = {1, 4, 16, 64};
   std::vector<std::string> formats = {"fp32", "fp16", "int8"};
   bool formats_given = false;
@@ -164,6 +219,8 @@ int main(int argc, char** argv) {
       formats_given = true;
     } else if (std::strcmp(argv[i], "--agreement") == 0 && i + 1 < argc) {
       agreement = std::stoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--guard-rounds") == 0 && i + 1 < argc) {
+      guard_rounds = std::stoll(argv[++i]);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
@@ -209,6 +266,34 @@ int main(int argc, char** argv) {
           tps1 > 0 && b > 1
               ? (" | " + std::to_string(tps / tps1).substr(0, 5) + "x batch 1").c_str()
               : "");
+    }
+    if (f == "fp32" && guard_rounds > 0) {
+      std::vector<double> off, on;
+      for (int64_t r = 0; r < guard_rounds; ++r) {
+        // Each goes first in every other round: neither gains from what the other left warm.
+        for (const bool guard : {r % 2 == 1, r % 2 == 0}) {
+          (guard ? on : off).push_back(runner_step_seconds(*backend, lm, 16, tokens, guard));
+        }
+      }
+      const double a = median(off), b = median(on);
+      std::printf(
+          "llm fp32 batch  16 through the runner: %.2f ms/step guard off, %.2f ms/step "
+          "guard on (median of %lld rounds each, alternating): %+.2f%%\n",
+          a * 1e3, b * 1e3, static_cast<long long>(guard_rounds), 100 * (b - a) / a);
+      // The same cost measured directly: advance() per token, the guard on and off.
+      std::vector<float> logp(static_cast<size_t>(lm.vocab().size()));
+      std::normal_distribution<float> noise(-9, 1);
+      for (float& x : logp) x = noise(rng);
+      std::vector<double> a1, b1;
+      for (int64_t r = 0; r < guard_rounds; ++r) {
+        a1.push_back(advance_seconds(LmSessionLimits::of(lm), logp, false, 2000));
+        b1.push_back(advance_seconds(LmSessionLimits::of(lm), logp, true, 2000));
+      }
+      const double per_token = median(b1) - median(a1);
+      std::printf(
+          "quality guard: %.1f us per token on top of %.1f us of sampling; 16 of them are "
+          "%.2f%% of the batch-16 step above\n",
+          per_token * 1e6, median(a1) * 1e6, 100 * 16 * per_token / a);
     }
     if (agreement > 0) {
       const auto top = teacher_forced_argmax(*backend, lm, long_seq);

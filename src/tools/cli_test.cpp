@@ -186,6 +186,10 @@ TEST(Cli, BenchPrintsStagesAndWritesJson) {
   EXPECT_DOUBLE_EQ(j["audio_s"].get<double>(), 20 * 0.04);
   EXPECT_GT(j["rtf_total"].get<double>(), 0);
   EXPECT_GT(j["first_chunk_s"].get<double>(), 0);
+  // Each run's quality report (the guard off here: its counts, no repairs).
+  EXPECT_EQ(j["quality"]["guard"], false);
+  EXPECT_EQ(j["quality"]["speech_tokens"], 20);
+  EXPECT_EQ(j["quality"]["actions"]["masked"], 0);
   EXPECT_NE(r.out.find("first chunk over 3 streams"), std::string::npos) << r.out;
   // The streaming run's latency and its two repeats (streams cancelled at their first chunk).
   const auto& streaming = j["runs"][1];

@@ -37,6 +37,7 @@ struct BenchOptions {
   int64_t lm_voice_prefixes = EngineOptions{}.lm_voice_prefixes;
   bool half_state = false;
   std::optional<int64_t> flow_left_chunks;
+  QualityGuardOptions guard;
 };
 
 // About 40 text tokens: a typical sentence for one segment.
@@ -119,7 +120,8 @@ nlohmann::json run_json(const Run& r, double peak_gflops) {
                       {"stages", stages},
                       {"rtf_total", r.result.total_s / r.audio_s},
                       {"audio_s", r.audio_s},
-                      {"seconds", r.result.total_s}};
+                      {"seconds", r.result.total_s},
+                      {"quality", r.result.quality.to_json()}};
   if (r.first_hop > 0) {
     j["first_hop"] = r.first_hop;
     j["first_chunk_s"] = r.result.first_chunk_s;
@@ -217,6 +219,7 @@ int run_bench(const BenchOptions& o) {
     so.flow.half_state = streaming && o.half_state;
     so.fixed_tokens = o.tokens;
     so.sampling.seed = 1;
+    so.guard = o.guard;
     const EngineStats before = engine.stats();
     // The stages' time until the first chunk (the callback runs on the scheduler thread,
     // between stages).
@@ -350,6 +353,7 @@ Command register_bench(CLI::App& app) {
   app.add_option("--tokens", o->tokens, "Speech tokens per run (25 per second of audio)")
       ->capture_default_str();
   app.add_option("--json", o->json, "Write the figures as JSON");
+  add_guard_options(app, o->guard);
   app.add_option("--trace", o->trace, "Write a Chrome trace-event JSON of the engine");
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision");

@@ -100,6 +100,9 @@ async function main() {
   assert.equal(first.samplesQueued, first.samplesReceived, 'every sample went to the player');
   assert.ok(first.ttfa > 0 && first.rtf > 0, JSON.stringify(first));
   assert.equal(first.textStreaming, 'sentence');
+  // The guard is on by default on the page, and its report is shown.
+  assert.equal(first.quality?.guard, true, JSON.stringify(first.quality));
+  assert.match(await page.textContent('#quality'), /Quality report/);
   // The audio thread plays it out (headless Chromium renders audio to a null sink).
   await waitFor(page, () => window.cosyPlayground.current.samplesPlayed >= window.cosyPlayground.current.samplesReceived,
                 'the player plays every sample');

@@ -92,6 +92,7 @@ function speechConfig() {
     temperature: Number($('temperature').value),
     top_p: Number($('top-p').value),
     top_k: Number($('top-k').value),
+    quality_guard: $('guard').checked,
   };
   if ($('seed').value !== '') config.seed = Number($('seed').value);
   if (mode === 'instruct') config.instructions = $('instructions').value;
