@@ -28,6 +28,7 @@
 #include "kernels/cpu_backend.h"
 #include "kernels/machine_limits.h"
 #include "model/lm/speech_lm.h"
+#include "model/lm/teacher_forcing.h"
 #include "model/model_writer.h"
 #include "model/param_schema.h"
 #include "random_weights.h"
@@ -128,29 +129,6 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   return r;
 }
 
-// Teacher-forced argmax agreement with the reference model over one long sequence.
-std::vector<int32_t> teacher_forced_argmax(Backend& backend, const SpeechLm& lm,
-                                           const std::vector<LmInput>& seq) {
-  const int64_t h = lm.hidden(), v = lm.vocab().size();
-  const auto n = static_cast<int64_t>(seq.size());
-  PagedKvPool pool(backend, lm.backbone().kv_geometry((n + 15) / 16, 16));
-  auto stream = backend.create_stream();
-  Exec e(backend, *stream);
-  Qwen2Workspace ws;
-  std::vector<float> x(static_cast<size_t>(n * h)), hidden(x.size()),
-      logits(static_cast<size_t>(n * v));
-  lm.embed(e, seq, x.data());
-  const Qwen2Chunk chunk{pool.create(), x.data(), n, nullptr, hidden.data()};
-  lm.backbone().forward(e, pool, {&chunk, 1}, ws);
-  lm.logits(e, hidden.data(), n, logits.data());
-  std::vector<int32_t> top(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = logits.data() + i * v;
-    top[static_cast<size_t>(i)] = static_cast<int32_t>(std::max_element(row, row + v) - row);
-  }
-  return top;
-}
-
 // Seconds per decode step of `batch` sessions through the runner, the guard on or off.
 double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, int64_t tokens,
                            bool guard) {
@@ -243,7 +221,7 @@ int main(int argc, char** argv) {
   std::uniform_int_distribution<int32_t> speech(0, static_cast<int32_t>(cfg.speech_token_size - 1));
   std::vector<LmInput> long_seq = {{LmInputKind::Sos, 0}, {LmInputKind::TaskId, 0}};
   for (int64_t i = 0; i < agreement; ++i) long_seq.push_back({LmInputKind::Speech, speech(rng)});
-  std::vector<int32_t> reference_top;
+  TeacherForced reference;
 
   for (const std::string& f : formats) {
     const SpeechLm lm(*backend, cfg, sd, parse_weight_format(f));
@@ -296,15 +274,12 @@ int main(int argc, char** argv) {
           per_token * 1e6, median(a1) * 1e6, 100 * 16 * per_token / a);
     }
     if (agreement > 0) {
-      const auto top = teacher_forced_argmax(*backend, lm, long_seq);
+      const TeacherForced top = teacher_forced(*backend, lm, long_seq);
       if (f == "fp32") {
-        reference_top = top;
-      } else if (!reference_top.empty()) {
-        size_t same = 0;
-        for (size_t i = 0; i < top.size(); ++i) same += top[i] == reference_top[i];
+        reference = top;
+      } else if (!reference.top1.empty()) {
         std::printf("llm %s teacher-forced top-1 agreement with fp32 over %zu positions: %.1f%%\n",
-                    f.c_str(), top.size(),
-                    100.0 * static_cast<double>(same) / static_cast<double>(top.size()));
+                    f.c_str(), top.top1.size(), 100.0 * top1_agreement(top, reference));
       }
     }
   }

@@ -181,7 +181,7 @@ TEST_P(GoldenE2e, StreamingTokensChunkByChunk) {
     EXPECT_EQ(r.speech_tokens, tokens);
     ASSERT_EQ(int64_t(got.chunks.size()), chunks) << "incremental " << incremental;
     int64_t emitted_frames = 0;
-    golden::SpectralDistance envelope;
+    SpectralDistance envelope;
     for (int64_t k = 0; k < chunks; ++k) {
       const std::string p = "stream" + std::to_string(k) + "_";
       EXPECT_EQ(int64_t(got.chunks[size_t(k)].size()), sched[size_t(k * cols + 5)]) << k;

@@ -237,7 +237,7 @@ TEST_F(GoldenHift, StreamingChunkByChunk) {
   if (sc.chunks == 0) GTEST_SKIP() << "no streaming case in this fixture set";
   HiftStream stream(*hift_, 0);
   std::vector<float> all;
-  golden::SpectralDistance envelope;
+  SpectralDistance envelope;
   for (int k = 0; k < sc.chunks; ++k) {
     const std::string p = "stream" + std::to_string(k) + "_";
     const Tensor flow_mel = golden::load(p + "flow_mel.npy");

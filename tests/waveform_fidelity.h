@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "model/hift/hift.h"
-#include "spectral_distance.h"
+#include "model/spectral_distance.h"
 
 namespace cosy::golden {
 

@@ -368,7 +368,8 @@ std::string qwen_config_json(const QwenConfig& q) {
 WriteModelOptions::Hazard parse_hazard(const std::string& name) {
   if (name == "none") return WriteModelOptions::Hazard::None;
   if (name == "loop") return WriteModelOptions::Hazard::Loop;
-  fail("unknown hazard '", name, "' (none or loop)");
+  if (name == "fp16") return WriteModelOptions::Hazard::Fp16;
+  fail("unknown hazard '", name, "' (none, loop or fp16)");
 }
 
 namespace {
@@ -427,6 +428,21 @@ void bias_lm_to_loop(const LlmConfig& c, std::vector<std::pair<std::string, Tens
   for (int64_t j = 0; j < rows; ++j) bias.mutable_data<float>()[j] = j < n ? 0.0F : -4.0F;
 }
 
+// Layer 0's q and k projections × 300 (attention logits × 9e4, beyond fp16 at any width), and
+// the first Snake alphas of every HiFT activation at 1e-6 (1/α = 1e6).
+void add_fp16_hazards(std::vector<std::pair<std::string, Tensor>>& llm,
+                      std::vector<std::pair<std::string, Tensor>>& hift) {
+  for (const char* w : {"llm.model.model.layers.0.self_attn.q_proj.weight",
+                        "llm.model.model.layers.0.self_attn.k_proj.weight"}) {
+    Tensor& t = param(llm, w);
+    for (int64_t k = 0; k < t.numel(); ++k) t.mutable_data<float>()[k] *= 300.0F;
+  }
+  for (auto& [name, t] : hift) {
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".alpha") == 0)
+      t.mutable_data<float>()[0] = 1e-6F;
+  }
+}
+
 }  // namespace
 
 void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
@@ -458,13 +474,14 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
     auto llm = random_state_dict(llm_param_specs(c.llm), options.seed,
                                  "llm.model.model.embed_tokens.weight",
                                  c.llm.qwen.tie_word_embeddings ? "llm.model.lm_head.weight" : "");
+    auto hift = random_state_dict(hift_param_specs(c.hift), options.seed);
     if (options.hazard == WriteModelOptions::Hazard::Loop) bias_lm_to_loop(c.llm, llm);
+    if (options.hazard == WriteModelOptions::Hazard::Fp16) add_fp16_hazards(llm, hift);
     save_state_dict(out / "llm.pt", "llm", llm);
+    save_state_dict(out / "hift.pt", "hift", hift);
   }
   save_state_dict(out / "flow.pt", "flow",
                   random_state_dict(flow_param_specs(c.flow), options.seed));
-  save_state_dict(out / "hift.pt", "hift",
-                  random_state_dict(hift_param_specs(c.hift), options.seed));
   if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
   if (options.frontend != WriteModelOptions::Frontend::None) {
     const bool released = options.frontend == WriteModelOptions::Frontend::Released;

@@ -35,10 +35,13 @@ struct WriteModelOptions {
   // Loop: an LM biased to the quality guard's hazards (tests, demos): each speech token's
   // successor is predictable, some tokens follow themselves (one sound held) and the rest
   // cycle in groups of 2 to 12 (loops), with about 10 % of the mass elsewhere.
-  enum class Hazard { None, Loop };
+  // Fp16: weights with the reduced-precision hazards `cosyserve audit` looks for: Snake
+  // alphas whose reciprocal overflows fp16, and an LM layer whose q and k projections allow
+  // attention logits beyond fp16's range.
+  enum class Hazard { None, Loop, Fp16 };
   Hazard hazard = Hazard::None;
 };
-WriteModelOptions::Hazard parse_hazard(const std::string& name);  // none | loop
+WriteModelOptions::Hazard parse_hazard(const std::string& name);  // none | loop | fp16
 
 // Writes the folder (created if needed; existing model files are replaced).
 void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/test_support.h"
 #include "io/audio_file.h"
@@ -264,6 +265,50 @@ TEST(Cli, SynthGuardRepairsALoopingModelAndReportsIt) {
   EXPECT_EQ(silent.code, 1) << silent.out;
   EXPECT_NE(silent.out.find("silent token 99999"), std::string::npos) << silent.out;
   EXPECT_NE(run("make-model --hazard chaos --out " + (dir / "x").string()).code, 0);
+}
+
+// audit: every reduced format against fp32 on a clean model (close, nothing flagged), and a
+// model whose weights carry fp16 hazards (make-model --hazard fp16): both are flagged.
+TEST(Cli, AuditComparesFormatsAndFlagsFp16Hazards) {
+  const auto dir = cosy::testing::scratch_dir("cli-audit");
+  const std::string fast = " --texts 2 --max-token-text-ratio 3 --formats fp16,int8 --json ";
+  const Result clean =
+      run("audit --model " + tiny_model().string() + fast + (dir / "a.json").string());
+  ASSERT_EQ(clean.code, 0) << clean.out;
+  EXPECT_NE(clean.out.find("llm int8: teacher-forced top-1 agreement"), std::string::npos)
+      << clean.out;
+  std::ifstream in(dir / "a.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["formats"].size(), 2u);
+  for (const auto& f : j["formats"]) {
+    const double agreement = f["llm"]["top1_agreement"];
+    EXPECT_GT(agreement, 0.9) << f;  // random weights: near-ties are the only disagreements
+    EXPECT_LE(agreement, 1.0) << f;
+    EXPECT_EQ(f["llm"]["nonfinite_logits"], 0);
+    EXPECT_GT(f["audio"]["mel_snr_db"].get<double>(), 20) << f;
+    EXPECT_GT(f["audio"]["audio_snr_db"].get<double>(), 20) << f;
+    EXPECT_EQ(f["audio"]["nonfinite"], 0);
+  }
+  EXPECT_EQ(j["formats"][0]["format"], "fp16");
+  EXPECT_EQ(j["hazards_flagged"], 0) << j["hazards"];
+
+  const Result made =
+      run("make-model --preset tiny --seed 3 --hazard fp16 --out " + (dir / "h").string());
+  ASSERT_EQ(made.code, 0) << made.out;
+  const Result risky =
+      run("audit --model " + (dir / "h").string() + fast + (dir / "h.json").string());
+  ASSERT_EQ(risky.code, 0) << risky.out;
+  std::ifstream hin(dir / "h.json");
+  const auto h = nlohmann::json::parse(hin);
+  std::set<std::string> flagged;
+  for (const auto& x : h["hazards"]) {
+    if (x["flagged"].get<bool>()) flagged.insert(x["kind"].get<std::string>());
+  }
+  EXPECT_EQ(flagged, (std::set<std::string>{"attention_logit_bound", "snake_alpha"}))
+      << h["hazards"];
+  EXPECT_NE(risky.out.find("HAZARD hift snake_alpha"), std::string::npos) << risky.out;
+  EXPECT_EQ(run("audit --model " + tiny_model().string() + " --formats fp32").code, 2);
+  EXPECT_EQ(run("audit --model " + tiny_model().string() + " --formats fp8").code, 1);
 }
 
 TEST(Cli, BadInputExitsNonZeroWithOneClearLine) {

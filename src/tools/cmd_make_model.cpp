@@ -43,6 +43,8 @@ int run_make_model(const MakeModelOptions& o) {
   std::fprintf(stderr, "note: random weights produce noise, not speech\n");
   if (w.hazard == WriteModelOptions::Hazard::Loop)
     std::fprintf(stderr, "note: the LM is biased to loop and to hold tokens (--hazard loop)\n");
+  if (w.hazard == WriteModelOptions::Hazard::Fp16)
+    std::fprintf(stderr, "note: the weights carry fp16 hazards (--hazard fp16)\n");
   return 0;
 }
 
@@ -60,9 +62,9 @@ Command register_make_model(CLI::App& app) {
                  "tokenizer.json); default: write cosyserve's starter tokenizer")
       ->check(CLI::ExistingDirectory);
   app.add_option("--hazard", o->hazard,
-                 "none, or loop: an LM biased to loop and to hold one token (for trying the "
-                 "quality guard)")
-      ->check(CLI::IsMember({"none", "loop"}))
+                 "none; loop: an LM biased to loop and to hold one token (for trying the "
+                 "quality guard); fp16: weights with the fp16 hazards cosyserve audit flags")
+      ->check(CLI::IsMember({"none", "loop", "fp16"}))
       ->capture_default_str();
   app.add_flag("--no-voices", o->no_voices, "Do not write spk2info.pt");
   app.add_flag("--no-frontend", o->no_frontend,

@@ -23,5 +23,6 @@ Command register_voice(CLI::App& app);
 Command register_loadtest(CLI::App& app);
 Command register_profile(CLI::App& app);
 Command register_plan(CLI::App& app);
+Command register_audit(CLI::App& app);
 
 }  // namespace cosy::tools

@@ -13,7 +13,7 @@
 #include <span>
 #include <string>
 
-namespace cosy::golden {
+namespace cosy {
 
 struct SpectralDistance {
   // Largest over the resolutions of ||(|S_got| - |S_want|)||_F / ||S_want||_F.
@@ -30,4 +30,7 @@ struct SpectralDistance {
 // Both waveforms must have the same length.
 SpectralDistance spectral_distance(std::span<const float> got, std::span<const float> want);
 
-}  // namespace cosy::golden
+// Signal-to-error ratio in dB: 10·log10(Σ want² / Σ (got − want)²); +inf when equal.
+double snr_db(std::span<const float> got, std::span<const float> want);
+
+}  // namespace cosy

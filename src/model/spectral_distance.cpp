@@ -1,4 +1,4 @@
-#include "spectral_distance.h"
+#include "model/spectral_distance.h"
 
 #include <fftw3.h>
 
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace cosy::golden {
+namespace cosy {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -86,4 +86,15 @@ SpectralDistance spectral_distance(std::span<const float> got, std::span<const f
   return d;
 }
 
-}  // namespace cosy::golden
+double snr_db(std::span<const float> got, std::span<const float> want) {
+  if (got.size() != want.size()) throw std::invalid_argument("snr_db: lengths differ");
+  double signal = 0, error = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    signal += double(want[i]) * want[i];
+    error += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
+  }
+  if (error == 0) return INFINITY;
+  return 10 * std::log10(signal / error);
+}
+
+}  // namespace cosy
