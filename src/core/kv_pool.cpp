@@ -42,6 +42,20 @@ PagedKvPool::SeqId PagedKvPool::create() {
   return id;
 }
 
+int32_t PagedKvPool::copy_block(Stream& stream, int32_t src, int64_t rows) {
+  const int32_t b = free_.back();
+  free_.pop_back();
+  refs_[static_cast<size_t>(b)] = 1;
+  const size_t bytes = static_cast<size_t>(rows * g_.row()) * sizeof(float);
+  for (int64_t l = 0; l < g_.layers; ++l) {
+    const int64_t to = l * layer_stride_ + b * g_.block_size * g_.row();
+    const int64_t at = l * layer_stride_ + src * g_.block_size * g_.row();
+    backend_.copy(stream, k_ + to, k_ + at, bytes);
+    backend_.copy(stream, v_ + to, v_ + at, bytes);
+  }
+  return b;
+}
+
 PagedKvPool::SeqId PagedKvPool::fork(Stream& stream, SeqId src, int64_t rows) {
   const Seq& from = get(src);
   if (rows < 0 || rows > from.length)
@@ -55,20 +69,8 @@ PagedKvPool::SeqId PagedKvPool::fork(Stream& stream, SeqId src, int64_t rows) {
     ++refs_[static_cast<size_t>(b)];
     s.blocks.push_back(b);
   }
-  if (part > 0) {
-    const int32_t b = free_.back();
-    free_.pop_back();
-    refs_[static_cast<size_t>(b)] = 1;
-    const int32_t src_block = from.blocks[static_cast<size_t>(whole)];
-    const size_t bytes = static_cast<size_t>(part * g_.row()) * sizeof(float);
-    for (int64_t l = 0; l < g_.layers; ++l) {
-      const int64_t to = l * layer_stride_ + b * g_.block_size * g_.row();
-      const int64_t at = l * layer_stride_ + src_block * g_.block_size * g_.row();
-      backend_.copy(stream, k_ + to, k_ + at, bytes);
-      backend_.copy(stream, v_ + to, v_ + at, bytes);
-    }
-    s.blocks.push_back(b);
-  }
+  if (part > 0)
+    s.blocks.push_back(copy_block(stream, from.blocks[static_cast<size_t>(whole)], part));
   const SeqId id = next_id_++;
   seqs_[id] = std::move(s);
   return id;
@@ -173,19 +175,9 @@ void PagedKvPool::truncate(Stream& stream, SeqId seq, int64_t rows) {
   // The block that the next rows land in must be this sequence's own.
   if (part > 0 && refs_[static_cast<size_t>(s.blocks[keep - 1])] > 1) {
     if (free_.empty()) fail("kv pool: out of blocks to truncate into a shared block");
-    const int32_t b = free_.back();
-    free_.pop_back();
-    refs_[static_cast<size_t>(b)] = 1;
     const int32_t src = s.blocks[keep - 1];
-    const size_t bytes = static_cast<size_t>(part * g_.row()) * sizeof(float);
-    for (int64_t l = 0; l < g_.layers; ++l) {
-      const int64_t to = l * layer_stride_ + b * g_.block_size * g_.row();
-      const int64_t at = l * layer_stride_ + src * g_.block_size * g_.row();
-      backend_.copy(stream, k_ + to, k_ + at, bytes);
-      backend_.copy(stream, v_ + to, v_ + at, bytes);
-    }
+    s.blocks[keep - 1] = copy_block(stream, src, part);
     --refs_[static_cast<size_t>(src)];
-    s.blocks[keep - 1] = b;
   }
   for (size_t i = keep; i < s.blocks.size(); ++i) {
     if (--refs_[static_cast<size_t>(s.blocks[i])] == 0) free_.push_back(s.blocks[i]);

@@ -83,6 +83,8 @@ class PagedKvPool {
     int64_t length = 0;
   };
   Seq& get(SeqId seq);
+  // A free block (the caller checked there is one) holding the first `rows` rows of `src`.
+  int32_t copy_block(Stream& stream, int32_t src, int64_t rows);
   const Seq& get(SeqId seq) const;
 
   Backend& backend_;

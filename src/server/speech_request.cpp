@@ -197,6 +197,12 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
     } else if (key == "stream") {
       if (!v.is_boolean()) invalid("stream", "'stream' must be a boolean, not ", kind_of(v));
       stream = v.get<bool>();
+    } else if (key == "num_beams") {
+      // Accepted by name so that asking for beams gets the truth rather than "unknown field".
+      const int64_t beams = integer_field(v, "num_beams");
+      if (beams < 1) invalid("num_beams", "'num_beams' must be >= 1");
+      if (beams > 1)
+        invalid("num_beams", "beam search (num_beams > 1) is not available yet: use sampling");
     } else if (key == "seed") {
       const int64_t seed = integer_field(v, "seed");
       if (seed < 0) invalid("seed", "'seed' must be >= 0");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "server/api_error.h"
+#include "server/quality_guard_request.h"
 
 namespace cosy::server {
 namespace {
@@ -131,6 +132,18 @@ TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
        400, "cross_lingual", "two modes"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","volume":2})", 400, "volume",
        "unknown field 'volume'"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","num_beams":4})", 400, "num_beams",
+       "beam search (num_beams > 1) is not available yet"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"loop_repeats":1}})", 400,
+       "quality_guard", "loop_repeats (K) must be >= 2"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"max_run":"9"}})", 400,
+       "quality_guard", "'quality_guard.max_run' must be an integer"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"silent_tokens":5}})",
+       400, "quality_guard", "must be an array of ids"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":"on"})", 400,
+       "quality_guard", "true, false or an object"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"lookahead":0}})", 400,
+       "quality_guard", "rollback needs a lookahead"},
   };
   for (const Bad& c : cases) {
     try {
@@ -145,6 +158,29 @@ TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
     }
   }
   (void)ok;
+}
+
+// quality_guard over a server's default: a boolean switches it, an object sets fields and
+// turns it on unless it says otherwise, null leaves the default.
+TEST(SpeechRequest, TheQualityGuardFieldMergesOverTheServersDefault) {
+  const auto r = parse_speech_request(
+      R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"max_run":9,"silent_tokens":[1,2]}})",
+      limits());
+  QualityGuardOptions base;
+  base.loop_repeats = 3;
+  const QualityGuardOptions g = merge_quality_guard(base, r.quality_guard);
+  EXPECT_TRUE(g.enabled);
+  EXPECT_EQ(g.max_run, 9);
+  EXPECT_EQ(g.loop_repeats, 3);  // the server's, untouched
+  EXPECT_EQ(g.silent_tokens, (std::vector<int32_t>{1, 2}));
+  base.enabled = true;
+  EXPECT_FALSE(merge_quality_guard(base, nlohmann::json(false)).enabled);
+  EXPECT_FALSE(
+      merge_quality_guard(base, nlohmann::json::parse(R"({"enabled":false,"max_run":4})")).enabled);
+  EXPECT_TRUE(merge_quality_guard(base, nullptr).enabled);
+  const auto plain =
+      parse_speech_request(R"({"model":"cosyvoice2","input":"hi","voice":"v"})", limits());
+  EXPECT_TRUE(plain.quality_guard.is_null());
 }
 
 TEST(SpeechRequest, InvalidUtf8InputIsRefused) {

@@ -63,14 +63,10 @@ struct Spoken {
   std::string error;  // the stream failed (a non-finite mel or audio says so)
 };
 
-// The speech tokens `tokens` through `engine`'s flow and vocoder, offline.
-Spoken speak_tokens(Engine& engine, const std::shared_ptr<const VoicePrompt>& voice,
-                    const std::vector<int32_t>& tokens, uint64_t seed) {
-  StreamOptions so;
-  so.voice = voice;
-  so.input = StreamInput::SpeechTokens;
-  so.streaming = false;
-  so.vocoder_seed = seed;
+// Runs one offline stream of `so` (`feed` gives it its input) and keeps its mel and audio.
+template <typename Feed>
+Spoken run_stream(Engine& engine, const StreamOptions& so, Feed&& feed,
+                  StreamResult* result = nullptr) {
   Spoken out;
   std::mutex mutex;
   auto stream = engine.open(so, [&](const AudioChunk& c) {
@@ -79,11 +75,23 @@ Spoken speak_tokens(Engine& engine, const std::shared_ptr<const VoicePrompt>& vo
     out.audio.insert(out.audio.end(), c.samples.begin(), c.samples.end());
     return true;
   });
-  stream->push_speech_tokens(tokens);
+  feed(*stream);
   stream->finish_input();
   const StreamResult r = stream->wait();
   if (r.status != StreamStatus::Done) out.error = r.error;
+  if (result != nullptr) *result = r;
   return out;
+}
+
+// The speech tokens `tokens` through `engine`'s flow and vocoder, offline.
+Spoken speak_tokens(Engine& engine, const std::shared_ptr<const VoicePrompt>& voice,
+                    const std::vector<int32_t>& tokens, uint64_t seed) {
+  StreamOptions so;
+  so.voice = voice;
+  so.input = StreamInput::SpeechTokens;
+  so.streaming = false;
+  so.vocoder_seed = seed;
+  return run_stream(engine, so, [&](SynthesisStream& s) { s.push_speech_tokens(tokens); });
 }
 
 std::vector<int32_t> text_ids(const Engine& engine, const std::string& text, size_t index) {
@@ -107,18 +115,11 @@ Reference speak_reference(Engine& engine, const std::shared_ptr<const VoicePromp
   so.streaming = false;
   so.sampling.seed = seed;
   so.vocoder_seed = seed;
+  StreamResult r;
+  const Spoken spoken = run_stream(
+      engine, so, [&](SynthesisStream& s) { s.push_text_ids(ids); }, &r);
+  if (!spoken.error.empty()) fail("audit: the fp32 reference failed: ", spoken.error);
   Reference ref;
-  std::mutex mutex;
-  auto stream = engine.open(so, [&](const AudioChunk& c) {
-    std::lock_guard lock(mutex);
-    ref.mel.insert(ref.mel.end(), c.mel.begin(), c.mel.end());
-    ref.audio.insert(ref.audio.end(), c.samples.begin(), c.samples.end());
-    return true;
-  });
-  stream->push_text_ids(ids);
-  stream->finish_input();
-  const StreamResult r = stream->wait();
-  if (r.status != StreamStatus::Done) fail("audit: the fp32 reference failed: ", r.error);
   ref.tokens = r.speech_tokens;
   ref.inputs.push_back({LmInputKind::Sos, 0});
   for (int32_t t : voice->text) ref.inputs.push_back({LmInputKind::Text, t});
