@@ -43,7 +43,7 @@ void ServerState::accept_agent() {
 void ServerState::poll_drain() {
   auto timer = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(50));
   timer->async_wait([self = shared_from_this(), timer](const beast::error_code&) {
-    const bool idle = self->active() == 0;
+    const bool idle = self->active() == 0 && self->responses() == 0;
     if (!idle && !self->drain_cancelled_ &&
         seconds_since(self->drain_started_) >= self->o_.drain_timeout) {
       self->drain_cancelled_ = true;

@@ -363,6 +363,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // The connection lives until its stream has ended and been accounted for, even if the
     // client is gone and no socket operation holds it any more.
     keep_alive_ = shared_from_this();
+    response_ = server_->hold_response();  // until this session is gone: drain waits for it
     const int rate = server_->engine_.sample_rate();
     job_ =
         make_session_job(static_cast<int64_t>(o().client_buffer_seconds * rate), weak_from_this(),
@@ -634,6 +635,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
+    response_.reset();  // every byte it will ever send is written: drain may end
   }
 
   beast::tcp_stream stream_;
@@ -658,6 +660,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool holds_slot_ = false;
   bool header_sent_ = false;
   bool guard_on_ = false;
+  std::shared_ptr<void> response_;  // ServerState::hold_response(), until close()
   // The final chunk with the quality report: Beast's writer refers to trailer_, so both live
   // until the write completes.
   http::fields trailer_;

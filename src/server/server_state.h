@@ -281,6 +281,15 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     return active_;
   }
 
+  // A speech response from its start until its connection is gone. A stream frees its slot
+  // when it ends, before its last bytes are written; drain waits for these too, so that no
+  // response is cut off when the process exits.
+  std::shared_ptr<void> hold_response() {
+    ++responses_;
+    return {nullptr, [self = shared_from_this()](void*) { --self->responses_; }};
+  }
+  int64_t responses() const { return responses_.load(); }
+
   void track(const std::shared_ptr<SpeechJob>& job) {
     std::lock_guard lock(mutex_);
     std::erase_if(jobs_, [](const auto& w) { return w.expired(); });
@@ -453,6 +462,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 
   mutable std::mutex mutex_;
   int64_t active_ = 0;
+  std::atomic<int64_t> responses_{0};
   std::deque<std::shared_ptr<Waiter>> waiting_;
   std::vector<std::weak_ptr<SpeechJob>> jobs_;
   Clock::time_point drain_started_;

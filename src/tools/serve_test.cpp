@@ -279,7 +279,14 @@ TEST(Serve, DrainLetsStreamsFinishThenExitsZero) {
       " -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @" +
       (dir / "long.json").string() + " " + url + " > " + (dir / "long.code").string() + " &";
   ASSERT_EQ(std::system(in_flight.c_str()), 0);
-  ASSERT_TRUE(wait_for_metric(dir, server, "cosyserve_streams_running", 1));
+  // The same request from a client that reads slowly: its stream ends (and frees its slot)
+  // long before its last bytes are read, and drain must not exit under it.
+  const std::string slow = "(curl -s --limit-rate 150k -o " + (dir / "slow.pcm").string() +
+                           " -H 'Content-Type: application/json' --data-binary @" +
+                           (dir / "long.json").string() + " " + url + "; echo $? > " +
+                           (dir / "slow.rc").string() + ") &";
+  ASSERT_EQ(std::system(slow.c_str()), 0);
+  ASSERT_TRUE(wait_for_metric(dir, server, "cosyserve_streams_running", 2));
   server.signal(SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(curl(dir, server.url("/ready")).status, 503);
@@ -290,6 +297,8 @@ TEST(Serve, DrainLetsStreamsFinishThenExitsZero) {
   EXPECT_EQ(server.wait_exit(60), 0) << server.log();
   EXPECT_EQ(wait_for_file(dir / "long.code"), "200");
   EXPECT_GT(fs::file_size(dir / "long.pcm"), 48000u);
+  EXPECT_EQ(wait_for_file(dir / "slow.rc"), "0\n");  // curl: the whole chunked body came
+  EXPECT_EQ(fs::file_size(dir / "slow.pcm"), fs::file_size(dir / "long.pcm"));
 }
 
 TEST(Serve, DrainTimeoutEndsStreamsWithAVisibleTruncation) {
