@@ -281,7 +281,7 @@ TEST(Serve, DrainLetsStreamsFinishThenExitsZero) {
   ASSERT_EQ(std::system(in_flight.c_str()), 0);
   // The same request from a client that reads slowly: its stream ends (and frees its slot)
   // long before its last bytes are read, and drain must not exit under it.
-  const std::string slow = "(curl -s --limit-rate 150k -o " + (dir / "slow.pcm").string() +
+  const std::string slow = "(curl -s --limit-rate 400k -o " + (dir / "slow.pcm").string() +
                            " -H 'Content-Type: application/json' --data-binary @" +
                            (dir / "long.json").string() + " " + url + "; echo $? > " +
                            (dir / "slow.rc").string() + ") &";

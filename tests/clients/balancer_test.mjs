@@ -339,6 +339,10 @@ async function main() {
   const draining = await longStreams(6, 6, instances);
   await sleep(300);
   instances[1].child.kill('SIGTERM');
+  // New streams from the moment it drains (a request sent before it has handled the signal
+  // is still its to serve).
+  await waitUntil('instance 2 says it drains', () =>
+    fetch(`http://127.0.0.1:${instances[1].port}/ready`).then((r) => r.status === 503, () => true));
   const duringDrain = await Promise.all([0, 1, 2, 3, 4, 5].map(() => stream(2, instances)));
   const drained = await Promise.all(draining);
   const exitCode = await Promise.race([exited(instances[1].child), sleep(TIMEOUT_MS).then(() => 'hung')]);
