@@ -271,7 +271,7 @@ TEST(Cli, SynthGuardRepairsALoopingModelAndReportsIt) {
 // model whose weights carry fp16 hazards (make-model --hazard fp16): both are flagged.
 TEST(Cli, AuditComparesFormatsAndFlagsFp16Hazards) {
   const auto dir = cosy::testing::scratch_dir("cli-audit");
-  const std::string fast = " --texts 2 --max-token-text-ratio 3 --formats fp16,int8 --json ";
+  const std::string fast = " --texts 1 --max-token-text-ratio 3 --formats fp16,int8 --json ";
   const Result clean =
       run("audit --model " + tiny_model().string() + fast + (dir / "a.json").string());
   ASSERT_EQ(clean.code, 0) << clean.out;
