@@ -530,10 +530,6 @@ class Engine::Scheduler {
     });
   }
 
-  static bool all_finite(std::span<const float> v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-  }
-
   void pop_done(ActiveStream& a) {
     while (!a.utterances.empty() && a.utterances.front()->done()) {
       Utterance& u = *a.utterances.front();

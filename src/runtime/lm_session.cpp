@@ -215,8 +215,8 @@ int32_t LmSession::pick(std::span<const float> logp, std::span<const int32_t> ba
   return sampler_.resample(logp, more);
 }
 
-void LmSession::after_emit(bool masked, bool babble) {
-  if (!monitor_.enabled()) return;
+bool LmSession::after_emit(bool masked, bool babble) {
+  if (!monitor_.enabled()) return false;
   const QualityGuardOptions& g = opt_.guard;
   const auto n = static_cast<int64_t>(tokens_.size());
   bool due = masked && monitor_.note_mask(n - 1);
@@ -224,13 +224,11 @@ void LmSession::after_emit(bool masked, bool babble) {
     monitor_.report().count(QualityDetector::Babble);
     due = true;
   }
-  if (!due || !g.rollback) return;
+  if (!due || !g.rollback) return false;
   QualityReport& r = monitor_.report();
-  if (r.rollbacks < g.max_rollbacks) {
-    roll_back(n - g.lookahead, false);
-  } else if (r.regenerations < g.max_regenerations) {
-    roll_back(0, true);
-  }
+  if (r.rollbacks < g.max_rollbacks) return roll_back(n - g.lookahead, false);
+  if (r.regenerations < g.max_regenerations) return roll_back(0, true);
+  return false;
 }
 
 bool LmSession::roll_back(int64_t keep, bool regenerate) {
@@ -290,7 +288,7 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
     cosy::fail("lm session: ", logp.size(), " log-probs, expected ", limits_.vocab.size());
   if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
   // NaN or Inf in the logits (a precision overflow): nothing sampled from them is speech.
-  if (!std::all_of(logp.begin(), logp.end(), [](float x) { return std::isfinite(x); })) {
+  if (!all_finite(logp)) {
     monitor_.report().count(QualityDetector::NonFinite);
     cosy::fail("the speech LM produced non-finite logits (NaN or Inf) at step ", steps_ + 1,
                ": its numerics overflowed (try another weight format)");
@@ -322,9 +320,7 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
     }
     marks_.push_back(mark);
     auto out = emit(top);
-    const auto before = static_cast<int64_t>(tokens_.size());
-    after_emit(masked, babble);
-    if (static_cast<int64_t>(tokens_.size()) < before) return std::nullopt;  // rolled back
+    if (after_emit(masked, babble)) return std::nullopt;  // rolled back
     return out;
   }
 
@@ -350,9 +346,7 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   }
   marks_.push_back(mark);
   auto out = emit(top);
-  const auto before = static_cast<int64_t>(tokens_.size());
-  after_emit(masked, babble);
-  if (static_cast<int64_t>(tokens_.size()) < before) return std::nullopt;  // rolled back
+  if (after_emit(masked, babble)) return std::nullopt;  // rolled back
   const auto official_max =
       static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
   const auto max_len = forced > 0 ? forced : official_max;

@@ -130,8 +130,9 @@ class LmSession {
   // run, loop or silence bound. Sets `masked` when it did.
   int32_t pick(std::span<const float> logp, std::span<const int32_t> banned, bool& masked,
                bool& babble);
-  // After a speech token: the guard's rollback or regeneration, if one is due.
-  void after_emit(bool masked, bool babble);
+  // After a speech token: the guard's rollback or regeneration, if one is due; true when
+  // it rolled the session back.
+  bool after_emit(bool masked, bool babble);
   // Drops the tokens after the first `keep` (never below what is committed or fed with
   // other input since) and resamples from there; false when there is nothing to drop.
   bool roll_back(int64_t keep, bool regenerate);

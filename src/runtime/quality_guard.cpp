@@ -154,6 +154,10 @@ nlohmann::json QualityReport::to_json() const {
   return j;
 }
 
+bool all_finite(std::span<const float> v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
 int64_t longest_run(std::span<const int32_t> tokens) {
   int64_t best = 0, run = 0;
   for (size_t i = 0; i < tokens.size(); ++i) {

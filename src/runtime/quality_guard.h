@@ -96,6 +96,9 @@ struct QualityReport {
   nlohmann::json to_json() const;
 };
 
+// No NaN or Inf in `v` (logits, mel, audio: the nonfinite detector).
+bool all_finite(std::span<const float> v);
+
 // Longest run of one id.
 int64_t longest_run(std::span<const int32_t> tokens);
 // The most times a period p in [min_period, max_period] repeats back to back anywhere in
