@@ -8,10 +8,13 @@
 // The formats are fp32, fp16 and int8, and w8a8 (int8 activations too) on a CPU with
 // AVX512-VNNI; its "% peak" is of the float32 FMA peak, as the others'.
 //   build/bench/llm_bench [--tokens N] [--batches 1,4,16,64] [--formats fp32,fp16,int8,w8a8]
-//                         [--agreement N] [--guard-rounds N]
+//                         [--agreement N] [--guard-rounds N] [--beam-rounds N]
 // --guard-rounds (default 5): the quality guard's cost, as a share of a batch-16 fp32 decode
 // step through the runner (runtime/lm_runner.h, sessions and all), the guard off and on in
 // alternating rounds of --tokens steps; the median round of each is compared.
+// --beam-rounds (default 3): beam search's cost against sampling: 4 streams through the
+// runner, decoded by sampling and by 2 and 4 beams (alternating order, median round): ms per
+// step, and the beams' own selection work on the host per step.
 // The text vocabulary is cut to 1000 rows: the text table is only read at prefill, one row
 // per text token, and 151 936 random rows would only slow the setup.
 #include <algorithm>
@@ -32,6 +35,7 @@
 #include "model/model_writer.h"
 #include "model/param_schema.h"
 #include "random_weights.h"
+#include "runtime/lm_decoder.h"
 #include "runtime/lm_runner.h"
 #include "runtime/sampler.h"
 
@@ -157,6 +161,56 @@ double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, 
   return seconds_since(t0) / static_cast<double>(tokens);
 }
 
+// Seconds per decode step of `streams` decoders of `beams` hypotheses (1: sampling) through
+// the runner. Stops are banned (a fixed length), so every beam runs every step.
+double beam_step_seconds(Backend& backend, const SpeechLm& lm, int64_t streams, int64_t beams,
+                         int64_t tokens) {
+  LmRunnerOptions ro;
+  ro.kv_blocks = streams * beams * ((60 + tokens) / 16 + 3);
+  ro.voice_prefixes = 0;
+  LmRunner runner(backend, lm, ro);
+  const LmSessionLimits limits = LmSessionLimits::of(lm);
+  std::vector<std::unique_ptr<LmDecoder>> decoders;
+  std::vector<LmDecoder*> all;
+  for (int64_t b = 0; b < streams; ++b) {
+    LmSessionOptions o;
+    for (int32_t i = 0; i < 10; ++i) o.prompt_text.push_back(100 + i);
+    for (int32_t i = 0; i < 30; ++i)
+      o.prompt_speech.push_back(static_cast<int32_t>(b * 37 + i * 11));
+    for (int32_t i = 0; i < 8; ++i) o.text.push_back(static_cast<int32_t>(200 + b + i));
+    o.sampling.seed = static_cast<uint64_t>(b + 1);
+    o.fixed_tokens = tokens + 2;
+    decoders.push_back(std::make_unique<LmDecoder>(limits, o, BeamSearchOptions{beams, 1.0}));
+    all.push_back(decoders.back().get());
+  }
+  runner.step(all);  // prefill
+  runner.step(all);  // the first step widens to `beams` hypotheses
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < tokens; ++i) runner.step(all);
+  return seconds_since(t0) / static_cast<double>(tokens);
+}
+
+// Seconds of one beam search's selection per step on the host (candidates, copies, the
+// sessions' advance), over the same log-probabilities for every hypothesis.
+double beam_select_seconds(const LmSessionLimits& limits, const std::vector<float>& logp,
+                           int64_t beams, int64_t n) {
+  LmSessionOptions o;
+  o.prompt_text = {1, 2};
+  o.prompt_speech = {1, 2, 3};
+  o.text = {1, 2, 3, 4, 5, 6, 7, 8};
+  o.fixed_tokens = n + 2;
+  LmDecoder d(limits, o, {beams, 1.0});
+  std::vector<std::span<const float>> rows;
+  const auto step = [&] {
+    rows.assign(d.hypotheses().size(), logp);
+    d.advance(rows);
+  };
+  step();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n; ++i) step();
+  return seconds_since(t0) / static_cast<double>(n);
+}
+
 // Seconds of one session's advance() per token (sampling, and the guard's detectors when
 // on), over `n` tokens of the same log-probabilities: the guard's own work, free of the
 // step's noise.
@@ -182,7 +236,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t tokens = 200, agreement = 500, guard_rounds = 5;
+  int64_t tokens = 200, agreement = 500, guard_rounds = 5, beam_rounds = 3;
   std::vector<int64_t> batches = {1, 4, 16, 64};
   std::vector<std::string> formats = {"fp32", "fp16", "int8"};
   bool formats_given = false;
@@ -199,6 +253,8 @@ int main(int argc, char** argv) {
       agreement = std::stoll(argv[++i]);
     } else if (std::strcmp(argv[i], "--guard-rounds") == 0 && i + 1 < argc) {
       guard_rounds = std::stoll(argv[++i]);
+    } else if (std::strcmp(argv[i], "--beam-rounds") == 0 && i + 1 < argc) {
+      beam_rounds = std::stoll(argv[++i]);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
@@ -272,6 +328,29 @@ int main(int argc, char** argv) {
           "quality guard: %.1f us per token on top of %.1f us of sampling; 16 of them are "
           "%.2f%% of the batch-16 step above\n",
           per_token * 1e6, median(a1) * 1e6, 100 * 16 * per_token / a);
+    }
+    if (f == "fp32" && beam_rounds > 0) {
+      const std::vector<int64_t> widths = {1, 2, 4};
+      std::vector<std::vector<double>> step(widths.size());
+      for (int64_t r = 0; r < beam_rounds; ++r) {
+        for (size_t k = 0; k < widths.size(); ++k) {
+          const size_t w = (r % 2 == 0) ? k : widths.size() - 1 - k;  // alternate the order
+          step[w].push_back(beam_step_seconds(*backend, lm, 4, widths[w], tokens));
+        }
+      }
+      std::vector<float> logp(static_cast<size_t>(lm.vocab().size()));
+      std::normal_distribution<float> noise(-9, 1);
+      for (float& x : logp) x = noise(rng);
+      const double base = median(step[0]);
+      for (size_t w = 0; w < widths.size(); ++w) {
+        const double s = median(step[w]);
+        const double select = beam_select_seconds(LmSessionLimits::of(lm), logp, widths[w], 500);
+        std::printf(
+            "llm fp32 4 streams %s: %.2f ms/step (%.2fx sampling; %lld rows), host selection "
+            "%.1f us per stream-step\n",
+            widths[w] == 1 ? "sampled      " : (std::to_string(widths[w]) + " beams each").c_str(),
+            s * 1e3, s / base, static_cast<long long>(4 * widths[w]), select * 1e6);
+      }
     }
     if (agreement > 0) {
       const TeacherForced top = teacher_forced(*backend, lm, long_seq);

@@ -262,7 +262,7 @@ class Engine::Scheduler {
       const char* state = "waiting for input";
       if (!a.utterances.empty()) {
         Utterance& u = *a.utterances.front();
-        const LmSession* lm = current_lm(a);
+        const LmDecoder* lm = current_lm(a);
         if (u.hift_ready()) {
           state = "waiting for vocoder";
         } else if (u.flow_ready()) {
@@ -305,7 +305,7 @@ class Engine::Scheduler {
       // runs alone (the streaming vocoder's output depends on the pieces): its next flow
       // chunk waits until the vocoder has taken the last one.
       n.flow_ready = u.flow_ready() && !n.hift_ready;
-      const LmSession* lm = current_lm(a);
+      const LmDecoder* lm = current_lm(a);
       n.lm_ready = lm != nullptr && lm->ready();
       n.lm_steps = u.tokens_missing();
       n.flow_flops = u.next_flow_flops();
@@ -328,9 +328,9 @@ class Engine::Scheduler {
   }
 
   // The LM session a stream runs now: its first segment whose LM has not finished.
-  static LmSession* current_lm(ActiveStream& a) {
+  static LmDecoder* current_lm(ActiveStream& a) {
     for (auto& u : a.utterances) {
-      LmSession* lm = u->lm();
+      LmDecoder* lm = u->lm();
       if (lm != nullptr && !lm->finished()) return lm;
     }
     return nullptr;
@@ -339,12 +339,12 @@ class Engine::Scheduler {
   // One batched LM step over every stream whose current segment has input ready. The
   // runner also sees the streams waiting for text: under KV pressure it may evict them.
   bool lm_stage() {
-    std::vector<LmSession*> sessions;
+    std::vector<LmDecoder*> sessions;
     std::vector<std::pair<ActiveStream*, Utterance*>> owners;
     for (auto& ap : active_) {
       if (ap->ended) continue;
       for (auto& u : ap->utterances) {
-        LmSession* lm = u->lm();
+        LmDecoder* lm = u->lm();
         if (lm == nullptr || lm->finished()) continue;
         sessions.push_back(lm);
         if (lm->ready()) owners.emplace_back(ap.get(), u.get());
@@ -356,8 +356,7 @@ class Engine::Scheduler {
     const auto t0 = std::chrono::steady_clock::now();
     const LmStepStats st = runner_.step(sessions);
     costs_.observe_lm(seconds_since(t0));
-    const double flops =
-        e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.sessions);
+    const double flops = e_.lm_.backbone().linear_flops(st.rows) + e_.lm_.decoder_flops(st.outputs);
     record(stats_.llm, t0, flops, st.sessions);
     if (trace_ != nullptr) {
       std::vector<int64_t> serials;

@@ -206,6 +206,44 @@ TEST_F(EngineTest, W8a8LmStreamsEqualEachAlone) {
   expect_concurrent_streams_equal_each_alone(eo);
 }
 
+// Beam search through the engine: deterministic, so a streamed run (which sends only the
+// prefix the beams share) speaks the same tokens as an offline one, alone or beside a
+// sampled stream; and it is a different decoding from sampling.
+TEST_F(EngineTest, BeamSearchStreamsTheTokensItWouldReturnOffline) {
+  Engine engine(*backend_, *folder_);
+  const auto run = [&](bool streaming, int64_t beams, bool beside_sampled) {
+    StreamOptions o = options(engine, 3);
+    o.streaming = streaming;
+    o.beams.num_beams = beams;
+    Audio audio, other_audio;
+    std::shared_ptr<SynthesisStream> other;
+    if (beside_sampled) {
+      other = engine.open(options(engine, 8), other_audio.callback());
+      other->push_text_ids(text(6, 8));
+      other->finish_input();
+    }
+    auto s = engine.open(o, audio.callback());
+    s->push_text_ids(text(4, 5));
+    s->finish_input();
+    StreamResult r = s->wait();
+    if (other) EXPECT_EQ(other->wait().status, StreamStatus::Done);
+    EXPECT_EQ(audio.lasts, 1);
+    EXPECT_EQ(r.samples, int64_t(audio.samples.size()));
+    return r;
+  };
+  const StreamResult offline = run(false, 4, false);
+  ASSERT_EQ(offline.status, StreamStatus::Done) << offline.error;
+  const StreamResult streamed = run(true, 4, false);
+  ASSERT_EQ(streamed.status, StreamStatus::Done) << streamed.error;
+  EXPECT_EQ(streamed.speech_tokens, offline.speech_tokens);
+  const StreamResult beside = run(true, 4, true);
+  ASSERT_EQ(beside.status, StreamStatus::Done) << beside.error;
+  EXPECT_EQ(beside.speech_tokens, offline.speech_tokens);
+  const StreamResult sampled = run(true, 1, false);
+  EXPECT_NE(sampled.speech_tokens, offline.speech_tokens);
+  EXPECT_EQ(engine.stats().streams_open, 0);
+}
+
 TEST_F(EngineTest, SegmentsRunInOrderAsOneStream) {
   Engine engine(*backend_, *folder_);
   Audio audio;

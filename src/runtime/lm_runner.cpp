@@ -68,68 +68,129 @@ void LmRunner::drop_voice_prefixes() {
 }
 
 LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
+  units_.clear();
+  for (LmSession* s : sessions) units_.push_back({nullptr, {s}});
+  return step_units();
+}
+
+LmStepStats LmRunner::step(std::span<LmDecoder* const> decoders) {
+  units_.clear();
+  for (LmDecoder* d : decoders) {
+    Unit u{d, {}};
+    for (const auto& h : d->hypotheses()) u.hyps.push_back(h.get());
+    units_.push_back(std::move(u));
+  }
+  return step_units();
+}
+
+void LmRunner::release(LmDecoder& decoder) {
+  for (const auto& h : decoder.hypotheses()) release(*h);
+}
+
+bool LmRunner::Unit::finished() const {
+  return decoder != nullptr ? decoder->finished() : hyps.front()->finished();
+}
+
+bool LmRunner::Unit::ready() const {
+  return decoder != nullptr ? decoder->ready() : hyps.front()->ready();
+}
+
+void LmRunner::Unit::fail(const std::string& message) const {
+  if (decoder != nullptr) {
+    decoder->fail(message);
+  } else {
+    hyps.front()->fail(message);
+  }
+}
+
+void LmRunner::release(const Unit& u) {
+  for (LmSession* h : u.hyps) release(*h);
+}
+
+int64_t LmRunner::rows_to_feed(const LmSession& s) {
+  return static_cast<int64_t>(s.replay().size() + s.pending().size()) - s.kv_skip;
+}
+
+int64_t LmRunner::blocks_held(const Unit& u) const {
+  int64_t blocks = 0;
+  for (const LmSession* h : u.hyps) {
+    if (h->kv_seq != 0)
+      blocks += pool_->sequence_bytes(h->kv_seq) / pool_->geometry().bytes_per_block();
+  }
+  return blocks;
+}
+
+int64_t LmRunner::blocks_to_feed(const Unit& u) const {
+  int64_t blocks = 0;
+  for (const LmSession* h : u.hyps) blocks += pool_->blocks_needed(h->kv_seq, rows_to_feed(*h));
+  // A beam search forks its hypotheses after the step: a copied partial block each.
+  if (u.decoder != nullptr && u.decoder->beam_search()) blocks += u.decoder->beam_width();
+  return blocks;
+}
+
+LmStepStats LmRunner::step_units() {
   LmStepStats stats;
   const int64_t h = lm_.hidden();
   const int64_t max_pos = lm_.config().qwen.max_position_embeddings;
   fed_.clear();
   deferred_.clear();
-  const auto to_feed = [](const LmSession& s) {
-    return static_cast<int64_t>(s.replay().size() + s.pending().size()) - s.kv_skip;
-  };
-  const auto held = [&](const LmSession& s) {
-    return s.kv_seq != 0 ? pool_->sequence_bytes(s.kv_seq) / pool_->geometry().bytes_per_block()
-                         : 0;
-  };
   int64_t rows = 0, blocks = 0;
-  for (LmSession* s : sessions) {
-    if (s->finished()) {
-      release(*s);
+  for (Unit& u : units_) {
+    if (u.finished()) {
+      release(u);
       continue;
     }
-    if (!s->ready()) continue;
-    if (s->kv_seq == 0) attach_prefix(*s);
-    if (s->kv_seq == 0) s->kv_seq = pool_->create();
-    const int64_t n = to_feed(*s);
-    if (pool_->length(s->kv_seq) + n > max_pos) {
-      s->fail(cat("the stream reached the LM's context of ", max_pos, " positions"));
-      release(*s);
+    if (!u.ready()) continue;
+    std::string problem;
+    int64_t n = 0;
+    for (LmSession* s : u.hyps) {
+      if (s->kv_seq == 0) attach_prefix(*s);
+      if (s->kv_seq == 0) s->kv_seq = pool_->create();
+      n += rows_to_feed(*s);
+      if (pool_->length(s->kv_seq) + rows_to_feed(*s) > max_pos)
+        problem = cat("the stream reached the LM's context of ", max_pos, " positions");
+    }
+    if (!problem.empty()) {
+      u.fail(problem);
+      release(u);
       continue;
     }
-    const int64_t need = pool_->blocks_needed(s->kv_seq, n);
+    const int64_t need = blocks_to_feed(u);
     if (blocks + need > pool_->free_blocks()) {
       // More than the whole pool even alone: fail it rather than wait forever.
-      if (held(*s) + need > pool_->geometry().blocks) {
-        s->fail(cat("the stream needs ", held(*s) + need, " KV blocks; the pool has ",
-                    pool_->geometry().blocks));
-        release(*s);
+      if (blocks_held(u) + need > pool_->geometry().blocks) {
+        u.fail(cat("the stream needs ", blocks_held(u) + need, " KV blocks; the pool has ",
+                   pool_->geometry().blocks));
+        release(u);
       } else {
         ++stats.deferred;
-        deferred_.push_back(s);
+        deferred_.push_back(&u);
       }
       continue;
     }
     blocks += need;
     rows += n;
-    fed_.push_back(s);
+    fed_.push_back(&u);
   }
   if (fed_.empty() && !deferred_.empty()) {
     // Every ready stream waits for blocks other streams hold: let the cached voice
     // prefixes go, then evict from the back until the first waiting stream fits, then
     // feed it.
     drop_voice_prefixes();
-    LmSession* first = deferred_.front();
-    const auto fits = [&] {
-      return pool_->blocks_needed(first->kv_seq, to_feed(*first)) <= pool_->free_blocks();
-    };
-    for (auto it = sessions.rbegin(); it != sessions.rend() && !fits(); ++it) {
-      LmSession* victim = *it;
-      if (victim == first || victim->finished() || held(*victim) == 0) continue;
-      release(*victim);
-      victim->evict();
+    Unit* first = deferred_.front();
+    const auto fits = [&] { return blocks_to_feed(*first) <= pool_->free_blocks(); };
+    for (auto it = units_.rbegin(); it != units_.rend() && !fits(); ++it) {
+      Unit& victim = *it;
+      if (&victim == first || victim.finished() || blocks_held(victim) == 0) continue;
+      for (LmSession* s : victim.hyps) {
+        release(*s);
+        s->evict();
+      }
       ++stats.evicted;
     }
     if (fits()) {
-      rows = to_feed(*first);
+      rows = 0;
+      for (const LmSession* s : first->hyps) rows += rows_to_feed(*s);
       fed_.push_back(first);
       --stats.deferred;
     }
@@ -137,60 +198,118 @@ LmStepStats LmRunner::step(std::span<LmSession* const> sessions) {
   if (fed_.empty()) return stats;
 
   Exec e(backend_, *stream_);
+  int64_t out_rows = 0;
+  for (const Unit* u : fed_) out_rows += static_cast<int64_t>(u->hyps.size());
   inputs_.resize(backend_, static_cast<size_t>(rows * h));
-  hidden_.resize(backend_, fed_.size() * static_cast<size_t>(h));
+  hidden_.resize(backend_, static_cast<size_t>(out_rows * h));
   chunks_.clear();
   int64_t r = 0;
-  for (size_t i = 0; i < fed_.size(); ++i) {
-    LmSession* s = fed_[i];
-    const auto replayed = static_cast<int64_t>(s->replay().size());
-    const int64_t n = to_feed(*s);
-    if (replayed > 0) lm_.embed(e, s->replay(), inputs_.data() + r * h);
-    lm_.embed(e, s->pending().subspan(static_cast<size_t>(s->kv_skip)),
-              inputs_.data() + (r + replayed) * h);
-    stats.prefix_rows += s->kv_skip;
-    chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
-                       hidden_.data() + static_cast<int64_t>(i) * h, nullptr});
-    r += n;
+  for (const Unit* u : fed_) {
+    for (LmSession* s : u->hyps) {
+      const auto replayed = static_cast<int64_t>(s->replay().size());
+      const int64_t n = rows_to_feed(*s);
+      if (replayed > 0) lm_.embed(e, s->replay(), inputs_.data() + r * h);
+      lm_.embed(e, s->pending().subspan(static_cast<size_t>(s->kv_skip)),
+                inputs_.data() + (r + replayed) * h);
+      stats.prefix_rows += s->kv_skip;
+      chunks_.push_back({s->kv_seq, inputs_.data() + r * h, n,
+                         hidden_.data() + static_cast<int64_t>(chunks_.size()) * h, nullptr});
+      r += n;
+    }
   }
   const int64_t v = lm_.vocab().size();
   try {
     lm_.backbone().forward(e, *pool_, chunks_, ws_);
-    const auto rows_out = static_cast<int64_t>(fed_.size());
-    logits_.resize(backend_, static_cast<size_t>(rows_out * v));
-    lm_.logits(e, hidden_.data(), rows_out, logits_.data());
-    e.k.softmax(e.s, logits_.data(), rows_out, v, true);
+    logits_.resize(backend_, static_cast<size_t>(out_rows * v));
+    lm_.logits(e, hidden_.data(), out_rows, logits_.data());
+    e.k.softmax(e.s, logits_.data(), out_rows, v, true);
     // One transfer for every stream of the step: the samplers run on the host.
     logp_.resize(logits_.size());
     backend_.copy(e.s, logp_.data(), logits_.data(), logp_.size() * sizeof(float));
     stream_->synchronize();
   } catch (const std::exception& ex) {
     // Nothing was committed; the streams of this step cannot go on.
-    for (LmSession* s : fed_) {
-      s->fail(ex.what());
-      release(*s);
+    for (const Unit* u : fed_) {
+      u->fail(ex.what());
+      release(*u);
     }
     return stats;
   }
-  for (size_t i = 0; i < fed_.size(); ++i) {
-    LmSession* s = fed_[i];
-    // Before advance(): a fresh session still reports the voice prefix it just fed. One
-    // that started from a cached prefix has nothing new to keep.
-    if (s->kv_skip == 0) keep_prefix(*s);
-    s->kv_skip = 0;  // from now on the sequence holds what the session fed
-    try {
-      s->advance({logp_.data() + static_cast<int64_t>(i) * v, static_cast<size_t>(v)});
-      // The quality guard rolled the stream back: its cache forgets those positions too.
-      if (!s->finished() && pool_->length(s->kv_seq) > s->fed_positions())
-        pool_->truncate(*stream_, s->kv_seq, s->fed_positions());
-    } catch (const std::exception& ex) {
-      s->fail(ex.what());
+  int64_t row = 0;
+  for (Unit* u : fed_) {
+    const float* first_row = logp_.data() + row * v;
+    row += static_cast<int64_t>(u->hyps.size());
+    for (LmSession* s : u->hyps) {
+      // Before advancing: a fresh session still reports the voice prefix it just fed. One
+      // that started from a cached prefix has nothing new to keep.
+      if (s->kv_skip == 0) keep_prefix(*s);
+      s->kv_skip = 0;  // from now on the sequence holds what the session fed
     }
-    if (s->finished()) release(*s);
+    try {
+      advance(*u, {first_row, static_cast<size_t>(v * static_cast<int64_t>(u->hyps.size()))});
+    } catch (const std::exception& ex) {
+      u->fail(ex.what());
+    }
+    if (u->decoder != nullptr) {  // the hypotheses it fed may be gone
+      u->hyps.clear();
+      for (const auto& s : u->decoder->hypotheses()) u->hyps.push_back(s.get());
+    }
+    if (u->finished()) release(*u);
   }
   stats.sessions = static_cast<int64_t>(fed_.size());
+  stats.outputs = out_rows;
   stats.rows = rows;
   return stats;
+}
+
+void LmRunner::advance(Unit& u, std::span<const float> logp) {
+  const auto v = static_cast<size_t>(lm_.vocab().size());
+  if (u.decoder == nullptr) {
+    LmSession& s = *u.hyps.front();
+    s.advance(logp);
+    truncate_to_fed(s);
+    return;
+  }
+  std::vector<std::span<const float>> rows;
+  std::vector<PagedKvPool::SeqId> before;
+  for (size_t i = 0; i < u.hyps.size(); ++i) {
+    rows.push_back(logp.subspan(i * v, v));
+    before.push_back(u.hyps[i]->kv_seq);
+  }
+  std::vector<int> parents;
+  try {
+    parents = u.decoder->advance(rows);
+  } catch (...) {
+    // The decoder failed (and holds no half-made hypotheses): its rows go back.
+    for (PagedKvPool::SeqId seq : before) {
+      if (seq != 0) pool_->release(seq);
+    }
+    for (const auto& s : u.decoder->hypotheses()) s->kv_seq = 0;
+    throw;
+  }
+  // Each hypothesis now live holds its parent's rows: the first continuation of a parent
+  // takes its sequence, the others fork it (full blocks shared, the last one copied).
+  std::vector<bool> taken(before.size(), false);
+  const auto live = u.decoder->hypotheses();
+  for (size_t i = 0; i < parents.size(); ++i) {
+    const auto p = static_cast<size_t>(parents[i]);
+    if (!taken[p]) {
+      live[i]->kv_seq = before[p];
+      taken[p] = true;
+    } else {
+      live[i]->kv_seq = pool_->fork(*stream_, before[p], pool_->length(before[p]));
+    }
+  }
+  for (size_t p = 0; p < before.size(); ++p) {
+    if (!taken[p] && before[p] != 0) pool_->release(before[p]);
+  }
+  for (const auto& s : live) truncate_to_fed(*s);
+}
+
+void LmRunner::truncate_to_fed(LmSession& s) {
+  // The quality guard rolled the stream back: its cache forgets those positions too.
+  if (!s.finished() && s.kv_seq != 0 && pool_->length(s.kv_seq) > s.fed_positions())
+    pool_->truncate(*stream_, s.kv_seq, s.fed_positions());
 }
 
 }  // namespace cosy

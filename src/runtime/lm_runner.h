@@ -21,6 +21,7 @@
 
 #include "core/kv_pool.h"
 #include "model/lm/speech_lm.h"
+#include "runtime/lm_decoder.h"
 #include "runtime/lm_session.h"
 
 namespace cosy {
@@ -35,7 +36,8 @@ struct LmRunnerOptions {
 };
 
 struct LmStepStats {
-  int64_t sessions = 0;     // sessions fed this step
+  int64_t sessions = 0;     // sessions (decoders) fed this step
+  int64_t outputs = 0;      // log-probability rows: one per session, or per beam hypothesis
   int64_t rows = 0;         // positions fed (prefill + decode)
   int64_t deferred = 0;     // ready but left for a later step (KV pool full)
   int64_t evicted = 0;      // sessions whose KV was dropped so that others could go on
@@ -56,8 +58,13 @@ class LmRunner {
   // sessions latest in `sessions` are evicted (they recompute their cache later, with the
   // same result) until the first waiting one fits: a full pool never stalls every stream.
   LmStepStats step(std::span<LmSession* const> sessions);
-  // Returns a session's KV blocks (cancel, or a caller done with it early). Idempotent.
+  // The same over decoders: a beam search feeds one row per hypothesis, and is admitted,
+  // deferred or evicted as a whole.
+  LmStepStats step(std::span<LmDecoder* const> decoders);
+  // Returns a session's (every hypothesis's) KV blocks (cancel, or a caller done with it
+  // early). Idempotent.
   void release(LmSession& session);
+  void release(LmDecoder& decoder);
 
   const PagedKvPool& pool() const { return *pool_; }
   // The cached voice prefixes: how many (each one pool sequence), and letting them go.
@@ -66,6 +73,24 @@ class LmRunner {
   const SpeechLm& lm() const { return lm_; }
 
  private:
+  // What one step admits or defers together: a session, or a decoder's hypotheses.
+  struct Unit {
+    LmDecoder* decoder = nullptr;
+    std::vector<LmSession*> hyps;
+    bool finished() const;
+    bool ready() const;
+    void fail(const std::string& message) const;
+  };
+  LmStepStats step_units();
+  void release(const Unit& u);
+  static int64_t rows_to_feed(const LmSession& s);
+  int64_t blocks_held(const Unit& u) const;
+  int64_t blocks_to_feed(const Unit& u) const;
+  // Hands a fed unit its log-probabilities (one row per hypothesis), then fits the KV
+  // sequences to what the hypotheses hold now (forks, releases, a rollback's truncation).
+  void advance(Unit& u, std::span<const float> logp);
+  void truncate_to_fed(LmSession& s);
+
   struct VoicePrefix {
     std::vector<LmInput> inputs;
     PagedKvPool::SeqId seq = 0;  // holds exactly inputs.size() rows
@@ -86,7 +111,8 @@ class LmRunner {
   DeviceArray<float> inputs_, hidden_, logits_;  // backend memory
   std::vector<float> logp_;  // the step's log-probabilities, on the host for the samplers
   std::vector<Qwen2Chunk> chunks_;
-  std::vector<LmSession*> fed_, deferred_;
+  std::vector<Unit> units_;
+  std::vector<Unit*> fed_, deferred_;  // into units_
 };
 
 }  // namespace cosy

@@ -282,16 +282,84 @@ void LmSession::evict() {
   ++evictions_;
 }
 
-std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
+void LmSession::check_logp(std::span<const float> logp) {
   if (!ready_ || finished()) cosy::fail("lm session: advance without a pending step");
   if (static_cast<int64_t>(logp.size()) != limits_.vocab.size())
     cosy::fail("lm session: ", logp.size(), " log-probs, expected ", limits_.vocab.size());
-  if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
   // NaN or Inf in the logits (a precision overflow): nothing sampled from them is speech.
   if (!all_finite(logp)) {
     monitor_.report().count(QualityDetector::NonFinite);
     cosy::fail("the speech LM produced non-finite logits (NaN or Inf) at step ", steps_ + 1,
                ": its numerics overflowed (try another weight format)");
+  }
+}
+
+LmStepRule LmSession::next_rule() const {
+  const SpeechVocab v = limits_.vocab;
+  LmStepRule rule;
+  if (phase_ == Phase::Interleave) {
+    if (next_fill_ >= 0 && static_cast<int64_t>(history_.size()) == next_fill_) {
+      rule.forced = v.fill();
+    } else {
+      rule.banned = {v.eos(), v.unused_stop()};
+    }
+    return rule;
+  }
+  // Free decoding: unistream, or bistream after the text ended.
+  // Python's int() of the products, as the official min_len / max_len.
+  const auto min_len =
+      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
+  if (forced_length() > 0) {
+    rule.banned = {v.eos(), v.unused_stop(), v.fill()};
+  } else if (opt_.bistream) {
+    rule.banned = {v.unused_stop(), v.fill()};
+  } else if (steps_ < min_len ||
+             static_cast<double>(tokens_.size()) < band_low() * static_cast<double>(text_len_)) {
+    rule.banned = {v.eos()};
+  }
+  return rule;
+}
+
+std::vector<int32_t> LmSession::guard_forbidden() const {
+  std::vector<int32_t> ids;
+  if (!monitor_.enabled() || !opt_.guard.mask) return ids;
+  for (const auto& f : monitor_.forbidden_next(tokens_)) ids.push_back(f.id);
+  return ids;
+}
+
+void LmSession::note_beam_choice(std::span<const float> logp, std::span<const int32_t> banned) {
+  if (!monitor_.enabled() || !opt_.guard.mask) return;
+  // What this hypothesis would have picked alone: if the guard forbids it, it acted here.
+  int32_t best = -1;
+  for (int32_t id = 0; id < static_cast<int32_t>(logp.size()); ++id) {
+    if (std::find(banned.begin(), banned.end(), id) != banned.end()) continue;
+    if (best < 0 || logp[static_cast<size_t>(id)] > logp[static_cast<size_t>(best)]) best = id;
+  }
+  if (best < 0 || best >= limits_.vocab.speech_tokens) return;
+  for (const auto& f : monitor_.forbidden_next(tokens_)) {
+    if (f.id != best) continue;
+    monitor_.report().count(f.by);
+    ++monitor_.report().masked;
+    return;
+  }
+}
+
+std::optional<int32_t> LmSession::advance(std::span<const float> logp,
+                                          std::optional<int32_t> chosen) {
+  check_logp(logp);
+  if (opt_.keep_logp) last_logp_.assign(logp.begin(), logp.end());
+  const LmStepRule rule = next_rule();
+  bool masked = false, babble = false;
+  int32_t top = 0;
+  if (rule.forced) {
+    top = *rule.forced;
+  } else if (chosen) {
+    if (std::find(rule.banned.begin(), rule.banned.end(), *chosen) != rule.banned.end())
+      cosy::fail("lm session: id ", *chosen, " is not allowed at this step");
+    note_beam_choice(logp, rule.banned);
+    top = *chosen;
+  } else {
+    top = pick(logp, rule.banned, masked, babble);
   }
   fed_.insert(fed_.end(), replay_.begin(), replay_.end());
   fed_.insert(fed_.end(), lm_input_.begin(), lm_input_.end());
@@ -300,16 +368,8 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   ready_ = false;
   const SpeechVocab v = limits_.vocab;
   const Mark mark{static_cast<int64_t>(fed_.size()), static_cast<int64_t>(history_.size())};
-  bool masked = false, babble = false;
 
   if (phase_ == Phase::Interleave) {
-    int32_t top = 0;
-    if (next_fill_ >= 0 && static_cast<int64_t>(history_.size()) == next_fill_) {
-      top = v.fill();
-    } else {
-      const int32_t banned[] = {v.eos(), v.unused_stop()};
-      top = pick(logp, banned, masked, babble);
-    }
     if (top == v.fill())
       next_fill_ = static_cast<int64_t>(history_.size()) + limits_.mix_speech + 1;
     history_.push_back(top);
@@ -324,21 +384,6 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
     return out;
   }
 
-  // Free decoding: unistream, or bistream after the text ended.
-  // Python's int() of the products, as the official min_len / max_len.
-  const auto min_len =
-      static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
-  std::vector<int32_t> banned;
-  const int64_t forced = forced_length();
-  if (forced > 0) {
-    banned = {v.eos(), v.unused_stop(), v.fill()};
-  } else if (opt_.bistream) {
-    banned = {v.unused_stop(), v.fill()};
-  } else if (steps_ - 1 < min_len ||
-             static_cast<double>(tokens_.size()) < band_low() * static_cast<double>(text_len_)) {
-    banned = {v.eos()};
-  }
-  const int32_t top = pick(logp, banned, masked, babble);
   history_.push_back(top);
   if (top >= v.speech_tokens) {
     finish_ = LmFinish::Eos;
@@ -347,6 +392,7 @@ std::optional<int32_t> LmSession::advance(std::span<const float> logp) {
   marks_.push_back(mark);
   auto out = emit(top);
   if (after_emit(masked, babble)) return std::nullopt;  // rolled back
+  const int64_t forced = forced_length();
   const auto official_max =
       static_cast<int64_t>(static_cast<double>(text_len_) * opt_.max_token_text_ratio);
   const auto max_len = forced > 0 ? forced : official_max;

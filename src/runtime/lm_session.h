@@ -68,6 +68,12 @@ struct LmSessionOptions {
 enum class LmFinish { None, Eos, MaxLength, Cancelled, Error };
 const char* lm_finish_name(LmFinish f);
 
+// What the next step may emit: one forced id (a bistream fill at its official position),
+// or any id but the banned ones.
+struct LmStepRule {
+  std::optional<int32_t> forced;
+  std::vector<int32_t> banned;
+};
 class LmSession {
  public:
   // Checks the request (ids in range, non-empty text for unistream, prompt within the
@@ -97,7 +103,17 @@ class LmSession {
 
   // The runner fed pending(); `logp` is the LM's log-softmax at the last fed position.
   // Returns the speech token this step emitted, if any (a fill token or a stop is none).
-  std::optional<int32_t> advance(std::span<const float> logp);
+  // `chosen` (beam search): take this id instead of sampling one; it must obey
+  // next_rule(), and the guard then neither masks nor rolls back (the search does that).
+  std::optional<int32_t> advance(std::span<const float> logp,
+                                 std::optional<int32_t> chosen = std::nullopt);
+  // Beam search's view of the next step: the phase's rule, the ids the guard forbids after
+  // these tokens (empty when it is off), and whether text and speech still interleave.
+  LmStepRule next_rule() const;
+  std::vector<int32_t> guard_forbidden() const;
+  bool interleaving() const { return phase_ == Phase::Interleave; }
+  // Throws what advance() would for these log-probabilities (not ready, wrong size, NaN).
+  void check_logp(std::span<const float> logp);
 
   void cancel();
   void fail(std::string message);  // the runner could not serve this stream
@@ -126,6 +142,9 @@ class LmSession {
   void schedule();  // bistream: decide what to feed next, or wait
   void go_final();
   std::optional<int32_t> emit(int32_t token);
+  // Beam search chose for this hypothesis: counts the guard's action when the id it would
+  // have picked alone was one the guard forbids.
+  void note_beam_choice(std::span<const float> logp, std::span<const int32_t> banned);
   // Samples the next id; with the guard on, masks and resamples an id that would break a
   // run, loop or silence bound. Sets `masked` when it did.
   int32_t pick(std::span<const float> logp, std::span<const int32_t> banned, bool& masked,

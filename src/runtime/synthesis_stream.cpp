@@ -44,6 +44,7 @@ void StreamOptions::validate() const {
   flow.validate();
   sampling.validate();
   guard.validate();
+  beams.validate();
   if (fixed_tokens < 0) fail("stream: fixed_tokens must be >= 0");
   if (!(forced_tokens_per_text_token >= 0) || forced_tokens_per_text_token > 1000)
     fail("stream: forced_tokens_per_text_token must be in [0, 1000], got ",

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/flow/flow_stream.h"
+#include "runtime/lm_decoder.h"
 #include "runtime/lm_session.h"
 #include "runtime/quality_guard.h"
 #include "runtime/sampler.h"
@@ -62,6 +63,9 @@ struct StreamOptions {
   double speed = 1.0;
   // The quality guard (runtime/quality_guard.h); off: the official decoding exactly.
   QualityGuardOptions guard;
+  // num_beams > 1: the LM decodes by beam search (runtime/lm_decoder.h) instead of
+  // sampling; streaming then sends the prefix the beams share.
+  BeamSearchOptions beams;
   // Called once when the stream ends, whatever the status, on the engine's scheduler thread
   // (return quickly; never call back into the engine's blocking methods). A server learns
   // so of an end that sends no audio: a failure or a cancel.

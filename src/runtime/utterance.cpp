@@ -25,7 +25,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     o.fixed_tokens = options.fixed_tokens;
     o.forced_tokens_per_text_token = options.forced_tokens_per_text_token;
     o.guard = options.guard;
-    lm_ = std::make_unique<LmSession>(limits, std::move(o));
+    lm_ = std::make_unique<LmDecoder>(limits, std::move(o), options.beams);
   }
   if (options.streaming) {
     flow_stream_ = std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding,
@@ -37,7 +37,7 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
 }
 
 bool Utterance::take_lm_output() {
-  // Only committed tokens: the guard may still take back the ones after them.
+  // Only committed tokens: the guard or a beam search may still change the ones after them.
   const auto& out = lm_->tokens();
   const auto committed = static_cast<size_t>(lm_->committed_tokens());
   if (committed > lm_taken_) {

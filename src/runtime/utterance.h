@@ -10,7 +10,7 @@
 
 #include "model/flow/flow_stream.h"
 #include "model/hift/hift_stream.h"
-#include "runtime/lm_session.h"
+#include "runtime/lm_decoder.h"
 #include "runtime/mel_stretch.h"
 #include "runtime/synthesis_stream.h"
 
@@ -28,7 +28,7 @@ class Utterance {
             UncondFirstPassCache* uncond_cache = nullptr);
 
   int64_t segment() const { return segment_; }
-  LmSession* lm() { return lm_ ? lm_.get() : nullptr; }
+  LmDecoder* lm() { return lm_ ? lm_.get() : nullptr; }
   // LM tokens emitted since the last call go on to the flow; the LM's end ends the tokens.
   // Returns false when the LM failed (lm()->error() says why).
   bool take_lm_output();
@@ -70,7 +70,7 @@ class Utterance {
   const FlowModel& flow_;
   const StreamOptions& options_;
   int64_t segment_;
-  std::unique_ptr<LmSession> lm_;
+  std::unique_ptr<LmDecoder> lm_;
   size_t lm_taken_ = 0;
   std::vector<int32_t> tokens_;  // every speech token of this segment
   bool tokens_ended_ = false;

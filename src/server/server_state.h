@@ -54,6 +54,7 @@ inline StreamOptions speech_stream_options(const SpeechRequest& request,
   so.input = input;
   so.streaming = true;
   so.sampling = request.sampling;
+  so.beams = request.beams;
   so.vocoder_seed = request.sampling.seed;
   so.speed = request.speed;
   so.forced_tokens_per_text_token = request.forced_tokens_per_text_token;

@@ -198,11 +198,15 @@ SpeechRequest parse_speech_request(std::string_view body, const SpeechLimits& li
       if (!v.is_boolean()) invalid("stream", "'stream' must be a boolean, not ", kind_of(v));
       stream = v.get<bool>();
     } else if (key == "num_beams") {
-      // Accepted by name so that asking for beams gets the truth rather than "unknown field".
-      const int64_t beams = integer_field(v, "num_beams");
-      if (beams < 1) invalid("num_beams", "'num_beams' must be >= 1");
-      if (beams > 1)
-        invalid("num_beams", "beam search (num_beams > 1) is not available yet: use sampling");
+      r.beams.num_beams = integer_field(v, "num_beams");
+      if (r.beams.num_beams < 1 || r.beams.num_beams > BeamSearchOptions::kMaxBeams) {
+        invalid("num_beams", "'num_beams' must be from 1 (sampling) to ",
+                BeamSearchOptions::kMaxBeams);
+      }
+    } else if (key == "length_penalty") {
+      r.beams.length_penalty = number_field(v, "length_penalty");
+      if (!(r.beams.length_penalty >= 0 && r.beams.length_penalty <= 10))
+        invalid("length_penalty", "'length_penalty' must be in [0, 10]");
     } else if (key == "seed") {
       const int64_t seed = integer_field(v, "seed");
       if (seed < 0) invalid("seed", "'seed' must be >= 0");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/audio_file.h"
+#include "runtime/lm_decoder.h"
 #include "runtime/sampler.h"
 
 namespace cosy::server {
@@ -33,6 +34,8 @@ struct SpeechRequest {
   double speed = 1.0;
   SamplingParams sampling;  // seed, temperature, top_p, top_k, method
   bool seed_given = false;
+  // num_beams > 1: beam search instead of sampling (runtime/lm_decoder.h).
+  BeamSearchOptions beams;
   // CosyVoice2's instruct2 mode: an instruction in place of the prompt transcript.
   std::string instructions;
   // CosyVoice2's cross-lingual mode: the LM hears no prompt (neither the voice's transcript

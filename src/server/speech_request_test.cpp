@@ -20,9 +20,12 @@ TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
       R"({"model":"cosyvoice2","input":"Hello there.","voice":{"id":"v1"},
           "response_format":"flac","stream_format":"sse","seed":7,"temperature":0.8,
           "top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"instructions":"",
-          "forced_tokens_per_text_token":7.5,"cross_lingual":true})",
+          "forced_tokens_per_text_token":7.5,"cross_lingual":true,"num_beams":4,
+          "length_penalty":0.5})",
       limits());
   EXPECT_DOUBLE_EQ(r.forced_tokens_per_text_token, 7.5);
+  EXPECT_EQ(r.beams.num_beams, 4);
+  EXPECT_DOUBLE_EQ(r.beams.length_penalty, 0.5);
   EXPECT_TRUE(r.cross_lingual);
   EXPECT_EQ(r.input, "Hello there.");
   EXPECT_EQ(r.voice, "v1");
@@ -36,6 +39,7 @@ TEST(SpeechRequest, TheOpenAiFieldsAndTheExtensions) {
   const auto d =
       parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v"})", limits());
   EXPECT_EQ(d.format, AudioEncoding::Mp3);
+  EXPECT_EQ(d.beams.num_beams, 1);  // sampling
   EXPECT_FALSE(d.cross_lingual);
   EXPECT_EQ(d.stream_format, StreamFormat::Audio);
   EXPECT_EQ(parse_speech_request(R"({"model":"cosyvoice2","input":"a","voice":"v","stream":true})",
@@ -132,8 +136,14 @@ TEST(SpeechRequest, EveryMalformedBodyIsAClearError) {
        400, "cross_lingual", "two modes"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","volume":2})", 400, "volume",
        "unknown field 'volume'"},
-      {R"({"model":"cosyvoice2","input":"hi","voice":"v","num_beams":4})", 400, "num_beams",
-       "beam search (num_beams > 1) is not available yet"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","num_beams":0})", 400, "num_beams",
+       "from 1 (sampling) to 16"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","num_beams":17})", 400, "num_beams",
+       "from 1 (sampling) to 16"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","num_beams":2.5})", 400, "num_beams",
+       "must be an integer"},
+      {R"({"model":"cosyvoice2","input":"hi","voice":"v","length_penalty":-1})", 400,
+       "length_penalty", "[0, 10]"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"loop_repeats":1}})", 400,
        "quality_guard", "loop_repeats (K) must be >= 2"},
       {R"({"model":"cosyvoice2","input":"hi","voice":"v","quality_guard":{"max_run":"9"}})", 400,

@@ -39,6 +39,18 @@ std::shared_ptr<TraceWriter> start_trace(Engine& engine, const std::string& file
   return writer;
 }
 
+void add_beam_options(CLI::App& app, BeamSearchOptions& b) {
+  app.add_option("--num-beams", b.num_beams,
+                 "Beam search over this many hypotheses instead of sampling (1: sample); "
+                 "streaming sends the prefix the beams share")
+      ->check(CLI::Range(int64_t{1}, BeamSearchOptions::kMaxBeams))
+      ->capture_default_str();
+  app.add_option("--length-penalty", b.length_penalty,
+                 "Beam search: finished scores are divided by length^this")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
+}
+
 void add_guard_options(CLI::App& app, QualityGuardOptions& g) {
   const char* group = "Quality guard";
   app.add_flag("--guard,!--no-guard", g.enabled,

@@ -16,6 +16,7 @@ class App;
 namespace cosy {
 class Engine;
 class TraceWriter;
+struct BeamSearchOptions;
 struct QualityGuardOptions;
 struct QualityReport;
 }  // namespace cosy
@@ -49,6 +50,8 @@ std::shared_ptr<TraceWriter> start_trace(Engine& engine, const std::string& file
 
 // --guard and its --guard-* settings (runtime/quality_guard.h), into `guard`.
 void add_guard_options(CLI::App& app, QualityGuardOptions& guard);
+// --num-beams and --length-penalty (beam search instead of sampling).
+void add_beam_options(CLI::App& app, BeamSearchOptions& beams);
 // The guard's report as one line for a person: "quality: guard on; detected ...".
 std::string quality_line(const QualityReport& r);
 

@@ -258,6 +258,10 @@ TEST(Cli, SynthGuardRepairsALoopingModelAndReportsIt) {
   ASSERT_EQ(guarded.code, 0) << guarded.out;
   EXPECT_NE(guarded.out.find("quality: guard on; "), std::string::npos) << guarded.out;
   EXPECT_EQ(guarded.out.find("masked 0,"), std::string::npos) << guarded.out;
+  const Result beams = run(synth + " --stream --guard --guard-max-run 6 --num-beams 3");
+  ASSERT_EQ(beams.code, 0) << beams.out;
+  EXPECT_NE(beams.out.find("quality: guard on; "), std::string::npos) << beams.out;
+  EXPECT_EQ(run(synth + " --num-beams 17").code, 2);
   const Result bad = run(synth + " --guard --guard-loop-repeats 1");
   EXPECT_EQ(bad.code, 1) << bad.out;
   EXPECT_NE(bad.out.find("loop_repeats (K) must be >= 2"), std::string::npos) << bad.out;

@@ -38,6 +38,7 @@ struct BenchOptions {
   bool half_state = false;
   std::optional<int64_t> flow_left_chunks;
   QualityGuardOptions guard;
+  BeamSearchOptions beams;
 };
 
 // About 40 text tokens: a typical sentence for one segment.
@@ -220,6 +221,7 @@ int run_bench(const BenchOptions& o) {
     so.fixed_tokens = o.tokens;
     so.sampling.seed = 1;
     so.guard = o.guard;
+    so.beams = o.beams;
     const EngineStats before = engine.stats();
     // The stages' time until the first chunk (the callback runs on the scheduler thread,
     // between stages).
@@ -354,6 +356,7 @@ Command register_bench(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--json", o->json, "Write the figures as JSON");
   add_guard_options(app, o->guard);
+  add_beam_options(app, o->beams);
   app.add_option("--trace", o->trace, "Write a Chrome trace-event JSON of the engine");
   app.add_flag("--half-state", o->half_state,
                "Streaming: keep the flow's cached attention rows in half precision");

@@ -43,6 +43,7 @@ struct SynthOptions {
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   std::string sampling = "ras";
   QualityGuardOptions guard;
+  BeamSearchOptions beams;
   double temperature = 1.0, top_p = 0.8;
   int64_t top_k = 25, first_hop = 25, fixed_tokens = 0;
   int64_t max_input_chars = EngineOptions{}.max_input_chars;
@@ -239,6 +240,7 @@ int run_synth(const SynthOptions& o) {
     so.vocoder_seed = o.seed;
     so.fixed_tokens = o.fixed_tokens;
     so.guard = o.guard;
+    so.beams = o.beams;
 
     // Segments are split here rather than in the stream, so progress can count them.
     std::vector<std::vector<int32_t>> segments;
@@ -422,6 +424,7 @@ Command register_synth(CLI::App& app) {
       "Instruct2 mode: an instruction in place of the prompt transcript (\"用四川话说\", \"speak "
       "slowly\")");
   add_guard_options(app, o->guard);
+  add_beam_options(app, o->beams);
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

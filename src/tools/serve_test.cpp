@@ -729,6 +729,19 @@ TEST(Serve, TheQualityGuardReportsOnEveryPath) {
   EXPECT_EQ(q_off["actions"]["masked"], 0);
   EXPECT_EQ(q_off["length_ratio"], 20);  // the official bound: the looping LM never stops
 
+  // Beam search: the guard's masks become bans on the beams' candidates.
+  const CurlResult beams = curl(
+      dir,
+      "-N " + json_post(dir, url, speech_body("pcm", text, R"(,"stream":true,"num_beams":3)")));
+  ASSERT_EQ(beams.status, 200) << beams.body;
+  const Json q_beams = done_event(beams.body)["quality"];
+  EXPECT_LE(q_beams["longest_run"].get<int64_t>(), 15) << q_beams;
+  EXPECT_EQ(q_beams["actions"]["rollbacks"], 0) << q_beams;
+  const CurlResult too_many =
+      curl(dir, json_post(dir, url, speech_body("pcm", text, R"(,"num_beams":17)")));
+  EXPECT_EQ(too_many.status, 400);
+  EXPECT_NE(too_many.body.find("\"param\":\"num_beams\""), std::string::npos) << too_many.body;
+
   const CurlResult bad = curl(
       dir, json_post(dir, url, speech_body("pcm", text, R"(,"quality_guard":{"loop_repeats":1})")));
   EXPECT_EQ(bad.status, 400);
@@ -752,7 +765,8 @@ TEST(Serve, TheQualityGuardReportsOnEveryPath) {
 
   const std::string m = curl(dir, server.url("/metrics")).body;
   EXPECT_GT(metric(m, "cosyserve_quality_actions_total\\{action=\"mask\"\\}"), 0) << m;
-  EXPECT_EQ(metric(m, "cosyserve_quality_guarded_requests_total"), 3) << m;  // sse, raw, ws
+  // sse, raw, sse with beams, ws (with beams)
+  EXPECT_EQ(metric(m, "cosyserve_quality_guarded_requests_total"), 4) << m;
   EXPECT_GT(metric(m, "cosyserve_quality_length_ratio_count"), 3) << m;
 }
 

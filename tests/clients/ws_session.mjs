@@ -52,8 +52,13 @@ const scenarios = {
   // cross-lingual: the LM hears no prompt; the flow keeps the voice.
   cross_lingual: [config({ cross_lingual: true }), ...short.map(text), msg("input.done")],
   cross_lingual_and_instructions: [config({ cross_lingual: true, instructions: "Speak slowly." })],
-  // The quality guard with a setting of this request's own; its report comes in audio.done.
-  guarded: [config({ quality_guard: { max_run: 6 } }), ...words.map(text), msg("input.done")],
+  // The quality guard with a setting of this request's own, over a beam search of the text as
+  // it arrives; its report comes in audio.done.
+  guarded: [
+    config({ quality_guard: { max_run: 6 }, num_beams: 2 }),
+    ...words.map(text),
+    msg("input.done"),
+  ],
   bad_guard: [config({ quality_guard: { loop_repeats: 1 } })],
   bad_ref_audio: [config({ ref_audio: "data:audio/wav;base64,aGVsbG8gd29ybGQh", ref_text: "x" }), text("hi")],
 };

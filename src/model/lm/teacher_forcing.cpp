@@ -8,8 +8,11 @@
 
 namespace cosy {
 
-TeacherForced teacher_forced(Backend& backend, const SpeechLm& lm, std::span<const LmInput> seq,
-                             int64_t from) {
+namespace {
+
+// The decoder's logits at positions [from, size) of `seq` after one forward, on the host.
+std::vector<float> forced_logits(Backend& backend, const SpeechLm& lm, std::span<const LmInput> seq,
+                                 int64_t from) {
   const auto n = static_cast<int64_t>(seq.size());
   if (n == 0 || from < 0 || from >= n)
     fail("teacher forcing: positions [", from, ", ", n, ") are empty");
@@ -27,6 +30,16 @@ TeacherForced teacher_forced(Backend& backend, const SpeechLm& lm, std::span<con
   std::vector<float> host(static_cast<size_t>(rows * v));
   backend.copy(*stream, host.data(), logits.data(), host.size() * sizeof(float));
   stream->synchronize();
+  return host;
+}
+
+}  // namespace
+
+TeacherForced teacher_forced(Backend& backend, const SpeechLm& lm, std::span<const LmInput> seq,
+                             int64_t from) {
+  const std::vector<float> host = forced_logits(backend, lm, seq, from);
+  const int64_t v = lm.vocab().size();
+  const auto rows = static_cast<int64_t>(host.size()) / v;
   TeacherForced out;
   out.top1.resize(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
@@ -42,6 +55,20 @@ TeacherForced teacher_forced(Backend& backend, const SpeechLm& lm, std::span<con
     }
     out.top1[static_cast<size_t>(r)] = best;
   }
+  return out;
+}
+
+std::vector<double> next_token_logp(Backend& backend, const SpeechLm& lm,
+                                    std::span<const LmInput> seq) {
+  const std::vector<float> logits =
+      forced_logits(backend, lm, seq, static_cast<int64_t>(seq.size()) - 1);
+  double top = -INFINITY;
+  for (float l : logits) top = std::max(top, static_cast<double>(l));
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - top);
+  const double log_z = top + std::log(sum);
+  std::vector<double> out(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - log_z;
   return out;
 }
 

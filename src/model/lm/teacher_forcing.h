@@ -21,6 +21,11 @@ struct TeacherForced {
 TeacherForced teacher_forced(Backend& backend, const SpeechLm& lm, std::span<const LmInput> seq,
                              int64_t from = 0);
 
+// The log-softmax of the next id after all of `seq`, computed from scratch in double
+// precision (one forward, no cache shared with anything): a reference for decoders.
+std::vector<double> next_token_logp(Backend& backend, const SpeechLm& lm,
+                                    std::span<const LmInput> seq);
+
 // Share of positions where two runs' top-1 agree (sizes must match).
 double top1_agreement(const TeacherForced& a, const TeacherForced& b);
 

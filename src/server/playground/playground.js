@@ -94,6 +94,7 @@ function speechConfig() {
     top_k: Number($('top-k').value),
     quality_guard: $('guard').checked,
   };
+  if (Number($('beams').value) > 1) config.num_beams = Number($('beams').value);
   if ($('seed').value !== '') config.seed = Number($('seed').value);
   if (mode === 'instruct') config.instructions = $('instructions').value;
   if (mode === 'cross-lingual') config.cross_lingual = true;
