@@ -133,6 +133,18 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
   return r;
 }
 
+// Stream b of a runner benchmark: a 10-token prompt text, 30 prompt speech tokens and 8
+// text tokens of its own, then exactly `length` speech tokens.
+LmSessionOptions bench_stream(int64_t b, int64_t length) {
+  LmSessionOptions o;
+  for (int32_t i = 0; i < 10; ++i) o.prompt_text.push_back(100 + i);
+  for (int32_t i = 0; i < 30; ++i) o.prompt_speech.push_back(static_cast<int32_t>(b * 37 + i * 11));
+  for (int32_t i = 0; i < 8; ++i) o.text.push_back(static_cast<int32_t>(200 + b + i));
+  o.sampling.seed = static_cast<uint64_t>(b + 1);
+  o.fixed_tokens = length;
+  return o;
+}
+
 // Seconds per decode step of `batch` sessions through the runner, the guard on or off.
 double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, int64_t tokens,
                            bool guard) {
@@ -144,13 +156,7 @@ double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, 
   std::vector<std::unique_ptr<LmSession>> sessions;
   std::vector<LmSession*> all;
   for (int64_t b = 0; b < batch; ++b) {
-    LmSessionOptions o;
-    for (int32_t i = 0; i < 10; ++i) o.prompt_text.push_back(100 + i);
-    for (int32_t i = 0; i < 30; ++i)
-      o.prompt_speech.push_back(static_cast<int32_t>(b * 37 + i * 11));
-    for (int32_t i = 0; i < 8; ++i) o.text.push_back(static_cast<int32_t>(200 + b + i));
-    o.sampling.seed = static_cast<uint64_t>(b + 1);
-    o.fixed_tokens = tokens + 1;
+    LmSessionOptions o = bench_stream(b, tokens + 1);
     o.guard.enabled = guard;
     sessions.push_back(std::make_unique<LmSession>(limits, o));
     all.push_back(sessions.back().get());
@@ -173,13 +179,7 @@ double beam_step_seconds(Backend& backend, const SpeechLm& lm, int64_t streams, 
   std::vector<std::unique_ptr<LmDecoder>> decoders;
   std::vector<LmDecoder*> all;
   for (int64_t b = 0; b < streams; ++b) {
-    LmSessionOptions o;
-    for (int32_t i = 0; i < 10; ++i) o.prompt_text.push_back(100 + i);
-    for (int32_t i = 0; i < 30; ++i)
-      o.prompt_speech.push_back(static_cast<int32_t>(b * 37 + i * 11));
-    for (int32_t i = 0; i < 8; ++i) o.text.push_back(static_cast<int32_t>(200 + b + i));
-    o.sampling.seed = static_cast<uint64_t>(b + 1);
-    o.fixed_tokens = tokens + 2;
+    const LmSessionOptions o = bench_stream(b, tokens + 2);
     decoders.push_back(std::make_unique<LmDecoder>(limits, o, BeamSearchOptions{beams, 1.0}));
     all.push_back(decoders.back().get());
   }
