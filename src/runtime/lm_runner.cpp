@@ -291,14 +291,28 @@ void LmRunner::advance(Unit& u, std::span<const float> logp) {
   // takes its sequence, the others fork it (full blocks shared, the last one copied).
   std::vector<bool> taken(before.size(), false);
   const auto live = u.decoder->hypotheses();
-  for (size_t i = 0; i < parents.size(); ++i) {
-    const auto p = static_cast<size_t>(parents[i]);
-    if (!taken[p]) {
-      live[i]->kv_seq = before[p];
-      taken[p] = true;
-    } else {
-      live[i]->kv_seq = pool_->fork(*stream_, before[p], pool_->length(before[p]));
+  for (const auto& s : live) s->kv_seq = 0;  // copies still name their parent's sequence
+  try {
+    for (size_t i = 0; i < parents.size(); ++i) {
+      const auto p = static_cast<size_t>(parents[i]);
+      if (!taken[p]) {
+        live[i]->kv_seq = before[p];
+        taken[p] = true;
+      } else {
+        live[i]->kv_seq = pool_->fork(*stream_, before[p], pool_->length(before[p]));
+      }
     }
+  } catch (...) {
+    // No block for a fork: every sequence of this search goes back, each once.
+    std::vector<PagedKvPool::SeqId> all(before);
+    for (const auto& s : live) all.push_back(s->kv_seq);
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    for (PagedKvPool::SeqId seq : all) {
+      if (seq != 0) pool_->release(seq);
+    }
+    for (const auto& s : live) s->kv_seq = 0;
+    throw;
   }
   for (size_t p = 0; p < before.size(); ++p) {
     if (!taken[p] && before[p] != 0) pool_->release(before[p]);
