@@ -145,32 +145,11 @@ LmSessionOptions bench_stream(int64_t b, int64_t length) {
   return o;
 }
 
-// Seconds per decode step of `batch` sessions through the runner, the guard on or off.
-double runner_step_seconds(Backend& backend, const SpeechLm& lm, int64_t batch, int64_t tokens,
-                           bool guard) {
-  LmRunnerOptions ro;
-  ro.kv_blocks = batch * ((60 + tokens) / 16 + 2);
-  ro.voice_prefixes = 0;
-  LmRunner runner(backend, lm, ro);
-  const LmSessionLimits limits = LmSessionLimits::of(lm);
-  std::vector<std::unique_ptr<LmSession>> sessions;
-  std::vector<LmSession*> all;
-  for (int64_t b = 0; b < batch; ++b) {
-    LmSessionOptions o = bench_stream(b, tokens + 1);
-    o.guard.enabled = guard;
-    sessions.push_back(std::make_unique<LmSession>(limits, o));
-    all.push_back(sessions.back().get());
-  }
-  runner.step(all);  // prefill
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < tokens; ++i) runner.step(all);
-  return seconds_since(t0) / static_cast<double>(tokens);
-}
-
-// Seconds per decode step of `streams` decoders of `beams` hypotheses (1: sampling) through
-// the runner. Stops are banned (a fixed length), so every beam runs every step.
-double beam_step_seconds(Backend& backend, const SpeechLm& lm, int64_t streams, int64_t beams,
-                         int64_t tokens) {
+// Seconds per decode step of `streams` decoders of `beams` hypotheses (1: sampling), the
+// guard on or off, through the runner. Stops are banned (a fixed length), so every
+// hypothesis runs every step.
+double decode_step_seconds(Backend& backend, const SpeechLm& lm, int64_t streams, int64_t beams,
+                           bool guard, int64_t tokens) {
   LmRunnerOptions ro;
   ro.kv_blocks = streams * beams * ((60 + tokens) / 16 + 3);
   ro.voice_prefixes = 0;
@@ -179,12 +158,13 @@ double beam_step_seconds(Backend& backend, const SpeechLm& lm, int64_t streams, 
   std::vector<std::unique_ptr<LmDecoder>> decoders;
   std::vector<LmDecoder*> all;
   for (int64_t b = 0; b < streams; ++b) {
-    const LmSessionOptions o = bench_stream(b, tokens + 2);
+    LmSessionOptions o = bench_stream(b, tokens + 2);
+    o.guard.enabled = guard;
     decoders.push_back(std::make_unique<LmDecoder>(limits, o, BeamSearchOptions{beams, 1.0}));
     all.push_back(decoders.back().get());
   }
   runner.step(all);  // prefill
-  runner.step(all);  // the first step widens to `beams` hypotheses
+  runner.step(all);  // the first step widens a beam search to `beams` hypotheses
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < tokens; ++i) runner.step(all);
   return seconds_since(t0) / static_cast<double>(tokens);
@@ -306,7 +286,7 @@ int main(int argc, char** argv) {
       for (int64_t r = 0; r < guard_rounds; ++r) {
         // Each goes first in every other round: neither gains from what the other left warm.
         for (const bool guard : {r % 2 == 1, r % 2 == 0}) {
-          (guard ? on : off).push_back(runner_step_seconds(*backend, lm, 16, tokens, guard));
+          (guard ? on : off).push_back(decode_step_seconds(*backend, lm, 16, 1, guard, tokens));
         }
       }
       const double a = median(off), b = median(on);
@@ -335,7 +315,7 @@ int main(int argc, char** argv) {
       for (int64_t r = 0; r < beam_rounds; ++r) {
         for (size_t k = 0; k < widths.size(); ++k) {
           const size_t w = (r % 2 == 0) ? k : widths.size() - 1 - k;  // alternate the order
-          step[w].push_back(beam_step_seconds(*backend, lm, 4, widths[w], tokens));
+          step[w].push_back(decode_step_seconds(*backend, lm, 4, widths[w], false, tokens));
         }
       }
       std::vector<float> logp(static_cast<size_t>(lm.vocab().size()));

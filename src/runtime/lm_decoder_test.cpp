@@ -9,19 +9,14 @@
 #include <vector>
 
 #include "model/test_model_util.h"
+#include "runtime/test_lm_limits.h"
 
 namespace cosy {
 namespace {
 
 constexpr int32_t kEos = 50, kFill = 52;
 
-LmSessionLimits limits() {
-  LmSessionLimits l;
-  l.vocab.speech_tokens = 50;  // EOS 50, unused 51, fill 52
-  l.text_vocab = 100;
-  l.max_positions = 1000;
-  return l;
-}
+LmSessionLimits limits() { return testing::toy_lm_limits(); }  // EOS 50, unused 51, fill 52
 
 using Scorer = std::function<std::vector<float>(const std::vector<int32_t>& tokens)>;
 

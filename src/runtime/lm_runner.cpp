@@ -146,8 +146,9 @@ LmStepStats LmRunner::step_units() {
     for (LmSession* s : u.hyps) {
       if (s->kv_seq == 0) attach_prefix(*s);
       if (s->kv_seq == 0) s->kv_seq = pool_->create();
-      n += rows_to_feed(*s);
-      if (pool_->length(s->kv_seq) + rows_to_feed(*s) > max_pos)
+      const int64_t rows_of_s = rows_to_feed(*s);
+      n += rows_of_s;
+      if (pool_->length(s->kv_seq) + rows_of_s > max_pos)
         problem = cat("the stream reached the LM's context of ", max_pos, " positions");
     }
     if (!problem.empty()) {

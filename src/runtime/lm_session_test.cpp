@@ -6,16 +6,12 @@
 
 #include <vector>
 
+#include "runtime/test_lm_limits.h"
+
 namespace cosy {
 namespace {
 
-LmSessionLimits limits() {
-  LmSessionLimits l;
-  l.vocab.speech_tokens = 50;  // EOS 50, unused 51, fill 52
-  l.text_vocab = 100;
-  l.max_positions = 1000;
-  return l;
-}
+LmSessionLimits limits() { return testing::toy_lm_limits(); }  // EOS 50, unused 51, fill 52
 
 // Log-probs where `best` wins, then `second`.
 std::vector<float> favour(int32_t best, int32_t second = 7) {

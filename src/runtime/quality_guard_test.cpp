@@ -11,6 +11,7 @@
 
 #include "model/test_model_util.h"
 #include "runtime/lm_session.h"
+#include "runtime/test_lm_limits.h"
 
 namespace cosy {
 namespace {
@@ -111,13 +112,7 @@ TEST(QualityGuard, BadConfigurationIsAClearError) {
 }
 
 // The session with a made-up vocabulary of 50 speech ids.
-LmSessionLimits limits() {
-  LmSessionLimits l;
-  l.vocab.speech_tokens = 50;  // EOS 50, unused 51, fill 52
-  l.text_vocab = 100;
-  l.max_positions = 100000;
-  return l;
-}
+LmSessionLimits limits() { return testing::toy_lm_limits(100000); }
 
 // Log-probabilities that put almost everything on `id`.
 std::vector<float> favour(int32_t id) {
