@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/simd_state.h"
 
 namespace cosy {
 
@@ -70,6 +71,7 @@ bool TokenSampler::probabilities(std::span<const float> logp, std::span<const in
   float mx = -std::numeric_limits<float>::infinity();
   for (float v : logp) mx = std::max(mx, v);
   if (!std::isfinite(mx)) fail("sampling: no finite log-probability");
+  clear_simd_upper_state();  // one std::exp per id
   for (size_t i = 0; i < n; ++i)
     probs_[i] = static_cast<float>(std::exp((static_cast<double>(logp[i]) - mx) * inv_t));
   for (int32_t b : banned) {
