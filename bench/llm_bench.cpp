@@ -97,7 +97,7 @@ DecodeResult run_batch(Backend& backend, const SpeechLm& lm, int64_t batch, int6
         {seqs[static_cast<size_t>(b)], inputs.data() + b * p * h, p, hidden.data() + b * h});
   }
   const SpeechVocab sv = lm.vocab();
-  const int32_t stops[] = {sv.eos(), sv.unused_stop(), sv.fill()};
+  const std::vector<int32_t> stops = sv.specials_except();
   auto head_and_sample = [&](std::vector<LmInput>& next) {
     lm.logits(e, hidden.data(), batch, logp.data());
     e.k.softmax(e.s, logp.data(), batch, v, true);

@@ -5,6 +5,7 @@
 set -uo pipefail
 build="$1"
 export COSY_GOLDEN_DIR=/nonexistent/cosy-fixtures
+export COSY_GOLDEN_CV3_DIR=/nonexistent/cosy-fixtures
 unset COSY_REQUIRE_FIXTURES
 status=0
 check() {  # binary [gtest args]
@@ -20,12 +21,15 @@ check() {  # binary [gtest args]
   fi
 }
 check "$build/tests/golden_test"
+check "$build/tests/golden_cv3_test"
 check "$build/src/io/io_test"
 check "$build/src/model/model_test"
 check "$build/src/text/text_test"
 check "$build/src/tools/cli_test" --gtest_filter='Cli.InspectPrintsEveryStageOfTheFixtureModel:Cli.VocodeWritesAWavOfTheMelsLength:Cli.SynthOffline*'
 # And with fixtures required (CI), their absence fails.
-if COSY_REQUIRE_FIXTURES=1 "$build/tests/golden_test" --gtest_filter='GoldenRng.*' >/dev/null 2>&1; then
-  echo "FAIL: golden_test passed without fixtures although COSY_REQUIRE_FIXTURES=1"; status=1
-fi
+for t in golden_test golden_cv3_test; do
+  if COSY_REQUIRE_FIXTURES=1 "$build/tests/$t" >/dev/null 2>&1; then
+    echo "FAIL: $t passed without fixtures although COSY_REQUIRE_FIXTURES=1"; status=1
+  fi
+done
 exit $status

@@ -9,7 +9,7 @@
 #include <memory>
 #include <random>
 
-#include "golden_util.h"
+#include "golden_lm_util.h"
 #include "kernels/cpu_backend.h"
 #include "model/lm/speech_lm.h"
 #include "model/model_folder.h"
@@ -22,7 +22,7 @@ using golden::floats;
 using golden::ints;
 using golden::near;
 
-constexpr double kLogitTolerance = 1e-4;  // fixture README
+using golden::kLogitTolerance;
 
 class GoldenLlm : public ::testing::Test {
  protected:
@@ -41,45 +41,14 @@ class GoldenLlm : public ::testing::Test {
 
   static LmSessionOptions greedy(std::vector<int32_t> prompt_text,
                                  std::vector<int32_t> prompt_speech, std::vector<int32_t> text) {
-    LmSessionOptions o;
-    o.prompt_text = std::move(prompt_text);
-    o.prompt_speech = std::move(prompt_speech);
-    o.text = std::move(text);
-    o.sampling.method = SamplingMethod::Greedy;
-    o.keep_logp = true;
-    return o;
+    return golden::greedy_options(std::move(prompt_text), std::move(prompt_speech),
+                                  std::move(text));
   }
   static std::vector<float> embed(std::span<const LmInput> in) {
-    // The CPU backend's memory is the host's: the tests read its buffers directly.
-    std::vector<float> out(in.size() * static_cast<size_t>(lm_->hidden()));
-    auto stream = backend_->create_stream();
-    Exec e(*backend_, *stream);
-    lm_->embed(e, in, out.data());
-    return out;
+    return golden::embed(*backend_, *lm_, in);
   }
-  // Runs one session alone to the end; checks each step's best log-prob against `top2`
-  // ([steps, 4]: best, second, best id, second id, over the unmasked distribution).
   static std::vector<int32_t> run_greedy(LmSession& s, const std::string& top2_name) {
-    LmRunner runner(*backend_, *lm_);
-    const auto top2 = floats(top2_name);
-    LmSession* one[] = {&s};
-    size_t step = 0;
-    while (!s.finished()) {
-      runner.step(one);
-      const auto& lp = s.last_logp();
-      const auto best = std::max_element(lp.begin(), lp.end());
-      if (4 * step + 3 < top2.size()) {
-        EXPECT_NEAR(*best, top2[4 * step], kLogitTolerance) << "step " << step;
-        EXPECT_EQ(best - lp.begin(), static_cast<int64_t>(top2[4 * step + 2])) << "step " << step;
-      }
-      ++step;
-    }
-    EXPECT_EQ(4 * step, top2.size());
-    EXPECT_EQ(runner.pool().sequences(), runner.cached_prefixes())
-        << "a finished stream keeps KV blocks";
-    runner.drop_voice_prefixes();
-    EXPECT_EQ(runner.pool().free_blocks(), runner.pool().geometry().blocks);
-    return s.tokens();
+    return golden::run_greedy(*backend_, *lm_, s, floats(top2_name));
   }
 
   static Backend* backend_;
@@ -103,26 +72,10 @@ TEST_F(GoldenLlm, InputAssemblyMatchesOfficialLmInput) {
 // The official KV-cache loop with forced tokens: row 0 after the prompt, row i after
 // forced token i-1.
 TEST_F(GoldenLlm, TeacherForcedLogitsAndHiddenStates) {
-  const int64_t h = lm_->hidden(), v = lm_->vocab().size();
-  PagedKvPool pool(*backend_, lm_->backbone().kv_geometry(64, 16));
-  auto stream = backend_->create_stream();
-  Exec e(*backend_, *stream);
-  Qwen2Workspace ws;
-  const auto seq = pool.create();
-  auto x = floats("llm_lm_input.npy");
-  const auto forced = ints("llm_tf_tokens.npy");
-  std::vector<float> hidden, logits;
-  for (size_t step = 0; step <= forced.size(); ++step) {
-    if (step > 0) x = embed(std::vector<LmInput>{{LmInputKind::Speech, forced[step - 1]}});
-    std::vector<float> last(static_cast<size_t>(h)), row(static_cast<size_t>(v));
-    const Qwen2Chunk chunk{seq, x.data(), static_cast<int64_t>(x.size()) / h, last.data()};
-    lm_->backbone().forward(e, pool, {&chunk, 1}, ws);
-    lm_->logits(e, last.data(), 1, row.data());
-    hidden.insert(hidden.end(), last.begin(), last.end());
-    logits.insert(logits.end(), row.begin(), row.end());
-  }
-  EXPECT_TRUE(near(hidden, floats("llm_tf_hidden.npy"), kLogitTolerance));
-  EXPECT_TRUE(near(logits, floats("llm_tf_logits.npy"), kLogitTolerance));
+  const auto rows = golden::teacher_forced(*backend_, *lm_, floats("llm_lm_input.npy"),
+                                           ints("llm_tf_tokens.npy"));
+  EXPECT_TRUE(near(rows.hidden, floats("llm_tf_hidden.npy"), kLogitTolerance));
+  EXPECT_TRUE(near(rows.logits, floats("llm_tf_logits.npy"), kLogitTolerance));
 }
 
 TEST_F(GoldenLlm, GreedyWithPromptMatchesExactly) {
@@ -144,28 +97,9 @@ TEST_F(GoldenLlm, BistreamMatchesStepInputsAndTokens) {
   auto opt = greedy(ints("prompt_text_ids.npy"), ints("prompt_speech_tokens.npy"), {});
   opt.bistream = true;
   LmSession s(LmSessionLimits::of(*lm_), opt);
-  const auto text = ints("llm_bistream_text_ids.npy");
-  size_t next_text = 0;
-  LmRunner runner(*backend_, *lm_);
-  std::vector<int32_t> input_lens;
-  std::vector<float> inputs;
-  LmSession* one[] = {&s};
-  while (!s.finished()) {
-    if (s.waiting_for_text()) {
-      if (next_text < text.size()) {
-        s.push_text({&text[next_text++], 1});
-      } else {
-        s.end_text();
-      }
-      continue;
-    }
-    input_lens.push_back(static_cast<int32_t>(s.pending().size()));
-    const auto rows = embed(s.pending());
-    inputs.insert(inputs.end(), rows.begin(), rows.end());
-    runner.step(one);
-  }
-  EXPECT_EQ(input_lens, ints("llm_bistream_step_input_len.npy"));
-  EXPECT_TRUE(near(inputs, floats("llm_bistream_all_inputs.npy"), 0.0));
+  const auto run = golden::run_bistream(*backend_, *lm_, s, ints("llm_bistream_text_ids.npy"));
+  EXPECT_EQ(run.input_lens, ints("llm_bistream_step_input_len.npy"));
+  EXPECT_TRUE(near(run.inputs, floats("llm_bistream_all_inputs.npy"), 0.0));
   EXPECT_EQ(s.tokens(), ints("llm_bistream_tokens.npy"));
   EXPECT_EQ(s.finish_reason(), LmFinish::Eos);
 }

@@ -22,15 +22,29 @@ constexpr double kMelTolerance = 1e-3;
 // derived per case (waveform_fidelity.h); given the official F0 or source, the decoder
 // meets the fixture README's 1e-4 sample by sample.
 
-inline std::filesystem::path cases() { return cosy::testing::golden_dir() / "cases"; }
-inline std::filesystem::path model_dir() { return cosy::testing::golden_dir() / "model"; }
-inline bool has(const std::string& name) { return std::filesystem::exists(cases() / name); }
-inline Tensor load(const std::string& name) { return load_npy(cases() / name); }
-inline std::vector<float> floats(const std::string& name) { return load(name).to_float_vector(); }
-inline std::vector<int32_t> ints(const std::string& name) {
-  const auto v = load(name).to_int_vector();
-  return {v.begin(), v.end()};
-}
+// One fixture set: its cases/ and its model/ folder.
+struct FixtureSet {
+  std::filesystem::path root;
+  std::filesystem::path cases() const { return root / "cases"; }
+  std::filesystem::path model_dir() const { return root / "model"; }
+  bool has(const std::string& name) const { return std::filesystem::exists(cases() / name); }
+  Tensor load(const std::string& name) const { return load_npy(cases() / name); }
+  std::vector<float> floats(const std::string& name) const { return load(name).to_float_vector(); }
+  std::vector<int32_t> ints(const std::string& name) const {
+    const auto v = load(name).to_int_vector();
+    return {v.begin(), v.end()};
+  }
+};
+inline FixtureSet cosyvoice2_set() { return {cosy::testing::golden_dir()}; }
+inline FixtureSet cosyvoice3_set() { return {cosy::testing::golden_cv3_dir()}; }
+
+// The CosyVoice2 set's.
+inline std::filesystem::path cases() { return cosyvoice2_set().cases(); }
+inline std::filesystem::path model_dir() { return cosyvoice2_set().model_dir(); }
+inline bool has(const std::string& name) { return cosyvoice2_set().has(name); }
+inline Tensor load(const std::string& name) { return cosyvoice2_set().load(name); }
+inline std::vector<float> floats(const std::string& name) { return cosyvoice2_set().floats(name); }
+inline std::vector<int32_t> ints(const std::string& name) { return cosyvoice2_set().ints(name); }
 
 // (1, C, T) → [T, C]
 inline std::vector<float> channels_last(const Tensor& t) {

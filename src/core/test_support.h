@@ -11,6 +11,10 @@ std::filesystem::path golden_dir();
 // "" when the fixture directory is there, else a sentence saying it is missing and how to
 // point the tests at it.
 std::string golden_missing();
+// $COSY_GOLDEN_CV3_DIR, or the compiled-in default (../shared/golden-cv3): the CosyVoice3
+// fixture set.
+std::filesystem::path golden_cv3_dir();
+std::string golden_cv3_missing();
 // $COSY_ONNX_NODE_DIR, or the compiled-in default (../shared/onnx-node): ONNX's own
 // operator conformance tests.
 std::filesystem::path onnx_node_dir();
@@ -25,12 +29,13 @@ std::filesystem::path scratch_dir(const std::string& name);
 
 // First thing in a GoogleTest test (or SetUp) that reads the fixtures: in a clone with
 // nothing beside it the test is skipped and says why, unless fixtures are required.
-#define COSY_NEED_FIXTURES(missing_fn)                                    \
-  do {                                                                    \
+#define COSY_NEED_FIXTURES(missing_fn)                                         \
+  do {                                                                         \
     if (const std::string why = ::cosy::testing::missing_fn(); !why.empty()) { \
-      if (::cosy::testing::fixtures_required()) FAIL() << why;            \
-      GTEST_SKIP() << why;                                                \
-    }                                                                     \
+      if (::cosy::testing::fixtures_required()) FAIL() << why;                 \
+      GTEST_SKIP() << why;                                                     \
+    }                                                                          \
   } while (false)
 #define COSY_NEED_GOLDEN() COSY_NEED_FIXTURES(golden_missing)
+#define COSY_NEED_GOLDEN_CV3() COSY_NEED_FIXTURES(golden_cv3_missing)
 #define COSY_NEED_ONNX_NODE() COSY_NEED_FIXTURES(onnx_node_missing)

@@ -1,10 +1,8 @@
 #include "model/config.h"
 
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
-#include "io/hyperpyyaml.h"
 
 namespace cosy {
 namespace {
@@ -23,26 +21,11 @@ void positive(const char* name, int64_t v) {
   if (v <= 0) fail(name, " must be positive, got ", v);
 }
 
-// The class a tagged node instantiates must be the one CosyVoice2 uses.
-std::string expect_class(const yaml::Node& n, std::string_view class_suffix) {
-  const std::string target = n.tag_target();
-  std::string suffix = ".";
-  suffix += class_suffix;
-  if (n.tag_kind() != "!new" || target.size() < suffix.size() ||
-      target.compare(target.size() - suffix.size(), suffix.size(), suffix) != 0) {
-    fail(n.where(), " must be '!new:...", class_suffix, "' (CosyVoice2), found '",
-         n.tag.empty() ? "untagged" : n.tag, "'");
-  }
-  return target;
-}
-
-template <typename T>
-T opt(const yaml::Node& parent, const char* key, T fallback, T (yaml::Node::*get)() const) {
-  const yaml::Node* n = parent.find(key);
-  return n == nullptr || n->is_null() ? fallback : (n->*get)();
-}
-
 }  // namespace
+
+const char* model_family_name(ModelFamily f) {
+  return f == ModelFamily::CosyVoice3 ? "CosyVoice3" : "CosyVoice2";
+}
 
 std::string int_list_str(const std::vector<int64_t>& v) {
   std::string out = "[";
@@ -101,6 +84,7 @@ void QwenConfig::validate() const {
 
 ConfigFields LlmConfig::fields() const {
   return {{"class", class_name},
+          {"family", model_family_name(family)},
           {"llm_input_size", str(llm_input_size)},
           {"llm_output_size", str(llm_output_size)},
           {"speech_token_size", str(speech_token_size)},
@@ -206,10 +190,65 @@ void CfmConfig::validate() const {
     fail("decoder.cfm_params.t_scheduler '", t_scheduler, "' is not supported");
   if (!(inference_cfg_rate >= 0))
     fail("decoder.cfm_params.inference_cfg_rate must not be negative");
-  estimator.validate();
+}
+
+ConfigFields DitConfig::fields() const {
+  return {{"dim", str(dim)},
+          {"depth", str(depth)},
+          {"heads", str(heads)},
+          {"dim_head", str(dim_head)},
+          {"ff_mult", str(ff_mult)},
+          {"mel_dim", str(mel_dim)},
+          {"mu_dim", str(mu_dim)},
+          {"spk_dim", str(spk_dim)},
+          {"out_channels", str(out_channels)},
+          {"static_chunk_size", str(static_chunk_size)},
+          {"num_decoding_left_chunks", str(num_decoding_left_chunks)}};
+}
+
+void DitConfig::validate() const {
+  positive("estimator.dim", dim);
+  positive("estimator.depth", depth);
+  positive("estimator.heads", heads);
+  positive("estimator.dim_head", dim_head);
+  positive("estimator.ff_mult", ff_mult);
+  positive("estimator.mel_dim", mel_dim);
+  positive("estimator.mu_dim", mu_dim);
+  positive("estimator.spk_dim", spk_dim);
+  positive("estimator.out_channels", out_channels);
+  if (dim_head % 2 != 0) fail("estimator.dim_head must be even (rotary pairs)");
+  if (dim % kConvPosGroups != 0)
+    fail("estimator.dim (", dim, ") must be divisible by the position embedding's ", kConvPosGroups,
+         " groups");
+  if (static_chunk_size < 0) fail("estimator.static_chunk_size must not be negative");
+}
+
+ConfigFields PreLookaheadConfig::fields() const {
+  return {{"in_channels", str(in_channels)},
+          {"channels", str(channels)},
+          {"pre_lookahead_len", str(pre_lookahead_len)}};
+}
+
+void PreLookaheadConfig::validate() const {
+  positive("flow.pre_lookahead_layer.in_channels", in_channels);
+  positive("flow.pre_lookahead_layer.channels", channels);
+  positive("flow.pre_lookahead_layer.pre_lookahead_len", pre_lookahead_len);
 }
 
 ConfigFields FlowConfig::fields() const {
+  if (family == ModelFamily::CosyVoice3) {
+    return {{"class", class_name},
+            {"input_size", str(input_size)},
+            {"output_size", str(output_size)},
+            {"spk_embed_dim", str(spk_embed_dim)},
+            {"vocab_size", str(vocab_size)},
+            {"input_frame_rate", str(input_frame_rate)},
+            {"token_mel_ratio", str(token_mel_ratio)},
+            {"pre_lookahead_len", str(pre_lookahead_len)},
+            {"pre_lookahead_layer", fields_to_string("PreLookaheadLayer", pre_lookahead.fields())},
+            {"decoder", fields_to_string("CausalConditionalCFM", decoder.fields())},
+            {"estimator", fields_to_string("DiT", decoder.dit.fields())}};
+  }
   return {{"class", class_name},
           {"input_size", str(input_size)},
           {"output_size", str(output_size)},
@@ -231,16 +270,21 @@ void FlowConfig::validate() const {
   positive("flow.token_mel_ratio", token_mel_ratio);
   if (pre_lookahead_len < 0) fail("flow.pre_lookahead_len must not be negative");
   if (output_type != "mel") fail("flow.output_type '", output_type, "' is not supported");
-  encoder.validate();
   decoder.validate();
+  if (decoder.spk_emb_dim != output_size)
+    fail("flow.decoder.spk_emb_dim (", decoder.spk_emb_dim, ") must equal flow.output_size (",
+         output_size, ")");
+  if (family == ModelFamily::CosyVoice3) {
+    validate_dit();
+    return;
+  }
+  encoder.validate();
+  decoder.estimator.validate();
   if (encoder.input_size != input_size)
     fail("flow.encoder.input_size (", encoder.input_size, ") must equal flow.input_size (",
          input_size, ")");
   if (token_mel_ratio != encoder.upsample_stride)
     fail("flow.token_mel_ratio must equal the encoder's ×2 upsampling");
-  if (decoder.spk_emb_dim != output_size)
-    fail("flow.decoder.spk_emb_dim (", decoder.spk_emb_dim, ") must equal flow.output_size (",
-         output_size, ")");
   const auto& est = decoder.estimator;
   if (est.out_channels != output_size)
     fail("estimator.out_channels (", est.out_channels, ") must equal flow.output_size (",
@@ -250,6 +294,27 @@ void FlowConfig::validate() const {
     fail("estimator.in_channels (", est.in_channels,
          ") must be 3 × output_size + spk_emb_dim = ", 3 * output_size + decoder.spk_emb_dim);
   }
+}
+
+void FlowConfig::validate_dit() const {
+  pre_lookahead.validate();
+  const DitConfig& d = decoder.dit;
+  d.validate();
+  if (pre_lookahead.in_channels != input_size)
+    fail("flow.pre_lookahead_layer.in_channels (", pre_lookahead.in_channels,
+         ") must equal flow.input_size (", input_size, ")");
+  if (pre_lookahead.pre_lookahead_len != pre_lookahead_len)
+    fail("flow.pre_lookahead_layer.pre_lookahead_len must equal flow.pre_lookahead_len");
+  // The token embedding goes straight into the estimator as mu (no encoder, no projection).
+  if (input_size != output_size || d.mu_dim != input_size)
+    fail("flow.input_size (", input_size, "), flow.output_size (", output_size,
+         ") and estimator.mu_dim (", d.mu_dim, ") must be equal in a DiT flow");
+  if (d.mel_dim != output_size || d.out_channels != output_size)
+    fail("estimator.mel_dim and out_channels must equal flow.output_size (", output_size, ")");
+  if (d.spk_dim != decoder.spk_emb_dim)
+    fail("estimator.spk_dim (", d.spk_dim, ") must equal decoder.spk_emb_dim (",
+         decoder.spk_emb_dim, ")");
+  if (token_mel_ratio != 2) fail("flow.token_mel_ratio must be 2 (the DiT flow repeats ×2)");
 }
 
 int64_t HiftConfig::samples_per_frame() const {
@@ -276,9 +341,12 @@ ConfigFields HiftConfig::fields() const {
           {"source_resblock_dilation_sizes", str(source_resblock_dilation_sizes)},
           {"lrelu_slope", str(lrelu_slope)},
           {"audio_limit", str(audio_limit)},
-          {"f0_predictor", cat("ConvRNNF0Predictor(num_class=", f0_predictor.num_class,
-                               ", in_channels=", f0_predictor.in_channels,
-                               ", cond_channels=", f0_predictor.cond_channels, ")")},
+          {"causal", str(causal)},
+          {"conv_pre_look_right", str(conv_pre_look_right)},
+          {"f0_predictor",
+           cat(f0_predictor.causal ? "CausalConvRNNF0Predictor" : "ConvRNNF0Predictor",
+               "(num_class=", f0_predictor.num_class, ", in_channels=", f0_predictor.in_channels,
+               ", cond_channels=", f0_predictor.cond_channels, ")")},
           {"samples_per_frame", str(samples_per_frame())}};
 }
 
@@ -325,6 +393,9 @@ void HiftConfig::validate() const {
     fail("hift.f0_predictor.in_channels must equal hift.in_channels");
   if (f0_predictor.num_class != 1) fail("hift.f0_predictor.num_class must be 1");
   if (!(audio_limit > 0)) fail("hift.audio_limit must be positive");
+  if (causal && conv_pre_look_right < 0) fail("hift.conv_pre_look_right must not be negative");
+  if (causal != f0_predictor.causal)
+    fail("hift: a causal generator needs the causal F0 predictor, and only it");
 }
 
 ConfigFields FeatExtractorConfig::fields() const {
@@ -351,7 +422,8 @@ void FeatExtractorConfig::validate() const {
 }
 
 ConfigFields ModelConfig::fields() const {
-  return {{"sample_rate", str(sample_rate)},
+  return {{"family", model_family_name(family)},
+          {"sample_rate", str(sample_rate)},
           {"token_frame_rate", str(token_frame_rate)},
           {"token_mel_ratio", str(token_mel_ratio)},
           {"chunk_size", str(chunk_size)}};
@@ -364,7 +436,10 @@ void ModelConfig::validate() const {
   llm.validate();
   flow.validate();
   hift.validate();
-  if (flow.decoder.estimator.out_channels != hift.in_channels) {
+  if (llm.family != family || flow.family != family ||
+      hift.causal != (family == ModelFamily::CosyVoice3))
+    fail("the llm, flow and hift classes are not all ", model_family_name(family), "'s");
+  if (flow.output_size != hift.in_channels) {
     fail("flow emits ", flow.output_size, " mel bins but hift.in_channels is ", hift.in_channels);
   }
   if (hift.sampling_rate != sample_rate)
@@ -380,177 +455,6 @@ void ModelConfig::validate() const {
          token_mel_ratio, " × ", hift.samples_per_frame(), ") does not equal sample_rate ",
          sample_rate);
   }
-}
-
-QwenConfig parse_qwen_config(const std::string& json_text, const std::string& label) {
-  const auto j = nlohmann::json::parse(json_text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) fail(label, ": not a JSON object");
-  auto get_int = [&](const char* key) -> int64_t {
-    if (!j.contains(key) || !j[key].is_number_integer())
-      fail(label, ": '", key, "' must be an integer");
-    return j[key].get<int64_t>();
-  };
-  auto get_num = [&](const char* key, double fallback) -> double {
-    if (!j.contains(key)) return fallback;
-    if (!j[key].is_number()) fail(label, ": '", key, "' must be a number");
-    return j[key].get<double>();
-  };
-  QwenConfig q;
-  if (j.contains("model_type") && j["model_type"] != "qwen2")
-    fail(label, ": model_type must be 'qwen2'");
-  q.hidden_size = get_int("hidden_size");
-  q.intermediate_size = get_int("intermediate_size");
-  q.num_hidden_layers = get_int("num_hidden_layers");
-  q.num_attention_heads = get_int("num_attention_heads");
-  q.num_key_value_heads =
-      j.contains("num_key_value_heads") ? get_int("num_key_value_heads") : q.num_attention_heads;
-  q.vocab_size = get_int("vocab_size");
-  q.max_position_embeddings =
-      j.contains("max_position_embeddings") ? get_int("max_position_embeddings") : 32768;
-  q.rms_norm_eps = get_num("rms_norm_eps", 1e-6);
-  q.rope_theta = get_num("rope_theta", 10000.0);
-  if (j.contains("tie_word_embeddings")) {
-    if (!j["tie_word_embeddings"].is_boolean())
-      fail(label, ": 'tie_word_embeddings' must be true or false");
-    q.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
-  }
-  if (j.contains("hidden_act")) {
-    if (!j["hidden_act"].is_string()) fail(label, ": 'hidden_act' must be a string");
-    q.hidden_act = j["hidden_act"].get<std::string>();
-  }
-  with_context(label, [&] { q.validate(); });
-  return q;
-}
-
-ModelConfig parse_model_config(const yaml::Document& doc, const QwenConfig& qwen) {
-  return with_context(doc.label(), [&] {
-    const yaml::Node& root = doc.root();
-    ModelConfig m;
-    m.sample_rate = root.at("sample_rate").as_int();
-    m.token_frame_rate = opt(root, "token_frame_rate", int64_t{25}, &yaml::Node::as_int);
-    m.token_mel_ratio = opt(root, "token_mel_ratio", int64_t{2}, &yaml::Node::as_int);
-    m.chunk_size = opt(root, "chunk_size", int64_t{25}, &yaml::Node::as_int);
-
-    if (const yaml::Node* fe = root.find("feat_extractor")) {
-      FeatExtractorConfig& f = m.feat_extractor;
-      f.n_fft = opt(*fe, "n_fft", f.n_fft, &yaml::Node::as_int);
-      f.num_mels = opt(*fe, "num_mels", f.num_mels, &yaml::Node::as_int);
-      f.sampling_rate = opt(*fe, "sampling_rate", m.sample_rate, &yaml::Node::as_int);
-      f.hop_size = opt(*fe, "hop_size", f.hop_size, &yaml::Node::as_int);
-      f.win_size = opt(*fe, "win_size", f.win_size, &yaml::Node::as_int);
-      f.fmin = opt(*fe, "fmin", f.fmin, &yaml::Node::as_double);
-      f.fmax = opt(*fe, "fmax", f.fmax, &yaml::Node::as_double);
-      if (const yaml::Node* center = fe->find("center"); center != nullptr && center->as_bool()) {
-        fail("feat_extractor: center: True is not supported (CosyVoice2 uses False)");
-      }
-      f.validate();
-    }
-
-    const yaml::Node& llm = root.at("llm");
-    m.llm.class_name = expect_class(llm, "Qwen2LM");
-    m.llm.llm_input_size = llm.at("llm_input_size").as_int();
-    m.llm.llm_output_size = llm.at("llm_output_size").as_int();
-    m.llm.speech_token_size = llm.at("speech_token_size").as_int();
-    m.llm.mix_ratio = opt(llm, "mix_ratio", std::vector<int64_t>{5, 15}, &yaml::Node::as_int_list);
-    if (const yaml::Node* s = llm.find("sampling")) {
-      if (s->tag_target().find("ras_sampling") == std::string::npos) {
-        fail(s->where(), ": only ras_sampling is supported, found '", s->tag, "'");
-      }
-      m.llm.sampling.top_p = opt(*s, "top_p", 0.8, &yaml::Node::as_double);
-      m.llm.sampling.top_k = opt(*s, "top_k", int64_t{25}, &yaml::Node::as_int);
-      m.llm.sampling.win_size = opt(*s, "win_size", int64_t{10}, &yaml::Node::as_int);
-      m.llm.sampling.tau_r = opt(*s, "tau_r", 0.1, &yaml::Node::as_double);
-    }
-    m.llm.qwen = qwen;
-
-    const yaml::Node& flow = root.at("flow");
-    auto& f = m.flow;
-    f.class_name = expect_class(flow, "CausalMaskedDiffWithXvec");
-    f.input_size = flow.at("input_size").as_int();
-    f.output_size = flow.at("output_size").as_int();
-    f.spk_embed_dim = flow.at("spk_embed_dim").as_int();
-    f.vocab_size = flow.at("vocab_size").as_int();
-    f.input_frame_rate = opt(flow, "input_frame_rate", int64_t{25}, &yaml::Node::as_int);
-    f.token_mel_ratio = opt(flow, "token_mel_ratio", int64_t{2}, &yaml::Node::as_int);
-    f.pre_lookahead_len = opt(flow, "pre_lookahead_len", int64_t{3}, &yaml::Node::as_int);
-    f.output_type = opt(flow, "output_type", std::string("mel"), &yaml::Node::as_string);
-
-    const yaml::Node& enc = flow.at("encoder");
-    expect_class(enc, "UpsampleConformerEncoder");
-    f.encoder.input_size = enc.at("input_size").as_int();
-    f.encoder.output_size = enc.at("output_size").as_int();
-    f.encoder.attention_heads = enc.at("attention_heads").as_int();
-    f.encoder.linear_units = enc.at("linear_units").as_int();
-    f.encoder.num_blocks = enc.at("num_blocks").as_int();
-    f.encoder.static_chunk_size = opt(enc, "static_chunk_size", int64_t{0}, &yaml::Node::as_int);
-    f.encoder.normalize_before = opt(enc, "normalize_before", true, &yaml::Node::as_bool);
-    f.encoder.use_cnn_module = opt(enc, "use_cnn_module", false, &yaml::Node::as_bool);
-    f.encoder.macaron_style = opt(enc, "macaron_style", false, &yaml::Node::as_bool);
-    f.encoder.use_dynamic_chunk = opt(enc, "use_dynamic_chunk", false, &yaml::Node::as_bool);
-    f.encoder.input_layer = opt(enc, "input_layer", std::string("linear"), &yaml::Node::as_string);
-    f.encoder.pos_enc_layer_type =
-        opt(enc, "pos_enc_layer_type", std::string("rel_pos_espnet"), &yaml::Node::as_string);
-    f.encoder.selfattention_layer_type =
-        opt(enc, "selfattention_layer_type", std::string("rel_selfattn"), &yaml::Node::as_string);
-
-    const yaml::Node& dec = flow.at("decoder");
-    expect_class(dec, "CausalConditionalCFM");
-    f.decoder.in_channels = opt(dec, "in_channels", int64_t{240}, &yaml::Node::as_int);
-    f.decoder.n_spks = opt(dec, "n_spks", int64_t{1}, &yaml::Node::as_int);
-    f.decoder.spk_emb_dim = dec.at("spk_emb_dim").as_int();
-    const yaml::Node& cfm_node = dec.at("cfm_params");
-    const yaml::Node& cfm = cfm_node.find("content") != nullptr ? cfm_node.at("content") : cfm_node;
-    f.decoder.sigma_min = opt(cfm, "sigma_min", 1e-6, &yaml::Node::as_double);
-    f.decoder.solver = opt(cfm, "solver", std::string("euler"), &yaml::Node::as_string);
-    f.decoder.t_scheduler = opt(cfm, "t_scheduler", std::string("cosine"), &yaml::Node::as_string);
-    f.decoder.training_cfg_rate = opt(cfm, "training_cfg_rate", 0.2, &yaml::Node::as_double);
-    f.decoder.inference_cfg_rate = opt(cfm, "inference_cfg_rate", 0.7, &yaml::Node::as_double);
-
-    const yaml::Node& est = dec.at("estimator");
-    expect_class(est, "CausalConditionalDecoder");
-    auto& e = f.decoder.estimator;
-    e.in_channels = est.at("in_channels").as_int();
-    e.out_channels = est.at("out_channels").as_int();
-    e.channels = est.at("channels").as_int_list();
-    e.attention_head_dim = est.at("attention_head_dim").as_int();
-    e.n_blocks = est.at("n_blocks").as_int();
-    e.num_mid_blocks = est.at("num_mid_blocks").as_int();
-    e.num_heads = est.at("num_heads").as_int();
-    e.act_fn = opt(est, "act_fn", std::string("gelu"), &yaml::Node::as_string);
-    e.static_chunk_size = opt(est, "static_chunk_size", int64_t{0}, &yaml::Node::as_int);
-    e.num_decoding_left_chunks =
-        opt(est, "num_decoding_left_chunks", int64_t{-1}, &yaml::Node::as_int);
-
-    const yaml::Node& hift = root.at("hift");
-    auto& h = m.hift;
-    h.class_name = expect_class(hift, "HiFTGenerator");
-    h.in_channels = hift.at("in_channels").as_int();
-    h.base_channels = hift.at("base_channels").as_int();
-    h.nb_harmonics = hift.at("nb_harmonics").as_int();
-    h.sampling_rate = hift.at("sampling_rate").as_int();
-    h.nsf_alpha = opt(hift, "nsf_alpha", 0.1, &yaml::Node::as_double);
-    h.nsf_sigma = opt(hift, "nsf_sigma", 0.003, &yaml::Node::as_double);
-    h.nsf_voiced_threshold = opt(hift, "nsf_voiced_threshold", 10.0, &yaml::Node::as_double);
-    h.upsample_rates = hift.at("upsample_rates").as_int_list();
-    h.upsample_kernel_sizes = hift.at("upsample_kernel_sizes").as_int_list();
-    const yaml::Node& istft = hift.at("istft_params");
-    h.n_fft = istft.at("n_fft").as_int();
-    h.hop_len = istft.at("hop_len").as_int();
-    h.resblock_kernel_sizes = hift.at("resblock_kernel_sizes").as_int_list();
-    h.resblock_dilation_sizes = hift.at("resblock_dilation_sizes").as_int_matrix();
-    h.source_resblock_kernel_sizes = hift.at("source_resblock_kernel_sizes").as_int_list();
-    h.source_resblock_dilation_sizes = hift.at("source_resblock_dilation_sizes").as_int_matrix();
-    h.lrelu_slope = opt(hift, "lrelu_slope", 0.1, &yaml::Node::as_double);
-    h.audio_limit = opt(hift, "audio_limit", 0.99, &yaml::Node::as_double);
-    const yaml::Node& f0 = hift.at("f0_predictor");
-    expect_class(f0, "ConvRNNF0Predictor");
-    h.f0_predictor.num_class = opt(f0, "num_class", int64_t{1}, &yaml::Node::as_int);
-    h.f0_predictor.in_channels = opt(f0, "in_channels", int64_t{80}, &yaml::Node::as_int);
-    h.f0_predictor.cond_channels = f0.at("cond_channels").as_int();
-
-    m.validate();
-    return m;
-  });
 }
 
 }  // namespace cosy

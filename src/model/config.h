@@ -1,6 +1,7 @@
-// Typed, validated hyperparameters of a CosyVoice2 model, read from cosyvoice2.yaml and
-// CosyVoice-BlankEN/config.json. Each struct lists its fields for printing (to_string)
-// and checks itself (validate), sherpa-onnx style; errors name the yaml path.
+// Typed, validated hyperparameters of a CosyVoice2 or CosyVoice3 model, read from
+// cosyvoice2.yaml / cosyvoice3.yaml and CosyVoice-BlankEN/config.json. Each struct lists its fields
+// for printing (to_string) and checks itself (validate), sherpa-onnx style; errors name the yaml
+// path.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,10 @@ std::string fields_to_string(const std::string& name, const ConfigFields& fields
 // "[1, 2]" and "[[1, 3], [5]]", as Python and YAML flow lists print them.
 std::string int_list_str(const std::vector<int64_t>& v);
 std::string int_matrix_str(const std::vector<std::vector<int64_t>>& m);
+
+// The model family, as the official AutoModel decides it: by which yaml the folder holds.
+enum class ModelFamily { CosyVoice2, CosyVoice3 };
+const char* model_family_name(ModelFamily f);  // "CosyVoice2" / "CosyVoice3"
 
 // The Qwen2 backbone (CosyVoice-BlankEN/config.json).
 struct QwenConfig {
@@ -49,15 +54,21 @@ struct SamplingConfig {
 };
 
 struct LlmConfig {
-  std::string class_name;  // cosyvoice.llm.llm.Qwen2LM
+  std::string class_name;  // cosyvoice.llm.llm.Qwen2LM / CosyVoice3LM
+  ModelFamily family = ModelFamily::CosyVoice2;
   int64_t llm_input_size = 0;
   int64_t llm_output_size = 0;
-  int64_t speech_token_size = 0;   // 6561; the head adds EOS, an unused id and the fill token
+  int64_t speech_token_size = 0;   // 6561
   std::vector<int64_t> mix_ratio;  // bistream text:speech, [5, 15]
   SamplingConfig sampling;
   QwenConfig qwen;
 
-  int64_t decoder_vocab() const { return speech_token_size + 3; }
+  // Ids after the speech tokens, in the head and the speech embedding. CosyVoice2: EOS, an
+  // unused stop id and the fill token (sos and task_id live in llm_embedding). CosyVoice3:
+  // sos, EOS, task_id, fill and 196 unused ids.
+  int64_t special_ids() const { return family == ModelFamily::CosyVoice3 ? 200 : 3; }
+  int64_t decoder_vocab() const { return speech_token_size + special_ids(); }
+  bool decoder_bias() const { return family == ModelFamily::CosyVoice2; }
   ConfigFields fields() const;
   void validate() const;
 };
@@ -100,6 +111,41 @@ struct EstimatorConfig {
   void validate() const;
 };
 
+// CosyVoice3's estimator (cosyvoice.flow.DiT.dit.DiT).
+struct DitConfig {
+  int64_t dim = 0;
+  int64_t depth = 0;
+  int64_t heads = 0;
+  int64_t dim_head = 0;
+  int64_t ff_mult = 2;
+  int64_t mel_dim = 80;
+  int64_t mu_dim = 80;
+  int64_t spk_dim = 80;
+  int64_t out_channels = 80;
+  int64_t static_chunk_size = 0;
+  int64_t num_decoding_left_chunks = -1;
+  // Fixed by the code, not the yaml: the time embedding's sinusoid width, and the causal
+  // convolutional position embedding's kernel and groups.
+  static constexpr int64_t kTimeSinusoidDim = 256;
+  static constexpr int64_t kConvPosKernel = 31;
+  static constexpr int64_t kConvPosGroups = 16;
+
+  int64_t inner_dim() const { return heads * dim_head; }
+  // The input projection sees x, cond, mu and the speaker vector stacked.
+  int64_t input_dim() const { return 2 * mel_dim + mu_dim + spk_dim; }
+  ConfigFields fields() const;
+  void validate() const;
+};
+
+// CosyVoice3's PreLookaheadLayer (the flow's only front end: no conformer).
+struct PreLookaheadConfig {
+  int64_t in_channels = 0;
+  int64_t channels = 0;
+  int64_t pre_lookahead_len = 3;
+  ConfigFields fields() const;
+  void validate() const;
+};
+
 struct CfmConfig {
   int64_t in_channels = 0;
   int64_t n_spks = 1;
@@ -109,14 +155,16 @@ struct CfmConfig {
   std::string t_scheduler = "cosine";
   double training_cfg_rate = 0.2;
   double inference_cfg_rate = 0.7;
-  EstimatorConfig estimator;
+  EstimatorConfig estimator;  // CosyVoice2's UNet
+  DitConfig dit;              // CosyVoice3's DiT
 
   ConfigFields fields() const;
   void validate() const;
 };
 
 struct FlowConfig {
-  std::string class_name;  // cosyvoice.flow.flow.CausalMaskedDiffWithXvec
+  std::string class_name;  // cosyvoice.flow.flow.CausalMaskedDiffWithXvec / ...WithDiT
+  ModelFamily family = ModelFamily::CosyVoice2;
   int64_t input_size = 0;
   int64_t output_size = 0;  // mel bins
   int64_t spk_embed_dim = 0;
@@ -125,21 +173,30 @@ struct FlowConfig {
   int64_t token_mel_ratio = 2;
   int64_t pre_lookahead_len = 3;
   std::string output_type = "mel";
-  ConformerConfig encoder;
+  ConformerConfig encoder;           // CosyVoice2
+  PreLookaheadConfig pre_lookahead;  // CosyVoice3
   CfmConfig decoder;
 
   ConfigFields fields() const;
   void validate() const;
+
+ private:
+  void validate_dit() const;
 };
 
 struct F0PredictorConfig {
   int64_t num_class = 1;
   int64_t in_channels = 80;
   int64_t cond_channels = 0;
+  bool causal = false;  // CausalConvRNNF0Predictor: a right look-ahead first conv (k = 4)
 };
 
 struct HiftConfig {
-  std::string class_name;  // cosyvoice.hifigan.generator.HiFTGenerator
+  std::string class_name;  // cosyvoice.hifigan.generator.HiFTGenerator / CausalHiFTGenerator
+  // CausalHiFTGenerator (CosyVoice3): causal convolutions with a right look-ahead, Conv1d
+  // upsampling, a fixed sine source.
+  bool causal = false;
+  int64_t conv_pre_look_right = 0;  // causal: conv_pre's kernel is this + 1
   int64_t in_channels = 80;
   int64_t base_channels = 0;
   int64_t nb_harmonics = 8;
@@ -173,12 +230,13 @@ struct FeatExtractorConfig {
   int64_t hop_size = 480;
   int64_t win_size = 1920;
   double fmin = 0;
-  double fmax = 8000;
+  double fmax = 8000;  // CosyVoice3's yaml says null: half the sampling rate
   ConfigFields fields() const;
   void validate() const;
 };
 
 struct ModelConfig {
+  ModelFamily family = ModelFamily::CosyVoice2;
   int64_t sample_rate = 24000;
   int64_t token_frame_rate = 25;
   int64_t token_mel_ratio = 2;
@@ -194,8 +252,10 @@ struct ModelConfig {
 };
 
 QwenConfig parse_qwen_config(const std::string& json_text, const std::string& label);
-// Reads the engine's values from a parsed cosyvoice2.yaml; training and dataset sections
-// are ignored. Calls validate().
-ModelConfig parse_model_config(const yaml::Document& yaml, const QwenConfig& qwen);
+// Reads the engine's values from a parsed cosyvoice2.yaml or cosyvoice3.yaml (`family`
+// says which the folder holds; the classes must be that family's); training and dataset
+// sections are ignored. Calls validate().
+ModelConfig parse_model_config(const yaml::Document& yaml, const QwenConfig& qwen,
+                               ModelFamily family = ModelFamily::CosyVoice2);
 
 }  // namespace cosy

@@ -19,15 +19,29 @@ std::filesystem::path require(const std::filesystem::path& p, const char* what) 
 
 }  // namespace
 
-ModelConfig load_model_config(const std::filesystem::path& dir) {
+ModelFamily model_folder_family(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir))
-    fail(dir.string(), ": not a directory (expected a CosyVoice2 model folder)");
+    fail(dir.string(), ": not a directory (expected a CosyVoice2 or CosyVoice3 model folder)");
+  // The official AutoModel's order: cosyvoice.yaml, cosyvoice2.yaml, cosyvoice3.yaml.
+  if (std::filesystem::exists(dir / "cosyvoice.yaml"))
+    fail(dir.string(),
+         ": holds cosyvoice.yaml, a CosyVoice (version 1) folder; cosyserve serves "
+         "CosyVoice2 and CosyVoice3 folders");
+  if (std::filesystem::exists(dir / "cosyvoice2.yaml")) return ModelFamily::CosyVoice2;
+  if (std::filesystem::exists(dir / "cosyvoice3.yaml")) return ModelFamily::CosyVoice3;
+  fail(dir.string(),
+       ": no cosyvoice2.yaml or cosyvoice3.yaml (the model's hyperparameters); is "
+       "this a CosyVoice2 or CosyVoice3 model folder?");
+}
+
+ModelConfig load_model_config(const std::filesystem::path& dir) {
+  const ModelFamily family = model_folder_family(dir);
   const auto yaml_path =
-      require(dir / "cosyvoice2.yaml", "the model's hyperparameters; is this a CosyVoice2 folder?");
+      dir / (family == ModelFamily::CosyVoice3 ? "cosyvoice3.yaml" : "cosyvoice2.yaml");
   const auto qwen_path =
       require(dir / "CosyVoice-BlankEN" / "config.json", "the Qwen2 hyperparameters");
   const QwenConfig qwen = parse_qwen_config(read_whole_file(qwen_path), qwen_path.string());
-  return parse_model_config(yaml::load(yaml_path), qwen);
+  return parse_model_config(yaml::load(yaml_path), qwen, family);
 }
 
 ModelFolder load_model_folder(const std::filesystem::path& dir, const LoadOptions& options) {

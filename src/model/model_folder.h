@@ -1,6 +1,6 @@
-// A CosyVoice2 model folder as released (cosyvoice2.yaml, CosyVoice-BlankEN/, llm.pt,
-// flow.pt, hift.pt, optional spk2info.pt), loaded without Python. The weights are
-// read-only views of file mappings: load it once and share it between all streams.
+// A CosyVoice2 or CosyVoice3 model folder as released (cosyvoice2.yaml or cosyvoice3.yaml,
+// CosyVoice-BlankEN/, llm.pt, flow.pt, hift.pt, optional spk2info.pt), loaded without Python. The
+// weights are read-only views of file mappings: load it once and share it between all streams.
 #pragma once
 
 #include <filesystem>
@@ -38,7 +38,9 @@ struct LoadOptions {
   bool verify_in_background = true;
 };
 
-// The configs alone (cosyvoice2.yaml + CosyVoice-BlankEN/config.json), validated.
+// Which family a folder holds, by its yaml, as the official AutoModel decides.
+ModelFamily model_folder_family(const std::filesystem::path& dir);
+// The configs alone (the family's yaml + CosyVoice-BlankEN/config.json), validated.
 ModelConfig load_model_config(const std::filesystem::path& dir);
 // Loads configs and the selected checkpoints, and checks every tensor's shape against the
 // configs. Errors name the file and what is wrong.

@@ -36,6 +36,23 @@ TEST(ModelFolder, MissingPiecesNameTheFile) {
             std::string::npos);
 }
 
+// The family is the yaml the folder holds, as the official AutoModel decides.
+TEST(ModelFolder, TheYamlNamesTheFamily) {
+  const auto dir = copy_of_small_model("folder-family");
+  EXPECT_EQ(model_folder_family(dir), ModelFamily::CosyVoice2);
+  std::filesystem::rename(dir / "cosyvoice2.yaml", dir / "other.yaml");
+  const std::string none = error_of([&] { load_model_folder(dir); });
+  EXPECT_NE(none.find("no cosyvoice2.yaml or cosyvoice3.yaml"), std::string::npos) << none;
+  // A CosyVoice2 yaml under CosyVoice3's name: the classes are checked against the family.
+  std::filesystem::copy_file(dir / "other.yaml", dir / "cosyvoice3.yaml");
+  EXPECT_EQ(model_folder_family(dir), ModelFamily::CosyVoice3);
+  const std::string wrong = error_of([&] { load_model_folder(dir); });
+  EXPECT_NE(wrong.find("CosyVoice3LM' (CosyVoice3)"), std::string::npos) << wrong;
+  std::filesystem::copy_file(dir / "other.yaml", dir / "cosyvoice.yaml");
+  const std::string v1 = error_of([&] { load_model_folder(dir); });
+  EXPECT_NE(v1.find("CosyVoice (version 1)"), std::string::npos) << v1;
+}
+
 TEST(ModelFolder, TruncatedOrCorruptCheckpointsAreClearErrors) {
   const auto dir = copy_of_small_model("folder-corrupt");
   const std::string bytes = read_whole_file(dir / "hift.pt");

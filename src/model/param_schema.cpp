@@ -99,7 +99,8 @@ std::vector<ParamSpec> llm_param_specs(const LlmConfig& c) {
   const QwenConfig& q = c.qwen;
   const int64_t h = q.hidden_size;
   const int64_t hd = q.head_dim();
-  s.add("llm_embedding.weight", {2, c.llm_input_size});  // row 0 sos, row 1 task_id
+  // CosyVoice2: row 0 sos, row 1 task_id. CosyVoice3 keeps them in speech_embedding.
+  if (c.family == ModelFamily::CosyVoice2) s.add("llm_embedding.weight", {2, c.llm_input_size});
   s.add("llm.model.model.embed_tokens.weight", {q.vocab_size, h});
   for (int64_t i = 0; i < q.num_hidden_layers; ++i) {
     const std::string p = "llm.model.model.layers." + std::to_string(i);
@@ -115,12 +116,46 @@ std::vector<ParamSpec> llm_param_specs(const LlmConfig& c) {
   }
   s.add("llm.model.model.norm.weight", {h});
   s.optional("llm.model.lm_head.weight", {q.vocab_size, h});  // text head: never computed
-  s.linear("llm_decoder", c.decoder_vocab(), c.llm_output_size);
+  s.linear("llm_decoder", c.decoder_vocab(), c.llm_output_size, c.decoder_bias());
   s.add("speech_embedding.weight", {c.decoder_vocab(), c.llm_input_size});
   return s.take();
 }
 
+// CosyVoice3's flow: the token embedding, PreLookaheadLayer and the DiT estimator.
+std::vector<ParamSpec> dit_flow_param_specs(const FlowConfig& c) {
+  SpecList s;
+  const PreLookaheadConfig& la = c.pre_lookahead;
+  const DitConfig& d = c.decoder.dit;
+  s.add("input_embedding.weight", {c.vocab_size, c.input_size});
+  s.linear("spk_embed_affine_layer", c.output_size, c.spk_embed_dim);
+  s.conv("pre_lookahead_layer.conv1", la.channels, la.in_channels, la.pre_lookahead_len + 1);
+  s.conv("pre_lookahead_layer.conv2", la.in_channels, la.channels, 3);
+  const std::string est = "decoder.estimator";
+  s.linear(est + ".time_embed.time_mlp.0", d.dim, DitConfig::kTimeSinusoidDim);
+  s.linear(est + ".time_embed.time_mlp.2", d.dim, d.dim);
+  s.linear(est + ".input_embed.proj", d.dim, d.input_dim());
+  for (const char* conv : {".conv1.0", ".conv2.0"}) {
+    s.conv(est + ".input_embed.conv_pos_embed" + conv, d.dim, d.dim / DitConfig::kConvPosGroups,
+           DitConfig::kConvPosKernel);
+  }
+  // A persistent buffer in the pinned x-transformers; computed when a file lacks it.
+  s.optional(est + ".rotary_embed.inv_freq", {d.dim_head / 2});
+  for (int64_t i = 0; i < d.depth; ++i) {
+    const std::string p = est + ".transformer_blocks." + std::to_string(i);
+    s.linear(p + ".attn_norm.linear", 6 * d.dim, d.dim);  // AdaLN-zero: shift/scale/gate × 2
+    for (const char* proj : {".attn.to_q", ".attn.to_k", ".attn.to_v"})
+      s.linear(p + proj, d.inner_dim(), d.dim);
+    s.linear(p + ".attn.to_out.0", d.dim, d.inner_dim());
+    s.linear(p + ".ff.ff.0.0", d.dim * d.ff_mult, d.dim);
+    s.linear(p + ".ff.ff.2", d.dim, d.dim * d.ff_mult);
+  }
+  s.linear(est + ".norm_out.linear", 2 * d.dim, d.dim);
+  s.linear(est + ".proj_out", d.out_channels, d.dim);
+  return s.take();
+}
+
 std::vector<ParamSpec> flow_param_specs(const FlowConfig& c) {
+  if (c.family == ModelFamily::CosyVoice3) return dit_flow_param_specs(c);
   SpecList s;
   const ConformerConfig& enc = c.encoder;
   const int64_t d = enc.output_size;
@@ -189,12 +224,15 @@ std::vector<ParamSpec> hift_param_specs(const HiftConfig& c) {
   const int64_t base = c.base_channels;
   const int64_t stft_ch = c.n_fft + 2;
   s.linear("m_source.l_linear", 1, c.nb_harmonics + 1);
-  s.wn_conv("conv_pre", base, c.in_channels, 7);
+  // The causal generator's conv_pre sees conv_pre_look_right frames ahead and none behind.
+  s.wn_conv("conv_pre", base, c.in_channels, c.causal ? c.conv_pre_look_right + 1 : 7);
   for (size_t i = 0; i < c.upsample_rates.size(); ++i) {
-    // ConvTranspose1d weights are [in, out, k].
+    // ConvTranspose1d weights are [in, out, k]; the causal generator's are Conv1d weights,
+    // [out, in, k].
+    const int64_t in = base >> i, out = base >> (i + 1), k = c.upsample_kernel_sizes[i];
     s.weight_norm("ups." + std::to_string(i) + ".weight",
-                  {base >> i, base >> (i + 1), c.upsample_kernel_sizes[i]});
-    s.add("ups." + std::to_string(i) + ".bias", {base >> (i + 1)});
+                  c.causal ? Shape{out, in, k} : Shape{in, out, k});
+    s.add("ups." + std::to_string(i) + ".bias", {out});
   }
   // Source downsampling mirrors the upsampling: cumulative rates, reversed.
   std::vector<int64_t> cum{1};
@@ -219,8 +257,9 @@ std::vector<ParamSpec> hift_param_specs(const HiftConfig& c) {
   s.wn_conv("conv_post", stft_ch, base >> c.upsample_rates.size(), 7);
   const auto& f0 = c.f0_predictor;
   for (int i = 0; i < 5; ++i) {
+    // The causal predictor's first conv looks 3 frames ahead (k = 4).
     s.wn_conv("f0_predictor.condnet." + std::to_string(2 * i), f0.cond_channels,
-              i == 0 ? f0.in_channels : f0.cond_channels, 3);
+              i == 0 ? f0.in_channels : f0.cond_channels, i == 0 && f0.causal ? 4 : 3);
   }
   s.linear("f0_predictor.classifier", f0.num_class, f0.cond_channels);
   return s.take();

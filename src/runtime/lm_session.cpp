@@ -33,6 +33,8 @@ LmSessionLimits LmSessionLimits::of(const SpeechLm& lm) {
     l.mix_speech = mix[1];
   }
   l.max_positions = lm.config().qwen.max_position_embeddings;
+  // The official code's id of <|endofprompt|> in the Qwen tokenizer.
+  if (lm.config().family == ModelFamily::CosyVoice3) l.end_of_prompt = 151646;
   return l;
 }
 
@@ -66,6 +68,15 @@ LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
     cosy::fail("lm session: forced_tokens_per_text_token must be >= 0");
   check_text(opt_.prompt_text, "prompt text");
   check_text(opt_.text, "text");
+  const auto end_of_prompt_in = [&](std::span<const int32_t> ids) {
+    return std::find(ids.begin(), ids.end(), limits_.end_of_prompt) != ids.end();
+  };
+  if (limits_.end_of_prompt >= 0 && !end_of_prompt_in(opt_.prompt_text) &&
+      (opt_.bistream || !end_of_prompt_in(opt_.text))) {
+    cosy::fail("CosyVoice3 needs <|endofprompt|> (id ", limits_.end_of_prompt, ") in the ",
+               opt_.bistream ? "prompt text of a bistream request"
+                             : "prompt text or the text (an instruction ends with it)");
+  }
   for (size_t i = 0; i < opt_.prompt_speech.size(); ++i) {
     const int32_t t = opt_.prompt_speech[i];
     if (t < 0 || t >= limits_.vocab.speech_tokens) {
@@ -97,7 +108,16 @@ LmSession::LmSession(const LmSessionLimits& limits, LmSessionOptions options)
   }
   phase_ = Phase::Interleave;
   lm_input_.push_back({LmInputKind::Sos, 0});
-  append(text_cache_, opt_.prompt_text, LmInputKind::Text);
+  std::span<const int32_t> cached_prompt(opt_.prompt_text);
+  if (limits_.end_of_prompt >= 0) {
+    // CosyVoice3: the instruction up to <|endofprompt|> goes in at once, behind sos; only
+    // the transcript after it joins the interleaved text.
+    const auto eop = std::find(cached_prompt.begin(), cached_prompt.end(), limits_.end_of_prompt);
+    const auto head = static_cast<size_t>(eop - cached_prompt.begin()) + 1;
+    append(lm_input_, cached_prompt.first(head), LmInputKind::Text);
+    cached_prompt = cached_prompt.subspan(head);
+  }
+  append(text_cache_, cached_prompt, LmInputKind::Text);
   append(prompt_speech_, opt_.prompt_speech, LmInputKind::Speech);
   // The first forced fill comes where the prompt's last partial block of speech completes.
   const auto p = static_cast<int64_t>(opt_.prompt_speech.size());
@@ -301,7 +321,7 @@ LmStepRule LmSession::next_rule() const {
     if (next_fill_ >= 0 && static_cast<int64_t>(history_.size()) == next_fill_) {
       rule.forced = v.fill();
     } else {
-      rule.banned = {v.eos(), v.unused_stop()};
+      rule.banned = v.specials_except(v.fill());
     }
     return rule;
   }
@@ -310,12 +330,13 @@ LmStepRule LmSession::next_rule() const {
   const auto min_len =
       static_cast<int64_t>(static_cast<double>(text_len_) * opt_.min_token_text_ratio);
   if (forced_length() > 0) {
-    rule.banned = {v.eos(), v.unused_stop(), v.fill()};
+    rule.banned = v.specials_except();
   } else if (opt_.bistream) {
-    rule.banned = {v.unused_stop(), v.fill()};
-  } else if (steps_ < min_len ||
-             static_cast<double>(tokens_.size()) < band_low() * static_cast<double>(text_len_)) {
-    rule.banned = {v.eos()};
+    rule.banned = v.specials_except(v.eos());
+  } else if (steps_ < min_len) {
+    rule.banned = {opt_.corrected_eos_guard ? v.eos() : v.official_min_length_mask()};
+  } else if (static_cast<double>(tokens_.size()) < band_low() * static_cast<double>(text_len_)) {
+    rule.banned = {v.eos()};  // the guard's band: the family's EOS
   }
   return rule;
 }

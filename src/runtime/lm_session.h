@@ -41,6 +41,9 @@ struct LmSessionLimits {
   int64_t text_vocab = 0;
   int64_t mix_text = 5, mix_speech = 15;  // bistream text:speech ratio
   int64_t max_positions = 0;              // the LM's context
+  // CosyVoice3: prompt text ++ text must hold <|endofprompt|> (the official assert); a
+  // bistream session's prompt text must. -1: no such rule (CosyVoice2).
+  int32_t end_of_prompt = -1;
   static LmSessionLimits of(const SpeechLm& lm);
 };
 
@@ -60,6 +63,10 @@ struct LmSessionOptions {
   // rate). Bistream: counted once the text has ended. Replaces the ratio limits.
   double forced_tokens_per_text_token = 0;
   bool keep_logp = false;  // keep the last step's log-probabilities (tests, tracing)
+  // Below the minimum length the official code masks id speech_token_size: EOS in
+  // CosyVoice2, but sos in CosyVoice3, so a CosyVoice3 stream can end early. On: mask the
+  // family's EOS instead (CosyVoice3's 6562). CosyVoice2 decodes the same either way.
+  bool corrected_eos_guard = false;
   // Off: exactly the official decoding. On: runtime/quality_guard.h; the flow then sees
   // only committed_tokens(), guard.lookahead behind the LM.
   QualityGuardOptions guard;

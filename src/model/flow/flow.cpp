@@ -22,12 +22,21 @@ bool all_finite(std::span<const float> v) {
   return true;
 }
 
+// This flow is CosyVoice2's (conformer encoder, UNet estimator).
+const FlowConfig& conformer_flow(const FlowConfig& c) {
+  if (c.family != ModelFamily::CosyVoice2) {
+    fail("flow: ", c.class_name,
+         " (CosyVoice3's DiT flow) is not implemented yet; this engine runs CosyVoice2's flow");
+  }
+  return c;
+}
+
 }  // namespace
 
 FlowModel::FlowModel(Backend& backend, const FlowConfig& config, const StateDict& sd,
                      WeightFormat format)
     : backend_(backend),
-      config_(config),
+      config_(conformer_flow(config)),
       encoder_(backend, config, sd, format),
       estimator_(backend, config.decoder, config.output_size, sd, format) {
   if (config_.output_size != kNoiseChannels) {

@@ -79,6 +79,11 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
       w_(std::make_unique<Weights>()),
       workspaces_(std::make_unique<Workspaces>()) {
   config_.validate();
+  if (config_.causal) {
+    fail("hift: ", config_.class_name,
+         " (CosyVoice3's causal vocoder) is not implemented yet; this engine runs CosyVoice2's "
+         "HiFTGenerator");
+  }
   const HiftConfig& c = config_;
   const WeightLoader wl(backend, sd, format);
   Weights& w = *w_;

@@ -28,7 +28,6 @@ SpeechLm::SpeechLm(Backend& backend, const LlmConfig& config, const StateDict& w
                    WeightFormat format)
     : config_(config),
       backbone_(backend, config.qwen, weights, "llm.model.model.", format),
-      special_(table(backend, weights, "llm_embedding.weight", config.llm_input_size)),
       text_(table(backend, weights, "llm.model.model.embed_tokens.weight", config.llm_input_size)),
       speech_(table(backend, weights, "speech_embedding.weight", config.llm_input_size)) {
   config_.validate();
@@ -37,12 +36,16 @@ SpeechLm::SpeechLm(Backend& backend, const LlmConfig& config, const StateDict& w
     fail("speech LM: llm_input_size ", config_.llm_input_size, " and llm_output_size ",
          config_.llm_output_size, " must equal the Qwen2 hidden size ", config_.qwen.hidden_size);
   }
-  if (special_.rows != 2) fail(weights.label, ": llm_embedding must have 2 rows (sos, task_id)");
+  if (config_.family == ModelFamily::CosyVoice2) {
+    special_ = table(backend, weights, "llm_embedding.weight", config.llm_input_size);
+    if (special_.rows != 2) fail(weights.label, ": llm_embedding must have 2 rows (sos, task_id)");
+  }
   if (speech_.rows != vocab().size())
     fail(weights.label, ": speech_embedding has ", speech_.rows, " rows, expected ",
          vocab().size());
   const WeightLoader wl(backend, weights, format);
-  decoder_ = load_linear(wl, "llm_decoder", vocab().size(), config_.llm_output_size);
+  decoder_ = load_linear(wl, "llm_decoder", vocab().size(), config_.llm_output_size,
+                         config_.decoder_bias());
 }
 
 void SpeechLm::check(std::span<const LmInput> inputs) const {
@@ -72,13 +75,16 @@ void SpeechLm::embed(Exec& e, std::span<const LmInput> inputs, float* out) const
       const LmInput& in = inputs[end];
       const Table* t = nullptr;
       int32_t id = 0;
+      const bool cv3 = config_.family == ModelFamily::CosyVoice3;
+      const auto speech_ids = static_cast<int32_t>(config_.speech_token_size);
       switch (in.kind) {
-        case LmInputKind::Sos:
-          t = &special_;
+        case LmInputKind::Sos:  // CosyVoice3: speech_embedding row 6561
+          t = cv3 ? &speech_ : &special_;
+          id = cv3 ? speech_ids : 0;
           break;
-        case LmInputKind::TaskId:
-          t = &special_;
-          id = 1;
+        case LmInputKind::TaskId:  // CosyVoice3: speech_embedding row 6563
+          t = cv3 ? &speech_ : &special_;
+          id = cv3 ? speech_ids + 2 : 1;
           break;
         case LmInputKind::Text:
           t = &text_;

@@ -1,14 +1,18 @@
-// CosyVoice2's speech language model (cosyvoice.llm.llm.Qwen2LM): the Qwen2 stack plus
-//   llm_embedding: row 0 = sos, row 1 = task_id;
-//   the text embeddings (Qwen's embed_tokens) and the speech-token embeddings;
-//   llm_decoder: hidden → 6564 logits (6561 speech tokens, EOS 6561, an unused stop id
-//   6562 and the bistream fill token 6563).
+// The speech language model: the Qwen2 stack, the text embeddings (Qwen's embed_tokens),
+// the speech-token embeddings and llm_decoder (hidden → logits over the speech ids).
+//   CosyVoice2 (cosyvoice.llm.llm.Qwen2LM): llm_embedding holds sos (row 0) and task_id
+//   (row 1); the head has 6564 rows with a bias: 6561 speech tokens, EOS 6561, an unused
+//   stop id 6562 and the bistream fill token 6563.
+//   CosyVoice3 (CosyVoice3LM): no llm_embedding; sos 6561, EOS 6562, task_id 6563 and
+//   fill 6564 are speech_embedding rows; the head has 6761 rows and no bias, and every id
+//   from 6561 on ends an utterance.
 // This holds the weights only (shared, read-only). What to feed and how to sample is the
 // runtime's per-stream session; the batched step lives there too.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "core/tensor.h"
 #include "model/lm/qwen2.h"
@@ -26,10 +30,23 @@ struct LmInput {
 // The speech-token ids a session needs, from the model config.
 struct SpeechVocab {
   int32_t speech_tokens = 6561;  // valid speech tokens are [0, speech_tokens)
-  int32_t eos() const { return speech_tokens; }
-  int32_t unused_stop() const { return speech_tokens + 1; }
-  int32_t fill() const { return speech_tokens + 2; }
-  int32_t size() const { return speech_tokens + 3; }  // the decoder's output width
+  ModelFamily family = ModelFamily::CosyVoice2;
+
+  bool cosyvoice3() const { return family == ModelFamily::CosyVoice3; }
+  int32_t eos() const { return cosyvoice3() ? speech_tokens + 1 : speech_tokens; }
+  int32_t fill() const { return cosyvoice3() ? speech_tokens + 3 : speech_tokens + 2; }
+  int32_t size() const { return speech_tokens + (cosyvoice3() ? 200 : 3); }  // head width
+  // The id the official min-length guard masks (index speech_token_size): EOS in
+  // CosyVoice2, but sos in CosyVoice3, whose EOS the official code leaves unguarded.
+  int32_t official_min_length_mask() const { return speech_tokens; }
+  // Every id past the speech tokens (all of them end an utterance, or are the fill token),
+  // except `keep` (-1: none): what a step bans where no stop may come.
+  std::vector<int32_t> specials_except(int32_t keep = -1) const {
+    std::vector<int32_t> ids;
+    for (int32_t id = speech_tokens; id < size(); ++id)
+      if (id != keep) ids.push_back(id);
+    return ids;
+  }
 };
 
 class SpeechLm {
@@ -39,7 +56,9 @@ class SpeechLm {
 
   const LlmConfig& config() const { return config_; }
   const Qwen2Backbone& backbone() const { return backbone_; }
-  SpeechVocab vocab() const { return {static_cast<int32_t>(config_.speech_token_size)}; }
+  SpeechVocab vocab() const {
+    return {static_cast<int32_t>(config_.speech_token_size), config_.family};
+  }
   int64_t hidden() const { return config_.llm_input_size; }
   int64_t text_vocab() const { return config_.qwen.vocab_size; }
 
