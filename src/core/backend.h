@@ -25,8 +25,8 @@ namespace cosy {
 // another version is refused at creation.
 // 2: gated_activation. 3: upload_constant and the data-movement primitives (axpby, add_row,
 // copy_2d, fill_2d, pad_rows, gather_rows, to_half, polar_spectrum); activations Abs and
-// Clamp.
-inline constexpr int kBackendInterfaceVersion = 3;
+// Clamp. 4: rope's pair layout (RopePairs); gated_add.
+inline constexpr int kBackendInterfaceVersion = 4;
 
 enum class DeviceKind { Cpu, Cuda, Ascend };
 enum class MemoryKind { Device, Host, HostPinned };
@@ -195,6 +195,9 @@ struct AttentionSeq {
   const float* q_rel = nullptr;
 };
 enum class MaskKind { None, Causal, ChunkCausal };
+// Which channels rotary embedding rotates together: channel i with i + head_dim/2 (Qwen2,
+// Hugging Face's rotate_half), or channels 2i and 2i+1 (x-transformers, CosyVoice3's DiT).
+enum class RopePairs { Halves, Adjacent };
 // How pad_rows fills the rows before and after a sequence (torch's F.pad modes).
 enum class PadMode { Zero, Reflect, Replicate };
 struct AttentionArgs {
@@ -241,10 +244,10 @@ class Primitives {
   virtual void layer_norm(Stream& s, const float* x, float* y, int64_t rows, int64_t dim,
                           const float* weight, const float* bias, float eps) = 0;
   virtual void softmax(Stream& s, float* x, int64_t rows, int64_t n, bool log) = 0;
-  // Rotary embedding (rotate-half, as Qwen2/HF) in place on [rows, heads, head_dim],
-  // row i at absolute position positions[i].
+  // Rotary embedding in place on [rows, heads, head_dim], row i at absolute position
+  // positions[i]; frequency j is theta^(-2j/head_dim), applied to the pair `pairs` names.
   virtual void rope(Stream& s, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-                    const int32_t* positions, float theta) = 0;
+                    const int32_t* positions, float theta, RopePairs pairs) = 0;
   virtual void attention(Stream& s, std::span<const AttentionSeq> seqs, const AttentionArgs& a) = 0;
   // torch.stft(center=True, reflect, periodic Hann, onesided) of [n] samples into
   // [frames, n_fft/2+1] real and imaginary parts (channels-last).
@@ -261,6 +264,9 @@ class Primitives {
   // y[r, c] = x[r, c] + row[c] over [rows, cols] (a broadcast bias); y may equal x.
   virtual void add_row(Stream& s, const float* x, const float* row, float* y, int64_t rows,
                        int64_t cols) = 0;
+  // y[r, c] += gate[c] * x[r, c] over [rows, cols] (a gated residual, as AdaLN-zero's).
+  virtual void gated_add(Stream& s, const float* x, const float* gate, float* y, int64_t rows,
+                         int64_t cols) = 0;
   // dst[r, c] = src[r, c] for a [rows, cols] block; ld_src = 0 repeats src's one row in
   // every row (a broadcast). Regions must not overlap.
   virtual void copy_2d(Stream& s, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,

@@ -96,8 +96,8 @@ class CpuPrimitives final : public Primitives {
     cpu::softmax(pool_, x, rows, n, log);
   }
   void rope(Stream&, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-            const int32_t* positions, float theta) override {
-    cpu::rope(pool_, x, rows, heads, head_dim, ld, positions, theta);
+            const int32_t* positions, float theta, RopePairs pairs) override {
+    cpu::rope(pool_, x, rows, heads, head_dim, ld, positions, theta, pairs);
   }
   void attention(Stream&, std::span<const AttentionSeq> seqs, const AttentionArgs& a) override {
     cpu::attention(pool_, seqs, a);
@@ -116,6 +116,10 @@ class CpuPrimitives final : public Primitives {
   void add_row(Stream&, const float* x, const float* row, float* y, int64_t rows,
                int64_t cols) override {
     cpu::add_row(pool_, x, row, y, rows, cols);
+  }
+  void gated_add(Stream&, const float* x, const float* gate, float* y, int64_t rows,
+                 int64_t cols) override {
+    cpu::gated_add(pool_, x, gate, y, rows, cols);
   }
   void copy_2d(Stream&, const float* src, int64_t ld_src, float* dst, int64_t ld_dst, int64_t rows,
                int64_t cols) override {

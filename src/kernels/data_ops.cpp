@@ -40,6 +40,17 @@ void add_row(ThreadPool& pool, const float* x, const float* row, float* y, int64
   });
 }
 
+void gated_add(ThreadPool& pool, const float* x, const float* gate, float* y, int64_t rows,
+               int64_t cols) {
+  pool.parallel_range(rows, rows_per_task(cols), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* src = x + r * cols;
+      float* dst = y + r * cols;
+      for (int64_t c = 0; c < cols; ++c) dst[c] += gate[c] * src[c];
+    }
+  });
+}
+
 void copy_2d(ThreadPool& pool, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
              int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0) return;

@@ -15,6 +15,9 @@ void axpby(ThreadPool& pool, const float* x, float* y, int64_t n, float alpha, f
 // y[r, c] = x[r, c] + row[c].
 void add_row(ThreadPool& pool, const float* x, const float* row, float* y, int64_t rows,
              int64_t cols);
+// y[r, c] += gate[c] * x[r, c].
+void gated_add(ThreadPool& pool, const float* x, const float* gate, float* y, int64_t rows,
+               int64_t cols);
 // dst[r, c] = src[r, c]; ld_src = 0 broadcasts src's one row.
 void copy_2d(ThreadPool& pool, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
              int64_t rows, int64_t cols);

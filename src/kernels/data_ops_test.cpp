@@ -39,6 +39,20 @@ TEST_P(DataOps, AxpbyCoversSumScaleAndCombination) {
   }
 }
 
+TEST_P(DataOps, GatedAddScalesEachChannelIntoTheResidual) {
+  const int64_t rows = 29, cols = 11;
+  const auto x = random_vector(size_t(rows * cols), 5), gate = random_vector(size_t(cols), 6);
+  const auto y0 = random_vector(size_t(rows * cols), 7);
+  auto y = y0;
+  k().gated_add(*stream_, x.data(), gate.data(), y.data(), rows, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t i = size_t(r * cols + c);
+      EXPECT_FLOAT_EQ(y[i], y0[i] + gate[size_t(c)] * x[i]);
+    }
+  }
+}
+
 TEST_P(DataOps, AddRowBroadcastsOverRowsInPlaceOrNot) {
   const int64_t rows = 37, cols = 13;
   const auto x = random_vector(size_t(rows * cols), 3), row = random_vector(size_t(cols), 4);

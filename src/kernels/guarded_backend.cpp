@@ -157,8 +157,8 @@ class GuardedPrimitives final : public Primitives {
     in_.softmax(s, dev("softmax", x, "x"), rows, n, log);
   }
   void rope(Stream& s, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-            const int32_t* positions, float theta) override {
-    in_.rope(s, dev("rope", x, "x"), rows, heads, head_dim, ld, positions, theta);
+            const int32_t* positions, float theta, RopePairs pairs) override {
+    in_.rope(s, dev("rope", x, "x"), rows, heads, head_dim, ld, positions, theta, pairs);
   }
   void attention(Stream& s, std::span<const AttentionSeq> seqs, const AttentionArgs& a) override {
     const char* op = "attention";
@@ -201,6 +201,11 @@ class GuardedPrimitives final : public Primitives {
                int64_t cols) override {
     in_.add_row(s, dev("add_row", x, "x"), dev("add_row", row, "row"), dev("add_row", y, "y"), rows,
                 cols);
+  }
+  void gated_add(Stream& s, const float* x, const float* gate, float* y, int64_t rows,
+                 int64_t cols) override {
+    in_.gated_add(s, dev("gated_add", x, "x"), dev("gated_add", gate, "gate"),
+                  dev("gated_add", y, "y"), rows, cols);
   }
   void copy_2d(Stream& s, const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
                int64_t rows, int64_t cols) override {

@@ -113,7 +113,10 @@ void softmax(ThreadPool& pool, float* x, int64_t rows, int64_t n, bool log) {
 }
 
 void rope(ThreadPool& pool, float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-          const int32_t* positions, float theta) {
+          const int32_t* positions, float theta, RopePairs pairs) {
+  // Channel offsets of pair i's two members.
+  const bool adjacent = pairs == RopePairs::Adjacent;
+  const int64_t stride = adjacent ? 2 : 1, partner = adjacent ? 1 : head_dim / 2;
   const int64_t half = head_dim / 2;
   std::vector<float> inv_freq(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
@@ -132,9 +135,10 @@ void rope(ThreadPool& pool, float* x, int64_t rows, int64_t heads, int64_t head_
       for (int64_t h = 0; h < heads; ++h) {
         float* v = x + r * ld + h * head_dim;
         for (int64_t i = 0; i < half; ++i) {
-          const float a = v[i], c = v[i + half];
-          v[i] = a * cs[static_cast<size_t>(i)] - c * sn[static_cast<size_t>(i)];
-          v[i + half] = c * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
+          float* p = v + i * stride;
+          const float a = p[0], c = p[partner];
+          p[0] = a * cs[static_cast<size_t>(i)] - c * sn[static_cast<size_t>(i)];
+          p[partner] = c * cs[static_cast<size_t>(i)] + a * sn[static_cast<size_t>(i)];
         }
       }
     }

@@ -93,6 +93,25 @@ TEST(Rope, MatchesReferenceAtLargePositions) {
   EXPECT_LT(max_abs_diff(got.data(), expect.data(), size_t(4 * ld)), 1e-5);
 }
 
+// x-transformers' pairs (2i, 2i+1), as CosyVoice3's DiT rotates them.
+TEST(Rope, AdjacentPairsMatchReferenceAndDifferFromHalves) {
+  ThreadPool pool(2);
+  const int64_t rows = 5, heads = 2, hd = 16, ld = heads * hd + 3;
+  auto got = random_vector(size_t(rows * ld), 7);
+  auto expect = got, halves = got;
+  const std::vector<int32_t> pos = {0, 1, 2, 50, 113};
+  cpu::rope(pool, got.data(), rows, heads, hd, ld, pos.data(), 10000.0f, RopePairs::Adjacent);
+  ref::rope(expect.data(), rows, heads, hd, ld, pos.data(), 10000.0f, RopePairs::Adjacent);
+  cpu::rope(pool, halves.data(), rows, heads, hd, ld, pos.data(), 10000.0f, RopePairs::Halves);
+  EXPECT_LT(max_abs_diff(got.data(), expect.data(), got.size()), 1e-4);
+  EXPECT_GT(max_abs_diff(got.data(), halves.data(), got.size()), 1e-2);
+  // Position 0 is the identity, and channel 2i pairs with 2i+1: (a, b) -> (a cos - b sin, ...).
+  const auto x0 = random_vector(size_t(rows * ld), 7);
+  EXPECT_EQ(got[0], x0[0]);
+  const float c = std::cos(1.0f), s = std::sin(1.0f);
+  EXPECT_NEAR(got[size_t(ld)], x0[size_t(ld)] * c - x0[size_t(ld) + 1] * s, 1e-6);
+}
+
 TEST(Stft, MatchesReferenceAndInverts) {
   ThreadPool pool(2);
   const int64_t n = int64_t{480} * 3, n_fft = 16, hop = 4, bins = 9;

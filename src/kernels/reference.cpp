@@ -147,8 +147,12 @@ void softmax(float* x, int64_t rows, int64_t n, bool log) {
 }
 
 void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-          const int32_t* positions, float theta) {
+          const int32_t* positions, float theta, RopePairs pairs) {
   const int64_t half = head_dim / 2;
+  const auto first = [&](int64_t i) { return pairs == RopePairs::Adjacent ? 2 * i : i; };
+  const auto second = [&](int64_t i) {
+    return pairs == RopePairs::Adjacent ? 2 * i + 1 : i + half;
+  };
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t h = 0; h < heads; ++h) {
       float* v = x + r * ld + h * head_dim;
@@ -156,9 +160,9 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
         const double ang =
             positions[r] * std::pow(static_cast<double>(theta),
                                     -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
-        const double a = v[i], c = v[i + half];
-        v[i] = static_cast<float>(a * std::cos(ang) - c * std::sin(ang));
-        v[i + half] = static_cast<float>(c * std::cos(ang) + a * std::sin(ang));
+        const double a = v[first(i)], c = v[second(i)];
+        v[first(i)] = static_cast<float>(a * std::cos(ang) - c * std::sin(ang));
+        v[second(i)] = static_cast<float>(c * std::cos(ang) + a * std::sin(ang));
       }
     }
   }

@@ -25,7 +25,7 @@ void layer_norm(const float* x, float* y, int64_t rows, int64_t dim, const float
                 float eps);
 void softmax(float* x, int64_t rows, int64_t n, bool log);
 void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t ld,
-          const int32_t* positions, float theta);
+          const int32_t* positions, float theta, RopePairs pairs = RopePairs::Halves);
 // Dense attention for one sequence: q [q_len, H*D], k/v [kv_len, KVH*D]; q_rel with
 // a.rel_table adds the relative-position term.
 std::vector<float> attention(const float* q, int64_t q_len, int64_t q_pos0, const float* k,

@@ -26,7 +26,8 @@ bool all_finite(std::span<const float> v) {
 const FlowConfig& conformer_flow(const FlowConfig& c) {
   if (c.family != ModelFamily::CosyVoice2) {
     fail("flow: ", c.class_name,
-         " (CosyVoice3's DiT flow) is not implemented yet; this engine runs CosyVoice2's flow");
+         " (CosyVoice3's DiT flow) is not served by the engine yet; FlowModel is CosyVoice2's "
+         "flow (model/dit/dit_flow.h computes CosyVoice3's, offline and first chunks only)");
   }
   return c;
 }
@@ -44,15 +45,19 @@ FlowModel::FlowModel(Backend& backend, const FlowConfig& config, const StateDict
   }
   spk_affine_ = load_linear(WeightLoader(backend, sd, WeightFormat::F32), "spk_embed_affine_layer",
                             config_.output_size, config_.spk_embed_dim);
-  std::vector<float> noise(static_cast<size_t>(kNoiseChannels * kNoiseFrames));
-  TorchGenerator gen(0);
-  gen.randn(noise);
-  noise_ = ConstArray<float>::upload(backend, transpose_2d(noise, kNoiseChannels, kNoiseFrames));
+  noise_ = cfm_noise_table(backend);
 }
 
 FlowModel::~FlowModel() = default;
 
 int64_t FlowModel::max_frames() const { return kNoiseFrames; }
+
+ConstArray<float> cfm_noise_table(Backend& backend) {
+  std::vector<float> noise(static_cast<size_t>(kNoiseChannels * kNoiseFrames));
+  TorchGenerator gen(0);
+  gen.randn(noise);
+  return ConstArray<float>::upload(backend, transpose_2d(noise, kNoiseChannels, kNoiseFrames));
+}
 
 std::vector<float> FlowModel::cosine_t_span(int64_t steps) {
   // torch.linspace(0, 1, steps + 1) fills the first half forwards from 0 and the second

@@ -57,6 +57,11 @@ struct FlowRequest {
   UncondFirstPassCache* uncond_cache = nullptr;
 };
 
+// The CFM's fixed initial noise (CausalConditionalCFM.rand_noise: set_all_random_seed(0);
+// torch.randn([1, 80, 15000])), channels-last [15000, 80]; a call on T frames (prompt
+// included) reads the first T rows. CosyVoice2 and CosyVoice3 share it.
+ConstArray<float> cfm_noise_table(Backend& backend);
+
 class FlowModel {
  public:
   FlowModel(Backend& backend, const FlowConfig& config, const StateDict& weights,

@@ -116,9 +116,10 @@ void Qwen2Backbone::forward(Exec& e, PagedKvPool& pool, std::span<const Qwen2Chu
     const auto layer = static_cast<int64_t>(li);
     e.k.rms_norm(e.s, ws.x.data(), ws.h.data(), rows, h, l.input_norm.data(), eps);
     l.qkv.run(e, ws.h.data(), ws.qkv.data(), rows);
-    e.k.rope(e.s, ws.qkv.data(), rows, heads, hd, qkv_w, ws.positions.data(), theta);
-    e.k.rope(e.s, ws.qkv.data() + heads * hd, rows, kv_heads, hd, qkv_w, ws.positions.data(),
-             theta);
+    e.k.rope(e.s, ws.qkv.data(), rows, heads, hd, qkv_w, ws.positions.data(), theta,
+             RopePairs::Halves);
+    e.k.rope(e.s, ws.qkv.data() + heads * hd, rows, kv_heads, hd, qkv_w, ws.positions.data(), theta,
+             RopePairs::Halves);
     for (size_t i = 0; i < chunks.size(); ++i) {
       const float* k = ws.qkv.data() + ws.row0[i] * qkv_w + heads * hd;
       pool.write(e.s, chunks[i].seq, layer, ws.seqs[i].q_pos0, k, k + kv_heads * hd, chunks[i].rows,
