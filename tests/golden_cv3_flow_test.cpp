@@ -5,6 +5,7 @@
 
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/guarded_backend.h"
 #include "model/dit/dit_flow.h"
 #include "model/model_folder.h"
 
@@ -125,6 +126,25 @@ TEST_F(GoldenCv3Flow, FirstStreamingChunkMatches) {
   EXPECT_TRUE(near(tr.mu, channels_last("flowc0_mu.npy"), kPassTolerance));
   EXPECT_TRUE(near(tr.est0_out, batch_channels_last("flowc0_est0_out.npy"), kPassTolerance));
   EXPECT_TRUE(near(c.mel, channels_last("flowc0_mel.npy"), kMelTolerance));
+}
+
+// The DiT flow touches backend memory only through primitives: on a backend whose memory
+// the host cannot read it runs, and gives the CPU backend's mel bit for bit.
+TEST_F(GoldenCv3Flow, GuardedBackendGivesTheSameMel) {
+  auto guarded = create_guarded_backend(cpu::create_cpu_backend());
+  const DitFlowModel flow(*guarded, folder_->config.flow, folder_->flow);
+  const Call want = run("flowc0_tokens.npy", true, false);
+  DitFlowRequest r;
+  r.prompt_tokens = want.prompt;
+  r.tokens = want.tokens;
+  r.prompt_feat = want.prompt_feat;
+  r.embedding = want.embedding;
+  r.streaming = true;
+  r.finalize = false;
+  std::vector<float> mel;
+  r.mel = &mel;
+  flow.infer({&r, 1});
+  EXPECT_EQ(mel, want.mel);
 }
 
 TEST_F(GoldenCv3Flow, BadRequestsAreClearErrors) {
