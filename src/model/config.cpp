@@ -457,4 +457,18 @@ void ModelConfig::validate() const {
   }
 }
 
+int64_t causal_hift_noise_offset(const ModelConfig& m) {
+  const FlowConfig& f = m.flow;
+  const F0PredictorConfig& p = m.hift.f0_predictor;
+  const int64_t cfm_noise = 80 * 15000;                   // torch.randn([1, 80, 15000])
+  const int64_t embedding = f.vocab_size * f.input_size;  // normal_: one output per value
+  const int64_t speaker = f.output_size * f.spk_embed_dim + f.output_size;
+  // Kaiming-uniform weights and uniform biases: one output per value. First conv k = 4,
+  // then 4 of k = 3, then the classifier.
+  const int64_t f0 = p.cond_channels * p.in_channels * 4 + p.cond_channels +
+                     4 * (p.cond_channels * p.cond_channels * 3 + p.cond_channels) +
+                     p.num_class * p.cond_channels + p.num_class;
+  return cfm_noise + embedding + speaker + f0;
+}
+
 }  // namespace cosy

@@ -251,6 +251,12 @@ struct ModelConfig {
   void validate() const;
 };
 
+// CosyVoice3: how many mt19937 outputs the official construction draws before the causal
+// vocoder's fixed buffers (CausalConditionalCFM's set_all_random_seed(0), then its noise
+// table, the flow's input_embedding and speaker affine, the F0 predictor's initial weights).
+// 5,052,961 for Fun-CosyVoice3-0.5B.
+int64_t causal_hift_noise_offset(const ModelConfig& m);
+
 QwenConfig parse_qwen_config(const std::string& json_text, const std::string& label);
 // Reads the engine's values from a parsed cosyvoice2.yaml or cosyvoice3.yaml (`family`
 // says which the folder holds; the classes must be that family's); training and dataset
