@@ -1,0 +1,73 @@
+// CosyVoice3's speech tokens → audio for one stream, as the official CosyVoice3Model.tts
+// schedules it (the reference the engine's incremental paths must reproduce):
+//   - a chunk runs once hop + 3 look-ahead tokens are past the emitted ones; the first
+//     hop is 25 plus the pad that rounds the prompt up to a multiple of 25, then the hop
+//     doubles up to 100;
+//   - each chunk runs the flow over every token so far (chunk-causal attention, the last 3
+//     as look-ahead) and keeps the new frames; the last runs over all the tokens, full
+//     attention, final;
+//   - the vocoder runs over all the mel emitted so far (not final until the last chunk) and
+//     the samples past those already sent are the chunk's audio. No cross-fade.
+// Both models recompute from the start at every chunk, as the official code does: the cost
+// grows with the square of the utterance's length.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/dit/dit_flow.h"
+#include "model/hift/causal_hift.h"
+
+namespace cosy {
+
+struct Cv3StreamOptions {
+  int64_t first_hop = 25;
+  int64_t max_hop = 100;
+  int64_t hop_scale = 2;
+};
+
+// What one chunk ran, and its audio (the official schedule's columns).
+struct Cv3Chunk {
+  int64_t flow_tokens = 0;      // tokens the flow call saw (look-ahead included)
+  bool final = false;           // the flow ran final with full attention, the vocoder final
+  std::vector<float> flow_mel;  // [frames, bins]: the flow's whole output, prompt removed
+  int64_t hift_frames = 0;      // mel frames the vocoder ran over
+  std::vector<float> audio;     // the new samples
+};
+
+class Cv3Token2Wav {
+ public:
+  // The prompt spans must outlive the stream.
+  Cv3Token2Wav(const DitFlowModel& flow, const CausalHiftVocoder& hift,
+               std::span<const int32_t> prompt_tokens, std::span<const float> prompt_feat,
+               std::span<const float> embedding, Cv3StreamOptions options = {});
+
+  void push_tokens(std::span<const int32_t> tokens);
+  void finish();       // no more tokens
+  bool ready() const;  // a chunk can run now
+  bool done() const { return done_; }
+  Cv3Chunk step();  // runs the next chunk; an Error unless ready()
+
+  // The whole utterance in one flow call and one vocoder call (stream=False).
+  static std::vector<float> offline(const DitFlowModel& flow, const CausalHiftVocoder& hift,
+                                    std::span<const int32_t> prompt_tokens,
+                                    std::span<const float> prompt_feat,
+                                    std::span<const float> embedding,
+                                    std::span<const int32_t> tokens,
+                                    std::vector<float>* mel = nullptr);
+
+ private:
+  int64_t this_hop() const;
+  const DitFlowModel& flow_;
+  const CausalHiftVocoder& hift_;
+  std::span<const int32_t> prompt_tokens_;
+  std::span<const float> prompt_feat_, embedding_;
+  Cv3StreamOptions opt_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> mel_;  // every frame emitted so far
+  int64_t token_offset_ = 0, hop_ = 0, prompt_pad_ = 0, samples_sent_ = 0;
+  bool finished_ = false, done_ = false;
+};
+
+}  // namespace cosy

@@ -1,0 +1,157 @@
+// CosyVoice3 end to end against the official code's fixtures: speech tokens → audio as
+// CosyVoice3Model.tts schedules it when streaming (chunk by chunk: the flow's calls, the
+// vocoder's, the samples each chunk yields) and offline, and text → tokens → audio with the
+// greedy LM and the silent-token cap.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "golden_lm_util.h"
+#include "kernels/cpu_backend.h"
+#include "model/dit/token2wav.h"
+#include "model/model_folder.h"
+#include "model/spectral_distance.h"
+#include "runtime/silent_tokens.h"
+#include "waveform_fidelity.h"
+
+namespace cosy {
+namespace {
+
+using golden::near;
+
+constexpr double kMelTolerance = golden::kMelTolerance;  // README: 1e-3 after 10 Euler steps
+
+golden::FixtureSet set() { return golden::cosyvoice3_set(); }
+std::vector<float> floats(const std::string& name) { return set().floats(name); }
+std::vector<int32_t> ints(const std::string& name) { return set().ints(name); }
+std::vector<float> channels_last(const std::string& name) {
+  return golden::channels_last(set().load(name));
+}
+
+// Audio made from our own mel is compared by how it sounds (waveform_fidelity.h): the flow's
+// mel is within kMelTolerance of the official one (here within 3e-6), and the vocoder's sine
+// source integrates the F0 it predicts from the mel into phases, so a mel difference far
+// inside the tolerance still parts the samples by ~1e-3 over an utterance (given the official
+// mel, the vocoder meets 1e-4 sample by sample: GoldenCv3Hift). The bound is the distance
+// between our vocoder's output for the mel and for the mel raised by kMelTolerance
+// everywhere: the largest consistent F0 shift a mel within the tolerance can make.
+SpectralDistance mel_tolerance_envelope(const CausalHiftVocoder& hift, std::vector<float> mel,
+                                        bool finalize) {
+  auto vocode = [&](const std::vector<float>& m) {
+    std::vector<float> speech;
+    CausalHiftRequest r;
+    r.mel = m;
+    r.frames = static_cast<int64_t>(m.size()) / hift.config().in_channels;
+    r.finalize = finalize;
+    r.speech = &speech;
+    hift.vocode({&r, 1});
+    return speech;
+  };
+  const std::vector<float> ours = vocode(mel);
+  for (float& v : mel) v += static_cast<float>(kMelTolerance);
+  return spectral_distance(vocode(mel), ours);
+}
+
+class GoldenCv3E2e : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = cpu::create_cpu_backend().release();
+    folder_ = new ModelFolder(load_model_folder(set().model_dir()));
+    const ModelConfig& c = folder_->config;
+    flow_ = new DitFlowModel(*backend_, c.flow, folder_->flow);
+    hift_ = new CausalHiftVocoder(*backend_, c.hift, folder_->hift, causal_hift_noise_offset(c));
+    prompt_ = new std::vector<int32_t>(ints("prompt_speech_tokens.npy"));
+    prompt_feat_ = new std::vector<float>(floats("prompt_feat.npy"));
+    embedding_ = new std::vector<float>(floats("spk_embedding.npy"));
+  }
+  static void TearDownTestSuite() {
+    delete embedding_;
+    delete prompt_feat_;
+    delete prompt_;
+    delete hift_;
+    delete flow_;
+    delete folder_;
+    delete backend_;
+  }
+  static Backend* backend_;
+  static ModelFolder* folder_;
+  static DitFlowModel* flow_;
+  static CausalHiftVocoder* hift_;
+  static std::vector<int32_t>* prompt_;
+  static std::vector<float>*prompt_feat_, *embedding_;
+};
+Backend* GoldenCv3E2e::backend_ = nullptr;
+ModelFolder* GoldenCv3E2e::folder_ = nullptr;
+DitFlowModel* GoldenCv3E2e::flow_ = nullptr;
+CausalHiftVocoder* GoldenCv3E2e::hift_ = nullptr;
+std::vector<int32_t>* GoldenCv3E2e::prompt_ = nullptr;
+std::vector<float>* GoldenCv3E2e::prompt_feat_ = nullptr;
+std::vector<float>* GoldenCv3E2e::embedding_ = nullptr;
+
+TEST_F(GoldenCv3E2e, StreamingFollowsTheOfficialScheduleChunkByChunk) {
+  const auto tokens = ints("stream_tokens.npy");
+  Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_);
+  s.push_tokens(tokens);
+  s.finish();
+  const auto schedule = ints("stream_schedule.npy");  // [chunks, 7]
+  std::vector<float> all;
+  int64_t sent = 0;
+  size_t i = 0;
+  for (; !s.done(); ++i) {
+    ASSERT_TRUE(s.ready());
+    const Cv3Chunk c = s.step();
+    const std::string p = "stream" + std::to_string(i) + "_";
+    ASSERT_TRUE(set().has(p + "out.npy")) << "more chunks than the official run";
+    ASSERT_LE(7 * (i + 1), schedule.size());
+    const int32_t* row = &schedule[7 * i];
+    EXPECT_EQ(c.flow_tokens, row[0]) << i;
+    EXPECT_EQ(c.final, row[1] == 1) << i;
+    EXPECT_EQ(!c.final, row[2] == 1) << i;  // the streaming flag: chunk masks until the end
+    EXPECT_EQ(c.hift_frames, row[3]) << i;
+    EXPECT_EQ(c.final, row[4] == 1) << i;
+    EXPECT_EQ(sent, row[5]) << i;
+    EXPECT_EQ(static_cast<int64_t>(c.audio.size()), row[6]) << i;
+    EXPECT_TRUE(near(c.flow_mel, channels_last(p + "flow_mel.npy"), kMelTolerance)) << i;
+    sent += static_cast<int64_t>(c.audio.size());
+    all.insert(all.end(), c.audio.begin(), c.audio.end());
+  }
+  EXPECT_EQ(7 * i, schedule.size());
+  EXPECT_FALSE(set().has("stream" + std::to_string(i) + "_out.npy")) << "fewer chunks";
+  // The last vocoder call covers the whole mel: its envelope bounds every chunk's audio.
+  const auto mel = channels_last("stream" + std::to_string(i - 1) + "_hift_mel.npy");
+  EXPECT_TRUE(golden::sounds_near(all, floats("stream_speech.npy"),
+                                  mel_tolerance_envelope(*hift_, mel, true)));
+}
+
+TEST_F(GoldenCv3E2e, OfflineIsOneFlowCallAndOneVocoderCall) {
+  std::vector<float> mel;
+  const auto speech = Cv3Token2Wav::offline(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_,
+                                            ints("stream_tokens.npy"), &mel);
+  EXPECT_TRUE(near(mel, channels_last("nonstream_mel.npy"), kMelTolerance));
+  EXPECT_TRUE(golden::sounds_near(speech, floats("nonstream_speech.npy"),
+                                  mel_tolerance_envelope(*hift_, mel, true)));
+}
+
+// Text → greedy tokens (official EOS guard) → the silent cap → the flow → the vocoder.
+TEST_F(GoldenCv3E2e, TextToSpeechMatches) {
+  const SpeechLm lm(*backend_, folder_->config.llm, folder_->llm);
+  LmSession s(LmSessionLimits::of(lm), golden::greedy_options(ints("prompt_text_ids.npy"), *prompt_,
+                                                              ints("e2e_text_ids.npy")));
+  LmRunner runner(*backend_, lm);
+  LmSession* one[] = {&s};
+  while (!s.finished()) runner.step(one);
+  SilentTokenCap cap(SilentTokenCap::cosyvoice3());
+  std::vector<int32_t> kept;
+  for (const int32_t t : s.tokens())
+    if (cap.keep(t)) kept.push_back(t);
+  ASSERT_EQ(kept, ints("e2e_tokens.npy"));
+  std::vector<float> mel;
+  const auto speech =
+      Cv3Token2Wav::offline(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, kept, &mel);
+  EXPECT_TRUE(near(mel, channels_last("e2e_mel.npy"), kMelTolerance));
+  EXPECT_TRUE(golden::sounds_near(speech, floats("e2e_speech.npy"),
+                                  mel_tolerance_envelope(*hift_, mel, true)));
+}
+
+}  // namespace
+}  // namespace cosy
