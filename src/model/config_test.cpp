@@ -5,6 +5,7 @@
 #include "io/hyperpyyaml.h"
 #include "model/model_folder.h"
 #include "model/model_writer.h"
+#include "model/param_schema.h"
 #include "model/test_model_util.h"
 
 namespace cosy {
@@ -12,8 +13,9 @@ namespace {
 
 using cosy::testing::error_of;
 
-ModelConfig parse_text(const std::string& yaml_text, const QwenConfig& q) {
-  return parse_model_config(yaml::parse(yaml_text, "m.yaml"), q);
+ModelConfig parse_text(const std::string& yaml_text, const QwenConfig& q,
+                       ModelFamily family = ModelFamily::CosyVoice2) {
+  return parse_model_config(yaml::parse(yaml_text, "m.yaml"), q, family);
 }
 
 TEST(ModelConfig, FixtureFolderConfigIsConsistent) {
@@ -29,7 +31,7 @@ TEST(ModelConfig, FixtureFolderConfigIsConsistent) {
 TEST(ModelConfig, PresetsRoundTripThroughTheYaml) {
   for (const std::string& preset : preset_names()) {
     const ModelConfig c = preset_config(preset);
-    const ModelConfig back = parse_text(model_yaml(c), c.llm.qwen);
+    const ModelConfig back = parse_text(model_yaml(c), c.llm.qwen, c.family);
     EXPECT_EQ(back.fields(), c.fields()) << preset;
     EXPECT_EQ(back.llm.fields(), c.llm.fields()) << preset;
     EXPECT_EQ(back.flow.fields(), c.flow.fields()) << preset;
@@ -38,6 +40,30 @@ TEST(ModelConfig, PresetsRoundTripThroughTheYaml) {
     EXPECT_EQ(q.fields(), c.llm.qwen.fields()) << preset;
   }
   EXPECT_NE(error_of([] { preset_config("huge"); }).find("unknown preset"), std::string::npos);
+}
+
+// The released Fun-CosyVoice3-0.5B's parameter counts (its flow.pt and hift.pt as documented
+// from the official construction): the schemas describe that model, tensor for tensor.
+TEST(ModelConfig, CosyVoice3PresetHasTheReleasedParameterCounts) {
+  const ModelConfig c = preset_config("cosyvoice3-0.5b");
+  // torch counts a weight-normed weight as its two parametrizations (v, and g per output).
+  auto count = [](const std::vector<ParamSpec>& specs) {
+    int64_t n = 0;
+    for (const auto& s : specs) {
+      if (s.optional) continue;  // buffers (the DiT's rotary frequencies) are not parameters
+      n += shape_numel(s.shape) + (s.weight_norm ? s.shape[0] : 0);
+    }
+    return n;
+  };
+  EXPECT_EQ(count(flow_param_specs(c.flow)), 332257088);
+  EXPECT_EQ(count(hift_param_specs(c.hift)), 20779887);
+  EXPECT_EQ(causal_hift_noise_offset(c), 5052961);
+  // A CosyVoice2 yaml read as CosyVoice3 names the class it expected.
+  const ModelConfig cv2 = preset_config("tiny");
+  EXPECT_NE(error_of([&] {
+              parse_text(model_yaml(cv2), cv2.llm.qwen, ModelFamily::CosyVoice3);
+            }).find("CosyVoice3LM"),
+            std::string::npos);
 }
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {

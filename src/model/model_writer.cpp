@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "io/torch_checkpoint.h"
+#include "model/model_writer_cv3.h"
 #include "model/param_schema.h"
 #include "model/voice/frontend_models.h"
 #include "text/bpe_tokenizer.h"
@@ -156,9 +157,13 @@ std::string num(double v) {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"tiny", "cosyvoice2-0.5b"}; }
+std::vector<std::string> preset_names() {
+  return {"tiny", "cosyvoice2-0.5b", "cosyvoice3-tiny", "cosyvoice3-0.5b"};
+}
 
 ModelConfig preset_config(const std::string& preset) {
+  if (preset == "cosyvoice3-tiny" || preset == "cosyvoice3-0.5b")
+    return cosyvoice3_preset_config(preset == "cosyvoice3-0.5b");
   ModelConfig c;
   c.sample_rate = 24000;
   c.token_frame_rate = 25;
@@ -166,7 +171,8 @@ ModelConfig preset_config(const std::string& preset) {
   c.chunk_size = 25;
   const bool full = preset == "cosyvoice2-0.5b";
   if (!full && preset != "tiny")
-    fail("unknown preset '", preset, "' (choose tiny or cosyvoice2-0.5b)");
+    fail("unknown preset '", preset,
+         "' (choose tiny, cosyvoice2-0.5b, cosyvoice3-tiny or cosyvoice3-0.5b)");
 
   QwenConfig& q = c.llm.qwen;
   q.hidden_size = full ? 896 : 64;
@@ -232,6 +238,7 @@ ModelConfig preset_config(const std::string& preset) {
 }
 
 std::string model_yaml(const ModelConfig& c) {
+  if (c.family == ModelFamily::CosyVoice3) return cosyvoice3_yaml(c);
   const auto& l = c.llm;
   const auto& f = c.flow;
   const auto& e = f.decoder.estimator;
@@ -448,8 +455,15 @@ void add_fp16_hazards(std::vector<std::pair<std::string, Tensor>>& llm,
 void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                         const WriteModelOptions& options) {
   c.validate();
+  const bool cv3 = c.family == ModelFamily::CosyVoice3;
+  if (cv3 && (options.voices || options.frontend != WriteModelOptions::Frontend::None))
+    fail(
+        "make-model: CosyVoice3 folders are written without voices and frontend models (not "
+        "built yet for CosyVoice3); pass --no-voices --no-frontend");
   std::filesystem::create_directories(out / "CosyVoice-BlankEN");
-  write_whole_file(out / "cosyvoice2.yaml", model_yaml(c));
+  // The family is the yaml present (the official AutoModel's test): drop the other one.
+  std::filesystem::remove(out / (cv3 ? "cosyvoice2.yaml" : "cosyvoice3.yaml"));
+  write_whole_file(out / (cv3 ? "cosyvoice3.yaml" : "cosyvoice2.yaml"), model_yaml(c));
   write_whole_file(out / "CosyVoice-BlankEN" / "config.json", qwen_config_json(c.llm.qwen));
   if (!options.tokenizer_dir.empty()) {
     for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json"}) {
@@ -480,8 +494,21 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
     save_state_dict(out / "llm.pt", "llm", llm);
     save_state_dict(out / "hift.pt", "hift", hift);
   }
-  save_state_dict(out / "flow.pt", "flow",
-                  random_state_dict(flow_param_specs(c.flow), options.seed));
+  {
+    auto flow = random_state_dict(flow_param_specs(c.flow), options.seed);
+    if (cv3) {
+      // The DiT's rotary frequencies, a persistent buffer the official strict load expects.
+      const int64_t half = c.flow.decoder.dit.dim_head / 2;
+      Tensor inv = Tensor::zeros(DType::F32, {half});
+      for (int64_t i = 0; i < half; ++i) {
+        inv.mutable_data<float>()[i] = static_cast<float>(
+            1.0 / std::pow(10000.0, 2.0 * static_cast<double>(i) /
+                                        static_cast<double>(c.flow.decoder.dit.dim_head)));
+      }
+      flow.emplace_back("decoder.estimator.rotary_embed.inv_freq", inv);
+    }
+    save_state_dict(out / "flow.pt", "flow", flow);
+  }
   if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
   if (options.frontend != WriteModelOptions::Frontend::None) {
     const bool released = options.frontend == WriteModelOptions::Frontend::Released;

@@ -27,9 +27,11 @@ int run_make_model(const MakeModelOptions& o) {
   WriteModelOptions w;
   w.seed = o.seed;
   w.tokenizer_dir = o.tokenizer_dir;
-  w.voices = !o.no_voices;
+  // CosyVoice3 folders have no voices or frontend models yet.
+  const bool cv3 = config.family == ModelFamily::CosyVoice3;
+  w.voices = !o.no_voices && !cv3;
   // The frontend models at the preset's scale: the released sizes with the released LM.
-  w.frontend = o.no_frontend        ? WriteModelOptions::Frontend::None
+  w.frontend = o.no_frontend || cv3 ? WriteModelOptions::Frontend::None
                : o.preset == "tiny" ? WriteModelOptions::Frontend::Tiny
                                     : WriteModelOptions::Frontend::Released;
   w.hazard = parse_hazard(o.hazard);
