@@ -88,9 +88,15 @@ std::vector<int32_t>* GoldenCv3E2e::prompt_ = nullptr;
 std::vector<float>* GoldenCv3E2e::prompt_feat_ = nullptr;
 std::vector<float>* GoldenCv3E2e::embedding_ = nullptr;
 
-TEST_F(GoldenCv3E2e, StreamingFollowsTheOfficialScheduleChunkByChunk) {
+// Both ways of running the flow: recomputing every chunk (the official code) and
+// incremental (each chunk computes its own frames from the stream's cached keys).
+class GoldenCv3Stream : public GoldenCv3E2e, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(GoldenCv3Stream, FollowsTheOfficialScheduleChunkByChunk) {
   const auto tokens = ints("stream_tokens.npy");
-  Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_);
+  Cv3StreamOptions o;
+  o.incremental = GetParam();
+  Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, o);
   s.push_tokens(tokens);
   s.finish();
   const auto schedule = ints("stream_schedule.npy");  // [chunks, 7]
@@ -111,7 +117,14 @@ TEST_F(GoldenCv3E2e, StreamingFollowsTheOfficialScheduleChunkByChunk) {
     EXPECT_EQ(c.final, row[4] == 1) << i;
     EXPECT_EQ(sent, row[5]) << i;
     EXPECT_EQ(static_cast<int64_t>(c.audio.size()), row[6]) << i;
-    EXPECT_TRUE(near(c.flow_mel, channels_last(p + "flow_mel.npy"), kMelTolerance)) << i;
+    // What the flow computed: all of the official call's frames, or (incremental) those
+    // from the stream's committed frames on.
+    const auto want = channels_last(p + "flow_mel.npy");
+    EXPECT_EQ(c.flow_first_frame == 0, !GetParam() || c.final || i == 0) << i;
+    EXPECT_TRUE(near(c.flow_mel,
+                     std::vector<float>(want.begin() + c.flow_first_frame * 80, want.end()),
+                     kMelTolerance))
+        << i;
     sent += static_cast<int64_t>(c.audio.size());
     all.insert(all.end(), c.audio.begin(), c.audio.end());
   }
@@ -121,6 +134,35 @@ TEST_F(GoldenCv3E2e, StreamingFollowsTheOfficialScheduleChunkByChunk) {
   const auto mel = channels_last("stream" + std::to_string(i - 1) + "_hift_mel.npy");
   EXPECT_TRUE(golden::sounds_near(all, floats("stream_speech.npy"),
                                   mel_tolerance_envelope(*hift_, mel, true)));
+}
+INSTANTIATE_TEST_SUITE_P(Flow, GoldenCv3Stream, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return info.param ? std::string("Incremental")
+                                             : std::string("Recomputing");
+                         });
+
+// Incremental chunks give the recomputed chunks' frames: the same arithmetic over the same
+// keys, only batched differently (float rounding).
+TEST_F(GoldenCv3E2e, IncrementalFlowEqualsRecomputing) {
+  const auto tokens = ints("stream_tokens.npy");
+  std::vector<std::vector<float>> mel(2);
+  for (const bool incremental : {false, true}) {
+    Cv3StreamOptions o;
+    o.incremental = incremental;
+    Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, o);
+    s.push_tokens(tokens);
+    s.finish();
+    while (!s.done()) {
+      const Cv3Chunk c = s.step();
+      if (c.final) break;  // full attention: the same full call either way
+      const int64_t emitted = static_cast<int64_t>(mel[incremental].size()) / 80;
+      mel[incremental].insert(mel[incremental].end(),
+                              c.flow_mel.begin() + (emitted - c.flow_first_frame) * 80,
+                              c.flow_mel.end());
+    }
+  }
+  ASSERT_FALSE(mel[0].empty());
+  EXPECT_TRUE(near(mel[1], mel[0], 1e-5));
 }
 
 TEST_F(GoldenCv3E2e, OfflineIsOneFlowCallAndOneVocoderCall) {

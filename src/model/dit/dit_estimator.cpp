@@ -33,7 +33,8 @@ LinearLayer load_modulation(Backend& backend, const WeightLoader& wl, const std:
   return l;
 }
 
-// CausalConvPositionEmbedding's grouped conv, left-padded to stay causal.
+// CausalConvPositionEmbedding's grouped conv, causal: its kernel-1 rows of left context come
+// from causal_conv (zeros at the start, or a stream's saved tail).
 ConvLayer load_position_conv(Backend& backend, const WeightLoader& wl, const std::string& base,
                              int64_t dim) {
   const int64_t groups = DitConfig::kConvPosGroups, k = DitConfig::kConvPosKernel;
@@ -46,7 +47,6 @@ ConvLayer load_position_conv(Backend& backend, const WeightLoader& wl, const std
   c.shape.in_channels = c.shape.out_channels = dim;
   c.shape.kernel = k;
   c.shape.groups = groups;
-  c.shape.pad_left = k - 1;
   return c;
 }
 
@@ -123,6 +123,17 @@ void DitEstimator::estimate(std::span<const DitInput> batch, Batch& out,
       fail("dit: cond must be [", in.x->rows, ", ", c.mel_dim, "]");
     if (in.spks != nullptr && (in.spks->rows != 1 || in.spks->ch != c.spk_dim))
       fail("dit: spks must be [1, ", c.spk_dim, "]");
+    if (in.state != nullptr) {
+      if (!in.chunked) fail("dit: incremental state needs chunk masks (streaming)");
+      const int64_t end = in.state->committed + in.x->rows;
+      if (in.commit < in.state->committed || in.commit > end)
+        fail("dit: commit frame ", in.commit, " outside this call's frames");
+      if (in.state->kv.empty()) {
+        in.state->kv.resize(static_cast<size_t>(c.depth));
+        for (auto& h : in.state->kv) h.half = in.state->half_kv;
+        in.state->conv_tails.resize(2);  // the two position convs
+      }
+    }
   }
   const auto traced = [&](size_t i) { return traces.empty() ? nullptr : traces[i]; };
   auto stream = backend_.create_stream();
@@ -162,8 +173,19 @@ void DitEstimator::estimate(std::span<const DitInput> batch, Batch& out,
     part(in.spks, c.spk_dim, 0);  // one row, repeated over T
   }
   w.proj.run(e, cat, h);
-  w.pos1.run(e, h, p1);
-  w.pos2.run(e, p1, p2, {ActivationKind::Mish});
+  Batch scratch;
+  for (size_t conv = 0; conv < 2; ++conv) {
+    std::vector<CausalConvIo> io(n);
+    for (size_t i = 0; i < n; ++i) {
+      FlowEstimatorState* st = batch[i].state;
+      io[i] = {conv == 0 ? &h[i] : &p1[i], conv == 0 ? &p1[i] : &p2[i],
+               st != nullptr ? &st->conv_tails[conv] : nullptr, st != nullptr ? st->committed : 0,
+               st != nullptr ? batch[i].commit : -1};
+    }
+    // Conv1 → Mish → conv2 → Mish: the first Mish is conv2's input activation.
+    causal_conv(e, conv == 0 ? w.pos1 : w.pos2, io, scratch,
+                conv == 0 ? Activation{} : Activation{ActivationKind::Mish});
+  }
   activate(e, p2, {ActivationKind::Mish});
   for (size_t i = 0; i < n; ++i) {
     if (DitTrace* tr = traced(i)) {
@@ -178,7 +200,9 @@ void DitEstimator::estimate(std::span<const DitInput> batch, Batch& out,
   std::vector<std::vector<int32_t>> positions(n);
   for (size_t i = 0; i < n; ++i) {
     positions[i].resize(static_cast<size_t>(h[i].rows));
-    std::iota(positions[i].begin(), positions[i].end(), 0);
+    const FlowEstimatorState* st = batch[i].state;  // absolute positions from frame 0
+    std::iota(positions[i].begin(), positions[i].end(),
+              static_cast<int32_t>(st != nullptr ? st->committed : 0));
   }
   AttentionArgs attn;
   attn.num_heads = attn.num_kv_heads = c.heads;
@@ -210,9 +234,16 @@ void DitEstimator::estimate(std::span<const DitInput> batch, Batch& out,
         e.k.rope(e.s, a->ptr(), a->rows, 1, c.dim_head, c.inner_dim(), positions[i].data(),
                  kRopeTheta, RopePairs::Adjacent);
       }
-      io[i] = {&q[i], nullptr, &k[i],
-               &v[i], &att[i], nullptr,
-               0,     -1,      batch[i].chunked && c.static_chunk_size > 0};
+      FlowEstimatorState* st = batch[i].state;
+      io[i] = {&q[i],
+               nullptr,
+               &k[i],
+               &v[i],
+               &att[i],
+               st != nullptr ? &st->kv[l] : nullptr,
+               st != nullptr ? st->committed : 0,
+               st != nullptr ? batch[i].commit : -1,
+               batch[i].chunked && c.static_chunk_size > 0};
       att[i].resize(e, q[i].rows, c.inner_dim());
     }
     self_attention(e, io, attn);
@@ -236,14 +267,18 @@ void DitEstimator::estimate(std::span<const DitInput> batch, Batch& out,
     if (DitTrace* tr = traced(i)) tr->normout = download(e, nrm[i]);
   w.proj_out.run(e, nrm, out);
   stream->synchronize();
+  for (const DitInput& in : batch) {
+    if (in.state != nullptr) in.state->committed = in.commit;
+  }
 }
 
-double DitEstimator::flops(int64_t frames, int64_t chunk) const {
+double DitEstimator::flops(int64_t frames, int64_t past, int64_t chunk) const {
   const DitConfig& c = config_;
   const Weights& w = *w_;
-  double keys = 0;  // keys seen, summed over the queries
-  for (int64_t i = 0; i < frames; ++i)
-    keys += static_cast<double>(chunk > 0 ? std::min(frames, (i / chunk + 1) * chunk) : frames);
+  double keys = 0;  // keys seen, summed over the new queries
+  const int64_t end = past + frames;
+  for (int64_t i = past; i < end; ++i)
+    keys += static_cast<double>(chunk > 0 ? std::min(end, (i / chunk + 1) * chunk) : end);
   double f =
       w.proj.flops(frames) + w.pos1.flops(frames) + w.pos2.flops(frames) + w.proj_out.flops(frames);
   for (const auto& b : w.blocks) {

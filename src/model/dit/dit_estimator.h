@@ -18,6 +18,7 @@
 #include "core/backend.h"
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
+#include "model/flow/flow_state.h"
 #include "model/layers.h"
 
 namespace cosy {
@@ -29,6 +30,12 @@ struct DitInput {
   const Act* spks = nullptr;  // [1, spk_dim]; null: zeros
   float t = 0;
   bool chunked = false;
+  // Incremental streaming (chunked only): x's first row is frame state->committed; the
+  // state supplies the attention keys/values and position-conv inputs of earlier frames,
+  // and afterwards keeps those of the frames before `commit` (a chunk boundary: their
+  // outputs are final).
+  FlowEstimatorState* state = nullptr;
+  int64_t commit = 0;
 };
 
 // Intermediate values of one input, for tests against the official code.
@@ -53,9 +60,9 @@ class DitEstimator {
   void estimate(std::span<const DitInput> batch, Batch& out,
                 std::span<DitTrace* const> traces = {}) const;
 
-  // Multiply-adds ×2 of one pass over `frames` frames, chunk-causal over `chunk` frames or
-  // full attention (0).
-  double flops(int64_t frames, int64_t chunk = 0) const;
+  // Multiply-adds ×2 of one pass over `frames` new frames after `past` cached ones,
+  // chunk-causal over `chunk` frames or full attention (0).
+  double flops(int64_t frames, int64_t past = 0, int64_t chunk = 0) const;
   const DitConfig& config() const { return config_; }
 
  private:

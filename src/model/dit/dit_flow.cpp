@@ -66,6 +66,8 @@ void DitFlowModel::check(const DitFlowRequest& r) const {
     fail("dit flow: ", frames, " frames exceed the noise table's ",
          static_cast<int64_t>(noise_.size()) / bins);
   if (r.mel == nullptr) fail("dit flow: no output");
+  if (r.state != nullptr && (!r.streaming || r.finalize || c.decoder.dit.static_chunk_size <= 0))
+    fail("dit flow: incremental state is for chunk-masked, non-final streaming calls");
 }
 
 void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
@@ -103,14 +105,33 @@ void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
   la_conv1_.run(e, padded, y1);
   la_conv2_.run(e, y1, h, {ActivationKind::LeakyRelu, 0.01f}, /*accumulate=*/true);
 
+  // Frames [first, end) run: an incremental call starts at its state's committed frames and
+  // keeps those before the last chunk boundary (their outputs are final).
+  const int64_t ratio = c.token_mel_ratio, chunk = c.decoder.dit.static_chunk_size;
+  std::vector<int64_t> first(n, 0), commit(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    FlowStreamState* st = batch[i].state;
+    if (st == nullptr) continue;
+    first[i] = st->encoder.committed * ratio;
+    commit[i] = ratio * body[i] / chunk * chunk;
+    if (first[i] > commit[i])
+      fail("dit flow: the stream's state is past this call's frames (", first[i], " > ", commit[i],
+           ")");
+    if (st->estimator.empty()) {
+      st->estimator.resize(static_cast<size_t>(2 * kEulerSteps));
+      for (auto& es : st->estimator) es.half_kv = st->half_kv;
+    }
+  }
+
   // mu: every frame twice. The speaker vector, cond (the prompt mel, then zeros) and the
   // fixed noise.
   Batch mu(n), xvec(n), spks, cond(n), x(n);
   for (size_t i = 0; i < n; ++i) {
     const DitFlowRequest& r = batch[i];
-    const int64_t T = 2 * body[i];
+    const int64_t T = ratio * body[i] - first[i];
     std::vector<int32_t> twice(static_cast<size_t>(T));
-    for (int64_t f = 0; f < T; ++f) twice[static_cast<size_t>(f)] = static_cast<int32_t>(f / 2);
+    for (int64_t f = 0; f < T; ++f)
+      twice[static_cast<size_t>(f)] = static_cast<int32_t>((first[i] + f) / ratio);
     mu[i].resize(e, T, din);
     e.k.gather_rows(e.s, h[i].ptr(), din, twice.data(), T, mu[i].ptr());
     double ss = 0;
@@ -120,15 +141,15 @@ void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
     for (size_t k = 0; k < unit.size(); ++k) unit[k] = r.embedding[k] / norm;
     upload(e, unit, 1, c.spk_embed_dim, xvec[i]);
     const int64_t prompt_frames = static_cast<int64_t>(r.prompt_feat.size()) / bins;
-    const int64_t from_prompt = std::min(prompt_frames, T);
+    const int64_t from_prompt = std::clamp<int64_t>(prompt_frames - first[i], 0, T);
     cond[i].resize(e, T, bins);
     if (from_prompt > 0) {
-      e.b.copy(e.s, cond[i].ptr(), r.prompt_feat.data(),
+      e.b.copy(e.s, cond[i].ptr(), r.prompt_feat.data() + first[i] * bins,
                static_cast<size_t>(from_prompt * bins) * sizeof(float));
     }
     e.k.fill_2d(e.s, cond[i].row(from_prompt), bins, T - from_prompt, bins, 0.0f);
     x[i].resize(e, T, bins);
-    e.k.copy_2d(e.s, noise_.data(), bins, x[i].ptr(), bins, T, bins);
+    e.k.copy_2d(e.s, noise_.data() + first[i] * bins, bins, x[i].ptr(), bins, T, bins);
   }
   spk_affine_.run(e, xvec, spks);
   for (size_t i = 0; i < n; ++i) {
@@ -154,6 +175,14 @@ void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
       const bool chunked = batch[i].streaming;
       in[2 * i] = {&x[i], &mu[i], &cond[i], &spks[i], t, chunked};
       in[2 * i + 1] = {&x[i], nullptr, nullptr, nullptr, t, chunked};
+      if (FlowStreamState* st = batch[i].state) {
+        // Each step and CFG half sees other inputs, so each keeps its own keys.
+        for (int64_t half = 0; half < 2; ++half) {
+          in[2 * i + static_cast<size_t>(half)].state =
+              &st->estimator[static_cast<size_t>(2 * (step - 1) + half)];
+          in[2 * i + static_cast<size_t>(half)].commit = commit[i];
+        }
+      }
       DitFlowTrace* tr = batch[i].trace;
       traces[2 * i] = step == 1 && tr != nullptr ? &tr->est0[0] : nullptr;
       traces[2 * i + 1] = step == 1 && tr != nullptr ? &tr->est0[1] : nullptr;
@@ -182,8 +211,11 @@ void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
   for (size_t i = 0; i < n; ++i) {
     const DitFlowRequest& r = batch[i];
     std::vector<float> mel = download(e, x[i]);
-    const int64_t skip = static_cast<int64_t>(r.prompt_feat.size()) / bins;
-    r.mel->assign(mel.begin() + std::min<int64_t>(skip, x[i].rows) * bins, mel.end());
+    const int64_t prompt_frames = static_cast<int64_t>(r.prompt_feat.size()) / bins;
+    const int64_t skip = std::clamp<int64_t>(prompt_frames - first[i], 0, x[i].rows);
+    r.mel->assign(mel.begin() + skip * bins, mel.end());
+    if (r.first_frame != nullptr) *r.first_frame = first[i] + skip - prompt_frames;
+    if (r.state != nullptr) r.state->encoder.committed = commit[i] / ratio;
     if (r.trace != nullptr) r.trace->mel_full = std::move(mel);
   }
 }

@@ -44,6 +44,11 @@ struct DitFlowRequest {
   bool finalize = true;                // no look-ahead context left
   std::vector<float>* mel = nullptr;   // out: [frames, bins], the prompt's frames removed
   DitFlowTrace* trace = nullptr;
+  // Incremental streaming (streaming, not final): the stream's state. Frames already
+  // committed are not recomputed, so mel starts later (first_frame); the output equals the
+  // full computation's. Null: the official full computation.
+  FlowStreamState* state = nullptr;
+  int64_t* first_frame = nullptr;  // out (optional): mel's first frame after the prompt's
 };
 
 class DitFlowModel {

@@ -54,15 +54,19 @@ Cv3Chunk Cv3Token2Wav::step() {
   r.streaming = !c.final;
   r.finalize = c.final;
   r.mel = &c.flow_mel;
+  r.first_frame = &c.flow_first_frame;
+  if (opt_.incremental && !c.final) r.state = &state_;
   if (c.flow_tokens > 0) flow_.infer({&r, 1});
   // The frames past those already emitted join the vocoder's input.
-  const int64_t from = token_offset_ * ratio * bins;
+  const int64_t from = (token_offset_ * ratio - c.flow_first_frame) * bins;
+  if (from < 0) fail("cosyvoice3 stream: the flow skipped frames not yet emitted");
   if (static_cast<int64_t>(c.flow_mel.size()) > from)
     mel_.insert(mel_.end(), c.flow_mel.begin() + from, c.flow_mel.end());
   c.hift_frames = static_cast<int64_t>(mel_.size()) / bins;
   if (c.final) {
     token_offset_ = static_cast<int64_t>(tokens_.size());
     done_ = true;
+    state_ = FlowStreamState{};  // release the caches at once
   } else {
     token_offset_ += this_hop();
     hop_ = std::min(opt_.max_hop, hop_ * opt_.hop_scale);

@@ -5,11 +5,13 @@
 //     doubles up to 100;
 //   - each chunk runs the flow over every token so far (chunk-causal attention, the last 3
 //     as look-ahead) and keeps the new frames; the last runs over all the tokens, full
-//     attention, final;
+//     attention, final. Incremental (the default): a chunk computes only its own frames,
+//     from the stream's cached keys and values (model/dit/dit_flow.h), with the same
+//     output; the final chunk's full attention still recomputes everything;
 //   - the vocoder runs over all the mel emitted so far (not final until the last chunk) and
 //     the samples past those already sent are the chunk's audio. No cross-fade.
-// Both models recompute from the start at every chunk, as the official code does: the cost
-// grows with the square of the utterance's length.
+// The vocoder recomputes from the start at every chunk, as the official code does: its cost
+// grows with the square of the utterance's length (so does the flow's when not incremental).
 #pragma once
 
 #include <cstdint>
@@ -25,15 +27,19 @@ struct Cv3StreamOptions {
   int64_t first_hop = 25;
   int64_t max_hop = 100;
   int64_t hop_scale = 2;
+  bool incremental = true;  // false: the flow recomputes every chunk, as the official code
 };
 
 // What one chunk ran, and its audio (the official schedule's columns).
 struct Cv3Chunk {
-  int64_t flow_tokens = 0;      // tokens the flow call saw (look-ahead included)
-  bool final = false;           // the flow ran final with full attention, the vocoder final
-  std::vector<float> flow_mel;  // [frames, bins]: the flow's whole output, prompt removed
-  int64_t hift_frames = 0;      // mel frames the vocoder ran over
-  std::vector<float> audio;     // the new samples
+  int64_t flow_tokens = 0;  // tokens the flow call saw (look-ahead included)
+  bool final = false;       // the flow ran final with full attention, the vocoder final
+  // [frames, bins]: what the flow computed (from flow_first_frame after the prompt's; all
+  // of it when recomputing)
+  std::vector<float> flow_mel;
+  int64_t flow_first_frame = 0;
+  int64_t hift_frames = 0;   // mel frames the vocoder ran over
+  std::vector<float> audio;  // the new samples
 };
 
 class Cv3Token2Wav {
@@ -66,6 +72,7 @@ class Cv3Token2Wav {
   Cv3StreamOptions opt_;
   std::vector<int32_t> tokens_;
   std::vector<float> mel_;  // every frame emitted so far
+  FlowStreamState state_;   // incremental: the flow's cached keys and values
   int64_t token_offset_ = 0, hop_ = 0, prompt_pad_ = 0, samples_sent_ = 0;
   bool finished_ = false, done_ = false;
 };
