@@ -9,6 +9,7 @@
 #include "golden_util.h"
 #include "kernels/cpu_backend.h"
 #include "model/hift/causal_hift.h"
+#include "model/hift/causal_hift_stream.h"
 #include "model/hift/hift_source.h"
 #include "model/model_folder.h"
 
@@ -130,6 +131,44 @@ TEST_F(GoldenCv3Hift, NonFinalCallHoldsBackItsLookAhead) {
   const std::vector<float> prefix(
       whole.speech.begin(), whole.speech.begin() + static_cast<std::ptrdiff_t>(c.speech.size()));
   EXPECT_TRUE(near(c.speech, prefix, kWaveTolerance));
+}
+
+// The incremental vocoder: mel given a piece at a time, each call running over its new frames
+// and their receptive field only, gives the whole mel's samples (to float rounding: the
+// phases it carries are the whole call's double sums, bit for bit).
+TEST_F(GoldenCv3Hift, StreamGivesTheWholeMelsSamples) {
+  const int64_t last = [] {
+    int64_t i = 0;
+    while (set().has("stream" + std::to_string(i + 1) + "_hift_mel.npy")) ++i;
+    return i;
+  }();
+  const auto mel = channels_last("stream" + std::to_string(last) + "_hift_mel.npy");
+  const auto frames = static_cast<int64_t>(mel.size()) / 80;
+  std::vector<float> whole;
+  CausalHiftRequest r;
+  r.mel = mel;
+  r.frames = frames;
+  r.speech = &whole;
+  hift_->vocode({&r, 1});
+  for (const int64_t piece : {int64_t{7}, int64_t{25}, frames}) {
+    CausalHiftStream s(*hift_);
+    std::vector<float> got;
+    int64_t widest = 0;
+    for (int64_t f = 0; f < frames; f += piece) {
+      const int64_t n = std::min(piece, frames - f);
+      const auto out = s.push(std::span<const float>(mel).subspan(static_cast<size_t>(f * 80),
+                                                                  static_cast<size_t>(n * 80)),
+                              f + n == frames);
+      widest = std::max(widest, s.last_window_frames());
+      got.insert(got.end(), out.begin(), out.end());
+    }
+    EXPECT_TRUE(near(got, whole, 1e-5)) << "pieces of " << piece;
+    // Windows are bounded by the receptive field, not by the utterance.
+    if (piece < frames) {
+      EXPECT_LE(widest, piece + hift_->decoder_context_frames() + hift_->f0_context_frames() +
+                            hift_->held_back_frames());
+    }
+  }
 }
 
 TEST_F(GoldenCv3Hift, BadInputIsAClearError) {

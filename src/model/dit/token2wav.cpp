@@ -16,7 +16,8 @@ Cv3Token2Wav::Cv3Token2Wav(const DitFlowModel& flow, const CausalHiftVocoder& hi
       prompt_feat_(prompt_feat),
       embedding_(embedding),
       opt_(options),
-      hop_(options.first_hop) {
+      hop_(options.first_hop),
+      vocoder_(hift) {
   if (opt_.first_hop <= 0 || opt_.max_hop < opt_.first_hop || opt_.hop_scale < 1)
     fail("cosyvoice3 stream: bad hop schedule");
   const auto tp = static_cast<int64_t>(prompt_tokens.size());
@@ -60,9 +61,11 @@ Cv3Chunk Cv3Token2Wav::step() {
   // The frames past those already emitted join the vocoder's input.
   const int64_t from = (token_offset_ * ratio - c.flow_first_frame) * bins;
   if (from < 0) fail("cosyvoice3 stream: the flow skipped frames not yet emitted");
-  if (static_cast<int64_t>(c.flow_mel.size()) > from)
-    mel_.insert(mel_.end(), c.flow_mel.begin() + from, c.flow_mel.end());
-  c.hift_frames = static_cast<int64_t>(mel_.size()) / bins;
+  const std::span<const float> fresh =
+      static_cast<int64_t>(c.flow_mel.size()) > from
+          ? std::span<const float>(c.flow_mel).subspan(static_cast<size_t>(from))
+          : std::span<const float>();
+  if (!opt_.incremental) mel_.insert(mel_.end(), fresh.begin(), fresh.end());
   if (c.final) {
     token_offset_ = static_cast<int64_t>(tokens_.size());
     done_ = true;
@@ -71,6 +74,14 @@ Cv3Chunk Cv3Token2Wav::step() {
     token_offset_ += this_hop();
     hop_ = std::min(opt_.max_hop, hop_ * opt_.hop_scale);
   }
+  if (opt_.incremental) {
+    c.audio = vocoder_.push(fresh, c.final);
+    c.hift_frames = vocoder_.frames();
+    c.hift_window = vocoder_.last_window_frames();
+    return c;
+  }
+  c.hift_frames = static_cast<int64_t>(mel_.size()) / bins;
+  c.hift_window = c.hift_frames;
   if (c.hift_frames > (c.final ? 0 : hift_.held_back_frames())) {
     std::vector<float> speech;
     CausalHiftRequest h;

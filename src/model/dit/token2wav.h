@@ -9,9 +9,12 @@
 //     from the stream's cached keys and values (model/dit/dit_flow.h), with the same
 //     output; the final chunk's full attention still recomputes everything;
 //   - the vocoder runs over all the mel emitted so far (not final until the last chunk) and
-//     the samples past those already sent are the chunk's audio. No cross-fade.
-// The vocoder recomputes from the start at every chunk, as the official code does: its cost
-// grows with the square of the utterance's length (so does the flow's when not incremental).
+//     the samples past those already sent are the chunk's audio. No cross-fade. Incremental:
+//     over the new frames and their receptive field only (model/hift/causal_hift_stream.h),
+//     with the same samples.
+// Recomputing (the official way) costs the square of the utterance's length; incremental,
+// each chunk costs what its own frames cost (the final chunk's full-attention flow call
+// aside).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,7 @@
 
 #include "model/dit/dit_flow.h"
 #include "model/hift/causal_hift.h"
+#include "model/hift/causal_hift_stream.h"
 
 namespace cosy {
 
@@ -27,7 +31,9 @@ struct Cv3StreamOptions {
   int64_t first_hop = 25;
   int64_t max_hop = 100;
   int64_t hop_scale = 2;
-  bool incremental = true;  // false: the flow recomputes every chunk, as the official code
+  // false: the flow and the vocoder recompute every chunk from the start, as the official
+  // code does
+  bool incremental = true;
 };
 
 // What one chunk ran, and its audio (the official schedule's columns).
@@ -38,7 +44,8 @@ struct Cv3Chunk {
   // of it when recomputing)
   std::vector<float> flow_mel;
   int64_t flow_first_frame = 0;
-  int64_t hift_frames = 0;   // mel frames the vocoder ran over
+  int64_t hift_frames = 0;   // mel frames emitted so far (what the official call covers)
+  int64_t hift_window = 0;   // mel frames the vocoder actually ran over
   std::vector<float> audio;  // the new samples
 };
 
@@ -71,8 +78,9 @@ class Cv3Token2Wav {
   std::span<const float> prompt_feat_, embedding_;
   Cv3StreamOptions opt_;
   std::vector<int32_t> tokens_;
-  std::vector<float> mel_;  // every frame emitted so far
-  FlowStreamState state_;   // incremental: the flow's cached keys and values
+  std::vector<float> mel_;    // every frame emitted so far
+  FlowStreamState state_;     // incremental: the flow's cached keys and values
+  CausalHiftStream vocoder_;  // incremental: the vocoder's window and carried phases
   int64_t token_offset_ = 0, hop_ = 0, prompt_pad_ = 0, samples_sent_ = 0;
   bool finished_ = false, done_ = false;
 };

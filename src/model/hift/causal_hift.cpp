@@ -190,6 +190,37 @@ int64_t CausalHiftVocoder::held_back_frames() const {
   return kF0LookAhead + config_.conv_pre_look_right + 1;
 }
 
+int64_t CausalHiftVocoder::f0_context_frames() const {
+  return static_cast<int64_t>(w_->f0_convs.size() - 1) * (kF0Kernel - 1);
+}
+
+int64_t CausalHiftVocoder::decoder_context_frames() const {
+  // Sums every layer's left reach, in rows of its own rate, as mel frames: an upper bound
+  // (the parallel branches' reaches are added, not maxed).
+  const HiftConfig& c = config_;
+  auto resblock_reach = [](int64_t k, const std::vector<int64_t>& dil) {
+    int64_t r = 0;
+    for (const int64_t d : dil) r += (k - 1) * d + (k - 1);
+    return r;
+  };
+  double frames = 0;
+  int64_t rate = 1;
+  for (size_t st = 0; st < c.upsample_rates.size(); ++st) {
+    rate *= c.upsample_rates[st];
+    int64_t rows = c.upsample_kernel_sizes[st] - 1 + 1;  // the conv, and a reflected row
+    for (size_t j = 0; j < c.resblock_kernel_sizes.size(); ++j)
+      rows += resblock_reach(c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]);
+    rows +=
+        resblock_reach(c.source_resblock_kernel_sizes[st], c.source_resblock_dilation_sizes[st]);
+    frames += static_cast<double>(rows) / static_cast<double>(rate);
+  }
+  // The source downsampling, conv_post, the STFT and iSTFT windows, at the STFT rate.
+  const int64_t stft_rate = samples_per_frame() / c.hop_len;
+  frames +=
+      static_cast<double>(stft_rate + 6 + 2 * c.n_fft / c.hop_len) / static_cast<double>(stft_rate);
+  return static_cast<int64_t>(std::ceil(frames)) + 1;
+}
+
 std::span<const float> CausalHiftVocoder::rand_ini() const { return w_->noise->rand_ini(); }
 
 std::span<const float> CausalHiftVocoder::source_noise(int64_t samples) const {
@@ -202,10 +233,15 @@ void CausalHiftVocoder::check(const CausalHiftRequest& r) const {
     fail("hift: the mel has ", r.mel.size(), " values, expected ", r.frames, " frames x ",
          config_.in_channels, " channels");
   }
-  if (!r.finalize && r.frames <= held_back_frames()) {
-    fail("hift: a non-final call needs more than ", held_back_frames(), " mel frames, got ",
-         r.frames);
+  if (r.f0_context < 0 || r.first_sample < 0) fail("hift: negative window offsets");
+  const int64_t made = r.frames - r.f0_context;  // frames that make audio
+  if (made <= (r.finalize ? 0 : held_back_frames())) {
+    fail("hift: a ", r.finalize ? "final" : "non-final", " call needs more than ",
+         r.finalize ? 0 : held_back_frames(), " mel frames after its F0 context, got ", made);
   }
+  if (!r.phase_start.empty() &&
+      static_cast<int64_t>(r.phase_start.size()) != config_.nb_harmonics + 1)
+    fail("hift: the start phases need one value per harmonic");
   for (size_t i = 0; i < r.mel.size(); ++i) {
     if (!std::isfinite(r.mel[i]))
       fail("hift: the mel has a non-finite value (", r.mel[i], ") at frame ",
@@ -252,10 +288,15 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
   Batch s_stft(n), mel(n);
   for (size_t i = 0; i < n; ++i) {
     const CausalHiftRequest& r = batch[i];
-    const std::vector<float> f0 = predict_f0(r.mel, r.frames, r.finalize);
+    std::vector<float> f0 = predict_f0(r.mel, r.frames, r.finalize);
+    f0.erase(f0.begin(), f0.begin() + r.f0_context);  // context only
     const auto len = static_cast<int64_t>(f0.size()) * up;
-    HarmonicSource hs = causal_harmonic_source(f0, up, c, w.l_linear_w, w.l_linear_b,
-                                               w.noise->rand_ini(), w.noise->rows(len));
+    const auto noise = w.noise->rows(r.first_sample + len)
+                           .subspan(static_cast<size_t>(r.first_sample * harmonics));
+    HarmonicSource hs = causal_harmonic_source(
+        f0, up, c, w.l_linear_w, w.l_linear_b,
+        r.first_sample == 0 ? w.noise->rand_ini() : std::span<const float>(), noise, r.phase_start);
+    if (r.phase_cum != nullptr) *r.phase_cum = hs.cum;
     Act src, re, im;
     upload(e, hs.merged, len, 1, src);
     const int64_t frames = 1 + len / c.hop_len;
@@ -269,9 +310,11 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
     k.copy_2d(e.s, im.ptr(), bins, s_stft[i].ptr() + bins, stft_ch, keep, bins);
     // The mel the decoder reads: a non-final call drops the F0's look-ahead frames, and
     // conv_pre reads the last conv_pre_look_right of the rest as its look-ahead.
-    const int64_t mel_rows = r.finalize ? r.frames : r.frames - kF0LookAhead;
-    upload(e, r.mel.first(static_cast<size_t>(mel_rows * c.in_channels)), mel_rows, c.in_channels,
-           mel[i]);
+    const int64_t mel_rows = (r.finalize ? r.frames : r.frames - kF0LookAhead) - r.f0_context;
+    upload(e,
+           r.mel.subspan(static_cast<size_t>(r.f0_context * c.in_channels),
+                         static_cast<size_t>(mel_rows * c.in_channels)),
+           mel_rows, c.in_channels, mel[i]);
     if (CausalHiftTrace* t = r.trace) {
       t->f0 = f0;
       t->sine_waves = std::move(hs.sine_waves);

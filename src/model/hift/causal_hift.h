@@ -40,6 +40,16 @@ struct CausalHiftRequest {
   bool finalize = true;
   std::vector<float>* speech = nullptr;  // out
   CausalHiftTrace* trace = nullptr;      // out (optional)
+
+  // A window of a stream (CausalHiftStream): the first f0_context frames feed only the F0
+  // predictor's left context (their F0 and audio are not made); the rest start at stream
+  // sample first_sample (the fixed noise's row), with each harmonic's cumulative phase
+  // phase_start before them (empty: the stream's start). phase_cum (optional) receives the
+  // cumulative phase after each frame that makes audio, [frames, harmonics].
+  int64_t f0_context = 0;
+  int64_t first_sample = 0;
+  std::span<const double> phase_start;
+  std::vector<double>* phase_cum = nullptr;
 };
 
 class CausalHiftVocoder {
@@ -55,6 +65,12 @@ class CausalHiftVocoder {
   int64_t samples_per_frame() const { return config_.samples_per_frame(); }
   // Mel frames a non-final call holds back (look-ahead and the held-back frame): 8.
   int64_t held_back_frames() const;
+  // Frames of left context the F0 predictor needs for an exact F0 (its causal convs): 8.
+  int64_t f0_context_frames() const;
+  // Frames of mel before a sample's own frame that can change it through the decoder (its
+  // causal convs, the source's STFT, the iSTFT), rounded up: a window that starts this far
+  // back gives that sample as the whole utterance's call does.
+  int64_t decoder_context_frames() const;
   // The fixed buffers' first rows (tests; rand_ini then the sine noise).
   std::span<const float> rand_ini() const;
   std::span<const float> source_noise(int64_t samples) const;

@@ -38,7 +38,8 @@ namespace {
 // down to the frame rate (linear, align_corners=False), the cumulative sum (double
 // accumulator, as torch's CPU cumsum) × 2π.
 std::vector<float> frame_phases(std::span<const float> f0, int64_t h, int64_t upsample, float sr,
-                                float ini) {
+                                float ini, double cum0 = 0, std::vector<double>* cum_out = nullptr,
+                                int64_t harmonics = 1) {
   const auto frames = static_cast<int64_t>(f0.size());
   const int64_t n = frames * upsample;
   std::vector<float> rad(static_cast<size_t>(n));
@@ -51,9 +52,10 @@ std::vector<float> frame_phases(std::span<const float> f0, int64_t h, int64_t up
   rad[0] += ini;
   const auto down = interpolate_linear(rad, frames, 1.0 / static_cast<double>(upsample));
   std::vector<float> phase(static_cast<size_t>(frames));
-  double cum = 0;
+  double cum = cum0;
   for (int64_t i = 0; i < frames; ++i) {
     cum += down[static_cast<size_t>(i)];
+    if (cum_out != nullptr) (*cum_out)[static_cast<size_t>(i * harmonics + h)] = cum;
     const float p = static_cast<float>(cum) * 2.0f * static_cast<float>(std::numbers::pi);
     phase[static_cast<size_t>(i)] = p * static_cast<float>(upsample);
   }
@@ -138,13 +140,14 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
 HarmonicSource causal_harmonic_source(std::span<const float> f0, int64_t upsample,
                                       const HiftConfig& c, std::span<const float> l_linear_w,
                                       float l_linear_b, std::span<const float> rand_ini,
-                                      std::span<const float> noise) {
+                                      std::span<const float> noise, std::span<const double> cum0) {
   const auto frames = static_cast<int64_t>(f0.size());
   const int64_t n = frames * upsample;
   const int64_t harmonics = c.nb_harmonics + 1;
   if (static_cast<int64_t>(l_linear_w.size()) != harmonics ||
-      static_cast<int64_t>(rand_ini.size()) != harmonics)
-    fail("hift: l_linear or rand_ini has the wrong size");
+      (!rand_ini.empty() && static_cast<int64_t>(rand_ini.size()) != harmonics) ||
+      (!cum0.empty() && static_cast<int64_t>(cum0.size()) != harmonics))
+    fail("hift: l_linear, rand_ini or the start phases have the wrong size");
   if (static_cast<int64_t>(noise.size()) < n * harmonics)
     fail("hift: the fixed source noise covers ", noise.size() / static_cast<size_t>(harmonics),
          " samples, ", n, " needed");
@@ -155,12 +158,15 @@ HarmonicSource causal_harmonic_source(std::span<const float> f0, int64_t upsampl
   HarmonicSource out;
   out.sine_waves.resize(static_cast<size_t>(n * harmonics));
   out.uv.resize(static_cast<size_t>(n));
+  out.cum.resize(static_cast<size_t>(frames * harmonics));
   for (int64_t j = 0; j < n; ++j)
     out.uv[static_cast<size_t>(j)] =
         f0[static_cast<size_t>(j / upsample)] > threshold ? 1.0f : 0.0f;
   for (int64_t h = 0; h < harmonics; ++h) {
     // Back up to the audio rate by nearest: the sine is constant within a frame.
-    const auto phase = frame_phases(f0, h, upsample, sr, rand_ini[static_cast<size_t>(h)]);
+    const auto phase = frame_phases(
+        f0, h, upsample, sr, rand_ini.empty() ? 0.0f : rand_ini[static_cast<size_t>(h)],
+        cum0.empty() ? 0.0 : cum0[static_cast<size_t>(h)], &out.cum, harmonics);
     for (int64_t j = 0; j < n; ++j) {
       const float uv = out.uv[static_cast<size_t>(j)];
       const float amp = uv * noise_std + (1.0f - uv) * sine_amp / 3.0f;

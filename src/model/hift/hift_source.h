@@ -18,6 +18,9 @@ struct HarmonicSource {
   std::vector<float> sine_waves;  // [L, H] (sample-major)
   std::vector<float> uv;          // [L]
   std::vector<float> merged;      // [L] = tanh(l_linear(sine_waves))
+  // Causal source: each harmonic's cumulative phase (in cycles) after each frame, [frames, H],
+  // what a stream carries into its next window.
+  std::vector<double> cum;
 };
 
 // f0 per mel frame → the source at the audio rate (L = frames * upsample).
@@ -29,10 +32,13 @@ HarmonicSource harmonic_source(std::span<const float> f0, int64_t upsample, cons
 // goes back up by nearest (the sine is constant within each frame); the additive noise is
 // the fixed uniform buffer `noise` ([L, H] rows, FixedSourceNoise::rows), the initial
 // phases `rand_ini` (which the linear downsampling never reads).
+// `cum0` (empty: zeros): each harmonic's cumulative phase before f0's first frame, when f0
+// continues a stream (`rand_ini` then applies to no sample: pass none).
 HarmonicSource causal_harmonic_source(std::span<const float> f0, int64_t upsample,
                                       const HiftConfig& c, std::span<const float> l_linear_w,
                                       float l_linear_b, std::span<const float> rand_ini,
-                                      std::span<const float> noise);
+                                      std::span<const float> noise,
+                                      std::span<const double> cum0 = {});
 
 // CausalHiFTGenerator's construction-time buffers: SineGen2.rand_ini (torch.rand(1, H),
 // the first zeroed) and sine_waves (torch.rand(1, max_rows, H)), drawn from the global
