@@ -236,30 +236,26 @@ void PreLookaheadConfig::validate() const {
 }
 
 ConfigFields FlowConfig::fields() const {
-  if (family == ModelFamily::CosyVoice3) {
-    return {{"class", class_name},
-            {"input_size", str(input_size)},
-            {"output_size", str(output_size)},
-            {"spk_embed_dim", str(spk_embed_dim)},
-            {"vocab_size", str(vocab_size)},
-            {"input_frame_rate", str(input_frame_rate)},
-            {"token_mel_ratio", str(token_mel_ratio)},
-            {"pre_lookahead_len", str(pre_lookahead_len)},
-            {"pre_lookahead_layer", fields_to_string("PreLookaheadLayer", pre_lookahead.fields())},
-            {"decoder", fields_to_string("CausalConditionalCFM", decoder.fields())},
-            {"estimator", fields_to_string("DiT", decoder.dit.fields())}};
+  ConfigFields f = {{"class", class_name},
+                    {"input_size", str(input_size)},
+                    {"output_size", str(output_size)},
+                    {"spk_embed_dim", str(spk_embed_dim)},
+                    {"vocab_size", str(vocab_size)},
+                    {"input_frame_rate", str(input_frame_rate)},
+                    {"token_mel_ratio", str(token_mel_ratio)},
+                    {"pre_lookahead_len", str(pre_lookahead_len)}};
+  const bool dit = family == ModelFamily::CosyVoice3;
+  if (dit) {
+    f.emplace_back("pre_lookahead_layer",
+                   fields_to_string("PreLookaheadLayer", pre_lookahead.fields()));
+  } else {
+    f.emplace_back("encoder", fields_to_string("UpsampleConformerEncoder", encoder.fields()));
   }
-  return {{"class", class_name},
-          {"input_size", str(input_size)},
-          {"output_size", str(output_size)},
-          {"spk_embed_dim", str(spk_embed_dim)},
-          {"vocab_size", str(vocab_size)},
-          {"input_frame_rate", str(input_frame_rate)},
-          {"token_mel_ratio", str(token_mel_ratio)},
-          {"pre_lookahead_len", str(pre_lookahead_len)},
-          {"encoder", fields_to_string("UpsampleConformerEncoder", encoder.fields())},
-          {"decoder", fields_to_string("CausalConditionalCFM", decoder.fields())},
-          {"estimator", fields_to_string("CausalConditionalDecoder", decoder.estimator.fields())}};
+  f.emplace_back("decoder", fields_to_string("CausalConditionalCFM", decoder.fields()));
+  f.emplace_back("estimator",
+                 dit ? fields_to_string("DiT", decoder.dit.fields())
+                     : fields_to_string("CausalConditionalDecoder", decoder.estimator.fields()));
+  return f;
 }
 
 void FlowConfig::validate() const {

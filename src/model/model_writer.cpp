@@ -237,24 +237,22 @@ ModelConfig preset_config(const std::string& preset) {
   return c;
 }
 
-std::string model_yaml(const ModelConfig& c) {
-  if (c.family == ModelFamily::CosyVoice3) return cosyvoice3_yaml(c);
-  const auto& l = c.llm;
-  const auto& f = c.flow;
-  const auto& e = f.decoder.estimator;
-  const auto& h = c.hift;
-  std::ostringstream y;
-  y << "# Written by cosyserve make-model: the structure of the released cosyvoice2.yaml.\n"
+void write_yaml_preamble(std::ostream& y, const ModelConfig& c, const std::string& file,
+                         int64_t left_chunks) {
+  y << "# Written by cosyserve make-model: the structure of the official " << file << ".\n"
     << "sample_rate: " << c.sample_rate << "\n"
-    << "llm_input_size: " << l.llm_input_size << "\n"
-    << "llm_output_size: " << l.llm_output_size << "\n"
-    << "spk_embed_dim: " << f.spk_embed_dim << "\n"
+    << "llm_input_size: " << c.llm.llm_input_size << "\n"
+    << "llm_output_size: " << c.llm.llm_output_size << "\n"
+    << "spk_embed_dim: " << c.flow.spk_embed_dim << "\n"
     << "qwen_pretrain_path: ''\n"
     << "token_frame_rate: " << c.token_frame_rate << "\n"
     << "token_mel_ratio: " << c.token_mel_ratio << "\n\n"
     << "chunk_size: " << c.chunk_size << "\n"
-    << "num_decoding_left_chunks: " << e.num_decoding_left_chunks << "\n\n"
-    << "llm: !new:cosyvoice.llm.llm.Qwen2LM\n"
+    << "num_decoding_left_chunks: " << left_chunks << "\n\n";
+}
+
+void write_yaml_llm(std::ostream& y, const LlmConfig& l) {
+  y << "llm: !new:" << l.class_name << "\n"
     << "    llm_input_size: !ref <llm_input_size>\n"
     << "    llm_output_size: !ref <llm_output_size>\n"
     << "    speech_token_size: " << l.speech_token_size << "\n"
@@ -267,8 +265,46 @@ std::string model_yaml(const ModelConfig& c) {
     << "        top_p: " << num(l.sampling.top_p) << "\n"
     << "        top_k: " << l.sampling.top_k << "\n"
     << "        win_size: " << l.sampling.win_size << "\n"
-    << "        tau_r: " << num(l.sampling.tau_r) << "\n\n"
-    << "flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec\n"
+    << "        tau_r: " << num(l.sampling.tau_r) << "\n\n";
+}
+
+void write_yaml_hift(std::ostream& y, const HiftConfig& h) {
+  y << "hift: !new:" << h.class_name << "\n"
+    << "    in_channels: " << h.in_channels << "\n"
+    << "    base_channels: " << h.base_channels << "\n"
+    << "    nb_harmonics: " << h.nb_harmonics << "\n"
+    << "    sampling_rate: !ref <sample_rate>\n"
+    << "    nsf_alpha: " << num(h.nsf_alpha) << "\n"
+    << "    nsf_sigma: " << num(h.nsf_sigma) << "\n"
+    << "    nsf_voiced_threshold: " << num(h.nsf_voiced_threshold) << "\n"
+    << "    upsample_rates: " << int_list_str(h.upsample_rates) << "\n"
+    << "    upsample_kernel_sizes: " << int_list_str(h.upsample_kernel_sizes) << "\n"
+    << "    istft_params:\n"
+    << "        n_fft: " << h.n_fft << "\n"
+    << "        hop_len: " << h.hop_len << "\n"
+    << "    resblock_kernel_sizes: " << int_list_str(h.resblock_kernel_sizes) << "\n"
+    << "    resblock_dilation_sizes: " << int_matrix_str(h.resblock_dilation_sizes) << "\n"
+    << "    source_resblock_kernel_sizes: " << int_list_str(h.source_resblock_kernel_sizes) << "\n"
+    << "    source_resblock_dilation_sizes: " << int_matrix_str(h.source_resblock_dilation_sizes)
+    << "\n"
+    << "    lrelu_slope: " << num(h.lrelu_slope) << "\n"
+    << "    audio_limit: " << num(h.audio_limit) << "\n";
+  if (h.causal) y << "    conv_pre_look_right: " << h.conv_pre_look_right << "\n";
+  y << "    f0_predictor: !new:cosyvoice.hifigan.f0_predictor."
+    << (h.f0_predictor.causal ? "CausalConvRNNF0Predictor" : "ConvRNNF0Predictor") << "\n"
+    << "        num_class: " << h.f0_predictor.num_class << "\n"
+    << "        in_channels: " << h.f0_predictor.in_channels << "\n"
+    << "        cond_channels: " << h.f0_predictor.cond_channels << "\n";
+}
+
+std::string model_yaml(const ModelConfig& c) {
+  if (c.family == ModelFamily::CosyVoice3) return cosyvoice3_yaml(c);
+  const auto& f = c.flow;
+  const auto& e = f.decoder.estimator;
+  std::ostringstream y;
+  write_yaml_preamble(y, c, "cosyvoice2.yaml", e.num_decoding_left_chunks);
+  write_yaml_llm(y, c.llm);
+  y << "flow: !new:cosyvoice.flow.flow.CausalMaskedDiffWithXvec\n"
     << "    input_size: " << f.input_size << "\n"
     << "    output_size: " << f.output_size << "\n"
     << "    spk_embed_dim: !ref <spk_embed_dim>\n"
@@ -317,31 +353,8 @@ std::string model_yaml(const ModelConfig& c) {
     << "            num_heads: " << e.num_heads << "\n"
     << "            act_fn: '" << e.act_fn << "'\n"
     << "            static_chunk_size: !ref <chunk_size> * <token_mel_ratio>\n"
-    << "            num_decoding_left_chunks: !ref <num_decoding_left_chunks>\n\n"
-    << "hift: !new:cosyvoice.hifigan.generator.HiFTGenerator\n"
-    << "    in_channels: " << h.in_channels << "\n"
-    << "    base_channels: " << h.base_channels << "\n"
-    << "    nb_harmonics: " << h.nb_harmonics << "\n"
-    << "    sampling_rate: !ref <sample_rate>\n"
-    << "    nsf_alpha: " << num(h.nsf_alpha) << "\n"
-    << "    nsf_sigma: " << num(h.nsf_sigma) << "\n"
-    << "    nsf_voiced_threshold: " << num(h.nsf_voiced_threshold) << "\n"
-    << "    upsample_rates: " << int_list_str(h.upsample_rates) << "\n"
-    << "    upsample_kernel_sizes: " << int_list_str(h.upsample_kernel_sizes) << "\n"
-    << "    istft_params:\n"
-    << "        n_fft: " << h.n_fft << "\n"
-    << "        hop_len: " << h.hop_len << "\n"
-    << "    resblock_kernel_sizes: " << int_list_str(h.resblock_kernel_sizes) << "\n"
-    << "    resblock_dilation_sizes: " << int_matrix_str(h.resblock_dilation_sizes) << "\n"
-    << "    source_resblock_kernel_sizes: " << int_list_str(h.source_resblock_kernel_sizes) << "\n"
-    << "    source_resblock_dilation_sizes: " << int_matrix_str(h.source_resblock_dilation_sizes)
-    << "\n"
-    << "    lrelu_slope: " << num(h.lrelu_slope) << "\n"
-    << "    audio_limit: " << num(h.audio_limit) << "\n"
-    << "    f0_predictor: !new:cosyvoice.hifigan.f0_predictor.ConvRNNF0Predictor\n"
-    << "        num_class: " << h.f0_predictor.num_class << "\n"
-    << "        in_channels: " << h.f0_predictor.in_channels << "\n"
-    << "        cond_channels: " << h.f0_predictor.cond_channels << "\n";
+    << "            num_decoding_left_chunks: !ref <num_decoding_left_chunks>\n\n";
+  write_yaml_hift(y, c.hift);
   return y.str();
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "model/hift/hift_resblock.h"
 #include "model/hift/hift_source.h"
 #include "model/layers.h"
 #include "model/param_schema.h"
@@ -95,32 +96,6 @@ void elu(std::vector<double>& x) {
   for (double& v : x) v = v > 0 ? v : std::exp(v) - 1.0;  // torch's ELU, alpha 1
 }
 
-// A ResBlock whose dilated convs are left-causal (CosyVoice3).
-struct CausalResBlock {
-  struct Layer {
-    ConvLayer conv1, conv2;
-    ConstArray<float> alpha1, alpha2;
-  };
-  std::vector<Layer> layers;
-};
-
-CausalResBlock load_causal_resblock(const WeightLoader& wl, const std::string& p, int64_t ch,
-                                    int64_t k, const std::vector<int64_t>& dilations) {
-  CausalResBlock rb;
-  for (size_t i = 0; i < dilations.size(); ++i) {
-    const int64_t d = dilations[i];
-    CausalResBlock::Layer l;
-    l.conv1 = load_conv(wl, p + ".convs1." + std::to_string(i), ch, ch, k, (k - 1) * d, 0, 1, d);
-    l.conv2 = load_conv(wl, p + ".convs2." + std::to_string(i), ch, ch, k, k - 1, 0);
-    l.alpha1 = wl.constants(p + ".activations1." + std::to_string(i) + ".alpha");
-    l.alpha2 = wl.constants(p + ".activations2." + std::to_string(i) + ".alpha");
-    if (static_cast<int64_t>(l.alpha1.size()) != ch || static_cast<int64_t>(l.alpha2.size()) != ch)
-      fail(p, ": Snake alphas must have ", ch, " values");
-    rb.layers.push_back(std::move(l));
-  }
-  return rb;
-}
-
 }  // namespace
 
 struct CausalHiftVocoder::Weights {
@@ -133,7 +108,7 @@ struct CausalHiftVocoder::Weights {
   ConvLayer conv_pre;  // unpadded; a final call pads conv_pre_look_right zero frames
   std::vector<ConvLayer> ups;
   std::vector<ConvLayer> source_downs;
-  std::vector<CausalResBlock> source_resblocks, resblocks;
+  std::vector<HiftResBlock> source_resblocks, resblocks;
   ConvLayer conv_post;
 };
 
@@ -172,13 +147,13 @@ CausalHiftVocoder::CausalHiftVocoder(Backend& backend, const HiftConfig& config,
     const int64_t u = cum[stages - 1 - i];
     w.source_downs.push_back(load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch,
                                        u == 1 ? 1 : 2 * u, u - 1, 0, u));
-    w.source_resblocks.push_back(load_causal_resblock(wl, "source_resblocks." + std::to_string(i),
-                                                      cout, c.source_resblock_kernel_sizes[i],
-                                                      c.source_resblock_dilation_sizes[i]));
+    w.source_resblocks.push_back(load_hift_resblock(wl, "source_resblocks." + std::to_string(i),
+                                                    cout, c.source_resblock_kernel_sizes[i],
+                                                    c.source_resblock_dilation_sizes[i], true));
     for (size_t j = 0; j < c.resblock_kernel_sizes.size(); ++j) {
-      w.resblocks.push_back(load_causal_resblock(
+      w.resblocks.push_back(load_hift_resblock(
           wl, "resblocks." + std::to_string(i * c.resblock_kernel_sizes.size() + j), cout,
-          c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]));
+          c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j], true));
     }
   }
   w.conv_post = load_conv(wl, "conv_post", stft_ch, base >> stages, 7, 6, 0);
@@ -338,13 +313,8 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
       if (batch[i].trace != nullptr) batch[i].trace->conv_pre_out = download(e, x[i]);
     }
   }
-  auto resblock = [&](const CausalResBlock& rb, const Batch& in, Batch& out) {
-    out.resize(in.size());
-    for (size_t i = 0; i < in.size(); ++i) copy_act(e, in[i], out[i]);
-    for (const auto& l : rb.layers) {
-      l.conv1.run(e, out, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
-      l.conv2.run(e, t, out, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
-    }
+  auto resblock = [&](const HiftResBlock& rb, const Batch& in, Batch& out) {
+    rb.run(e, in, out, t);
   };
   const size_t stages = c.upsample_rates.size();
   const size_t kernels = c.resblock_kernel_sizes.size();

@@ -6,41 +6,14 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "model/hift/hift_resblock.h"
 #include "model/hift/hift_source.h"
 #include "model/layers.h"
 #include "model/scratch_pool.h"
 
 namespace cosy {
 
-namespace {
-
-struct ResBlock {
-  struct Layer {
-    ConvLayer conv1, conv2;
-    ConstArray<float> alpha1, alpha2;
-  };
-  std::vector<Layer> layers;
-};
-
-ResBlock load_resblock(const WeightLoader& wl, const std::string& p, int64_t ch, int64_t k,
-                       const std::vector<int64_t>& dilations) {
-  ResBlock rb;
-  for (size_t i = 0; i < dilations.size(); ++i) {
-    const int64_t d = dilations[i];
-    ResBlock::Layer l;
-    const int64_t pad1 = (k * d - d) / 2, pad2 = (k - 1) / 2;
-    l.conv1 = load_conv(wl, p + ".convs1." + std::to_string(i), ch, ch, k, pad1, pad1, 1, d);
-    l.conv2 = load_conv(wl, p + ".convs2." + std::to_string(i), ch, ch, k, pad2, pad2);
-    l.alpha1 = wl.constants(p + ".activations1." + std::to_string(i) + ".alpha");
-    l.alpha2 = wl.constants(p + ".activations2." + std::to_string(i) + ".alpha");
-    if (static_cast<int64_t>(l.alpha1.size()) != ch || static_cast<int64_t>(l.alpha2.size()) != ch)
-      fail(p, ": Snake alphas must have ", ch, " values");
-    rb.layers.push_back(std::move(l));
-  }
-  return rb;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 
@@ -66,8 +39,8 @@ struct HiftVocoder::Weights {
   std::vector<std::shared_ptr<const PreparedWeight>> ups;
   std::vector<ConstArray<float>> ups_b;
   std::vector<ConvLayer> source_downs;
-  std::vector<ResBlock> source_resblocks;
-  std::vector<ResBlock> resblocks;
+  std::vector<HiftResBlock> source_resblocks;
+  std::vector<HiftResBlock> resblocks;
   ConvLayer conv_post;
   size_t bytes = 0;
 };
@@ -114,13 +87,13 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
         u == 1 ? load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, 1, 0, 0)
                : load_conv(wl, "source_downs." + std::to_string(i), cout, stft_ch, u * 2, u / 2,
                            u / 2, u));
-    w.source_resblocks.push_back(load_resblock(wl, "source_resblocks." + std::to_string(i), cout,
-                                               c.source_resblock_kernel_sizes[i],
-                                               c.source_resblock_dilation_sizes[i]));
+    w.source_resblocks.push_back(load_hift_resblock(wl, "source_resblocks." + std::to_string(i),
+                                                    cout, c.source_resblock_kernel_sizes[i],
+                                                    c.source_resblock_dilation_sizes[i], false));
     for (size_t j = 0; j < c.resblock_kernel_sizes.size(); ++j) {
-      w.resblocks.push_back(
-          load_resblock(wl, "resblocks." + std::to_string(i * c.resblock_kernel_sizes.size() + j),
-                        cout, c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j]));
+      w.resblocks.push_back(load_hift_resblock(
+          wl, "resblocks." + std::to_string(i * c.resblock_kernel_sizes.size() + j), cout,
+          c.resblock_kernel_sizes[j], c.resblock_dilation_sizes[j], false));
     }
   }
   w.conv_post = load_conv(wl, "conv_post", stft_ch, base >> stages, 7, 3, 3);
@@ -193,15 +166,8 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
 
   auto lease = workspaces_->take();
   Workspace& ws = *lease;
-  auto resblock_all = [&](const ResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
-    y.resize(x.size());
-    for (size_t i = 0; i < x.size(); ++i) copy_act(e, x[i], y[i]);
-    std::vector<Act>& t = ws.t;
-    t.resize(n);
-    for (const auto& l : rb.layers) {
-      l.conv1.run(e, y, t, {ActivationKind::Snake, 0, l.alpha1.data()}, false);
-      l.conv2.run(e, t, y, {ActivationKind::Snake, 0, l.alpha2.data()}, true);
-    }
+  auto resblock_all = [&](const HiftResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
+    rb.run(e, x, y, ws.t);
   };
   auto add_into = [&](Act& y, const Act& x) {
     k.axpby(e.s, x.ptr(), y.ptr(), static_cast<int64_t>(y.size()), 1.0f, 1.0f);
