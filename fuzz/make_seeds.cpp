@@ -9,11 +9,11 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "io/audio_file.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
 #include "io/torch_checkpoint.h"
 #include "io/zip_reader.h"
-#include "io/audio_file.h"
 #include "model/model_writer.h"
 #include "onnx/graph_builder.h"
 
@@ -35,9 +35,8 @@ int main(int argc, char** argv) {
   }
   const fs::path golden = argv[1], out = argv[2];
   try {
-    for (const char* d :
-         {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer", "speech_request", "onnx", "prompt_audio",
-          "form_data", "ws_session"}) {
+    for (const char* d : {"zip", "pickle", "yaml", "npy", "safetensors", "tokenizer",
+                          "speech_request", "onnx", "prompt_audio", "form_data", "ws_session"}) {
       fs::create_directories(out / d);
     }
     // zip + pickle: the fixture checkpoints and their data.pkl, and a small file of ours.
@@ -59,6 +58,8 @@ int main(int argc, char** argv) {
     fs::copy_file(golden / "model" / "cosyvoice2.yaml", out / "yaml" / "fixture.yaml",
                   fs::copy_options::overwrite_existing);
     write(out / "yaml" / "tiny.yaml", cosy::model_yaml(cosy::preset_config("tiny")));
+    write(out / "yaml" / "cosyvoice3-tiny.yaml",
+          cosy::model_yaml(cosy::preset_config("cosyvoice3-tiny")));
     // npy: the small fixture cases.
     for (const auto& e : fs::directory_iterator(golden / "cases")) {
       if (e.path().extension() == ".npy" && fs::file_size(e.path()) <= 8192) {
@@ -98,8 +99,9 @@ int main(int argc, char** argv) {
         R"({"model":"cosyvoice2","input":"hi","voice":"v","seed":7,"temperature":0.8,"top_p":0.7,"top_k":10,"sampling":"top-k","speed":1.0,"stream_format":"sse","instructions":""})"};
     for (size_t i = 0; i < std::size(requests); ++i)
       write(out / "speech_request" / ("request" + std::to_string(i) + ".json"), requests[i]);
-    write(out / "speech_request" / "ref_audio.json",
-          R"({"model":"cosyvoice2","input":"hi","ref_audio":"data:audio/wav;base64,UklGRiQAAABXQVZF","ref_text":"hi","instructions":"slowly"})");
+    write(
+        out / "speech_request" / "ref_audio.json",
+        R"({"model":"cosyvoice2","input":"hi","ref_audio":"data:audio/wav;base64,UklGRiQAAABXQVZF","ref_text":"hi","instructions":"slowly"})");
 
     // onnx: small graphs of our own builder (the fixture models exceed the length limit).
     {
@@ -111,20 +113,26 @@ int main(int argc, char** argv) {
       g.output(z, cosy::DType::F32, {std::string("M")});
       write(out / "onnx" / "matmul.onnx", g.serialize());
       cosy::onnx::GraphBuilder c("conv", 14);
-      const std::string in = c.input("input", cosy::DType::F32, {int64_t{1}, int64_t{2}, std::string("T")});
-      const std::string conv = c.node("Conv", {in, c.weight("k", cosy::Tensor::zeros(cosy::DType::F32, {2, 2, 3}))},
-                                      {{"pads", std::vector<int64_t>{1, 1}}});
-      const std::string pooled = c.node("AveragePool", {conv}, {{"kernel_shape", std::vector<int64_t>{2}}, {"ceil_mode", int64_t{1}}});
+      const std::string in =
+          c.input("input", cosy::DType::F32, {int64_t{1}, int64_t{2}, std::string("T")});
+      const std::string conv =
+          c.node("Conv", {in, c.weight("k", cosy::Tensor::zeros(cosy::DType::F32, {2, 2, 3}))},
+                 {{"pads", std::vector<int64_t>{1, 1}}});
+      const std::string pooled =
+          c.node("AveragePool", {conv},
+                 {{"kernel_shape", std::vector<int64_t>{2}}, {"ceil_mode", int64_t{1}}});
       c.output(pooled, cosy::DType::F32, {int64_t{1}, int64_t{2}, std::string("U")});
       write(out / "onnx" / "conv.onnx", c.serialize());
     }
     // prompt audio: short files in the formats uploads come in.
     {
       std::vector<float> tone(1600);
-      for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * static_cast<float>(std::sin(0.05 * static_cast<double>(i)));
+      for (size_t i = 0; i < tone.size(); ++i)
+        tone[i] = 0.3f * static_cast<float>(std::sin(0.05 * static_cast<double>(i)));
       cosy::write_audio(out / "prompt_audio" / "tone.wav", tone, 16000, cosy::AudioFormat::Wav);
       cosy::write_audio(out / "prompt_audio" / "tone.flac", tone, 16000, cosy::AudioFormat::Flac);
-      cosy::write_audio(out / "prompt_audio" / "tone-float.wav", tone, 22050, cosy::AudioFormat::WavFloat);
+      cosy::write_audio(out / "prompt_audio" / "tone-float.wav", tone, 22050,
+                        cosy::AudioFormat::WavFloat);
     }
     write(out / "form_data" / "voice.txt",
           "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nmine\r\n"
@@ -132,10 +140,13 @@ int main(int argc, char** argv) {
           "Content-Type: audio/wav\r\n\r\nRIFF\0\0\0\0WAVE\r\n--XyZ--\r\n");
     // WebSocket sessions: one message per line.
     const char* sessions[] = {
-        "{\"type\":\"session.config\",\"model\":\"cosyvoice2\",\"voice\":\"random_voice\",\"text_streaming\":\"token\"}\n"
-        "{\"type\":\"input.text\",\"text\":\"Hi there. \"}\n{\"type\":\"input.done\"}\n{\"type\":\"session.close\"}",
+        "{\"type\":\"session.config\",\"model\":\"cosyvoice2\",\"voice\":\"random_voice\",\"text_"
+        "streaming\":\"token\"}\n"
+        "{\"type\":\"input.text\",\"text\":\"Hi there. "
+        "\"}\n{\"type\":\"input.done\"}\n{\"type\":\"session.close\"}",
         "{\"type\":\"session.config\",\"model\":\"cosyvoice2\",\"voice\":\"random_voice\"}\n"
-        "{\"type\":\"input.text\",\"text\":\"One\"}\n{\"type\":\"input.flush\"}\n{\"type\":\"cancel\"}\n{\"type\":\"input.done\"}",
+        "{\"type\":\"input.text\",\"text\":\"One\"}\n{\"type\":\"input.flush\"}\n{\"type\":"
+        "\"cancel\"}\n{\"type\":\"input.done\"}",
         "{\"type\":\"input.text\",\"text\":\"no config\"}",
         "\x01binary",
     };
