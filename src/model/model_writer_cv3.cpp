@@ -75,7 +75,7 @@ ModelConfig cosyvoice3_preset_config(bool full) {
   h.source_resblock_kernel_sizes = {7, 7, 11};
   h.source_resblock_dilation_sizes = {{1, 3, 5}, {1, 3, 5}, {1, 3, 5}};
   h.f0_predictor = {1, 80, full ? 512 : 32, true};
-  c.feat_extractor.fmax = c.sample_rate / 2.0;  // the yaml's null
+  c.feat_extractor.fmax = static_cast<double>(c.sample_rate) / 2.0;  // the yaml's null
   c.validate();
   return c;
 }

@@ -191,8 +191,8 @@ int64_t CausalHiftVocoder::decoder_context_frames() const {
   }
   // The source downsampling, conv_post, the STFT and iSTFT windows, at the STFT rate.
   const int64_t stft_rate = samples_per_frame() / c.hop_len;
-  frames +=
-      static_cast<double>(stft_rate + 6 + 2 * c.n_fft / c.hop_len) / static_cast<double>(stft_rate);
+  const int64_t window_rows = 2 * c.n_fft / c.hop_len;  // an STFT and an iSTFT frame
+  frames += static_cast<double>(stft_rate + 6 + window_rows) / static_cast<double>(stft_rate);
   return static_cast<int64_t>(std::ceil(frames)) + 1;
 }
 
