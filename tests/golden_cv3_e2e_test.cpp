@@ -165,6 +165,42 @@ TEST_F(GoldenCv3E2e, IncrementalFlowEqualsRecomputing) {
   EXPECT_TRUE(near(mel[1], mel[0], 1e-5));
 }
 
+// A chunk-causal last chunk (final_full_attention off): incremental gives the recomputed
+// frames, and the last chunk's frames differ from the official full-attention ones.
+TEST_F(GoldenCv3E2e, ChunkCausalLastChunkIsIncrementalToo) {
+  const auto tokens = ints("stream_tokens.npy");
+  std::vector<std::vector<float>> last(2);
+  for (const bool incremental : {false, true}) {
+    Cv3StreamOptions o;
+    o.incremental = incremental;
+    o.final_full_attention = false;
+    Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, o);
+    s.push_tokens(tokens);
+    s.finish();
+    Cv3Chunk c;
+    int64_t emitted = 0;
+    while (!s.done()) {
+      c = s.step();
+      if (!c.final) emitted = c.flow_first_frame + static_cast<int64_t>(c.flow_mel.size()) / 80;
+    }
+    ASSERT_TRUE(c.final);
+    EXPECT_EQ(c.flow_first_frame > 0, incremental);  // the last call skipped committed frames
+    // The last chunk's new frames.
+    const int64_t from = (emitted - c.flow_first_frame) * 80;
+    ASSERT_GE(from, 0);
+    last[incremental].assign(c.flow_mel.begin() + from, c.flow_mel.end());
+  }
+  ASSERT_FALSE(last[0].empty());
+  EXPECT_TRUE(near(last[1], last[0], 1e-5));
+  // The official last chunk (full attention) makes other frames.
+  int64_t chunks = 0;
+  while (set().has("stream" + std::to_string(chunks + 1) + "_flow_mel.npy")) ++chunks;
+  const auto official = channels_last("stream" + std::to_string(chunks) + "_flow_mel.npy");
+  const std::vector<float> official_last(
+      official.end() - static_cast<std::ptrdiff_t>(last[0].size()), official.end());
+  EXPECT_FALSE(near(last[0], official_last, kMelTolerance));
+}
+
 TEST_F(GoldenCv3E2e, OfflineIsOneFlowCallAndOneVocoderCall) {
   std::vector<float> mel;
   const auto speech = Cv3Token2Wav::offline(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_,

@@ -66,8 +66,8 @@ void DitFlowModel::check(const DitFlowRequest& r) const {
     fail("dit flow: ", frames, " frames exceed the noise table's ",
          static_cast<int64_t>(noise_.size()) / bins);
   if (r.mel == nullptr) fail("dit flow: no output");
-  if (r.state != nullptr && (!r.streaming || r.finalize || c.decoder.dit.static_chunk_size <= 0))
-    fail("dit flow: incremental state is for chunk-masked, non-final streaming calls");
+  if (r.state != nullptr && (!r.streaming || c.decoder.dit.static_chunk_size <= 0))
+    fail("dit flow: incremental state is for chunk-masked (streaming) calls");
 }
 
 void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {

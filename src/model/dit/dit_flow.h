@@ -44,7 +44,7 @@ struct DitFlowRequest {
   bool finalize = true;                // no look-ahead context left
   std::vector<float>* mel = nullptr;   // out: [frames, bins], the prompt's frames removed
   DitFlowTrace* trace = nullptr;
-  // Incremental streaming (streaming, not final): the stream's state. Frames already
+  // Incremental streaming (chunk-masked calls): the stream's state. Frames already
   // committed are not recomputed, so mel starts later (first_frame); the output equals the
   // full computation's. Null: the official full computation.
   FlowStreamState* state = nullptr;

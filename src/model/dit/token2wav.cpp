@@ -52,11 +52,11 @@ Cv3Chunk Cv3Token2Wav::step() {
   r.tokens = std::span<const int32_t>(tokens_).first(static_cast<size_t>(c.flow_tokens));
   r.prompt_feat = prompt_feat_;
   r.embedding = embedding_;
-  r.streaming = !c.final;
+  r.streaming = !c.final || !opt_.final_full_attention;
   r.finalize = c.final;
   r.mel = &c.flow_mel;
   r.first_frame = &c.flow_first_frame;
-  if (opt_.incremental && !c.final) r.state = &state_;
+  if (opt_.incremental && r.streaming) r.state = &state_;
   if (c.flow_tokens > 0) flow_.infer({&r, 1});
   // The frames past those already emitted join the vocoder's input.
   const int64_t from = (token_offset_ * ratio - c.flow_first_frame) * bins;

@@ -34,6 +34,11 @@ struct Cv3StreamOptions {
   // false: the flow and the vocoder recompute every chunk from the start, as the official
   // code does
   bool incremental = true;
+  // The official last chunk attends to the whole utterance (full attention), so its frames
+  // differ from chunk-causal ones and it recomputes everything once. false: it stays
+  // chunk-causal like the others (incremental too, when `incremental`); this changes the
+  // last chunk's audio from the official output and removes that recompute.
+  bool final_full_attention = true;
 };
 
 // What one chunk ran, and its audio (the official schedule's columns).
