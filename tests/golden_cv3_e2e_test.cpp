@@ -121,9 +121,10 @@ TEST_P(GoldenCv3Stream, FollowsTheOfficialScheduleChunkByChunk) {
     // from the stream's committed frames on.
     const auto want = channels_last(p + "flow_mel.npy");
     EXPECT_EQ(c.flow_first_frame == 0, !GetParam() || c.final || i == 0) << i;
-    EXPECT_TRUE(near(c.flow_mel,
-                     std::vector<float>(want.begin() + c.flow_first_frame * 80, want.end()),
-                     kMelTolerance))
+    EXPECT_TRUE(
+        near(c.flow_mel,
+             std::vector<float>(want.begin() + c.flow_first_frame * flow_->mel_bins(), want.end()),
+             kMelTolerance))
         << i;
     sent += static_cast<int64_t>(c.audio.size());
     all.insert(all.end(), c.audio.begin(), c.audio.end());
@@ -155,10 +156,11 @@ TEST_F(GoldenCv3E2e, IncrementalFlowEqualsRecomputing) {
     while (!s.done()) {
       const Cv3Chunk c = s.step();
       if (c.final) break;  // full attention: the same full call either way
-      const int64_t emitted = static_cast<int64_t>(mel[incremental].size()) / 80;
-      mel[incremental].insert(mel[incremental].end(),
-                              c.flow_mel.begin() + (emitted - c.flow_first_frame) * 80,
-                              c.flow_mel.end());
+      const int64_t emitted = static_cast<int64_t>(mel[incremental].size()) / flow_->mel_bins();
+      mel[incremental].insert(
+          mel[incremental].end(),
+          c.flow_mel.begin() + (emitted - c.flow_first_frame) * flow_->mel_bins(),
+          c.flow_mel.end());
     }
   }
   ASSERT_FALSE(mel[0].empty());
@@ -181,12 +183,13 @@ TEST_F(GoldenCv3E2e, ChunkCausalLastChunkIsIncrementalToo) {
     int64_t emitted = 0;
     while (!s.done()) {
       c = s.step();
-      if (!c.final) emitted = c.flow_first_frame + static_cast<int64_t>(c.flow_mel.size()) / 80;
+      if (!c.final)
+        emitted = c.flow_first_frame + static_cast<int64_t>(c.flow_mel.size()) / flow_->mel_bins();
     }
     ASSERT_TRUE(c.final);
     EXPECT_EQ(c.flow_first_frame > 0, incremental);  // the last call skipped committed frames
     // The last chunk's new frames.
-    const int64_t from = (emitted - c.flow_first_frame) * 80;
+    const int64_t from = (emitted - c.flow_first_frame) * flow_->mel_bins();
     ASSERT_GE(from, 0);
     last[incremental].assign(c.flow_mel.begin() + from, c.flow_mel.end());
   }

@@ -167,7 +167,8 @@ TEST_F(GoldenCv3Flow, BadRequestsAreClearErrors) {
   EXPECT_THROW(flow_->infer({&r, 1}), Error);
   c.tokens = {5};
   r.tokens = c.tokens;
-  r.prompt_feat = std::span<const float>(c.prompt_feat).first(80);  // 1 frame for 20 tokens
+  r.prompt_feat = std::span<const float>(c.prompt_feat)
+                      .first(static_cast<size_t>(flow_->mel_bins()));  // 1 frame
   EXPECT_THROW(flow_->infer({&r, 1}), Error);
 }
 

@@ -42,6 +42,9 @@ class GoldenCv3Hift : public ::testing::Test {
     delete folder_;
     delete backend_;
   }
+  // Mel channels and harmonics, from the fixture model's config.
+  static int64_t mel_ch() { return folder_->config.hift.in_channels; }
+  static int64_t harmonics() { return folder_->config.hift.nb_harmonics + 1; }
   struct Call {
     std::vector<float> mel, speech;
     CausalHiftTrace trace;
@@ -49,9 +52,9 @@ class GoldenCv3Hift : public ::testing::Test {
   static Call run(const std::string& mel_name, bool finalize, int64_t frames = -1) {
     Call c;
     c.mel = channels_last(mel_name);
-    const int64_t all = static_cast<int64_t>(c.mel.size()) / 80;
+    const int64_t all = static_cast<int64_t>(c.mel.size()) / mel_ch();
     if (frames < 0) frames = all;
-    c.mel.resize(static_cast<size_t>(frames * 80));
+    c.mel.resize(static_cast<size_t>(frames * mel_ch()));
     CausalHiftRequest r;
     r.mel = c.mel;
     r.frames = frames;
@@ -80,7 +83,7 @@ TEST_F(GoldenCv3Hift, FixedBuffersAreTheOfficialDraws) {
   const auto ini = hift_->rand_ini();
   EXPECT_EQ(std::vector<float>(ini.begin(), ini.end()), floats("hift_rand_ini.npy"));
   const auto want = floats("hift_noise_sine.npy");
-  const auto got = hift_->source_noise(static_cast<int64_t>(want.size()) / 9);
+  const auto got = hift_->source_noise(static_cast<int64_t>(want.size()) / harmonics());
   EXPECT_EQ(std::vector<float>(got.begin(), got.end()), want);
 }
 
@@ -143,7 +146,8 @@ TEST_F(GoldenCv3Hift, StreamGivesTheWholeMelsSamples) {
     return i;
   }();
   const auto mel = channels_last("stream" + std::to_string(last) + "_hift_mel.npy");
-  const auto frames = static_cast<int64_t>(mel.size()) / 80;
+  const int64_t ch = mel_ch();
+  const auto frames = static_cast<int64_t>(mel.size()) / ch;
   std::vector<float> whole;
   CausalHiftRequest r;
   r.mel = mel;
@@ -156,8 +160,8 @@ TEST_F(GoldenCv3Hift, StreamGivesTheWholeMelsSamples) {
     int64_t widest = 0;
     for (int64_t f = 0; f < frames; f += piece) {
       const int64_t n = std::min(piece, frames - f);
-      const auto out = s.push(std::span<const float>(mel).subspan(static_cast<size_t>(f * 80),
-                                                                  static_cast<size_t>(n * 80)),
+      const auto out = s.push(std::span<const float>(mel).subspan(static_cast<size_t>(f * ch),
+                                                                  static_cast<size_t>(n * ch)),
                               f + n == frames);
       widest = std::max(widest, s.last_window_frames());
       got.insert(got.end(), out.begin(), out.end());
@@ -172,17 +176,18 @@ TEST_F(GoldenCv3Hift, StreamGivesTheWholeMelsSamples) {
 }
 
 TEST_F(GoldenCv3Hift, BadInputIsAClearError) {
-  std::vector<float> mel(8 * 80, 0.1f), speech;
+  const int64_t held = hift_->held_back_frames();
+  std::vector<float> mel(static_cast<size_t>(held * mel_ch()), 0.1f), speech;
   CausalHiftRequest r;
   r.mel = mel;
-  r.frames = 8;
-  r.finalize = false;  // 8 frames are all look-ahead
+  r.frames = held;
+  r.finalize = false;  // every frame is held back
   r.speech = &speech;
   EXPECT_THROW(hift_->vocode({&r, 1}), Error);
   r.finalize = true;
-  r.frames = 9;  // not the mel's size
+  r.frames = held + 1;  // not the mel's size
   EXPECT_THROW(hift_->vocode({&r, 1}), Error);
-  r.frames = 8;
+  r.frames = held;
   mel[100] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_THROW(hift_->vocode({&r, 1}), Error);
 }
