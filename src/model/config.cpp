@@ -456,7 +456,7 @@ void ModelConfig::validate() const {
 int64_t causal_hift_noise_offset(const ModelConfig& m) {
   const FlowConfig& f = m.flow;
   const F0PredictorConfig& p = m.hift.f0_predictor;
-  const int64_t cfm_noise = 80 * 15000;                   // torch.randn([1, 80, 15000])
+  const int64_t cfm_noise = CfmConfig::kNoiseChannels * CfmConfig::kNoiseFrames;  // its randn
   const int64_t embedding = f.vocab_size * f.input_size;  // normal_: one output per value
   const int64_t speaker = f.output_size * f.spk_embed_dim + f.output_size;
   // Kaiming-uniform weights and uniform biases: one output per value. First conv k = 4,

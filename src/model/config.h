@@ -147,6 +147,10 @@ struct PreLookaheadConfig {
 };
 
 struct CfmConfig {
+  // The official initial noise table (CausalConditionalCFM.rand_noise, randn [1, 80, 15000]),
+  // the same for CosyVoice2 and CosyVoice3.
+  static constexpr int64_t kNoiseChannels = 80;
+  static constexpr int64_t kNoiseFrames = 15000;
   int64_t in_channels = 0;
   int64_t n_spks = 1;
   int64_t spk_emb_dim = 0;

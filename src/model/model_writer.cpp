@@ -268,6 +268,21 @@ void write_yaml_llm(std::ostream& y, const LlmConfig& l) {
     << "        tau_r: " << num(l.sampling.tau_r) << "\n\n";
 }
 
+void write_yaml_cfm(std::ostream& y, const CfmConfig& d) {
+  y << "    decoder: !new:cosyvoice.flow.flow_matching.CausalConditionalCFM\n"
+    << "        in_channels: " << d.in_channels << "\n"
+    << "        n_spks: 1\n"
+    << "        spk_emb_dim: " << d.spk_emb_dim << "\n"
+    << "        cfm_params: !new:omegaconf.DictConfig\n"
+    << "            content:\n"
+    << "                sigma_min: " << num(d.sigma_min) << "\n"
+    << "                solver: '" << d.solver << "'\n"
+    << "                t_scheduler: '" << d.t_scheduler << "'\n"
+    << "                training_cfg_rate: " << num(d.training_cfg_rate) << "\n"
+    << "                inference_cfg_rate: " << num(d.inference_cfg_rate) << "\n"
+    << "                reg_loss_type: 'l1'\n";
+}
+
 void write_yaml_hift(std::ostream& y, const HiftConfig& h) {
   y << "hift: !new:" << h.class_name << "\n"
     << "    in_channels: " << h.in_channels << "\n"
@@ -329,20 +344,9 @@ std::string model_yaml(const ModelConfig& c) {
     << "        input_size: " << f.encoder.input_size << "\n"
     << "        use_cnn_module: False\n"
     << "        macaron_style: False\n"
-    << "        static_chunk_size: !ref <chunk_size>\n"
-    << "    decoder: !new:cosyvoice.flow.flow_matching.CausalConditionalCFM\n"
-    << "        in_channels: " << f.decoder.in_channels << "\n"
-    << "        n_spks: 1\n"
-    << "        spk_emb_dim: " << f.decoder.spk_emb_dim << "\n"
-    << "        cfm_params: !new:omegaconf.DictConfig\n"
-    << "            content:\n"
-    << "                sigma_min: " << num(f.decoder.sigma_min) << "\n"
-    << "                solver: '" << f.decoder.solver << "'\n"
-    << "                t_scheduler: '" << f.decoder.t_scheduler << "'\n"
-    << "                training_cfg_rate: " << num(f.decoder.training_cfg_rate) << "\n"
-    << "                inference_cfg_rate: " << num(f.decoder.inference_cfg_rate) << "\n"
-    << "                reg_loss_type: 'l1'\n"
-    << "        estimator: !new:cosyvoice.flow.decoder.CausalConditionalDecoder\n"
+    << "        static_chunk_size: !ref <chunk_size>\n";
+  write_yaml_cfm(y, f.decoder);
+  y << "        estimator: !new:cosyvoice.flow.decoder.CausalConditionalDecoder\n"
     << "            in_channels: " << e.in_channels << "\n"
     << "            out_channels: " << e.out_channels << "\n"
     << "            channels: " << int_list_str(e.channels) << "\n"

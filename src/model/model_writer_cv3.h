@@ -12,6 +12,7 @@ namespace cosy {
 void write_yaml_preamble(std::ostream& y, const ModelConfig& c, const std::string& file,
                          int64_t left_chunks);
 void write_yaml_llm(std::ostream& y, const LlmConfig& l);
+void write_yaml_cfm(std::ostream& y, const CfmConfig& decoder);
 void write_yaml_hift(std::ostream& y, const HiftConfig& h);
 
 // Fun-CosyVoice3-0.5B's dimensions (`full`), or a tiny model for tests.

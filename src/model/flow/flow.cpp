@@ -13,8 +13,8 @@ namespace {
 
 // CausalConditionalCFM draws its noise once at construction: torch.manual_seed(0);
 // randn([1, 80, 50 * 300]), i.e. 300 s of 50 Hz frames.
-constexpr int64_t kNoiseChannels = 80;
-constexpr int64_t kNoiseFrames = 15000;
+constexpr int64_t kNoiseChannels = CfmConfig::kNoiseChannels;
+constexpr int64_t kNoiseFrames = CfmConfig::kNoiseFrames;
 
 bool all_finite(std::span<const float> v) {
   for (const float f : v)

@@ -313,9 +313,6 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
       if (batch[i].trace != nullptr) batch[i].trace->conv_pre_out = download(e, x[i]);
     }
   }
-  auto resblock = [&](const HiftResBlock& rb, const Batch& in, Batch& out) {
-    rb.run(e, in, out, t);
-  };
   const size_t stages = c.upsample_rates.size();
   const size_t kernels = c.resblock_kernel_sizes.size();
   for (size_t st = 0; st < stages; ++st) {
@@ -338,7 +335,7 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
       }
     }
     w.source_downs[st].run(e, s_stft, si);
-    resblock(w.source_resblocks[st], si, si2);
+    w.source_resblocks[st].run(e, si, si2, t);
     for (size_t i = 0; i < n; ++i) {
       if (si2[i].rows != x[i].rows)
         fail("hift: source (", si2[i].rows, ") and upsampled (", x[i].rows,
@@ -346,7 +343,7 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
       k.axpby(e.s, si2[i].ptr(), x[i].ptr(), static_cast<int64_t>(x[i].size()), 1.0f, 1.0f);
     }
     for (size_t j = 0; j < kernels; ++j) {
-      resblock(w.resblocks[st * kernels + j], x, r);
+      w.resblocks[st * kernels + j].run(e, x, r, t);
       for (size_t i = 0; i < n; ++i) {
         if (j == 0) {
           std::swap(xs[i], r[i]);

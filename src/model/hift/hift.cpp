@@ -166,9 +166,6 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
 
   auto lease = workspaces_->take();
   Workspace& ws = *lease;
-  auto resblock_all = [&](const HiftResBlock& rb, const std::vector<Act>& x, std::vector<Act>& y) {
-    rb.run(e, x, y, ws.t);
-  };
   auto add_into = [&](Act& y, const Act& x) {
     k.axpby(e.s, x.ptr(), y.ptr(), static_cast<int64_t>(y.size()), 1.0f, 1.0f);
   };
@@ -274,13 +271,13 @@ void HiftVocoder::vocode(std::span<HiftRequest> batch) const {
     std::swap(x, tmp);
 
     w.source_downs[st].run(e, s_stft, si, {}, false);
-    resblock_all(w.source_resblocks[st], si, si2);
+    w.source_resblocks[st].run(e, si, si2, ws.t);
     for (size_t i = 0; i < n; ++i) {
       if (si2[i].rows != x[i].rows) fail("hift: source and upsampled lengths differ at stage ", st);
       add_into(x[i], si2[i]);
     }
     for (size_t j = 0; j < kernels; ++j) {
-      resblock_all(w.resblocks[st * kernels + j], x, r);
+      w.resblocks[st * kernels + j].run(e, x, r, ws.t);
       for (size_t i = 0; i < n; ++i) {
         if (j == 0) {
           std::swap(xs[i], r[i]);
