@@ -4,8 +4,10 @@
 //     achieved GFLOP/s as a fraction of this machine's peak FMA rate (measured in this run);
 //   - streaming the same tokens with the official schedule: the flow and vocoder
 //     recomputing every chunk (the official code) against incremental, and incremental
-//     with a chunk-causal last chunk (not the official output), in the same run.
-//   build/bench/cv3_bench [--seconds S] [--no-recompute]
+//     with a chunk-causal last chunk (not the official output), in the same run, with each
+//     chunk's seconds: incremental chunks cost what their own frames cost, recomputed ones
+//     grow with the prefix. --hop N makes every chunk N tokens (first and largest hop).
+//   build/bench/cv3_bench [--seconds S] [--hop N] [--no-recompute]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -38,10 +40,17 @@ bool is_gain(const ParamSpec& s) {
 
 int main(int argc, char** argv) {
   double seconds = 5;
+  int64_t hop = 0;  // 0: the official schedule (25, doubling up to 100)
   bool recompute = true;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
+    } else if (std::strcmp(argv[i], "--hop") == 0 && i + 1 < argc) {
+      hop = std::stoll(argv[++i]);
+      if (hop < 1) {
+        std::fprintf(stderr, "--hop must be >= 1\n");
+        return 2;
+      }
     } else if (std::strcmp(argv[i], "--no-recompute") == 0) {
       recompute = false;
     } else {
@@ -108,6 +117,7 @@ int main(int argc, char** argv) {
     Cv3StreamOptions o;
     o.incremental = way.incremental;
     o.final_full_attention = way.full_attention_last;
+    if (hop > 0) o.first_hop = o.max_hop = hop;
     Cv3Token2Wav s(flow, hift, prompt, prompt_feat, xvec, o);
     s.push_tokens(tokens);
     s.finish();
@@ -115,15 +125,23 @@ int main(int argc, char** argv) {
     int chunks = 0;
     int64_t samples = 0;
     double first = 0;
+    std::string each;
+    auto tc = t0;
     while (!s.done()) {
       const Cv3Chunk ch = s.step();
       if (chunks++ == 0) first = seconds_since(t0);
+      char one[32];
+      std::snprintf(one, sizeof one, "%s%.2f", each.empty() ? "" : " ", seconds_since(tc));
+      each += one;
+      tc = std::chrono::steady_clock::now();
       samples += static_cast<int64_t>(ch.audio.size());
     }
     const double total = seconds_since(t0);
     std::printf(
-        "streaming, %s: %d chunks, first chunk %.2f s, total %.2f s (RTF %.3f), %lld samples\n",
-        way.name, chunks, first, total, total / seconds, static_cast<long long>(samples));
+        "streaming, %s: %d chunks, first chunk %.2f s, total %.2f s (RTF %.3f), %lld samples\n"
+        "  seconds per chunk: %s\n",
+        way.name, chunks, first, total, total / seconds, static_cast<long long>(samples),
+        each.c_str());
   }
   return 0;
 }

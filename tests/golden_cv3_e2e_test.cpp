@@ -11,6 +11,7 @@
 #include "model/dit/token2wav.h"
 #include "model/model_folder.h"
 #include "model/spectral_distance.h"
+#include "runtime/engine.h"
 #include "runtime/silent_tokens.h"
 #include "waveform_fidelity.h"
 
@@ -229,6 +230,41 @@ TEST_F(GoldenCv3E2e, TextToSpeechMatches) {
   std::vector<float> mel;
   const auto speech =
       Cv3Token2Wav::offline(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, kept, &mel);
+  EXPECT_TRUE(near(mel, channels_last("e2e_mel.npy"), kMelTolerance));
+  EXPECT_TRUE(golden::sounds_near(speech, floats("e2e_speech.npy"),
+                                  mel_tolerance_envelope(*hift_, mel, true)));
+}
+
+// The same case through the engine (Engine::open, text ids in, greedy, stream=False): the
+// stream reports the LM's tokens, the flow heard them after the silent-token cap, and the
+// mel and audio are the official ones.
+TEST_F(GoldenCv3E2e, TheEngineSpeaksTheEndToEndCase) {
+  Engine engine(*backend_, *folder_);
+  auto voice = std::make_shared<VoicePrompt>();
+  voice->text = ints("prompt_text_ids.npy");
+  voice->lm_speech = *prompt_;
+  voice->speech = *prompt_;
+  voice->feat = *prompt_feat_;
+  voice->embedding = *embedding_;
+  StreamOptions o;
+  o.voice = voice;
+  o.streaming = false;
+  o.sampling.method = SamplingMethod::Greedy;
+  std::vector<float> mel, speech;
+  auto stream = engine.open(o, [&](const AudioChunk& c) {
+    mel.insert(mel.end(), c.mel.begin(), c.mel.end());
+    speech.insert(speech.end(), c.samples.begin(), c.samples.end());
+    return true;
+  });
+  stream->push_text_ids(ints("e2e_text_ids.npy"));
+  stream->finish_input();
+  const StreamResult r = stream->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  SilentTokenCap cap(SilentTokenCap::cosyvoice3());
+  std::vector<int32_t> kept;
+  for (const int32_t t : r.speech_tokens)
+    if (cap.keep(t)) kept.push_back(t);
+  EXPECT_EQ(kept, ints("e2e_tokens.npy"));
   EXPECT_TRUE(near(mel, channels_last("e2e_mel.npy"), kMelTolerance));
   EXPECT_TRUE(golden::sounds_near(speech, floats("e2e_speech.npy"),
                                   mel_tolerance_envelope(*hift_, mel, true)));

@@ -15,6 +15,7 @@
 #include "runtime/engine.h"
 #include "runtime/lm_runner.h"
 #include "runtime/lm_session.h"
+#include "runtime/stages/cosyvoice2_stages.h"
 #include "waveform_fidelity.h"
 
 namespace cosy {
@@ -77,6 +78,10 @@ class GoldenE2e : public ::testing::TestWithParam<bool> {
   void TearDown() override {
     engine_.reset();
     backend_.reset();
+  }
+  // The engine's CosyVoice2 vocoder, for the F0 drift envelopes.
+  const HiftVocoder& hift() const {
+    return dynamic_cast<const Cv2VocoderStage&>(engine_->vocoder()).model();
   }
   static ModelFolder* folder_;
   std::unique_ptr<Backend> backend_;
@@ -148,9 +153,8 @@ TEST_P(GoldenE2e, TextAndPromptToTokensMelAndWaveform) {
   EXPECT_TRUE(near(got.mels[0], channels_last(golden::load("e2e_mel.npy")), kMelTolerance));
   // From the seeds alone: held to the F0 drift envelope (waveform_fidelity.h).
   const Tensor mel_t = golden::load("e2e_mel.npy");
-  EXPECT_TRUE(
-      sounds_near(got.speech, floats("e2e_speech.npy"),
-                  f0_drift_envelope(engine_->vocoder(), channels_last(mel_t), mel_t.dim(2), 300)));
+  EXPECT_TRUE(sounds_near(got.speech, floats("e2e_speech.npy"),
+                          f0_drift_envelope(hift(), channels_last(mel_t), mel_t.dim(2), 300)));
   EXPECT_EQ(r.samples, int64_t(got.speech.size()));
   EXPECT_GT(r.first_chunk_s, 0);
 }
@@ -187,9 +191,8 @@ TEST_P(GoldenE2e, StreamingTokensChunkByChunk) {
       EXPECT_EQ(int64_t(got.chunks[size_t(k)].size()), sched[size_t(k * cols + 5)]) << k;
       // The F0 drift envelope of the chunk's vocoder call (its mel and seed).
       const Tensor hift_mel = golden::load(p + "hift_mel.npy");
-      const auto chunk_envelope =
-          f0_drift_envelope(engine_->vocoder(), channels_last(hift_mel), hift_mel.dim(2),
-                            uint64_t(sched[size_t(k * cols + 6)]));
+      const auto chunk_envelope = f0_drift_envelope(
+          hift(), channels_last(hift_mel), hift_mel.dim(2), uint64_t(sched[size_t(k * cols + 6)]));
       envelope = golden::widest(envelope, chunk_envelope);
       EXPECT_TRUE(sounds_near(got.chunks[size_t(k)], floats(p + "out.npy"), chunk_envelope))
           << "chunk " << k << " incremental " << incremental;

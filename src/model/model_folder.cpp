@@ -77,4 +77,10 @@ void ModelFolder::wait_verified() const {
   if (verification.valid()) verification.get();  // rethrows the check's Error
 }
 
+text::TextFrontend load_text_frontend(const std::filesystem::path& dir, ModelFamily family) {
+  return text::TextFrontend::load(dir / "CosyVoice-BlankEN", family == ModelFamily::CosyVoice3
+                                                                 ? text::TextFlavor::CosyVoice3
+                                                                 : text::TextFlavor::CosyVoice2);
+}
+
 }  // namespace cosy

@@ -10,6 +10,7 @@
 #include "io/torch_checkpoint.h"
 #include "model/config.h"
 #include "model/voices.h"
+#include "text/text_frontend.h"
 
 namespace cosy {
 
@@ -40,6 +41,9 @@ struct LoadOptions {
 
 // Which family a folder holds, by its yaml, as the official AutoModel decides.
 ModelFamily model_folder_family(const std::filesystem::path& dir);
+// The text frontend of a folder of that family: <dir>/CosyVoice-BlankEN's tokenizer with
+// the family's special tokens and rules (text/text_frontend.h).
+text::TextFrontend load_text_frontend(const std::filesystem::path& dir, ModelFamily family);
 // The configs alone (the family's yaml + CosyVoice-BlankEN/config.json), validated.
 ModelConfig load_model_config(const std::filesystem::path& dir);
 // Loads configs and the selected checkpoints, and checks every tensor's shape against the

@@ -9,11 +9,13 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "io/torch_checkpoint.h"
+#include "model/model_folder.h"
 #include "model/model_writer_cv3.h"
 #include "model/param_schema.h"
 #include "model/voice/frontend_models.h"
 #include "text/bpe_tokenizer.h"
 #include "text/starter_tokenizer.h"
+#include "text/text_frontend.h"
 
 namespace cosy {
 namespace {
@@ -119,16 +121,25 @@ Tensor scalar_len(int64_t n) {
   return t;
 }
 
-void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed) {
+// `prompt_prefix`: ids before the random transcript (CosyVoice3's instruction, ending in
+// <|endofprompt|>).
+void write_voices(const ModelConfig& c, const std::filesystem::path& path, uint64_t seed,
+                  const std::vector<int32_t>& prompt_prefix) {
   // A 3 s prompt (75 tokens at 25 Hz), the length the first-chunk latency target assumes.
-  const int64_t text_len = 12, token_len = 75, feat_len = token_len * c.token_mel_ratio;
+  const int64_t token_len = 75, feat_len = token_len * c.token_mel_ratio;
   SaveNode::Entries voice;
   auto add = [&](const std::string& k, Tensor t) {
     voice.push_back({k, SaveNode::tensor(std::move(t))});
   };
   // Prompt ids avoid the top of the vocabulary, where the special tokens live.
-  add("prompt_text", int_tensor({1, text_len}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643),
-                                seed, "prompt_text"));
+  const Tensor transcript =
+      int_tensor({1, 12}, std::min<int64_t>(c.llm.qwen.vocab_size, 151643), seed, "prompt_text");
+  const auto text_len = static_cast<int64_t>(prompt_prefix.size()) + transcript.numel();
+  Tensor text = Tensor::zeros(DType::I32, {1, text_len});
+  std::copy(prompt_prefix.begin(), prompt_prefix.end(), text.mutable_data<int32_t>());
+  std::copy_n(transcript.data<int32_t>(), transcript.numel(),
+              text.mutable_data<int32_t>() + prompt_prefix.size());
+  add("prompt_text", std::move(text));
   add("prompt_text_len", scalar_len(text_len));
   Tensor tokens = int_tensor({1, token_len}, c.llm.speech_token_size, seed, "speech_token");
   add("llm_prompt_speech_token", tokens);
@@ -473,10 +484,10 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
                         const WriteModelOptions& options) {
   c.validate();
   const bool cv3 = c.family == ModelFamily::CosyVoice3;
-  if (cv3 && (options.voices || options.frontend != WriteModelOptions::Frontend::None))
+  if (cv3 && options.frontend != WriteModelOptions::Frontend::None)
     fail(
-        "make-model: CosyVoice3 folders are written without voices and frontend models (not "
-        "built yet for CosyVoice3); pass --no-voices --no-frontend");
+        "make-model: CosyVoice3 folders are written without frontend models "
+        "(speech_tokenizer_v3.onnx is not built yet); pass --no-frontend");
   std::filesystem::create_directories(out / "CosyVoice-BlankEN");
   // The family is the yaml present (the official AutoModel's test): drop the other one.
   std::filesystem::remove(out / (cv3 ? "cosyvoice2.yaml" : "cosyvoice3.yaml"));
@@ -526,7 +537,16 @@ void write_model_folder(const ModelConfig& c, const std::filesystem::path& out,
     }
     save_state_dict(out / "flow.pt", "flow", flow);
   }
-  if (options.voices) write_voices(c, out / "spk2info.pt", options.seed);
+  if (options.voices) {
+    // CosyVoice3's prompt text starts with an instruction ending in <|endofprompt|>, as the
+    // official frontend's does; its id is the folder tokenizer's.
+    std::vector<int32_t> prefix;
+    if (cv3) {
+      prefix = load_text_frontend(out, ModelFamily::CosyVoice3)
+                   .encode("You are a helpful assistant.<|endofprompt|>");
+    }
+    write_voices(c, out / "spk2info.pt", options.seed, prefix);
+  }
   if (options.frontend != WriteModelOptions::Frontend::None) {
     const bool released = options.frontend == WriteModelOptions::Frontend::Released;
     voice::SpeechTokenizerShape tok =

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu_backend.h"
@@ -11,6 +12,7 @@
 #include "model/model_summary.h"
 #include "model/param_schema.h"
 #include "model/test_model_util.h"
+#include "text/text_frontend.h"
 
 namespace cosy {
 namespace {
@@ -75,8 +77,30 @@ TEST(ModelWriter, CosyVoice3FolderLoadsAndMakesAudio) {
   const auto audio = Cv3Token2Wav::offline(flow, hift, prompt, prompt_feat, xvec, tokens);
   EXPECT_EQ(audio.size(), 2 * tokens.size() * 480);
   for (const float v : audio) ASSERT_TRUE(std::isfinite(v));
-  // Voices and frontend models are not written for CosyVoice3 yet: a clear error.
-  EXPECT_THROW(write_model_folder(c, dir, WriteModelOptions{}), Error);
+  // Frontend models (speech_tokenizer_v3.onnx) are not written for CosyVoice3 yet: a clear
+  // error.
+  WriteModelOptions with_frontend;
+  with_frontend.frontend = WriteModelOptions::Frontend::Tiny;
+  EXPECT_THROW(write_model_folder(c, dir, with_frontend), Error);
+}
+
+// A CosyVoice3 folder's voices carry the instruction CosyVoice3's LM needs: the prompt
+// text holds the folder tokenizer's <|endofprompt|>.
+TEST(ModelWriter, CosyVoice3VoicesEndTheirInstructionWithEndOfPrompt) {
+  const auto dir = cosy::testing::scratch_dir("writer-cv3-voices");
+  WriteModelOptions o;
+  o.frontend = WriteModelOptions::Frontend::None;
+  write_model_folder(preset_config("cosyvoice3-tiny"), dir, o);
+  const ModelFolder m = load_model_folder(dir);
+  ASSERT_TRUE(m.voices.has_value());
+  ASSERT_EQ(m.voices->voices.size(), 1u);
+  const auto eop =
+      text::TextFrontend::load(dir / "CosyVoice-BlankEN").tokenizer().token_id("<|endofprompt|>");
+  ASSERT_GE(eop, 0);
+  const Tensor& text = m.voices->voices[0].tensors.at("prompt_text");
+  const auto ids = text.to_int_vector();
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), eop), 1);
+  EXPECT_GT(ids.end() - std::find(ids.begin(), ids.end(), eop), 1);  // a transcript follows
 }
 
 TEST(ModelWriter, CopiesTokenizerFilesWhenGiven) {

@@ -58,8 +58,22 @@ const EngineOptions& validated(const EngineOptions& o) {
 
 FlowConfig flow_config(const FlowConfig& model, const EngineOptions& o) {
   FlowConfig c = model;
-  if (o.flow_left_chunks) c.decoder.estimator.num_decoding_left_chunks = *o.flow_left_chunks;
+  if (o.flow_left_chunks) {
+    c.decoder.estimator.num_decoding_left_chunks = *o.flow_left_chunks;
+    c.decoder.dit.num_decoding_left_chunks = *o.flow_left_chunks;
+  }
   return c;
+}
+
+// The LM's limits; CosyVoice3's <|endofprompt|> is the folder tokenizer's id for it (the
+// official tokenizer's 151646 unless the folder's tokenizer says otherwise).
+LmSessionLimits lm_limits(const SpeechLm& lm, const text::TextFrontend* frontend) {
+  LmSessionLimits l = LmSessionLimits::of(lm);
+  if (l.end_of_prompt >= 0 && frontend != nullptr) {
+    const int32_t id = frontend->tokenizer().token_id("<|endofprompt|>");
+    if (id >= 0) l.end_of_prompt = id;
+  }
+  return l;
 }
 
 }  // namespace
@@ -85,7 +99,7 @@ class Engine::Scheduler {
  public:
   explicit Scheduler(Engine& engine)
       : e_(engine),
-        limits_(LmSessionLimits::of(engine.lm_)),
+        limits_(lm_limits(engine.lm_, engine.frontend())),
         runner_(engine.backend_, engine.lm_,
                 {engine.options_.kv_blocks, engine.options_.kv_block_size,
                  engine.options_.lm_voice_prefixes}) {
@@ -204,21 +218,20 @@ class Engine::Scheduler {
   }
 
   // The voice's prompt flow state for incremental streaming, computed on first use and
-  // kept for the most recent prompt_state_voices voices; null when not used. The stream
-  // copies it, so evicting it later is safe.
+  // kept for the most recent prompt_state_voices voices; null when not used or the family
+  // keeps none. The stream copies it, so evicting it later is safe.
   const FlowStreamState* prompt_state(const StreamOptions& o, int64_t serial) {
     const int64_t cap = e_.options_.prompt_state_voices;
-    if (cap == 0 || !o.streaming || !o.flow.incremental) return nullptr;
+    if (cap == 0 || !o.streaming || !o.flow.incremental || !e_.flow_->has_prompt_state())
+      return nullptr;
     auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(), [&](const auto& entry) {
       return entry.first->flow_identity() == o.voice->flow_identity() &&
              entry.second->half_kv == o.flow.half_state;
     });
     if (it == prompt_states_.end()) {
-      const VoicePrompt& v = *o.voice;
       if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Flow);
       const auto t0 = std::chrono::steady_clock::now();
-      auto state = std::make_shared<const FlowStreamState>(
-          e_.flow_.prompt_state(v.speech, v.feat, v.embedding, o.flow.half_state));
+      auto state = e_.flow_->prompt_state(*o.voice, o.flow.half_state);
       record(stats_.flow, t0, 0, 0);
       if (trace_ != nullptr) {
         const int64_t who[] = {serial};
@@ -243,10 +256,11 @@ class Engine::Scheduler {
   // Adds a segment's utterance to a stream.
   void add_utterance(ActiveStream& a, std::vector<int32_t> text, bool with_lm) {
     const StreamOptions& o = a.handle->options();
-    auto u = std::make_unique<Utterance>(e_.flow_, e_.hift_, limits_, o, a.next_segment++,
+    auto u = std::make_unique<Utterance>(*e_.flow_, *e_.vocoder_, limits_, o, a.next_segment++,
                                          std::move(text), with_lm, prompt_state(o, a.serial),
-                                         uncond_cache_ ? &*uncond_cache_ : nullptr);
-    if (u->flow_stream() != nullptr && u->flow_stream()->state().committed_tokens() > 0) {
+                                         uncond_cache_ ? &*uncond_cache_ : nullptr,
+                                         e_.silent_cap_ ? &*e_.silent_cap_ : nullptr);
+    if (u->flow_unit().started_from_prompt_state()) {
       std::lock_guard lock(stats_mutex_);
       ++stats_.prompt_state_starts;
     }
@@ -383,35 +397,25 @@ class Engine::Scheduler {
   // One batched flow call over the streaming chunks that are ready, and one over the
   // whole-segment (non-streaming) calls.
   bool flow_stage() {
-    std::vector<FlowStream::Step> steps;
-    std::vector<FlowRequest> requests;
-    std::vector<ActiveStream*> step_owner, request_owner;
-    double work = 0;  // the calls' FLOPs as predicted, for the policy's cost estimate
+    std::vector<FlowWork> work;
+    std::vector<ActiveStream*> owners;
+    double planned = 0;  // the calls' FLOPs as predicted, for the policy's cost estimate
     for (auto& ap : active_) {
       if (ap->ended || ap->utterances.empty() || !ap->selected) continue;
       Utterance& u = *ap->utterances.front();
       if (!u.flow_ready()) continue;
-      work += u.next_flow_flops();
-      if (u.flow_stream() != nullptr) {
-        steps.push_back({u.flow_stream(), &u.flow_out(), nullptr});
-        step_owner.push_back(ap.get());
-      } else {
-        requests.push_back(u.offline_request());
-        request_owner.push_back(ap.get());
-      }
+      planned += u.next_flow_flops();
+      work.push_back(u.flow_work());
+      owners.push_back(ap.get());
     }
-    if (steps.empty() && requests.empty()) return false;
+    if (work.empty()) return false;
     // Useful work: each stream's flow cost so far, before and after (see flow_flops_done).
-    std::vector<ActiveStream*> owners(step_owner);
-    owners.insert(owners.end(), request_owner.begin(), request_owner.end());
     std::vector<double> before;
     for (auto* a : owners) before.push_back(a->utterances.front()->flow_flops_done());
     if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Flow);
     const auto t0 = std::chrono::steady_clock::now();
-    run_isolated(steps, step_owner,
-                 [&](std::span<FlowStream::Step> s) { FlowStream::step(e_.flow_, s); });
-    run_isolated(requests, request_owner, [&](std::span<FlowRequest> r) { e_.flow_.infer(r); });
-    costs_.observe_flow(seconds_since(t0), work);
+    run_isolated(work, owners, [&](std::span<FlowWork> w) { e_.flow_->run(w); });
+    costs_.observe_flow(seconds_since(t0), planned);
     double flops = 0;
     for (size_t i = 0; i < owners.size(); ++i) {
       if (owners[i]->ended) continue;
@@ -424,7 +428,7 @@ class Engine::Scheduler {
       std::vector<int64_t> serials;
       for (auto* a : owners) serials.push_back(a->serial);
       trace_->stage_call(Stage::Flow, t0, std::chrono::steady_clock::now(), serials,
-                         {{"gflop", flops / 1e9}, {"computed_gflop", work / 1e9}});
+                         {{"gflop", flops / 1e9}, {"computed_gflop", planned / 1e9}});
     }
     record_flow_state();
     if (trace_ != nullptr) trace_states();
@@ -435,10 +439,7 @@ class Engine::Scheduler {
     int64_t bytes = 0;
     for (auto& ap : active_) {
       if (ap->ended) continue;
-      for (auto& u : ap->utterances) {
-        if (u->flow_stream() != nullptr)
-          bytes += static_cast<int64_t>(u->flow_stream()->state().bytes());
-      }
+      for (auto& u : ap->utterances) bytes += static_cast<int64_t>(u->flow_unit().state_bytes());
     }
     std::lock_guard lock(stats_mutex_);
     stats_.flow_state_bytes = bytes;
@@ -448,7 +449,7 @@ class Engine::Scheduler {
   // One batched vocoder call over every stream with new mel (or a tail to flush); then
   // each stream's chunk goes to its callback.
   bool hift_stage() {
-    std::vector<HiftStream::Step> steps;
+    std::vector<VocoderWork> steps;
     std::vector<ActiveStream*> owners;
     double flops = 0;
     int64_t frames = 0;
@@ -459,15 +460,14 @@ class Engine::Scheduler {
       frames += u.hift_frames_in_step();
       ap->chunk.clear();
       ap->chunk_mel = u.mel_out();
-      flops += e_.hift_.flops(u.hift_frames_in_step());
+      flops += e_.vocoder_->flops(u.hift_frames_in_step());
       steps.push_back(u.hift_step(ap->chunk));
       owners.push_back(ap.get());
     }
     if (steps.empty()) return false;
     if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Hift);
     const auto t0 = std::chrono::steady_clock::now();
-    run_isolated(steps, owners,
-                 [&](std::span<HiftStream::Step> s) { HiftStream::step(e_.hift_, s); });
+    run_isolated(steps, owners, [&](std::span<VocoderWork> w) { e_.vocoder_->run(w); });
     costs_.observe_hift(seconds_since(t0), frames);
     record(stats_.hift, t0, flops, static_cast<int64_t>(steps.size()));
     if (trace_ != nullptr) {
@@ -662,19 +662,23 @@ Engine::Engine(Backend& backend, const ModelFolder& folder, EngineOptions option
     : backend_(backend),
       options_(validated(options)),
       schedule_(options_.schedule),
+      family_(folder.config.family),
       lm_(backend, folder.config.llm, folder.llm, options.llm_weights),
-      flow_(backend, flow_config(folder.config.flow, options_), folder.flow, options.flow_weights),
-      hift_(backend, folder.config.hift, folder.hift, options.hift_weights),
       sample_rate_(static_cast<int>(folder.config.sample_rate)),
       signal_(std::make_shared<SchedulerSignal>()) {
+  ModelStages stages = load_model_stages(backend, folder, flow_config(folder.config.flow, options_),
+                                         options_.flow_weights, options_.hift_weights);
+  flow_ = std::move(stages.flow);
+  vocoder_ = std::move(stages.vocoder);
+  if (family_ == ModelFamily::CosyVoice3) silent_cap_ = SilentTokenCap::cosyvoice3();
   const auto tokenizer_dir = folder.dir / "CosyVoice-BlankEN";
   if (text::BpeTokenizer::present(tokenizer_dir))
-    frontend_.emplace(text::TextFrontend::load(tokenizer_dir));
+    frontend_.emplace(load_text_frontend(folder.dir, family_));
   if (folder.voices) {
     for (const Voice& v : folder.voices->voices) {
       try {
         auto p = std::make_shared<VoicePrompt>(VoicePrompt::from_voice(v));
-        p->check(flow_);
+        check_voice(*p);
         voices_[v.id] = std::move(p);
       } catch (const std::exception& ex) {
         unusable_voices_[v.id] = ex.what();
@@ -699,7 +703,7 @@ Engine::~Engine() {
 
 std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallback on_audio) {
   options.validate();
-  options.voice->check(flow_);
+  check_voice(*options.voice);
   options.guard.check_vocabulary(lm_.vocab().speech_tokens);
   auto stream = std::make_shared<SynthesisStream>(std::move(options), std::move(on_audio),
                                                   scheduler_->limits(), frontend(),
@@ -720,7 +724,7 @@ std::shared_ptr<SynthesisStream> Engine::open(StreamOptions options, AudioCallba
 
 void Engine::set_voice(const std::string& id, std::shared_ptr<const VoicePrompt> voice) {
   if (!voice) fail("engine: no voice given for '", id, "'");
-  voice->check(flow_);
+  check_voice(*voice);
   std::unique_lock lock(voices_mutex_);
   unusable_voices_.erase(id);
   voices_[id] = std::move(voice);

@@ -1,10 +1,11 @@
-// The synthesis engine: one model loaded once and shared read-only, any number of
-// independent streams on it, and one scheduler thread that advances every stream's
-// stages (speech LM → flow → HiFT) in batched steps across streams:
+// The synthesis engine: one model (CosyVoice2 or CosyVoice3) loaded once and shared
+// read-only, any number of independent streams on it, and one scheduler thread that
+// advances every stream's stages (speech LM → flow → vocoder) in batched steps across
+// streams:
 //   - LM: one batched forward per step over every stream that has input ready (prefill
 //     and decode rows together, continuous batching over a paged KV pool);
 //   - flow: one batched call over every stream with a chunk ready;
-//   - HiFT: one batched call over every stream with new mel.
+//   - vocoder: one batched call over every stream with new mel.
 // Each stream holds its own sessions, caches and generators (nothing leaks between
 // streams); a stream waiting for text holds up nobody. Text segments of one stream run in
 // order, the next segment's LM overlapping the current one's flow and vocoder.
@@ -19,12 +20,12 @@
 #include <thread>
 #include <vector>
 
-#include "model/flow/flow.h"
-#include "model/hift/hift.h"
 #include "model/lm/speech_lm.h"
 #include "model/model_folder.h"
 #include "runtime/lm_runner.h"
+#include "runtime/silent_tokens.h"
 #include "runtime/stage_policy.h"
+#include "runtime/stages/model_stages.h"
 #include "runtime/synthesis_stream.h"
 #include "runtime/trace.h"
 #include "text/text_frontend.h"
@@ -105,7 +106,7 @@ struct EngineStats {
 class Engine {
  public:
   // Needs the folder's llm, flow and hift checkpoints; the tokenizer and voices are used
-  // when the folder has them.
+  // when the folder has them. The folder's family picks the stages (runtime/stages).
   Engine(Backend& backend, const ModelFolder& folder, EngineOptions options = {});
   ~Engine();  // cancels the streams still open, then stops the scheduler
   Engine(const Engine&) = delete;
@@ -118,6 +119,8 @@ class Engine {
   // Safe from any thread, alongside set_voice and remove_voice.
   std::shared_ptr<const VoicePrompt> voice(const std::string& id) const;
   std::vector<std::string> voice_ids() const;
+  // An Error when the voice's prompt does not fit the model.
+  void check_voice(const VoicePrompt& voice) const { flow_->check_voice(voice); }
   // Adds or replaces a voice (checked against the flow); streams already open keep the
   // voice they were given.
   void set_voice(const std::string& id, std::shared_ptr<const VoicePrompt> voice);
@@ -133,9 +136,10 @@ class Engine {
   // Writes the engine's trace there from now on (runtime/engine_trace.h); once per engine.
   void set_trace(std::shared_ptr<TraceWriter> writer);
   const EngineOptions& options() const { return options_; }
+  ModelFamily family() const { return family_; }
   const SpeechLm& lm() const { return lm_; }
-  const FlowModel& flow() const { return flow_; }
-  const HiftVocoder& vocoder() const { return hift_; }
+  const FlowStage& flow() const { return *flow_; }
+  const VocoderStage& vocoder() const { return *vocoder_; }
   int sample_rate() const { return sample_rate_; }
 
  private:
@@ -144,9 +148,12 @@ class Engine {
   Backend& backend_;
   EngineOptions options_;
   std::atomic<SchedulePolicy> schedule_;
+  ModelFamily family_;
   SpeechLm lm_;
-  FlowModel flow_;
-  HiftVocoder hift_;
+  std::unique_ptr<FlowStage> flow_;
+  std::unique_ptr<VocoderStage> vocoder_;
+  // CosyVoice3 caps runs of silent LM tokens on their way to the flow.
+  std::optional<SilentTokenCap::Options> silent_cap_;
   int sample_rate_;
   std::optional<text::TextFrontend> frontend_;
   mutable std::shared_mutex voices_mutex_;

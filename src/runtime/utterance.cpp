@@ -1,14 +1,15 @@
 #include "runtime/utterance.h"
 
 #include "core/error.h"
+#include "runtime/voice_prompt.h"
 
 namespace cosy {
 
-Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
+Utterance::Utterance(const FlowStage& flow, const VocoderStage& vocoder,
                      const LmSessionLimits& limits, const StreamOptions& options, int64_t segment,
                      std::vector<int32_t> text, bool with_lm, const FlowStreamState* prompt_state,
-                     UncondFirstPassCache* uncond_cache)
-    : flow_(flow), options_(options), segment_(segment) {
+                     UncondFirstPassCache* uncond_cache, const SilentTokenCap::Options* silent_cap)
+    : mel_bins_(flow.mel_bins()), options_(options), segment_(segment) {
   const VoicePrompt& voice = *options.voice;
   if (with_lm) {
     LmSessionOptions o;
@@ -26,14 +27,11 @@ Utterance::Utterance(const FlowModel& flow, const HiftVocoder& vocoder,
     o.forced_tokens_per_text_token = options.forced_tokens_per_text_token;
     o.guard = options.guard;
     lm_ = std::make_unique<LmDecoder>(limits, std::move(o), options.beams);
+    if (silent_cap != nullptr) silent_cap_.emplace(*silent_cap);
   }
-  if (options.streaming) {
-    flow_stream_ = std::make_unique<FlowStream>(flow, voice.speech, voice.feat, voice.embedding,
-                                                options.flow, prompt_state, uncond_cache);
-  }
-  hift_ =
-      std::make_unique<HiftStream>(vocoder, options.vocoder_seed + static_cast<uint64_t>(segment));
-  if (options.speed != 1.0) stretch_ = std::make_unique<MelStretch>(options.speed, flow.mel_bins());
+  flow_ = flow.open(voice, options.streaming, options.flow, prompt_state, uncond_cache);
+  hift_ = vocoder.open(options.vocoder_seed + static_cast<uint64_t>(segment));
+  if (options.speed != 1.0) stretch_ = std::make_unique<MelStretch>(options.speed, mel_bins_);
 }
 
 bool Utterance::take_lm_output() {
@@ -41,7 +39,16 @@ bool Utterance::take_lm_output() {
   const auto& out = lm_->tokens();
   const auto committed = static_cast<size_t>(lm_->committed_tokens());
   if (committed > lm_taken_) {
-    push_tokens({out.data() + lm_taken_, committed - lm_taken_});
+    std::span<const int32_t> fresh(out.data() + lm_taken_, committed - lm_taken_);
+    if (silent_cap_) {
+      // The LM has conditioned on every token; the flow gets them without over-long silence.
+      std::vector<int32_t> kept;
+      for (const int32_t t : fresh)
+        if (silent_cap_->keep(t)) kept.push_back(t);
+      push_tokens(kept);
+    } else {
+      push_tokens(fresh);
+    }
     lm_taken_ = committed;
   }
   if (!lm_->finished()) return true;
@@ -57,55 +64,28 @@ bool Utterance::take_lm_output() {
 
 void Utterance::push_tokens(std::span<const int32_t> tokens) {
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  if (flow_stream_) flow_stream_->push_tokens(tokens);
+  flow_->push_tokens(tokens);
 }
 
 void Utterance::end_tokens() {
   if (tokens_ended_) return;
   tokens_ended_ = true;
-  if (flow_stream_) flow_stream_->finish();
+  flow_->finish();
   if (tokens_.empty()) done_ = true;  // nothing to say (an LM that stopped at once)
 }
 
-int64_t Utterance::tokens_missing() const {
-  return flow_stream_ ? flow_stream_->tokens_missing() : 0;
-}
+int64_t Utterance::tokens_missing() const { return flow_->tokens_missing(); }
 
-double Utterance::next_flow_flops() const {
-  if (flow_stream_) return flow_stream_->next_call_flops();
-  const auto prompt = static_cast<int64_t>(options_.voice->speech.size());
-  return flow_.flops(prompt + static_cast<int64_t>(tokens_.size()));
-}
+double Utterance::next_flow_flops() const { return flow_->next_call_flops(); }
 
-bool Utterance::flow_ready() const {
-  if (done_) return false;
-  if (flow_stream_) return flow_stream_->ready();
-  return tokens_ended_ && !offline_flow_done_;
-}
+bool Utterance::flow_ready() const { return !done_ && flow_->ready(); }
 
-FlowRequest Utterance::offline_request() {
-  const VoicePrompt& voice = *options_.voice;
-  FlowRequest r;
-  r.prompt_tokens = voice.speech;
-  r.tokens = tokens_;
-  r.prompt_feat = voice.feat;
-  r.embedding = voice.embedding;
-  r.mel = &flow_out();
-  return r;
-}
-
-double Utterance::flow_flops_done() const {
-  const auto prompt = static_cast<int64_t>(options_.voice->speech.size());
-  if (flow_stream_) return flow_.flops(prompt + flow_stream_->emitted_tokens());
-  return offline_flow_done_ ? flow_.flops(prompt + static_cast<int64_t>(tokens_.size())) : 0;
-}
+double Utterance::flow_flops_done() const { return flow_->flops_done(); }
 
 void Utterance::flow_ran() {
-  if (!flow_stream_) offline_flow_done_ = true;
   if (!stretch_) return;
-  if (!flow_stream_) {  // the whole segment at once: exactly the official interpolation
-    const std::vector<float> stretched =
-        MelStretch::whole(flow_mel_, flow_.mel_bins(), options_.speed);
+  if (!options_.streaming) {  // the whole segment at once: exactly the official interpolation
+    const std::vector<float> stretched = MelStretch::whole(flow_mel_, mel_bins_, options_.speed);
     mel_.insert(mel_.end(), stretched.begin(), stretched.end());
   } else {
     stretch_->push(flow_mel_, mel_);
@@ -114,36 +94,31 @@ void Utterance::flow_ran() {
   flow_mel_.clear();
 }
 
-bool Utterance::flow_done() const {
-  return flow_stream_ ? flow_stream_->done() : offline_flow_done_;
-}
+bool Utterance::flow_done() const { return flow_->done(); }
 
-int64_t Utterance::mel_frames() const {
-  return static_cast<int64_t>(mel_.size()) / flow_.mel_bins();
-}
+int64_t Utterance::mel_frames() const { return static_cast<int64_t>(mel_.size()) / mel_bins_; }
 
 bool Utterance::hift_ready() const {
   if (done_ || hift_->finished()) return false;
-  // A non-final chunk must carry at least the vocoder's cached frames; at the end, the
+  // A non-final chunk must carry at least the vocoder's fewest frames; at the end, the
   // held-back tail is flushed even with no new mel.
-  return flow_done() || (!mel_.empty() && mel_frames() >= hift_->cache_frames());
+  return flow_done() || (!mel_.empty() && mel_frames() >= hift_->min_frames());
 }
 
 int64_t Utterance::hift_frames_in_step() const {
-  return mel_frames() + (hift_calls_ > 0 ? hift_->cache_frames() : 0);
+  return hift_->window_frames(mel_frames(), flow_done());
 }
 
-HiftStream::Step Utterance::hift_step(std::vector<float>& out) {
-  if (options_.reseed_vocoder_per_chunk) {
-    hift_->generator().manual_seed(options_.vocoder_seed + static_cast<uint64_t>(hift_calls_));
-  }
-  HiftStream::Step st;
-  st.stream = hift_.get();
-  st.mel = mel_;
-  st.frames = mel_frames();
-  st.finalize = flow_done();
-  st.out = &out;
-  return st;
+VocoderWork Utterance::hift_step(std::vector<float>& out) {
+  if (options_.reseed_vocoder_per_chunk)
+    hift_->reseed(options_.vocoder_seed + static_cast<uint64_t>(hift_calls_));
+  VocoderWork w;
+  w.unit = hift_.get();
+  w.mel = mel_;
+  w.frames = mel_frames();
+  w.finalize = flow_done();
+  w.out = &out;
+  return w;
 }
 
 void Utterance::hift_ran(bool finalized) {

@@ -1,17 +1,19 @@
 // One segment's way through the stages, as the scheduler drives it: an LM session (none
-// for speech-token input), then the flow (a FlowStream when streaming, else one full call
-// at the end), then a HiftStream. Holds only this segment's state; the scheduler batches
-// the stages across utterances of all streams.
+// for speech-token input), then the flow (its family's FlowUnit: chunk by chunk when
+// streaming, else one full call at the end), then the vocoder's VocoderUnit. Holds only
+// this segment's state; the scheduler batches the stages across utterances of all streams.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
-#include "model/flow/flow_stream.h"
-#include "model/hift/hift_stream.h"
 #include "runtime/lm_decoder.h"
 #include "runtime/mel_stretch.h"
+#include "runtime/silent_tokens.h"
+#include "runtime/stages/flow_stage.h"
+#include "runtime/stages/vocoder_stage.h"
 #include "runtime/synthesis_stream.h"
 
 namespace cosy {
@@ -20,12 +22,13 @@ class Utterance {
  public:
   // With text ids: the LM runs first (bistream when options.input is IncrementalText).
   // Without (SpeechTokens input): tokens come from push_tokens.
-  // `prompt_state`: the voice's FlowModel::prompt_state for incremental streaming, or null.
-  // `uncond_cache`: see FlowStream.
-  Utterance(const FlowModel& flow, const HiftVocoder& vocoder, const LmSessionLimits& limits,
+  // `prompt_state`, `uncond_cache`: see FlowStage::open. `silent_cap`: the family caps
+  // runs of silent LM tokens on their way to the flow (CosyVoice3; null: none).
+  Utterance(const FlowStage& flow, const VocoderStage& vocoder, const LmSessionLimits& limits,
             const StreamOptions& options, int64_t segment, std::vector<int32_t> text, bool with_lm,
             const FlowStreamState* prompt_state = nullptr,
-            UncondFirstPassCache* uncond_cache = nullptr);
+            UncondFirstPassCache* uncond_cache = nullptr,
+            const SilentTokenCap::Options* silent_cap = nullptr);
 
   int64_t segment() const { return segment_; }
   LmDecoder* lm() { return lm_ ? lm_.get() : nullptr; }
@@ -36,10 +39,10 @@ class Utterance {
   void push_tokens(std::span<const int32_t> tokens);
   void end_tokens();
 
-  // Flow stage. Streaming: flow_stream() is ready for a chunk. Otherwise: all tokens are
-  // known and the single full call has not run.
+  // Flow stage: the unit can run its next call.
   bool flow_ready() const;
-  FlowStream* flow_stream() { return flow_stream_ ? flow_stream_.get() : nullptr; }
+  FlowUnit& flow_unit() { return *flow_; }
+  const FlowUnit& flow_unit() const { return *flow_; }
   // The scheduler's view of the next flow call: speech tokens still missing before it can
   // run, and its work in FLOPs (non-streaming: the one full call over what has come).
   int64_t tokens_missing() const;
@@ -49,16 +52,16 @@ class Utterance {
   std::vector<float>& flow_out() { return stretch_ ? flow_mel_ : mel_; }
   // The mel waiting for the vocoder, [frames, bins].
   const std::vector<float>& mel_out() const { return mel_; }
-  FlowRequest offline_request();  // the full call (stream=False) writing flow_out()
-  void flow_ran();                // after a flow call over this utterance
+  FlowWork flow_work() { return {flow_.get(), &flow_out()}; }
+  void flow_ran();  // after a flow call over this utterance
   // Useful flops of the flow so far (the non-streaming cost of prompt + emitted tokens).
   double flow_flops_done() const;
 
   // HiFT stage: new mel is waiting, or the end must be flushed.
   bool hift_ready() const;
-  HiftStream::Step hift_step(std::vector<float>& out);  // consumes the waiting mel
-  int64_t hift_frames_in_step() const;                  // frames the next step vocodes
-  bool done() const { return done_; }                   // every sample delivered
+  VocoderWork hift_step(std::vector<float>& out);  // consumes the waiting mel
+  int64_t hift_frames_in_step() const;             // frames the next step vocodes
+  bool done() const { return done_; }              // every sample delivered
   void hift_ran(bool finalized);
 
   const std::vector<int32_t>& tokens() const { return tokens_; }
@@ -67,19 +70,19 @@ class Utterance {
   bool flow_done() const;      // the flow has emitted every frame
   int64_t mel_frames() const;  // frames waiting in mel_
 
-  const FlowModel& flow_;
+  int64_t mel_bins_;
   const StreamOptions& options_;
   int64_t segment_;
   std::unique_ptr<LmDecoder> lm_;
   size_t lm_taken_ = 0;
-  std::vector<int32_t> tokens_;  // every speech token of this segment
+  std::optional<SilentTokenCap> silent_cap_;  // on the LM's way to the flow
+  std::vector<int32_t> tokens_;               // every speech token of this segment
   bool tokens_ended_ = false;
-  std::unique_ptr<FlowStream> flow_stream_;
-  bool offline_flow_done_ = false;
+  std::unique_ptr<FlowUnit> flow_;
   std::vector<float> mel_;               // flow output not yet vocoded, [frames, bins]
   std::unique_ptr<MelStretch> stretch_;  // null at speed 1
   std::vector<float> flow_mel_;          // the flow's frames before stretching
-  std::unique_ptr<HiftStream> hift_;
+  std::unique_ptr<VocoderUnit> hift_;
   int64_t hift_calls_ = 0;
   bool done_ = false;
 };

@@ -33,6 +33,15 @@ std::vector<int32_t> instruction_ids(const text::TextFrontend& text, std::string
   return ids;
 }
 
+std::shared_ptr<const VoicePrompt> cross_lingual(const std::shared_ptr<const VoicePrompt>& voice,
+                                                 const text::TextFrontend* text) {
+  if (text == nullptr || text->flavor() != text::TextFlavor::CosyVoice3)
+    return cross_lingual(voice);
+  auto p = std::make_shared<VoicePrompt>(*cross_lingual(voice));  // no LM prompt
+  p->text = text->encode(kCosyVoice3DefaultInstruction);
+  return p;
+}
+
 namespace {
 
 Tensor int_row(const std::vector<int32_t>& v) {
@@ -56,6 +65,15 @@ VoiceMaker::VoiceMaker(const std::filesystem::path& model_dir, const ModelConfig
 std::vector<int32_t> VoiceMaker::transcript_ids(const std::string& transcript) const {
   if (transcript.find_first_not_of(" \t\r\n") == std::string::npos) {
     fail("the transcript is empty; a zero-shot voice needs the words the recording says");
+  }
+  if (text_.flavor() == text::TextFlavor::CosyVoice3) {
+    // CosyVoice3's prompt text is an instruction ending in <|endofprompt|>, then the
+    // transcript; the official examples' instruction unless one is given. Text holding a
+    // <|...|> tag is not normalised (kept_as_written).
+    const std::string full = transcript.find("<|endofprompt|>") == std::string::npos
+                                 ? std::string(kCosyVoice3DefaultInstruction) + transcript
+                                 : transcript;
+    return text_.encode(full);
   }
   std::vector<int32_t> ids = text_.encode(text_.normalize(transcript));
   if (ids.empty()) fail("the transcript has nothing to speak after normalisation");

@@ -24,6 +24,18 @@ bool is_valid_voice_id(const std::string& id);
 // unless the instruction already ends with it, as the official examples write it).
 std::vector<int32_t> instruction_ids(const text::TextFrontend& text, std::string_view instruction);
 
+// The instruction the official CosyVoice3 examples put before a transcript or a
+// cross-lingual text.
+inline constexpr std::string_view kCosyVoice3DefaultInstruction =
+    "You are a helpful assistant.<|endofprompt|>";
+
+// frontend_cross_lingual for the frontend's family: the LM hears no transcript and no
+// prompt speech. CosyVoice3's LM needs an instruction even then (the official examples
+// put it in front of the text): it hears kCosyVoice3DefaultInstruction. `text` may be null
+// (no tokenizer: CosyVoice2's form).
+std::shared_ptr<const VoicePrompt> cross_lingual(const std::shared_ptr<const VoicePrompt>& voice,
+                                                 const text::TextFrontend* text);
+
 class VoiceMaker {
  public:
   // Loads the folder's speech_tokenizer_v2.onnx and campplus.onnx.
@@ -44,7 +56,8 @@ class VoiceMaker {
   const voice::VoiceFrontend& frontend() const { return frontend_; }
 
  private:
-  // The transcript's text ids, normalised as inference_zero_shot does; an empty one is an Error.
+  // The transcript's text ids, normalised as inference_zero_shot does (CosyVoice3: behind
+  // an instruction and <|endofprompt|>, as written); an empty one is an Error.
   std::vector<int32_t> transcript_ids(const std::string& transcript) const;
 
   voice::VoiceFrontend frontend_;

@@ -1,7 +1,7 @@
 #include "runtime/voice_prompt.h"
 
 #include "core/error.h"
-#include "model/flow/flow.h"
+#include "model/flow/flow_prompt.h"
 
 namespace cosy {
 namespace {
@@ -64,9 +64,9 @@ std::shared_ptr<const VoicePrompt> instruct2(const std::shared_ptr<const VoicePr
   return p;
 }
 
-void VoicePrompt::check(const FlowModel& flow) const {
+void VoicePrompt::check(const FlowConfig& flow) const {
   try {
-    flow.check_prompt(speech, feat, embedding);
+    check_flow_prompt(flow, speech, feat, embedding);
   } catch (const Error& e) {
     fail("voice: ", e.what());
   }

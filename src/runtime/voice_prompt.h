@@ -11,7 +11,7 @@
 
 namespace cosy {
 
-class FlowModel;
+struct FlowConfig;
 
 // The official inference modes are views of one voice: they differ only in what the LM sees.
 //   zero-shot      LM: prompt transcript + prompt speech   flow: prompt tokens, mel, embedding
@@ -36,8 +36,8 @@ struct VoicePrompt {
   // From a voice of the official spk2info.pt: a zero-shot voice (what add_zero_shot_spk
   // stores), or an SFT voice holding only an `embedding`. An Error says what is missing.
   static VoicePrompt from_voice(const Voice& voice);
-  // An Error when the prompt does not fit the flow (FlowModel::check_prompt).
-  void check(const FlowModel& flow) const;
+  // An Error when the prompt does not fit the flow (model/flow/flow_prompt.h).
+  void check(const FlowConfig& flow) const;
 };
 
 // frontend_cross_lingual: the LM sees no prompt, the flow keeps the voice's.

@@ -22,7 +22,6 @@ void ServerOptions::validate() const {
   if (!(drain_timeout >= 0)) fail("drain-timeout must be >= 0");
   if (max_ws_message_bytes < 256) fail("max-ws-message-bytes must be >= 256");
   if (!(ws_idle_timeout > 0)) fail("ws-idle-timeout must be > 0");
-  if (model_name.empty()) fail("model-name must not be empty");
   for (const auto& k : api_keys) {
     if (k.empty()) fail("an api-key must not be empty");
   }
@@ -37,8 +36,8 @@ std::string ServerOptions::to_string() const {
   std::ostringstream s;
   s << "host: " << host << "\nport: " << port
     << "\nagent-port: " << (agent_port < 0 ? std::string("none") : std::to_string(agent_port))
-    << "\nmodel-name: " << model_name << "\nthreads: " << threads
-    << "\nmax-streams: " << max_streams << "\nmax-queue: " << max_queue
+    << "\nmodel-name: " << (model_name.empty() ? "the folder's family" : model_name)
+    << "\nthreads: " << threads << "\nmax-streams: " << max_streams << "\nmax-queue: " << max_queue
     << "\nqueue-timeout: " << queue_timeout << "\nmax-input-chars: " << max_input_chars
     << "\nmax-body-bytes: " << max_body_bytes << "\nmax-header-bytes: " << max_header_bytes
     << "\nrequest-timeout: " << request_timeout

@@ -14,7 +14,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8080;                 // 0: any free port (printed at start)
   int agent_port = -1;  // HAProxy agent-check port on `host` (free capacity); -1: none, 0: any
-  std::string model_name = "cosyvoice2";    // the id /v1/models lists and requests name
+  // The id /v1/models lists and requests name; empty: the folder family's, cosyvoice2 or
+  // cosyvoice3.
+  std::string model_name;
   int threads = 2;                          // network threads (model code never runs on them)
   int64_t max_streams = 16;                 // streams synthesising at once
   int64_t max_queue = 32;                   // requests waiting for a stream; beyond: 429

@@ -201,7 +201,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
                                              std::shared_ptr<const VoicePrompt>& v) const {
     if (r.cross_lingual) {
       try {
-        v = cross_lingual(v);
+        v = cross_lingual(v, engine_.frontend());
       } catch (const Error& e) {
         return ApiError(400, "invalid_request_error", "cross_lingual", "invalid_value", e.what());
       }

@@ -16,7 +16,7 @@ VoiceService::VoiceService(Engine& engine, const ModelFolder& folder, std::files
     if (!text::BpeTokenizer::present(tokenizer_dir)) {
       unavailable_ = "the model folder has no tokenizer";
     } else {
-      text_.emplace(text::TextFrontend::load(tokenizer_dir));
+      text_.emplace(load_text_frontend(folder.dir, folder.config.family));
       maker_ = std::make_unique<VoiceMaker>(folder.dir, folder.config, *text_);
     }
   } catch (const Error& e) {
@@ -75,7 +75,7 @@ std::shared_ptr<const VoicePrompt> VoiceService::make_one_off(const std::string&
   if (!maker_) fail("this server cannot make voices from recordings: ", unavailable_);
   auto prompt = std::make_shared<VoicePrompt>(
       maker_->one_off(std::as_bytes(std::span(audio.data(), audio.size())), "ref_audio", ref_text));
-  prompt->check(engine_.flow());
+  engine_.check_voice(*prompt);
   return prompt;
 }
 
@@ -88,7 +88,7 @@ Voice VoiceService::make_voice(const std::string& name, const std::string& audio
 
 void VoiceService::store_voice(const Voice& voice) {
   auto prompt = std::make_shared<VoicePrompt>(VoicePrompt::from_voice(voice));
-  prompt->check(engine_.flow());
+  engine_.check_voice(*prompt);
   std::lock_guard lock(store_mutex_);
   VoiceBank next = bank_;
   std::erase_if(next.voices, [&](const Voice& v) { return v.id == voice.id; });

@@ -75,15 +75,6 @@ std::string trailing_commas_to_full_stop(std::string text) {
 
 }  // namespace
 
-const std::vector<std::string>& cosyvoice2_special_tokens() {
-  static const std::vector<std::string> kTokens = {
-      "<|im_start|>", "<|im_end|>",        "<|endofprompt|>", "[breath]",    "<strong>",
-      "</strong>",    "[noise]",           "[laughter]",      "[cough]",     "[clucking]",
-      "[accent]",     "[quick_breath]",    "<laughter>",      "</laughter>", "[hissing]",
-      "[sigh]",       "[vocalized-noise]", "[lipsmack]",      "[mn]"};
-  return kTokens;
-}
-
 namespace {
 bool only_punctuation_or_symbols(std::string_view text, bool space_too) {
   bool only = true;
@@ -114,12 +105,19 @@ bool is_only_punctuation(std::string_view text) { return only_punctuation_or_sym
 
 bool has_nothing_to_speak(std::string_view text) { return only_punctuation_or_symbols(text, true); }
 
-TextFrontend TextFrontend::load(const std::filesystem::path& dir) {
-  return TextFrontend(BpeTokenizer::load(dir));
+TextFrontend TextFrontend::load(const std::filesystem::path& dir, TextFlavor flavor) {
+  return TextFrontend(BpeTokenizer::load(dir), flavor);
 }
 
-TextFrontend::TextFrontend(BpeTokenizer tokenizer) : tokenizer_(std::move(tokenizer)) {
-  tokenizer_.add_special_tokens(cosyvoice2_special_tokens());
+TextFrontend::TextFrontend(BpeTokenizer tokenizer, TextFlavor flavor)
+    : tokenizer_(std::move(tokenizer)), flavor_(flavor) {
+  tokenizer_.add_special_tokens(flavor == TextFlavor::CosyVoice3 ? cosyvoice3_special_tokens()
+                                                                 : cosyvoice2_special_tokens());
+}
+
+bool TextFrontend::kept_as_written(std::string_view text) const {
+  return flavor_ == TextFlavor::CosyVoice3 && text.find("<|") != std::string_view::npos &&
+         text.find("|>") != std::string_view::npos;
 }
 
 std::string TextFrontend::normalize(std::string_view input) const {
@@ -151,6 +149,10 @@ std::vector<std::string> TextFrontend::split(std::string_view normalized) const 
 
 std::vector<TextSegment> TextFrontend::prepare(std::string_view text) const {
   std::vector<TextSegment> out;
+  if (kept_as_written(text)) {
+    if (!has_nothing_to_speak(text)) out.push_back({std::string(text), tokenizer_.encode(text)});
+    return out;
+  }
   for (std::string& s : split(normalize(text))) {
     TextSegment seg;
     seg.ids = tokenizer_.encode(s);

@@ -17,12 +17,14 @@
 
 #include "text/bpe_tokenizer.h"
 #include "text/segmenter.h"
+#include "text/special_tokens.h"
 
 namespace cosy::text {
 
-// The special tokens CosyVoice2 adds on top of the Qwen2 vocabulary, in the official order
-// (cosyvoice/tokenizer/tokenizer.py, QwenTokenizer).
-const std::vector<std::string>& cosyvoice2_special_tokens();
+// Which family's frontend: CosyVoice3 adds more special tokens (text/special_tokens.h)
+// and leaves text holding a <|...|> tag as written (text_normalize returns it untouched and
+// unsplit: an instruction or a system prompt is not prose).
+enum class TextFlavor { CosyVoice2, CosyVoice3 };
 
 struct TextSegment {
   std::string text;  // normalised
@@ -31,10 +33,11 @@ struct TextSegment {
 
 class TextFrontend {
  public:
-  // The tokenizer of `dir` (a model folder's CosyVoice-BlankEN/) with the CosyVoice2
+  // The tokenizer of `dir` (a model folder's CosyVoice-BlankEN/) with the flavor's
   // specials added. Errors name the file.
-  static TextFrontend load(const std::filesystem::path& dir);
-  explicit TextFrontend(BpeTokenizer tokenizer);
+  static TextFrontend load(const std::filesystem::path& dir,
+                           TextFlavor flavor = TextFlavor::CosyVoice2);
+  explicit TextFrontend(BpeTokenizer tokenizer, TextFlavor flavor = TextFlavor::CosyVoice2);
 
   // The rules for the text's language (Chinese when it holds any CJK ideograph):
   //  - both: clean_characters, strip surrounding whitespace, then the written forms are read
@@ -47,8 +50,11 @@ class TextFrontend {
   // Normalised text → segments of 60–80 tokens on sentence punctuation (split_segments),
   // without the segments that have nothing to speak (has_nothing_to_speak).
   std::vector<std::string> split(std::string_view normalized) const;
-  // normalize + split + encode: what the LLM runs, one segment after another.
+  // normalize + split + encode: what the LLM runs, one segment after another. CosyVoice3:
+  // text holding a <|...|> tag is one segment, as written (kept_as_written).
   std::vector<TextSegment> prepare(std::string_view text) const;
+  bool kept_as_written(std::string_view text) const;
+  TextFlavor flavor() const { return flavor_; }
   // Text ids of a piece of text as it is (the bistream path tokenizes each arriving piece).
   std::vector<int32_t> encode(std::string_view text) const { return tokenizer_.encode(text); }
 
@@ -56,6 +62,7 @@ class TextFrontend {
 
  private:
   BpeTokenizer tokenizer_;
+  TextFlavor flavor_;
   SegmenterOptions segment_;
 };
 

@@ -124,3 +124,48 @@ TEST_F(TextFrontendTest, BadTextIsAClearError) {
 
 }  // namespace
 }  // namespace cosy::text
+
+namespace cosy::text {
+namespace {
+
+// CosyVoice3's frontend on the same tokenizer files: CosyVoice2's specials keep their ids,
+// then <|endofsystem|>, the CMU phones and the pinyin follow in order; each is one token
+// inside text; text with a <|...|> tag is one segment as written, other text as CosyVoice2.
+TEST(TextFrontendCv3, AddsItsTokensAfterCosyVoice2sAndKeepsTaggedTextAsWritten) {
+  const auto dir = cosy::testing::scratch_dir("frontend-cv3-tokenizer");
+  write_starter_tokenizer(dir);
+  const TextFrontend cv2 = TextFrontend::load(dir);
+  const TextFrontend cv3 = TextFrontend::load(dir, TextFlavor::CosyVoice3);
+  for (const std::string& t : cosyvoice2_special_tokens())
+    EXPECT_EQ(cv3.tokenizer().token_id(t), cv2.tokenizer().token_id(t)) << t;
+  const auto& all = cosyvoice3_special_tokens();
+  ASSERT_EQ(all.size(), cosyvoice2_special_tokens().size() + 261);
+  EXPECT_EQ(cv2.tokenizer().token_id("<|endofsystem|>"), -1);
+  const int32_t first = cv3.tokenizer().token_id("<|endofsystem|>");
+  ASSERT_GE(first, 0);
+  for (size_t i = cosyvoice2_special_tokens().size(); i < all.size(); ++i)
+    EXPECT_EQ(cv3.tokenizer().token_id(all[i]),
+              first + static_cast<int32_t>(i - cosyvoice2_special_tokens().size()))
+        << all[i];
+  EXPECT_EQ(cv3.encode("[iǎng]"), std::vector<int32_t>{cv3.tokenizer().token_id("[iǎng]")});
+  EXPECT_EQ(cv3.encode("[ZH]"), std::vector<int32_t>{cv3.tokenizer().token_id("[ZH]")});
+
+  const std::string tagged =
+      "You are a helpful assistant.<|endofprompt|>It costs $5. Then 12 more!";
+  EXPECT_TRUE(cv3.kept_as_written(tagged));
+  EXPECT_FALSE(cv2.kept_as_written(tagged));
+  const auto kept = cv3.prepare(tagged);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].text, tagged);
+  EXPECT_EQ(kept[0].ids, cv3.encode(tagged));
+  // Untagged text is normalised and split as for CosyVoice2.
+  const std::string plain = "It costs $5. Then 12 more!";
+  ASSERT_FALSE(cv3.kept_as_written(plain));
+  const auto a = cv2.prepare(plain), b = cv3.prepare(plain);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].text, b[i].text);
+  EXPECT_EQ(b[0].text.find('$'), std::string::npos) << b[0].text;  // "$5" was read as words
+}
+
+}  // namespace
+}  // namespace cosy::text

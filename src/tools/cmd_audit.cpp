@@ -148,11 +148,10 @@ double max_abs(std::span<const float> v) {
 }
 
 // Whether a stage accepts `format` (its weights prepared in it); why not, when it does not.
-template <typename Stage, typename Config>
-std::string refusal(Backend& backend, const Config& config, const StateDict& weights,
-                    WeightFormat format) {
+template <typename Load>
+std::string refusal(Load&& load) {
   try {
-    const Stage stage(backend, config, weights, format);
+    load();
     return "";
   } catch (const std::exception& e) {
     return e.what();
@@ -253,8 +252,9 @@ int run_audit(const AuditOptions& o) {
       lm.reset();
     }
     // The flow and the vocoder, each in the format where it takes it.
-    const std::string flow_no = refusal<FlowModel>(*backend, folder.config.flow, folder.flow, f);
-    const std::string hift_no = refusal<HiftVocoder>(*backend, folder.config.hift, folder.hift, f);
+    const std::string flow_no =
+        refusal([&] { load_flow_stage(*backend, folder, folder.config.flow, f); });
+    const std::string hift_no = refusal([&] { load_vocoder_stage(*backend, folder, f); });
     EngineOptions eo;
     eo.llm_weights = WeightFormat::F32;
     eo.flow_weights = flow_no.empty() ? f : WeightFormat::F32;
@@ -354,7 +354,8 @@ int run_audit(const AuditOptions& o) {
 
 Command register_audit(CLI::App& app) {
   auto o = std::make_shared<AuditOptions>();
-  app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
+  app.add_option("--model", o->model, "Model folder (official CosyVoice2 or CosyVoice3 layout)")
+      ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the folder's first)");
   app.add_option("--formats", o->formats,
                  "Reduced formats to audit against fp32 (comma-separated; default: every one "

@@ -334,7 +334,8 @@ int run_bench(const BenchOptions& o) {
 
 Command register_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  app.add_option("--model", o->model, "Model folder (make-model --preset cosyvoice2-0.5b)")
+  app.add_option("--model", o->model,
+                 "Model folder (make-model --preset cosyvoice2-0.5b or cosyvoice3-0.5b)")
       ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the first)");
   app.add_option("--weights", o->weights,

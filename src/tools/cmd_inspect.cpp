@@ -113,7 +113,7 @@ int run_inspect(const InspectOptions& o) {
 
 Command register_inspect(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
-  app.add_option("--model", o->model, "CosyVoice2 model folder")
+  app.add_option("--model", o->model, "CosyVoice2 or CosyVoice3 model folder")
       ->required()
       ->check(CLI::ExistingDirectory);
   app.add_flag("--json", o->json, "Print JSON instead of a table");

@@ -27,9 +27,9 @@ int run_make_model(const MakeModelOptions& o) {
   WriteModelOptions w;
   w.seed = o.seed;
   w.tokenizer_dir = o.tokenizer_dir;
-  // CosyVoice3 folders have no voices or frontend models yet.
+  // CosyVoice3 folders have no frontend models yet (speech_tokenizer_v3.onnx).
   const bool cv3 = config.family == ModelFamily::CosyVoice3;
-  w.voices = !o.no_voices && !cv3;
+  w.voices = !o.no_voices;
   // The frontend models at the preset's scale: the released sizes with the released LM.
   w.frontend = o.no_frontend || cv3 ? WriteModelOptions::Frontend::None
                : o.preset == "tiny" ? WriteModelOptions::Frontend::Tiny

@@ -53,6 +53,9 @@ int run_serve(ServeOptions& options) {
     usage_fail(e.what());
   }
   const ModelFolder folder = load_model_folder(o.model);
+  if (o.server.model_name.empty())
+    o.server.model_name =
+        folder.config.family == ModelFamily::CosyVoice3 ? "cosyvoice3" : "cosyvoice2";
   auto backend = cpu::create_cpu_backend(o.compute_threads);
   EngineOptions eo;
   eo.llm_weights = parse_weight_format(o.weights);
@@ -104,7 +107,8 @@ Command register_serve(CLI::App& app) {
   app.add_option("--config", o->config, "YAML file whose keys are these flags' names (flags win)")
       ->check(CLI::ExistingFile);
   app.add_option("--model", o->model,
-                 "Model folder (official CosyVoice2 layout); required, as a flag or in --config");
+                 "Model folder (official CosyVoice2 or CosyVoice3 layout); required, as a flag or "
+                 "in --config");
   app.add_option("--host", s.host, "Address to listen on (0.0.0.0 exposes it)")
       ->capture_default_str();
   app.add_option("--port", s.port, "Port (0: any free one, printed at start)")
@@ -115,7 +119,9 @@ Command register_serve(CLI::App& app) {
                  "(\"ready up 75%\", \"drain\"); -1: none, 0: any free one (printed at start)")
       ->check(CLI::Range(-1, 65535))
       ->capture_default_str();
-  app.add_option("--model-name", s.model_name, "The model id clients name")->capture_default_str();
+  app.add_option("--model-name", s.model_name,
+                 "The model id clients name (default: cosyvoice2 or cosyvoice3, the folder's "
+                 "family)");
   app.add_option("--threads", s.threads, "Network threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

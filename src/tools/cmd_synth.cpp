@@ -219,12 +219,12 @@ int run_synth(const SynthOptions& o) {
       const std::string audio = read_whole_file(o.prompt_wav);
       auto prompt = std::make_shared<VoicePrompt>(maker.one_off(
           std::as_bytes(std::span(audio.data(), audio.size())), o.prompt_wav, o.prompt_text));
-      prompt->check(engine.flow());
+      engine.check_voice(*prompt);
       so.voice = std::move(prompt);
     } else {
       so.voice = engine.voice(pick_voice(engine, o.voice));
     }
-    if (o.cross_lingual) so.voice = cross_lingual(so.voice);
+    if (o.cross_lingual) so.voice = cross_lingual(so.voice, engine.frontend());
     if (!o.instruct.empty())
       so.voice = instruct2(so.voice, instruction_ids(*engine.frontend(), o.instruct));
     so.input = o.incremental ? StreamInput::IncrementalText : StreamInput::Text;
@@ -332,7 +332,8 @@ Command register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   const FlowStreamOptions flow_defaults;
   const std::string weight_formats = join(weight_format_names());
-  app.add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
+  app.add_option("--model", o->model, "Model folder (official CosyVoice2 or CosyVoice3 layout)")
+      ->required();
   app.add_option("--voice", o->voice,
                  "Voice id from the folder's spk2info.pt (default: the only one)");
   app.add_option("--text", o->text, "Text to speak");

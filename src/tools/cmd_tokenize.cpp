@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/model_folder.h"
 #include "text/text_frontend.h"
 #include "tools/commands.h"
 
@@ -17,8 +18,7 @@ struct TokenizeOptions {
 };
 
 int run_tokenize(const TokenizeOptions& o) {
-  const auto frontend =
-      text::TextFrontend::load(std::filesystem::path(o.model) / "CosyVoice-BlankEN");
+  const auto frontend = load_text_frontend(o.model, model_folder_family(o.model));
   const std::string normalized = frontend.normalize(o.text);
   const auto segments = frontend.prepare(o.text);
   if (o.json) {

@@ -1,5 +1,6 @@
 // cosyserve vocode: mel (.npy, (1, 80, T) as the official code lays it out, or (T, 80) with
-// --channels-last) → waveform, through the HiFT vocoder of a model folder.
+// --channels-last) → waveform, through the vocoder of a model folder (CosyVoice2's HiFT or
+// CosyVoice3's causal HiFT).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "io/npy.h"
 #include "kernels/cpu_backend.h"
+#include "model/hift/causal_hift.h"
 #include "model/hift/hift.h"
 #include "model/model_folder.h"
 #include "tools/audio_output.h"
@@ -54,11 +56,25 @@ int run_vocode(const VocodeOptions& o) {
       mel = transpose_2d(v, channels, frames);
     }
     auto backend = cpu::create_cpu_backend(o.threads);
-    const HiftVocoder hift(*backend, folder.config.hift, folder.hift,
-                           parse_weight_format(o.weights));
-    TorchGenerator rng(o.seed);
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto speech = hift.vocode(mel, frames, rng);
+    const WeightFormat format = parse_weight_format(o.weights);
+    std::vector<float> speech;
+    auto t0 = std::chrono::steady_clock::now();
+    if (folder.config.family == ModelFamily::CosyVoice3) {
+      // The causal vocoder: one final call over the whole mel (stream=False).
+      const CausalHiftVocoder hift(*backend, folder.config.hift, folder.hift,
+                                   causal_hift_noise_offset(folder.config), format);
+      CausalHiftRequest r;
+      r.mel = mel;
+      r.frames = frames;
+      r.speech = &speech;
+      t0 = std::chrono::steady_clock::now();
+      hift.vocode({&r, 1});
+    } else {
+      const HiftVocoder hift(*backend, folder.config.hift, folder.hift, format);
+      TorchGenerator rng(o.seed);
+      t0 = std::chrono::steady_clock::now();
+      speech = hift.vocode(mel, frames, rng);
+    }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.write(speech);
@@ -77,7 +93,8 @@ int run_vocode(const VocodeOptions& o) {
 
 Command register_vocode(CLI::App& app) {
   auto o = std::make_shared<VocodeOptions>();
-  app.add_option("--model", o->model, "Model folder (cosyvoice2.yaml, hift.pt)")->required();
+  app.add_option("--model", o->model, "Model folder (cosyvoice2.yaml or cosyvoice3.yaml, hift.pt)")
+      ->required();
   app.add_option("--mel", o->mel, "Mel .npy: (1, 80, T) float32, as flow outputs it")->required();
   app.add_option("--out", o->out, "Output audio file, or - for standard output")->required();
   app.add_option(
@@ -85,7 +102,8 @@ Command register_vocode(CLI::App& app) {
          "Audio format (default: from the --out extension, else wav). " + audio_format_help())
       ->check(CLI::IsMember(audio_format_names()));
   app.add_option("--seed", o->seed,
-                 "Seed of the source module's noise (torch.manual_seed: taken mod 2^32)")
+                 "Seed of the source module's noise (torch.manual_seed: taken mod 2^32); "
+                 "CosyVoice3's source buffers are fixed, so it ignores the seed")
       ->capture_default_str();
   app.add_option("--weights", o->weights, "Conv weight format: " + join(weight_format_names()))
       ->check(CLI::IsMember(weight_format_names()))

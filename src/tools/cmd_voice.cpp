@@ -41,8 +41,7 @@ int run_add(const VoiceOptions& o) {
     fail("voice '", o.id, "' is already in ", voice_file(o.model).string(),
          " (--force replaces it)");
   }
-  const text::TextFrontend text =
-      text::TextFrontend::load(std::filesystem::path(o.model) / "CosyVoice-BlankEN");
+  const text::TextFrontend text = load_text_frontend(o.model, config.family);
   const VoiceMaker maker(o.model, config, text);
   const std::string audio = read_whole_file(o.wav);
   Voice v = maker.make(o.id, std::as_bytes(std::span(audio.data(), audio.size())), o.wav, o.text);
@@ -95,7 +94,8 @@ Command register_voice(CLI::App& app) {
   app.require_subcommand(1);
   CLI::App* add =
       app.add_subcommand("add", "Make a zero-shot voice from a recording and its transcript");
-  add->add_option("--model", o->model, "Model folder (official CosyVoice2 layout)")->required();
+  add->add_option("--model", o->model, "Model folder (official CosyVoice2 or CosyVoice3 layout)")
+      ->required();
   add->add_option("--wav", o->wav,
                   "The recording (WAV, FLAC, Ogg/Opus, MP3; 16 kHz or more, up to 30 s)")
       ->required();

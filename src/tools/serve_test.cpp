@@ -1117,6 +1117,40 @@ namespace {
 // deploy/k8s, the Grafana dashboard and the Dockerfile against the server they deploy
 // (tests/clients/deploy_check.mjs): nothing here runs a cluster, so the fields that must
 // agree with the server are checked, with a real instance started from the Deployment's args.
+// A CosyVoice3 folder served: /v1/models names it cosyvoice3, speech comes over HTTP
+// (curl) and over the WebSocket (the `ws` library) as text arrives, and the CosyVoice2 name
+// is not found.
+TEST(Serve, ACosyVoice3FolderServesSpeechAndTheWebSocket) {
+  const auto dir = cosy::testing::scratch_dir("serve-cv3");
+  const auto made =
+      run("make-model --preset cosyvoice3-tiny --seed 4 --out " + (dir / "m").string());
+  ASSERT_EQ(made.code, 0) << made.out;
+  ServerProcess server(dir / "m", "", dir / "server.log");
+  const CurlResult models = curl(dir, server.url("/v1/models"));
+  ASSERT_EQ(models.status, 200) << models.body;
+  EXPECT_EQ(Json::parse(models.body)["data"][0]["id"], "cosyvoice3") << models.body;
+  const std::string url = server.url("/v1/audio/speech");
+  const std::string body = R"({"model":"cosyvoice3","voice":")" + model().voice +
+                           R"(","input":"Hello there.","response_format":"pcm","seed":11})";
+  const CurlResult pcm = curl(dir, json_post(dir, url, body));
+  ASSERT_EQ(pcm.status, 200) << pcm.body << server.log();
+  EXPECT_GT(pcm.body.size(), 2u * 480) << server.log();
+  EXPECT_EQ(pcm.body.size() % (2 * 480), 0u);  // whole 20 ms frames
+  const CurlResult again = curl(dir, json_post(dir, url, body));
+  EXPECT_EQ(again.body, pcm.body);  // the same seed, the same audio
+  std::string cv2 = body;
+  cv2.replace(cv2.find("cosyvoice3"), 10, "cosyvoice2");
+  EXPECT_EQ(curl(dir, json_post(dir, url, cv2)).status, 404);
+  setenv("WS_MODEL", "cosyvoice3", 1);
+  const Json ws = ws_scenario(dir, server, "token");
+  unsetenv("WS_MODEL");
+  EXPECT_EQ(ws["close"], 1000) << ws.dump() << server.log();
+  EXPECT_EQ(event_types(ws),
+            (std::vector<std::string>{"audio.start", "audio.done", "session.done"}))
+      << ws.dump();
+  EXPECT_GT(ws["audio"][0].get<int64_t>(), 0) << ws.dump();
+}
+
 TEST(Deploy, ManifestsDashboardAndContainerAgreeWithTheServer) {
   const auto dir = cosy::testing::scratch_dir("deploy-check");
   const std::string cmd = node_client("deploy_check.mjs") + " " + COSY_CLI + " " +

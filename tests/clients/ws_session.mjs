@@ -2,6 +2,7 @@
 // scenario name. Prints one JSON line: what came back (events, audio bytes per utterance,
 // the close code). Usage: node ws_session.mjs URL VOICE SCENARIO
 // WS_CLIENT_TIMEOUT_S bounds the whole session (default 30 s): a loaded CI machine needs more.
+// WS_MODEL names the model (default cosyvoice2).
 // WS_API_KEY offers an API key as a browser must, as the subprotocol "cosyserve.api-key.KEY"
 // beside "cosyserve"; the output then says which subprotocol the server chose.
 import { readFileSync } from "node:fs";
@@ -9,7 +10,13 @@ import WebSocket from "ws";
 
 const [url, voice, scenario] = process.argv.slice(2);
 const config = (extra = {}) =>
-  JSON.stringify({ type: "session.config", model: "cosyvoice2", voice, seed: 11, ...extra });
+  JSON.stringify({
+    type: "session.config",
+    model: process.env.WS_MODEL || "cosyvoice2",
+    voice,
+    seed: 11,
+    ...extra,
+  });
 const text = (t) => JSON.stringify({ type: "input.text", text: t });
 const msg = (type) => JSON.stringify({ type });
 const words = ["Hello ", "there, ", "how ", "are ", "you ", "today? ", "Fine, ", "thanks."];

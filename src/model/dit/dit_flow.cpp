@@ -220,4 +220,10 @@ void DitFlowModel::infer(std::span<DitFlowRequest> batch) const {
   }
 }
 
+double DitFlowModel::flops(int64_t tokens, int64_t past, bool streaming) const {
+  const int64_t ratio = config_.token_mel_ratio;
+  const int64_t chunk = streaming ? config_.decoder.dit.static_chunk_size : 0;
+  return 2.0 * kEulerSteps * estimator_.flops((tokens - past) * ratio, past * ratio, chunk);
+}
+
 }  // namespace cosy

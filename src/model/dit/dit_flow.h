@@ -58,6 +58,10 @@ class DitFlowModel {
   ~DitFlowModel();
 
   void infer(std::span<DitFlowRequest> batch) const;
+  // The work of a call over `tokens` speech tokens (prompt included), `past` of them served
+  // from a stream's state, chunk masks or full attention: the DiT's, ×10 Euler steps ×2
+  // CFG halves (the front end is a rounding error beside it).
+  double flops(int64_t tokens, int64_t past = 0, bool streaming = false) const;
 
   const FlowConfig& config() const { return config_; }
   const DitEstimator& estimator() const { return estimator_; }

@@ -22,24 +22,15 @@
 #include <vector>
 
 #include "model/dit/dit_flow.h"
+#include "model/dit/dit_flow_stream.h"
 #include "model/hift/causal_hift.h"
 #include "model/hift/causal_hift_stream.h"
 
 namespace cosy {
 
-struct Cv3StreamOptions {
-  int64_t first_hop = 25;
-  int64_t max_hop = 100;
-  int64_t hop_scale = 2;
-  // false: the flow and the vocoder recompute every chunk from the start, as the official
-  // code does
-  bool incremental = true;
-  // The official last chunk attends to the whole utterance (full attention), so its frames
-  // differ from chunk-causal ones and it recomputes everything once. false: it stays
-  // chunk-causal like the others (incremental too, when `incremental`); this changes the
-  // last chunk's audio from the official output and removes that recompute.
-  bool final_full_attention = true;
-};
+// The schedule and modes are CosyVoice2's (first hop, growth, incremental, the final
+// chunk's full attention); half_state keeps the DiT's cached rows in IEEE half.
+using Cv3StreamOptions = FlowStreamOptions;
 
 // What one chunk ran, and its audio (the official schedule's columns).
 struct Cv3Chunk {
@@ -64,7 +55,7 @@ class Cv3Token2Wav {
   void push_tokens(std::span<const int32_t> tokens);
   void finish();       // no more tokens
   bool ready() const;  // a chunk can run now
-  bool done() const { return done_; }
+  bool done() const { return flow_stream_.done(); }
   Cv3Chunk step();  // runs the next chunk; an Error unless ready()
 
   // The whole utterance in one flow call and one vocoder call (stream=False).
@@ -76,18 +67,14 @@ class Cv3Token2Wav {
                                     std::vector<float>* mel = nullptr);
 
  private:
-  int64_t this_hop() const;
   const DitFlowModel& flow_;
   const CausalHiftVocoder& hift_;
-  std::span<const int32_t> prompt_tokens_;
-  std::span<const float> prompt_feat_, embedding_;
   Cv3StreamOptions opt_;
-  std::vector<int32_t> tokens_;
-  std::vector<float> mel_;    // every frame emitted so far
-  FlowStreamState state_;     // incremental: the flow's cached keys and values
+  DitFlowStream flow_stream_;
+  std::vector<float> mel_;    // recomputing: every frame emitted so far
   CausalHiftStream vocoder_;  // incremental: the vocoder's window and carried phases
-  int64_t token_offset_ = 0, hop_ = 0, prompt_pad_ = 0, samples_sent_ = 0;
-  bool finished_ = false, done_ = false;
+  int64_t tokens_ = 0, samples_sent_ = 0;
+  bool finished_ = false;
 };
 
 }  // namespace cosy

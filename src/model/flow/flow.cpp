@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/torch_generator.h"
+#include "model/flow/flow_prompt.h"
 
 namespace cosy {
 
@@ -16,18 +17,12 @@ namespace {
 constexpr int64_t kNoiseChannels = CfmConfig::kNoiseChannels;
 constexpr int64_t kNoiseFrames = CfmConfig::kNoiseFrames;
 
-bool all_finite(std::span<const float> v) {
-  for (const float f : v)
-    if (!std::isfinite(f)) return false;
-  return true;
-}
-
 // This flow is CosyVoice2's (conformer encoder, UNet estimator).
 const FlowConfig& conformer_flow(const FlowConfig& c) {
   if (c.family != ModelFamily::CosyVoice2) {
     fail("flow: ", c.class_name,
-         " (CosyVoice3's DiT flow) is not served by the engine yet; FlowModel is CosyVoice2's "
-         "flow (model/dit/dit_flow.h computes CosyVoice3's, offline and first chunks only)");
+         " is CosyVoice3's DiT flow; FlowModel is CosyVoice2's (model/dit/dit_flow.h is "
+         "CosyVoice3's)");
   }
   return c;
 }
@@ -77,22 +72,7 @@ std::vector<float> FlowModel::cosine_t_span(int64_t steps) {
 void FlowModel::check_prompt(std::span<const int32_t> prompt_tokens,
                              std::span<const float> prompt_feat,
                              std::span<const float> embedding) const {
-  const int64_t bins = mel_bins();
-  const auto tp = static_cast<int64_t>(prompt_tokens.size());
-  const auto feat_values = static_cast<int64_t>(prompt_feat.size());
-  if (feat_values % bins != 0)
-    fail("flow: prompt mel has ", feat_values, " values, not a whole number of ", bins,
-         "-bin frames");
-  if (feat_values / bins != tp * config_.token_mel_ratio) {
-    fail("flow: prompt mel has ", feat_values / bins, " frames but ", tp, " prompt tokens need ",
-         tp * config_.token_mel_ratio);
-  }
-  if (!all_finite(prompt_feat)) fail("flow: the prompt mel has a non-finite value");
-  if (static_cast<int64_t>(embedding.size()) != config_.spk_embed_dim) {
-    fail("flow: speaker embedding has ", embedding.size(), " values, expected ",
-         config_.spk_embed_dim);
-  }
-  if (!all_finite(embedding)) fail("flow: the speaker embedding has a non-finite value");
+  check_flow_prompt(config_, prompt_tokens, prompt_feat, embedding);
 }
 
 void FlowModel::check(const FlowRequest& r) const {

@@ -383,4 +383,29 @@ void CausalHiftVocoder::vocode(std::span<CausalHiftRequest> batch) const {
   stream->synchronize();
 }
 
+double CausalHiftVocoder::flops(int64_t frames) const {
+  const HiftConfig& c = config_;
+  const Weights& w = *w_;
+  double total = 0;
+  for (const auto& cv : w.f0_convs)
+    total += 2.0 * static_cast<double>(cv.in * cv.out * cv.k * frames);
+  total += w.conv_pre.flops(frames);
+  int64_t len = frames;
+  const size_t kernels = c.resblock_kernel_sizes.size();
+  for (size_t st = 0; st < c.upsample_rates.size(); ++st) {
+    len *= c.upsample_rates[st];
+    total += w.ups[st].flops(len);
+    if (st + 1 == c.upsample_rates.size()) len += 1;
+    total += w.source_downs[st].flops(len);
+    for (const auto& l : w.source_resblocks[st].layers)
+      total += l.conv1.flops(len) + l.conv2.flops(len);
+    for (size_t j = 0; j < kernels; ++j) {
+      for (const auto& l : w.resblocks[st * kernels + j].layers)
+        total += l.conv1.flops(len) + l.conv2.flops(len);
+    }
+  }
+  total += w.conv_post.flops(len);
+  return total;
+}
+
 }  // namespace cosy

@@ -78,6 +78,9 @@ class CausalHiftVocoder {
   // An Error (nothing computed) for a wrong mel size, too few frames for a non-final call,
   // or a NaN/Inf in the mel.
   void vocode(std::span<CausalHiftRequest> batch) const;
+  // The work of a call over `frames` mel frames (the F0 predictor's double-precision convs
+  // counted like the rest).
+  double flops(int64_t frames) const;
 
  private:
   struct Weights;

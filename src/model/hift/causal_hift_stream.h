@@ -24,12 +24,37 @@ class CausalHiftStream {
   // all the rest.
   std::vector<float> push(std::span<const float> mel, bool final);
 
+  // Many streams' pushes in one batched vocoder call; each step's samples are appended to
+  // its `out`.
+  struct Step {
+    CausalHiftStream* stream = nullptr;
+    std::span<const float> mel;  // new frames, [frames, in_channels]
+    bool final = false;
+    std::vector<float>* out = nullptr;
+  };
+  static void step(const CausalHiftVocoder& hift, std::span<Step> steps);
+  // Frames the next push of `new_frames` frames runs the vocoder over (its cost).
+  int64_t window_frames(int64_t new_frames, bool final) const;
+  bool finished() const { return done_; }
+  size_t state_bytes() const { return mel_.size() * sizeof(float) + cum_.size() * sizeof(double); }
+
   int64_t frames() const { return mel_first_ + rows(); }  // mel frames pushed
   int64_t samples_sent() const { return sent_frames_ * hift_.samples_per_frame(); }
   int64_t last_window_frames() const { return last_window_; }  // what the last call ran over
 
  private:
   int64_t rows() const;
+  // The two halves of a push around the vocoder call: the window's request (false when
+  // no samples can go out yet), and what its output leaves for the stream and the caller.
+  struct Window {
+    size_t mel_values = 0;  // before the push: what a failed call restores
+    bool was_done = false;
+    int64_t end = 0, d0 = 0, w0 = 0;
+    std::vector<double> start, cum;
+    std::vector<float> speech;
+  };
+  bool prepare(std::span<const float> mel, bool final, Window& w, CausalHiftRequest& r);
+  void absorb(Window& w, std::vector<float>& out);
   const CausalHiftVocoder& hift_;
   std::vector<float> mel_;  // frames [mel_first_, frames()) still needed as context
   int64_t mel_first_ = 0;

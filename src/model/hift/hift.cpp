@@ -54,8 +54,8 @@ HiftVocoder::HiftVocoder(Backend& backend, const HiftConfig& config, const State
   config_.validate();
   if (config_.causal) {
     fail("hift: ", config_.class_name,
-         " (CosyVoice3's causal vocoder) is not served by the engine yet; HiftVocoder is "
-         "CosyVoice2's (model/hift/causal_hift.h computes CosyVoice3's)");
+         " is CosyVoice3's causal vocoder; HiftVocoder is CosyVoice2's "
+         "(model/hift/causal_hift.h is CosyVoice3's)");
   }
   const HiftConfig& c = config_;
   const WeightLoader wl(backend, sd, format);

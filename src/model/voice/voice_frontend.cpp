@@ -15,7 +15,7 @@ std::filesystem::path required_file(const std::filesystem::path& dir, const char
   std::filesystem::path p = dir / name;
   if (!std::filesystem::is_regular_file(p)) {
     fail(dir.string(), " has no ", name,
-         ": voices from recordings need it (the released CosyVoice2 folder ships it)");
+         ": voices from recordings need it (the released model folders ship it)");
   }
   return p;
 }
@@ -34,7 +34,7 @@ Matrix PromptAnalysis::prompt_speech_feat() const {
 }
 
 VoiceFrontend::VoiceFrontend(const std::filesystem::path& model_dir, const ModelConfig& config)
-    : tokenizer_(required_file(model_dir, kSpeechTokenizerFile)),
+    : tokenizer_(required_file(model_dir, speech_tokenizer_file(config.family))),
       speaker_(required_file(model_dir, kSpeakerEncoderFile)),
       model_rate_(static_cast<int>(config.sample_rate)),
       token_mel_ratio_(config.token_mel_ratio) {

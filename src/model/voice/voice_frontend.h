@@ -21,6 +21,11 @@
 namespace cosy::voice {
 
 inline constexpr const char* kSpeechTokenizerFile = "speech_tokenizer_v2.onnx";
+// The family's speech tokenizer (CosyVoice3: speech_tokenizer_v3.onnx, with v2's inputs and
+// outputs).
+inline const char* speech_tokenizer_file(ModelFamily family) {
+  return family == ModelFamily::CosyVoice3 ? "speech_tokenizer_v3.onnx" : kSpeechTokenizerFile;
+}
 inline constexpr const char* kSpeakerEncoderFile = "campplus.onnx";
 
 // Every stage of one prompt's analysis (the fixtures check each).
@@ -48,7 +53,7 @@ class VoiceFrontend {
   static constexpr double kMaxPromptSeconds = 30.0;
   static constexpr int kMinSampleRate = 16000;
 
-  // Loads <model_dir>/speech_tokenizer_v2.onnx and campplus.onnx.
+  // Loads <model_dir>/speech_tokenizer_v2.onnx (CosyVoice3: _v3) and campplus.onnx.
   VoiceFrontend(const std::filesystem::path& model_dir, const ModelConfig& config);
 
   // A recording's bytes (WAV, FLAC, Ogg/Opus, MP3...). Errors name `label` and say what

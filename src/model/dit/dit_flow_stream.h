@@ -1,0 +1,75 @@
+// Streaming token → mel for CosyVoice3, one object per stream, on the schedule the official
+// CosyVoice3Model.tts uses (the same as CosyVoice2's, model/flow/flow_stream.h): a chunk runs
+// once hop + pre_lookahead_len tokens are past the emitted ones, the first hop padded so the
+// prompt ends on a hop boundary, the hop growing ×scale up to max_hop, and a final chunk
+// over the rest.
+//   - Recompute (the official way): every chunk runs the DiT over the whole prefix.
+//   - Incremental: the stream's FlowStreamState keeps each Euler step's and CFG half's
+//     keys and values of complete chunks, so a chunk computes only its own frames, with the
+//     same output (model/dit/dit_flow.h).
+// The official final chunk attends to the whole utterance (full attention), which no cache
+// can serve; `final_full_attention` = false keeps it chunk-causal and incremental, which
+// changes its frames from the official ones.
+// Many streams' chunks run in one batched DitFlowModel call.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/dit/dit_flow.h"
+#include "model/flow/flow_state.h"
+#include "model/flow/flow_stream.h"  // FlowStreamOptions
+
+namespace cosy {
+
+class DitFlowStream {
+ public:
+  // The prompt spans must outlive the stream.
+  DitFlowStream(const DitFlowModel& flow, std::span<const int32_t> prompt_tokens,
+                std::span<const float> prompt_feat, std::span<const float> embedding,
+                FlowStreamOptions options = {});
+
+  void push_tokens(std::span<const int32_t> tokens);
+  void finish();  // no more tokens will come
+
+  bool ready() const;  // a chunk can run now
+  bool done() const { return done_; }
+  int64_t emitted_tokens() const { return token_offset_; }
+  // Tokens still to come before the next chunk can run (0 when ready or finished).
+  int64_t tokens_missing() const;
+  // The next call's work (DitFlowModel::flops), as step() will run it.
+  double next_call_flops() const;
+  const FlowStreamState& state() const { return state_; }
+  bool incremental() const { return options_.incremental; }
+
+  struct Step {
+    DitFlowStream* stream = nullptr;
+    std::vector<float>* out = nullptr;  // the chunk's new frames are appended, [frames, bins]
+    // Optional: what the flow computed (from *first_frame after the prompt's), for tests
+    // and the reference schedule.
+    std::vector<float>* computed = nullptr;
+    int64_t* first_frame = nullptr;
+  };
+  // Runs the next chunk of every ready stream in one batched flow call; streams not ready
+  // are skipped.
+  static void step(const DitFlowModel& flow, std::span<Step> steps);
+
+ private:
+  int64_t this_hop() const;  // tokens the next non-final chunk emits
+  bool next_is_final() const;
+
+  const DitFlowModel& flow_;
+  std::span<const int32_t> prompt_tokens_;
+  std::span<const float> prompt_feat_, embedding_;
+  FlowStreamOptions options_;
+  std::vector<int32_t> tokens_;
+  FlowStreamState state_;
+  int64_t token_offset_ = 0;  // tokens whose frames were emitted
+  int64_t hop_;
+  int64_t prompt_pad_;
+  bool finished_ = false;
+  bool done_ = false;
+};
+
+}  // namespace cosy
