@@ -168,6 +168,35 @@ TEST_F(GoldenCv3E2e, IncrementalFlowEqualsRecomputing) {
   EXPECT_TRUE(near(mel[1], mel[0], 1e-5));
 }
 
+// Over a long stream (24 s of tokens in 1 s chunks, every chunk chunk-causal), incremental
+// streaming gives every chunk's audio as the official recompute does: the flow's state and
+// the vocoder's carried phases stay exact however far the stream runs.
+TEST_F(GoldenCv3E2e, IncrementalEqualsRecomputingOverALongStream) {
+  const auto base = ints("stream_tokens.npy");
+  std::vector<int32_t> tokens(600);
+  for (size_t i = 0; i < tokens.size(); ++i)  // the fixture's tokens, shuffled per pass
+    tokens[i] = base[(i * 7 + i / base.size()) % base.size()];
+  std::vector<std::vector<std::vector<float>>> audio(2);
+  for (const bool incremental : {false, true}) {
+    Cv3StreamOptions o;
+    o.incremental = incremental;
+    o.first_hop = o.max_hop = 25;
+    o.final_full_attention = false;
+    Cv3Token2Wav s(*flow_, *hift_, *prompt_, *prompt_feat_, *embedding_, o);
+    s.push_tokens(tokens);
+    s.finish();
+    while (!s.done()) audio[incremental].push_back(s.step().audio);
+  }
+  ASSERT_EQ(audio[0].size(), audio[1].size());
+  ASSERT_GE(audio[0].size(), 24u);
+  int64_t samples = 0;
+  for (size_t k = 0; k < audio[0].size(); ++k) {
+    samples += static_cast<int64_t>(audio[0][k].size());
+    EXPECT_TRUE(near(audio[1][k], audio[0][k], 1e-5)) << "chunk " << k;
+  }
+  EXPECT_EQ(samples, static_cast<int64_t>(tokens.size()) * 2 * hift_->samples_per_frame());
+}
+
 // A chunk-causal last chunk (final_full_attention off): incremental gives the recomputed
 // frames, and the last chunk's frames differ from the official full-attention ones.
 TEST_F(GoldenCv3E2e, ChunkCausalLastChunkIsIncrementalToo) {

@@ -195,5 +195,46 @@ TEST(CliVoice, SynthPromptOptionsGoTogether) {
   EXPECT_NE(r.out.find("--prompt-text"), std::string::npos) << r.out;
 }
 
+// A CosyVoice3 folder reads speech_tokenizer_v3.onnx through the same ONNX path: without it
+// the voice is refused naming the file; with it (here the fixture's v2 network under v3's
+// name: the same inputs and outputs), the voice is made, its prompt text is the official
+// examples' instruction then the transcript, and it speaks.
+TEST(CliVoice, CosyVoice3ReadsSpeechTokenizerV3) {
+  COSY_NEED_GOLDEN();
+  const fs::path m = cosy::testing::scratch_dir("cli-voice-cv3");
+  Result r = run("make-model --preset cosyvoice3-tiny --seed 4 --no-voices --out " + m.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  fs::copy_file(cosy::testing::golden_dir() / "model" / "campplus.onnx", m / "campplus.onnx",
+                fs::copy_options::overwrite_existing);
+  const fs::path wav = cases() / "fe_mono_prompt.wav";
+  const std::string add =
+      "voice add --model " + q(m) + " --wav " + q(wav) + " --text 'Please call Stella.' --id s";
+  r = run(add);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("speech_tokenizer_v3.onnx"), std::string::npos) << r.out;
+  fs::copy_file(cosy::testing::golden_dir() / "model" / "speech_tokenizer_v2.onnx",
+                m / "speech_tokenizer_v3.onnx", fs::copy_options::overwrite_existing);
+  r = run(add);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const ModelFolder folder = load_model_folder(m);
+  ASSERT_TRUE(folder.voices.has_value());
+  const Voice* v = folder.voices->find("s");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->find("llm_prompt_speech_token")->to_int_vector(),
+            load_npy(cases() / "fe_mono_prompt_speech_token.npy").to_int_vector());
+  const auto text = load_text_frontend(m, ModelFamily::CosyVoice3);
+  EXPECT_EQ(v->find("prompt_text")->to_int_vector(), [&] {
+    std::vector<int64_t> ids;
+    for (const int32_t id :
+         text.encode("You are a helpful assistant.<|endofprompt|>Please call Stella."))
+      ids.push_back(id);
+    return ids;
+  }());
+  r = run("synth --model " + q(m) + " --voice s --text 'Hello there.' --fixed-tokens 20 --out " +
+          q(m / "a.wav"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_audio(m / "a.wav").samples.size(), 20u * 960);
+}
+
 }  // namespace
 }  // namespace cosy::tools

@@ -1,8 +1,5 @@
 // Streaming token → mel for CosyVoice3, one object per stream, on the schedule the official
-// CosyVoice3Model.tts uses (the same as CosyVoice2's, model/flow/flow_stream.h): a chunk runs
-// once hop + pre_lookahead_len tokens are past the emitted ones, the first hop padded so the
-// prompt ends on a hop boundary, the hop growing ×scale up to max_hop, and a final chunk
-// over the rest.
+// CosyVoice3Model.tts uses (CosyVoice2's: model/flow/hop_schedule.h).
 //   - Recompute (the official way): every chunk runs the DiT over the whole prefix.
 //   - Incremental: the stream's FlowStreamState keeps each Euler step's and CFG half's
 //     keys and values of complete chunks, so a chunk computes only its own frames, with the
@@ -20,6 +17,7 @@
 #include "model/dit/dit_flow.h"
 #include "model/flow/flow_state.h"
 #include "model/flow/flow_stream.h"  // FlowStreamOptions
+#include "model/flow/hop_schedule.h"
 
 namespace cosy {
 
@@ -33,11 +31,11 @@ class DitFlowStream {
   void push_tokens(std::span<const int32_t> tokens);
   void finish();  // no more tokens will come
 
-  bool ready() const;  // a chunk can run now
-  bool done() const { return done_; }
-  int64_t emitted_tokens() const { return token_offset_; }
+  bool ready() const { return schedule_.ready(); }  // a chunk can run now
+  bool done() const { return schedule_.done(); }
+  int64_t emitted_tokens() const { return schedule_.emitted(); }
   // Tokens still to come before the next chunk can run (0 when ready or finished).
-  int64_t tokens_missing() const;
+  int64_t tokens_missing() const { return schedule_.tokens_missing(); }
   // The next call's work (DitFlowModel::flops), as step() will run it.
   double next_call_flops() const;
   const FlowStreamState& state() const { return state_; }
@@ -56,20 +54,12 @@ class DitFlowStream {
   static void step(const DitFlowModel& flow, std::span<Step> steps);
 
  private:
-  int64_t this_hop() const;  // tokens the next non-final chunk emits
-  bool next_is_final() const;
-
   const DitFlowModel& flow_;
   std::span<const int32_t> prompt_tokens_;
   std::span<const float> prompt_feat_, embedding_;
   FlowStreamOptions options_;
-  std::vector<int32_t> tokens_;
+  HopSchedule schedule_;
   FlowStreamState state_;
-  int64_t token_offset_ = 0;  // tokens whose frames were emitted
-  int64_t hop_;
-  int64_t prompt_pad_;
-  bool finished_ = false;
-  bool done_ = false;
 };
 
 }  // namespace cosy

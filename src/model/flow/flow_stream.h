@@ -22,6 +22,7 @@
 
 #include "model/flow/flow.h"
 #include "model/flow/flow_state.h"
+#include "model/flow/hop_schedule.h"
 
 namespace cosy {
 
@@ -54,18 +55,18 @@ class FlowStream {
 
   // Whether a chunk can run now (enough tokens past the emitted ones, or the end reached
   // with tokens left), and whether the stream has emitted everything.
-  bool ready() const;
-  bool done() const { return done_; }
-  int64_t emitted_tokens() const { return token_offset_; }
+  bool ready() const { return schedule_.ready(); }
+  bool done() const { return schedule_.done(); }
+  int64_t emitted_tokens() const { return schedule_.emitted(); }
   // Tokens still to come before the next chunk can run (0 when ready or finished), and the
   // tokens that chunk will emit (the schedulers' cost estimates).
-  int64_t tokens_missing() const;
-  int64_t next_chunk_tokens() const;
+  int64_t tokens_missing() const { return schedule_.tokens_missing(); }
+  int64_t next_chunk_tokens() const { return schedule_.next_chunk_tokens(); }
   // The work of the next flow call (FlowModel::flops of its tokens, cached past and
   // attention), as it would run once ready: a final chunk with full attention recomputes
   // the whole utterance.
   double next_call_flops() const;
-  int64_t hop() const { return hop_; }
+  int64_t hop() const { return schedule_.hop(); }
   const FlowStreamState& state() const { return state_; }
   // The flow calls run so far: tokens seen (prompt included, look-ahead not), tokens
   // taken from the state instead of computed, chunk masks or full attention. Their work is
@@ -87,24 +88,17 @@ class FlowStream {
   static void step(const FlowModel& flow, std::span<Step> steps);
 
  private:
-  int64_t this_hop() const;  // tokens the next non-final chunk emits
-  // The next call as step() will run it: whether it is the final chunk, and its Call.
-  bool next_is_final() const;
+  // The next call as step() will run it.
   Call next_call() const;
 
   const FlowModel& flow_;
   std::span<const int32_t> prompt_tokens_;
   std::span<const float> prompt_feat_, embedding_;
   FlowStreamOptions options_;
-  std::vector<int32_t> tokens_;
+  HopSchedule schedule_;
   FlowStreamState state_;
   UncondFirstPassCache* uncond_cache_;
-  int64_t token_offset_ = 0;  // tokens whose frames were emitted
-  int64_t hop_;
-  int64_t prompt_pad_;
   std::vector<Call> calls_;
-  bool finished_ = false;
-  bool done_ = false;
 };
 
 }  // namespace cosy
