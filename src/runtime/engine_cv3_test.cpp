@@ -135,6 +135,43 @@ TEST_F(EngineCv3, SpeechTokensGiveTheReferenceAudio) {
   }
 }
 
+// The voice's cached prompt state (on by default) gives the chunks the reference computes
+// from scratch, whatever the prompt's length (with 3 + a multiple of 25 tokens the
+// state must stop a chunk short), and later streams start from it.
+TEST_F(EngineCv3, PromptStateGivesTheReferenceForEveryPromptLength) {
+  Engine engine(*backend_, *folder_);
+  ASSERT_TRUE(engine.flow().has_prompt_state());
+  const auto base = engine.voice(engine.voice_ids().at(0));
+  const auto bins = static_cast<size_t>(engine.flow().mel_bins());
+  const auto t = tokens(70, 9);
+  for (const size_t length : {size_t{53}, size_t{74}, size_t{78}, size_t{103}}) {
+    auto v = std::make_shared<VoicePrompt>(*base);
+    v->flow_base = nullptr;
+    v->speech.resize(length);
+    v->feat.resize(2 * length * bins);
+    for (size_t i = base->speech.size(); i < length; ++i) {
+      v->speech[i] = base->speech[i % base->speech.size()];
+      std::copy_n(base->feat.begin() + (i % base->speech.size()) * 2 * bins, 2 * bins,
+                  v->feat.begin() + i * 2 * bins);
+    }
+    const int64_t starts = engine.stats().prompt_state_starts;
+    for (int run = 0; run < 2; ++run) {
+      Heard heard;
+      StreamOptions o = token_stream(engine, true);
+      o.voice = v;
+      auto s = engine.open(o, heard.callback());
+      s->push_speech_tokens(t);
+      s->finish_input();
+      const StreamResult r = s->wait();
+      ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+      EXPECT_LT(relative_error(heard.samples, reference(engine, *v, t, true)), kReorder)
+          << "a prompt of " << length << " tokens, run " << run;
+    }
+    EXPECT_EQ(engine.stats().prompt_state_starts, starts + 2) << length;
+  }
+  EXPECT_GT(engine.stats().prompt_state_bytes, 0);
+}
+
 // Streams at different positions share the engine's batched calls; each hears what it
 // would alone.
 TEST_F(EngineCv3, ConcurrentStreamsEqualEachAlone) {

@@ -531,6 +531,54 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   EXPECT_EQ(audio[0].size(), audio[1].size());
 }
 
+// The prompt-state cache gives the stream's chunks whatever the prompt's length, and in
+// particular when the prompt's last committable chunk ends just before its look-ahead
+// tokens (a prompt of 3 + a multiple of 25 tokens).
+TEST_F(EngineTest, PromptStateCacheHoldsForEveryPromptLength) {
+  std::vector<int32_t> tokens(60);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
+  Engine plain(*backend_, *folder_, [] {
+    EngineOptions eo;
+    eo.prompt_state_voices = 0;
+    eo.uncond_first_passes = 0;
+    return eo;
+  }());
+  Engine cached(*backend_, *folder_);
+  const auto base = plain.voice(plain.voice_ids().at(0));
+  const auto bins = static_cast<size_t>(plain.flow().mel_bins());
+  for (const size_t length : {size_t{53}, size_t{74}, size_t{78}, size_t{103}}) {
+    auto v = std::make_shared<VoicePrompt>(*base);
+    v->flow_base = nullptr;
+    v->speech.resize(length);
+    v->feat.resize(2 * length * bins);
+    for (size_t i = base->speech.size(); i < length; ++i) {
+      v->speech[i] = base->speech[i % base->speech.size()];
+      std::copy_n(base->feat.begin() + (i % base->speech.size()) * 2 * bins, 2 * bins,
+                  v->feat.begin() + i * 2 * bins);
+    }
+    std::vector<std::vector<float>> mel(2);
+    for (const int k : {0, 1}) {
+      Engine& engine = k == 0 ? plain : cached;
+      StreamOptions o = options(engine, 2);
+      o.voice = v;
+      o.input = StreamInput::SpeechTokens;
+      auto s = engine.open(o, [&](const AudioChunk& c) {
+        mel[size_t(k)].insert(mel[size_t(k)].end(), c.mel.begin(), c.mel.end());
+        return true;
+      });
+      s->push_speech_tokens(tokens);
+      s->finish_input();
+      ASSERT_EQ(s->wait().status, StreamStatus::Done);
+    }
+    ASSERT_EQ(mel[0].size(), mel[1].size()) << length;
+    double diff = 0;
+    for (size_t i = 0; i < mel[0].size(); ++i)
+      diff = std::max(diff, double(std::fabs(mel[0][i] - mel[1][i])));
+    EXPECT_LT(diff, 1e-4) << "a prompt of " << length << " tokens";
+  }
+  EXPECT_GT(cached.stats().prompt_state_starts, 0);
+}
+
 // A voice's later streams start their LM from the prefix (sos + prompt text) an earlier
 // stream left in the KV pool, and give the same speech as streams that compute it.
 // A bf16 flow (EngineOptions::flow_weights, opt-in) streams the same chunks as the fp32

@@ -63,6 +63,15 @@ class DitFlowModel {
   // CFG halves (the front end is a rounding error beside it).
   double flops(int64_t tokens, int64_t past = 0, bool streaming = false) const;
 
+  // The state an incremental stream of this prompt starts from: the prompt's complete
+  // chunks (those its own tokens decide), for every Euler step and CFG half, computed once.
+  // Its rows are shared: copy_state gives each stream its own state reading them. The
+  // stream's output is the same as computing them itself.
+  FlowStreamState prompt_state(std::span<const int32_t> prompt_tokens,
+                               std::span<const float> prompt_feat, std::span<const float> embedding,
+                               bool half_kv) const;
+  FlowStreamState copy_state(const FlowStreamState& state) const;
+
   const FlowConfig& config() const { return config_; }
   const DitEstimator& estimator() const { return estimator_; }
   int64_t mel_bins() const { return config_.output_size; }

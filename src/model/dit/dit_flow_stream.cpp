@@ -8,7 +8,7 @@ namespace cosy {
 
 DitFlowStream::DitFlowStream(const DitFlowModel& flow, std::span<const int32_t> prompt_tokens,
                              std::span<const float> prompt_feat, std::span<const float> embedding,
-                             FlowStreamOptions options)
+                             FlowStreamOptions options, const FlowStreamState* prompt_state)
     : flow_(flow),
       prompt_tokens_(prompt_tokens),
       prompt_feat_(prompt_feat),
@@ -17,6 +17,14 @@ DitFlowStream::DitFlowStream(const DitFlowModel& flow, std::span<const int32_t> 
       schedule_(options, static_cast<int64_t>(prompt_tokens.size()),
                 flow.config().pre_lookahead_len) {
   state_.half_kv = options_.half_state;
+  if (prompt_state != nullptr && options_.incremental) {
+    const auto tp = static_cast<int64_t>(prompt_tokens.size());
+    if (prompt_state->committed_tokens() > tp - flow.config().pre_lookahead_len)
+      fail("dit flow stream: the prompt state commits more than the prompt decides");
+    if (prompt_state->half_kv != options_.half_state)
+      fail("dit flow stream: the prompt state's precision differs from the stream's half_state");
+    state_ = flow.copy_state(*prompt_state);
+  }
 }
 
 void DitFlowStream::push_tokens(std::span<const int32_t> tokens) { schedule_.push(tokens); }

@@ -23,10 +23,12 @@ namespace cosy {
 
 class DitFlowStream {
  public:
-  // The prompt spans must outlive the stream.
+  // The prompt spans must outlive the stream. `prompt_state` (incremental only):
+  // DitFlowModel::prompt_state of this prompt, so its complete chunks are not computed
+  // again; the output is the same.
   DitFlowStream(const DitFlowModel& flow, std::span<const int32_t> prompt_tokens,
                 std::span<const float> prompt_feat, std::span<const float> embedding,
-                FlowStreamOptions options = {});
+                FlowStreamOptions options = {}, const FlowStreamState* prompt_state = nullptr);
 
   void push_tokens(std::span<const int32_t> tokens);
   void finish();  // no more tokens will come

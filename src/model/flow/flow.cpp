@@ -292,14 +292,19 @@ FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
   check_prompt(prompt_tokens, prompt_feat, embedding);
   FlowStreamState state;
   state.half_kv = half_kv;
-  if (tp <= la + 1) return state;
   // A chunk request whose last la + 1 tokens are the prompt's own: one of them produces
-  // frames (a request must), the rest are its look-ahead. The frames past the prompt mel
-  // get zero cond here, but they lie beyond the committed chunks and are not kept.
-  const int64_t head = tp - la - 1;
+  // frames (a request must), the rest are its look-ahead. That token's frames get zero cond
+  // here (the request's prompt mel stops before it), so they must lie past the chunks the
+  // state commits, which end at a multiple of the chunk below the la-less length. When that
+  // length is itself a multiple, the request leaves out the prompt's last token: it then
+  // commits one chunk less, and every committed row is exact.
+  const int64_t chunk = config_.encoder.static_chunk_size;
+  const int64_t used = chunk > 0 && (tp - la) % chunk == 0 ? tp - 1 : tp;
+  if (used <= la + 1) return state;
+  const int64_t head = used - la - 1;
   FlowRequest r;
   r.prompt_tokens = prompt_tokens.first(static_cast<size_t>(head));
-  r.tokens = prompt_tokens.subspan(static_cast<size_t>(head));
+  r.tokens = prompt_tokens.subspan(static_cast<size_t>(head), static_cast<size_t>(la + 1));
   r.prompt_feat = prompt_feat.first(static_cast<size_t>(head * config_.token_mel_ratio * bins));
   r.embedding = embedding;
   r.streaming = true;

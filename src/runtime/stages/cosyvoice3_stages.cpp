@@ -34,13 +34,19 @@ Cv3FlowStage::Cv3FlowStage(Backend& backend, const FlowConfig& config, const Sta
 
 std::unique_ptr<FlowUnit> Cv3FlowStage::open(const VoicePrompt& voice, bool streaming,
                                              const FlowStreamOptions& options,
-                                             const FlowStreamState* /*prompt_state*/,
+                                             const FlowStreamState* prompt_state,
                                              UncondFirstPassCache* /*uncond_cache*/) const {
   return std::make_unique<Cv3FlowUnit>(
       model_, voice,
       streaming ? std::make_unique<DitFlowStream>(model_, voice.speech, voice.feat, voice.embedding,
-                                                  options)
+                                                  options, prompt_state)
                 : nullptr);
+}
+
+std::shared_ptr<const FlowStreamState> Cv3FlowStage::prompt_state(const VoicePrompt& voice,
+                                                                  bool half_state) const {
+  return std::make_shared<const FlowStreamState>(
+      model_.prompt_state(voice.speech, voice.feat, voice.embedding, half_state));
 }
 
 void Cv3FlowStage::run(std::span<FlowWork> work) const {

@@ -16,12 +16,14 @@ class Cv3FlowStage final : public FlowStage {
   Cv3FlowStage(Backend& backend, const FlowConfig& config, const StateDict& weights,
                WeightFormat format);
   const FlowConfig& config() const override { return model_.config(); }
-  // No prompt state or CFG first-pass cache yet: `prompt_state` and `uncond_cache` are
-  // ignored.
+  // No CFG first-pass cache yet: `uncond_cache` is ignored.
   std::unique_ptr<FlowUnit> open(const VoicePrompt& voice, bool streaming,
                                  const FlowStreamOptions& options,
                                  const FlowStreamState* prompt_state,
                                  UncondFirstPassCache* uncond_cache) const override;
+  bool has_prompt_state() const override { return true; }
+  std::shared_ptr<const FlowStreamState> prompt_state(const VoicePrompt& voice,
+                                                      bool half_state) const override;
   void run(std::span<FlowWork> work) const override;
   const DitFlowModel& model() const { return model_; }
 
