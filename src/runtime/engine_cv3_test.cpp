@@ -16,6 +16,7 @@
 #include "runtime/engine.h"
 #include "runtime/silent_tokens.h"
 #include "runtime/stages/cosyvoice3_stages.h"
+#include "runtime/test_voice_util.h"
 #include "runtime/voice_maker.h"
 
 namespace cosy {
@@ -145,15 +146,7 @@ TEST_F(EngineCv3, PromptStateGivesTheReferenceForEveryPromptLength) {
   const auto bins = static_cast<size_t>(engine.flow().mel_bins());
   const auto t = tokens(70, 9);
   for (const size_t length : {size_t{53}, size_t{74}, size_t{78}, size_t{103}}) {
-    auto v = std::make_shared<VoicePrompt>(*base);
-    v->flow_base = nullptr;
-    v->speech.resize(length);
-    v->feat.resize(2 * length * bins);
-    for (size_t i = base->speech.size(); i < length; ++i) {
-      v->speech[i] = base->speech[i % base->speech.size()];
-      std::copy_n(base->feat.begin() + (i % base->speech.size()) * 2 * bins, 2 * bins,
-                  v->feat.begin() + i * 2 * bins);
-    }
+    const auto v = testing::voice_with_prompt_length(*base, length, bins);
     const int64_t starts = engine.stats().prompt_state_starts;
     for (int run = 0; run < 2; ++run) {
       Heard heard;

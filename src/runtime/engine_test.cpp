@@ -13,6 +13,7 @@
 #include "kernels/packed_weight.h"
 #include "model/model_folder.h"
 #include "model/test_model_util.h"
+#include "runtime/test_voice_util.h"
 
 namespace cosy {
 namespace {
@@ -547,15 +548,7 @@ TEST_F(EngineTest, PromptStateCacheHoldsForEveryPromptLength) {
   const auto base = plain.voice(plain.voice_ids().at(0));
   const auto bins = static_cast<size_t>(plain.flow().mel_bins());
   for (const size_t length : {size_t{53}, size_t{74}, size_t{78}, size_t{103}}) {
-    auto v = std::make_shared<VoicePrompt>(*base);
-    v->flow_base = nullptr;
-    v->speech.resize(length);
-    v->feat.resize(2 * length * bins);
-    for (size_t i = base->speech.size(); i < length; ++i) {
-      v->speech[i] = base->speech[i % base->speech.size()];
-      std::copy_n(base->feat.begin() + (i % base->speech.size()) * 2 * bins, 2 * bins,
-                  v->feat.begin() + i * 2 * bins);
-    }
+    const auto v = testing::voice_with_prompt_length(*base, length, bins);
     std::vector<std::vector<float>> mel(2);
     for (const int k : {0, 1}) {
       Engine& engine = k == 0 ? plain : cached;

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "model/flow/flow.h"  // cfm_noise_table, FlowModel::cosine_t_span
-#include "model/flow/flow_prompt.h"
+#include "model/flow/prompt_state.h"
 
 namespace cosy {
 namespace {
@@ -230,36 +230,9 @@ double DitFlowModel::flops(int64_t tokens, int64_t past, bool streaming) const {
 FlowStreamState DitFlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
                                            std::span<const float> prompt_feat,
                                            std::span<const float> embedding, bool half_kv) const {
-  const FlowConfig& c = config_;
-  const int64_t la = c.pre_lookahead_len, bins = mel_bins();
-  const auto tp = static_cast<int64_t>(prompt_tokens.size());
-  check_flow_prompt(c, prompt_tokens, prompt_feat, embedding);
-  FlowStreamState state;
-  state.half_kv = half_kv;
-  // As FlowModel::prompt_state: a chunk request whose last la + 1 tokens are the prompt's
-  // own. The one of them that makes frames gets zero cond (the request's prompt mel stops
-  // before it), so it must lie past the committed chunks: when the la-less length ends on
-  // a chunk, the request leaves out the prompt's last token and commits a chunk less.
-  const int64_t chunk_tokens = c.decoder.dit.static_chunk_size / c.token_mel_ratio;
-  const int64_t used = chunk_tokens > 0 && (tp - la) % chunk_tokens == 0 ? tp - 1 : tp;
-  if (used <= la + 1 || chunk_tokens <= 0) return state;
-  const int64_t head = used - la - 1;
-  DitFlowRequest r;
-  r.prompt_tokens = prompt_tokens.first(static_cast<size_t>(head));
-  r.tokens = prompt_tokens.subspan(static_cast<size_t>(head), static_cast<size_t>(la + 1));
-  r.prompt_feat = prompt_feat.first(static_cast<size_t>(head * c.token_mel_ratio * bins));
-  r.embedding = embedding;
-  r.streaming = true;
-  r.finalize = false;
-  std::vector<float> mel;
-  r.mel = &mel;
-  r.state = &state;
-  infer({&r, 1});
-  auto stream = backend_.create_stream();
-  Exec e(backend_, *stream);
-  state.share(e);  // the voice's streams read these rows, never copy them
-  stream->synchronize();
-  return state;
+  return compute_prompt_state<DitFlowRequest>(
+      *this, backend_, prompt_tokens, prompt_feat, embedding, half_kv,
+      config_.decoder.dit.static_chunk_size / config_.token_mel_ratio);
 }
 
 FlowStreamState DitFlowModel::copy_state(const FlowStreamState& state) const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/flow/prompt_state.h"
 
 namespace cosy {
 
@@ -18,11 +19,8 @@ DitFlowStream::DitFlowStream(const DitFlowModel& flow, std::span<const int32_t> 
                 flow.config().pre_lookahead_len) {
   state_.half_kv = options_.half_state;
   if (prompt_state != nullptr && options_.incremental) {
-    const auto tp = static_cast<int64_t>(prompt_tokens.size());
-    if (prompt_state->committed_tokens() > tp - flow.config().pre_lookahead_len)
-      fail("dit flow stream: the prompt state commits more than the prompt decides");
-    if (prompt_state->half_kv != options_.half_state)
-      fail("dit flow stream: the prompt state's precision differs from the stream's half_state");
+    check_prompt_state(*prompt_state, static_cast<int64_t>(prompt_tokens.size()),
+                       flow.config().pre_lookahead_len, options_.half_state);
     state_ = flow.copy_state(*prompt_state);
   }
 }

@@ -7,6 +7,7 @@
 #include "core/tensor.h"
 #include "core/torch_generator.h"
 #include "model/flow/flow_prompt.h"
+#include "model/flow/prompt_state.h"
 
 namespace cosy {
 
@@ -287,37 +288,8 @@ void FlowModel::infer(std::span<FlowRequest> batch) const {
 FlowStreamState FlowModel::prompt_state(std::span<const int32_t> prompt_tokens,
                                         std::span<const float> prompt_feat,
                                         std::span<const float> embedding, bool half_kv) const {
-  const int64_t la = config_.pre_lookahead_len, bins = mel_bins();
-  const auto tp = static_cast<int64_t>(prompt_tokens.size());
-  check_prompt(prompt_tokens, prompt_feat, embedding);
-  FlowStreamState state;
-  state.half_kv = half_kv;
-  // A chunk request whose last la + 1 tokens are the prompt's own: one of them produces
-  // frames (a request must), the rest are its look-ahead. That token's frames get zero cond
-  // here (the request's prompt mel stops before it), so they must lie past the chunks the
-  // state commits, which end at a multiple of the chunk below the la-less length. When that
-  // length is itself a multiple, the request leaves out the prompt's last token: it then
-  // commits one chunk less, and every committed row is exact.
-  const int64_t chunk = config_.encoder.static_chunk_size;
-  const int64_t used = chunk > 0 && (tp - la) % chunk == 0 ? tp - 1 : tp;
-  if (used <= la + 1) return state;
-  const int64_t head = used - la - 1;
-  FlowRequest r;
-  r.prompt_tokens = prompt_tokens.first(static_cast<size_t>(head));
-  r.tokens = prompt_tokens.subspan(static_cast<size_t>(head), static_cast<size_t>(la + 1));
-  r.prompt_feat = prompt_feat.first(static_cast<size_t>(head * config_.token_mel_ratio * bins));
-  r.embedding = embedding;
-  r.streaming = true;
-  r.finalize = false;
-  std::vector<float> mel;
-  r.mel = &mel;
-  r.state = &state;
-  infer({&r, 1});
-  auto stream = backend_.create_stream();
-  Exec e(backend_, *stream);
-  state.share(e);  // the streams of this voice read these rows, never copy them
-  stream->synchronize();
-  return state;
+  return compute_prompt_state<FlowRequest>(*this, backend_, prompt_tokens, prompt_feat, embedding,
+                                           half_kv, config_.encoder.static_chunk_size);
 }
 
 FlowStreamState FlowModel::copy_state(const FlowStreamState& state) const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/flow/prompt_state.h"
 
 namespace cosy {
 
@@ -29,10 +30,7 @@ FlowStream::FlowStream(const FlowModel& flow, std::span<const int32_t> prompt_to
   const auto tp = static_cast<int64_t>(prompt_tokens.size());
   state_.half_kv = options_.half_state;
   if (prompt_state != nullptr && options_.incremental) {
-    if (prompt_state->committed_tokens() > tp - flow.config().pre_lookahead_len)
-      fail("flow stream: the prompt state commits more than the prompt decides");
-    if (prompt_state->half_kv != options_.half_state)
-      fail("flow stream: the prompt state's precision differs from the stream's half_state");
+    check_prompt_state(*prompt_state, tp, flow.config().pre_lookahead_len, options_.half_state);
     state_ = flow.copy_state(*prompt_state);
   }
 }
