@@ -112,4 +112,25 @@ TEST(CliCv3, BenchAndLoadtestMeasureEveryStage) {
   EXPECT_GT(lj["levels"][0]["stages"]["flow"]["gflop"].get<double>(), 0) << lj.dump();
 }
 
+// audit compares a reduced format with fp32 through CosyVoice3's stages: the LM's top-1
+// agreement and the flow and vocoder's mel and audio SNR.
+TEST(CliCv3, AuditComparesAReducedFormatWithFp32) {
+  const auto dir = cosy::testing::scratch_dir("cli-cv3-audit");
+  const Result r = run("audit --model " + cv3_model().string() +
+                       " --formats fp16 --texts 1 --json " + (dir / "a.json").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(dir / "a.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["formats"].size(), 1u) << j.dump();
+  const auto& f = j["formats"][0];
+  EXPECT_EQ(f["flow_format"], "fp16") << f.dump();
+  EXPECT_EQ(f["hift_format"], "fp16") << f.dump();
+  EXPECT_GT(f["llm"]["positions"].get<int64_t>(), 0) << f.dump();
+  // fp16 rounding (11 bits) over the random-weight stages: far above a broken pipeline's
+  // 0 dB, below fp32's exact match.
+  EXPECT_GT(f["audio"]["mel_snr_db"].get<double>(), 30) << f.dump();
+  EXPECT_LT(f["audio"]["mel_snr_db"].get<double>(), 200) << f.dump();
+  EXPECT_EQ(f["audio"]["nonfinite"], 0) << f.dump();
+}
+
 }  // namespace
