@@ -188,7 +188,8 @@ TEST_F(GoldenCv3E2e, IncrementalEqualsRecomputingOverALongStream) {
     while (!s.done()) audio[incremental].push_back(s.step().audio);
   }
   ASSERT_EQ(audio[0].size(), audio[1].size());
-  ASSERT_GE(audio[0].size(), 24u);
+  // Many chunks whatever this set's prompt length: 1 s hops, the first padded by at most 24.
+  ASSERT_GE(audio[0].size(), tokens.size() / 25 - 1);
   int64_t samples = 0;
   for (size_t k = 0; k < audio[0].size(); ++k) {
     samples += static_cast<int64_t>(audio[0][k].size());
