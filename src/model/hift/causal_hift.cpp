@@ -396,13 +396,8 @@ double CausalHiftVocoder::flops(int64_t frames) const {
     len *= c.upsample_rates[st];
     total += w.ups[st].flops(len);
     if (st + 1 == c.upsample_rates.size()) len += 1;
-    total += w.source_downs[st].flops(len);
-    for (const auto& l : w.source_resblocks[st].layers)
-      total += l.conv1.flops(len) + l.conv2.flops(len);
-    for (size_t j = 0; j < kernels; ++j) {
-      for (const auto& l : w.resblocks[st * kernels + j].layers)
-        total += l.conv1.flops(len) + l.conv2.flops(len);
-    }
+    total += w.source_downs[st].flops(len) + w.source_resblocks[st].flops(len);
+    for (size_t j = 0; j < kernels; ++j) total += w.resblocks[st * kernels + j].flops(len);
   }
   total += w.conv_post.flops(len);
   return total;

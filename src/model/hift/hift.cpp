@@ -339,13 +339,8 @@ double HiftVocoder::flops(int64_t frames) const {
     const int64_t cin = c.base_channels >> st, cout = c.base_channels >> (st + 1);
     total += 2.0 * static_cast<double>(cin * cout * c.upsample_kernel_sizes[st] * len);
     len = len * c.upsample_rates[st] + (st + 1 == c.upsample_rates.size() ? 1 : 0);
-    total += w.source_downs[st].flops(len);
-    for (const auto& l : w.source_resblocks[st].layers)
-      total += l.conv1.flops(len) + l.conv2.flops(len);
-    for (size_t j = 0; j < kernels; ++j) {
-      for (const auto& l : w.resblocks[st * kernels + j].layers)
-        total += l.conv1.flops(len) + l.conv2.flops(len);
-    }
+    total += w.source_downs[st].flops(len) + w.source_resblocks[st].flops(len);
+    for (size_t j = 0; j < kernels; ++j) total += w.resblocks[st * kernels + j].flops(len);
   }
   total += w.conv_post.flops(len);
   return total;

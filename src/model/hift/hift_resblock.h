@@ -20,6 +20,13 @@ struct HiftResBlock {
 
   // y = the block over x, per sequence; `t` is scratch.
   void run(Exec& e, const Batch& x, Batch& y, Batch& t) const;
+  // The work of run() over `rows` rows (the convs; the Snakes and residuals are a rounding
+  // error beside them).
+  double flops(int64_t rows) const {
+    double f = 0;
+    for (const Layer& l : layers) f += l.conv1.flops(rows) + l.conv2.flops(rows);
+    return f;
+  }
 };
 
 HiftResBlock load_hift_resblock(const WeightLoader& wl, const std::string& prefix, int64_t ch,
