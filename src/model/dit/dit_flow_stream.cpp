@@ -31,13 +31,8 @@ void DitFlowStream::finish() { schedule_.finish(); }
 
 double DitFlowStream::next_call_flops() const {
   if (done()) return 0;
-  const auto prompt = static_cast<int64_t>(prompt_tokens_.size());
-  const bool final_chunk = schedule_.next_is_final();
-  const bool streaming = !final_chunk || !options_.final_full_attention;
-  const int64_t tokens = prompt + (final_chunk ? static_cast<int64_t>(schedule_.tokens().size())
-                                               : schedule_.emitted() + schedule_.this_hop());
-  const int64_t past = options_.incremental && streaming ? state_.committed_tokens() : 0;
-  return flow_.flops(tokens, past, streaming);
+  const FlowCall c = schedule_.next_call(state_.committed_tokens());
+  return flow_.flops(c.tokens, c.past, c.streaming);
 }
 
 void DitFlowStream::step(const DitFlowModel& flow, std::span<Step> steps) {
@@ -71,10 +66,11 @@ void DitFlowStream::step(const DitFlowModel& flow, std::span<Step> steps) {
     r.embedding = s.embedding_;
     r.mel = &pending[i].mel;
     r.first_frame = &pending[i].first;
+    const FlowCall call = s.schedule_.next_call(s.state_.committed_tokens());
     r.finalize = pending[i].final_chunk;
-    r.streaming = !pending[i].final_chunk || !s.options_.final_full_attention;
+    r.streaming = call.streaming;
     r.tokens = s.schedule_.next_call_tokens();
-    if (s.options_.incremental && r.streaming) r.state = &s.state_;
+    if (call.with_state) r.state = &s.state_;
   }
   flow.infer(requests);
   for (auto& p : pending) {

@@ -39,23 +39,9 @@ void FlowStream::push_tokens(std::span<const int32_t> tokens) { schedule_.push(t
 
 void FlowStream::finish() { schedule_.finish(); }
 
-FlowStream::Call FlowStream::next_call() const {
-  const auto prompt = static_cast<int64_t>(prompt_tokens_.size());
-  Call c;
-  if (schedule_.next_is_final()) {
-    c.tokens = prompt + static_cast<int64_t>(schedule_.tokens().size());
-    c.streaming = !options_.final_full_attention;
-  } else {
-    c.tokens = prompt + schedule_.emitted() + schedule_.this_hop();
-    c.streaming = true;
-  }
-  c.past = options_.incremental && c.streaming ? state_.committed_tokens() : 0;
-  return c;
-}
-
 double FlowStream::next_call_flops() const {
   if (done()) return 0;
-  const Call c = next_call();
+  const FlowCall c = schedule_.next_call(state_.committed_tokens());
   return flow_.flops(c.tokens, c.past, c.streaming);
 }
 
@@ -94,12 +80,13 @@ void FlowStream::step(const FlowModel& flow, std::span<Step> steps) {
     r.mel = &pending[i].mel;
     if (s.schedule_.emitted() == 0) r.uncond_cache = s.uncond_cache_;  // used with a state only
     r.first_frame = &pending[i].first;
+    const FlowCall call = s.schedule_.next_call(s.state_.committed_tokens());
     r.tokens = s.schedule_.next_call_tokens();
     r.finalize = pending[i].final_chunk;
-    r.streaming = !pending[i].final_chunk || !s.options_.final_full_attention;
-    if (s.options_.incremental && r.streaming) r.state = &s.state_;
+    r.streaming = call.streaming;
+    if (call.with_state) r.state = &s.state_;
+    s.calls_.push_back(call);
   }
-  for (auto& p : pending) p.step->stream->calls_.push_back(p.step->stream->next_call());
   flow.infer(requests);
   for (auto& p : pending) {
     FlowStream& s = *p.step->stream;

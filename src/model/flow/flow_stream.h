@@ -68,14 +68,8 @@ class FlowStream {
   double next_call_flops() const;
   int64_t hop() const { return schedule_.hop(); }
   const FlowStreamState& state() const { return state_; }
-  // The flow calls run so far: tokens seen (prompt included, look-ahead not), tokens
-  // taken from the state instead of computed, chunk masks or full attention. Their work is
-  // FlowModel::flops(tokens, past, streaming); a recompute of the same schedule would
-  // have past = 0.
-  struct Call {
-    int64_t tokens = 0, past = 0;
-    bool streaming = false;
-  };
+  // The flow calls run so far (model/flow/hop_schedule.h).
+  using Call = FlowCall;
   const std::vector<Call>& calls() const { return calls_; }
 
   // Runs the next chunk of every ready stream in one batched flow call; appends each
@@ -88,9 +82,6 @@ class FlowStream {
   static void step(const FlowModel& flow, std::span<Step> steps);
 
  private:
-  // The next call as step() will run it.
-  Call next_call() const;
-
   const FlowModel& flow_;
   std::span<const int32_t> prompt_tokens_;
   std::span<const float> prompt_feat_, embedding_;

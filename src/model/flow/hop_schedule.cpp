@@ -11,6 +11,9 @@ HopSchedule::HopSchedule(const FlowStreamOptions& options, int64_t prompt_tokens
     : max_hop_(options.max_hop),
       scale_(options.hop_scale),
       lookahead_(lookahead),
+      prompt_tokens_(prompt_tokens),
+      incremental_(options.incremental),
+      final_full_attention_(options.final_full_attention),
       hop_(options.first_hop) {
   options.validate();
   // ceil(P / hop) * hop - P: the official pad aligns prompt + first chunk to the hop (the
@@ -55,6 +58,20 @@ std::span<const int32_t> HopSchedule::next_call_tokens() const {
   if (next_is_final()) return tokens_;
   return std::span<const int32_t>(tokens_).first(
       static_cast<size_t>(offset_ + this_hop() + lookahead_));
+}
+
+FlowCall HopSchedule::next_call(int64_t committed) const {
+  FlowCall c;
+  if (next_is_final()) {
+    c.tokens = prompt_tokens_ + static_cast<int64_t>(tokens_.size());
+    c.streaming = !final_full_attention_;
+  } else {
+    c.tokens = prompt_tokens_ + offset_ + this_hop();
+    c.streaming = true;
+  }
+  c.with_state = incremental_ && c.streaming;
+  c.past = c.with_state ? committed : 0;
+  return c;
 }
 
 void HopSchedule::advance() {

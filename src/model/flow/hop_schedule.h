@@ -17,6 +17,16 @@ namespace cosy {
 
 struct FlowStreamOptions;
 
+// One flow call of a stream: the tokens it sees (prompt included, look-ahead not), those
+// served from the stream's state instead of computed, chunk masks or full attention, and
+// whether it runs on the stream's state (incremental and chunk-masked). Its work is the
+// flow's flops(tokens, past, streaming); a recompute of the same schedule has past = 0.
+struct FlowCall {
+  int64_t tokens = 0, past = 0;
+  bool streaming = false;
+  bool with_state = false;
+};
+
 class HopSchedule {
  public:
   HopSchedule(const FlowStreamOptions& options, int64_t prompt_tokens, int64_t lookahead);
@@ -41,13 +51,17 @@ class HopSchedule {
   // The tokens the next call sees: all of them for the final chunk, else up to the hop's
   // end plus the look-ahead.
   std::span<const int32_t> next_call_tokens() const;
+  // The next call as a stream whose state has `committed` tokens runs it: the official
+  // final chunk has full attention (final_full_attention), every other chunk masks.
+  FlowCall next_call(int64_t committed) const;
 
   // After the next chunk ran (its frames emitted): the offset moves past it and the hop
   // grows; a final chunk ends the stream.
   void advance();
 
  private:
-  int64_t max_hop_, scale_, lookahead_;
+  int64_t max_hop_, scale_, lookahead_, prompt_tokens_;
+  bool incremental_, final_full_attention_;
   std::vector<int32_t> tokens_;
   int64_t offset_ = 0;
   int64_t hop_;
