@@ -11,13 +11,12 @@ namespace cosy::server {
 VoiceService::VoiceService(Engine& engine, const ModelFolder& folder, std::filesystem::path store,
                            int64_t max_queue)
     : engine_(engine), store_(std::move(store)), max_queue_(max_queue) {
-  const auto tokenizer_dir = folder.dir / "CosyVoice-BlankEN";
   try {
-    if (!text::BpeTokenizer::present(tokenizer_dir)) {
+    // The engine's text frontend (immutable, shared): the transcripts' tokenizer.
+    if (engine_.frontend() == nullptr) {
       unavailable_ = "the model folder has no tokenizer";
     } else {
-      text_.emplace(load_text_frontend(folder.dir, folder.config.family));
-      maker_ = std::make_unique<VoiceMaker>(folder.dir, folder.config, *text_);
+      maker_ = std::make_unique<VoiceMaker>(folder.dir, folder.config, *engine_.frontend());
     }
   } catch (const Error& e) {
     unavailable_ = e.what();

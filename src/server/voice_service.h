@@ -61,7 +61,6 @@ class VoiceService {
   std::filesystem::path store_;
   int64_t max_queue_;
   std::string unavailable_;
-  std::optional<text::TextFrontend> text_;
   std::unique_ptr<VoiceMaker> maker_;
 
   mutable std::mutex store_mutex_;
