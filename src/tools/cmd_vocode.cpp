@@ -9,9 +9,8 @@
 #include "core/error.h"
 #include "io/npy.h"
 #include "kernels/cpu_backend.h"
-#include "model/hift/causal_hift.h"
-#include "model/hift/hift.h"
 #include "model/model_folder.h"
+#include "runtime/stages/model_stages.h"
 #include "tools/audio_output.h"
 #include "tools/cli_support.h"
 #include "tools/commands.h"
@@ -56,25 +55,18 @@ int run_vocode(const VocodeOptions& o) {
       mel = transpose_2d(v, channels, frames);
     }
     auto backend = cpu::create_cpu_backend(o.threads);
-    const WeightFormat format = parse_weight_format(o.weights);
+    // The family's vocoder, as the engine runs it: one final call over the whole mel.
+    const auto vocoder = load_vocoder_stage(*backend, folder, parse_weight_format(o.weights));
+    const auto unit = vocoder->open(o.seed);
     std::vector<float> speech;
-    auto t0 = std::chrono::steady_clock::now();
-    if (folder.config.family == ModelFamily::CosyVoice3) {
-      // The causal vocoder: one final call over the whole mel (stream=False).
-      const CausalHiftVocoder hift(*backend, folder.config.hift, folder.hift,
-                                   causal_hift_noise_offset(folder.config), format);
-      CausalHiftRequest r;
-      r.mel = mel;
-      r.frames = frames;
-      r.speech = &speech;
-      t0 = std::chrono::steady_clock::now();
-      hift.vocode({&r, 1});
-    } else {
-      const HiftVocoder hift(*backend, folder.config.hift, folder.hift, format);
-      TorchGenerator rng(o.seed);
-      t0 = std::chrono::steady_clock::now();
-      speech = hift.vocode(mel, frames, rng);
-    }
+    VocoderWork w;
+    w.unit = unit.get();
+    w.mel = mel;
+    w.frames = frames;
+    w.finalize = true;
+    w.out = &speech;
+    const auto t0 = std::chrono::steady_clock::now();
+    vocoder->run({&w, 1});
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     out.write(speech);
