@@ -14,17 +14,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/cpu_identity.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/machine_limits.h"
+#include "library_conv.h"
 #include "library_gemm.h"
 
 using namespace cosy;
@@ -46,6 +51,20 @@ std::vector<float> rnd(size_t n, float scale = 0.05f) {
 // the next measurement: without it BLIS, measured right after OpenBLAS, ran at a tenth of
 // its speed on some shapes.
 void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
+
+// Runs a library's version of one of our kernels into `out` and fails unless it matches
+// `ours` (float32 sums in another order: within 1e-4 of the output's scale).
+void check_library(const char* what, std::vector<float>& out, const std::function<void()>& run,
+                   const std::vector<float>& ours) {
+  run();
+  if (out.size() != ours.size()) fail(what, ": ", out.size(), " outputs, ours ", ours.size());
+  float worst = 0, scale = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    worst = std::max(worst, std::abs(out[i] - ours[i]));
+    scale = std::max(scale, std::abs(ours[i]));
+  }
+  if (!(worst <= 1e-4f * std::max(1.0f, scale))) fail(what, " differs from ours by ", worst);
+}
 
 struct Row {
   std::string name, dtype, shape;
@@ -82,8 +101,13 @@ int run(int argc, char** argv) {
   auto runs = [&](const char* group) { return only.empty() || only == group; };
   ThreadPool& pool = ThreadPool::global();
   const auto lim = bench::measure_machine(pool);
-  std::printf("machine: %d threads, peak FMA %.1f GFLOP/s, DRAM read %.1f GB/s\n\n",
-              pool.num_threads(), lim.peak_gflops, lim.dram_read_gbps);
+  std::printf("cpu: %s\n", cpu::cpu_summary().c_str());
+  std::printf(
+      "machine: %d threads, peak FMA %.1f GFLOP/s (%d-bit; 256-bit %.1f), DRAM read %.1f GB/s\n",
+      pool.num_threads(), lim.peak_gflops, lim.fma_bits, lim.peak_gflops_256, lim.dram_read_gbps);
+  std::printf("GEMM kernel: %s\n\n", std::getenv("COSY_GEMM_KERNEL") != nullptr
+                                         ? std::getenv("COSY_GEMM_KERNEL")
+                                         : "tuned choice or default (avx2)");
   // Every library gets the same number of threads as our pool (BLIS and oneDNN run on
   // OpenMP, OpenBLAS on its own threads).
   const bench::LibraryGemm libraries[] = {bench::openblas_gemm(), bench::blis_gemm(),
@@ -92,10 +116,34 @@ int run(int argc, char** argv) {
   const double budget = quick ? 0.05 : 0.3;
   std::vector<Row> rows;
   auto report = [&](Row r) {
-    std::printf("%-10s %-5s %-28s %8.1f GFLOP/s (%5.1f%% peak) %7.1f GB/s (%5.1f%% DRAM)\n",
+    std::printf("%-12s %-5s %-28s %8.1f GFLOP/s (%5.1f%% peak) %7.1f GB/s (%5.1f%% DRAM)\n",
                 r.name.c_str(), r.dtype.c_str(), r.shape.c_str(), r.gflops,
                 100 * r.gflops / lim.peak_gflops, r.gbps, 100 * r.gbps / lim.dram_read_gbps);
     rows.push_back(std::move(r));
+  };
+  // Seconds per call of `fn` with each AVX-512 kernel on every shape (installed as the
+  // choice for all shapes), then the default choices back.
+  auto time_each_kernel = [&](const std::function<void()>& fn, double budget_s) {
+    std::vector<std::pair<cpu::GemmKernel, double>> out;
+    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_on_this_cpu()) {
+      if (kernel == cpu::GemmKernel::Avx2) continue;
+      auto all = std::make_shared<cpu::GemmKernelChoices>();
+      all->set_fallback(kernel);
+      cpu::install_gemm_kernel_choices(all);
+      out.emplace_back(kernel, bench::time_best(fn, budget_s));
+    }
+    cpu::install_gemm_kernel_choices(nullptr);
+    return out;
+  };
+  auto report_kernels = [&](const Row& base, double base_s,
+                            const std::vector<std::pair<cpu::GemmKernel, double>>& timed) {
+    for (const auto& [kernel, s] : timed) {
+      Row rk = base;
+      rk.name = cpu::gemm_kernel_name(kernel);
+      rk.gflops = base.gflops * base_s / s;
+      rk.gbps = base.gbps * base_s / s;
+      report(rk);
+    }
   };
 
   // LLM linears: [N, K] weights, M rows of activations. With --only flow: the flow
@@ -160,6 +208,23 @@ int run(int argc, char** argv) {
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
         if (f != WeightFormat::F32) continue;
+        // The tuner's other candidates on this shape (rows the default streams are not
+        // tuned): each kernel named.
+        for (const cpu::GemmKernel kernel : cpu::gemm_kernels_on_this_cpu()) {
+          if (kernel == cpu::GemmKernel::Avx2 || m <= cpu::kGemmStreamRows) continue;
+          const double tk = bench::time_best(
+              [&] {
+                cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
+                cpu::gemm_with_kernel(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {}, kernel);
+                next = (next + 1) % copies;
+              },
+              budget);
+          Row rk = r;
+          rk.name = cpu::gemm_kernel_name(kernel);
+          rk.gflops = r.gflops * t / tk;
+          rk.gbps = r.gbps * t / tk;
+          report(rk);
+        }
         // The result of copy 0 through our kernel, to check each library computes the same.
         std::vector<float> ours(y.size());
         cpu::GemmProblem p0{{x.data(), k, 1, 0, k}, m, ours.data(), n};
@@ -215,6 +280,7 @@ int run(int argc, char** argv) {
       a.pad_left = a.pad_right = c.dilation * (c.kernel - 1) / 2;
       Segment seg{x.data(), c.length, y.data()};
       const double t = bench::time_best([&] { cpu::conv1d(pool, {&seg, 1}, a); }, budget);
+      const auto other_kernels = time_each_kernel([&] { cpu::conv1d(pool, {&seg, 1}, a); }, budget);
       Row r{"conv1d",
             "fp32",
             std::string(c.where) + " " + std::to_string(c.cin) + "->" + std::to_string(c.cout) +
@@ -225,7 +291,21 @@ int run(int argc, char** argv) {
             c.cout};
       r.gflops = 2.0 * static_cast<double>(c.length * c.cout * c.cin * c.kernel) / t / 1e9;
       r.gbps = static_cast<double>((c.length * (c.cin + c.cout)) * 4) / t / 1e9;
+      // oneDNN's convolution on the same shape and data, its result checked against ours.
+      bench::OnednnConv1d lib(false, c.cin, c.cout, c.kernel, 1, c.dilation, a.pad_left, c.length,
+                              w.data());
+      std::vector<float> y_lib(static_cast<size_t>(lib.out_length() * c.cout));
+      check_library(
+          "onednn conv", y_lib, [&] { lib.run(x.data(), y_lib.data()); }, y);
+      const double t_lib = bench::time_best([&] { lib.run(x.data(), y_lib.data()); }, budget);
+      settle();  // libgomp's workers spin after the call
+      Row rl = r;
+      rl.name = "onednn";
+      rl.gflops = r.gflops * t / t_lib;
+      rl.gbps = r.gbps * t / t_lib;
       report(r);
+      report_kernels(r, t, other_kernels);
+      report(rl);
     }
     {
       const int64_t cin = 512, cout = 256, kernel = 16, stride = 8, t_in = 250;
@@ -242,10 +322,27 @@ int run(int argc, char** argv) {
       std::vector<float> y(static_cast<size_t>(a.out_length(t_in) * cout));
       Segment seg{x.data(), t_in, y.data()};
       const double t = bench::time_best([&] { cpu::conv_transpose1d(pool, {&seg, 1}, a); }, budget);
+      const auto other_kernels = time_each_kernel(
+          [&] {
+            cpu::conv_transpose1d(pool, {&seg, 1}, a);
+          },
+          budget);
       Row r{"convT1d", "fp32", "hift.ups0 512->256 k16 s8 T250", t_in, cin, cout * kernel};
       r.gflops = 2.0 * static_cast<double>(t_in * cin * cout * kernel) / t / 1e9;
       r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
+      bench::OnednnConv1d lib(true, cin, cout, kernel, stride, 1, a.padding, t_in, w.data());
+      std::vector<float> y_lib(static_cast<size_t>(lib.out_length() * cout));
+      check_library(
+          "onednn transposed conv", y_lib, [&] { lib.run(x.data(), y_lib.data()); }, y);
+      const double t_lib = bench::time_best([&] { lib.run(x.data(), y_lib.data()); }, budget);
+      settle();  // libgomp's workers spin after the call
+      Row rl = r;
+      rl.name = "onednn";
+      rl.gflops = r.gflops * t / t_lib;
+      rl.gbps = r.gbps * t / t_lib;
       report(r);
+      report_kernels(r, t, other_kernels);
+      report(rl);
     }
   }
   if (runs("attention")) {
@@ -367,6 +464,10 @@ int run(int argc, char** argv) {
   if (!json_path.empty()) {
     nlohmann::json j;
     j["peak_gflops"] = lim.peak_gflops;
+    j["peak_gflops_256"] = lim.peak_gflops_256;
+    j["fma_bits"] = lim.fma_bits;
+    j["cpu"] = cpu::cpu_model_name();
+    j["isa"] = cpu::cpu_isa_flags();
     j["dram_read_gbps"] = lim.dram_read_gbps;
     j["threads"] = pool.num_threads();
     j["kernels"] = nlohmann::json::array();

@@ -8,15 +8,16 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/gemm_tiling.h"
 
 namespace cosy::cpu {
 
 namespace {
 
-constexpr int64_t kBlockK = 256;     // a 16-wide B block of 256 k (16 KB fp32) stays in L1
-constexpr int64_t kStreamRows = 24;  // up to this many rows, stream each panel once
-constexpr int64_t kFarBlocks = 2;    // few rows: an L2 prefetch this many blocks past the L1 one
+constexpr int64_t kBlockK = kGemmBlockK;
+constexpr int64_t kStreamRows = kGemmStreamRows;  // up to this many rows, stream each panel once
+constexpr int64_t kFarBlocks = 2;  // few rows: an L2 prefetch this many blocks past the L1 one
 
 // Row k of a panel: 16 values at panel + k * ldb elements (ldb = kPanel when packed).
 template <WeightFormat F>
@@ -345,18 +346,40 @@ GemmTasks plan_gemm_tasks(std::span<const GemmProblem> problems, int64_t k, int6
   return plan;
 }
 
-void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
-          const GemmEpilogue& epi) {
-  if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
-  if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
+void record_gemm_shape(const GemmShape& shape, const GemmProblem& p);  // gemm_kernel.cpp
+
+void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
+                      const PackedWeight& w, const GemmEpilogue& epi, GemmKernel kernel) {
+  if (w.format() != WeightFormat::F32 && kernel != GemmKernel::Avx2) {
+    fail("gemm: kernel ", gemm_kernel_name(kernel), " runs float32 weights only, not ",
+         weight_format_name(w.format()));
+  }
   const int64_t panels = w.panels();
   const GemmTasks plan = plan_gemm_tasks(problems, w.in_features(), panels, pool.num_threads());
   pool.parallel_for(plan.tasks(), [&](int64_t task) {
     const auto& rc = plan.chunks[static_cast<size_t>(task / plan.groups)];
     const int64_t g = task % plan.groups;
-    gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
-               std::min(panels, (g + 1) * plan.per_group), epi);
+    const int64_t panel_end = std::min(panels, (g + 1) * plan.per_group);
+    if (kernel != GemmKernel::Avx2 && rc.end - rc.begin > kStreamRows) {
+      gemm_block_f32_avx512(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
+                            panel_end, epi, kernel);
+    } else {
+      gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group, panel_end, epi);
+    }
   });
+}
+
+void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
+          const GemmEpilogue& epi) {
+  if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
+  if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
+  GemmKernel kernel = GemmKernel::Avx2;
+  if (w.format() == WeightFormat::F32 && !problems.empty()) {
+    const GemmShape shape{w.out_features(), problems[0].a.taps, problems[0].a.tap_width};
+    for (const GemmProblem& p : problems) record_gemm_shape(shape, p);
+    kernel = gemm_kernel_for(shape);
+  }
+  gemm_with_kernel(pool, problems, w, epi, kernel);
 }
 
 }  // namespace cosy::cpu

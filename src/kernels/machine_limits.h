@@ -10,8 +10,10 @@
 namespace cosy::bench {
 
 struct MachineLimits {
-  double peak_gflops = 0;  // float32 FMA, 2 flops each
+  double peak_gflops = 0;  // float32 FMA, 2 flops each, at the widest rate the CPU has
   double dram_read_gbps = 0;
+  double peak_gflops_256 = 0;  // on ymm (AVX2) alone
+  int fma_bits = 256;          // the vector width that gave peak_gflops
 };
 MachineLimits measure_machine(ThreadPool& pool);
 

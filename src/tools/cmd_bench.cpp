@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/cpu_identity.h"
 #include "kernels/machine_limits.h"
 #include "model/model_folder.h"
 #include "runtime/engine.h"
@@ -32,6 +33,7 @@ struct BenchOptions {
   std::vector<int64_t> first_hops = {15, 25};
   int64_t tokens = 250;  // 10 s of audio
   int threads = 0;
+  std::string tuning, allow_formats, hift_weights = "fp32";
   int64_t memory_cache_mb = 1024;
   int64_t first_chunk_repeats = 4;
   int64_t uncond_first_passes = EngineOptions{}.uncond_first_passes;
@@ -179,12 +181,16 @@ int run_bench(const BenchOptions& o) {
   cpu::BlockCache::Options cache;
   cache.max_cached_bytes = static_cast<size_t>(o.memory_cache_mb) << 20;
   auto backend = cpu::create_cpu_backend(o.threads, cache);
+  const std::string kernels = apply_kernel_tuning(o.tuning, o.threads, /*always_say=*/true);
   ThreadPool probe_pool(o.threads > 0 ? o.threads : ThreadPool::global().num_threads());
   const auto limits = bench::measure_machine(probe_pool);
   reset_peak_rss();
   EngineOptions eo;
-  eo.llm_weights = parse_weight_format(o.weights);
-  eo.flow_weights = parse_weight_format(o.flow_weights);
+  const StageWeightFormats formats = resolve_weight_formats(
+      o.model, o.weights, o.flow_weights, o.hift_weights, o.allow_formats, o.tuning, o.threads);
+  eo.llm_weights = formats.llm;
+  eo.flow_weights = formats.flow;
+  eo.hift_weights = formats.hift;
   eo.max_streams = 1;
   eo.flow_left_chunks = o.flow_left_chunks;
   eo.uncond_first_passes = o.uncond_first_passes;
@@ -195,11 +201,15 @@ int run_bench(const BenchOptions& o) {
   if (ids.empty() && o.voice.empty()) fail(o.model, ": no zero-shot voice in spk2info.pt");
   const auto voice = engine.voice(o.voice.empty() ? ids[0] : o.voice);
   std::printf(
-      "cosyserve bench: %s, LLM weights %s, flow weights %s, %lld tokens per run, %d threads\n",
-      o.model.c_str(), o.weights.c_str(), o.flow_weights.c_str(), static_cast<long long>(o.tokens),
-      probe_pool.num_threads());
-  std::printf("machine: peak %.1f GFLOP/s FMA, DRAM read %.1f GB/s; voice prompt %.2f s\n",
-              limits.peak_gflops, limits.dram_read_gbps,
+      "cosyserve bench: %s, LLM weights %s, flow weights %s, hift weights %s, %lld tokens per "
+      "run, %d threads\n",
+      o.model.c_str(), weight_format_name(formats.llm), weight_format_name(formats.flow),
+      weight_format_name(formats.hift), static_cast<long long>(o.tokens), probe_pool.num_threads());
+  // What `auto` picked per stage and why (a reduced format not faster here is named).
+  for (const std::string& line : formats.lines) std::printf("weights %s\n", line.c_str());
+  std::printf("cpu: %s\n", cpu::cpu_summary().c_str());
+  std::printf("machine: peak %.1f GFLOP/s FMA (%d-bit), DRAM read %.1f GB/s; voice prompt %.2f s\n",
+              limits.peak_gflops, limits.fma_bits, limits.dram_read_gbps,
               static_cast<double>(voice->speech.size()) / 25.0);
 
   auto push_sentence = [&](SynthesisStream& stream) {
@@ -322,9 +332,16 @@ int run_bench(const BenchOptions& o) {
     j["peak_rss_mb"] = rss;
     j["flow_state_peak_mb"] = state_mb;
     j["half_state"] = o.half_state;
-    j["weights"] = o.weights;
-    j["flow_weights"] = o.flow_weights;
-    j["machine"] = {{"peak_gflops", limits.peak_gflops}, {"dram_read_gbps", limits.dram_read_gbps}};
+    j["weights"] = weight_format_name(formats.llm);
+    j["flow_weights"] = weight_format_name(formats.flow);
+    j["hift_weights"] = weight_format_name(formats.hift);
+    j["weights_auto"] = formats.lines;
+    j["machine"] = {{"peak_gflops", limits.peak_gflops},
+                    {"fma_bits", limits.fma_bits},
+                    {"dram_read_gbps", limits.dram_read_gbps},
+                    {"cpu", cpu::cpu_model_name()},
+                    {"isa", cpu::cpu_isa_flags()},
+                    {"kernels", kernels}};
     j["runs"] = nlohmann::json::array();
     for (const Run& r : runs) j["runs"].push_back(run_json(r, limits.peak_gflops));
     std::ofstream out(o.json);
@@ -344,18 +361,23 @@ Command register_bench(CLI::App& app) {
       ->required();
   app.add_option("--voice", o->voice, "Voice id (default: the first)");
   app.add_option("--weights", o->weights,
-                 "LLM weight format: " + join(weight_format_names()) +
+                 "LLM weight format: " + join(weight_choice_names()) +
                      " (w8a8 also quantises the activations to int8: not the official "
                      "numerics; needs AVX512-VNNI)")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
-                 "Flow weight format: " + join(weight_format_names()) +
+                 "Flow weight format: " + join(weight_choice_names()) +
                      " (bf16 rounds the activations, w8a8 quantises them to int8 with about 5x "
                      "bf16's mel difference: not the official numerics; need AVX512_BF16 / "
                      "AVX512-VNNI)")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
+  app.add_option("--hift-weights", o->hift_weights,
+                 "Vocoder weight format: " + join(weight_choice_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
+      ->capture_default_str();
+  add_allow_formats_option(app, o->allow_formats);
   app.add_option("--first-hop", o->first_hops, "Streaming first hop(s) in tokens")
       ->capture_default_str();
   app.add_option("--tokens", o->tokens, "Speech tokens per run (25 per second of audio)")
@@ -370,6 +392,7 @@ Command register_bench(CLI::App& app) {
                  "Streaming: bound the flow's attention to N left chunks (bounds the state; "
                  "CHANGES THE OUTPUT from the official model's)");
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
+  add_tuning_option(app, o->tuning);
   app.add_option("--first-chunk-repeats", o->first_chunk_repeats,
                  "Streaming: more streams per run, each stopped at its first chunk, for the "
                  "first-chunk latency's median")

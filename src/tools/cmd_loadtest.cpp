@@ -4,6 +4,7 @@
 // the sweep as JSON (what `plan` reads) and as an SVG chart.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -50,6 +51,7 @@ struct LoadtestOptions {
   uint64_t seed = 1;
   int64_t first_hop = 25;
   int threads = 0;
+  std::string tuning, allow_formats;
   int64_t max_streams = 0;
   double request_timeout_s = 600;
   std::vector<std::string> schedules;  // in-process: each level under each policy
@@ -153,9 +155,12 @@ int run_loadtest(const LoadtestOptions& o) {
   std::unique_ptr<loadtest::LoadTarget> target;
   Json machine;
   double peak_gflops = 0;
+  // The formats in use (an "auto" stage's pick).
+  std::array<std::string, 3> weights = {o.weights, o.flow_weights, o.hift_weights};
   if (!o.model.empty()) {
     folder.emplace(load_model_folder(o.model));
     backend = cpu::create_cpu_backend(o.threads);
+    apply_kernel_tuning(o.tuning, o.threads);
     ThreadPool probe(o.threads > 0 ? o.threads : ThreadPool::global().num_threads());
     const auto limits = bench::measure_machine(probe);
     peak_gflops = limits.peak_gflops;
@@ -163,9 +168,13 @@ int run_loadtest(const LoadtestOptions& o) {
                {"dram_read_gbps", limits.dram_read_gbps},
                {"threads", probe.num_threads()}};
     EngineOptions eo;
-    eo.llm_weights = parse_weight_format(o.weights);
-    eo.flow_weights = parse_weight_format(o.flow_weights);
-    eo.hift_weights = parse_weight_format(o.hift_weights);
+    const StageWeightFormats formats = resolve_weight_formats(
+        o.model, o.weights, o.flow_weights, o.hift_weights, o.allow_formats, o.tuning, o.threads);
+    eo.llm_weights = formats.llm;
+    eo.flow_weights = formats.flow;
+    eo.hift_weights = formats.hift;
+    weights = {weight_format_name(formats.llm), weight_format_name(formats.flow),
+               weight_format_name(formats.hift)};
     eo.ttfa_target_s = o.ttfa_target;
     if (!o.schedules.empty()) eo.schedule = parse_schedule_policy(o.schedules.front());
     eo.max_streams =
@@ -223,7 +232,7 @@ int run_loadtest(const LoadtestOptions& o) {
               w.length.describe().c_str(), o.buffer_ms);
   if (engine) {
     std::printf("weights: llm %s, flow %s, hift %s; machine peak %.1f GFLOP/s (fp32 FMA)\n",
-                o.weights.c_str(), o.flow_weights.c_str(), o.hift_weights.c_str(), peak_gflops);
+                weights[0].c_str(), weights[1].c_str(), weights[2].c_str(), peak_gflops);
   }
   print_header();
 
@@ -267,21 +276,20 @@ int run_loadtest(const LoadtestOptions& o) {
     }
   }
 
-  Json sweep = {
-      {"tool", "cosyserve loadtest"},
-      {"target", target->describe()},
-      {"model", o.model},
-      {"url", o.url},
-      {"weights", {{"llm", o.weights}, {"flow", o.flow_weights}, {"hift", o.hift_weights}}},
-      {"corpus", corpus.source},
-      {"texts", corpus.texts.size()},
-      {"text_feed", o.text_rate > 0 ? cat(o.text_rate, " pieces/s") : "whole"},
-      {"length_model", w.length.describe()},
-      {"tokens_per_text_token", w.length.tokens_per_text_token},
-      {"buffer_ms", o.buffer_ms},
-      {"seed", o.seed},
-      {"first_hop", o.first_hop},
-      {"levels", Json::array()}};
+  Json sweep = {{"tool", "cosyserve loadtest"},
+                {"target", target->describe()},
+                {"model", o.model},
+                {"url", o.url},
+                {"weights", {{"llm", weights[0]}, {"flow", weights[1]}, {"hift", weights[2]}}},
+                {"corpus", corpus.source},
+                {"texts", corpus.texts.size()},
+                {"text_feed", o.text_rate > 0 ? cat(o.text_rate, " pieces/s") : "whole"},
+                {"length_model", w.length.describe()},
+                {"tokens_per_text_token", w.length.tokens_per_text_token},
+                {"buffer_ms", o.buffer_ms},
+                {"seed", o.seed},
+                {"first_hop", o.first_hop},
+                {"levels", Json::array()}};
   if (!machine.is_null()) sweep["machine"] = machine;
   for (const LevelReport& r : levels) {
     Json j = loadtest::to_json(r, true);
@@ -359,18 +367,20 @@ Command register_loadtest(CLI::App& app) {
                  "Write a Chrome trace-event JSON: the engine's stages and streams (in process) "
                  "and each request as its client saw it");
   app.add_option("--weights", o->weights, "In-process: LLM weight format")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights, "In-process: flow weight format")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--hift-weights", o->hift_weights, "In-process: HiFT weight format")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
+  add_allow_formats_option(app, o->allow_formats);
   app.add_option("--first-hop", o->first_hop, "In-process: the first streaming chunk, in tokens")
       ->capture_default_str();
   app.add_option("--threads", o->threads, "In-process: compute threads (0: all cores)")
       ->capture_default_str();
+  add_tuning_option(app, o->tuning);
   app.add_option("--max-streams", o->max_streams,
                  "In-process: the engine's open-stream limit (default: enough for the load)");
   app.add_option("--schedule", o->schedules,

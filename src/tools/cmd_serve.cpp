@@ -26,6 +26,7 @@ struct ServeOptions {
   server::ServerOptions server;
   std::string weights = "fp32", flow_weights = "fp32", hift_weights = "fp32";
   int compute_threads = 0;
+  std::string tuning, allow_formats;
   std::string schedule = schedule_policy_name(EngineOptions{}.schedule);
   double ttfa_target = EngineOptions{}.ttfa_target_s;
   std::string trace;
@@ -57,10 +58,17 @@ int run_serve(ServeOptions& options) {
     o.server.model_name =
         folder.config.family == ModelFamily::CosyVoice3 ? "cosyvoice3" : "cosyvoice2";
   auto backend = cpu::create_cpu_backend(o.compute_threads);
+  apply_kernel_tuning(o.tuning, o.compute_threads, /*always_say=*/true);
   EngineOptions eo;
-  eo.llm_weights = parse_weight_format(o.weights);
-  eo.flow_weights = parse_weight_format(o.flow_weights);
-  eo.hift_weights = parse_weight_format(o.hift_weights);
+  const StageWeightFormats formats =
+      resolve_weight_formats(o.model, o.weights, o.flow_weights, o.hift_weights, o.allow_formats,
+                             o.tuning, o.compute_threads);
+  eo.llm_weights = formats.llm;
+  eo.flow_weights = formats.flow;
+  eo.hift_weights = formats.hift;
+  o.weights = weight_format_name(formats.llm);
+  o.flow_weights = weight_format_name(formats.flow);
+  o.hift_weights = weight_format_name(formats.hift);
   eo.max_streams = o.server.max_streams;
   eo.max_input_chars = o.server.max_input_chars;
   eo.schedule = parse_schedule_policy(o.schedule);
@@ -102,7 +110,7 @@ int run_serve(ServeOptions& options) {
 Command register_serve(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   server::ServerOptions& s = o->server;
-  const std::string formats = join(weight_format_names());
+  const std::string formats = join(weight_choice_names());
   o->app = &app;
   app.add_option("--config", o->config, "YAML file whose keys are these flags' names (flags win)")
       ->check(CLI::ExistingFile);
@@ -128,6 +136,7 @@ Command register_serve(CLI::App& app) {
   app.add_option("--compute-threads", o->compute_threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_tuning_option(app, o->tuning);
   app.add_option("--max-streams", s.max_streams, "Speech streams synthesising at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -185,14 +194,15 @@ Command register_serve(CLI::App& app) {
       ->capture_default_str();
   add_guard_options(app, s.guard);
   app.add_option("--weights", o->weights, "LLM weight format: " + formats)
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights, "Flow weight format: " + formats)
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format: " + formats)
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
+  add_allow_formats_option(app, o->allow_formats);
   app.add_option("--schedule", o->schedule,
                  "How the engine picks each step's work: deadline (listeners closest to a stall "
                  "first, then new streams' first audio) | lockstep (every stage over everything "

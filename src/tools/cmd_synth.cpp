@@ -51,6 +51,7 @@ struct SynthOptions {
   uint64_t seed = 0;
   bool stream = false, incremental = false, segment_per_line = false, half_state = false;
   int threads = 0;
+  std::string tuning, allow_formats;
 };
 
 int64_t code_points(const std::string& utf8) {
@@ -194,10 +195,13 @@ int run_synth(const SynthOptions& o) {
     const auto t_load = std::chrono::steady_clock::now();
     const ModelFolder folder = load_model_folder(o.model);
     auto backend = cpu::create_cpu_backend(o.threads);
+    apply_kernel_tuning(o.tuning, o.threads);
     EngineOptions eo;
-    eo.llm_weights = parse_weight_format(o.weights);
-    eo.flow_weights = parse_weight_format(o.flow_weights);
-    eo.hift_weights = parse_weight_format(o.hift_weights);
+    const StageWeightFormats formats = resolve_weight_formats(
+        o.model, o.weights, o.flow_weights, o.hift_weights, o.allow_formats, o.tuning, o.threads);
+    eo.llm_weights = formats.llm;
+    eo.flow_weights = formats.flow;
+    eo.hift_weights = formats.hift;
     eo.max_streams = 1;
     eo.max_input_chars = o.max_input_chars;
     eo.flow_left_chunks = o.flow_left_chunks;
@@ -331,7 +335,7 @@ int run_synth(const SynthOptions& o) {
 Command register_synth(CLI::App& app) {
   auto o = std::make_shared<SynthOptions>();
   const FlowStreamOptions flow_defaults;
-  const std::string weight_formats = join(weight_format_names());
+  const std::string weight_formats = join(weight_choice_names());
   app.add_option("--model", o->model, "Model folder (official CosyVoice2 or CosyVoice3 layout)")
       ->required();
   app.add_option("--voice", o->voice,
@@ -394,17 +398,18 @@ Command register_synth(CLI::App& app) {
                  "LLM weight format: " + weight_formats +
                      " (fp32 is the official numerics; bf16 needs AVX512_BF16; w8a8 also "
                      "quantises the activations to int8 and needs AVX512-VNNI)")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--flow-weights", o->flow_weights,
                  "Flow weight format: " + weight_formats +
                      " (bf16 rounds the activations, w8a8 quantises them to int8 with about 5x "
                      "bf16's mel difference: not the official numerics)")
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
   app.add_option("--hift-weights", o->hift_weights, "Vocoder weight format: " + weight_formats)
-      ->check(CLI::IsMember(weight_format_names()))
+      ->check(CLI::IsMember(weight_choice_names()))
       ->capture_default_str();
+  add_allow_formats_option(app, o->allow_formats);
   app.add_option("--fixed-tokens", o->fixed_tokens,
                  "Force this many speech tokens per segment (random-weight models)")
       ->check(CLI::NonNegativeNumber);
@@ -429,6 +434,7 @@ Command register_synth(CLI::App& app) {
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  add_tuning_option(app, o->tuning);
   app.add_option("--trace", o->trace,
                  "Write a Chrome trace-event JSON of the engine (Perfetto opens it; cosyserve "
                  "profile reads it)");

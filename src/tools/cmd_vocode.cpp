@@ -23,6 +23,7 @@ struct VocodeOptions {
   uint64_t seed = 0;
   bool channels_last = false;
   int threads = 0;
+  std::string tuning;
 };
 
 int run_vocode(const VocodeOptions& o) {
@@ -55,6 +56,7 @@ int run_vocode(const VocodeOptions& o) {
       mel = transpose_2d(v, channels, frames);
     }
     auto backend = cpu::create_cpu_backend(o.threads);
+    apply_kernel_tuning(o.tuning, o.threads);
     // The family's vocoder, as the engine runs it: one final call over the whole mel.
     const auto vocoder = load_vocoder_stage(*backend, folder, parse_weight_format(o.weights));
     const auto unit = vocoder->open(o.seed);
@@ -101,6 +103,7 @@ Command register_vocode(CLI::App& app) {
       ->check(CLI::IsMember(weight_format_names()))
       ->capture_default_str();
   app.add_option("--threads", o->threads, "Compute threads (0: all cores)")->capture_default_str();
+  add_tuning_option(app, o->tuning);
   app.add_flag("--channels-last", o->channels_last, "The mel is (T, 80)");
   return [o] { return run_vocode(*o); };
 }

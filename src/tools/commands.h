@@ -24,5 +24,6 @@ Command register_loadtest(CLI::App& app);
 Command register_profile(CLI::App& app);
 Command register_plan(CLI::App& app);
 Command register_audit(CLI::App& app);
+Command register_tune(CLI::App& app);
 
 }  // namespace cosy::tools

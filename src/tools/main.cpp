@@ -42,6 +42,8 @@ const std::vector<Subcommand>& subcommands() {
       {"audit",
        "Compare each reduced weight format with fp32 and scan the weights for fp16 hazards",
        cosy::tools::register_audit},
+      {"tune", "Measure the fastest GEMM kernel per weight shape on this machine (tuning file)",
+       cosy::tools::register_tune},
       {"tokenize", "Show the normalised text, segments and token ids the LM would get",
        cosy::tools::register_tokenize},
       {"vocode", "Turn a mel spectrogram (.npy) into a waveform with the HiFT vocoder",

@@ -1,0 +1,72 @@
+#include "kernels/gemm_tuner.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/machine_limits.h"
+
+namespace cosy::cpu {
+
+TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm& recorded,
+                    const GemmTuneOptions& options) {
+  const int64_t k = shape.taps * shape.tap_width;
+  if (shape.n <= 0 || shape.taps <= 0 || shape.tap_width <= 0 || recorded.rows <= 0) {
+    fail("tune_gemm: empty shape");
+  }
+  const int64_t rows = std::min(recorded.rows, options.max_rows);
+  // A's geometry as the model ran it (an implicit im2col for a convolution), or dense.
+  const int64_t row_stride = recorded.row_stride > 0 ? recorded.row_stride : k;
+  const int64_t tap_stride = shape.taps > 1 ? recorded.tap_stride : 0;
+  const int64_t a_size = (rows - 1) * row_stride + (shape.taps - 1) * tap_stride + shape.tap_width;
+
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> a(static_cast<size_t>(a_size));
+  for (float& v : a) v = dist(rng);
+  std::vector<float> weights(static_cast<size_t>(shape.n * k)), bias(static_cast<size_t>(shape.n));
+  for (float& v : weights) v = dist(rng);
+  for (float& v : bias) v = dist(rng);
+  const PackedWeight w(shape.n, k, WeightFormat::F32, [&](int64_t n, int64_t kk) {
+    return weights[static_cast<size_t>(n * k + kk)];
+  });
+  std::vector<float> c(static_cast<size_t>(rows * shape.n));
+  const GemmProblem p{
+      {a.data(), row_stride, shape.taps, tap_stride, shape.tap_width}, rows, c.data(), shape.n};
+  const GemmEpilogue epi{bias.data(), false};
+
+  TunedGemm out;
+  out.shape = shape;
+  out.rows = rows;
+  std::vector<float> expected;
+  for (const GemmKernel kernel : gemm_kernels_on_this_cpu()) {
+    std::fill(c.begin(), c.end(), 0.0f);
+    gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
+    if (kernel == GemmKernel::Avx2) {
+      expected = c;
+    } else if (std::memcmp(c.data(), expected.data(), c.size() * sizeof(float)) != 0) {
+      fail("GEMM kernel ", gemm_kernel_name(kernel), " differs from ",
+           gemm_kernel_name(GemmKernel::Avx2), " on N=", shape.n, " K=", shape.taps, "x",
+           shape.tap_width, " M=", rows);
+    }
+    out.seconds[kernel] = bench::time_best(
+        [&] {
+          gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
+        },
+        options.seconds_per_kernel);
+  }
+  out.kernel = GemmKernel::Avx2;
+  const double base = out.seconds.at(GemmKernel::Avx2);
+  double best = base;
+  for (const auto& [kernel, s] : out.seconds) {
+    if (kernel != GemmKernel::Avx2 && s < best && s <= base * (1.0 - options.min_gain)) {
+      best = s;
+      out.kernel = kernel;
+    }
+  }
+  return out;
+}
+
+}  // namespace cosy::cpu
