@@ -207,11 +207,11 @@ int run(int argc, char** argv) {
         r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
-        if (f != WeightFormat::F32) continue;
-        // The tuner's other candidates on this shape (rows the default streams are not
-        // tuned): each kernel named.
-        for (const cpu::GemmKernel kernel : cpu::gemm_kernels_on_this_cpu()) {
-          if (kernel == cpu::GemmKernel::Avx2 || m <= cpu::kGemmStreamRows) continue;
+        // The tuner's other candidates on this shape, each named: float32 tiles above the
+        // rows the default streams, the fp16/int8 streaming kernel up to them.
+        for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(f)) {
+          const bool streams = m <= cpu::kGemmStreamRows;
+          if (kernel == cpu::GemmKernel::Avx2 || streams != (f != WeightFormat::F32)) continue;
           const double tk = bench::time_best(
               [&] {
                 cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
@@ -225,6 +225,7 @@ int run(int argc, char** argv) {
           rk.gbps = r.gbps * t / tk;
           report(rk);
         }
+        if (f != WeightFormat::F32) continue;
         // The result of copy 0 through our kernel, to check each library computes the same.
         std::vector<float> ours(y.size());
         cpu::GemmProblem p0{{x.data(), k, 1, 0, k}, m, ours.data(), n};

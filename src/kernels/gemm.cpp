@@ -350,17 +350,23 @@ void record_gemm_shape(const GemmShape& shape, const GemmProblem& p);  // gemm_k
 
 void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
                       const PackedWeight& w, const GemmEpilogue& epi, GemmKernel kernel) {
-  if (w.format() != WeightFormat::F32 && kernel != GemmKernel::Avx2) {
-    fail("gemm: kernel ", gemm_kernel_name(kernel), " runs float32 weights only, not ",
-         weight_format_name(w.format()));
+  if (!gemm_kernel_runs(kernel, w.format())) {
+    fail("gemm: kernel ", gemm_kernel_name(kernel), " does not run ",
+         weight_format_name(w.format()), " weights");
   }
+  if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
+  if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
   const int64_t panels = w.panels();
   const GemmTasks plan = plan_gemm_tasks(problems, w.in_features(), panels, pool.num_threads());
   pool.parallel_for(plan.tasks(), [&](int64_t task) {
     const auto& rc = plan.chunks[static_cast<size_t>(task / plan.groups)];
     const int64_t g = task % plan.groups;
     const int64_t panel_end = std::min(panels, (g + 1) * plan.per_group);
-    if (kernel != GemmKernel::Avx2 && rc.end - rc.begin > kStreamRows) {
+    const bool few_rows = rc.end - rc.begin <= kStreamRows;
+    if (kernel == GemmKernel::Avx512Stream && few_rows) {
+      gemm_block_stream_avx512(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
+                               panel_end, epi);
+    } else if (kernel != GemmKernel::Avx2 && kernel != GemmKernel::Avx512Stream && !few_rows) {
       gemm_block_f32_avx512(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
                             panel_end, epi, kernel);
     } else {
@@ -374,8 +380,9 @@ void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedW
   if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
   if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
   GemmKernel kernel = GemmKernel::Avx2;
-  if (w.format() == WeightFormat::F32 && !problems.empty()) {
-    const GemmShape shape{w.out_features(), problems[0].a.taps, problems[0].a.tap_width};
+  if (!problems.empty()) {
+    const GemmShape shape{w.out_features(), problems[0].a.taps, problems[0].a.tap_width,
+                          w.format()};
     for (const GemmProblem& p : problems) record_gemm_shape(shape, p);
     kernel = gemm_kernel_for(shape);
   }

@@ -128,6 +128,7 @@ void gemm_block_f32_avx512(const GemmProblem& p, int64_t m_begin, int64_t m_end,
     case GemmKernel::Avx512Rows12Panels2:
       return block<12, 2>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
     case GemmKernel::Avx2:
+    case GemmKernel::Avx512Stream:
       break;
   }
   gemm_block(p, m_begin, m_end, w, panel_begin, panel_end, epi);

@@ -22,6 +22,7 @@ constexpr std::array kKernelNames{
     KernelName{GemmKernel::Avx512Rows6Panels4, "avx512-6x64"},
     KernelName{GemmKernel::Avx512Rows8Panels3, "avx512-8x48"},
     KernelName{GemmKernel::Avx512Rows12Panels2, "avx512-12x32"},
+    KernelName{GemmKernel::Avx512Stream, "avx512-stream"},
 };
 
 // Installed tables are kept for the process's life, so that a reader's pointer stays
@@ -99,13 +100,40 @@ bool cpu_has_avx512f() {
 
 std::span<const GemmKernel> gemm_kernels_on_this_cpu() {
   static constexpr std::array kAll{GemmKernel::Avx2, GemmKernel::Avx512Rows6Panels4,
-                                   GemmKernel::Avx512Rows8Panels3, GemmKernel::Avx512Rows12Panels2};
+                                   GemmKernel::Avx512Rows8Panels3, GemmKernel::Avx512Rows12Panels2,
+                                   GemmKernel::Avx512Stream};
   return cpu_has_avx512f() ? std::span<const GemmKernel>(kAll)
                            : std::span<const GemmKernel>(kAll.data(), 1);
 }
 
+bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format) {
+  switch (kernel) {
+    case GemmKernel::Avx2:
+      return true;
+    case GemmKernel::Avx512Rows6Panels4:
+    case GemmKernel::Avx512Rows8Panels3:
+    case GemmKernel::Avx512Rows12Panels2:
+      return format == WeightFormat::F32;
+    case GemmKernel::Avx512Stream:
+      return format == WeightFormat::F16 || format == WeightFormat::I8;
+  }
+  return false;
+}
+
+std::vector<GemmKernel> gemm_kernels_for(WeightFormat format) {
+  std::vector<GemmKernel> out;
+  for (const GemmKernel k : gemm_kernels_on_this_cpu()) {
+    if (gemm_kernel_runs(k, format)) out.push_back(k);
+  }
+  return out;
+}
+
 void GemmKernelChoices::set(GemmShape shape, GemmKernel kernel) {
   require_runs_here(kernel);
+  if (!gemm_kernel_runs(kernel, shape.format)) {
+    fail("GEMM kernel ", gemm_kernel_name(kernel), " does not run ",
+         weight_format_name(shape.format), " weights");
+  }
   entries_[shape] = kernel;
 }
 
@@ -116,7 +144,8 @@ void GemmKernelChoices::set_fallback(GemmKernel kernel) {
 
 GemmKernel GemmKernelChoices::for_shape(const GemmShape& shape) const {
   const auto it = entries_.find(shape);
-  return it == entries_.end() ? fallback_ : it->second;
+  if (it != entries_.end()) return it->second;
+  return gemm_kernel_runs(fallback_, shape.format) ? fallback_ : GemmKernel::Avx2;
 }
 
 void install_gemm_kernel_choices(std::shared_ptr<const GemmKernelChoices> choices) {
@@ -136,7 +165,9 @@ std::shared_ptr<const GemmKernelChoices> installed_gemm_kernel_choices() {
 }
 
 GemmKernel gemm_kernel_for(const GemmShape& shape) {
-  if (const auto forced = forced_gemm_kernel()) return *forced;
+  if (const auto forced = forced_gemm_kernel()) {
+    return gemm_kernel_runs(*forced, shape.format) ? *forced : GemmKernel::Avx2;
+  }
   const GemmKernelChoices* choices = g_current.load(std::memory_order_acquire);
   return choices != nullptr ? choices->for_shape(shape) : GemmKernel::Avx2;
 }
@@ -168,7 +199,8 @@ void GemmShapeRecorder::add(const GemmShape& shape, const GemmProblem& p) {
 
 // Called by gemm() for every float32 call (gemm.cpp).
 void record_gemm_shape(const GemmShape& shape, const GemmProblem& p) {
-  if (p.m <= kGemmStreamRows) return;
+  const bool streams = p.m <= kGemmStreamRows;
+  if (streams != (shape.format != WeightFormat::F32)) return;  // not the regime tuned
   if (GemmShapeRecorder* r = g_recorder.load(std::memory_order_acquire)) r->add(shape, p);
 }
 

@@ -25,16 +25,16 @@ struct Case {
   bool bias, accumulate;
 };
 
-std::vector<float> run(ThreadPool& pool, const Case& s, cpu::GemmKernel kernel, uint32_t seed) {
+std::vector<float> run(ThreadPool& pool, const Case& s, cpu::GemmKernel kernel, uint32_t seed,
+                       WeightFormat format = WeightFormat::F32) {
   const int64_t k = s.taps * s.tap_width;
   const int64_t a_size = (s.m - 1) * s.row_stride + (s.taps - 1) * s.tap_stride + s.tap_width;
   const auto a = random_vector(static_cast<size_t>(a_size), seed);
   const auto w = random_vector(static_cast<size_t>(s.n * k), seed + 1);
   const auto bias = random_vector(static_cast<size_t>(s.n), seed + 2);
   auto c = random_vector(static_cast<size_t>(s.m * (s.n + 3)), seed + 3);  // ldc = n + 3
-  const cpu::PackedWeight pw(s.n, k, WeightFormat::F32, [&](int64_t r, int64_t col) {
-    return w[static_cast<size_t>(r * k + col)];
-  });
+  const cpu::PackedWeight pw(
+      s.n, k, format, [&](int64_t r, int64_t col) { return w[static_cast<size_t>(r * k + col)]; });
   const cpu::GemmProblem p{
       {a.data(), s.row_stride, s.taps, s.tap_stride, s.tap_width}, s.m, c.data(), s.n + 3};
   cpu::gemm_with_kernel(pool, {&p, 1}, pw, {s.bias ? bias.data() : nullptr, s.accumulate}, kernel);
@@ -57,13 +57,43 @@ TEST(GemmKernel, EveryKernelIsBitIdenticalToTheDefaultOnEveryShape) {
   uint32_t seed = 10;
   for (const Case& s : cases) {
     const auto expected = run(pool, s, cpu::GemmKernel::Avx2, seed);
-    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_on_this_cpu()) {
+    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(WeightFormat::F32)) {
       EXPECT_TRUE(same_bits(run(pool, s, kernel, seed), expected))
           << cpu::gemm_kernel_name(kernel) << " M=" << s.m << " N=" << s.n << " K=" << s.taps << "x"
           << s.tap_width;
     }
     seed += 7;
   }
+}
+
+TEST(GemmKernel, TheStreamingKernelIsBitIdenticalForFp16AndInt8Decode) {
+  if (!cpu::cpu_has_avx512f()) GTEST_SKIP() << "this CPU has no AVX512F: only avx2 runs";
+  ThreadPool pool(2);
+  // 1..24 rows (one row's four k chains, the tiles of 2..6 and their splits), N off the
+  // panels, K across blocks and off the chains' 4, taps, bias and accumulate.
+  const Case cases[] = {
+      {1, 896, 1, 896, 896, 0, false, false},  {1, 40, 1, 301, 301, 0, true, false},
+      {2, 17, 1, 257, 260, 0, true, true},     {3, 64, 1, 64, 64, 0, false, false},
+      {4, 200, 1, 600, 600, 0, true, false},   {5, 33, 3, 80, 80, 160, true, true},
+      {7, 48, 1, 513, 513, 0, false, true},    {13, 100, 1, 128, 128, 0, true, false},
+      {24, 96, 1, 4864, 4864, 0, true, false}, {16, 130, 1, 1000, 1000, 0, false, false},
+  };
+  uint32_t seed = 40;
+  for (const WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
+    ASSERT_EQ(cpu::gemm_kernels_for(f),
+              (std::vector<cpu::GemmKernel>{cpu::GemmKernel::Avx2, cpu::GemmKernel::Avx512Stream}));
+    for (const Case& s : cases) {
+      const auto expected = run(pool, s, cpu::GemmKernel::Avx2, seed, f);
+      EXPECT_TRUE(same_bits(run(pool, s, cpu::GemmKernel::Avx512Stream, seed, f), expected))
+          << weight_format_name(f) << " M=" << s.m << " N=" << s.n << " K=" << s.taps << "x"
+          << s.tap_width;
+      seed += 5;
+    }
+  }
+  // A kernel for another format is refused, not run.
+  const Case one{30, 16, 1, 64, 64, 0, false, false};
+  EXPECT_THROW(run(pool, one, cpu::GemmKernel::Avx512Stream, 1, WeightFormat::F32), Error);
+  EXPECT_THROW(run(pool, one, cpu::GemmKernel::Avx512Rows6Panels4, 1, WeightFormat::I8), Error);
 }
 
 TEST(GemmKernel, NamesRoundTripAndUnknownNamesAreRefused) {
@@ -93,20 +123,28 @@ TEST(GemmKernel, TheRecorderSeesTheModelsShapesWithTheirGeometry) {
   std::vector<float> a(1000, 1.0f), c(40 * 32);
   const cpu::GemmProblem conv{{a.data(), 20, 3, 40, 20}, 40, c.data(), 32};
   const cpu::GemmProblem few{{a.data(), 20, 3, 40, 20}, 4, c.data(), 32};  // decode: not tuned
+  const cpu::PackedWeight int8(48, 60, WeightFormat::I8, [](int64_t, int64_t) { return 0.5f; });
+  std::vector<float> c8(40 * 48);
+  const cpu::GemmProblem decode{{a.data(), 60, 1, 0, 60}, 4, c8.data(), 48};
+  const cpu::GemmProblem prefill{{a.data(), 0, 1, 0, 60}, 40, c8.data(), 48};
   std::map<cpu::GemmShape, cpu::RecordedGemm> seen;
   {
     cpu::GemmShapeRecorder recorder;
     EXPECT_THROW(cpu::GemmShapeRecorder second, Error);
+    // float32: the many-rows call only; int8: the decode call only (each format's tuned
+    // regime).
     cpu::gemm(pool, {&few, 1}, pw, {});
     cpu::gemm(pool, {&conv, 1}, pw, {});
+    cpu::gemm(pool, {&decode, 1}, int8, {});
+    cpu::gemm(pool, {&prefill, 1}, int8, {});
     seen = recorder.shapes();
   }
-  ASSERT_EQ(seen.size(), 1u);
-  const auto& [shape, rec] = *seen.begin();
-  EXPECT_EQ(shape, (cpu::GemmShape{32, 3, 20}));
+  ASSERT_EQ(seen.size(), 2u);
+  const cpu::RecordedGemm& rec = seen.at(cpu::GemmShape{32, 3, 20, WeightFormat::F32});
   EXPECT_EQ(rec.rows, 40);
   EXPECT_EQ(rec.row_stride, 20);
   EXPECT_EQ(rec.tap_stride, 40);
+  EXPECT_EQ(seen.at(cpu::GemmShape{48, 1, 60, WeightFormat::I8}).rows, 4);
 }
 
 TEST(GemmTuner, TimesEveryKernelAndPicksOneThatIsFaster) {
@@ -115,7 +153,7 @@ TEST(GemmTuner, TimesEveryKernelAndPicksOneThatIsFaster) {
   o.seconds_per_kernel = 0.01;
   const auto t = cpu::tune_gemm(pool, {96, 3, 64}, {120, 64, 64}, o);
   EXPECT_EQ(t.rows, 120);
-  EXPECT_EQ(t.seconds.size(), cpu::gemm_kernels_on_this_cpu().size());
+  EXPECT_EQ(t.seconds.size(), cpu::gemm_kernels_for(WeightFormat::F32).size());
   const double base = t.seconds.at(cpu::GemmKernel::Avx2);
   if (t.kernel != cpu::GemmKernel::Avx2) {
     EXPECT_LE(t.seconds.at(t.kernel), base * (1 - o.min_gain));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -29,9 +30,22 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   std::vector<float> weights(static_cast<size_t>(shape.n * k)), bias(static_cast<size_t>(shape.n));
   for (float& v : weights) v = dist(rng);
   for (float& v : bias) v = dist(rng);
-  const PackedWeight w(shape.n, k, WeightFormat::F32, [&](int64_t n, int64_t kk) {
-    return weights[static_cast<size_t>(n * k + kk)];
-  });
+  // Few-row (decode) shapes are bound by reading the weights from memory: enough copies to
+  // cycle through 256 MB, so that they come from DRAM as a model's do, not from the caches.
+  std::vector<std::unique_ptr<PackedWeight>> copies;
+  const auto pack = [&] {
+    return std::make_unique<PackedWeight>(shape.n, k, shape.format, [&](int64_t n, int64_t kk) {
+      return weights[static_cast<size_t>(n * k + kk)];
+    });
+  };
+  copies.push_back(pack());
+  if (rows <= kGemmStreamRows) {
+    const size_t bytes = std::max<size_t>(1, copies[0]->bytes());
+    const size_t wanted = std::min<size_t>(64, (size_t{256} << 20) / bytes);
+    while (copies.size() < wanted) copies.push_back(pack());
+  }
+  const PackedWeight& w = *copies[0];
+  size_t next = 0;
   std::vector<float> c(static_cast<size_t>(rows * shape.n));
   const GemmProblem p{
       {a.data(), row_stride, shape.taps, tap_stride, shape.tap_width}, rows, c.data(), shape.n};
@@ -41,19 +55,20 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   out.shape = shape;
   out.rows = rows;
   std::vector<float> expected;
-  for (const GemmKernel kernel : gemm_kernels_on_this_cpu()) {
+  for (const GemmKernel kernel : gemm_kernels_for(shape.format)) {
     std::fill(c.begin(), c.end(), 0.0f);
     gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
     if (kernel == GemmKernel::Avx2) {
       expected = c;
     } else if (std::memcmp(c.data(), expected.data(), c.size() * sizeof(float)) != 0) {
       fail("GEMM kernel ", gemm_kernel_name(kernel), " differs from ",
-           gemm_kernel_name(GemmKernel::Avx2), " on N=", shape.n, " K=", shape.taps, "x",
-           shape.tap_width, " M=", rows);
+           gemm_kernel_name(GemmKernel::Avx2), " on ", weight_format_name(shape.format),
+           " N=", shape.n, " K=", shape.taps, "x", shape.tap_width, " M=", rows);
     }
     out.seconds[kernel] = bench::time_best(
         [&] {
-          gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
+          gemm_with_kernel(pool, {&p, 1}, *copies[next], epi, kernel);
+          next = (next + 1) % copies.size();
         },
         options.seconds_per_kernel);
   }

@@ -85,7 +85,9 @@ KernelTuning read_kernel_tuning(const std::string& path) {
       if (!g.is_object()) fail("a \"gemm\" entry is not an object");
       TunedGemm e;
       e.shape = {positive(g, "n", "gemm entry"), positive(g, "taps", "gemm entry"),
-                 positive(g, "tap_width", "gemm entry")};
+                 positive(g, "tap_width", "gemm entry"),
+                 parse_weight_format(
+                     field(g, "format", Json::value_t::string, "gemm entry").get<std::string>())};
       e.rows = positive(g, "rows", "gemm entry");
       e.kernel =
           kernel_named(field(g, "kernel", Json::value_t::string, "gemm entry"), "gemm entry");
@@ -128,7 +130,8 @@ void write_kernel_tuning(const std::string& path, const KernelTuning& tuning) {
   for (const TunedGemm& e : tuning.gemm) {
     Json s = Json::object();
     for (const auto& [k, sec] : e.seconds) s[std::string(gemm_kernel_name(k))] = sec;
-    j["gemm"].push_back({{"n", e.shape.n},
+    j["gemm"].push_back({{"format", weight_format_name(e.shape.format)},
+                         {"n", e.shape.n},
                          {"taps", e.shape.taps},
                          {"tap_width", e.shape.tap_width},
                          {"rows", e.rows},
@@ -254,7 +257,7 @@ TuningStatus install_kernel_tuning(const std::string& path_in, int threads) {
   }
   install_gemm_kernel_choices(std::move(choices));
   return {true, cat("kernels: tuned (", path, "): ", t.gemm.size(), " GEMM shapes, ", not_default,
-                    " on an AVX-512 tile")};
+                    " on an AVX-512 kernel")};
 }
 
 }  // namespace cosy::cpu

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -75,16 +76,26 @@ TEST_F(CliTune, WritesEveryRecordedShapeWithItsTimesAndTheMachine) {
   EXPECT_EQ(j["machine"]["threads"], 2);
   ASSERT_GT(j["gemm"].size(), 5u);  // the LM, flow and vocoder of even a tiny model
   bool a_convolution = false;
+  std::set<WeightFormat> formats;
   for (const auto& e : j["gemm"]) {
     const auto kernel = e["kernel"].get<std::string>();
     EXPECT_TRUE(cpu::parse_gemm_kernel(kernel).has_value()) << kernel;
     // The chosen kernel was timed, beside every kernel this CPU runs.
     EXPECT_TRUE(e["seconds"].contains(kernel)) << e.dump();
-    EXPECT_EQ(e["seconds"].size(), cpu::gemm_kernels_on_this_cpu().size()) << e.dump();
-    EXPECT_GT(e["rows"].get<int64_t>(), cpu::kGemmStreamRows);
+    const auto format = parse_weight_format(e["format"].get<std::string>());
+    EXPECT_EQ(e["seconds"].size(), cpu::gemm_kernels_for(format).size()) << e.dump();
+    // Each format's tuned regime: float32 many rows, fp16 and int8 decode.
+    if (format == WeightFormat::F32) {
+      EXPECT_GT(e["rows"].get<int64_t>(), cpu::kGemmStreamRows);
+    } else {
+      EXPECT_LE(e["rows"].get<int64_t>(), cpu::kGemmStreamRows);
+      formats.insert(format);
+    }
     a_convolution = a_convolution || e["taps"].get<int64_t>() > 1;
   }
   EXPECT_TRUE(a_convolution) << "the flow's and vocoder's convolutions are tuned too";
+  EXPECT_EQ(formats, (std::set<WeightFormat>{WeightFormat::F16, WeightFormat::I8}))
+      << "the LM's decode shapes in fp16 and int8";
 }
 
 TEST_F(CliTune, TunedForcedAndDefaultKernelsSpeakTheSameBytes) {
@@ -104,6 +115,18 @@ TEST_F(CliTune, TunedForcedAndDefaultKernelsSpeakTheSameBytes) {
     ASSERT_EQ(forced.code, 0) << forced.out;
     EXPECT_TRUE(contains(forced.out, "every shape on " + name)) << forced.out;
     EXPECT_EQ(file_bytes(dir_ / (name + ".wav")), expected) << name;
+  }
+  // int8 and fp16 weights: their decode kernel forced, against the default.
+  if (!cpu::cpu_has_avx512f()) return;
+  for (const char* format : {"int8", "fp16"}) {
+    const std::string weights = std::string("--weights ") + format + " --flow-weights " + format;
+    const std::string base = std::string(format) + "-default.wav";
+    ASSERT_EQ(run(synth(weights + " --tuning " + (dir_ / "none.json").string(), base)).code, 0);
+    const Result forced = run_with("COSY_GEMM_KERNEL=avx512-stream",
+                                   synth(weights, std::string(format) + "-stream.wav"));
+    ASSERT_EQ(forced.code, 0) << forced.out;
+    EXPECT_EQ(file_bytes(dir_ / (std::string(format) + "-stream.wav")), file_bytes(dir_ / base))
+        << format;
   }
 }
 

@@ -119,10 +119,16 @@ int run_tune(const TuneOptions& o) {
   {
     cpu::GemmShapeRecorder recorder;
     run_model_once(folder, *backend, o.tokens);
+    // The fp16 and int8 decode shapes (their choice is the few-rows kernel's).
+    if (o.formats) {
+      for (const WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
+        stage_rtf(folder, *backend, f, o.tokens);
+      }
+    }
     shapes = recorder.shapes();
   }
-  std::printf("%zu float32 GEMM shapes with more than %lld rows\n\n", shapes.size(),
-              static_cast<long long>(cpu::kGemmStreamRows));
+  std::printf("%zu GEMM shapes: float32 with more than %lld rows, fp16 and int8 with fewer\n\n",
+              shapes.size(), static_cast<long long>(cpu::kGemmStreamRows));
 
   ThreadPool own(threads);
   ThreadPool& pool = o.threads > 0 ? own : ThreadPool::global();
@@ -133,8 +139,8 @@ int run_tune(const TuneOptions& o) {
   double default_total = 0, chosen_total = 0;
   for (const auto& [shape, rec] : shapes) {
     const cpu::TunedGemm t = cpu::tune_gemm(pool, shape, rec, to);
-    std::string line =
-        cat("N=", shape.n, " K=", shape.taps, "x", shape.tap_width, " M=", t.rows, ":");
+    std::string line = cat(weight_format_name(shape.format), " N=", shape.n, " K=", shape.taps, "x",
+                           shape.tap_width, " M=", t.rows, ":");
     for (const auto& [kernel, s] : t.seconds) {
       char ms[32];
       std::snprintf(ms, sizeof ms, " %.3f ms", s * 1e3);
