@@ -125,7 +125,7 @@ int run(int argc, char** argv) {
   // choice for all shapes), then the default choices back.
   auto time_each_kernel = [&](const std::function<void()>& fn, double budget_s) {
     std::vector<std::pair<cpu::GemmKernel, double>> out;
-    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_on_this_cpu()) {
+    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(WeightFormat::F32)) {
       if (kernel == cpu::GemmKernel::Avx2) continue;
       auto all = std::make_shared<cpu::GemmKernelChoices>();
       all->set_fallback(kernel);
@@ -144,6 +144,23 @@ int run(int argc, char** argv) {
       rk.gbps = base.gbps * base_s / s;
       report(rk);
     }
+  };
+  auto report_with_library = [&](const Row& base, double base_s,
+                                 const std::vector<std::pair<cpu::GemmKernel, double>>& timed,
+                                 bench::OnednnConv1d& lib, const std::vector<float>& x,
+                                 const std::vector<float>& y) {
+    std::vector<float> y_lib(static_cast<size_t>(lib.out_values()));
+    check_library(
+        "onednn convolution", y_lib, [&] { lib.run(x.data(), y_lib.data()); }, y);
+    const double t_lib = bench::time_best([&] { lib.run(x.data(), y_lib.data()); }, budget);
+    settle();  // libgomp's workers spin after the call
+    Row rl = base;
+    rl.name = "onednn";
+    rl.gflops = base.gflops * base_s / t_lib;
+    rl.gbps = base.gbps * base_s / t_lib;
+    report(base);
+    report_kernels(base, base_s, timed);
+    report(rl);
   };
 
   // LLM linears: [N, K] weights, M rows of activations. With --only flow: the flow
@@ -295,18 +312,7 @@ int run(int argc, char** argv) {
       // oneDNN's convolution on the same shape and data, its result checked against ours.
       bench::OnednnConv1d lib(false, c.cin, c.cout, c.kernel, 1, c.dilation, a.pad_left, c.length,
                               w.data());
-      std::vector<float> y_lib(static_cast<size_t>(lib.out_length() * c.cout));
-      check_library(
-          "onednn conv", y_lib, [&] { lib.run(x.data(), y_lib.data()); }, y);
-      const double t_lib = bench::time_best([&] { lib.run(x.data(), y_lib.data()); }, budget);
-      settle();  // libgomp's workers spin after the call
-      Row rl = r;
-      rl.name = "onednn";
-      rl.gflops = r.gflops * t / t_lib;
-      rl.gbps = r.gbps * t / t_lib;
-      report(r);
-      report_kernels(r, t, other_kernels);
-      report(rl);
+      report_with_library(r, t, other_kernels, lib, x, y);
     }
     {
       const int64_t cin = 512, cout = 256, kernel = 16, stride = 8, t_in = 250;
@@ -332,18 +338,7 @@ int run(int argc, char** argv) {
       r.gflops = 2.0 * static_cast<double>(t_in * cin * cout * kernel) / t / 1e9;
       r.gbps = static_cast<double>(w.size() * 4) / t / 1e9;
       bench::OnednnConv1d lib(true, cin, cout, kernel, stride, 1, a.padding, t_in, w.data());
-      std::vector<float> y_lib(static_cast<size_t>(lib.out_length() * cout));
-      check_library(
-          "onednn transposed conv", y_lib, [&] { lib.run(x.data(), y_lib.data()); }, y);
-      const double t_lib = bench::time_best([&] { lib.run(x.data(), y_lib.data()); }, budget);
-      settle();  // libgomp's workers spin after the call
-      Row rl = r;
-      rl.name = "onednn";
-      rl.gflops = r.gflops * t / t_lib;
-      rl.gbps = r.gbps * t / t_lib;
-      report(r);
-      report_kernels(r, t, other_kernels);
-      report(rl);
+      report_with_library(r, t, other_kernels, lib, x, y);
     }
   }
   if (runs("attention")) {

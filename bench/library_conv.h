@@ -20,6 +20,7 @@ class OnednnConv1d {
   OnednnConv1d& operator=(const OnednnConv1d&) = delete;
 
   int64_t out_length() const;
+  int64_t out_values() const;  // out_length × cout
   // x: [length][cin]; y: [out_length][cout].
   void run(const float* x, float* y);
 

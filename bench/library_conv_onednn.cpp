@@ -14,6 +14,7 @@ struct OnednnConv1d::Impl {
   memory::desc src_md, dst_md;
   memory weights;
   int64_t out_length = 0;
+  int64_t cout = 0;
 };
 
 OnednnConv1d::OnednnConv1d(bool transposed, int64_t cin, int64_t cout, int64_t kernel,
@@ -21,6 +22,7 @@ OnednnConv1d::OnednnConv1d(bool transposed, int64_t cin, int64_t cout, int64_t k
                            const float* w)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
+  m.cout = cout;
   m.out_length = transposed ? (length - 1) * stride - 2 * pad + dilation * (kernel - 1) + 1
                             : (length + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
   const auto f32 = memory::data_type::f32;
@@ -56,6 +58,8 @@ OnednnConv1d::OnednnConv1d(bool transposed, int64_t cin, int64_t cout, int64_t k
 OnednnConv1d::~OnednnConv1d() = default;
 
 int64_t OnednnConv1d::out_length() const { return impl_->out_length; }
+
+int64_t OnednnConv1d::out_values() const { return impl_->out_length * impl_->cout; }
 
 void OnednnConv1d::run(const float* x, float* y) {
   Impl& m = *impl_;

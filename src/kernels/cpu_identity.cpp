@@ -11,9 +11,9 @@ std::string cpu_model_name() {
   unsigned max_ext = __get_cpuid_max(0x80000000u, nullptr);
   if (max_ext < 0x80000004u) return "unknown";
   std::array<unsigned, 12> regs{};
-  for (unsigned i = 0; i < 3; ++i) {
-    __get_cpuid(0x80000002u + i, &regs[i * 4], &regs[i * 4 + 1], &regs[i * 4 + 2],
-                &regs[i * 4 + 3]);
+  for (size_t i = 0; i < 3; ++i) {
+    __get_cpuid(0x80000002u + static_cast<unsigned>(i), &regs[i * 4], &regs[i * 4 + 1],
+                &regs[i * 4 + 2], &regs[i * 4 + 3]);
   }
   char brand[49] = {};
   std::memcpy(brand, regs.data(), 48);

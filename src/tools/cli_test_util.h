@@ -18,9 +18,11 @@ struct Result {
   std::string out;  // stdout and stderr together, unless the command redirects one
 };
 
-// `args` goes through the shell after the binary's path, so it may redirect.
-inline Result run(const std::string& args) {
-  const std::string cmd = std::string(COSY_CLI) + " " + args + " 2>&1";
+// `args` goes through the shell after the binary's path, so it may redirect; `env`
+// (VAR=value ...) sets variables for the binary alone.
+inline Result run_with_env(const std::string& env, const std::string& args) {
+  const std::string cmd =
+      (env.empty() ? "" : "env " + env + " ") + std::string(COSY_CLI) + " " + args + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
@@ -31,6 +33,8 @@ inline Result run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
+
+inline Result run(const std::string& args) { return run_with_env("", args); }
 
 // A tiny random-weight folder as make-model writes it alone (its own starter tokenizer, no
 // fixtures). One per test: ctest runs the tests as parallel processes.

@@ -1,8 +1,6 @@
 // cosyserve tune, and the tuning file as every command that loads a model reads it.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +16,7 @@ namespace {
 
 using testing::Result;
 using testing::run;
+using testing::run_with_env;
 using testing::tiny_model;
 
 bool contains(const std::string& s, const std::string& part) {
@@ -29,20 +28,6 @@ std::string file_bytes(const std::filesystem::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// run() with one environment variable set for the binary.
-Result run_with(const std::string& variable, const std::string& args) {
-  const std::string cmd = "env " + variable + " " + std::string(COSY_CLI) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
 }
 
 class CliTune : public ::testing::Test {
@@ -111,7 +96,7 @@ TEST_F(CliTune, TunedForcedAndDefaultKernelsSpeakTheSameBytes) {
   // Every kernel this CPU runs, forced on every shape.
   for (const cpu::GemmKernel k : cpu::gemm_kernels_on_this_cpu()) {
     const std::string name(cpu::gemm_kernel_name(k));
-    const Result forced = run_with("COSY_GEMM_KERNEL=" + name, synth("", name + ".wav"));
+    const Result forced = run_with_env("COSY_GEMM_KERNEL=" + name, synth("", name + ".wav"));
     ASSERT_EQ(forced.code, 0) << forced.out;
     EXPECT_TRUE(contains(forced.out, "every shape on " + name)) << forced.out;
     EXPECT_EQ(file_bytes(dir_ / (name + ".wav")), expected) << name;
@@ -122,8 +107,8 @@ TEST_F(CliTune, TunedForcedAndDefaultKernelsSpeakTheSameBytes) {
     const std::string weights = std::string("--weights ") + format + " --flow-weights " + format;
     const std::string base = std::string(format) + "-default.wav";
     ASSERT_EQ(run(synth(weights + " --tuning " + (dir_ / "none.json").string(), base)).code, 0);
-    const Result forced = run_with("COSY_GEMM_KERNEL=avx512-stream",
-                                   synth(weights, std::string(format) + "-stream.wav"));
+    const Result forced = run_with_env("COSY_GEMM_KERNEL=avx512-stream",
+                                       synth(weights, std::string(format) + "-stream.wav"));
     ASSERT_EQ(forced.code, 0) << forced.out;
     EXPECT_EQ(file_bytes(dir_ / (std::string(format) + "-stream.wav")), file_bytes(dir_ / base))
         << format;
@@ -223,7 +208,7 @@ TEST_F(CliTune, AutoFormatsPickTheMeasuredFastestOfThoseAllowed) {
 }
 
 TEST_F(CliTune, ABadForcedKernelIsAClearErrorBeforeAnyWork) {
-  const Result r = run_with("COSY_GEMM_KERNEL=avx9000", synth("", "x.wav"));
+  const Result r = run_with_env("COSY_GEMM_KERNEL=avx9000", synth("", "x.wav"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_TRUE(contains(r.out, "COSY_GEMM_KERNEL=avx9000 names no GEMM kernel; one of: avx2"))
       << r.out;

@@ -40,15 +40,14 @@ struct TuneOptions {
   bool formats = true;
 };
 
-// Each stage's real-time factor with every weight in `format`: one offline utterance.
-std::map<std::string, double> stage_rtf(const ModelFolder& folder, Backend& backend,
-                                        WeightFormat format, int64_t tokens) {
-  EngineOptions eo;
-  eo.max_streams = 1;
-  eo.llm_weights = eo.flow_weights = eo.hift_weights = format;
-  Engine engine(backend, folder, eo);
+// One utterance of `tokens` speech tokens from the engine's first voice (24 plain text ids:
+// the runs need no tokenizer); fails unless it completes.
+StreamResult speak(Engine& engine, bool streaming, int64_t tokens, const std::string& what) {
+  const auto ids = engine.voice_ids();
+  if (ids.empty()) fail("no zero-shot voice in spk2info.pt to run");
   StreamOptions so;
-  so.voice = engine.voice(engine.voice_ids().at(0));
+  so.voice = engine.voice(ids[0]);
+  so.streaming = streaming;
   so.fixed_tokens = tokens;
   so.sampling.seed = 1;
   auto stream = engine.open(so);
@@ -56,9 +55,21 @@ std::map<std::string, double> stage_rtf(const ModelFolder& folder, Backend& back
   for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<int32_t>(100 + 37 * i);
   stream->push_text_ids(text);
   stream->finish_input();
-  const StreamResult r = stream->wait();
-  if (r.status != StreamStatus::Done) fail(weight_format_name(format), " run: ", r.error);
-  const double audio_s = static_cast<double>(r.samples) / folder.config.sample_rate;
+  StreamResult r = stream->wait();
+  if (r.status != StreamStatus::Done) fail(what, " run: ", r.error);
+  return r;
+}
+
+// Each stage's real-time factor with every weight in `format`: one offline utterance.
+std::map<std::string, double> stage_rtf(const ModelFolder& folder, Backend& backend,
+                                        WeightFormat format, int64_t tokens) {
+  EngineOptions eo;
+  eo.max_streams = 1;
+  eo.llm_weights = eo.flow_weights = eo.hift_weights = format;
+  Engine engine(backend, folder, eo);
+  const StreamResult r = speak(engine, false, tokens, weight_format_name(format));
+  const double audio_s =
+      static_cast<double>(r.samples) / static_cast<double>(folder.config.sample_rate);
   const EngineStats st = engine.stats();
   return {{"llm", st.llm.seconds / audio_s},
           {"flow", st.flow.seconds / audio_s},
@@ -71,23 +82,8 @@ void run_model_once(const ModelFolder& folder, Backend& backend, int64_t tokens)
   eo.max_streams = 1;
   eo.prompt_state_voices = 0;  // the streaming run then computes the prompt's own chunks too
   Engine engine(backend, folder, eo);
-  const auto ids = engine.voice_ids();
-  if (ids.empty()) fail(folder.dir.string(), ": no zero-shot voice in spk2info.pt to run");
-  for (const bool streaming : {false, true}) {
-    StreamOptions so;
-    so.voice = engine.voice(ids[0]);
-    so.streaming = streaming;
-    so.fixed_tokens = tokens;
-    so.sampling.seed = 1;
-    auto stream = engine.open(so);
-    std::vector<int32_t> text(24);
-    for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<int32_t>(100 + 37 * i);
-    stream->push_text_ids(text);
-    stream->finish_input();
-    const StreamResult r = stream->wait();
-    if (r.status != StreamStatus::Done)
-      fail(streaming ? "streaming" : "offline", " run: ", r.error);
-  }
+  speak(engine, false, tokens, "offline");
+  speak(engine, true, tokens, "streaming");
 }
 
 void install_kernel_choices_of(const cpu::KernelTuning& tuning) {
