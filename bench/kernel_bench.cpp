@@ -125,7 +125,8 @@ int run(int argc, char** argv) {
   // choice for all shapes), then the default choices back.
   auto time_each_kernel = [&](const std::function<void()>& fn, double budget_s) {
     std::vector<std::pair<cpu::GemmKernel, double>> out;
-    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(WeightFormat::F32)) {
+    for (const cpu::GemmKernel kernel :
+         cpu::gemm_kernels_for(WeightFormat::F32, cpu::GemmRows::Many)) {
       if (kernel == cpu::GemmKernel::Avx2) continue;
       auto all = std::make_shared<cpu::GemmKernelChoices>();
       all->set_fallback(kernel);
@@ -226,9 +227,10 @@ int run(int argc, char** argv) {
         report(r);
         // The tuner's other candidates on this shape, each named: float32 tiles above the
         // rows the default streams, the fp16/int8 streaming kernel up to them.
-        for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(f)) {
-          const bool streams = m <= cpu::kGemmStreamRows;
-          if (kernel == cpu::GemmKernel::Avx2 || streams != (f != WeightFormat::F32)) continue;
+        const cpu::GemmRows regime =
+            m <= cpu::kGemmStreamRows ? cpu::GemmRows::Few : cpu::GemmRows::Many;
+        for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(f, regime)) {
+          if (kernel == cpu::GemmKernel::Avx2) continue;
           const double tk = bench::time_best(
               [&] {
                 cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};

@@ -348,10 +348,12 @@ GemmTasks plan_gemm_tasks(std::span<const GemmProblem> problems, int64_t k, int6
 
 void record_gemm_shape(const GemmShape& shape, const GemmProblem& p);  // gemm_kernel.cpp
 
-void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
-                      const PackedWeight& w, const GemmEpilogue& epi, GemmKernel kernel) {
-  if (!gemm_kernel_runs(kernel, w.format())) {
-    fail("gemm: kernel ", gemm_kernel_name(kernel), " does not run ",
+void gemm_with_kernels(ThreadPool& pool, std::span<const GemmProblem> problems,
+                       const PackedWeight& w, const GemmEpilogue& epi, GemmKernel many,
+                       GemmKernel few) {
+  if (!gemm_kernel_runs(many, w.format(), GemmRows::Many) ||
+      !gemm_kernel_runs(few, w.format(), GemmRows::Few)) {
+    fail("gemm: kernels ", gemm_kernel_name(many), " / ", gemm_kernel_name(few), " do not run ",
          weight_format_name(w.format()), " weights");
   }
   if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
@@ -362,31 +364,50 @@ void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
     const auto& rc = plan.chunks[static_cast<size_t>(task / plan.groups)];
     const int64_t g = task % plan.groups;
     const int64_t panel_end = std::min(panels, (g + 1) * plan.per_group);
-    const bool few_rows = rc.end - rc.begin <= kStreamRows;
-    if (kernel == GemmKernel::Avx512Stream && few_rows) {
-      gemm_block_stream_avx512(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
-                               panel_end, epi);
-    } else if (kernel != GemmKernel::Avx2 && kernel != GemmKernel::Avx512Stream && !few_rows) {
-      gemm_block_f32_avx512(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group,
-                            panel_end, epi, kernel);
+    const GemmProblem& p = problems[rc.problem];
+    if (rc.end - rc.begin <= kStreamRows) {
+      if (few == GemmKernel::Avx512Stream) {
+        gemm_block_stream_avx512(p, rc.begin, rc.end, w, g * plan.per_group, panel_end, epi);
+      } else {
+        gemm_block(p, rc.begin, rc.end, w, g * plan.per_group, panel_end, epi);
+      }
+    } else if (many != GemmKernel::Avx2) {
+      gemm_block_f32_avx512(p, rc.begin, rc.end, w, g * plan.per_group, panel_end, epi, many);
     } else {
-      gemm_block(problems[rc.problem], rc.begin, rc.end, w, g * plan.per_group, panel_end, epi);
+      gemm_block(p, rc.begin, rc.end, w, g * plan.per_group, panel_end, epi);
     }
   });
+}
+
+void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
+                      const PackedWeight& w, const GemmEpilogue& epi, GemmKernel kernel) {
+  const bool many = gemm_kernel_runs(kernel, w.format(), GemmRows::Many);
+  const bool few = gemm_kernel_runs(kernel, w.format(), GemmRows::Few);
+  if (!many && !few) {
+    fail("gemm: kernel ", gemm_kernel_name(kernel), " does not run ",
+         weight_format_name(w.format()), " weights");
+  }
+  gemm_with_kernels(pool, problems, w, epi, many ? kernel : GemmKernel::Avx2,
+                    few ? kernel : GemmKernel::Avx2);
 }
 
 void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
           const GemmEpilogue& epi) {
   if (w.format() == WeightFormat::BF16) return gemm_bf16(pool, problems, w, epi);
   if (w.format() == WeightFormat::W8A8) return gemm_w8a8(pool, problems, w, epi);
-  GemmKernel kernel = GemmKernel::Avx2;
+  GemmKernel many = GemmKernel::Avx2, few = GemmKernel::Avx2;
   if (!problems.empty()) {
-    const GemmShape shape{w.out_features(), problems[0].a.taps, problems[0].a.tap_width,
-                          w.format()};
-    for (const GemmProblem& p : problems) record_gemm_shape(shape, p);
-    kernel = gemm_kernel_for(shape);
+    const GemmShape shape{w.out_features(), problems[0].a.taps, problems[0].a.tap_width, w.format(),
+                          GemmRows::Many};
+    GemmShape few_shape = shape;
+    few_shape.regime = GemmRows::Few;
+    for (const GemmProblem& p : problems) {
+      record_gemm_shape(p.m <= kStreamRows ? few_shape : shape, p);
+    }
+    many = gemm_kernel_for(shape);
+    few = gemm_kernel_for(few_shape);
   }
-  gemm_with_kernel(pool, problems, w, epi, kernel);
+  gemm_with_kernels(pool, problems, w, epi, many, few);
 }
 
 }  // namespace cosy::cpu

@@ -106,33 +106,35 @@ std::span<const GemmKernel> gemm_kernels_on_this_cpu() {
                            : std::span<const GemmKernel>(kAll.data(), 1);
 }
 
-bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format) {
+bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format, GemmRows regime) {
   switch (kernel) {
     case GemmKernel::Avx2:
       return true;
     case GemmKernel::Avx512Rows6Panels4:
     case GemmKernel::Avx512Rows8Panels3:
     case GemmKernel::Avx512Rows12Panels2:
-      return format == WeightFormat::F32;
+      return format == WeightFormat::F32 && regime == GemmRows::Many;
     case GemmKernel::Avx512Stream:
-      return format == WeightFormat::F16 || format == WeightFormat::I8;
+      return regime == GemmRows::Few && (format == WeightFormat::F32 ||
+                                         format == WeightFormat::F16 || format == WeightFormat::I8);
   }
   return false;
 }
 
-std::vector<GemmKernel> gemm_kernels_for(WeightFormat format) {
+std::vector<GemmKernel> gemm_kernels_for(WeightFormat format, GemmRows regime) {
   std::vector<GemmKernel> out;
   for (const GemmKernel k : gemm_kernels_on_this_cpu()) {
-    if (gemm_kernel_runs(k, format)) out.push_back(k);
+    if (gemm_kernel_runs(k, format, regime)) out.push_back(k);
   }
   return out;
 }
 
 void GemmKernelChoices::set(GemmShape shape, GemmKernel kernel) {
   require_runs_here(kernel);
-  if (!gemm_kernel_runs(kernel, shape.format)) {
+  if (!gemm_kernel_runs(kernel, shape.format, shape.regime)) {
     fail("GEMM kernel ", gemm_kernel_name(kernel), " does not run ",
-         weight_format_name(shape.format), " weights");
+         weight_format_name(shape.format), " weights with ",
+         shape.regime == GemmRows::Few ? "few" : "many", " rows");
   }
   entries_[shape] = kernel;
 }
@@ -145,7 +147,7 @@ void GemmKernelChoices::set_fallback(GemmKernel kernel) {
 GemmKernel GemmKernelChoices::for_shape(const GemmShape& shape) const {
   const auto it = entries_.find(shape);
   if (it != entries_.end()) return it->second;
-  return gemm_kernel_runs(fallback_, shape.format) ? fallback_ : GemmKernel::Avx2;
+  return gemm_kernel_runs(fallback_, shape.format, shape.regime) ? fallback_ : GemmKernel::Avx2;
 }
 
 void install_gemm_kernel_choices(std::shared_ptr<const GemmKernelChoices> choices) {
@@ -166,7 +168,7 @@ std::shared_ptr<const GemmKernelChoices> installed_gemm_kernel_choices() {
 
 GemmKernel gemm_kernel_for(const GemmShape& shape) {
   if (const auto forced = forced_gemm_kernel()) {
-    return gemm_kernel_runs(*forced, shape.format) ? *forced : GemmKernel::Avx2;
+    return gemm_kernel_runs(*forced, shape.format, shape.regime) ? *forced : GemmKernel::Avx2;
   }
   const GemmKernelChoices* choices = g_current.load(std::memory_order_acquire);
   return choices != nullptr ? choices->for_shape(shape) : GemmKernel::Avx2;
@@ -199,8 +201,7 @@ void GemmShapeRecorder::add(const GemmShape& shape, const GemmProblem& p) {
 
 // Called by gemm() for every float32 call (gemm.cpp).
 void record_gemm_shape(const GemmShape& shape, const GemmProblem& p) {
-  const bool streams = p.m <= kGemmStreamRows;
-  if (streams != (shape.format != WeightFormat::F32)) return;  // not the regime tuned
+  if (gemm_kernels_for(shape.format, shape.regime).size() < 2) return;  // nothing to choose
   if (GemmShapeRecorder* r = g_recorder.load(std::memory_order_acquire)) r->add(shape, p);
 }
 

@@ -1,6 +1,6 @@
-// Which micro-kernel runs a GEMM, chosen per weight format and shape: for float32 weights
-// the tile of the many-rows (compute-bound) path, for fp16 and int8 weights the few-rows
-// (decode, memory-bound) path's.
+// Which micro-kernel runs a GEMM, chosen per weight format, shape and regime: the tile of
+// the many-rows (compute-bound) path for float32 weights, and the few-rows (decode,
+// memory-bound) kernel for float32, fp16 and int8 weights.
 //
 // Every kernel gives bit-identical results (gemm_f32_avx512.cpp and gemm_stream_avx512.cpp
 // say why), so the choice is speed alone, and the best one differs by machine: AVX-512
@@ -28,33 +28,39 @@ enum class GemmKernel : uint8_t {
   Avx512Rows6Panels4,   // zmm, 24 accumulators
   Avx512Rows8Panels3,   // zmm, 24 accumulators
   Avx512Rows12Panels2,  // zmm, 24 accumulators
-  Avx512Stream,         // fp16/int8 few rows: 16 weights widened per instruction
+  Avx512Stream,         // few rows: 16 weights a zmm, four panels read at once
 };
+
+// A GEMM task's regime: more than kGemmStreamRows rows (compute-bound), or up to it (each
+// task streams its weights once: decode).
+enum class GemmRows : uint8_t { Many, Few };
 
 // k values per block of every float32 kernel: a 16-wide B block of 256 k (16 KB) stays in
 // L1, and all kernels sum the same blocks so that they round alike.
 inline constexpr int64_t kGemmBlockK = 256;
-// Up to this many rows a GEMM task streams its weights once (decode, memory-bound): a
-// float32 choice applies above it, an fp16 or int8 one up to it.
+// Up to this many rows a GEMM task streams its weights once (decode, memory-bound).
 inline constexpr int64_t kGemmStreamRows = 24;
 
 std::string_view gemm_kernel_name(GemmKernel kernel);
 std::optional<GemmKernel> parse_gemm_kernel(std::string_view name);
 // Whether this CPU runs the AVX-512 tiles (AVX512F).
 bool cpu_has_avx512f();
-// The kernels this CPU can run, the default first; with a format, those for its weights
-// (float32: the tiles; fp16, int8: the streaming kernel; others: the default alone).
+// The kernels this CPU can run, the default first; with a format and a regime, those that
+// run it (many rows: the float32 tiles; few rows: the streaming kernel for float32, fp16
+// and int8; bf16 and w8a8: the default alone).
 std::span<const GemmKernel> gemm_kernels_on_this_cpu();
-std::vector<GemmKernel> gemm_kernels_for(WeightFormat format);
-// Whether `kernel` runs weights of `format` (the default runs every format).
-bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format);
+std::vector<GemmKernel> gemm_kernels_for(WeightFormat format, GemmRows regime);
+// Whether `kernel` runs `format` weights in `regime` (the default runs everything).
+bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format, GemmRows regime);
 
-// A weight's shape as the GEMM sees it: its format, N outputs, K = taps × tap_width.
+// A weight's shape as the GEMM sees it (its format, N outputs, K = taps × tap_width) and the
+// regime a choice for it governs.
 struct GemmShape {
   int64_t n = 0;
   int64_t taps = 1;
   int64_t tap_width = 0;
   WeightFormat format = WeightFormat::F32;
+  GemmRows regime = GemmRows::Many;
   auto operator<=>(const GemmShape&) const = default;
 };
 
@@ -91,20 +97,26 @@ GemmKernel gemm_kernel_for(const GemmShape& shape);
 void gemm_block_f32_avx512(const GemmProblem& p, int64_t m_begin, int64_t m_end,
                            const PackedWeight& w, int64_t panel_begin, int64_t panel_end,
                            const GemmEpilogue& epi, GemmKernel kernel);
-// gemm_block()'s few-rows path for fp16 and int8 weights on zmm (gemm_stream_avx512.cpp).
+// gemm_block()'s few-rows path on zmm for float32, fp16 and int8 weights
+// (gemm_stream_avx512.cpp).
 void gemm_block_stream_avx512(const GemmProblem& p, int64_t m_begin, int64_t m_end,
                               const PackedWeight& w, int64_t panel_begin, int64_t panel_end,
                               const GemmEpilogue& epi);
 
-// gemm() with the given kernel instead of the chosen one (the tuner's timing, and the
-// tests that compare kernels); fails for a kernel that does not run the weight's format.
+// gemm() with the given kernels instead of the chosen ones: `many` for tasks of more than
+// kGemmStreamRows rows, `few` for the others.
+void gemm_with_kernels(ThreadPool& pool, std::span<const GemmProblem> problems,
+                       const PackedWeight& w, const GemmEpilogue& epi, GemmKernel many,
+                       GemmKernel few);
+// gemm() with `kernel` in the regime it runs and the default in the other (the tuner's
+// timing, and the tests that compare kernels); fails for a kernel that runs neither.
 void gemm_with_kernel(ThreadPool& pool, std::span<const GemmProblem> problems,
                       const PackedWeight& w, const GemmEpilogue& epi, GemmKernel kernel);
 
-// Every GEMM shape gemm() runs while a recorder is active is added to it, in the regime its
-// choice governs (float32 above kGemmStreamRows rows, fp16 and int8 up to it), with the
-// largest row count seen and the geometry of A, so that the tuner times the model's real
-// shapes. One recorder at a time; destroy it only after the GEMMs it watches have ended.
+// Every GEMM shape gemm() runs while a recorder is active, in each regime that has a
+// kernel to choose, is added to it with the largest row count seen and the geometry of A,
+// so that the tuner times the model's real shapes. One recorder at a time; destroy it only
+// after the GEMMs it watches have ended.
 struct RecordedGemm {
   int64_t rows = 0;        // the largest problem seen
   int64_t row_stride = 0;  // A's geometry in that call

@@ -57,7 +57,8 @@ TEST(GemmKernel, EveryKernelIsBitIdenticalToTheDefaultOnEveryShape) {
   uint32_t seed = 10;
   for (const Case& s : cases) {
     const auto expected = run(pool, s, cpu::GemmKernel::Avx2, seed);
-    for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(WeightFormat::F32)) {
+    for (const cpu::GemmKernel kernel :
+         cpu::gemm_kernels_for(WeightFormat::F32, cpu::GemmRows::Many)) {
       EXPECT_TRUE(same_bits(run(pool, s, kernel, seed), expected))
           << cpu::gemm_kernel_name(kernel) << " M=" << s.m << " N=" << s.n << " K=" << s.taps << "x"
           << s.tap_width;
@@ -66,7 +67,7 @@ TEST(GemmKernel, EveryKernelIsBitIdenticalToTheDefaultOnEveryShape) {
   }
 }
 
-TEST(GemmKernel, TheStreamingKernelIsBitIdenticalForFp16AndInt8Decode) {
+TEST(GemmKernel, TheStreamingKernelIsBitIdenticalForDecodeInEveryFormatItRuns) {
   if (!cpu::cpu_has_avx512f()) GTEST_SKIP() << "this CPU has no AVX512F: only avx2 runs";
   ThreadPool pool(2);
   // 1..24 rows (one row's four k chains, the tiles of 2..6 and their splits), N off the
@@ -79,8 +80,8 @@ TEST(GemmKernel, TheStreamingKernelIsBitIdenticalForFp16AndInt8Decode) {
       {24, 96, 1, 4864, 4864, 0, true, false}, {16, 130, 1, 1000, 1000, 0, false, false},
   };
   uint32_t seed = 40;
-  for (const WeightFormat f : {WeightFormat::F16, WeightFormat::I8}) {
-    ASSERT_EQ(cpu::gemm_kernels_for(f),
+  for (const WeightFormat f : {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}) {
+    ASSERT_EQ(cpu::gemm_kernels_for(f, cpu::GemmRows::Few),
               (std::vector<cpu::GemmKernel>{cpu::GemmKernel::Avx2, cpu::GemmKernel::Avx512Stream}));
     for (const Case& s : cases) {
       const auto expected = run(pool, s, cpu::GemmKernel::Avx2, seed, f);
@@ -92,8 +93,8 @@ TEST(GemmKernel, TheStreamingKernelIsBitIdenticalForFp16AndInt8Decode) {
   }
   // A kernel for another format is refused, not run.
   const Case one{30, 16, 1, 64, 64, 0, false, false};
-  EXPECT_THROW(run(pool, one, cpu::GemmKernel::Avx512Stream, 1, WeightFormat::F32), Error);
   EXPECT_THROW(run(pool, one, cpu::GemmKernel::Avx512Rows6Panels4, 1, WeightFormat::I8), Error);
+  EXPECT_THROW(run(pool, one, cpu::GemmKernel::Avx512Rows8Panels3, 1, WeightFormat::F16), Error);
 }
 
 TEST(GemmKernel, NamesRoundTripAndUnknownNamesAreRefused) {
@@ -131,20 +132,21 @@ TEST(GemmKernel, TheRecorderSeesTheModelsShapesWithTheirGeometry) {
   {
     cpu::GemmShapeRecorder recorder;
     EXPECT_THROW(cpu::GemmShapeRecorder second, Error);
-    // float32: the many-rows call only; int8: the decode call only (each format's tuned
-    // regime).
+    // float32: both calls, each in its regime; int8: the decode call only (its prefill has
+    // no kernel to choose).
     cpu::gemm(pool, {&few, 1}, pw, {});
     cpu::gemm(pool, {&conv, 1}, pw, {});
     cpu::gemm(pool, {&decode, 1}, int8, {});
     cpu::gemm(pool, {&prefill, 1}, int8, {});
     seen = recorder.shapes();
   }
-  ASSERT_EQ(seen.size(), 2u);
+  ASSERT_EQ(seen.size(), 3u);  // float32 in both regimes, int8 decode
   const cpu::RecordedGemm& rec = seen.at(cpu::GemmShape{32, 3, 20, WeightFormat::F32});
   EXPECT_EQ(rec.rows, 40);
   EXPECT_EQ(rec.row_stride, 20);
   EXPECT_EQ(rec.tap_stride, 40);
-  EXPECT_EQ(seen.at(cpu::GemmShape{48, 1, 60, WeightFormat::I8}).rows, 4);
+  EXPECT_EQ(seen.at(cpu::GemmShape{32, 3, 20, WeightFormat::F32, cpu::GemmRows::Few}).rows, 4);
+  EXPECT_EQ(seen.at(cpu::GemmShape{48, 1, 60, WeightFormat::I8, cpu::GemmRows::Few}).rows, 4);
 }
 
 TEST(GemmTuner, TimesEveryKernelAndPicksOneThatIsFaster) {
@@ -153,7 +155,7 @@ TEST(GemmTuner, TimesEveryKernelAndPicksOneThatIsFaster) {
   o.seconds_per_kernel = 0.01;
   const auto t = cpu::tune_gemm(pool, {96, 3, 64}, {120, 64, 64}, o);
   EXPECT_EQ(t.rows, 120);
-  EXPECT_EQ(t.seconds.size(), cpu::gemm_kernels_for(WeightFormat::F32).size());
+  EXPECT_EQ(t.seconds.size(), cpu::gemm_kernels_for(WeightFormat::F32, cpu::GemmRows::Many).size());
   const double base = t.seconds.at(cpu::GemmKernel::Avx2);
   if (t.kernel != cpu::GemmKernel::Avx2) {
     EXPECT_LE(t.seconds.at(t.kernel), base * (1 - o.min_gain));

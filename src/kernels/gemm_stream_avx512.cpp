@@ -1,13 +1,16 @@
-// The few-rows GEMM (decode: each task streams its panels once) for fp16 and int8 weights
-// on zmm (this file alone is built with -mavx512f; gemm() calls it only for a tuned or
-// forced choice, and choices are refused on a CPU without it).
+// The few-rows GEMM (decode: each task streams its panels once) for float32, fp16 and int8
+// weights on zmm (this file alone is built with -mavx512f; gemm() calls it only for a tuned
+// or forced choice, and choices are refused on a CPU without it).
 //
-// The AVX2 kernel widens 8 weights per instruction pair (vpmovsxbd + vcvtdq2ps for int8,
-// vcvtph2ps for fp16), and at one row those conversions, not memory, bound it: int8 decode
-// streamed at 55–65 % of the DRAM read rate. Here one instruction pair widens 16. The
-// arithmetic is the AVX2 kernel's lane for lane (gemm.cpp): the same k blocks, one row's
-// four k chains summed as (0 + 1) + (2 + 3), several rows' sums in k order, then the column
-// scale, the bias and C added in the same order. So the results are bit-identical.
+// Two things bound the AVX2 kernel there. It widens 8 weights per instruction pair
+// (vpmovsxbd + vcvtdq2ps for int8, vcvtph2ps for fp16), and at one row those conversions
+// kept int8 decode at about half the read rate; here one pair widens 16. And each task read
+// one sequential stream, which on some memory systems keeps too few misses in flight (a
+// single stream per thread read ~70 % of what four did on the Intel host); here four panels
+// are read at once. The arithmetic per output value is the AVX2 kernel's (gemm.cpp): the
+// same k blocks, one row's four k chains summed as (0 + 1) + (2 + 3), several rows' sums in
+// k order, then the column scale, the bias and C added in the same order. So the results
+// are bit-identical.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source, and
 // -Wmaybe-uninitialized reports every inlined use (as in gemm_avx512.cpp).
@@ -27,7 +30,9 @@ namespace {
 
 template <WeightFormat F>
 inline __m512 load_row(const void* panel, int64_t k) {
-  if constexpr (F == WeightFormat::F16) {
+  if constexpr (F == WeightFormat::F32) {
+    return _mm512_loadu_ps(static_cast<const float*>(panel) + k * kPanel);
+  } else if constexpr (F == WeightFormat::F16) {
     const auto* p = static_cast<const uint16_t*>(panel) + k * kPanel;
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   } else {
@@ -190,6 +195,8 @@ void gemm_block_stream_avx512(const GemmProblem& p, int64_t m_begin, int64_t m_e
                               const PackedWeight& w, int64_t panel_begin, int64_t panel_end,
                               const GemmEpilogue& epi) {
   switch (w.format()) {
+    case WeightFormat::F32:
+      return stream_block<WeightFormat::F32>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
     case WeightFormat::F16:
       return stream_block<WeightFormat::F16>(p, m_begin, m_end, w, panel_begin, panel_end, epi);
     case WeightFormat::I8:

@@ -55,7 +55,7 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   out.shape = shape;
   out.rows = rows;
   std::vector<float> expected;
-  for (const GemmKernel kernel : gemm_kernels_for(shape.format)) {
+  for (const GemmKernel kernel : gemm_kernels_for(shape.format, shape.regime)) {
     std::fill(c.begin(), c.end(), 0.0f);
     gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
     if (kernel == GemmKernel::Avx2) {

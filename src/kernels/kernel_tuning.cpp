@@ -89,6 +89,8 @@ KernelTuning read_kernel_tuning(const std::string& path) {
                  parse_weight_format(
                      field(g, "format", Json::value_t::string, "gemm entry").get<std::string>())};
       e.rows = positive(g, "rows", "gemm entry");
+      // The regime follows from the row count the entry was timed at.
+      e.shape.regime = e.rows <= kGemmStreamRows ? GemmRows::Few : GemmRows::Many;
       e.kernel =
           kernel_named(field(g, "kernel", Json::value_t::string, "gemm entry"), "gemm entry");
       if (const auto s = g.find("seconds"); s != g.end()) {

@@ -68,19 +68,18 @@ TEST_F(CliTune, WritesEveryRecordedShapeWithItsTimesAndTheMachine) {
     // The chosen kernel was timed, beside every kernel this CPU runs.
     EXPECT_TRUE(e["seconds"].contains(kernel)) << e.dump();
     const auto format = parse_weight_format(e["format"].get<std::string>());
-    EXPECT_EQ(e["seconds"].size(), cpu::gemm_kernels_for(format).size()) << e.dump();
-    // Each format's tuned regime: float32 many rows, fp16 and int8 decode.
-    if (format == WeightFormat::F32) {
-      EXPECT_GT(e["rows"].get<int64_t>(), cpu::kGemmStreamRows);
-    } else {
-      EXPECT_LE(e["rows"].get<int64_t>(), cpu::kGemmStreamRows);
-      formats.insert(format);
-    }
+    const auto regime =
+        e["rows"].get<int64_t>() <= cpu::kGemmStreamRows ? cpu::GemmRows::Few : cpu::GemmRows::Many;
+    EXPECT_EQ(e["seconds"].size(), cpu::gemm_kernels_for(format, regime).size()) << e.dump();
+    // float32 in both regimes; fp16 and int8 only decode (their many rows have one kernel).
+    EXPECT_TRUE(format == WeightFormat::F32 || regime == cpu::GemmRows::Few) << e.dump();
+    formats.insert(format);
     a_convolution = a_convolution || e["taps"].get<int64_t>() > 1;
   }
   EXPECT_TRUE(a_convolution) << "the flow's and vocoder's convolutions are tuned too";
-  EXPECT_EQ(formats, (std::set<WeightFormat>{WeightFormat::F16, WeightFormat::I8}))
-      << "the LM's decode shapes in fp16 and int8";
+  EXPECT_EQ(formats,
+            (std::set<WeightFormat>{WeightFormat::F32, WeightFormat::F16, WeightFormat::I8}))
+      << "the LM's decode shapes in fp16 and int8 too";
 }
 
 TEST_F(CliTune, TunedForcedAndDefaultKernelsSpeakTheSameBytes) {
