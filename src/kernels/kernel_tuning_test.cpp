@@ -33,7 +33,9 @@ class KernelTuningFile : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::getenv("COSY_GEMM_KERNEL") != nullptr) GTEST_SKIP() << "COSY_GEMM_KERNEL forces one";
-    dir_ = testing::scratch_dir("kernel_tuning");
+    // One folder per test: ctest runs the tests as parallel processes.
+    dir_ = testing::scratch_dir(std::string("kernel_tuning-") +
+                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
     path_ = (dir_ / "sub" / "tuning.json").string();
   }
   void TearDown() override { cpu::install_gemm_kernel_choices(nullptr); }
