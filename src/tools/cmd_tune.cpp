@@ -86,6 +86,14 @@ void run_model_once(const ModelFolder& folder, Backend& backend, int64_t tokens)
   speak(engine, true, tokens, "streaming");
 }
 
+std::string kernel_names() {
+  std::string out;
+  for (const cpu::GemmKernel k : cpu::gemm_kernels_on_this_cpu()) {
+    out += cat(out.empty() ? "" : ", ", cpu::gemm_kernel_name(k));
+  }
+  return out;
+}
+
 void install_kernel_choices_of(const cpu::KernelTuning& tuning) {
   auto choices = std::make_shared<cpu::GemmKernelChoices>();
   for (const cpu::TunedGemm& e : tuning.gemm) choices->set(e.shape, e.kernel);
@@ -123,8 +131,8 @@ int run_tune(const TuneOptions& o) {
     }
     shapes = recorder.shapes();
   }
-  std::printf("%zu GEMM shapes: float32 with more than %lld rows, fp16 and int8 with fewer\n\n",
-              shapes.size(), static_cast<long long>(cpu::kGemmStreamRows));
+  std::printf("%zu GEMM shapes with a kernel to choose (this CPU runs: %s)\n\n", shapes.size(),
+              kernel_names().c_str());
 
   ThreadPool own(threads);
   ThreadPool& pool = o.threads > 0 ? own : ThreadPool::global();
