@@ -33,19 +33,10 @@ std::atomic<const GemmKernelChoices*> g_current{nullptr};
 
 std::atomic<GemmShapeRecorder*> g_recorder{nullptr};
 
-std::string kernel_list() {
-  std::string out;
-  for (const GemmKernel k : gemm_kernels_on_this_cpu()) {
-    if (!out.empty()) out += ", ";
-    out += gemm_kernel_name(k);
-  }
-  return out;
-}
-
 void require_runs_here(GemmKernel kernel) {
   if (kernel != GemmKernel::Avx2 && !cpu_has_avx512f()) {
     fail("GEMM kernel ", gemm_kernel_name(kernel),
-         " needs AVX512F, which this CPU lacks; it runs: ", kernel_list());
+         " needs AVX512F, which this CPU lacks; it runs: ", gemm_kernel_list());
   }
 }
 
@@ -63,7 +54,7 @@ std::optional<GemmKernel> forced_gemm_kernel() {
     const auto kernel = parse_gemm_kernel(env);
     if (!kernel) {
       return {std::nullopt,
-              cat("COSY_GEMM_KERNEL=", env, " names no GEMM kernel; one of: ", kernel_list())};
+              cat("COSY_GEMM_KERNEL=", env, " names no GEMM kernel; one of: ", gemm_kernel_list())};
     }
     try {
       require_runs_here(*kernel);
@@ -104,6 +95,15 @@ std::span<const GemmKernel> gemm_kernels_on_this_cpu() {
                                    GemmKernel::Avx512Stream};
   return cpu_has_avx512f() ? std::span<const GemmKernel>(kAll)
                            : std::span<const GemmKernel>(kAll.data(), 1);
+}
+
+std::string gemm_kernel_list() {
+  std::string out;
+  for (const GemmKernel k : gemm_kernels_on_this_cpu()) {
+    if (!out.empty()) out += ", ";
+    out += gemm_kernel_name(k);
+  }
+  return out;
 }
 
 bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format, GemmRows regime) {
@@ -157,15 +157,6 @@ void install_gemm_kernel_choices(std::shared_ptr<const GemmKernelChoices> choice
   g_current.store(raw, std::memory_order_release);
 }
 
-std::shared_ptr<const GemmKernelChoices> installed_gemm_kernel_choices() {
-  const std::lock_guard lock(g_install_mutex);
-  const GemmKernelChoices* raw = g_current.load(std::memory_order_acquire);
-  for (const auto& c : g_installed) {
-    if (c.get() == raw) return c;
-  }
-  return nullptr;
-}
-
 GemmKernel gemm_kernel_for(const GemmShape& shape) {
   if (const auto forced = forced_gemm_kernel()) {
     return gemm_kernel_runs(*forced, shape.format, shape.regime) ? *forced : GemmKernel::Avx2;
@@ -199,10 +190,13 @@ void GemmShapeRecorder::add(const GemmShape& shape, const GemmProblem& p) {
   if (p.m > r.rows) r = {p.m, p.a.row_stride, p.a.tap_stride};
 }
 
-// Called by gemm() for every float32 call (gemm.cpp).
+// Called by gemm() for every problem of every call (gemm.cpp): without a recorder, one
+// atomic load.
 void record_gemm_shape(const GemmShape& shape, const GemmProblem& p) {
+  GemmShapeRecorder* r = g_recorder.load(std::memory_order_acquire);
+  if (r == nullptr) return;
   if (gemm_kernels_for(shape.format, shape.regime).size() < 2) return;  // nothing to choose
-  if (GemmShapeRecorder* r = g_recorder.load(std::memory_order_acquire)) r->add(shape, p);
+  r->add(shape, p);
 }
 
 }  // namespace cosy::cpu

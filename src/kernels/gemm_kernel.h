@@ -6,8 +6,9 @@
 // say why), so the choice is speed alone, and the best one differs by machine: AVX-512
 // tiles double the FMA rate on a core with two 512-bit FMA units and gain little where zmm
 // is split in halves.
-// `cosyserve tune` measures each shape and writes the choices (runtime/kernel_tuning.h);
-// the engine installs them at load. Without them every shape runs the AVX2 kernel.
+// `cosyserve tune` measures each shape and writes the choices (kernels/kernel_tuning.h);
+// the commands that load a model install them at start. Without them every shape runs the
+// AVX2 kernel.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
@@ -49,6 +51,8 @@ bool cpu_has_avx512f();
 // run it (many rows: the float32 tiles; few rows: the streaming kernel for float32, fp16
 // and int8; bf16 and w8a8: the default alone).
 std::span<const GemmKernel> gemm_kernels_on_this_cpu();
+// Their names, "avx2, avx512-6x64, ...", for messages.
+std::string gemm_kernel_list();
 std::vector<GemmKernel> gemm_kernels_for(WeightFormat format, GemmRows regime);
 // Whether `kernel` runs `format` weights in `regime` (the default runs everything).
 bool gemm_kernel_runs(GemmKernel kernel, WeightFormat format, GemmRows regime);
@@ -72,7 +76,6 @@ class GemmKernelChoices {
   void set(GemmShape shape, GemmKernel kernel);
   void set_fallback(GemmKernel kernel);
   GemmKernel for_shape(const GemmShape& shape) const;
-  const std::map<GemmShape, GemmKernel>& entries() const { return entries_; }
 
  private:
   std::map<GemmShape, GemmKernel> entries_;
@@ -83,7 +86,6 @@ class GemmKernelChoices {
 // not to a model, so they are process-wide like the CPU's features; installed once at
 // load, before streams run, and never modified after (a new install replaces them).
 void install_gemm_kernel_choices(std::shared_ptr<const GemmKernelChoices> choices);
-std::shared_ptr<const GemmKernelChoices> installed_gemm_kernel_choices();
 
 // COSY_GEMM_KERNEL's kernel, if set; throws Error for a name that is not a kernel or a
 // kernel this CPU cannot run (commands check it at start, before any model code runs).

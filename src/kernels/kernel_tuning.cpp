@@ -227,6 +227,12 @@ std::string default_kernel_tuning_path() {
   return "cosyserve-tuning.json";
 }
 
+std::shared_ptr<GemmKernelChoices> kernel_choices_of(const KernelTuning& tuning) {
+  auto choices = std::make_shared<GemmKernelChoices>();
+  for (const TunedGemm& e : tuning.gemm) choices->set(e.shape, e.kernel);
+  return choices;
+}
+
 TuningStatus install_kernel_tuning(const std::string& path_in, int threads) {
   const std::string path = path_in.empty() ? default_kernel_tuning_path() : path_in;
   install_gemm_kernel_choices(nullptr);
@@ -247,16 +253,15 @@ TuningStatus install_kernel_tuning(const std::string& path_in, int threads) {
                        t.machine.describe(), "; this is ", here.describe(),
                        " (`cosyserve tune` measures again)")};
   }
-  auto choices = std::make_shared<GemmKernelChoices>();
-  size_t not_default = 0;
+  std::shared_ptr<GemmKernelChoices> choices;
   try {
-    for (const TunedGemm& e : t.gemm) {
-      choices->set(e.shape, e.kernel);
-      if (e.kernel != GemmKernel::Avx2) ++not_default;
-    }
+    choices = kernel_choices_of(t);
   } catch (const Error& e) {
     return {false, cat("warning: kernels: default, ", path, ": ", e.what())};
   }
+  const auto not_default = std::count_if(t.gemm.begin(), t.gemm.end(), [](const TunedGemm& e) {
+    return e.kernel != GemmKernel::Avx2;
+  });
   install_gemm_kernel_choices(std::move(choices));
   return {true, cat("kernels: tuned (", path, "): ", t.gemm.size(), " GEMM shapes, ", not_default,
                     " on an AVX-512 kernel")};

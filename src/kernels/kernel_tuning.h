@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,9 @@ FormatPick pick_stage_format(const StageFormatTimes& times, const std::string& s
 // $COSY_TUNING_FILE, else $XDG_CACHE_HOME/cosyserve/tuning.json, else
 // $HOME/.cache/cosyserve/tuning.json.
 std::string default_kernel_tuning_path();
+
+// The file's choices as a table to install; throws Error for an entry this CPU cannot run.
+std::shared_ptr<GemmKernelChoices> kernel_choices_of(const KernelTuning& tuning);
 
 struct TuningStatus {
   bool installed = false;  // the file's choices are in effect

@@ -1,5 +1,6 @@
 // cosyserve tune: measures, on this machine, which GEMM kernel is fastest for each of a
-// model's float32 weight shapes, and writes the choices where every command reads them.
+// model's weight shapes (per format and regime), and writes the choices where every
+// command that loads a model reads them.
 //
 //   cosyserve tune --model DIR [--out FILE] [--threads N]
 //   cosyserve tune --list-kernels
@@ -86,20 +87,6 @@ void run_model_once(const ModelFolder& folder, Backend& backend, int64_t tokens)
   speak(engine, true, tokens, "streaming");
 }
 
-std::string kernel_names() {
-  std::string out;
-  for (const cpu::GemmKernel k : cpu::gemm_kernels_on_this_cpu()) {
-    out += cat(out.empty() ? "" : ", ", cpu::gemm_kernel_name(k));
-  }
-  return out;
-}
-
-void install_kernel_choices_of(const cpu::KernelTuning& tuning) {
-  auto choices = std::make_shared<cpu::GemmKernelChoices>();
-  for (const cpu::TunedGemm& e : tuning.gemm) choices->set(e.shape, e.kernel);
-  cpu::install_gemm_kernel_choices(std::move(choices));
-}
-
 int run_tune(const TuneOptions& o) {
   if (o.list_kernels) {
     for (const cpu::GemmKernel k : cpu::gemm_kernels_on_this_cpu()) {
@@ -132,7 +119,7 @@ int run_tune(const TuneOptions& o) {
     shapes = recorder.shapes();
   }
   std::printf("%zu GEMM shapes with a kernel to choose (this CPU runs: %s)\n\n", shapes.size(),
-              kernel_names().c_str());
+              cpu::gemm_kernel_list().c_str());
 
   ThreadPool own(threads);
   ThreadPool& pool = o.threads > 0 ? own : ThreadPool::global();
@@ -160,7 +147,7 @@ int run_tune(const TuneOptions& o) {
   }
   // Each stage in each weight format, on the kernels just chosen: what --weights auto reads.
   if (o.formats) {
-    install_kernel_choices_of(tuning);
+    cpu::install_gemm_kernel_choices(cpu::kernel_choices_of(tuning));
     std::printf("\nreal-time factor per stage and weight format (%lld tokens offline):\n",
                 static_cast<long long>(o.tokens));
     std::vector<WeightFormat> formats = {WeightFormat::F32, WeightFormat::F16, WeightFormat::I8};
