@@ -227,7 +227,9 @@ TEST_F(EngineTest, BeamSearchStreamsTheTokensItWouldReturnOffline) {
     s->push_text_ids(text(4, 5));
     s->finish_input();
     StreamResult r = s->wait();
-    if (other) EXPECT_EQ(other->wait().status, StreamStatus::Done);
+    if (other) {
+      EXPECT_EQ(other->wait().status, StreamStatus::Done);
+    }
     EXPECT_EQ(audio.lasts, 1);
     EXPECT_EQ(r.samples, int64_t(audio.samples.size()));
     return r;

@@ -26,7 +26,9 @@ TEST(RecentActivity, XrtIsAudioPerWallSecondOverTheLastMinute) {
   for (int i = 0; i < 900; ++i) {
     const double t = 200 + 0.1 * i;
     a.audio(0.3, at(t0, t));
-    if (t > 262) EXPECT_NEAR(a.summary(at(t0, t + 0.05)).xrt, 3.0, 0.02) << t;
+    if (t > 262) {
+      EXPECT_NEAR(a.summary(at(t0, t + 0.05)).xrt, 3.0, 0.02) << t;
+    }
   }
 }
 

@@ -20,7 +20,9 @@ TEST(StaticAssets, ThePageAndItsFilesAreFoundAndNothingElse) {
     EXPECT_EQ(find_static_asset("/playground/" + std::string(a.name)), &a);
     EXPECT_EQ(a.etag.size(), 42u) << a.name;
     EXPECT_FALSE(a.bytes.empty()) << a.name;
-    if (a.name.ends_with(".js")) EXPECT_EQ(a.content_type, "text/javascript; charset=utf-8");
+    if (a.name.ends_with(".js")) {
+      EXPECT_EQ(a.content_type, "text/javascript; charset=utf-8");
+    }
     if (a.name == "index.html") continue;
     bool loaded = false;
     for (const StaticAsset& b : embedded_assets()) {

@@ -51,7 +51,7 @@ TEST(CliFirstHour, MakeModelWritesAFolderThatWorksAloneForEveryCommand) {
   ASSERT_EQ(made.code, 0) << made.out;
   EXPECT_TRUE(contains(made.out, "starter tokenizer")) << made.out;
   const std::string m = " --model " + (dir / "m").string();
-  for (const std::string args :
+  for (const std::string& args :
        {"synth" + m + " --text 'Hello there.' --out " + (dir / "a.wav").string(),
         "synth" + m + " --text 'Hello there.' --stream --incremental --out " +
             (dir / "b.wav").string(),
@@ -92,7 +92,7 @@ TEST(CliFirstHour, ACorruptCheckpointRecordIsRefusedByEveryCommand) {
     const fs::path m = dir / file;
     fs::copy(tiny_model(), m, fs::copy_options::recursive);
     corrupt_a_record(m / file);
-    for (const std::string args :
+    for (const std::string& args :
          {"synth --model " + m.string() + " --text hi --out " + (dir / "x.wav").string(),
           "inspect --model " + m.string()}) {
       const Result r = run(args);
