@@ -165,5 +165,23 @@ TEST(GemmTuner, TimesEveryKernelAndPicksOneThatIsFaster) {
   EXPECT_EQ(cpu::tune_gemm(pool, {96, 3, 64}, {120, 64, 64}, o).kernel, cpu::GemmKernel::Avx2);
 }
 
+// A decode shape is recorded while one stream runs, and runs at any batch up to
+// kGemmStreamRows: it is timed at 1, 4, the batch limit and its own count.
+TEST(GemmTuner, DecodeShapesAreTimedAtOneStreamAndAFullBatch) {
+  const int64_t full = cpu::kGemmStreamRows;
+  EXPECT_EQ(cpu::timed_row_counts(1), (std::vector<int64_t>{1, 4, full}));
+  EXPECT_EQ(cpu::timed_row_counts(7), (std::vector<int64_t>{1, 4, 7, full}));
+  EXPECT_EQ(cpu::timed_row_counts(full), (std::vector<int64_t>{1, 4, full}));
+  EXPECT_EQ(cpu::timed_row_counts(full + 1), (std::vector<int64_t>{full + 1}));
+
+  ThreadPool pool(2);
+  cpu::GemmTuneOptions o;
+  o.seconds_per_kernel = 0.01;
+  const cpu::GemmShape decode{64, 1, 96, WeightFormat::I8, cpu::GemmRows::Few};
+  const auto t = cpu::tune_gemm(pool, decode, {1, 96, 0}, o);
+  EXPECT_EQ(t.rows, full);  // the largest count timed: the entry stays a few-row one
+  EXPECT_EQ(t.seconds.size(), cpu::gemm_kernels_for(WeightFormat::I8, cpu::GemmRows::Few).size());
+}
+
 }  // namespace
 }  // namespace cosy

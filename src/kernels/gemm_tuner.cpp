@@ -11,6 +11,14 @@
 
 namespace cosy::cpu {
 
+std::vector<int64_t> timed_row_counts(int64_t rows) {
+  if (rows > kGemmStreamRows) return {rows};
+  std::vector<int64_t> counts{1, 4, kGemmStreamRows, rows};
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  return counts;
+}
+
 TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm& recorded,
                     const GemmTuneOptions& options) {
   const int64_t k = shape.taps * shape.tap_width;
@@ -21,7 +29,9 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   // A's geometry as the model ran it (an implicit im2col for a convolution), or dense.
   const int64_t row_stride = recorded.row_stride > 0 ? recorded.row_stride : k;
   const int64_t tap_stride = shape.taps > 1 ? recorded.tap_stride : 0;
-  const int64_t a_size = (rows - 1) * row_stride + (shape.taps - 1) * tap_stride + shape.tap_width;
+  const std::vector<int64_t> counts = timed_row_counts(rows);
+  const int64_t a_size =
+      (counts.back() - 1) * row_stride + (shape.taps - 1) * tap_stride + shape.tap_width;
 
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -46,31 +56,38 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   }
   const PackedWeight& w = *copies[0];
   size_t next = 0;
-  std::vector<float> c(static_cast<size_t>(rows * shape.n));
-  const GemmProblem p{
-      {a.data(), row_stride, shape.taps, tap_stride, shape.tap_width}, rows, c.data(), shape.n};
+  std::vector<float> c(static_cast<size_t>(counts.back() * shape.n));
   const GemmEpilogue epi{bias.data(), false};
 
   TunedGemm out;
   out.shape = shape;
-  out.rows = rows;
-  std::vector<float> expected;
+  out.rows = counts.back();
+  std::vector<std::vector<float>> expected(counts.size());
   for (const GemmKernel kernel : gemm_kernels_for(shape.format, shape.regime)) {
-    std::fill(c.begin(), c.end(), 0.0f);
-    gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
-    if (kernel == GemmKernel::Avx2) {
-      expected = c;
-    } else if (std::memcmp(c.data(), expected.data(), c.size() * sizeof(float)) != 0) {
-      fail("GEMM kernel ", gemm_kernel_name(kernel), " differs from ",
-           gemm_kernel_name(GemmKernel::Avx2), " on ", weight_format_name(shape.format),
-           " N=", shape.n, " K=", shape.taps, "x", shape.tap_width, " M=", rows);
+    double seconds = 0.0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+      const GemmProblem p{{a.data(), row_stride, shape.taps, tap_stride, shape.tap_width},
+                          counts[i],
+                          c.data(),
+                          shape.n};
+      const size_t values = static_cast<size_t>(counts[i] * shape.n);
+      std::fill(c.begin(), c.end(), 0.0f);
+      gemm_with_kernel(pool, {&p, 1}, w, epi, kernel);
+      if (kernel == GemmKernel::Avx2) {
+        expected[i].assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(values));
+      } else if (std::memcmp(c.data(), expected[i].data(), values * sizeof(float)) != 0) {
+        fail("GEMM kernel ", gemm_kernel_name(kernel), " differs from ",
+             gemm_kernel_name(GemmKernel::Avx2), " on ", weight_format_name(shape.format),
+             " N=", shape.n, " K=", shape.taps, "x", shape.tap_width, " M=", counts[i]);
+      }
+      seconds += bench::time_best(
+          [&] {
+            gemm_with_kernel(pool, {&p, 1}, *copies[next], epi, kernel);
+            next = (next + 1) % copies.size();
+          },
+          options.seconds_per_kernel);
     }
-    out.seconds[kernel] = bench::time_best(
-        [&] {
-          gemm_with_kernel(pool, {&p, 1}, *copies[next], epi, kernel);
-          next = (next + 1) % copies.size();
-        },
-        options.seconds_per_kernel);
+    out.seconds[kernel] = seconds;
   }
   out.kernel = GemmKernel::Avx2;
   const double base = out.seconds.at(GemmKernel::Avx2);

@@ -12,6 +12,7 @@
 // every weight format this CPU runs, on the chosen kernels: `--weights auto` (and
 // `--flow-weights auto`, `--hift-weights auto`) pick from these figures.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -130,8 +131,13 @@ int run_tune(const TuneOptions& o) {
   double default_total = 0, chosen_total = 0;
   for (const auto& [shape, rec] : shapes) {
     const cpu::TunedGemm t = cpu::tune_gemm(pool, shape, rec, to);
+    // A decode shape's seconds are the sum over the batch sizes it was timed at.
+    std::string counts;
+    for (const int64_t m : cpu::timed_row_counts(std::min(rec.rows, to.max_rows))) {
+      counts += cat(counts.empty() ? "" : "+", m);
+    }
     std::string line = cat(weight_format_name(shape.format), " N=", shape.n, " K=", shape.taps, "x",
-                           shape.tap_width, " M=", t.rows, ":");
+                           shape.tap_width, " M=", counts, ":");
     for (const auto& [kernel, s] : t.seconds) {
       char ms[32];
       std::snprintf(ms, sizeof ms, " %.3f ms", s * 1e3);
