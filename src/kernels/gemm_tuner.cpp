@@ -11,7 +11,8 @@
 
 namespace cosy::cpu {
 
-std::vector<int64_t> timed_row_counts(int64_t rows) {
+std::vector<int64_t> timed_row_counts(int64_t recorded_rows, int64_t max_rows) {
+  const int64_t rows = std::min(recorded_rows, max_rows);
   if (rows > kGemmStreamRows) return {rows};
   std::vector<int64_t> counts{1, 4, kGemmStreamRows, rows};
   std::sort(counts.begin(), counts.end());
@@ -29,7 +30,7 @@ TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm
   // A's geometry as the model ran it (an implicit im2col for a convolution), or dense.
   const int64_t row_stride = recorded.row_stride > 0 ? recorded.row_stride : k;
   const int64_t tap_stride = shape.taps > 1 ? recorded.tap_stride : 0;
-  const std::vector<int64_t> counts = timed_row_counts(rows);
+  const std::vector<int64_t> counts = timed_row_counts(recorded.rows, options.max_rows);
   const int64_t a_size =
       (counts.back() - 1) * row_stride + (shape.taps - 1) * tap_stride + shape.tap_width;
 

@@ -20,12 +20,13 @@ struct GemmTuneOptions {
   int64_t max_rows = 2048;  // longer problems are timed at this many rows
 };
 
-// The row counts a shape is timed at. A many-row shape: its own (at most max_rows). A
-// few-row (decode) shape runs at every count up to kGemmStreamRows as streams come and go,
-// and the tuner records it while one stream decodes: it is timed at 1, 4 and
-// kGemmStreamRows rows and at its own, and a kernel's seconds are their sum, so that a
-// choice made at one stream holds for a full batch.
-std::vector<int64_t> timed_row_counts(int64_t rows);
+// The row counts a shape recorded at `recorded_rows` is timed at. A many-row shape: its
+// own, at most max_rows. A few-row (decode) shape runs at every count up to
+// kGemmStreamRows as streams come and go, and the tuner records it while one stream
+// decodes: it is timed at 1, 4 and kGemmStreamRows rows and at its own, and a kernel's
+// seconds are their sum, so that a choice made at one stream holds for a full batch.
+std::vector<int64_t> timed_row_counts(int64_t recorded_rows,
+                                      int64_t max_rows = GemmTuneOptions{}.max_rows);
 
 TunedGemm tune_gemm(ThreadPool& pool, const GemmShape& shape, const RecordedGemm& recorded,
                     const GemmTuneOptions& options = {});

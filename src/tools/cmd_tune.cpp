@@ -12,7 +12,6 @@
 // every weight format this CPU runs, on the chosen kernels: `--weights auto` (and
 // `--flow-weights auto`, `--hift-weights auto`) pick from these figures.
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -133,7 +132,7 @@ int run_tune(const TuneOptions& o) {
     const cpu::TunedGemm t = cpu::tune_gemm(pool, shape, rec, to);
     // A decode shape's seconds are the sum over the batch sizes it was timed at.
     std::string counts;
-    for (const int64_t m : cpu::timed_row_counts(std::min(rec.rows, to.max_rows))) {
+    for (const int64_t m : cpu::timed_row_counts(rec.rows, to.max_rows)) {
       counts += cat(counts.empty() ? "" : "+", m);
     }
     std::string line = cat(weight_format_name(shape.format), " N=", shape.n, " K=", shape.taps, "x",
