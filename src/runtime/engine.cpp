@@ -6,10 +6,10 @@
 #include <cmath>
 #include <deque>
 #include <filesystem>
-#include <list>
 
 #include "core/error.h"
 #include "runtime/engine_trace.h"
+#include "runtime/prompt_state_cache.h"
 #include "runtime/utterance.h"
 
 namespace cosy {
@@ -105,6 +105,14 @@ class Engine::Scheduler {
                  engine.options_.lm_voice_prefixes}) {
     if (engine.options_.uncond_first_passes > 0)
       uncond_cache_.emplace(engine.options_.uncond_first_passes);
+    if (engine.options_.prompt_state_voices > 0 && engine.flow_->has_prompt_state()) {
+      prompt_states_.emplace(
+          static_cast<size_t>(engine.options_.prompt_state_voices),
+          [&flow = *engine.flow_](const VoicePrompt& voice, bool half_state) {
+            return flow.prompt_state(voice, half_state);
+          },
+          [signal = engine.signal_] { signal->notify(); });
+    }
   }
 
   const LmSessionLimits& limits() const { return limits_; }
@@ -145,6 +153,7 @@ class Engine::Scheduler {
       trace_ = e_.trace_ptr_.load(std::memory_order_acquire);
       for (auto& h : arrived) admit(std::move(h));
       take_inputs();
+      open_waiting_flows();
       if (trace_ != nullptr) trace_states();
       worked = e_.schedule() == SchedulePolicy::Lockstep ? lockstep_pass() : deadline_pass();
       retire();
@@ -217,40 +226,41 @@ class Engine::Scheduler {
     }
   }
 
-  // The voice's prompt flow state for incremental streaming, computed on first use and
-  // kept for the most recent prompt_state_voices voices; null when not used or the family
-  // keeps none. The stream copies it, so evicting it later is safe.
-  const FlowStreamState* prompt_state(const StreamOptions& o, int64_t serial) {
-    const int64_t cap = e_.options_.prompt_state_voices;
-    if (cap == 0 || !o.streaming || !o.flow.incremental || !e_.flow_->has_prompt_state())
-      return nullptr;
-    auto it = std::find_if(prompt_states_.begin(), prompt_states_.end(), [&](const auto& entry) {
-      return entry.first->flow_identity() == o.voice->flow_identity() &&
-             entry.second->half_kv == o.flow.half_state;
-    });
-    if (it == prompt_states_.end()) {
-      if (trace_ != nullptr) EngineTrace::enter_stage(Stage::Flow);
-      const auto t0 = std::chrono::steady_clock::now();
-      auto state = e_.flow_->prompt_state(*o.voice, o.flow.half_state);
-      record(stats_.flow, t0, 0, 0);
-      if (trace_ != nullptr) {
-        const int64_t who[] = {serial};
-        trace_->stage_call(Stage::Flow, t0, std::chrono::steady_clock::now(), who,
-                           {{"voice prompt state", true}});
-      }
-      prompt_states_.emplace_front(o.voice, std::move(state));
-      while (static_cast<int64_t>(prompt_states_.size()) > cap) prompt_states_.pop_back();
-      int64_t bytes = 0;
-      for (const auto& entry : prompt_states_)
-        bytes += static_cast<int64_t>(entry.second->shared_bytes() + entry.second->bytes());
-      std::lock_guard lock(stats_mutex_);
-      stats_.prompt_state_bytes = bytes;
-      it = prompt_states_.begin();
-    } else if (it != prompt_states_.begin()) {
-      prompt_states_.splice(prompt_states_.begin(), prompt_states_, it);
-      it = prompt_states_.begin();
+  // The voice's prompt flow state for incremental streaming, computed on first use (off
+  // this thread) and kept for the most recent prompt_state_voices voices; empty when not
+  // used.
+  PendingPromptState prompt_state(const StreamOptions& o, int64_t serial) {
+    if (!prompt_states_ || !o.streaming || !o.flow.incremental) return {};
+    return prompt_states_->request(o.voice, o.flow.half_state, serial);
+  }
+
+  // The prompt states computed since the last pass go into the flow's stats and the trace;
+  // the segments waiting for them open their flow.
+  void open_waiting_flows() {
+    if (!prompt_states_) return;
+    const auto finished = prompt_states_->take_finished();
+    for (const auto& c : finished) {
+      record(stats_.flow, std::chrono::duration<double>(c.end - c.begin).count(), 0, 0);
+      if (trace_ != nullptr) trace_->prompt_state(c.begin, c.end, c.requested_by, c.error);
     }
-    return it->second->committed_tokens() > 0 ? it->second.get() : nullptr;
+    if (!finished.empty()) {
+      std::lock_guard lock(stats_mutex_);
+      stats_.prompt_state_bytes = static_cast<int64_t>(prompt_states_->bytes());
+    }
+    for (auto& ap : active_) {
+      if (ap->ended) continue;
+      try {
+        for (auto& u : ap->utterances) {
+          if (!u->waiting_for_prompt_state() || !u->open_flow()) continue;
+          if (u->started_from_prompt_state()) {
+            std::lock_guard lock(stats_mutex_);
+            ++stats_.prompt_state_starts;
+          }
+        }
+      } catch (const std::exception& ex) {
+        end(*ap, StreamStatus::Failed, ex.what());
+      }
+    }
   }
 
   // Adds a segment's utterance to a stream.
@@ -260,7 +270,7 @@ class Engine::Scheduler {
                                          std::move(text), with_lm, prompt_state(o, a.serial),
                                          uncond_cache_ ? &*uncond_cache_ : nullptr,
                                          e_.silent_cap_ ? &*e_.silent_cap_ : nullptr);
-    if (u->flow_unit().started_from_prompt_state()) {
+    if (u->started_from_prompt_state()) {
       std::lock_guard lock(stats_mutex_);
       ++stats_.prompt_state_starts;
     }
@@ -279,6 +289,8 @@ class Engine::Scheduler {
         const LmDecoder* lm = current_lm(a);
         if (u.hift_ready()) {
           state = "waiting for vocoder";
+        } else if (u.waiting_for_prompt_state()) {
+          state = "waiting for voice prompt state";
         } else if (u.flow_ready()) {
           state = "waiting for flow";
         } else if (lm != nullptr && lm->ready()) {
@@ -439,7 +451,7 @@ class Engine::Scheduler {
     int64_t bytes = 0;
     for (auto& ap : active_) {
       if (ap->ended) continue;
-      for (auto& u : ap->utterances) bytes += static_cast<int64_t>(u->flow_unit().state_bytes());
+      for (auto& u : ap->utterances) bytes += static_cast<int64_t>(u->flow_state_bytes());
     }
     std::lock_guard lock(stats_mutex_);
     stats_.flow_state_bytes = bytes;
@@ -629,7 +641,9 @@ class Engine::Scheduler {
 
   void record(StageStats& s, std::chrono::steady_clock::time_point t0, double flops,
               int64_t items) {
-    const double dt = seconds_since(t0);
+    record(s, seconds_since(t0), flops, items);
+  }
+  void record(StageStats& s, double dt, double flops, int64_t items) {
     std::lock_guard lock(stats_mutex_);
     s.seconds += dt;
     s.flops += flops;
@@ -646,9 +660,8 @@ class Engine::Scheduler {
   LmRunner runner_;
   std::vector<std::shared_ptr<SynthesisStream>> incoming_;  // guarded by the signal's mutex
   std::vector<std::unique_ptr<ActiveStream>> active_;       // scheduler thread only
-  // Most recently used first; scheduler thread only.
-  std::list<std::pair<std::shared_ptr<const VoicePrompt>, std::shared_ptr<const FlowStreamState>>>
-      prompt_states_;
+  // Absent when turned off or the family keeps none. Its worker wakes this scheduler.
+  std::optional<PromptStateCache> prompt_states_;
   std::optional<UncondFirstPassCache> uncond_cache_;  // thread-safe; absent when turned off
   StageCosts costs_;              // the deadline policy's estimates; scheduler thread only
   EngineTrace* trace_ = nullptr;  // this pass's (null: tracing off)

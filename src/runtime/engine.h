@@ -43,8 +43,9 @@ struct EngineOptions {
   // given. About 20 minutes of speech; a longer text is refused, not spoken for hours.
   int64_t max_input_chars = 20000;
   // Voices whose prompt flow state is kept (FlowModel::prompt_state), so incremental
-  // streaming streams skip the prompt's complete chunks; 0: off. At full size a 3 s
-  // prompt's state is about 460 MB.
+  // streaming streams skip the prompt's complete chunks; 0: off. A voice's state is
+  // computed off the scheduler thread (runtime/prompt_state_cache.h): only that voice's
+  // streams wait for it. At full size a 3 s prompt's state is about 460 MB.
   int64_t prompt_state_voices = 4;
   // Streaming chunks whose CFG half's first Euler pass is kept (UncondFirstPassCache): a
   // stream's first chunk then skips 1 of its 20 estimator passes when an earlier stream

@@ -534,6 +534,47 @@ TEST_F(EngineTest, PromptStateCacheGivesTheSameMel) {
   EXPECT_EQ(audio[0].size(), audio[1].size());
 }
 
+// A voice's prompt state is computed off the scheduler thread: while a voice with a long
+// prompt has its state computed, a stream of a voice already kept plays through, and the
+// waiting stream then starts from the state.
+TEST_F(EngineTest, AVoicesPromptStateHoldsUpOnlyItsOwnStreams) {
+  Engine engine(*backend_, *folder_);
+  const auto base = engine.voice(engine.voice_ids().at(0));
+  const auto slow =
+      testing::voice_with_prompt_length(*base, 900, static_cast<size_t>(engine.flow().mel_bins()));
+  std::vector<int32_t> tokens(30);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 977 + 13) % 6561);
+  auto run = [&](std::shared_ptr<const VoicePrompt> voice, Audio& heard) {
+    StreamOptions o = options(engine, 2);
+    o.voice = std::move(voice);
+    o.input = StreamInput::SpeechTokens;
+    auto s = engine.open(o, heard.callback());
+    s->push_speech_tokens(tokens);
+    s->finish_input();
+    return s;
+  };
+  Audio warm;
+  ASSERT_EQ(run(base, warm)->wait().status, StreamStatus::Done);  // base's state is kept now
+  const int64_t starts = engine.stats().prompt_state_starts;
+  Audio held, other;
+  auto waiting = run(slow, held);
+  const StreamResult r = run(base, other)->wait();
+  ASSERT_EQ(r.status, StreamStatus::Done) << r.error;
+  int held_chunks = 0;
+  {
+    std::lock_guard lock(held.mutex);
+    held_chunks = held.chunks;
+  }
+  // The other voice's stream ended before the slow voice's state was ready.
+  EXPECT_EQ(held_chunks, 0);
+  EXPECT_EQ(engine.stats().prompt_state_starts, starts + 1);
+  const StreamResult w = waiting->wait();
+  ASSERT_EQ(w.status, StreamStatus::Done) << w.error;
+  EXPECT_EQ(engine.stats().prompt_state_starts, starts + 2);  // it started from the state
+  std::lock_guard lock(held.mutex);
+  EXPECT_EQ(held.samples.size(), other.samples.size());
+}
+
 // The prompt-state cache gives the stream's chunks whatever the prompt's length, and in
 // particular when the prompt's last committable chunk ends just before its look-ahead
 // tokens (a prompt of 3 + a multiple of 25 tokens).

@@ -67,6 +67,14 @@ void EngineTrace::stage_call(Stage stage, Clock::time_point begin, Clock::time_p
   }
 }
 
+void EngineTrace::prompt_state(Clock::time_point begin, Clock::time_point end, int64_t requested_by,
+                               const std::string& error) {
+  w_.name_track(tt::kEngine, tt::kVoicePrompts, "engine", "flow: voice prompt states");
+  nlohmann::json args = {{"voice prompt state", true}, {"requested by stream", requested_by}};
+  if (!error.empty()) args["error"] = error;
+  w_.span(tt::kEngine, tt::kVoicePrompts, stage_name(Stage::Flow), begin, end, args);
+}
+
 void EngineTrace::delivered(int64_t serial, Clock::time_point begin, Clock::time_point end,
                             bool first, int64_t samples) {
   stream_state(serial, nullptr, begin);

@@ -28,6 +28,10 @@ class EngineTrace {
   // One batched call of a stage: its span, and one per stream in it.
   void stage_call(Stage stage, Clock::time_point begin, Clock::time_point end,
                   std::span<const int64_t> serials, nlohmann::json args);
+  // A voice's prompt state, computed beside the stages' calls (a flow span on a track of
+  // its own), for the stream whose request started it; `error`: empty when it succeeded.
+  void prompt_state(Clock::time_point begin, Clock::time_point end, int64_t requested_by,
+                    const std::string& error);
   // The audio callback: how long the client's side took to take a chunk.
   void delivered(int64_t serial, Clock::time_point begin, Clock::time_point end, bool first,
                  int64_t samples);

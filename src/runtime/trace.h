@@ -24,6 +24,7 @@ inline constexpr int kStreams = 2;  // one thread per stream, by its serial numb
 inline constexpr int kClients = 3;  // a load test's requests, as its clients see them
 // The engine's threads.
 inline constexpr int64_t kLlm = 1, kFlow = 2, kVocoder = 3, kScheduler = 4;
+inline constexpr int64_t kVoicePrompts = 5;  // the flow's prompt states, beside its calls
 }  // namespace trace_tracks
 
 class TraceWriter : public SyncListener {

@@ -7,9 +7,14 @@ namespace cosy {
 
 Utterance::Utterance(const FlowStage& flow, const VocoderStage& vocoder,
                      const LmSessionLimits& limits, const StreamOptions& options, int64_t segment,
-                     std::vector<int32_t> text, bool with_lm, const FlowStreamState* prompt_state,
+                     std::vector<int32_t> text, bool with_lm, PendingPromptState prompt_state,
                      UncondFirstPassCache* uncond_cache, const SilentTokenCap::Options* silent_cap)
-    : mel_bins_(flow.mel_bins()), options_(options), segment_(segment) {
+    : mel_bins_(flow.mel_bins()),
+      options_(options),
+      segment_(segment),
+      flow_stage_(flow),
+      uncond_cache_(uncond_cache),
+      prompt_state_(std::move(prompt_state)) {
   const VoicePrompt& voice = *options.voice;
   if (with_lm) {
     LmSessionOptions o;
@@ -29,9 +34,26 @@ Utterance::Utterance(const FlowStage& flow, const VocoderStage& vocoder,
     lm_ = std::make_unique<LmDecoder>(limits, std::move(o), options.beams);
     if (silent_cap != nullptr) silent_cap_.emplace(*silent_cap);
   }
-  flow_ = flow.open(voice, options.streaming, options.flow, prompt_state, uncond_cache);
+  open_flow();
   hift_ = vocoder.open(options.vocoder_seed + static_cast<uint64_t>(segment));
   if (options.speed != 1.0) stretch_ = std::make_unique<MelStretch>(options.speed, mel_bins_);
+}
+
+bool Utterance::open_flow() {
+  if (flow_) return true;
+  std::shared_ptr<const FlowStreamState> state;
+  if (prompt_state_.valid()) {
+    if (prompt_state_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+    state = prompt_state_.get();
+  }
+  // A prompt with no complete chunk has nothing to start from.
+  const FlowStreamState* start = state && state->committed_tokens() > 0 ? state.get() : nullptr;
+  flow_ =
+      flow_stage_.open(*options_.voice, options_.streaming, options_.flow, start, uncond_cache_);
+  prompt_state_ = {};  // the stream keeps what it needs of the state
+  if (!tokens_.empty()) flow_->push_tokens(tokens_);
+  if (tokens_ended_) flow_->finish();
+  return true;
 }
 
 bool Utterance::take_lm_output() {
@@ -64,23 +86,23 @@ bool Utterance::take_lm_output() {
 
 void Utterance::push_tokens(std::span<const int32_t> tokens) {
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  flow_->push_tokens(tokens);
+  if (flow_) flow_->push_tokens(tokens);
 }
 
 void Utterance::end_tokens() {
   if (tokens_ended_) return;
   tokens_ended_ = true;
-  flow_->finish();
+  if (flow_) flow_->finish();
   if (tokens_.empty()) done_ = true;  // nothing to say (an LM that stopped at once)
 }
 
-int64_t Utterance::tokens_missing() const { return flow_->tokens_missing(); }
+int64_t Utterance::tokens_missing() const { return flow_ ? flow_->tokens_missing() : 0; }
 
-double Utterance::next_flow_flops() const { return flow_->next_call_flops(); }
+double Utterance::next_flow_flops() const { return flow_ ? flow_->next_call_flops() : 0; }
 
-bool Utterance::flow_ready() const { return !done_ && flow_->ready(); }
+bool Utterance::flow_ready() const { return !done_ && flow_ && flow_->ready(); }
 
-double Utterance::flow_flops_done() const { return flow_->flops_done(); }
+double Utterance::flow_flops_done() const { return flow_ ? flow_->flops_done() : 0; }
 
 void Utterance::flow_ran() {
   if (!stretch_) return;
@@ -94,7 +116,7 @@ void Utterance::flow_ran() {
   flow_mel_.clear();
 }
 
-bool Utterance::flow_done() const { return flow_->done(); }
+bool Utterance::flow_done() const { return flow_ && flow_->done(); }
 
 int64_t Utterance::mel_frames() const { return static_cast<int64_t>(mel_.size()) / mel_bins_; }
 

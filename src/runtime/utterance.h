@@ -11,6 +11,7 @@
 
 #include "runtime/lm_decoder.h"
 #include "runtime/mel_stretch.h"
+#include "runtime/prompt_state_cache.h"
 #include "runtime/silent_tokens.h"
 #include "runtime/stages/flow_stage.h"
 #include "runtime/stages/vocoder_stage.h"
@@ -22,13 +23,21 @@ class Utterance {
  public:
   // With text ids: the LM runs first (bistream when options.input is IncrementalText).
   // Without (SpeechTokens input): tokens come from push_tokens.
-  // `prompt_state`, `uncond_cache`: see FlowStage::open. `silent_cap`: the family caps
-  // runs of silent LM tokens on their way to the flow (CosyVoice3; null: none).
+  // `prompt_state` (may be empty, or still computing: the flow then opens once it is
+  // ready, see open_flow), `uncond_cache`: see FlowStage::open. `silent_cap`: the family
+  // caps runs of silent LM tokens on their way to the flow (CosyVoice3; null: none).
   Utterance(const FlowStage& flow, const VocoderStage& vocoder, const LmSessionLimits& limits,
             const StreamOptions& options, int64_t segment, std::vector<int32_t> text, bool with_lm,
-            const FlowStreamState* prompt_state = nullptr,
-            UncondFirstPassCache* uncond_cache = nullptr,
+            PendingPromptState prompt_state = {}, UncondFirstPassCache* uncond_cache = nullptr,
             const SilentTokenCap::Options* silent_cap = nullptr);
+
+  // Opens the flow once the voice's prompt state is ready (handing it the tokens that came
+  // meanwhile); true when the flow is open. Throws what the state's computation threw.
+  bool open_flow();
+  // The flow waits for its voice's prompt state (the LM runs meanwhile).
+  bool waiting_for_prompt_state() const { return !flow_; }
+  bool started_from_prompt_state() const { return flow_ && flow_->started_from_prompt_state(); }
+  size_t flow_state_bytes() const { return flow_ ? flow_->state_bytes() : 0; }
 
   int64_t segment() const { return segment_; }
   LmDecoder* lm() { return lm_ ? lm_.get() : nullptr; }
@@ -41,10 +50,9 @@ class Utterance {
 
   // Flow stage: the unit can run its next call.
   bool flow_ready() const;
-  FlowUnit& flow_unit() { return *flow_; }
-  const FlowUnit& flow_unit() const { return *flow_; }
   // The scheduler's view of the next flow call: speech tokens still missing before it can
-  // run, and its work in FLOPs (non-streaming: the one full call over what has come).
+  // run, and its work in FLOPs (non-streaming: the one full call over what has come); 0
+  // while the flow waits for its voice's prompt state.
   int64_t tokens_missing() const;
   double next_flow_flops() const;
   // Where the flow writes its frames: straight into the vocoder's queue, or (at a speed
@@ -78,7 +86,10 @@ class Utterance {
   std::optional<SilentTokenCap> silent_cap_;  // on the LM's way to the flow
   std::vector<int32_t> tokens_;               // every speech token of this segment
   bool tokens_ended_ = false;
-  std::unique_ptr<FlowUnit> flow_;
+  const FlowStage& flow_stage_;
+  UncondFirstPassCache* uncond_cache_;
+  PendingPromptState prompt_state_;
+  std::unique_ptr<FlowUnit> flow_;       // null until the voice's prompt state is ready
   std::vector<float> mel_;               // flow output not yet vocoded, [frames, bins]
   std::unique_ptr<MelStretch> stretch_;  // null at speed 1
   std::vector<float> flow_mel_;          // the flow's frames before stretching

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "runtime/trace.h"
 #include "tools/cli_test_util.h"
 #include "tools/serve_test_util.h"
 
@@ -175,10 +176,20 @@ TEST(Loadtest, ItsTraceOpensInPerfettoAndProfileReadsIt) {
   expect_valid_trace(j);
   std::set<std::string> names;
   for (const Json& e : j["traceEvents"]) names.insert(e["name"].get<std::string>());
-  for (const char* n : {"llm", "flow", "vocoder", "plan", "sync", "waiting for admission",
-                        "first audio", "opened", "ended", "request", "to client"}) {
+  for (const char* n :
+       {"llm", "flow", "vocoder", "plan", "sync", "waiting for admission", "first audio", "opened",
+        "ended", "request", "to client", "waiting for voice prompt state"}) {
     EXPECT_TRUE(names.count(n)) << "no '" << n << "' event";
   }
+  // The voice's prompt state, computed beside the stages' calls on a track of its own.
+  int prompt_states = 0;
+  for (const Json& e : j["traceEvents"]) {
+    if (e["ph"] == "X" && e["pid"] == cosy::trace_tracks::kEngine &&
+        e["tid"] == cosy::trace_tracks::kVoicePrompts &&
+        e["args"].value("voice prompt state", false))
+      ++prompt_states;
+  }
+  EXPECT_EQ(prompt_states, 1);
   r = run("profile " + trace.string() + " --json " + (dir / "profile.json").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("slowest first chunks"), std::string::npos) << r.out;
