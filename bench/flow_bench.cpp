@@ -11,7 +11,7 @@
 //     separate calls and as one batched call.
 //   build/bench/flow_bench [--seconds S] [--stream-seconds S] [--no-recompute]
 //                          [--causal-final] [--half-state]
-//                          [--weights fp32|fp16|int8|bf16]
+//                          [--weights fp32|fp16|int8|bf16] [--no-amx]
 //                          [--left-chunks N] [--batch-streams N]
 //   build/bench/flow_bench --first-chunk HOP
 // --weights other than fp32 also runs the non-streaming call with fp32 weights, for the
@@ -22,6 +22,7 @@
 // (num_decoding_left_chunks; changes the output, bounds the state).
 // --half-state streams --stream-seconds again with fp32 and half-precision state and
 // reports both memories, times and the largest mel difference.
+// --no-amx runs bf16 GEMMs on AVX512_BF16 where they would run on AMX tiles.
 // --causal-final keeps the final chunk chunk-causal and incremental (changes its output
 // from the official full-attention final chunk, which recomputes the utterance once).
 #include <chrono>
@@ -35,6 +36,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/gemm.h"
 #include "kernels/machine_limits.h"
 #include "model/flow/flow.h"
 #include "model/flow/flow_stream.h"
@@ -204,6 +206,8 @@ int main(int argc, char** argv) {
       recompute = false;
     } else if (std::strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
       weights = argv[++i];
+    } else if (std::strcmp(argv[i], "--no-amx") == 0) {
+      cpu::set_bf16_amx(false);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;

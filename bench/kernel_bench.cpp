@@ -225,6 +225,23 @@ int run(int argc, char** argv) {
         r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
+        if (f == WeightFormat::BF16 && cpu::bf16_uses_amx()) {
+          // The row above ran on AMX tiles; the AVX512_BF16 kernel beside it.
+          cpu::set_bf16_amx(false);
+          const double tv = bench::time_best(
+              [&] {
+                cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
+                cpu::gemm(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {});
+                next = (next + 1) % copies;
+              },
+              budget);
+          cpu::set_bf16_amx(true);
+          Row rv = r;
+          rv.name = "avx512-bf16";
+          rv.gflops = r.gflops * t / tv;
+          rv.gbps = r.gbps * t / tv;
+          report(rv);
+        }
         // The tuner's other candidates on this shape, each named: float32 tiles above the
         // rows the default streams, the fp16/int8 streaming kernel up to them.
         const cpu::GemmRows regime =

@@ -9,6 +9,7 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu_backend.h"
+#include "kernels/gemm.h"
 #include "kernels/packed_weight.h"
 #include "kernels/reference.h"
 #include "kernels/test_util.h"
@@ -173,39 +174,47 @@ TEST(Attention, TiledDensePathMatchesReference) {
 // bf16 products (a bf16 flow's attention): Q, K and V rounded to bf16 give float32
 // attention up to the rounding of P to bf16 (2^-9 of each weight); against the unrounded
 // operands the difference is visible but small. Every mask, GQA, strided keys, and tasks
-// of several blocks.
+// of several blocks. On AVX512_BF16, and on AMX tiles where the CPU has them.
 TEST(Attention, Bf16ProductsStayCloseToTheRoundedReference) {
   if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
   ThreadPool pool(2);
-  for (const auto& [hd, q_len] :
-       {std::pair<int64_t, int64_t>{64, 53}, {32, 53}, {16, 53}, {64, 260}}) {
-    const int64_t heads = 4, kv_heads = 2, pos0 = 78, kv_len = pos0 + q_len;
-    const int64_t ld_kv = kv_heads * hd + 8;
-    const auto q = random_vector(size_t(q_len * heads * hd), 21);
-    const auto k = random_vector(size_t(kv_len * ld_kv), 22);
-    const auto v = random_vector(size_t(kv_len * ld_kv), 23);
-    const auto kp = unpadded(k, kv_len, ld_kv, kv_heads * hd);
-    const auto vp = unpadded(v, kv_len, ld_kv, kv_heads * hd);
-    const auto qr = rounded_to_bf16(q), kr = rounded_to_bf16(kp), vr = rounded_to_bf16(vp);
-    for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
-      AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);
-      a.ld_kv = ld_kv;
-      a.bf16 = true;
-      std::vector<float> out(q.size(), 7.0f);
-      AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
-      cpu::attention(pool, {&s, 1}, a);
-      AttentionArgs packed = a;
-      packed.ld_kv = 0;
-      packed.bf16 = false;
-      const auto rounded =
-          ref::attention(qr.data(), q_len, pos0, kr.data(), vr.data(), kv_len, nullptr, packed);
-      const auto exact =
-          ref::attention(q.data(), q_len, pos0, kp.data(), vp.data(), kv_len, nullptr, packed);
-      EXPECT_LT(max_abs_diff(out.data(), rounded.data(), rounded.size()), 3e-3)
-          << "hd " << hd << " queries " << q_len << " mask " << int(mask);
-      const double off = max_abs_diff(out.data(), exact.data(), exact.size());
-      EXPECT_GT(off, 1e-5) << "no bf16 rounding seen";
-      EXPECT_LT(off, 2e-2);
+  struct Restore {
+    bool amx = cpu::bf16_uses_amx();
+    ~Restore() { cpu::set_bf16_amx(amx); }
+  } restore;
+  for (const bool amx : {false, true}) {
+    if (amx && !cpu::cpu_has_amx_bf16()) continue;
+    cpu::set_bf16_amx(amx);
+    for (const auto& [hd, q_len] :
+         {std::pair<int64_t, int64_t>{64, 53}, {32, 53}, {16, 53}, {64, 260}}) {
+      const int64_t heads = 4, kv_heads = 2, pos0 = 78, kv_len = pos0 + q_len;
+      const int64_t ld_kv = kv_heads * hd + 8;
+      const auto q = random_vector(size_t(q_len * heads * hd), 21);
+      const auto k = random_vector(size_t(kv_len * ld_kv), 22);
+      const auto v = random_vector(size_t(kv_len * ld_kv), 23);
+      const auto kp = unpadded(k, kv_len, ld_kv, kv_heads * hd);
+      const auto vp = unpadded(v, kv_len, ld_kv, kv_heads * hd);
+      const auto qr = rounded_to_bf16(q), kr = rounded_to_bf16(kp), vr = rounded_to_bf16(vp);
+      for (MaskKind mask : {MaskKind::None, MaskKind::Causal, MaskKind::ChunkCausal}) {
+        AttentionArgs a = heads_args(heads, kv_heads, hd, mask, 50);
+        a.ld_kv = ld_kv;
+        a.bf16 = true;
+        std::vector<float> out(q.size(), 7.0f);
+        AttentionSeq s = dense_seq(q, q_len, pos0, kv_len, k, v, out.data());
+        cpu::attention(pool, {&s, 1}, a);
+        AttentionArgs packed = a;
+        packed.ld_kv = 0;
+        packed.bf16 = false;
+        const auto rounded =
+            ref::attention(qr.data(), q_len, pos0, kr.data(), vr.data(), kv_len, nullptr, packed);
+        const auto exact =
+            ref::attention(q.data(), q_len, pos0, kp.data(), vp.data(), kv_len, nullptr, packed);
+        EXPECT_LT(max_abs_diff(out.data(), rounded.data(), rounded.size()), 3e-3)
+            << "hd " << hd << " queries " << q_len << " mask " << int(mask);
+        const double off = max_abs_diff(out.data(), exact.data(), exact.size());
+        EXPECT_GT(off, 1e-5) << "no bf16 rounding seen";
+        EXPECT_LT(off, 2e-2);
+      }
     }
   }
   // A relative term or a bias has no bf16 path.

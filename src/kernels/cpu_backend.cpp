@@ -162,7 +162,8 @@ class CpuBackend final : public Backend {
     i.name = "cpu";
     i.kind = DeviceKind::Cpu;
     i.num_threads = pool_.num_threads();
-    i.detail = cat("AVX2+FMA+F16C, ", pool_.num_threads(), " threads");
+    i.detail = cat("AVX2+FMA+F16C", bf16_uses_amx() ? ", bf16 on AMX tiles" : "", ", ",
+                   pool_.num_threads(), " threads");
     return i;
   }
   bool supports(Op /*op*/, DType dtype) const override { return dtype == DType::F32; }

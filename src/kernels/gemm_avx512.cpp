@@ -10,18 +10,31 @@
 //   and added in float32.
 // Both weights hold 64 bytes per unit row of a panel (16 pairs, 16 quads), so one tile
 // loop serves both, with the dot product and the epilogue as the format's.
+// - bf16 on AMX (AMX-TILE + AMX-BF16, Sapphire Rapids and later), where the OS grants the
+//   tile state: TDPBF16PS multiplies a 16-row × 32-value bf16 tile of A by a 16-pair ×
+//   16-column tile of B into a 16 × 16 float32 tile, 8192 products an instruction. A bf16
+//   panel, [K/2][16][2], is a column of B tiles as stored. Every row takes the tiles (tails
+//   too), so a row's result does not depend on the rows beside it in the call; it differs
+//   from the AVX512_BF16 kernel's in the order of the float32 sums (bf16 is a tolerance
+//   format), so the choice is the machine's, not the shape's (bf16_uses_amx).
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() (a self-initialised local) as the
 // unused merge source, and -Wmaybe-uninitialized reports every inlined use.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -248,14 +261,122 @@ void run_rows(const TileArgs& t, int64_t rows) {
   });
 }
 
+// AMX's tile registers: C tiles 0-3 (two 16-row blocks × two panels), A tiles 4-5, B
+// tiles 6-7; each 16 rows of 64 bytes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+constexpr int64_t kTileUnits = 16;  // 32-bit units in a tile row (and unit rows in a B tile)
+constexpr int64_t kAmxRows = 32;    // rows of A a pass over the panels covers
+
+// Loaded by each task that runs tiles (the configuration is per thread), released after.
+class TileScope {
+ public:
+  TileScope() {
+    TileConfig cfg;
+    for (int i = 0; i < 8; ++i) {
+      cfg.colsb[i] = 64;
+      cfg.rows[i] = 16;
+    }
+    _tile_loadconfig(&cfg);
+  }
+  ~TileScope() { _tile_release(); }
+  TileScope(const TileScope&) = delete;
+  TileScope& operator=(const TileScope&) = delete;
+};
+
+// Rows [0, rows) of converted A (`stride` units a row, a multiple of 16, zero-padded; 16
+// rows readable past `rows`) times one or two panels of `units` unit rows, into t.c with
+// t's epilogue.
+void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
+  const int64_t full = t.units / kTileUnits, blocks = stride / kTileUnits;
+  const bool two = t.panel1 != nullptr;
+  // The panels' last partial B tile, zero-padded: the panel ends there.
+  alignas(64) uint32_t tail[2][kTileUnits * kPanel];
+  if (full < blocks) {
+    const size_t bytes = static_cast<size_t>(t.units - full * kTileUnits) * kPanel * 4;
+    std::memset(tail, 0, sizeof(tail));
+    std::memcpy(tail[0], t.panel0 + full * kTileUnits * kPanel, bytes);
+    if (two) std::memcpy(tail[1], t.panel1 + full * kTileUnits * kPanel, bytes);
+  }
+  const size_t a_stride = static_cast<size_t>(stride) * 4;
+  alignas(64) float out[4][16 * kPanel];
+  for (int64_t r0 = 0; r0 < rows; r0 += kAmxRows) {
+    const bool second = r0 + 16 < rows;
+    const uint32_t* a0 = t.a + r0 * stride;
+    const uint32_t* a1 = a0 + 16 * stride;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      const bool whole = kb < full;
+      _tile_loadd(6, whole ? t.panel0 + kb * kTileUnits * kPanel : tail[0], 64);
+      if (two) _tile_loadd(7, whole ? t.panel1 + kb * kTileUnits * kPanel : tail[1], 64);
+      _tile_loadd(4, a0 + kb * kTileUnits, a_stride);
+      _tile_dpbf16ps(0, 4, 6);
+      if (two) _tile_dpbf16ps(1, 4, 7);
+      if (second) {
+        _tile_loadd(5, a1 + kb * kTileUnits, a_stride);
+        _tile_dpbf16ps(2, 5, 6);
+        if (two) _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+    _tile_stored(0, out[0], 64);
+    _tile_stored(1, out[1], 64);
+    _tile_stored(2, out[2], 64);
+    _tile_stored(3, out[3], 64);
+    const int64_t block_rows = std::min(kAmxRows, rows - r0);
+    for (int j = 0; j < (two ? 2 : 1); ++j) {
+      const int64_t col0 = kPanel * j;
+      const int64_t cols = std::clamp<int64_t>(t.cols - col0, 0, kPanel);
+      if (cols == 0) break;
+      const auto mask = static_cast<__mmask16>((1u << cols) - 1);
+      const __m512 bias =
+          t.bias != nullptr ? _mm512_maskz_loadu_ps(mask, t.bias + col0) : _mm512_setzero_ps();
+      for (int64_t r = 0; r < block_rows; ++r) {
+        float* c = t.c + (r0 + r) * t.ldc + col0;
+        __m512 v =
+            _mm512_add_ps(_mm512_load_ps(out[(r >= 16 ? 2 : 0) + j] + (r % 16) * kPanel), bias);
+        if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
+        _mm512_mask_storeu_ps(c, mask, v);
+      }
+    }
+  }
+}
+
+bool amx_bf16_ready() {
+  static const bool ready = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("amx-tile") == 0 || __builtin_cpu_supports("amx-bf16") == 0 ||
+        !cpu_has_bf16())
+      return false;
+    // Linux hands a process the tile data state only on request (arch_prctl).
+    constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  }();
+  return ready;
+}
+
+std::atomic<bool> g_bf16_amx{true};
+
 constexpr int64_t kConvertRows = 4;  // rows of A converted per pool task
 
-// gemm() over a format whose weights are panels of 16 units a unit row.
-template <class Format>
+// gemm() over a format whose weights are panels of 16 units a unit row; on AMX tiles
+// (bf16 only), A's rows are laid out for tile loads: a multiple of 16 units a row, and 16
+// rows readable past the last.
+template <class Format, bool kAmx = false>
 void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                 const GemmEpilogue& epi) {
+  static_assert(!kAmx || std::is_same_v<Format, Bf16Format>);
   const int64_t k = w.in_features(), n = w.out_features();
   const int64_t units = (k + Format::kPerUnit - 1) / Format::kPerUnit;
+  const int64_t stride = kAmx ? (units + kTileUnits - 1) / kTileUnits * kTileUnits : units;
   const int64_t pairs = (w.panels() + 1) / 2;
   const GemmTasks plan = plan_gemm_tasks(problems, k, pairs, pool.num_threads());
   if (plan.chunks.empty()) return;
@@ -271,9 +392,9 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
   thread_local std::vector<uint32_t> a_units;
   thread_local std::vector<float> scales;
   thread_local std::vector<int32_t> offsets;
-  const size_t rows = row_offset.back();
-  if (a_units.size() < rows * static_cast<size_t>(units))
-    a_units.resize(rows * static_cast<size_t>(units));
+  const size_t rows = row_offset.back() + (kAmx ? 16 : 0);
+  if (a_units.size() < rows * static_cast<size_t>(stride))
+    a_units.resize(rows * static_cast<size_t>(stride));
   if (scales.size() < rows * static_cast<size_t>(groups)) {
     scales.resize(rows * static_cast<size_t>(groups));
     offsets.resize(scales.size());
@@ -298,13 +419,13 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
     const Piece& pc = pieces[static_cast<size_t>(i)];
     const auto& rc = plan.chunks[pc.chunk];
     const size_t at = row_offset[pc.chunk] + static_cast<size_t>(pc.begin - rc.begin);
-    uint32_t* out = a_data + at * static_cast<size_t>(units);
+    uint32_t* out = a_data + at * static_cast<size_t>(stride);
     if constexpr (grouped) {
       const size_t g_at = at * static_cast<size_t>(groups);
       quantise_rows(problems[rc.problem], pc.begin, pc.end, units, groups, out, scale_data + g_at,
                     offset_data + g_at);
     } else {
-      convert_rows(problems[rc.problem], pc.begin, pc.end, units, out);
+      convert_rows(problems[rc.problem], pc.begin, pc.end, stride, out);
     }
   });
 
@@ -316,11 +437,13 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
     const GemmProblem& p = problems[rc.problem];
     const int64_t g = task % plan.groups, per_group = plan.per_group;
     const int64_t pair_end = std::min(pairs, (g + 1) * per_group);
+    std::optional<TileScope> tiles;
+    if constexpr (kAmx) tiles.emplace();
     for (int64_t pr = g * per_group; pr < pair_end; ++pr) {
       const int64_t p0 = 2 * pr;
       const bool two = p0 + 1 < w.panels();
       TileArgs t{};
-      t.a = a_data + row_offset[chunk] * static_cast<size_t>(units);
+      t.a = a_data + row_offset[chunk] * static_cast<size_t>(stride);
       t.units = units;
       if (grouped) {
         t.group_scale = scale_data + row_offset[chunk] * static_cast<size_t>(groups);
@@ -338,7 +461,9 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
       t.bias = epi.bias != nullptr ? epi.bias + p0 * kPanel : nullptr;
       t.col_scale = w.scales() != nullptr ? w.scales() + p0 * kPanel : nullptr;
       t.accumulate = epi.accumulate;
-      if (two) {
+      if constexpr (kAmx) {
+        amx_rows(t, stride, rc.end - rc.begin);
+      } else if (two) {
         run_rows<Format, 2>(t, rc.end - rc.begin);
       } else {
         run_rows<Format, 1>(t, rc.end - rc.begin);
@@ -366,10 +491,16 @@ void pair_panel_bf16(const float* panel, int64_t rows, uint16_t* out) {
 void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const uint16_t* b,
                       int64_t panel_stride, int64_t panels, float* c, int64_t ldc) {
   const int64_t k2 = (k + 1) / 2;
+  const bool amx = bf16_uses_amx();
+  // On AMX: a multiple of 16 pairs a row, and 16 rows readable past the last (amx_rows).
+  const int64_t stride = amx ? (k2 + kTileUnits - 1) / kTileUnits * kTileUnits : k2;
+  const size_t values = static_cast<size_t>((m + (amx ? 16 : 0)) * stride);
   thread_local std::vector<uint32_t> a_pairs;  // runs inside one task: this thread's own
-  if (a_pairs.size() < static_cast<size_t>(m * k2)) a_pairs.resize(static_cast<size_t>(m * k2));
+  if (a_pairs.size() < values) a_pairs.resize(values);
   const GemmProblem rows{{a, lda, 1, 0, k}, m, nullptr, 0};
-  convert_rows(rows, 0, m, k2, a_pairs.data());
+  convert_rows(rows, 0, m, stride, a_pairs.data());
+  std::optional<TileScope> tiles;
+  if (amx) tiles.emplace();
   for (int64_t p = 0; p < panels; p += 2) {
     TileArgs t{};
     t.a = a_pairs.data();
@@ -380,7 +511,9 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
     t.c = c + p * kPanel;
     t.ldc = ldc;
     t.cols = std::min<int64_t>(2, panels - p) * kPanel;
-    if (t.panel1 != nullptr) {
+    if (amx) {
+      amx_rows(t, stride, m);
+    } else if (t.panel1 != nullptr) {
       run_rows<Bf16Format, 2>(t, m);
     } else {
       run_rows<Bf16Format, 1>(t, m);
@@ -388,10 +521,23 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
   }
 }
 
+bool cpu_has_amx_bf16() { return amx_bf16_ready(); }
+
+bool bf16_uses_amx() { return g_bf16_amx.load(std::memory_order_relaxed) && amx_bf16_ready(); }
+
+void set_bf16_amx(bool on) {
+  if (on && !amx_bf16_ready()) fail("bf16 on AMX: this CPU (or its OS) has no AMX-BF16 tiles");
+  g_bf16_amx.store(on, std::memory_order_relaxed);
+}
+
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi) {
   if (w.format() != WeightFormat::BF16) fail("gemm_bf16: the weight is not bf16");
-  gemm_units<Bf16Format>(pool, problems, w, epi);
+  if (bf16_uses_amx()) {
+    gemm_units<Bf16Format, true>(pool, problems, w, epi);
+  } else {
+    gemm_units<Bf16Format>(pool, problems, w, epi);
+  }
 }
 
 void gemm_w8a8(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,

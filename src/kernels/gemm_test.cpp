@@ -231,6 +231,47 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
                         });
 }
 
+// bf16 on AMX tiles: the same bound against float32 arithmetic on the rounded operands as
+// the AVX512_BF16 kernel, every tail (rows, columns, k) included; sums in another order than
+// that kernel's; and a row's result is the same whatever rows share its call.
+TEST(Gemm, Bf16OnAmxTilesMatchesTheRoundedReference) {
+  if (!cpu::cpu_has_amx_bf16()) {
+    EXPECT_THROW(cpu::set_bf16_amx(true), Error);
+    EXPECT_FALSE(cpu::bf16_uses_amx());
+    GTEST_SKIP() << "this CPU (or its OS) has no AMX-BF16; bf16 runs on AVX512_BF16 (checked)";
+  }
+  ASSERT_TRUE(cpu::bf16_uses_amx());  // the default where the tiles are there
+  struct Restore {
+    ~Restore() { cpu::set_bf16_amx(true); }
+  } restore;
+  auto reference = [](const std::vector<float>& x, int64_t m, int64_t k,
+                      const std::vector<float>& w, int64_t n, const float* bias) {
+    return ref::linear(rounded_to_bf16(x), m, k, rounded_to_bf16(w), n, bias);
+  };
+  expect_format_matches(WeightFormat::BF16, reference);
+  cpu::set_bf16_amx(false);  // and the AVX512_BF16 kernel, which runs bf16 elsewhere
+  expect_format_matches(WeightFormat::BF16, reference);
+  cpu::set_bf16_amx(true);
+
+  ThreadPool pool(2);
+  const int64_t m = 70, n = 40, k = 600;  // 2 blocks of 32 rows and 6; k: 18 tiles and 24 pairs
+  const auto x = random_vector(static_cast<size_t>(m * k), 41);
+  const auto w = random_vector(static_cast<size_t>(n * k), 42);
+  const auto packed = pack(w, n, k, WeightFormat::BF16);
+  const std::vector<float> zeros(static_cast<size_t>(m * n));
+  const auto amx = run_linear(pool, x, m, k, k, packed, nullptr, n, zeros, false);
+  cpu::set_bf16_amx(false);
+  const auto avx512 = run_linear(pool, x, m, k, k, packed, nullptr, n, zeros, false);
+  cpu::set_bf16_amx(true);
+  EXPECT_NE(amx, avx512) << "the AMX kernel gave the AVX512_BF16 kernel's bits: did it run?";
+  for (const int64_t row : {int64_t{0}, int64_t{37}, m - 1}) {
+    const std::vector<float> one(x.begin() + row * k, x.begin() + (row + 1) * k);
+    const auto alone = run_linear(pool, one, 1, k, k, packed, nullptr, n,
+                                  std::vector<float>(static_cast<size_t>(n)), false);
+    EXPECT_TRUE(std::equal(alone.begin(), alone.end(), amx.begin() + row * n)) << "row " << row;
+  }
+}
+
 // Symmetric int8 of `v`'s rows of `width` values in groups of `group` (max |v| of a group
 // → 127): the values and each group's scale ([rows][groups]), as the w8a8 GEMM computes
 // them. Activations multiply by 127 / max; weights divide by their scale (PackedWeight).
