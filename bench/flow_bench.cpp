@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
       weights = argv[++i];
     } else if (std::strcmp(argv[i], "--no-amx") == 0) {
-      cpu::set_bf16_amx(false);
+      cpu::set_amx(false);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;

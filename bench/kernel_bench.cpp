@@ -225,9 +225,10 @@ int run(int argc, char** argv) {
         r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
-        if (f == WeightFormat::BF16 && cpu::bf16_uses_amx()) {
-          // The row above ran on AMX tiles; the AVX512_BF16 kernel beside it.
-          cpu::set_bf16_amx(false);
+        if ((f == WeightFormat::BF16 && cpu::bf16_uses_amx()) ||
+            (f == WeightFormat::W8A8 && cpu::w8a8_uses_amx())) {
+          // The row above ran on AMX tiles; the AVX512_BF16 or VNNI kernel beside it.
+          cpu::set_amx(false);
           const double tv = bench::time_best(
               [&] {
                 cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
@@ -235,9 +236,9 @@ int run(int argc, char** argv) {
                 next = (next + 1) % copies;
               },
               budget);
-          cpu::set_bf16_amx(true);
+          cpu::set_amx(true);
           Row rv = r;
-          rv.name = "avx512-bf16";
+          rv.name = f == WeightFormat::BF16 ? "avx512-bf16" : "avx512-vnni";
           rv.gflops = r.gflops * t / tv;
           rv.gbps = r.gbps * t / tv;
           report(rv);

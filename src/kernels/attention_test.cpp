@@ -180,11 +180,11 @@ TEST(Attention, Bf16ProductsStayCloseToTheRoundedReference) {
   ThreadPool pool(2);
   struct Restore {
     bool amx = cpu::bf16_uses_amx();
-    ~Restore() { cpu::set_bf16_amx(amx); }
+    ~Restore() { cpu::set_amx(amx); }
   } restore;
   for (const bool amx : {false, true}) {
     if (amx && !cpu::cpu_has_amx_bf16()) continue;
-    cpu::set_bf16_amx(amx);
+    cpu::set_amx(amx);
     for (const auto& [hd, q_len] :
          {std::pair<int64_t, int64_t>{64, 53}, {32, 53}, {16, 53}, {64, 260}}) {
       const int64_t heads = 4, kv_heads = 2, pos0 = 78, kv_len = pos0 + q_len;

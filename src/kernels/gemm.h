@@ -44,16 +44,22 @@ void gemm(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedW
 // bf16_uses_amx()): A rounded to bf16, float32 sums. gemm() hands bf16 weights to it.
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi);
-// Whether this CPU has AMX-BF16 tiles and the OS granted them to this process.
+// Whether this CPU has AMX-BF16 (AMX-INT8) tiles and the OS granted them to this process.
 bool cpu_has_amx_bf16();
+bool cpu_has_amx_int8();
 // Whether bf16 GEMMs run on AMX tiles: by default wherever cpu_has_amx_bf16(). The sums
 // then go in another order than AVX512_BF16's (within bf16's tolerance): one kernel for
 // the whole process, so a row's result never depends on which call it was in.
 bool bf16_uses_amx();
-// Turns AMX off (AVX512_BF16 for every bf16 GEMM) or back on; on is an Error where the CPU
-// has none. For comparisons (kernel_bench, flow_bench) and tests; not while GEMMs run.
-void set_bf16_amx(bool on);
-// gemm() for WeightFormat::W8A8 (gemm_avx512.cpp, AVX512-VNNI): each row of A quantised to
+// Whether w8a8 GEMMs run on AMX tiles (by default wherever cpu_has_amx_int8()): the same
+// bits as AVX512-VNNI's, as both sum each group exactly in int32.
+bool w8a8_uses_amx();
+// Turns AMX off (AVX512_BF16 and AVX512-VNNI for every GEMM) or back on; on is an Error
+// where the CPU has no tiles. For comparisons (kernel_bench, flow_bench) and tests; not
+// while GEMMs run.
+void set_amx(bool on);
+// gemm() for WeightFormat::W8A8 (gemm_avx512.cpp, AVX512-VNNI or AMX-INT8 tiles where
+// w8a8_uses_amx()): each row of A quantised to
 // int8 with one scale per kW8a8GroupK values of k (max |x| → 127), exact int32 sums per
 // group, each scaled by its group's scale and summed in float32, then by the column's.
 inline constexpr int64_t kW8a8GroupK = 128;

@@ -17,6 +17,8 @@
 //   too), so a row's result does not depend on the rows beside it in the call; it differs
 //   from the AVX512_BF16 kernel's in the order of the float32 sums (bf16 is a tolerance
 //   format), so the choice is the machine's, not the shape's (bf16_uses_amx).
+// - w8a8 on AMX (AMX-INT8): TDPBSUD, s8 activations × the u8 stored weights, exact int32
+//   sums a group as vpdpbusd's, scaled as there: the VNNI kernel's bits (w8a8_uses_amx).
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() (a self-initialised local) as the
 // unused merge source, and -Wmaybe-uninitialized reports every inlined use.
@@ -168,6 +170,7 @@ struct W8a8Format {
 struct TileArgs {
   const uint32_t* a;            // first row's units
   int64_t units;                // units per row (and per panel row count)
+  int64_t a_stride;             // units from one row of A to the next (>= units)
   const float* group_scale;     // w8a8: the first row's group scales, `groups` a row
   const int32_t* group_offset;  // w8a8: and their offsets
   int64_t groups;
@@ -207,7 +210,7 @@ void run_tile(const TileArgs& t) {
       __m512i b1{};
       if constexpr (NP == 2) b1 = _mm512_loadu_si512(t.panel1 + u * kPanel);
       for (int r = 0; r < MR; ++r) {
-        const __m512i a = _mm512_set1_epi32(static_cast<int>(t.a[r * t.units + u]));
+        const __m512i a = _mm512_set1_epi32(static_cast<int>(t.a[r * t.a_stride + u]));
         acc[r][0] = Format::dot(acc[r][0], a, b0);
         if constexpr (NP == 2) acc[r][1] = Format::dot(acc[r][1], a, b1);
       }
@@ -250,7 +253,7 @@ template <class Format, int NP>
 void run_rows(const TileArgs& t, int64_t rows) {
   for_each_tile(0, rows, [&](int64_t r0, int64_t n) {
     TileArgs u = t;
-    u.a = t.a + r0 * t.units;
+    u.a = t.a + r0 * t.a_stride;
     if (t.groups > 0) {
       u.group_scale = t.group_scale + r0 * t.groups;
       u.group_offset = t.group_offset + r0 * t.groups;
@@ -272,6 +275,9 @@ struct alignas(64) TileConfig {
 };
 constexpr int64_t kTileUnits = 16;  // 32-bit units in a tile row (and unit rows in a B tile)
 constexpr int64_t kAmxRows = 32;    // rows of A a pass over the panels covers
+// w8a8 takes the tiles from this many rows a task; fewer (decode at one or two streams,
+// memory-bound) stay on VNNI, a few per cent faster there. The same bits either way.
+constexpr int64_t kAmxW8a8Rows = 4;
 
 // Loaded by each task that runs tiles (the configuration is per thread), released after.
 class TileScope {
@@ -289,11 +295,45 @@ class TileScope {
   TileScope& operator=(const TileScope&) = delete;
 };
 
+// The formats' tile products: C tiles 0-3 += A tiles 4-5 × B tiles 6-7 (the second row
+// block and panel when there). The tile numbers are literals: the intrinsics paste them.
+struct Bf16Tiles {
+  static void dot(bool two, bool second) {
+    _tile_dpbf16ps(0, 4, 6);
+    if (two) _tile_dpbf16ps(1, 4, 7);
+    if (second) _tile_dpbf16ps(2, 5, 6);
+    if (two && second) _tile_dpbf16ps(3, 5, 7);
+  }
+};
+// Activations signed (A), weights stored + 128 unsigned (B): TDPBSUD's s8 × u8, exact
+// int32 sums as vpdpbusd's.
+struct W8a8Tiles {
+  static void dot(bool two, bool second) {
+    _tile_dpbsud(0, 4, 6);
+    if (two) _tile_dpbsud(1, 4, 7);
+    if (second) _tile_dpbsud(2, 5, 6);
+    if (two && second) _tile_dpbsud(3, 5, 7);
+  }
+};
+
+void store_tiles(void* out) {
+  auto* o = static_cast<char*>(out);
+  _tile_stored(0, o, 64);
+  _tile_stored(1, o + 1024, 64);
+  _tile_stored(2, o + 2048, 64);
+  _tile_stored(3, o + 3072, 64);
+}
+
 // Rows [0, rows) of converted A (`stride` units a row, a multiple of 16, zero-padded; 16
 // rows readable past `rows`) times one or two panels of `units` unit rows, into t.c with
-// t's epilogue.
+// the format's epilogue. w8a8 sums each group's exact products in the tiles, then scales
+// them into float32 as run_tile does, in the same order: the same bits.
+template <class Format, class Tiles>
 void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
+  constexpr bool kGrouped = Format::kGroupUnits > 0;
+  static_assert(Format::kGroupUnits % kTileUnits == 0, "a group is whole tiles");
   const int64_t full = t.units / kTileUnits, blocks = stride / kTileUnits;
+  const int64_t per_group = kGrouped ? Format::kGroupUnits / kTileUnits : blocks;
   const bool two = t.panel1 != nullptr;
   // The panels' last partial B tile, zero-padded: the panel ends there.
   alignas(64) uint32_t tail[2][kTileUnits * kPanel];
@@ -304,33 +344,44 @@ void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
     if (two) std::memcpy(tail[1], t.panel1 + full * kTileUnits * kPanel, bytes);
   }
   const size_t a_stride = static_cast<size_t>(stride) * 4;
-  alignas(64) float out[4][16 * kPanel];
+  alignas(64) float out[4][16 * kPanel];      // the products (bf16), or the scaled sums (w8a8)
+  alignas(64) int32_t exact[4][16 * kPanel];  // w8a8: one group's sums
   for (int64_t r0 = 0; r0 < rows; r0 += kAmxRows) {
     const bool second = r0 + 16 < rows;
+    const int64_t block_rows = std::min(kAmxRows, rows - r0);
     const uint32_t* a0 = t.a + r0 * stride;
     const uint32_t* a1 = a0 + 16 * stride;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int64_t kb = 0; kb < blocks; ++kb) {
-      const bool whole = kb < full;
-      _tile_loadd(6, whole ? t.panel0 + kb * kTileUnits * kPanel : tail[0], 64);
-      if (two) _tile_loadd(7, whole ? t.panel1 + kb * kTileUnits * kPanel : tail[1], 64);
-      _tile_loadd(4, a0 + kb * kTileUnits, a_stride);
-      _tile_dpbf16ps(0, 4, 6);
-      if (two) _tile_dpbf16ps(1, 4, 7);
-      if (second) {
-        _tile_loadd(5, a1 + kb * kTileUnits, a_stride);
-        _tile_dpbf16ps(2, 5, 6);
-        if (two) _tile_dpbf16ps(3, 5, 7);
+    if constexpr (kGrouped) std::memset(out, 0, sizeof(out));
+    for (int64_t kb0 = 0, g = 0; kb0 < blocks; kb0 += per_group, ++g) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t kb = kb0; kb < std::min(blocks, kb0 + per_group); ++kb) {
+        const bool whole = kb < full;
+        _tile_loadd(6, whole ? t.panel0 + kb * kTileUnits * kPanel : tail[0], 64);
+        if (two) _tile_loadd(7, whole ? t.panel1 + kb * kTileUnits * kPanel : tail[1], 64);
+        _tile_loadd(4, a0 + kb * kTileUnits, a_stride);
+        if (second) _tile_loadd(5, a1 + kb * kTileUnits, a_stride);
+        Tiles::dot(two, second);
+      }
+      if constexpr (kGrouped) {
+        store_tiles(exact);
+        for (int64_t r = 0; r < block_rows; ++r) {
+          const int64_t at = (r0 + r) * t.groups + g;
+          const __m512i offset = _mm512_set1_epi32(t.group_offset[at]);
+          const __m512 scale = _mm512_set1_ps(t.group_scale[at]);
+          for (int j = 0; j < (two ? 2 : 1); ++j) {
+            const int tile = (r >= 16 ? 2 : 0) + j;
+            float* sum = out[tile] + (r % 16) * kPanel;
+            const __m512i e = _mm512_load_si512(exact[tile] + (r % 16) * kPanel);
+            const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(e, offset));
+            _mm512_store_ps(sum, _mm512_fmadd_ps(v, scale, _mm512_load_ps(sum)));
+          }
+        }
       }
     }
-    _tile_stored(0, out[0], 64);
-    _tile_stored(1, out[1], 64);
-    _tile_stored(2, out[2], 64);
-    _tile_stored(3, out[3], 64);
-    const int64_t block_rows = std::min(kAmxRows, rows - r0);
+    if constexpr (!kGrouped) store_tiles(out);
     for (int j = 0; j < (two ? 2 : 1); ++j) {
       const int64_t col0 = kPanel * j;
       const int64_t cols = std::clamp<int64_t>(t.cols - col0, 0, kPanel);
@@ -340,8 +391,13 @@ void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
           t.bias != nullptr ? _mm512_maskz_loadu_ps(mask, t.bias + col0) : _mm512_setzero_ps();
       for (int64_t r = 0; r < block_rows; ++r) {
         float* c = t.c + (r0 + r) * t.ldc + col0;
-        __m512 v =
-            _mm512_add_ps(_mm512_load_ps(out[(r >= 16 ? 2 : 0) + j] + (r % 16) * kPanel), bias);
+        const __m512 sum = _mm512_load_ps(out[(r >= 16 ? 2 : 0) + j] + (r % 16) * kPanel);
+        __m512 v;
+        if constexpr (kGrouped) {
+          v = _mm512_fmadd_ps(sum, _mm512_maskz_loadu_ps(mask, t.col_scale + col0), bias);
+        } else {
+          v = _mm512_add_ps(sum, bias);
+        }
         if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
         _mm512_mask_storeu_ps(c, mask, v);
       }
@@ -349,21 +405,28 @@ void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
   }
 }
 
-bool amx_bf16_ready() {
-  static const bool ready = [] {
+// Whether the CPU has the tiles and their `feature` ("amx-bf16", "amx-int8"), and Linux
+// granted this process the tile data state (asked once, with arch_prctl).
+bool amx_ready(bool feature) {
+  static const bool granted = [] {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("amx-tile") == 0 || __builtin_cpu_supports("amx-bf16") == 0 ||
-        !cpu_has_bf16())
-      return false;
-    // Linux hands a process the tile data state only on request (arch_prctl).
+    if (__builtin_cpu_supports("amx-tile") == 0) return false;
     constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
     constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
     return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
   }();
+  return feature && granted;
+}
+bool amx_bf16_ready() {
+  static const bool ready = amx_ready(__builtin_cpu_supports("amx-bf16") != 0 && cpu_has_bf16());
+  return ready;
+}
+bool amx_int8_ready() {
+  static const bool ready = amx_ready(__builtin_cpu_supports("amx-int8") != 0 && cpu_has_vnni());
   return ready;
 }
 
-std::atomic<bool> g_bf16_amx{true};
+std::atomic<bool> g_amx{true};
 
 constexpr int64_t kConvertRows = 4;  // rows of A converted per pool task
 
@@ -373,7 +436,6 @@ constexpr int64_t kConvertRows = 4;  // rows of A converted per pool task
 template <class Format, bool kAmx = false>
 void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                 const GemmEpilogue& epi) {
-  static_assert(!kAmx || std::is_same_v<Format, Bf16Format>);
   const int64_t k = w.in_features(), n = w.out_features();
   const int64_t units = (k + Format::kPerUnit - 1) / Format::kPerUnit;
   const int64_t stride = kAmx ? (units + kTileUnits - 1) / kTileUnits * kTileUnits : units;
@@ -422,7 +484,7 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
     uint32_t* out = a_data + at * static_cast<size_t>(stride);
     if constexpr (grouped) {
       const size_t g_at = at * static_cast<size_t>(groups);
-      quantise_rows(problems[rc.problem], pc.begin, pc.end, units, groups, out, scale_data + g_at,
+      quantise_rows(problems[rc.problem], pc.begin, pc.end, stride, groups, out, scale_data + g_at,
                     offset_data + g_at);
     } else {
       convert_rows(problems[rc.problem], pc.begin, pc.end, stride, out);
@@ -437,14 +499,14 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
     const GemmProblem& p = problems[rc.problem];
     const int64_t g = task % plan.groups, per_group = plan.per_group;
     const int64_t pair_end = std::min(pairs, (g + 1) * per_group);
-    std::optional<TileScope> tiles;
-    if constexpr (kAmx) tiles.emplace();
+    std::optional<TileScope> tiles;  // loaded before this task's first tile product
     for (int64_t pr = g * per_group; pr < pair_end; ++pr) {
       const int64_t p0 = 2 * pr;
       const bool two = p0 + 1 < w.panels();
       TileArgs t{};
       t.a = a_data + row_offset[chunk] * static_cast<size_t>(stride);
       t.units = units;
+      t.a_stride = stride;
       if (grouped) {
         t.group_scale = scale_data + row_offset[chunk] * static_cast<size_t>(groups);
         t.group_offset = offset_data + row_offset[chunk] * static_cast<size_t>(groups);
@@ -461,8 +523,12 @@ void gemm_units(ThreadPool& pool, std::span<const GemmProblem> problems, const P
       t.bias = epi.bias != nullptr ? epi.bias + p0 * kPanel : nullptr;
       t.col_scale = w.scales() != nullptr ? w.scales() + p0 * kPanel : nullptr;
       t.accumulate = epi.accumulate;
-      if constexpr (kAmx) {
-        amx_rows(t, stride, rc.end - rc.begin);
+      if constexpr (kAmx && !grouped) {
+        if (!tiles) tiles.emplace();
+        amx_rows<Format, Bf16Tiles>(t, stride, rc.end - rc.begin);
+      } else if (kAmx && rc.end - rc.begin >= kAmxW8a8Rows) {
+        if (!tiles) tiles.emplace();
+        amx_rows<Format, W8a8Tiles>(t, stride, rc.end - rc.begin);
       } else if (two) {
         run_rows<Format, 2>(t, rc.end - rc.begin);
       } else {
@@ -505,6 +571,7 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
     TileArgs t{};
     t.a = a_pairs.data();
     t.units = k2;
+    t.a_stride = stride;
     t.panel0 = reinterpret_cast<const uint32_t*>(b + p * panel_stride);
     t.panel1 =
         p + 1 < panels ? reinterpret_cast<const uint32_t*>(b + (p + 1) * panel_stride) : nullptr;
@@ -512,7 +579,7 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
     t.ldc = ldc;
     t.cols = std::min<int64_t>(2, panels - p) * kPanel;
     if (amx) {
-      amx_rows(t, stride, m);
+      amx_rows<Bf16Format, Bf16Tiles>(t, stride, m);
     } else if (t.panel1 != nullptr) {
       run_rows<Bf16Format, 2>(t, m);
     } else {
@@ -522,12 +589,15 @@ void gemm_bf16_panels(const float* a, int64_t lda, int64_t m, int64_t k, const u
 }
 
 bool cpu_has_amx_bf16() { return amx_bf16_ready(); }
+bool cpu_has_amx_int8() { return amx_int8_ready(); }
 
-bool bf16_uses_amx() { return g_bf16_amx.load(std::memory_order_relaxed) && amx_bf16_ready(); }
+bool bf16_uses_amx() { return g_amx.load(std::memory_order_relaxed) && amx_bf16_ready(); }
+bool w8a8_uses_amx() { return g_amx.load(std::memory_order_relaxed) && amx_int8_ready(); }
 
-void set_bf16_amx(bool on) {
-  if (on && !amx_bf16_ready()) fail("bf16 on AMX: this CPU (or its OS) has no AMX-BF16 tiles");
-  g_bf16_amx.store(on, std::memory_order_relaxed);
+void set_amx(bool on) {
+  if (on && !amx_bf16_ready() && !amx_int8_ready())
+    fail("AMX: this CPU (or its OS) has no AMX tiles");
+  g_amx.store(on, std::memory_order_relaxed);
 }
 
 void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
@@ -543,7 +613,11 @@ void gemm_bf16(ThreadPool& pool, std::span<const GemmProblem> problems, const Pa
 void gemm_w8a8(ThreadPool& pool, std::span<const GemmProblem> problems, const PackedWeight& w,
                const GemmEpilogue& epi) {
   if (w.format() != WeightFormat::W8A8) fail("gemm_w8a8: the weight is not w8a8");
-  gemm_units<W8a8Format>(pool, problems, w, epi);
+  if (w8a8_uses_amx()) {
+    gemm_units<W8a8Format, true>(pool, problems, w, epi);
+  } else {
+    gemm_units<W8a8Format>(pool, problems, w, epi);
+  }
 }
 
 }  // namespace cosy::cpu

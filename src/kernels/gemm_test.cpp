@@ -236,22 +236,22 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
 // that kernel's; and a row's result is the same whatever rows share its call.
 TEST(Gemm, Bf16OnAmxTilesMatchesTheRoundedReference) {
   if (!cpu::cpu_has_amx_bf16()) {
-    EXPECT_THROW(cpu::set_bf16_amx(true), Error);
+    EXPECT_THROW(cpu::set_amx(true), Error);
     EXPECT_FALSE(cpu::bf16_uses_amx());
     GTEST_SKIP() << "this CPU (or its OS) has no AMX-BF16; bf16 runs on AVX512_BF16 (checked)";
   }
   ASSERT_TRUE(cpu::bf16_uses_amx());  // the default where the tiles are there
   struct Restore {
-    ~Restore() { cpu::set_bf16_amx(true); }
+    ~Restore() { cpu::set_amx(true); }
   } restore;
   auto reference = [](const std::vector<float>& x, int64_t m, int64_t k,
                       const std::vector<float>& w, int64_t n, const float* bias) {
     return ref::linear(rounded_to_bf16(x), m, k, rounded_to_bf16(w), n, bias);
   };
   expect_format_matches(WeightFormat::BF16, reference);
-  cpu::set_bf16_amx(false);  // and the AVX512_BF16 kernel, which runs bf16 elsewhere
+  cpu::set_amx(false);  // and the AVX512_BF16 kernel, which runs bf16 elsewhere
   expect_format_matches(WeightFormat::BF16, reference);
-  cpu::set_bf16_amx(true);
+  cpu::set_amx(true);
 
   ThreadPool pool(2);
   const int64_t m = 70, n = 40, k = 600;  // 2 blocks of 32 rows and 6; k: 18 tiles and 24 pairs
@@ -260,9 +260,9 @@ TEST(Gemm, Bf16OnAmxTilesMatchesTheRoundedReference) {
   const auto packed = pack(w, n, k, WeightFormat::BF16);
   const std::vector<float> zeros(static_cast<size_t>(m * n));
   const auto amx = run_linear(pool, x, m, k, k, packed, nullptr, n, zeros, false);
-  cpu::set_bf16_amx(false);
+  cpu::set_amx(false);
   const auto avx512 = run_linear(pool, x, m, k, k, packed, nullptr, n, zeros, false);
-  cpu::set_bf16_amx(true);
+  cpu::set_amx(true);
   EXPECT_NE(amx, avx512) << "the AMX kernel gave the AVX512_BF16 kernel's bits: did it run?";
   for (const int64_t row : {int64_t{0}, int64_t{37}, m - 1}) {
     const std::vector<float> one(x.begin() + row * k, x.begin() + (row + 1) * k);
@@ -330,6 +330,40 @@ TEST(Gemm, W8a8EqualsIntegerArithmeticOnQuantisedOperands) {
     }
     return y;
   });
+}
+
+// w8a8 on AMX tiles gives the AVX512-VNNI kernel's bits: both sum each group's int8
+// products exactly in int32 and scale them alike. Every shape of the reference test (tails
+// of rows, columns and k; partial groups), strided A and C, accumulate, and a bias.
+TEST(Gemm, W8a8OnAmxTilesGivesTheVnniKernelsBits) {
+  if (!cpu::cpu_has_amx_int8()) {
+    EXPECT_FALSE(cpu::w8a8_uses_amx());
+    GTEST_SKIP() << "this CPU (or its OS) has no AMX-INT8; w8a8 runs on AVX512-VNNI";
+  }
+  ASSERT_TRUE(cpu::w8a8_uses_amx());  // the default where the tiles are there
+  struct Restore {
+    ~Restore() { cpu::set_amx(true); }
+  } restore;
+  ThreadPool pool(2);
+  const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},    {2, 16, 300},   {5, 33, 7},
+                           {6, 48, 257},   {7, 15, 64},   {13, 100, 33},  {64, 96, 600},
+                           {100, 31, 513}, {33, 40, 896}, {160, 64, 256}, {70, 48, 130}};
+  uint32_t seed = 900;
+  for (const auto& s : shapes) {
+    const int64_t lda = s.k + 3, ldc = s.n + 5;
+    const auto x = random_vector(static_cast<size_t>(s.m * lda), seed++);
+    const auto w = random_vector(static_cast<size_t>(s.n * s.k), seed++);
+    const auto b = random_vector(static_cast<size_t>(s.n), seed++);
+    const auto c0 = random_vector(static_cast<size_t>(s.m * ldc), seed++);
+    const auto packed = pack(w, s.n, s.k, WeightFormat::W8A8);
+    for (const bool accumulate : {false, true}) {
+      cpu::set_amx(true);
+      const auto amx = run_linear(pool, x, s.m, s.k, lda, packed, b.data(), ldc, c0, accumulate);
+      cpu::set_amx(false);
+      const auto vnni = run_linear(pool, x, s.m, s.k, lda, packed, b.data(), ldc, c0, accumulate);
+      EXPECT_EQ(amx, vnni) << s.m << "x" << s.n << "x" << s.k << (accumulate ? " accumulate" : "");
+    }
+  }
 }
 
 // One scale a group, not a row: a row whose first group is 1000× its second keeps the
