@@ -186,6 +186,29 @@ struct TileArgs {
   bool accumulate;
 };
 
+// One row's columns [col0, col0 + 16) of t's output, masked to those that exist: the sums
+// (w8a8: times the columns' scales) plus the bias, plus C when accumulating.
+struct PanelEpilogue {
+  PanelEpilogue(const TileArgs& t, int j) : col0(kPanel * j) {
+    const int64_t cols = std::clamp<int64_t>(t.cols - col0, 0, kPanel);
+    mask = static_cast<__mmask16>((1u << cols) - 1);
+    bias = t.bias != nullptr ? _mm512_maskz_loadu_ps(mask, t.bias + col0) : _mm512_setzero_ps();
+    if (t.col_scale != nullptr) col_scale = _mm512_maskz_loadu_ps(mask, t.col_scale + col0);
+  }
+  bool empty() const { return mask == 0; }
+  template <bool kGrouped>
+  void store(const TileArgs& t, float* row, __m512 sum) const {
+    float* c = row + col0;
+    __m512 v = kGrouped ? _mm512_fmadd_ps(sum, col_scale, bias) : _mm512_add_ps(sum, bias);
+    if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
+    _mm512_mask_storeu_ps(c, mask, v);
+  }
+  int64_t col0;
+  __mmask16 mask;
+  __m512 bias;
+  __m512 col_scale = _mm512_setzero_ps();
+};
+
 template <class Format, int MR, int NP>
 void run_tile(const TileArgs& t) {
   constexpr bool kGrouped = Format::kGroupUnits > 0;
@@ -227,22 +250,14 @@ void run_tile(const TileArgs& t) {
     }
   }
   for (int j = 0; j < NP; ++j) {
-    const int64_t col0 = kPanel * j;
-    const int64_t cols = std::clamp<int64_t>(t.cols - col0, 0, kPanel);
-    if (cols == 0) break;
-    const auto mask = static_cast<__mmask16>((1u << cols) - 1);
-    const __m512 bias =
-        t.bias != nullptr ? _mm512_maskz_loadu_ps(mask, t.bias + col0) : _mm512_setzero_ps();
+    const PanelEpilogue out(t, j);
+    if (out.empty()) break;
     for (int r = 0; r < MR; ++r) {
-      float* c = t.c + r * t.ldc + col0;
-      __m512 v;
       if constexpr (kGrouped) {
-        v = _mm512_fmadd_ps(sum[r][j], _mm512_maskz_loadu_ps(mask, t.col_scale + col0), bias);
+        out.store<true>(t, t.c + r * t.ldc, sum[r][j]);
       } else {
-        v = _mm512_add_ps(acc[r][j], bias);
+        out.store<false>(t, t.c + r * t.ldc, acc[r][j]);
       }
-      if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
-      _mm512_mask_storeu_ps(c, mask, v);
     }
   }
 }
@@ -383,23 +398,11 @@ void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
     }
     if constexpr (!kGrouped) store_tiles(out);
     for (int j = 0; j < (two ? 2 : 1); ++j) {
-      const int64_t col0 = kPanel * j;
-      const int64_t cols = std::clamp<int64_t>(t.cols - col0, 0, kPanel);
-      if (cols == 0) break;
-      const auto mask = static_cast<__mmask16>((1u << cols) - 1);
-      const __m512 bias =
-          t.bias != nullptr ? _mm512_maskz_loadu_ps(mask, t.bias + col0) : _mm512_setzero_ps();
+      const PanelEpilogue epilogue(t, j);
+      if (epilogue.empty()) break;
       for (int64_t r = 0; r < block_rows; ++r) {
-        float* c = t.c + (r0 + r) * t.ldc + col0;
         const __m512 sum = _mm512_load_ps(out[(r >= 16 ? 2 : 0) + j] + (r % 16) * kPanel);
-        __m512 v;
-        if constexpr (kGrouped) {
-          v = _mm512_fmadd_ps(sum, _mm512_maskz_loadu_ps(mask, t.col_scale + col0), bias);
-        } else {
-          v = _mm512_add_ps(sum, bias);
-        }
-        if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
-        _mm512_mask_storeu_ps(c, mask, v);
+        epilogue.store<kGrouped>(t, t.c + (r0 + r) * t.ldc, sum);
       }
     }
   }
