@@ -24,6 +24,7 @@
 // unused merge source, and -Wmaybe-uninitialized reports every inlined use.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -408,24 +409,32 @@ void amx_rows(const TileArgs& t, int64_t stride, int64_t rows) {
   }
 }
 
-// Whether the CPU has the tiles and their `feature` ("amx-bf16", "amx-int8"), and Linux
-// granted this process the tile data state (asked once, with arch_prctl).
-bool amx_ready(bool feature) {
+// CPUID leaf 7's EDX bits: AMX-BF16, AMX-TILE, AMX-INT8 (compilers' cpu-feature
+// builtins differ on these names, so they are read here).
+constexpr unsigned kAmxBf16Bit = 1u << 22, kAmxTileBit = 1u << 24, kAmxInt8Bit = 1u << 25;
+unsigned amx_cpuid_bits() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return 0;
+  return d;
+}
+
+// Whether the CPU has the tiles and `bit`'s instructions, and Linux granted this process the
+// tile data state (asked once, with arch_prctl; a kernel without AMX support refuses).
+bool amx_ready(unsigned bit) {
   static const bool granted = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("amx-tile") == 0) return false;
+    if ((amx_cpuid_bits() & kAmxTileBit) == 0) return false;
     constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
     constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
     return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
   }();
-  return feature && granted;
+  return granted && (amx_cpuid_bits() & bit) != 0;
 }
 bool amx_bf16_ready() {
-  static const bool ready = amx_ready(__builtin_cpu_supports("amx-bf16") != 0 && cpu_has_bf16());
+  static const bool ready = cpu_has_bf16() && amx_ready(kAmxBf16Bit);
   return ready;
 }
 bool amx_int8_ready() {
-  static const bool ready = amx_ready(__builtin_cpu_supports("amx-int8") != 0 && cpu_has_vnni());
+  static const bool ready = cpu_has_vnni() && amx_ready(kAmxInt8Bit);
   return ready;
 }
 
