@@ -236,7 +236,7 @@ TEST(Gemm, Bf16EqualsFloatArithmeticOnRoundedOperands) {
 // that kernel's; and a row's result is the same whatever rows share its call.
 TEST(Gemm, Bf16OnAmxTilesMatchesTheRoundedReference) {
   if (!cpu::cpu_has_amx_bf16()) {
-    EXPECT_THROW(cpu::set_amx(true), Error);
+    if (!cpu::cpu_has_amx_int8()) EXPECT_THROW(cpu::set_amx(true), Error);  // no tiles at all
     EXPECT_FALSE(cpu::bf16_uses_amx());
     GTEST_SKIP() << "this CPU (or its OS) has no AMX-BF16; bf16 runs on AVX512_BF16 (checked)";
   }
