@@ -231,7 +231,22 @@ class Engine::Scheduler {
   // used.
   PendingPromptState prompt_state(const StreamOptions& o, int64_t serial) {
     if (!prompt_states_ || !o.streaming || !o.flow.incremental) return {};
-    return prompt_states_->request(o.voice, o.flow.half_state, serial);
+    PendingPromptState state = prompt_states_->request(o.voice, o.flow.half_state, serial);
+    publish_prompt_state_bytes();  // the request may have let an older voice's state go
+    return state;
+  }
+
+  void publish_prompt_state_bytes() {
+    const auto bytes = static_cast<int64_t>(prompt_states_->bytes());
+    std::lock_guard lock(stats_mutex_);
+    stats_.prompt_state_bytes = bytes;
+  }
+
+  // A segment's flow opened from its voice's prompt state.
+  void count_prompt_state_start(const Utterance& u) {
+    if (!u.started_from_prompt_state()) return;
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.prompt_state_starts;
   }
 
   // The prompt states computed since the last pass go into the flow's stats and the trace;
@@ -243,19 +258,12 @@ class Engine::Scheduler {
       record(stats_.flow, std::chrono::duration<double>(c.end - c.begin).count(), 0, 0);
       if (trace_ != nullptr) trace_->prompt_state(c.begin, c.end, c.requested_by, c.error);
     }
-    if (!finished.empty()) {
-      std::lock_guard lock(stats_mutex_);
-      stats_.prompt_state_bytes = static_cast<int64_t>(prompt_states_->bytes());
-    }
+    if (!finished.empty()) publish_prompt_state_bytes();
     for (auto& ap : active_) {
       if (ap->ended) continue;
       try {
         for (auto& u : ap->utterances) {
-          if (!u->waiting_for_prompt_state() || !u->open_flow()) continue;
-          if (u->started_from_prompt_state()) {
-            std::lock_guard lock(stats_mutex_);
-            ++stats_.prompt_state_starts;
-          }
+          if (u->waiting_for_prompt_state() && u->open_flow()) count_prompt_state_start(*u);
         }
       } catch (const std::exception& ex) {
         end(*ap, StreamStatus::Failed, ex.what());
@@ -270,10 +278,7 @@ class Engine::Scheduler {
                                          std::move(text), with_lm, prompt_state(o, a.serial),
                                          uncond_cache_ ? &*uncond_cache_ : nullptr,
                                          e_.silent_cap_ ? &*e_.silent_cap_ : nullptr);
-    if (u->started_from_prompt_state()) {
-      std::lock_guard lock(stats_mutex_);
-      ++stats_.prompt_state_starts;
-    }
+    count_prompt_state_start(*u);
     a.utterances.push_back(std::move(u));
   }
 
