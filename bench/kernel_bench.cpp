@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -207,14 +208,24 @@ int run(int argc, char** argv) {
         const auto x = rnd(static_cast<size_t>(m * k), 1.0f);
         std::vector<float> y(static_cast<size_t>(m * n));
         int next = 0;
+        // The call's best time, cycling through the weight's copies: through gemm(), or
+        // through one kernel of the tuner's.
+        auto time_gemm = [&](std::optional<cpu::GemmKernel> kernel) {
+          return bench::time_best(
+              [&] {
+                cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
+                const cpu::PackedWeight& weight = *pw[static_cast<size_t>(next)];
+                if (kernel) {
+                  cpu::gemm_with_kernel(pool, {&p, 1}, weight, {}, *kernel);
+                } else {
+                  cpu::gemm(pool, {&p, 1}, weight, {});
+                }
+                next = (next + 1) % copies;
+              },
+              budget);
+        };
         settle();
-        const double t = bench::time_best(
-            [&] {
-              cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
-              cpu::gemm(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {});
-              next = (next + 1) % copies;
-            },
-            budget);
+        const double t = time_gemm(std::nullopt);
         Row r{m == 1 ? "gemv" : "gemm",
               weight_format_name(f),
               std::to_string(m) + "x" + std::to_string(k) + " * " + std::to_string(n) + "x" +
@@ -225,23 +236,21 @@ int run(int argc, char** argv) {
         r.gflops = 2.0 * static_cast<double>(m * n * k) / t / 1e9;
         r.gbps = static_cast<double>(pw[0]->bytes()) / t / 1e9;
         report(r);
+        // The same call, another way, named, in `seconds`.
+        auto report_beside = [&](std::string name, double seconds) {
+          Row other = r;
+          other.name = std::move(name);
+          other.gflops = r.gflops * t / seconds;
+          other.gbps = r.gbps * t / seconds;
+          report(other);
+        };
         if ((f == WeightFormat::BF16 && cpu::bf16_uses_amx()) ||
             (f == WeightFormat::W8A8 && cpu::w8a8_uses_amx())) {
           // The row above ran on AMX tiles; the AVX512_BF16 or VNNI kernel beside it.
           cpu::set_amx(false);
-          const double tv = bench::time_best(
-              [&] {
-                cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
-                cpu::gemm(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {});
-                next = (next + 1) % copies;
-              },
-              budget);
+          const double tv = time_gemm(std::nullopt);
           cpu::set_amx(true);
-          Row rv = r;
-          rv.name = f == WeightFormat::BF16 ? "avx512-bf16" : "avx512-vnni";
-          rv.gflops = r.gflops * t / tv;
-          rv.gbps = r.gbps * t / tv;
-          report(rv);
+          report_beside(f == WeightFormat::BF16 ? "avx512-bf16" : "avx512-vnni", tv);
         }
         // The tuner's other candidates on this shape, each named: float32 tiles above the
         // rows the default streams, the fp16/int8 streaming kernel up to them.
@@ -249,18 +258,7 @@ int run(int argc, char** argv) {
             m <= cpu::kGemmStreamRows ? cpu::GemmRows::Few : cpu::GemmRows::Many;
         for (const cpu::GemmKernel kernel : cpu::gemm_kernels_for(f, regime)) {
           if (kernel == cpu::GemmKernel::Avx2) continue;
-          const double tk = bench::time_best(
-              [&] {
-                cpu::GemmProblem p{{x.data(), k, 1, 0, k}, m, y.data(), n};
-                cpu::gemm_with_kernel(pool, {&p, 1}, *pw[static_cast<size_t>(next)], {}, kernel);
-                next = (next + 1) % copies;
-              },
-              budget);
-          Row rk = r;
-          rk.name = cpu::gemm_kernel_name(kernel);
-          rk.gflops = r.gflops * t / tk;
-          rk.gbps = r.gbps * t / tk;
-          report(rk);
+          report_beside(std::string(cpu::gemm_kernel_name(kernel)), time_gemm(kernel));
         }
         if (f != WeightFormat::F32) continue;
         // The result of copy 0 through our kernel, to check each library computes the same.

@@ -178,10 +178,7 @@ TEST(Attention, TiledDensePathMatchesReference) {
 TEST(Attention, Bf16ProductsStayCloseToTheRoundedReference) {
   if (!cpu::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
   ThreadPool pool(2);
-  struct Restore {
-    bool amx = cpu::bf16_uses_amx();
-    ~Restore() { cpu::set_amx(amx); }
-  } restore;
+  const testing::AmxRestore restore;
   for (const bool amx : {false, true}) {
     if (amx && !cpu::cpu_has_amx_bf16()) continue;
     cpu::set_amx(amx);

@@ -37,7 +37,6 @@
 #include <limits>
 #include <numeric>
 #include <optional>
-#include <type_traits>
 #include <vector>
 
 #include "core/error.h"

@@ -241,9 +241,7 @@ TEST(Gemm, Bf16OnAmxTilesMatchesTheRoundedReference) {
     GTEST_SKIP() << "this CPU (or its OS) has no AMX-BF16; bf16 runs on AVX512_BF16 (checked)";
   }
   ASSERT_TRUE(cpu::bf16_uses_amx());  // the default where the tiles are there
-  struct Restore {
-    ~Restore() { cpu::set_amx(true); }
-  } restore;
+  const testing::AmxRestore restore;
   auto reference = [](const std::vector<float>& x, int64_t m, int64_t k,
                       const std::vector<float>& w, int64_t n, const float* bias) {
     return ref::linear(rounded_to_bf16(x), m, k, rounded_to_bf16(w), n, bias);
@@ -341,9 +339,7 @@ TEST(Gemm, W8a8OnAmxTilesGivesTheVnniKernelsBits) {
     GTEST_SKIP() << "this CPU (or its OS) has no AMX-INT8; w8a8 runs on AVX512-VNNI";
   }
   ASSERT_TRUE(cpu::w8a8_uses_amx());  // the default where the tiles are there
-  struct Restore {
-    ~Restore() { cpu::set_amx(true); }
-  } restore;
+  const testing::AmxRestore restore;
   ThreadPool pool(2);
   const Shape3 shapes[] = {{1, 1, 1},      {1, 17, 5},    {2, 16, 300},   {5, 33, 7},
                            {6, 48, 257},   {7, 15, 64},   {13, 100, 33},  {64, 96, 600},

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "kernels/gemm.h"
 
 namespace cosy::testing {
 
@@ -57,5 +58,17 @@ inline AttentionSeq dense_seq(const std::vector<float>& q, int64_t q_len, int64_
   s.v = v.data();
   return s;
 }
+
+// Puts AMX back as the test found it (tests run the AVX-512 kernels beside the tiles).
+class AmxRestore {
+ public:
+  AmxRestore() = default;
+  AmxRestore(const AmxRestore&) = delete;
+  AmxRestore& operator=(const AmxRestore&) = delete;
+  ~AmxRestore() { cpu::set_amx(was_on_); }
+
+ private:
+  bool was_on_ = cpu::bf16_uses_amx() || cpu::w8a8_uses_amx();
+};
 
 }  // namespace cosy::testing
